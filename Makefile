@@ -1,0 +1,60 @@
+# Callwright: every target installs what it needs first (apt packages, a venv, pinned pip packages).
+# Running a target twice reinstalls nothing: each step is guarded by a stamp or a presence check.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+APT_PACKAGES := espeak-ng sox python3-venv python3-dev build-essential
+APT_BROWSER  := chromium fonts-noto-cjk
+PYTEST_ARGS  ?=
+
+.PHONY: all demo test bench lint system-deps browser-deps venv clean
+
+all: test
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+browser-deps:
+	@missing=""; for p in $(APT_BROWSER); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+venv: system-deps $(VENV)/.installed
+
+# --- the two commands of the README ---------------------------------------------------------------
+
+demo: venv
+	$(BIN)/callwright demo
+
+test: venv browser-deps
+	$(BIN)/python -m pytest -W error $(PYTEST_ARGS)
+
+# --- the rest -------------------------------------------------------------------------------------
+
+bench: venv
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Building the admin application.
+
+``build_admin_app(db, settings, master_key, recordings_dir)`` returns an ``aiohttp.web.Application``
+ready for ``web.AppRunner`` (or ``web.run_app``): HTML pages at ``/``, the JSON API at ``/api/v1``
+(described by ``/api/v1/openapi.json``), static files at ``/static``. ``settings`` is the whole
+:class:`callwright.config.Settings` (its ``admin`` section is used), the ``[admin]`` section
+itself, or anything with ``session_hours`` and ``secure_cookies``. The database must be open
+and migrated; the app does not close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from admin.errors import error_middleware, security_headers
+from admin.handlers import (
+    account,
+    assistants,
+    audit,
+    auth,
+    calls,
+    credentials,
+    dashboard,
+    docs,
+    knowledge,
+    numbers,
+    org,
+    retention,
+    team,
+)
+from admin.keys import SERVICES
+from admin.routing import Route, register
+from admin.services import AdminOptions, build_services
+from callwright.accounts.passwords import Passwords
+from callwright.accounts.ratelimit import LoginRateLimiter
+from callwright.accounts.totp import TotpVerifier
+from callwright.privacy.secrets import MasterKey
+from callwright.store.db import Database
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+PURGE_EVERY_S = 3600.0
+
+
+class AdminSettingsLike(Protocol):
+    @property
+    def session_hours(self) -> int | float: ...
+
+    @property
+    def secure_cookies(self) -> bool: ...
+
+
+def all_routes() -> list[Route]:
+    """Every guarded page and API route (tests walk this list for access checks)."""
+    return [
+        *auth.ROUTES,
+        *dashboard.ROUTES,
+        *calls.ROUTES,
+        *assistants.ROUTES,
+        *knowledge.ROUTES,
+        *numbers.ROUTES,
+        *credentials.ROUTES,
+        *retention.ROUTES,
+        *team.ROUTES,
+        *audit.ROUTES,
+        *org.ROUTES,
+        *account.ROUTES,
+        *docs.ROUTES,
+    ]
+
+
+def build_admin_app(
+    db: Database,
+    settings: AdminSettingsLike | Any,
+    master_key: MasterKey,
+    recordings_dir: Path,
+    *,
+    passwords: Passwords | None = None,
+    limiter: LoginRateLimiter | None = None,
+    totp: TotpVerifier | None = None,
+) -> web.Application:
+    section = getattr(settings, "admin", settings)  # the whole Settings, or its [admin]
+    options = AdminOptions(
+        session_hours=float(section.session_hours), secure_cookies=bool(section.secure_cookies)
+    )
+    services = build_services(
+        db,
+        options,
+        master_key,
+        Path(recordings_dir),
+        passwords=passwords,
+        limiter=limiter,
+        totp=totp,
+    )
+    app = web.Application(
+        middlewares=[security_headers, error_middleware], client_max_size=MAX_UPLOAD_BYTES
+    )
+    app[SERVICES] = services
+    auth.setup(app)
+    register(app, all_routes())
+    docs.setup(app, all_routes())
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    app.cleanup_ctx.append(_purge_sessions)
+    return app
+
+
+async def _purge_sessions(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+
+    async def loop() -> None:
+        while True:
+            try:
+                removed = await services.sessions.purge_expired()
+                if removed:
+                    log.info("admin: removed %d expired sessions", removed)
+            except Exception:  # keep purging later; the admin itself is unaffected
+                log.exception("admin: purging expired sessions failed")
+            await asyncio.sleep(PURGE_EVERY_S)
+
+    task = asyncio.create_task(loop(), name="admin-session-purge")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

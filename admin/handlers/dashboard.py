@@ -1,0 +1,70 @@
+"""The dashboard: calls in progress (refreshed live by admin.js), today's calls, failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from admin.handlers.calls import CALL_HEADERS, call_row
+from admin.html import h, join
+from admin.routing import Ctx, Route
+from admin.views import page, respond, table
+from callwright.accounts.roles import Permission
+from callwright.store.clock import utc_now_iso
+
+
+async def dashboard(ctx: Ctx) -> web.StreamResponse:
+    today = utc_now_iso()[:10]
+    calls = ctx.services.calls
+    live = await calls.in_progress(ctx.org_id)
+    counts = await calls.status_counts_since(ctx.org_id, today)
+    failures = await calls.recent_failures(ctx.org_id, today)
+    data: dict[str, Any] = {
+        "in_progress": [c.to_json() for c in live],
+        "today": {"date": today, "total": sum(counts.values()), "by_status": counts},
+        "failures": [c.to_json() for c in failures],
+    }
+    if ctx.api:
+        return respond(ctx, data, lambda: web.Response())
+    counts = data["today"]["by_status"]
+    tiles = join(
+        h(
+            '<div class="tile"><span class="n" data-count="{k}">{n}</span>'
+            "<span>{label}</span></div>",
+            k=key,
+            n=value,
+            label=label,
+        )
+        for key, value, label in (
+            ("in_progress", len(live), "in progress"),
+            ("total", data["today"]["total"], "calls today"),
+            ("completed", counts.get("completed", 0), "completed"),
+            ("failed", counts.get("failed", 0), "failed"),
+        )
+    )
+    body = h(
+        '<section class="tiles" aria-live="polite">{tiles}</section>'
+        '<section><h2>In progress <small class="hint">live</small></h2>'
+        '<div id="live-calls" data-poll="/api/v1/dashboard">{live}</div></section>'
+        "<section><h2>Failures today</h2>{failures}</section>"
+        '<p><a href="/calls?since={today}">All of today\'s calls →</a></p>',
+        tiles=tiles,
+        live=table(CALL_HEADERS, [call_row(c) for c in live], "No calls in progress."),
+        failures=table(CALL_HEADERS, [call_row(c) for c in failures], "No failed calls today."),
+        today=today,
+    )
+    return page(ctx, "Dashboard", body)
+
+
+ROUTES = [
+    Route("GET", "/", dashboard, Permission.CALLS_READ, "Dashboard", api=False),
+    Route(
+        "GET",
+        "/dashboard",
+        dashboard,
+        Permission.CALLS_READ,
+        "Calls in progress, today's counts by status, today's failures",
+        page=False,
+    ),
+]

@@ -1,0 +1,85 @@
+"""Org security settings (owners): require TOTP for owners and admins; may viewers hear calls."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin.html import Html, h, join
+from admin.routing import Ctx, Route
+from admin.views import done, form, page, respond
+from callwright.accounts.roles import Permission
+
+
+def _flag(value: object) -> bool:
+    return value in (True, "on", "true", "1", 1)
+
+
+async def settings(ctx: Ctx) -> web.StreamResponse:
+    org = ctx.principal.org
+    data = {
+        "name": org.name,
+        "slug": org.slug,
+        "require_totp": org.require_totp,
+        "viewers_hear_recordings": org.viewers_hear_recordings,
+    }
+    if ctx.api:
+        return respond(ctx, data, lambda: web.Response())
+    body = form(
+        ctx,
+        "/org",
+        join(
+            [
+                h(
+                    '<label class="check"><input type="checkbox" name="require_totp"{c}> '
+                    "Owners and admins "
+                    "must use two-step sign-in</label>",
+                    c=Html(" checked") if org.require_totp else "",
+                ),
+                h(
+                    '<label class="check">'
+                    '<input type="checkbox" name="viewers_hear_recordings"{c}> '
+                    "Viewers may listen to call recordings</label>",
+                    c=Html(" checked") if org.viewers_hear_recordings else "",
+                ),
+                Html('<button type="submit">Save</button>'),
+            ]
+        ),
+        cls="stack",
+    )
+    return page(
+        ctx, f"Organisation: {org.name}", h("<p>Slug: <code>{s}</code></p>{b}", s=org.slug, b=body)
+    )
+
+
+async def save(ctx: Ctx) -> web.StreamResponse:
+    data = await ctx.input()
+    require_totp = _flag(data.get("require_totp"))
+    viewers = _flag(data.get("viewers_hear_recordings"))
+    await ctx.services.orgs.update(ctx.org_id, require_totp=require_totp)
+    await ctx.services.users.set_viewers_hear_recordings(ctx.org_id, viewers)
+    await ctx.record(
+        "org.settings",
+        f"org:{ctx.org_id}",
+        require_totp=require_totp,
+        viewers_hear_recordings=viewers,
+    )
+    return done(ctx, {"require_totp": require_totp, "viewers_hear_recordings": viewers}, "/org")
+
+
+ROUTES = [
+    Route("GET", "/org", settings, Permission.ORG_SETTINGS, "The org's security settings"),
+    Route(
+        "POST",
+        "/org",
+        save,
+        Permission.ORG_SETTINGS,
+        "Change the org's security settings",
+        body={
+            "type": "object",
+            "properties": {
+                "require_totp": {"type": "boolean"},
+                "viewers_hear_recordings": {"type": "boolean"},
+            },
+        },
+    ),
+]

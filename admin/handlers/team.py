@@ -1,0 +1,315 @@
+"""The org's people and their roles, and API tokens for automation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from admin.errors import Missing, UserError
+from admin.html import Html, h, join
+from admin.routing import Ctx, Route
+from admin.views import button_form, done, field, form, page, respond, select, table, text_input
+from callwright.accounts.directory import TeamError
+from callwright.accounts.roles import Permission, Role, may_grant
+
+ROLE_CHOICES = [(r.value, r.value) for r in Role]
+
+
+def _role(value: Any, name: str = "role") -> Role:
+    try:
+        return Role.parse(str(value))
+    except ValueError as exc:
+        raise UserError(str(exc), field=name) from exc
+
+
+async def members(ctx: Ctx) -> web.StreamResponse:
+    people = await ctx.services.users.members(ctx.org_id)
+    data = {
+        "members": [
+            {
+                "user_id": m.user_id,
+                "email": m.email,
+                "name": m.display_name,
+                "role": m.role,
+                "totp": m.has_totp,
+                "disabled": m.disabled,
+            }
+            for m in people
+        ]
+    }
+    if ctx.api:
+        return respond(ctx, data, lambda: web.Response())
+    can_write = ctx.principal.can(Permission.USERS_WRITE)
+    rows = []
+    for m in people:
+        actions = Html("")
+        if can_write:
+            actions = h(
+                "{role}{remove}",
+                role=form(
+                    ctx,
+                    f"/team/{m.user_id}/role",
+                    h(
+                        '{s}<button type="submit">Set role</button>',
+                        s=select("role", ROLE_CHOICES, m.role, aria_label=f"Role of {m.email}"),
+                    ),
+                    cls="inline",
+                ),
+                remove=button_form(
+                    ctx,
+                    f"/team/{m.user_id}/remove",
+                    "Remove",
+                    danger=True,
+                    confirm=f"Remove {m.email} from this organisation?",
+                ),
+            )
+        rows.append(
+            h(
+                "<tr><td>{e}</td><td>{r}</td><td>{t}</td><td>{a}</td></tr>",
+                e=m.email,
+                r=m.role,
+                t="on" if m.has_totp else "off",
+                a=actions,
+            )
+        )
+    add = Html("")
+    if can_write:
+        add = h(
+            "<h2>Add someone</h2>{f}",
+            f=form(
+                ctx,
+                "/team",
+                join(
+                    [
+                        field("E-mail", text_input("email", type="email", required=True)),
+                        field("Role", select("role", ROLE_CHOICES, "viewer")),
+                        field(
+                            "Initial password",
+                            text_input(
+                                "password",
+                                type="password",
+                                minlength=10,
+                                autocomplete="new-password",
+                            ),
+                            hint="Only for someone without an account yet; they can change it.",
+                        ),
+                        Html('<button type="submit">Add</button>'),
+                    ]
+                ),
+                cls="stack",
+            ),
+        )
+    body = h("{t}{add}", t=table(["E-mail", "Role", "Two-step", ""], rows), add=add)
+    return page(ctx, "Team", body)
+
+
+async def add_member(ctx: Ctx) -> web.StreamResponse:
+    data = await ctx.input()
+    role = _role(data.get("role", ""))
+    try:
+        added = await ctx.services.directory.add_member(
+            ctx.actor,
+            ctx.principal.role,
+            ctx.org_id,
+            str(data.get("email", "")),
+            role,
+            str(data.get("password", "")) or None,
+        )
+    except TeamError as exc:
+        raise UserError(str(exc)) from exc
+    return done(
+        ctx,
+        {"user_id": added.user_id, "created_account": added.created_user},
+        "/team",
+        notice="added",
+        status=201,
+    )
+
+
+async def set_role(ctx: Ctx) -> web.StreamResponse:
+    user_id = ctx.match_int("user_id")
+    data = await ctx.input()
+    try:
+        await ctx.services.directory.change_role(
+            ctx.actor, ctx.principal.role, ctx.org_id, user_id, _role(data.get("role", ""))
+        )
+    except TeamError as exc:
+        if "no such member" in str(exc):
+            raise Missing("This member") from exc
+        raise UserError(str(exc)) from exc
+    return done(ctx, {"ok": True}, "/team")
+
+
+async def remove_member(ctx: Ctx) -> web.StreamResponse:
+    user_id = ctx.match_int("user_id")
+    try:
+        await ctx.services.directory.remove_member(
+            ctx.actor, ctx.principal.role, ctx.org_id, user_id
+        )
+    except TeamError as exc:
+        if "no such member" in str(exc):
+            raise Missing("This member") from exc
+        raise UserError(str(exc)) from exc
+    return done(ctx, {"ok": True}, "/team", notice="deleted")
+
+
+async def tokens(ctx: Ctx) -> web.StreamResponse:
+    rows = await ctx.services.tokens.list(ctx.org_id)
+    data = {
+        "tokens": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "role": t.role,
+                "last_four": t.last_four,
+                "created_at": t.created_at,
+                "last_used_at": t.last_used_at,
+                "revoked_at": t.revoked_at,
+            }
+            for t in rows
+        ]
+    }
+    if ctx.api:
+        return respond(ctx, data, lambda: web.Response())
+    table_rows = [
+        h(
+            "<tr><td>{n}</td><td>{r}</td><td><code>…{l}</code></td><td>{c}</td><td>{u}</td>"
+            "<td>{a}</td></tr>",
+            n=t.name,
+            r=t.role,
+            l=t.last_four,
+            c=t.created_at[:10],
+            u=(t.last_used_at or "never")[:16],
+            a="revoked"
+            if t.revoked_at
+            else button_form(
+                ctx,
+                f"/tokens/{t.id}/revoke",
+                "Revoke",
+                danger=True,
+                confirm=f"Revoke token {t.name}? Scripts using it will stop working.",
+            ),
+        )
+        for t in rows
+    ]
+    choices = [(r.value, r.value) for r in Role if ctx.principal.role.at_least(r)]
+    body = h(
+        "{t}<h2>New token</h2>{f}",
+        t=table(
+            ["Name", "Role", "Ends with", "Created", "Last used", ""], table_rows, "No API tokens."
+        ),
+        f=form(
+            ctx,
+            "/tokens",
+            join(
+                [
+                    field("Name", text_input("name", required=True, maxlength=100)),
+                    field("Role", select("role", choices, "viewer")),
+                    Html('<button type="submit">Create token</button>'),
+                ]
+            ),
+            cls="stack",
+        ),
+    )
+    return page(ctx, "API tokens", body)
+
+
+async def create_token(ctx: Ctx) -> web.StreamResponse:
+    data = await ctx.input()
+    name = str(data.get("name", "")).strip()
+    if not name or len(name) > 100:
+        raise UserError("A token needs a name of at most 100 characters.", field="name")
+    role = _role(data.get("role", ""))
+    if not ctx.principal.role.at_least(role) or not may_grant(ctx.principal.role, role):
+        raise UserError(
+            f"You cannot create a token with the {role.value} role.", field="role", status=403
+        )
+    issued = await ctx.services.tokens.issue(
+        org_id=ctx.org_id, user_id=ctx.principal.user_id, name=name, role=role
+    )
+    await ctx.record("token.create", f"token:{issued.id}", name=name, role=role.value)
+    result = {"id": issued.id, "token": issued.token, "last_four": issued.last_four}
+    if ctx.api:
+        return web.json_response(result, status=201)
+    body = h(
+        "<p><strong>Copy this token now.</strong> It will not be shown again.</p>"
+        '<p><code id="new-token" class="secret">{t}</code></p>'
+        "<p>Send it as <code>Authorization: Bearer …</code> to <code>/api/v1/…</code>.</p>"
+        '<p><a href="/tokens">Back to tokens</a></p>',
+        t=issued.token,
+    )
+    return page(ctx, "New API token", body, status=201)
+
+
+async def revoke_token(ctx: Ctx) -> web.StreamResponse:
+    token_id = ctx.match_int("token_id")
+    if not await ctx.services.tokens.revoke(ctx.org_id, token_id):
+        raise Missing("This token")
+    await ctx.record("token.revoke", f"token:{token_id}")
+    return done(ctx, {"ok": True}, "/tokens", notice="revoked")
+
+
+_ROLE_BODY = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {"role": {"enum": [r.value for r in Role]}},
+}
+
+ROUTES = [
+    Route("GET", "/team", members, Permission.USERS_READ, "Members of the org and their roles"),
+    Route(
+        "POST",
+        "/team",
+        add_member,
+        Permission.USERS_WRITE,
+        "Add a member (new or existing user)",
+        body={
+            "type": "object",
+            "required": ["email", "role"],
+            "properties": {
+                "email": {"type": "string"},
+                "role": {"enum": [r.value for r in Role]},
+                "password": {"type": "string", "minLength": 10},
+            },
+        },
+    ),
+    Route(
+        "POST",
+        "/team/{user_id}/role",
+        set_role,
+        Permission.USERS_WRITE,
+        "Change a role",
+        body=_ROLE_BODY,
+    ),
+    Route(
+        "POST",
+        "/team/{user_id}/remove",
+        remove_member,
+        Permission.USERS_WRITE,
+        "Remove a member from the org",
+    ),
+    Route("GET", "/tokens", tokens, Permission.TOKENS_MANAGE, "API tokens of the org"),
+    Route(
+        "POST",
+        "/tokens",
+        create_token,
+        Permission.TOKENS_MANAGE,
+        "Create an API token (returned once)",
+        body={
+            "type": "object",
+            "required": ["name", "role"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 100},
+                "role": {"enum": [r.value for r in Role]},
+            },
+        },
+    ),
+    Route(
+        "POST",
+        "/tokens/{token_id}/revoke",
+        revoke_token,
+        Permission.TOKENS_MANAGE,
+        "Revoke an API token",
+    ),
+]

@@ -1,0 +1,103 @@
+"""Everything the admin's handlers use, built once from the database and the master key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from callwright.accounts.audit import AuditWriter
+from callwright.accounts.directory import Directory
+from callwright.accounts.login import Authenticator
+from callwright.accounts.passwords import Passwords
+from callwright.accounts.ratelimit import LoginRateLimiter
+from callwright.accounts.second_factor import SecondFactor
+from callwright.accounts.sessions import SessionManager
+from callwright.accounts.tokens import ApiTokens
+from callwright.accounts.totp import RecoveryCodes, TotpVerifier
+from callwright.privacy.secrets import MasterKey
+from callwright.store.assistants import AssistantRepository
+from callwright.store.audit import AuditRepo
+from callwright.store.call_search import CallSearch
+from callwright.store.credentials import CredentialRepository
+from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
+from callwright.store.retention import RetentionRepository
+from callwright.store.tokens import SessionRepo, TokenRepo
+from callwright.store.users import UserRepo
+
+
+@dataclass(frozen=True)
+class AdminOptions:
+    """The admin's own settings (``[admin]`` in the config file supplies them)."""
+
+    session_hours: float = 12.0
+    secure_cookies: bool = True
+
+
+@dataclass
+class AdminServices:
+    db: Database
+    options: AdminOptions
+    master_key: MasterKey
+    recordings_dir: Path
+    passwords: Passwords
+    users: UserRepo
+    orgs: OrgRepository
+    assistants: AssistantRepository
+    numbers: NumberRepository
+    credentials: CredentialRepository
+    retention: RetentionRepository
+    calls: CallSearch
+    audit_log: AuditRepo
+    audit: AuditWriter
+    sessions: SessionManager
+    tokens: ApiTokens
+    totp: TotpVerifier
+    second_factor: SecondFactor
+    limiter: LoginRateLimiter
+    authenticator: Authenticator
+    directory: Directory
+
+
+def build_services(
+    db: Database,
+    options: AdminOptions,
+    master_key: MasterKey,
+    recordings_dir: Path,
+    *,
+    passwords: Passwords | None = None,
+    limiter: LoginRateLimiter | None = None,
+    totp: TotpVerifier | None = None,
+) -> AdminServices:
+    passwords = passwords or Passwords()
+    limiter = limiter or LoginRateLimiter()
+    totp = totp or TotpVerifier()
+    users = UserRepo(db)
+    audit_log = AuditRepo(db)
+    audit = AuditWriter(audit_log)
+    sessions = SessionManager(SessionRepo(db), hours=options.session_hours)
+    second_factor = SecondFactor(users, master_key, totp, RecoveryCodes(passwords))
+    return AdminServices(
+        db=db,
+        options=options,
+        master_key=master_key,
+        recordings_dir=recordings_dir,
+        passwords=passwords,
+        users=users,
+        orgs=OrgRepository(db),
+        assistants=AssistantRepository(db),
+        numbers=NumberRepository(db),
+        credentials=CredentialRepository(db, master_key),
+        retention=RetentionRepository(db),
+        calls=CallSearch(db),
+        audit_log=audit_log,
+        audit=audit,
+        sessions=sessions,
+        tokens=ApiTokens(TokenRepo(db)),
+        totp=totp,
+        second_factor=second_factor,
+        limiter=limiter,
+        authenticator=Authenticator(users, passwords, limiter, sessions, second_factor, audit),
+        directory=Directory(users, passwords, sessions, audit),
+    )

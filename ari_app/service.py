@@ -1,0 +1,163 @@
+"""The call service's composition root: every concrete class of the process is wired here.
+
+``CallService(settings).start()`` opens the store (migrating it and closing calls a crash left
+"in progress"), loads the speech engines once, starts the process-wide pacer clock, and connects
+the ARI events WebSocket. It returns only when that WebSocket is up, so no call can reach
+``Stasis()`` while we are not listening (Asterisk would fail it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import aiohttp
+
+from ari_app.application import AriApplication
+from ari_app.ari.connection import AriEventStream
+from ari_app.ari.events import StasisStart
+from ari_app.ari.rest import AriRestClient
+from ari_app.media_leg import MediaLeg, RtpMediaLeg, media_format_for
+from ari_app.services import SessionServices
+from ari_app.session import CallSession
+from ari_app.transports.rtp import RtpTransport
+from callwright.call.assistant_runtime import AssistantRuntime, voice_for
+from callwright.call.live import LiveCalls
+from callwright.config import Settings
+from callwright.dialog.fixed_prompts import fixed_prompts
+from callwright.errors import ConfigError, MediaError, SpeechError
+from callwright.media.codecs import check_rtp_send_format
+from callwright.media.pacer import PacerClock
+from callwright.media.recorder import repair_wav
+from callwright.speech.espeak_tts import EspeakTts
+from callwright.speech.model_store import resolve_model
+from callwright.speech.protocols import SttEngine
+from callwright.speech.tts_cache import CachedTts
+from callwright.speech.vosk_stt import VoskSttEngine
+from callwright.store.assistants import AssistantRepository
+from callwright.store.calls import CallRepository
+from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
+from callwright.store.recovery import close_abandoned_calls
+
+log = logging.getLogger(__name__)
+
+
+class CallService:
+    def __init__(self, settings: Settings, *, stt: SttEngine | None = None) -> None:
+        if not settings.ari.enabled:
+            raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
+        if settings.media.transport == "rtp":
+            check_rtp_send_format(settings.media.format)
+        self.settings = settings
+        self.live = LiveCalls()
+        self.clock = PacerClock()
+        self._given_stt = stt
+        self.stt: SttEngine | None = stt
+        self.db: Database | None = None
+        self.app: AriApplication | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._stream: AriEventStream | None = None
+        self.tts = CachedTts(EspeakTts())
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.db = await Database.open(settings.store.path)
+        closed = await close_abandoned_calls(self.db)
+        if closed:
+            log.warning("closed %d call(s) left in progress by a previous run", closed)
+        await self._repair_recordings(self.db)
+        if self.stt is None:
+            model = resolve_model(settings.speech.vosk_model, settings.speech.models_dir)
+            self.stt = await VoskSttEngine.load(model, threads=settings.speech.stt_threads)
+        self.clock.start()
+        assistants = AssistantRepository(self.db)
+        runtime = AssistantRuntime(settings, assistants)
+        await self._prewarm(assistants)
+        self._http = aiohttp.ClientSession()
+        rest = AriRestClient(self._http, settings.ari.url, settings.ari.username, settings.ari.password)
+        self.app = AriApplication(rest)
+        services = SessionServices(
+            rest=rest,
+            settings=settings,
+            calls=CallRepository(self.db),
+            numbers=NumberRepository(self.db),
+            dialogs=runtime,
+            stt=self.stt,
+            tts=self.tts,
+            clock=self.clock,
+            media_legs=self._media_leg,
+            recordings_dir=Path(settings.recordings.dir),
+            live=self.live,
+            expect_media_channel=self.app.expect_media_channel,
+            forget_media_channel=self.app.forget_media_channel,
+        )
+
+        def new_session(event: StasisStart) -> CallSession:
+            return CallSession(services, event)
+
+        self.app.session_factory = new_session
+        self._stream = AriEventStream(
+            self._http,
+            settings.ari.url,
+            settings.ari.username,
+            settings.ari.password,
+            settings.ari.app,
+            on_event=self.app.on_event,
+            on_connected=self.app.on_connected,
+            on_disconnected=self.app.on_disconnected,
+            reconnect_max_s=settings.ari.reconnect_max_s,
+        )
+        await self._stream.start()
+        log.info("connected to ARI at %s as app %r", settings.ari.url, settings.ari.app)
+
+    async def _media_leg(self) -> MediaLeg:
+        media = self.settings.media
+        if media.transport != "rtp":
+            raise MediaError(f"media transport {media.transport!r} is not available yet")
+        transport = RtpTransport(
+            media_format_for(media.format),
+            bind_host=media.bind_host,
+            advertise_host=media.advertise_host or media.bind_host,
+            port_range=(media.rtp_port_min, media.rtp_port_max),
+        )
+        await transport.open()
+        return RtpMediaLeg(transport)
+
+    async def _prewarm(self, assistants: AssistantRepository) -> None:
+        """Synthesise every assistant's greeting and fixed flow prompts now, so the first words
+        (and every scripted reply) need no TTS during the call."""
+        rate = media_format_for(self.settings.media.format).sample_rate
+        for assistant in await assistants.list_all():
+            texts = [assistant.greeting] if assistant.greeting else []
+            flow = await assistants.latest_flow(assistant.id)
+            if flow is not None:
+                texts.extend(fixed_prompts(flow[1]))
+            voice = voice_for(assistant.language, assistant.tts)
+            try:
+                await self.tts.prewarm(texts, rate, voice)
+            except SpeechError as exc:
+                log.warning("could not prepare the prompts of %s: %s", assistant.name, exc)
+
+    async def _repair_recordings(self, db: Database) -> None:
+        rows = await db.fetch_all(
+            "SELECT recording_path FROM calls WHERE recording_path IS NOT NULL"
+            " AND end_reason = 'server_restart'"
+        )
+        for row in rows:
+            path = Path(row[0])
+            if path.exists() and repair_wav(path):
+                log.info("repaired recording %s", path)
+
+    async def stop(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+        if self.app is not None:
+            await self.app.drain(timeout=5.0)
+        await self.clock.stop()
+        if self.stt is not None and self._given_stt is None:
+            await self.stt.close()
+        if self._http is not None:
+            await self._http.close()
+        if self.db is not None:
+            await self.db.close()

@@ -1,0 +1,43 @@
+"""What a CallSession needs from the rest of the process, wired once in the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ari_app.ari.rest import AriRestClient
+from ari_app.media_leg import MediaLegFactory
+from callwright.call.assistant_runtime import AssistantRuntime
+from callwright.call.live import LiveCalls
+from callwright.call.pipeline import PipelineSettings
+from callwright.config import Settings
+from callwright.media.pacer import PacerClock
+from callwright.speech.protocols import SttEngine, TtsEngine
+from callwright.store.assistants import Assistant
+from callwright.store.calls import CallRepository
+from callwright.store.numbers import NumberRepository
+
+if TYPE_CHECKING:
+    from ari_app.session import CallSession
+
+
+@dataclass(slots=True)
+class SessionServices:
+    rest: AriRestClient
+    settings: Settings
+    calls: CallRepository
+    numbers: NumberRepository
+    dialogs: AssistantRuntime
+    stt: SttEngine
+    tts: TtsEngine
+    clock: PacerClock
+    media_legs: MediaLegFactory
+    recordings_dir: Path
+    live: LiveCalls
+    expect_media_channel: Callable[[str, CallSession], None]
+    forget_media_channel: Callable[[str], None]
+
+    def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
+        return self.dialogs.pipeline_settings(assistant)

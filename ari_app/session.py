@@ -1,0 +1,255 @@
+"""``CallSession``: the life of one caller channel in our Stasis application (DESIGN §2).
+
+StasisStart → call row → number/assistant lookup → answer → mixing bridge → ExternalMedia channel
+(waiting for its own StasisStart before adding it, as Asterisk answers 422 before) → pipeline →
+hang-up or transfer → clean-up (media channel and bridge deleted: Asterisk does not do it) → the
+call row closed with status, end time, duration and reason. Whatever fails, the row is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+
+from ari_app.ari.events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    StasisEnd,
+    StasisStart,
+)
+from ari_app.ari.models import Channel
+from ari_app.media_leg import MediaLeg
+from ari_app.services import SessionServices
+from callwright.call.journal import CallJournal
+from callwright.call.pipeline import CallOutcome, CallPipeline
+from callwright.dialog.actions import CallContext, DialogEngine
+from callwright.errors import AriError, CallwrightError
+from callwright.media.recorder import StereoWavRecorder
+from callwright.store.assistants import Assistant
+from callwright.store.calls import Call
+
+log = logging.getLogger(__name__)
+
+
+class CallSession:
+    def __init__(self, services: SessionServices, start: StasisStart) -> None:
+        self._svc = services
+        self._start = start
+        self.channel: Channel = start.channel
+        self.media_channel_id = f"cw-media-{uuid.uuid4().hex[:16]}"
+        self.bridge_id: str | None = None
+        self.call: Call | None = None
+        self._leg: MediaLeg | None = None
+        self._pipeline: CallPipeline | None = None
+        self._recorder: StereoWavRecorder | None = None
+        self._media_ready: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
+        self._caller_gone = asyncio.Event()
+        self._hangup_cause: int | None = None
+        self._we_hung_up = False
+
+    # -- events routed here by the application ---------------------------------------------------
+
+    def handle(self, event: AriEvent) -> None:
+        channel = getattr(event, "channel", None)
+        channel_id = channel.id if isinstance(channel, Channel) else None
+        if channel_id == self.media_channel_id:
+            self._media_event(event)
+            return
+        if isinstance(event, ChannelHangupRequest):
+            self._hangup_cause = event.cause
+            self._caller_left("caller_hangup")
+        elif isinstance(event, StasisEnd):
+            self._caller_left("caller_hangup" if not self._we_hung_up else "assistant_hangup")
+        elif isinstance(event, ChannelDtmfReceived) and self._pipeline is not None:
+            self._pipeline.on_dtmf(event.digit)
+
+    def _media_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart) and not self._media_ready.done():
+            self._media_ready.set_result(event.channel)
+        elif isinstance(event, StasisEnd | ChannelDestroyed) and self._pipeline is not None:
+            self._pipeline.end(CallOutcome("failed", "media channel destroyed"))
+
+    def _caller_left(self, reason: str) -> None:
+        if self._caller_gone.is_set():
+            return
+        self._caller_gone.set()
+        if self._pipeline is not None and not self._we_hung_up:
+            self._pipeline.end(CallOutcome("completed", reason))
+
+    def caller_vanished(self) -> None:
+        """Reconciliation after an ARI outage found the channel gone."""
+        self._caller_left("caller_gone_during_ari_outage")
+
+    # -- the call --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        outcome = CallOutcome("failed", "error: setup did not finish")
+        try:
+            outcome = await self._run()
+        except asyncio.CancelledError:
+            outcome = CallOutcome("failed", "server_shutdown")
+            raise
+        except Exception as exc:  # the outermost boundary of a call: log, close the record
+            if self._caller_gone.is_set():
+                log.info("caller %s left during set-up (%s)", self.channel.id, exc)
+                outcome = CallOutcome("abandoned", "caller_hangup")
+            else:
+                log.exception("call on channel %s failed", self.channel.id)
+                outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
+                await self._hangup_caller()
+        finally:
+            await self._cleanup(outcome)
+
+    async def _run(self) -> CallOutcome:
+        svc = self._svc
+        dialed = self._start.args[0] if self._start.args else (
+            self.channel.dialplan.exten if self.channel.dialplan else ""
+        )
+        found = await svc.numbers.find_inbound(dialed)
+        number, assistant = found if found is not None else (None, None)
+        self.call = await svc.calls.create_call(
+            org_id=number.org_id if number else None,
+            assistant_id=assistant.id if assistant else None,
+            number_id=number.id if number else None,
+            dialed=dialed,
+            caller_number=self.channel.caller.number,
+            caller_name=self.channel.caller.name,
+            channel_id=self.channel.id,
+            direction="inbound",
+        )
+        svc.live.started(self.call.uid, self.call.id, dialed, self.channel.caller.number)
+        await svc.calls.add_event(self.call.id, "stasis_start", {"args": list(self._start.args)})
+        if assistant is None:
+            return await self._unknown_number(dialed)
+        await svc.rest.answer(self.channel.id)
+        await svc.calls.mark_answered(self.call.id)
+        await self._connect_media()
+        if self._caller_gone.is_set():
+            return CallOutcome("abandoned", "caller_hangup")
+        dialog = await svc.dialogs.for_assistant(assistant)
+        self._start_recording(assistant)
+        return await self._converse(assistant.language, assistant, dialog)
+
+    async def _unknown_number(self, dialed: str) -> CallOutcome:
+        svc = self._svc
+        action = svc.settings.calls.unknown_number_action
+        assert self.call is not None
+        await svc.calls.add_event(self.call.id, "unknown_number", {"dialed": dialed, "action": action})
+        if action == "continue":
+            await svc.rest.continue_in_dialplan(self.channel.id)
+            return CallOutcome("rejected", "unknown_number: continued in dialplan")
+        if action == "message":
+            await svc.rest.answer(self.channel.id)
+            await self._connect_media()
+            if not self._caller_gone.is_set():
+                dialog = svc.dialogs.announcement(svc.settings.calls.unknown_number_message)
+                await self._converse("en", None, dialog)
+        await self._hangup_caller()
+        return CallOutcome("rejected", "unknown_number")
+
+    async def _connect_media(self) -> None:
+        svc = self._svc
+        bridge = await svc.rest.create_bridge(type="mixing", name=f"callwright-{self.channel.id}")
+        self.bridge_id = bridge.id
+        self._leg = await svc.media_legs()
+        svc.expect_media_channel(self.media_channel_id, self)
+        media = await self._leg.create_channel(svc.rest, svc.settings.ari.app, self.media_channel_id)
+        await svc.rest.add_channel(bridge.id, self.channel.id)
+        # Asterisk answers 422 until the media channel's own StasisStart (DESIGN §3).
+        await svc.rest.add_channel_when_ready(
+            bridge.id, self.media_channel_id, stasis_started=asyncio.shield(self._media_ready)
+        )
+        assert self.call is not None
+        await svc.calls.add_event(
+            self.call.id, "media_connected", {"bridge": bridge.id, "media_channel": media.name}
+        )
+
+    def _start_recording(self, assistant: Assistant) -> None:
+        if not assistant.record_calls or self._leg is None or self.call is None:
+            return
+        day = self.call.started_at[:10].replace("-", "/")
+        path = Path(self._svc.recordings_dir) / day / f"{self.call.uid}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._recorder = StereoWavRecorder(path, self._leg.transport.format.sample_rate)
+
+    async def _converse(
+        self, language: str, assistant: Assistant | None, dialog: DialogEngine
+    ) -> CallOutcome:
+        svc = self._svc
+        assert self.call is not None and self._leg is not None
+        ctx = CallContext(
+            call_uid=self.call.uid,
+            caller_number=self.channel.caller.number,
+            dialed=self.call.dialed,
+            language=language,
+        )
+        pipeline = CallPipeline(
+            transport=self._leg.transport,
+            stt=svc.stt,
+            tts=svc.tts,
+            dialog=dialog,
+            ctx=ctx,
+            journal=CallJournal(svc.calls, self.call.id, observer=svc.live.on_turn),
+            clock=svc.clock,
+            settings=svc.pipeline_settings(assistant),
+            recorder=self._recorder,
+        )
+        self._pipeline = pipeline
+        outcome = await pipeline.run()
+        if ctx.slots:
+            await svc.calls.set_slots(self.call.id, ctx.slots)
+        if outcome.transfer_target:
+            await self._transfer(outcome.transfer_target)
+        elif outcome.reason not in ("caller_hangup", "caller_gone_during_ari_outage"):
+            await self._hangup_caller()
+        return outcome
+
+    async def _transfer(self, target: str) -> None:
+        context, _, rest = target.partition(",")
+        extension, _, priority = rest.partition(",")
+        self._we_hung_up = True  # the channel leaves Stasis; its StasisEnd is not a hang-up
+        await self._svc.rest.continue_in_dialplan(
+            self.channel.id, context=context or None, extension=extension or None,
+            priority=int(priority) if priority.isdigit() else None,
+        )
+
+    async def _hangup_caller(self) -> None:
+        if self._caller_gone.is_set():
+            return
+        self._we_hung_up = True
+        try:
+            await self._svc.rest.hangup(self.channel.id)
+        except CallwrightError as exc:
+            log.info("hang-up of %s: %s", self.channel.id, exc)
+
+    async def _cleanup(self, outcome: CallOutcome) -> None:
+        svc = self._svc
+        svc.forget_media_channel(self.media_channel_id)
+        if self._leg is not None:
+            with contextlib.suppress(CallwrightError):
+                await svc.rest.hangup(self.media_channel_id)
+            await self._leg.close()
+        if self.bridge_id is not None:
+            try:
+                await svc.rest.destroy_bridge(self.bridge_id)
+            except AriError as exc:
+                if exc.status != 404:
+                    log.warning("could not destroy bridge %s: %s", self.bridge_id, exc)
+            except CallwrightError as exc:
+                log.warning("could not destroy bridge %s: %s", self.bridge_id, exc)
+        if self.call is None:
+            log.error("channel %s ended before its call row existed: %s", self.channel.id, outcome)
+            return
+        if self._recorder is not None:
+            info = self._recorder.close()
+            await svc.calls.set_recording(self.call.id, str(info.path), None)
+        if self._hangup_cause is not None:
+            await svc.calls.add_event(self.call.id, "hangup", {"cause": self._hangup_cause})
+        await svc.calls.close_call(self.call.id, outcome.status, outcome.reason)
+        svc.live.ended(self.call.id, outcome.status, outcome.reason)
+        log.info("call %s ended: %s (%s)", self.call.uid, outcome.status, outcome.reason)

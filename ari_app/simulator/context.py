@@ -1,0 +1,46 @@
+"""What the REST handlers share: the core, the event hub, the call factory and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ari_app.simulator.caller import SimulatedCaller
+from ari_app.simulator.calls import CallFactory, SimulatedCall
+from ari_app.simulator.core import Pbx
+from ari_app.simulator.websocket import EventHub
+
+#: What GET /asterisk/info reports about the build (the lab's Asterisk 22.10.1).
+BUILD_INFO = {
+    "os": "Linux",
+    "kernel": "6.18.44-fc-v669",
+    "machine": "x86_64",
+    "options": "OPTIONAL_API",
+    "date": "2026-11-22 05:15:56 UTC",
+    "user": "root",
+}
+
+
+@dataclass(eq=False)
+class SimContext:
+    pbx: Pbx
+    hub: EventHub
+    calls: CallFactory
+    rtp_host: str
+    entity_id: str
+    startup_time: float
+    rng: random.Random
+    #: Seconds before the far end of an outbound call answers.
+    outbound_answer_s: float = 0.0
+    #: Seconds between the externalMedia response and the channel's Dial...StasisStart.
+    media_stasis_delay_s: float = 0.001
+    #: Builds the caller for the far end of an outbound call.
+    caller_factory: Callable[[], SimulatedCaller] | None = None
+    #: Outbound calls (POST /channels, /dial) whose far end answered, oldest first.
+    outbound: asyncio.Queue[SimulatedCall] = field(default_factory=asyncio.Queue)
+    #: Every call placed or answered, by the id of its app-side channel.
+    all_calls: dict[str, SimulatedCall] = field(default_factory=dict)
+    #: Channels made by /channels/create and not dialed yet: id -> (dialstring, call).
+    undialed: dict[str, tuple[str, SimulatedCall]] = field(default_factory=dict)

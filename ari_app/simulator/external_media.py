@@ -1,0 +1,163 @@
+"""``POST /channels/externalMedia``: parameter checks as Asterisk 22 makes them, and RTP channels.
+
+The checks and their messages are the recorded ones (errors-summary.md). An RTP channel answers
+``UnicastRTP/<external_host>-0x...`` in state Down with ``UNICASTRTP_LOCAL_PORT``/``ADDRESS``
+(strings); its ``Dial``, ``ChannelStateChange``, ``Dial ANSWER``, ``ChannelVarset STASISSTATUS``
+and ``StasisStart`` (args ``[]``) come about 1 ms *after* the HTTP response, so an
+``addChannel`` sent at once gets 422, as on a real Asterisk.
+
+AudioSocket and WebSocket ExternalMedia are validated but not simulated yet: once their
+parameters pass, the answer is 500 "An internal error prevented this request from being handled".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+from aiohttp import web
+
+from ari_app.simulator.context import SimContext
+from ari_app.simulator.events import channel_json
+from ari_app.simulator.media_rtp import RTP_FORMATS, RtpEndpoint
+from ari_app.simulator.rest import INTERNAL_ERROR, AriRequest, error, json_response
+from ari_app.simulator.state import (
+    STATE_DOWN,
+    STATE_UP,
+    CallerId,
+    Channel,
+    ChannelKind,
+    DialplanLocation,
+)
+
+#: Formats Asterisk 22 knows (an unknown one is a 500); only RTP_FORMATS are simulated.
+KNOWN_FORMATS = frozenset(
+    {"ulaw", "alaw", "slin", "slin12", "slin16", "slin24", "slin32", "slin44", "slin48",
+     "slin96", "slin192", "g722", "gsm", "g726", "g726aal2", "adpcm", "lpc10", "g729",
+     "speex", "speex16", "speex32", "ilbc", "g719", "opus", "testlaw", "siren7", "siren14"}
+)
+
+READS = (
+    "app", "external_host", "format", "encapsulation", "transport", "connection_type",
+    "direction", "data", "channelId", "variables",
+)
+
+
+def split_host_port(external_host: str) -> tuple[str, int] | None:
+    """``127.0.0.1:40100`` / ``[::1]:40100`` -> (host, port); None without a valid port."""
+    if external_host.startswith("["):
+        host, sep, rest = external_host[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            return None
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = external_host.rpartition(":")
+        if not sep:
+            return None
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host, int(port_text)
+
+
+async def _resolve(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        return str(infos[0][4][0])
+
+
+async def external_media(ctx: SimContext, req: AriRequest) -> web.Response:
+    app = req.get_str("app")
+    if not app:
+        return error(400, "app cannot be empty")
+    fmt = req.get_str("format")
+    if not fmt:
+        return error(400, "format cannot be empty")
+    encapsulation = (req.get_str("encapsulation") or "rtp").lower()
+    transport = (req.get_str("transport") or "udp").lower()
+    connection_type = (req.get_str("connection_type") or "client").lower()
+    if transport == "websocket":
+        if encapsulation != "none":
+            return error(400, "encapsulation must be 'none' for websocket transport")
+    elif encapsulation == "rtp":
+        if transport != "udp":
+            return error(400, "transport must be 'udp' for rtp encapsulation")
+    elif encapsulation == "audiosocket":
+        if transport != "tcp":
+            return error(400, "transport must be 'tcp' for audiosocket encapsulation")
+    else:
+        return error(400, f"encapsulation '{encapsulation}' is not supported")
+    external_host = req.get_str("external_host")
+    needs_host = not (transport == "websocket" and connection_type == "server")
+    if needs_host and not external_host:
+        return error(400, "external_host is required for all but websocket server connections")
+    address = split_host_port(external_host) if external_host else None
+    if transport != "websocket" and address is None:
+        return error(
+            400, "external_host must be <host>:<port> for all transports other than websocket"
+        )
+    if encapsulation == "audiosocket" and not req.get_str("data"):
+        return error(400, "data can not be empty")
+    channel_id = req.get("channelId") or None
+    if channel_id is not None and channel_id in ctx.pbx.channels:
+        return error(409, "Channel with given unique ID already exists")
+    req.get("direction")  # any value is accepted, as Asterisk does (direction=in -> 200)
+    if fmt not in KNOWN_FORMATS:
+        return error(500, INTERNAL_ERROR)
+    if encapsulation != "rtp" or fmt not in RTP_FORMATS or address is None:
+        return error(500, INTERNAL_ERROR)  # AudioSocket / WebSocket / exotic codecs: not yet
+    return await _create_rtp(ctx, app, fmt, external_host, address, channel_id, req.variables())
+
+
+async def _create_rtp(
+    ctx: SimContext,
+    app: str,
+    fmt: str,
+    external_host: str,
+    address: tuple[str, int],
+    channel_id: str | None,
+    variables: dict[str, str],
+) -> web.Response:
+    pbx = ctx.pbx
+    try:
+        remote = (await _resolve(address[0]), address[1])
+    except OSError:
+        return error(500, INTERNAL_ERROR)
+    cid = channel_id or pbx.ids.channel_id()
+    endpoint = RtpEndpoint(fmt, remote, lambda pcm: pbx.channel_audio(cid, pcm), ctx.rng)
+    try:
+        port = await endpoint.open(ctx.rtp_host)
+    except OSError:
+        return error(500, INTERNAL_ERROR)
+    channelvars = {"UNICASTRTP_LOCAL_PORT": str(port), "UNICASTRTP_LOCAL_ADDRESS": ctx.rtp_host}
+    ch = Channel(
+        id=cid,
+        name=f"UnicastRTP/{external_host}-{pbx.ids.pointer()}",
+        kind=ChannelKind.EXTERNAL_MEDIA,
+        state=STATE_DOWN,
+        caller=CallerId(),
+        connected=CallerId(),
+        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
+        creationtime=pbx.clock(),
+        channelvars=channelvars,
+        media=endpoint,
+    )
+    ch.variables.update(variables)
+    ch.variables.update(channelvars)
+    ch.subscribers.add(app)
+    pbx.add(ch)
+    dialstring = f"{external_host}/c({fmt})"
+
+    def join_stasis() -> None:
+        if pbx.channels.get(ch.id) is not ch or ch.hangup_pending:
+            return
+        pbx.emit(pbx.factory.dial(ch, "", dialstring), [ch])
+        pbx.set_state(ch, STATE_UP)
+        pbx.emit(pbx.factory.dial(ch, "ANSWER", dialstring), [ch])
+        if not pbx.enter_stasis(ch, app, []):
+            pbx.remove_silently(ch)
+
+    pbx.later(join_stasis, ctx.media_stasis_delay_s)
+    return json_response(channel_json(ch, with_channelvars=True))

@@ -1,0 +1,3 @@
+from callwright.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""``callwright user add`` and ``callwright org add``: how the first owner comes to exist.
+
+There are no default credentials: an instance has no user until someone with access to the machine
+runs ``callwright org add "Acme" --slug acme`` and then
+``callwright user add alice@example.com --org acme --role owner`` (the password is asked twice on
+the terminal, or read from standard input with ``--password-stdin``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from callwright.accounts.audit import Actor, AuditWriter
+from callwright.accounts.directory import Directory, TeamError
+from callwright.accounts.passwords import PasswordPolicyError, Passwords, check_policy
+from callwright.accounts.roles import Role
+from callwright.accounts.sessions import SessionManager
+from callwright.config import load_config
+from callwright.errors import CallwrightError, NotFound
+from callwright.store.audit import AuditRepo
+from callwright.store.db import Database
+from callwright.store.orgs import OrgRepository, SlugTaken
+from callwright.store.tokens import SessionRepo
+from callwright.store.users import UserRepo
+
+
+def add_user_parser(subparsers: Any) -> None:
+    """Register ``user add`` and ``org add`` on the main CLI's sub-parsers."""
+    user = subparsers.add_parser("user", help="admin users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user (or add an existing one) in an org")
+    add.add_argument("email")
+    add.add_argument("--org", required=True, metavar="SLUG", help="the org's slug")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (for scripts)",
+    )
+    add.set_defaults(func=cmd_user_add)
+
+    org = subparsers.add_parser("org", help="organisations")
+    org_sub = org.add_subparsers(dest="org_command", required=True)
+    org_add = org_sub.add_parser("add", help="create an org")
+    org_add.add_argument("name")
+    org_add.add_argument("--slug", required=True, help="short id: lowercase letters, digits, -")
+    org_add.set_defaults(func=cmd_org_add)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    config = getattr(args, "config", None)
+    return Path(load_config(Path(config) if config else None).store.path)
+
+
+def read_password(from_stdin: bool, stdin: TextIO, ask: Any = getpass.getpass) -> str:
+    """The new user's password, from standard input or asked twice on the terminal."""
+    if from_stdin:
+        password = stdin.readline().rstrip("\r\n")
+    else:
+        password = ask("Password for the new user: ")
+        if ask("Repeat it: ") != password:
+            raise TeamError("the two passwords differ")
+    check_policy(password)
+    return password
+
+
+async def add_user(
+    db: Database,
+    email: str,
+    org_slug: str,
+    role: Role,
+    password: str | None,
+    passwords: Passwords | None = None,
+) -> tuple[int, bool]:
+    """Add ``email`` to the org with ``role`` (creating the user); (user id, account created)."""
+    passwords = passwords or Passwords()
+    users = UserRepo(db)
+    org = await OrgRepository(db).get_by_slug(org_slug)
+    directory = Directory(
+        users, passwords, SessionManager(SessionRepo(db)), AuditWriter(AuditRepo(db))
+    )
+    added = await directory.add_member(Actor.cli(), None, org.id, email, role, password)
+    return added.user_id, added.created_user
+
+
+def cmd_user_add(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+
+    async def run() -> int:
+        db = await Database.open(_db_path(args))
+        try:
+            users = UserRepo(db)
+            existing = await users.by_email(args.email)
+            password = None
+            if existing is None:
+                password = read_password(args.password_stdin, stdin)
+            user_id, created = await add_user(db, args.email, args.org, Role(args.role), password)
+        finally:
+            await db.close()
+        what = "created user" if created else "added existing user"
+        print(f"{what} {args.email} (id {user_id}) to org {args.org} as {args.role}")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except NotFound:
+        print(
+            f"callwright: no org with slug {args.org!r}; create it with `callwright org add`",
+            file=sys.stderr,
+        )
+    except (TeamError, PasswordPolicyError) as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+    except CallwrightError as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+    return 1
+
+
+def cmd_org_add(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        db = await Database.open(_db_path(args))
+        try:
+            org = await OrgRepository(db).create(args.name, args.slug)
+            await AuditWriter(AuditRepo(db)).record(
+                Actor.cli(),
+                "org.create",
+                org_id=org.id,
+                target=f"org:{org.id}",
+                detail={"name": org.name, "slug": org.slug},
+            )
+        finally:
+            await db.close()
+        print(f"created org {org.name!r} with slug {org.slug} (id {org.id})")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except (SlugTaken, ValueError, CallwrightError) as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+    return 1

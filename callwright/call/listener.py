@@ -1,0 +1,229 @@
+"""The caller side of a call: frames → VAD → endpointing → speech recognition, plus barge-in.
+
+The listener is driven by two inputs: ``on_frame`` for every decoded caller frame and ``on_tick``
+every 20 ms from the pacer clock. Asterisk sends nothing while the caller's side is silent (a
+two-member bridge forwards only what the caller produces), so silence is also inferred from the
+clock: when no frame has arrived for ``GAP_MS``, each tick counts as a silent frame. That way a
+turn still ends when the caller simply stops sending.
+
+Recognition runs only on speech: a stream is opened at speech onset with the pre-roll frames
+(the audio just before the onset), fed while the caller speaks, and finished at the end of the
+turn. The result is handed to ``on_turn``; errors are handed to ``on_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from callwright.errors import SpeechError
+from callwright.speech.barge_in import BargeInDetector, Decision
+from callwright.speech.endpointing import Endpointer, NoiseDiscarded, SpeechEnded, SpeechStarted
+from callwright.speech.protocols import SttEngine, SttStream
+from callwright.speech.vad import VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 20
+#: With no caller frame for this long, the clock ticks count as silence.
+GAP_MS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSpeech:
+    """One finished caller turn."""
+
+    text: str
+    confidence: float | None
+    onset_ms: float        # call time of the first speech frame
+    end_ms: float          # call time the speech stopped
+    detected_ms: float     # call time the end of turn was detected
+    stt_ms: float          # detected → final transcript ready
+    partial_seen: bool
+
+
+class CallerListener:
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        vad: VoiceActivityDetector,
+        endpointer: Endpointer,
+        barge_in: BargeInDetector,
+        stt: SttEngine,
+        pre_roll_ms: int,
+        on_turn: Callable[[CallerSpeech], None],
+        on_speech_start: Callable[[float], None],
+        on_barge_in: Callable[[Decision], None],
+        on_error: Callable[[BaseException], None],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate = sample_rate
+        self._vad = vad
+        self._endpointer = endpointer
+        self._barge_in = barge_in
+        self._stt = stt
+        self._pre_roll: deque[bytes] = deque(maxlen=max(1, pre_roll_ms // FRAME_MS))
+        self._on_turn = on_turn
+        self._on_speech_start = on_speech_start
+        self._on_barge_in = on_barge_in
+        self._on_error = on_error
+        self._monotonic = monotonic
+        self._grammar: tuple[str, ...] | None = None
+        self._assistant_speaking = False
+        self._last_frame_ms = -1e9
+        self._stream: SttStream | None = None
+        self._stream_task: asyncio.Task[SttStream] | None = None
+        self._pending: list[bytes] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.frames_in = 0
+
+    # -- configuration from the dialog -----------------------------------------------------------
+
+    def set_grammar(self, grammar: Sequence[str] | None) -> None:
+        self._grammar = tuple(grammar) if grammar else None
+
+    def set_assistant_speaking(self, speaking: bool) -> None:
+        if speaking != self._assistant_speaking:
+            self._assistant_speaking = speaking
+            self._barge_in.reset()
+
+    @property
+    def in_speech(self) -> bool:
+        return self._stream_task is not None
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def on_frame(self, pcm: bytes, t_ms: float) -> None:
+        if self._closed:
+            return
+        self.frames_in += 1
+        self._last_frame_ms = t_ms
+        try:
+            speech = self._vad.is_speech(pcm)
+        except Exception as exc:  # a malformed frame must not end the call
+            log.warning("VAD refused a frame of %d bytes: %s", len(pcm), exc)
+            return
+        self._process(speech, t_ms, pcm)
+
+    def on_tick(self, t_ms: float) -> None:
+        if self._closed or t_ms - self._last_frame_ms < GAP_MS:
+            return
+        self._process(False, t_ms, None)
+
+    def on_partial_check(self, t_ms: float) -> None:
+        """Pass the recogniser's latest partial to the barge-in detector (called per tick)."""
+        if self._stream is not None and self._assistant_speaking:
+            text = self._stream.partial()
+            if text:
+                for decision in self._barge_in.on_partial(text, t_ms):
+                    self._on_barge_in(decision)
+
+    # -- the state machine -----------------------------------------------------------------------
+
+    def _process(self, speech: bool, t_ms: float, pcm: bytes | None) -> None:
+        if self._assistant_speaking:
+            for decision in self._barge_in.process(speech, t_ms):
+                self._on_barge_in(decision)
+        events = self._endpointer.process(speech, t_ms)
+        if pcm is not None and self._stream_task is not None:
+            self._feed(pcm)
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._start_stream()
+                self._on_speech_start(event.onset_ms)
+            elif isinstance(event, SpeechEnded):
+                self._finish_stream(event.onset_ms, event.end_ms, t_ms)
+            elif isinstance(event, NoiseDiscarded):
+                self._discard_stream()
+        if pcm is not None:
+            self._pre_roll.append(pcm)
+
+    def _start_stream(self) -> None:
+        if self._stream_task is not None:
+            return
+        self._pending = list(self._pre_roll)
+        self._stream_task = asyncio.get_running_loop().create_task(self._open())
+
+    async def _open(self) -> SttStream:
+        stream = await self._stt.open_stream(self._rate, self._grammar)
+        self._stream = stream
+        for chunk in self._pending:
+            stream.feed(chunk)
+        self._pending = []
+        return stream
+
+    def _feed(self, pcm: bytes) -> None:
+        if self._stream is not None:
+            self._stream.feed(pcm)
+        else:
+            self._pending.append(pcm)
+
+    def _finish_stream(self, onset_ms: float, end_ms: float, detected_ms: float) -> None:
+        task = self._stream_task
+        self._stream_task = None
+        self._stream = None
+        if task is None:
+            return
+        self._spawn(self._finish(task, onset_ms, end_ms, detected_ms))
+
+    async def _finish(
+        self, task: asyncio.Task[SttStream], onset_ms: float, end_ms: float, detected_ms: float
+    ) -> None:
+        started = self._monotonic()
+        try:
+            stream = await task
+            try:
+                partial_seen = bool(stream.partial())
+                transcript = await stream.finish()
+            finally:
+                await stream.close()
+        except (SpeechError, OSError) as exc:
+            self._on_error(exc)
+            return
+        stt_ms = (self._monotonic() - started) * 1000.0
+        self._on_turn(
+            CallerSpeech(
+                text=transcript.text.strip(),
+                confidence=transcript.confidence,
+                onset_ms=onset_ms,
+                end_ms=end_ms,
+                detected_ms=detected_ms,
+                stt_ms=stt_ms,
+                partial_seen=partial_seen,
+            )
+        )
+
+    def _discard_stream(self) -> None:
+        task = self._stream_task
+        self._stream_task = None
+        self._stream = None
+        self._pending = []
+        if task is not None:
+            self._spawn(self._close_quietly(task))
+
+    async def _close_quietly(self, task: asyncio.Task[SttStream]) -> None:
+        try:
+            stream = await task
+            await stream.close()
+        except (SpeechError, OSError) as exc:
+            log.debug("discarding a noise stream failed: %s", exc)
+
+    def _spawn(self, coro: object) -> None:
+        assert asyncio.iscoroutine(coro)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._discard_stream()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

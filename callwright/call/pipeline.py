@@ -1,0 +1,395 @@
+"""One call's conversation loop, independent of the PBX adapter.
+
+The session (ari_app) creates the media transport and the call row, then runs a ``CallPipeline``
+until it returns a :class:`CallOutcome`. The pipeline wires the caller side (``CallerListener``),
+the assistant side (``AssistantSpeaker`` on a pacer ticked by the shared ``PacerClock``) and the
+dialog engine, writes every turn through the ``CallJournal`` as it happens, and records both sides
+into the stereo recorder when there is one.
+
+Failures (a dead speech engine, a dialog error) end the call politely: the caller hears a short
+apology and the outcome says what failed. The pipeline never closes the transport or the recorder:
+whoever created them does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from callwright.call.journal import CallJournal, TurnRecord
+from callwright.call.listener import CallerListener, CallerSpeech
+from callwright.call.speaker import AssistantSpeaker, ReplyTiming
+from callwright.dialog.actions import (
+    CallContext,
+    CallerTurn,
+    DialogAction,
+    DialogEngine,
+    Hangup,
+    Listen,
+    Say,
+    Transfer,
+)
+from callwright.errors import CallwrightError
+from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
+from callwright.media.recorder import StereoWavRecorder
+from callwright.media.transport import MediaTransport
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector, Decision, Interrupt, Pause, Resume
+from callwright.speech.endpointing import Endpointer, EndpointingConfig
+from callwright.speech.protocols import SttEngine, TtsEngine
+from callwright.speech.vad import VoiceActivityDetector
+from callwright.store.clock import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    language: str
+    voice: str | None
+    endpointing: EndpointingConfig
+    barge_in: BargeInConfig
+    vad_aggressiveness: int = 2
+    pre_roll_ms: int = 300
+    max_call_s: float = 1800.0
+    apology_text: str = "Sorry, something went wrong on our side. Goodbye."
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    status: str                 # "completed", "transferred", "failed"
+    reason: str                 # "assistant_hangup", "caller_hangup", "transfer", "error: ..."
+    transfer_target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    speech: CallerSpeech
+
+
+@dataclass(frozen=True, slots=True)
+class _Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class _NoInput:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    outcome: CallOutcome
+    drain: bool = False  # let the queued audio finish first (assistant hang-up, transfer)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+_Event = _Turn | _Dtmf | _NoInput | _End | _Failed
+
+
+class CallPipeline:
+    def __init__(
+        self,
+        *,
+        transport: MediaTransport,
+        stt: SttEngine,
+        tts: TtsEngine,
+        dialog: DialogEngine,
+        ctx: CallContext,
+        journal: CallJournal,
+        clock: PacerClock,
+        settings: PipelineSettings,
+        recorder: StereoWavRecorder | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._dialog = dialog
+        self._ctx = ctx
+        self._journal = journal
+        self._clock = clock
+        self._settings = settings
+        self._recorder = recorder
+        self._monotonic = monotonic
+        fmt = transport.format
+        self._rate = fmt.sample_rate
+        self._spf = fmt.samples_per_frame
+        self._pacer = Pacer(
+            fmt.pcm_frame_bytes, self._send, send_silence_when_idle=True,
+            on_event=self._on_pacer_event,
+        )
+        self._speaker = AssistantSpeaker(
+            pacer=self._pacer, tts=tts, sample_rate=self._rate, voice=settings.voice,
+            monotonic=monotonic,
+        )
+        self._listener = CallerListener(
+            sample_rate=self._rate,
+            vad=VoiceActivityDetector(self._rate, settings.vad_aggressiveness, fmt.frame_ms),
+            endpointer=Endpointer(settings.endpointing),
+            barge_in=BargeInDetector(settings.barge_in),
+            stt=stt,
+            pre_roll_ms=settings.pre_roll_ms,
+            on_turn=lambda speech: self._post(_Turn(speech)),
+            on_speech_start=self._on_speech_start,
+            on_barge_in=self._on_barge_in,
+            on_error=lambda exc: self._post(_Failed(exc)),
+            monotonic=monotonic,
+        )
+        self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._t0 = monotonic()
+        self._reply: asyncio.Task[None] | None = None
+        self._reply_turn_end: float | None = None
+        self._transcript_ready: float | None = None
+        self._listen: Listen | None = None
+        self._listening_since: float | None = None
+        self._ended = False
+        self.barge_ins = 0
+
+    # -- public ----------------------------------------------------------------------------------
+
+    @property
+    def journal(self) -> CallJournal:
+        return self._journal
+
+    def now_ms(self) -> float:
+        return (self._monotonic() - self._t0) * 1000.0
+
+    def on_dtmf(self, digit: str) -> None:
+        self._post(_Dtmf(digit))
+
+    def end(self, outcome: CallOutcome) -> None:
+        """The call ended outside the pipeline (caller hung up, PBX gone)."""
+        self._post(_End(outcome))
+
+    async def run(self) -> CallOutcome:
+        registration = self._clock.register(self._pacer, self._on_tick)
+        try:
+            await self._transport.start(self._on_frame, self._on_transport_closed)
+            self._start_reply(self._dialog.begin(self._ctx), None)
+            while True:
+                event = await self._events.get()
+                outcome = await self._handle(event)
+                if outcome is not None:
+                    return outcome
+        except CallwrightError as exc:
+            log.error("call %s failed: %s", self._ctx.call_uid, exc)
+            await self._journal.event("error", message=str(exc), error=type(exc).__name__)
+            await self._apologise()
+            return CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
+        finally:
+            self._ended = True
+            await self._stop_reply()
+            await self._listener.close()
+            self._clock.unregister(registration)
+
+    # -- event handling --------------------------------------------------------------------------
+
+    def _post(self, event: _Event) -> None:
+        if not self._ended:
+            self._events.put_nowait(event)
+
+    async def _handle(self, event: _Event) -> CallOutcome | None:
+        if isinstance(event, _End):
+            if event.drain:
+                await self._wait_drained(timeout=30.0)
+            return event.outcome
+        if isinstance(event, _Failed):
+            if isinstance(event.error, CallwrightError):
+                raise event.error
+            raise CallwrightError(str(event.error)) from event.error
+        if isinstance(event, _Turn):
+            await self._caller_turn(event.speech)
+        elif isinstance(event, _Dtmf):
+            await self._journal.event("dtmf", digit=event.digit)
+            if self._listen is not None and not self._listen.dtmf:
+                return None
+            await self._interrupt_reply("dtmf")
+            self._transcript_ready = self._monotonic()
+            self._start_reply(self._dialog.on_caller_turn(CallerTurn("", dtmf=event.digit)), None)
+        elif isinstance(event, _NoInput):
+            await self._journal.event("no_input")
+            self._start_reply(self._dialog.on_no_input(), None)
+        return None
+
+    async def _caller_turn(self, speech: CallerSpeech) -> None:
+        now_iso = utc_now_iso()
+        await self._journal.turn(
+            TurnRecord(
+                speaker="caller",
+                text=speech.text,
+                started_at=self._iso_at(speech.onset_ms),
+                ended_at=now_iso,
+                stt_ms=round(speech.stt_ms),
+                confidence=speech.confidence,
+                meta={"grammar": list(self._listen.grammar)}
+                if self._listen and self._listen.grammar
+                else {},
+            )
+        )
+        await self._interrupt_reply("caller_turn")
+        self._transcript_ready = self._monotonic()
+        detected_at = self._t0 + speech.detected_ms / 1000.0
+        turn = CallerTurn(speech.text, confidence=speech.confidence)
+        self._start_reply(self._dialog.on_caller_turn(turn), detected_at)
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    def _start_reply(self, actions: AsyncIterator[DialogAction], turn_end: float | None) -> None:
+        self._listening_since = None
+        self._reply_turn_end = turn_end
+        timing = self._speaker.new_reply()
+        self._reply = asyncio.get_running_loop().create_task(self._run_reply(actions, timing))
+
+    async def _run_reply(self, actions: AsyncIterator[DialogAction], timing: ReplyTiming) -> None:
+        end: CallOutcome | None = None
+        try:
+            async for action in actions:
+                if isinstance(action, Say):
+                    await self._speaker.say(action.text, action.interruptible)
+                elif isinstance(action, Listen):
+                    self._listen = action
+                    self._listener.set_grammar(action.grammar)
+                elif isinstance(action, Hangup):
+                    end = CallOutcome("completed", action.reason)
+                    break
+                elif isinstance(action, Transfer):
+                    end = CallOutcome("transferred", action.reason, action.target)
+                    break
+            await self._wait_drained(timeout=None)
+        except CallwrightError as exc:
+            self._post(_Failed(exc))
+            return
+        finally:
+            with contextlib.suppress(AttributeError, RuntimeError):
+                await actions.aclose()  # type: ignore[attr-defined]
+        if timing.sentences:
+            await self._log_reply(timing, self._speaker.spoken_text(), interrupted=False)
+        if end is not None:
+            self._post(_End(end, drain=True))
+        else:
+            self._listening_since = self.now_ms()
+
+    async def _log_reply(self, timing: ReplyTiming, text: str, interrupted: bool) -> None:
+        def ms(a: float | None, b: float | None) -> int | None:
+            return None if a is None or b is None else round((b - a) * 1000)
+
+        await self._journal.turn(
+            TurnRecord(
+                speaker="assistant",
+                text=text,
+                started_at=self._iso_at_monotonic(timing.first_frame_at or self._monotonic()),
+                ended_at=utc_now_iso(),
+                interrupted=interrupted,
+                dialog_ms=ms(self._transcript_ready, timing.first_text_at),
+                tts_ms=ms(timing.first_text_at, timing.first_audio_ready_at),
+                first_frame_ms=ms(self._reply_turn_end, timing.first_frame_at),
+                meta={"node": self._dialog.node_id()} if self._dialog.node_id() else {},
+            )
+        )
+
+    async def _interrupt_reply(self, why: str) -> None:
+        """Stop the current reply (if any) and log what the caller heard of it."""
+        task = self._reply
+        if task is None or task.done():
+            return
+        timing = self._speaker.timing
+        heard = self._speaker.interrupt()
+        self._pacer.resume()
+        await self._stop_reply()
+        self._dialog.on_interrupted(heard)
+        await self._journal.event("barge_in", why=why, heard=heard)
+        if timing.sentences:
+            await self._log_reply(timing, heard, interrupted=True)
+
+    async def _stop_reply(self) -> None:
+        task, self._reply = self._reply, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _wait_drained(self, timeout: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._pacer.drained(), timeout)
+
+    async def _apologise(self) -> None:
+        try:
+            await self._stop_reply()
+            self._speaker.new_reply()
+            await asyncio.wait_for(self._speaker.say(self._settings.apology_text), 5.0)
+            await self._wait_drained(timeout=15.0)
+        except (CallwrightError, TimeoutError) as exc:
+            log.warning("could not apologise to the caller: %s", exc)
+
+    # -- hooks from media and the clock ----------------------------------------------------------
+
+    def _on_frame(self, pcm: bytes) -> None:
+        t = self.now_ms()
+        if self._recorder is not None:
+            self._recorder.write_caller(pcm, self._slot(t))
+        self._listener.on_frame(pcm, t)
+
+    def _send(self, frame: bytes) -> None:
+        self._transport.send_frame(frame)
+        if self._recorder is not None:
+            self._recorder.write_assistant(frame, self._slot(self.now_ms()))
+
+    def _slot(self, t_ms: float) -> int:
+        return round(t_ms * self._rate / 1000.0 / self._spf) * self._spf
+
+    def _on_tick(self, *_: object) -> None:
+        t = self.now_ms()
+        speaking = self._pacer.is_speaking
+        self._listener.set_assistant_speaking(speaking)
+        self._listener.on_tick(t)
+        self._listener.on_partial_check(t)
+        listen = self._listen
+        if (
+            listen is not None
+            and self._listening_since is not None
+            and not speaking
+            and not self._listener.in_speech
+            and t - self._listening_since > listen.no_input_s * 1000.0
+        ):
+            self._listening_since = None
+            self._post(_NoInput())
+        if t > self._settings.max_call_s * 1000.0:
+            self._post(_End(CallOutcome("completed", "max_duration")))
+
+    def _on_pacer_event(self, event: PacerEvent) -> None:
+        if isinstance(event, SegmentStarted):
+            self._speaker.on_segment_started(event.tag, event.at)
+
+    def _on_speech_start(self, onset_ms: float) -> None:
+        self._listening_since = None
+
+    def _on_barge_in(self, decision: Decision) -> None:
+        if not self._speaker.interruptible:
+            return  # a notice that must be heard whole (consent, legal text)
+        if isinstance(decision, Pause):
+            self._pacer.pause()
+        elif isinstance(decision, Resume):
+            self._pacer.resume()
+        elif isinstance(decision, Interrupt):
+            self.barge_ins += 1
+            asyncio.get_running_loop().create_task(self._interrupt_reply("barge_in"))
+
+    def _on_transport_closed(self, reason: str) -> None:
+        self._post(_End(CallOutcome("completed", f"media_closed: {reason}")))
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def _iso_at(self, t_ms: float) -> str:
+        return self._iso_at_monotonic(self._t0 + t_ms / 1000.0)
+
+    def _iso_at_monotonic(self, at: float) -> str:
+        wall = time.time() - (self._monotonic() - at)
+        stamp = datetime.fromtimestamp(wall, tz=UTC)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"

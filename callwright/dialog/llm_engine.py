@@ -1,0 +1,468 @@
+"""The LLM dialog engine: streamed chat completions, spoken sentence by sentence, with tools.
+
+Used on its own (an assistant with an LLM and no flow) or from a flow's ``llm`` node
+(:meth:`LlmEngine.enter`). Each reply is streamed (``stream=True``); every complete sentence is
+yielded as a :class:`Say` as soon as it is complete, so the first sentence is spoken while the rest
+is still being generated. The built-in tools end the call (``end_call`` → :class:`Hangup`) or
+transfer it (``transfer_call`` → :class:`Transfer`, only to the allowed targets).
+
+The history holds what the caller heard: what was yielded, cut to the heard part by
+:meth:`on_interrupted`. Failures (timeouts, API errors, empty answers) never raise out of the
+generators: the engine says ``fallback_text``, hangs up or transfers, and records an
+:class:`LlmError` in :attr:`errors` (and calls ``on_error``).
+
+The engine never sees credentials: the client carries its key in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import openai
+import openai.resources.chat  # noqa: F401  (imported now, not lazily on the first call in the loop)
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+from callwright.dialog.actions import (
+    CallContext,
+    CallerTurn,
+    DialogAction,
+    Hangup,
+    Listen,
+    Say,
+    Transfer,
+)
+from callwright.dialog.prompt import (
+    END_CALL,
+    TRANSFER_CALL,
+    Passage,
+    build_messages,
+    build_tools,
+    tool_result,
+)
+from callwright.dialog.sentences import SentenceSplitter
+from callwright.errors import LlmError
+
+__all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    """How the LLM is used. Holds no credentials: the client carries the API key.
+
+    ``timeout_s`` bounds the wait for the response and for each streamed chunk (the first one
+    included). ``transfer_targets`` maps the names the model may choose to dialplan targets.
+    On failure the engine says ``fallback_text``, then hangs up, or transfers to
+    ``failure_target`` when ``on_failure`` is ``"transfer"``.
+    """
+
+    model: str
+    temperature: float = 0.4
+    max_tokens: int = 300
+    timeout_s: float = 8.0
+    system_prompt: str = "You are a helpful, friendly telephone assistant."
+    fallback_text: str = "Sorry, I am having technical trouble. Please call again later."
+    tools_enabled: bool = True
+    transfer_targets: Mapping[str, str] = field(default_factory=dict)
+    on_failure: Literal["hangup", "transfer"] = "hangup"
+    failure_target: str | None = None
+    max_retries: int = 0
+    no_input_text: str = "Are you still there?"
+    goodbye_text: str = "Goodbye."
+    max_no_input: int = 2
+    max_tool_rounds: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class LlmTurnStats:
+    """Timings of one LLM request, for the turn log."""
+
+    ttft_s: float | None
+    total_s: float
+    sentences: int
+    tool_calls: tuple[str, ...]
+    ok: bool
+
+
+class Retriever(Protocol):
+    """Finds knowledge passages for what the caller said (the knowledge search plugs in here)."""
+
+    async def search(self, query: str) -> Sequence[Passage]: ...
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+def _has_payload(chunk: ChatCompletionChunk) -> bool:
+    return any(c.delta.content or c.delta.tool_calls for c in chunk.choices)
+
+
+async def _close_quietly(stream: openai.AsyncStream[ChatCompletionChunk]) -> None:
+    """Close the HTTP stream; a failure to close must not mask why we are closing."""
+    try:
+        await stream.close()
+    except Exception as exc:  # closing a broken connection can fail in many ways; none matter
+        log.debug("closing the LLM stream failed: %r", exc)
+
+
+class _Failure(Exception):
+    """Internal: a reply that streamed fine but is unusable (empty)."""
+
+
+class LlmEngine:
+    """A :class:`~callwright.dialog.actions.DialogEngine` backed by a chat-completions LLM."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        settings: LlmSettings,
+        *,
+        greeting: str | None = None,
+        retriever: Retriever | None = None,
+        on_error: Callable[[LlmError], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client.with_options(max_retries=settings.max_retries)
+        self.settings = settings
+        self.greeting = greeting
+        self._retriever = retriever
+        self._on_error = on_error
+        self._clock = clock
+        self.history: list[ChatCompletionMessageParam] = []
+        self.errors: list[LlmError] = []
+        self.stats: list[LlmTurnStats] = []
+        self._ctx: CallContext | None = None
+        self._goal: str | None = None
+        self._ended = False
+        self._no_input = 0
+        self._generating = False
+        self._heard: str | None = None
+        self._last_user_text = ""
+
+    # --- DialogEngine ---------------------------------------------------------------------
+
+    async def begin(self, ctx: CallContext) -> AsyncGenerator[DialogAction, None]:
+        """Say the greeting (or let the model greet when there is none), then listen."""
+        self._ctx = ctx
+        if self.greeting:
+            self.history.append({"role": "assistant", "content": self.greeting})
+            yield Say(self.greeting)
+            yield Listen()
+        else:
+            async with aclosing(self._respond()) as actions:
+                async for action in actions:
+                    yield action
+
+    async def enter(
+        self,
+        ctx: CallContext,
+        *,
+        goal: str | None,
+        transcript: Sequence[tuple[str, str]] = (),
+        respond: bool = True,
+    ) -> AsyncGenerator[DialogAction, None]:
+        """Take over a call from a flow: ``transcript`` is the flow's conversation so far as
+        ``(role, text)`` pairs (role ``assistant`` or ``user``). With ``respond`` the model speaks
+        first; otherwise the engine just listens."""
+        self._ctx = ctx
+        self._goal = goal
+        for role, text in transcript:
+            if role == "assistant":
+                self.history.append({"role": "assistant", "content": text})
+            else:
+                self.history.append({"role": "user", "content": text})
+                self._last_user_text = text
+        if respond:
+            async with aclosing(self._respond()) as actions:
+                async for action in actions:
+                    yield action
+        else:
+            yield Listen()
+
+    async def on_caller_turn(self, turn: CallerTurn) -> AsyncGenerator[DialogAction, None]:
+        if self._ended:
+            return
+        text = turn.text.strip()
+        if turn.dtmf:
+            text = f"{text} [keypad: {turn.dtmf}]".strip()
+        if not text:
+            async with aclosing(self.on_no_input()) as actions:
+                async for action in actions:
+                    yield action
+            return
+        self._no_input = 0
+        self._last_user_text = text
+        self.history.append({"role": "user", "content": text})
+        async with aclosing(self._respond()) as actions:
+            async for action in actions:
+                yield action
+
+    async def on_no_input(self) -> AsyncGenerator[DialogAction, None]:
+        if self._ended:
+            return
+        self._no_input += 1
+        if self._no_input > self.settings.max_no_input:
+            self._ended = True
+            if self.settings.goodbye_text:
+                yield Say(self.settings.goodbye_text)
+            yield Hangup("no_input")
+            return
+        self.history.append({"role": "assistant", "content": self.settings.no_input_text})
+        yield Say(self.settings.no_input_text)
+        yield Listen()
+
+    def on_interrupted(self, heard: str) -> None:
+        """Cut the last assistant message to what the caller heard."""
+        if self._generating:
+            self._heard = heard  # applied when the interrupted generation records its message
+            return
+        self._apply_heard(heard)
+
+    def node_id(self) -> str | None:
+        return None
+
+    @property
+    def ended(self) -> bool:
+        """True once the engine has yielded a Hangup or Transfer."""
+        return self._ended
+
+    # --- one assistant reply ----------------------------------------------------------------
+
+    async def _respond(self) -> AsyncGenerator[DialogAction, None]:
+        for _ in range(self.settings.max_tool_rounds + 1):
+            spoken: list[str] = []
+            calls: dict[int, _ToolCall] = {}
+            failure: BaseException | None = None
+            completed = False
+            started = self._clock()
+            ttft: float | None = None
+            self._generating = True
+            try:
+                stream = await self._open_stream()
+                try:
+                    splitter = SentenceSplitter()
+                    while True:
+                        chunk = await self._next_chunk(stream)
+                        if chunk is None:
+                            break
+                        if ttft is None and _has_payload(chunk):
+                            ttft = self._clock() - started
+                        for sentence in self._absorb(chunk, splitter, calls):
+                            spoken.append(sentence)
+                            yield Say(sentence)
+                    tail = splitter.flush()
+                    if tail:
+                        spoken.append(tail)
+                        yield Say(tail)
+                    completed = True
+                finally:
+                    await _close_quietly(stream)
+                if not spoken and not calls:
+                    raise _Failure("the model returned an empty answer")
+            except Exception as exc:  # the LLM boundary: nothing may escape into the call
+                failure = exc
+            finally:
+                self._generating = False
+                self._record_reply(spoken, calls if completed else {})
+                self.stats.append(
+                    LlmTurnStats(
+                        ttft_s=ttft,
+                        total_s=self._clock() - started,
+                        sentences=len(spoken),
+                        tool_calls=tuple(c.name for c in calls.values()),
+                        ok=failure is None and completed,
+                    )
+                )
+            if failure is not None:
+                async with aclosing(self._fail(failure)) as actions:
+                    async for action in actions:
+                        yield action
+                return
+            if not calls:
+                yield Listen()
+                return
+            final = self._run_tools(calls)
+            if final is not None:
+                self._ended = True
+                yield final
+                return
+        async with aclosing(
+            self._fail(_Failure("too many tool rounds without an answer"))
+        ) as actions:
+            async for action in actions:
+                yield action
+
+    async def _open_stream(self) -> openai.AsyncStream[ChatCompletionChunk]:
+        s = self.settings
+        tools = build_tools(end_call=s.tools_enabled, transfer_targets=self._targets())
+        passages: Sequence[Passage] = ()
+        if self._retriever is not None and self._last_user_text:
+            async with asyncio.timeout(s.timeout_s):
+                passages = await self._retriever.search(self._last_user_text)
+        ctx = self._ctx
+        messages = build_messages(
+            s.system_prompt,
+            self.history,
+            language=ctx.language if ctx else None,
+            goal=self._goal,
+            slots=ctx.slots if ctx else None,
+            passages=passages,
+            tools=[t["function"]["name"] for t in tools],
+        )
+        async with asyncio.timeout(s.timeout_s):
+            return await self._client.chat.completions.create(
+                model=s.model,
+                messages=messages,
+                stream=True,
+                temperature=s.temperature,
+                max_tokens=s.max_tokens,
+                tools=tools if tools else openai.omit,
+                timeout=s.timeout_s,
+            )
+
+    async def _next_chunk(
+        self, chunks: AsyncIterator[ChatCompletionChunk]
+    ) -> ChatCompletionChunk | None:
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                return await anext(chunks)
+        except StopAsyncIteration:
+            return None
+
+    @staticmethod
+    def _absorb(
+        chunk: ChatCompletionChunk, splitter: SentenceSplitter, calls: dict[int, _ToolCall]
+    ) -> list[str]:
+        sentences: list[str] = []
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta.content:
+                sentences.extend(splitter.push(delta.content))
+            for part in delta.tool_calls or ():
+                call = calls.setdefault(part.index, _ToolCall())
+                if part.id and not call.id:
+                    call.id = part.id
+                if part.function is not None:
+                    call.name += part.function.name or ""
+                    call.arguments += part.function.arguments or ""
+        return sentences
+
+    def _targets(self) -> Mapping[str, str]:
+        return self.settings.transfer_targets if self.settings.tools_enabled else {}
+
+    def _record_reply(self, spoken: list[str], calls: Mapping[int, _ToolCall]) -> None:
+        text = " ".join(spoken)
+        heard, self._heard = self._heard, None
+        if not text and not calls:
+            return
+        message: ChatCompletionMessageParam
+        if calls:
+            message = {
+                "role": "assistant",
+                "content": text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id or f"call_{i}",
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments or "{}"},
+                    }
+                    for i, c in sorted(calls.items())
+                ],
+            }
+        else:
+            message = {"role": "assistant", "content": text}
+        self.history.append(message)
+        if heard is not None:
+            self._apply_heard(heard)
+
+    def _apply_heard(self, heard: str) -> None:
+        for i in range(len(self.history) - 1, -1, -1):
+            message = self.history[i]
+            if message["role"] != "assistant":
+                continue
+            heard = heard.strip()
+            if heard:
+                message["content"] = heard
+            elif message.get("tool_calls"):
+                message["content"] = None
+            else:
+                del self.history[i]
+            return
+
+    def _run_tools(self, calls: Mapping[int, _ToolCall]) -> Hangup | Transfer | None:
+        """Answer every tool call in the history; the action that ends this engine's part, or
+        None when the model must be asked again (a refused or unknown tool call)."""
+        final: Hangup | Transfer | None = None
+        for i, call in sorted(calls.items()):
+            result: dict[str, object]
+            if call.name == END_CALL and self.settings.tools_enabled:
+                final = final or Hangup("llm_end_call")
+                result = {"ok": True}
+            elif call.name == TRANSFER_CALL and self._targets():
+                target = self._resolve_target(call.arguments)
+                if target is None:
+                    allowed = sorted(self._targets())
+                    result = {"ok": False, "error": f"not an allowed target; allowed: {allowed}"}
+                else:
+                    final = final or Transfer(target, "llm_transfer")
+                    result = {"ok": True}
+            else:
+                result = {"ok": False, "error": f"unknown tool {call.name!r}"}
+            self.history.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id or f"call_{i}",
+                    "content": tool_result(result),
+                }
+            )
+        return final
+
+    def _resolve_target(self, arguments: str) -> str | None:
+        try:
+            args = json.loads(arguments or "{}")
+        except ValueError:
+            return None
+        name = args.get("target") if isinstance(args, dict) else None
+        if not isinstance(name, str):
+            return None
+        targets = self._targets()
+        if name in targets:
+            return targets[name]
+        return name if name in targets.values() else None
+
+    async def _fail(self, exc: BaseException) -> AsyncGenerator[DialogAction, None]:
+        if isinstance(exc, TimeoutError | openai.APITimeoutError):
+            reason = f"the LLM timed out after {self.settings.timeout_s:g} s"
+        elif isinstance(exc, openai.APIStatusError):
+            reason = f"the LLM answered HTTP {exc.status_code}: {exc.message}"
+        elif isinstance(exc, _Failure):
+            reason = str(exc)
+        else:
+            reason = f"the LLM call failed: {type(exc).__name__}: {exc}"
+        error = LlmError(reason)
+        error.__cause__ = exc
+        self.errors.append(error)
+        log.warning("%s", reason)
+        if self._on_error is not None:
+            self._on_error(error)
+        self._ended = True
+        s = self.settings
+        yield Say(s.fallback_text)
+        if s.on_failure == "transfer" and s.failure_target:
+            yield Transfer(s.failure_target, "llm_error")
+        else:
+            yield Hangup("llm_error")

@@ -1,0 +1,274 @@
+"""The calls browser's queries: a filtered list paged by keyset, one call's page, the dashboard.
+
+Every query takes the org id and keeps to it: a call of another org is never returned, it is
+simply not found. Lists are ordered newest first by ``(started_at, id)`` and paged by keyset (the
+last row's pair is the cursor), so page 5,000 costs what page 1 costs; there is no total count. Each
+filter has an index in front of it (0001 and 0003), and the transcript filter goes through FTS5.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from callwright.store.db import Database
+
+CALL_STATUSES = ("in_progress", "completed", "failed", "transferred", "rejected", "abandoned")
+MAX_PAGE = 200
+_ISO_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?)?$")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class SearchError(ValueError):
+    """A filter value is invalid; the message names the filter, for the user."""
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """What the list shows. Dates are UTC ISO-8601 prefixes: ``since`` inclusive, ``until`` not."""
+
+    since: str | None = None
+    until: str | None = None
+    number_id: int | None = None
+    caller: str | None = None
+    assistant_id: int | None = None
+    status: str | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and not _ISO_PREFIX.match(value):
+                raise SearchError(f"{name}: expected a date like 2026-11-22 or 2026-11-22T10:30")
+        if self.status is not None and self.status not in CALL_STATUSES:
+            raise SearchError(f"status: expected one of {', '.join(CALL_STATUSES)}")
+        if self.text is not None and not _WORD.search(self.text):
+            raise SearchError("text: enter at least one word to search the transcripts for")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    started_at: str
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.started_at, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            started_at, call_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not isinstance(started_at, str) or not isinstance(call_id, int):
+                raise ValueError("wrong types")
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            message = "cursor: this page link is not valid; start from the first page"
+            raise SearchError(message) from exc
+        return cls(started_at, call_id)
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    id: int
+    uid: str
+    started_at: str
+    ended_at: str | None
+    duration_ms: int | None
+    status: str
+    direction: str
+    caller_number: str
+    caller_name: str
+    dialed: str
+    assistant_id: int | None
+    assistant_name: str | None
+    number_id: int | None
+    end_reason: str
+    has_recording: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        del data["id"]
+        return data
+
+
+@dataclass(frozen=True)
+class CallPage:
+    calls: list[CallSummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class CallDetail:
+    call: dict[str, Any]
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fts_query(text: str) -> str:
+    """The words of ``text`` as an FTS5 query (all must appear); no FTS syntax gets through."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in _WORD.findall(text)[:12])
+
+
+_SUMMARY_COLUMNS = (
+    "c.id, c.uid, c.started_at, c.ended_at, c.duration_ms, c.status, c.direction,"
+    " c.caller_number, c.caller_name, c.dialed, c.assistant_id, a.name AS assistant_name,"
+    " c.number_id, c.end_reason, c.recording_path IS NOT NULL AS has_recording"
+)
+
+
+def _summary(row: sqlite3.Row) -> CallSummary:
+    return CallSummary(
+        id=row["id"],
+        uid=row["uid"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        duration_ms=row["duration_ms"],
+        status=row["status"],
+        direction=row["direction"],
+        caller_number=row["caller_number"],
+        caller_name=row["caller_name"],
+        dialed=row["dialed"],
+        assistant_id=row["assistant_id"],
+        assistant_name=row["assistant_name"],
+        number_id=row["number_id"],
+        end_reason=row["end_reason"],
+        has_recording=bool(row["has_recording"]),
+    )
+
+
+class CallSearch:
+    """Read-only queries over calls, turns, events and notes, always inside one org."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_calls(
+        self, org_id: int, flt: CallFilter, cursor: Cursor | None = None, limit: int = 50
+    ) -> CallPage:
+        limit = max(1, min(limit, MAX_PAGE))
+        where = ["c.org_id = ?"]
+        params: list[Any] = [org_id]
+        if flt.assistant_id is not None:
+            where.append("c.assistant_id = ?")
+            params.append(flt.assistant_id)
+        if flt.status is not None:
+            where.append("c.status = ?")
+            params.append(flt.status)
+        if flt.number_id is not None:
+            where.append("c.number_id = ?")
+            params.append(flt.number_id)
+        if flt.caller:
+            where.append("c.caller_number = ?")
+            params.append(flt.caller.strip())
+        if flt.since is not None:
+            where.append("c.started_at >= ?")
+            params.append(flt.since)
+        if flt.until is not None:
+            where.append("c.started_at < ?")
+            params.append(flt.until)
+        if cursor is not None:
+            where.append("(c.started_at < ? OR (c.started_at = ? AND c.id < ?))")
+            params.extend([cursor.started_at, cursor.started_at, cursor.id])
+        if flt.text:
+            where.append(
+                "c.id IN (SELECT t.call_id FROM call_turns t WHERE t.id IN"
+                " (SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?))"
+            )
+            params.append(fts_query(flt.text))
+        sql = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM calls c"
+            " LEFT JOIN assistants a ON a.id = c.assistant_id"
+            f" WHERE {' AND '.join(where)}"
+            " ORDER BY c.started_at DESC, c.id DESC LIMIT ?"
+        )
+        params.append(limit + 1)
+        rows = await self._db.fetch_all(sql, params)
+        calls = [_summary(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = calls[-1]
+            next_cursor = Cursor(last.started_at, last.id).encode()
+        return CallPage(calls, next_cursor)
+
+    async def find_call(self, org_id: int, uid: str) -> dict[str, Any] | None:
+        """The call row (with assistant name and number) if it belongs to ``org_id``."""
+        row = await self._db.fetch_one(
+            "SELECT c.*, a.name AS assistant_name, n.number AS number"
+            " FROM calls c LEFT JOIN assistants a ON a.id = c.assistant_id"
+            " LEFT JOIN numbers n ON n.id = c.number_id"
+            " WHERE c.uid = ? AND c.org_id = ?",
+            (uid, org_id),
+        )
+        return None if row is None else dict(row)
+
+    async def call_detail(self, org_id: int, uid: str) -> CallDetail | None:
+        call = await self.find_call(org_id, uid)
+        if call is None:
+            return None
+        call_id = call["id"]
+        turns = await self._db.fetch_all(
+            "SELECT seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,"
+            " tts_ms, first_frame_ms, confidence, meta FROM call_turns WHERE call_id = ?"
+            " ORDER BY seq",
+            (call_id,),
+        )
+        events = await self._db.fetch_all(
+            "SELECT at, kind, detail FROM call_events WHERE call_id = ? ORDER BY id", (call_id,)
+        )
+        notes = await self._db.fetch_all(
+            "SELECT n.id, n.body, n.created_at, n.user_id, u.email AS author"
+            " FROM call_notes n LEFT JOIN users u ON u.id = n.user_id"
+            " WHERE n.call_id = ? ORDER BY n.id",
+            (call_id,),
+        )
+        return CallDetail(
+            call=call,
+            turns=[_with_json(dict(t), "meta") for t in turns],
+            events=[_with_json(dict(e), "detail") for e in events],
+            notes=[dict(n) for n in notes],
+        )
+
+    async def add_note(self, org_id: int, uid: str, user_id: int | None, body: str, at: str) -> int:
+        """Add a note to a call of ``org_id``; 0 if the call is not found there."""
+        call_id = await self._db.fetch_value(
+            "SELECT id FROM calls WHERE uid = ? AND org_id = ?", (uid, org_id)
+        )
+        if call_id is None:
+            return 0
+        return await self._db.execute(
+            "INSERT INTO call_notes (call_id, user_id, body, created_at) VALUES (?, ?, ?, ?)",
+            (call_id, user_id, body, at),
+        )
+
+    # -- dashboard ------------------------------------------------------------------------------
+
+    async def in_progress(self, org_id: int, limit: int = 50) -> list[CallSummary]:
+        page = await self.list_calls(org_id, CallFilter(status="in_progress"), limit=limit)
+        return page.calls
+
+    async def status_counts_since(self, org_id: int, since: str) -> dict[str, int]:
+        rows = await self._db.fetch_all(
+            "SELECT status, count(*) AS n FROM calls WHERE org_id = ? AND started_at >= ?"
+            " GROUP BY status",
+            (org_id, since),
+        )
+        return {row["status"]: int(row["n"]) for row in rows}
+
+    async def recent_failures(self, org_id: int, since: str, limit: int = 10) -> list[CallSummary]:
+        page = await self.list_calls(org_id, CallFilter(status="failed", since=since), limit=limit)
+        return page.calls
+
+
+def _with_json(row: dict[str, Any], key: str) -> dict[str, Any]:
+    try:
+        row[key] = json.loads(row[key] or "{}")
+    except ValueError:
+        row[key] = {"unparsed": row[key]}
+    return row

@@ -1,0 +1,331 @@
+"""Calls, their turns and their event timeline: what the call path writes as a call happens.
+
+Each write method is one short statement (or one short transaction) on the store's single writer,
+so the call path can await it between frames without stalling. Reads with ``org_id`` are scoped
+to that org (admin code must pass it); without it they serve the call path, which owns the call.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from callwright.errors import NotFound, StoreError
+from callwright.store.assistants import decode_json
+from callwright.store.clock import ms_between, utc_now_iso
+from callwright.store.db import Database
+
+FINAL_STATUSES = ("completed", "failed", "transferred", "rejected", "abandoned")
+SPEAKERS = ("caller", "assistant")
+DIRECTIONS = ("inbound", "outbound")
+_CALL_COLUMNS = (
+    "id, uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,"
+    " channel_id, started_at, answered_at, ended_at, duration_ms, status, end_reason,"
+    " recording_path, recording_key_id, slots, legal_hold"
+)
+_TURN_COLUMNS = (
+    "id, call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,"
+    " tts_ms, first_frame_ms, confidence, meta"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    id: int
+    uid: str
+    org_id: int | None
+    assistant_id: int | None
+    number_id: int | None
+    dialed: str
+    caller_number: str
+    caller_name: str
+    direction: str
+    channel_id: str
+    started_at: str
+    answered_at: str | None
+    ended_at: str | None
+    duration_ms: int | None
+    status: str
+    end_reason: str
+    recording_path: str | None
+    recording_key_id: str | None
+    slots: dict[str, Any]
+    legal_hold: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    id: int
+    call_id: int
+    seq: int
+    speaker: str
+    text: str
+    started_at: str
+    ended_at: str | None
+    interrupted: bool
+    stt_ms: int | None
+    dialog_ms: int | None
+    tts_ms: int | None
+    first_frame_ms: int | None
+    confidence: float | None
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    id: int
+    call_id: int
+    at: str
+    kind: str
+    detail: dict[str, Any]
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def call_from_row(row: sqlite3.Row) -> Call:
+    return Call(
+        id=int(row["id"]), uid=str(row["uid"]), org_id=_opt_int(row["org_id"]),
+        assistant_id=_opt_int(row["assistant_id"]), number_id=_opt_int(row["number_id"]),
+        dialed=str(row["dialed"]), caller_number=str(row["caller_number"]),
+        caller_name=str(row["caller_name"]), direction=str(row["direction"]),
+        channel_id=str(row["channel_id"]), started_at=str(row["started_at"]),
+        answered_at=row["answered_at"], ended_at=row["ended_at"],
+        duration_ms=_opt_int(row["duration_ms"]), status=str(row["status"]),
+        end_reason=str(row["end_reason"]), recording_path=row["recording_path"],
+        recording_key_id=row["recording_key_id"],
+        slots=decode_json(row["slots"], dict, "calls.slots"), legal_hold=bool(row["legal_hold"]),
+    )
+
+
+def turn_from_row(row: sqlite3.Row) -> Turn:
+    confidence = row["confidence"]
+    return Turn(
+        id=int(row["id"]), call_id=int(row["call_id"]), seq=int(row["seq"]),
+        speaker=str(row["speaker"]), text=str(row["text"]), started_at=str(row["started_at"]),
+        ended_at=row["ended_at"], interrupted=bool(row["interrupted"]),
+        stt_ms=_opt_int(row["stt_ms"]), dialog_ms=_opt_int(row["dialog_ms"]),
+        tts_ms=_opt_int(row["tts_ms"]), first_frame_ms=_opt_int(row["first_frame_ms"]),
+        confidence=None if confidence is None else float(confidence),
+        meta=decode_json(row["meta"], dict, "call_turns.meta"),
+    )
+
+
+def _dumps(value: dict[str, Any], what: str) -> str:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+class CallRepository:
+    def __init__(self, db: Database, now: Callable[[], str] = utc_now_iso) -> None:
+        self._db = db
+        self._now = now
+
+    # -- writes (the call path) -------------------------------------------------------------------
+
+    async def create_call(
+        self,
+        org_id: int | None,
+        assistant_id: int | None,
+        number_id: int | None,
+        dialed: str,
+        caller_number: str,
+        caller_name: str,
+        channel_id: str,
+        direction: str = "inbound",
+    ) -> Call:
+        """Insert an in-progress call started now, with a fresh random ``uid``."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"call direction must be inbound or outbound, got {direction!r}")
+        uid = secrets.token_urlsafe(12)
+        started_at = self._now()
+        call_id = await self._db.execute(
+            "INSERT INTO calls (uid, org_id, assistant_id, number_id, dialed, caller_number,"
+            " caller_name, direction, channel_id, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,
+             channel_id, started_at),
+        )
+        return Call(
+            id=call_id, uid=uid, org_id=org_id, assistant_id=assistant_id, number_id=number_id,
+            dialed=dialed, caller_number=caller_number, caller_name=caller_name,
+            direction=direction, channel_id=channel_id, started_at=started_at, answered_at=None,
+            ended_at=None, duration_ms=None, status="in_progress", end_reason="",
+            recording_path=None, recording_key_id=None, slots={}, legal_hold=False,
+        )
+
+    async def mark_answered(self, call_id: int) -> bool:
+        """Set ``answered_at`` to now, once; False if already set (or no such call)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE calls SET answered_at = ? WHERE id = ? AND answered_at IS NULL",
+            (self._now(), call_id),
+        )
+        return changed > 0
+
+    async def add_event(
+        self, call_id: int, kind: str, detail: dict[str, Any] | None = None
+    ) -> int:
+        """Append an event to the call's timeline; return its id."""
+        return await self._db.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+            (call_id, self._now(), kind, _dumps(detail or {}, "event detail")),
+        )
+
+    async def add_turn(
+        self,
+        call_id: int,
+        seq: int,
+        speaker: str,
+        text: str,
+        started_at: str,
+        ended_at: str | None = None,
+        interrupted: bool = False,
+        stt_ms: int | None = None,
+        dialog_ms: int | None = None,
+        tts_ms: int | None = None,
+        first_frame_ms: int | None = None,
+        confidence: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Record one turn; return its id. ``seq`` orders the turns of a call (unique per call)."""
+        if speaker not in SPEAKERS:
+            raise ValueError(f"turn speaker must be caller or assistant, got {speaker!r}")
+        return await self._db.execute(
+            "INSERT INTO call_turns (call_id, seq, speaker, text, started_at, ended_at,"
+            " interrupted, stt_ms, dialog_ms, tts_ms, first_frame_ms, confidence, meta)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (call_id, seq, speaker, text, started_at, ended_at, int(interrupted), stt_ms,
+             dialog_ms, tts_ms, first_frame_ms, confidence, _dumps(meta or {}, "turn meta")),
+        )
+
+    async def update_turn_text(self, turn_id: int, text: str, interrupted: bool = True) -> bool:
+        """Replace a turn's text (barge-in: what the caller actually heard)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE call_turns SET text = ?, interrupted = ? WHERE id = ?",
+            (text, int(interrupted), turn_id),
+        )
+        return changed > 0
+
+    async def set_recording(self, call_id: int, path: str, key_id: str | None) -> bool:
+        """Note where the recording is and which key encrypts it (None: not encrypted)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE calls SET recording_path = ?, recording_key_id = ? WHERE id = ?",
+            (path, key_id, call_id),
+        )
+        return changed > 0
+
+    async def set_slots(self, call_id: int, slots: dict[str, Any]) -> bool:
+        """Replace the slots the dialog collected."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE calls SET slots = ? WHERE id = ?", (_dumps(slots, "slots"), call_id)
+        )
+        return changed > 0
+
+    async def close_call(self, call_id: int, status: str, end_reason: str) -> bool:
+        """End an in-progress call: status, reason, ``ended_at`` now, ``duration_ms``.
+
+        Idempotent: closing a call that is already closed changes nothing and returns False.
+        Raises NotFound for an unknown call and ValueError for a non-final status.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"a closed call's status is one of {', '.join(FINAL_STATUSES)}, "
+                             f"got {status!r}")
+        ended_at = self._now()
+        try:
+            async with self._db.transaction() as conn:
+                async with conn.execute(
+                    "SELECT started_at, status FROM calls WHERE id = ?", (call_id,)
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    raise NotFound(f"call {call_id} not found")
+                if row["status"] != "in_progress":
+                    return False
+                duration = max(0, ms_between(str(row["started_at"]), ended_at))
+                await conn.execute(
+                    "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, duration_ms = ?"
+                    " WHERE id = ?",
+                    (status, end_reason, ended_at, duration, call_id),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot close call {call_id}: {exc}") from exc
+        return True
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def get(self, call_id: int, *, org_id: int | None = None) -> Call:
+        sql, params = _scoped(f"SELECT {_CALL_COLUMNS} FROM calls WHERE id = ?", call_id, org_id)
+        row = await self._db.fetch_one(sql, params)
+        if row is None:
+            raise NotFound(f"call {call_id} not found")
+        return call_from_row(row)
+
+    async def get_by_uid(self, uid: str, *, org_id: int | None = None) -> Call:
+        sql, params = _scoped(f"SELECT {_CALL_COLUMNS} FROM calls WHERE uid = ?", uid, org_id)
+        row = await self._db.fetch_one(sql, params)
+        if row is None:
+            raise NotFound(f"call {uid!r} not found")
+        return call_from_row(row)
+
+    async def turns(self, call_id: int, *, org_id: int | None = None) -> list[Turn]:
+        """The call's turns in ``seq`` order (empty for another org's call)."""
+        columns = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
+        sql = f"SELECT {columns} FROM call_turns t JOIN calls c ON c.id = t.call_id WHERE c.id = ?"
+        sql, params = _scoped(sql, call_id, org_id, "c.")
+        rows = await self._db.fetch_all(sql + " ORDER BY t.seq, t.id", params)
+        return [turn_from_row(row) for row in rows]
+
+    async def events(self, call_id: int, *, org_id: int | None = None) -> list[CallEvent]:
+        """The call's timeline in the order it was written (empty for another org's call)."""
+        sql = (
+            "SELECT e.id, e.call_id, e.at, e.kind, e.detail FROM call_events e"
+            " JOIN calls c ON c.id = e.call_id WHERE c.id = ?"
+        )
+        sql, params = _scoped(sql, call_id, org_id, "c.")
+        rows = await self._db.fetch_all(sql + " ORDER BY e.id", params)
+        return [
+            CallEvent(id=int(r["id"]), call_id=int(r["call_id"]), at=str(r["at"]),
+                      kind=str(r["kind"]), detail=decode_json(r["detail"], dict, "events.detail"))
+            for r in rows
+        ]
+
+    async def list_recent(self, org_id: int, limit: int = 50) -> list[Call]:
+        """The org's newest calls first."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_CALL_COLUMNS} FROM calls WHERE org_id = ?"
+            " ORDER BY started_at DESC, id DESC LIMIT ?",
+            (org_id, max(0, limit)),
+        )
+        return [call_from_row(row) for row in rows]
+
+    async def list_recent_all_orgs(self, limit: int = 50) -> list[Call]:
+        """Newest calls of every org, and calls with no org (CLI and demo only; never admin)."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_CALL_COLUMNS} FROM calls ORDER BY started_at DESC, id DESC LIMIT ?",
+            (max(0, limit),),
+        )
+        return [call_from_row(row) for row in rows]
+
+    async def list_in_progress(self) -> list[Call]:
+        """Every call still in progress, any org (reconciliation with the PBX's channels)."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_CALL_COLUMNS} FROM calls WHERE status = 'in_progress' ORDER BY id"
+        )
+        return [call_from_row(row) for row in rows]
+
+
+def _scoped(
+    sql: str, key: object, org_id: int | None, prefix: str = ""
+) -> tuple[str, tuple[object, ...]]:
+    if org_id is None:
+        return sql, (key,)
+    return f"{sql} AND {prefix}org_id = ?", (key, org_id)

@@ -1,0 +1,166 @@
+"""Credentials: secrets an org stores for its assistants (LLM API keys, webhook URLs, ...).
+
+A secret is sealed with the instance master key (AES-256-GCM, see callwright.privacy.secrets)
+and never returned by listing: only its kind, name and last four characters (none at all for a
+secret shorter than 8 characters, where four would give too much away). The associated data binds
+the sealed value to its org and name, so a row copied into another org, or renamed, does not open.
+:meth:`CredentialRepository.reveal` is for internal use only (the LLM client); never log its
+result, never put it in a prompt, never send it to a browser.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callwright.errors import NotFound, StoreError
+from callwright.privacy.secrets import DecryptionFailed, MasterKey
+from callwright.store.clock import utc_now_iso
+from callwright.store.db import Database
+
+KINDS = ("api_key", "access_token", "webhook_url", "password")
+MIN_LEN_FOR_LAST_FOUR = 8
+_COLUMNS = "id, org_id, kind, name, key_id, last_four, created_at, updated_at"
+
+
+class CredentialExists(StoreError):
+    """The org already has a credential with this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential's public face: everything but the secret."""
+
+    id: int
+    org_id: int
+    kind: str
+    name: str
+    key_id: str
+    last_four: str
+    created_at: str
+    updated_at: str
+
+
+def _from_row(row: sqlite3.Row) -> Credential:
+    return Credential(
+        id=int(row["id"]), org_id=int(row["org_id"]), kind=str(row["kind"]),
+        name=str(row["name"]), key_id=str(row["key_id"]), last_four=str(row["last_four"]),
+        created_at=str(row["created_at"]), updated_at=str(row["updated_at"]),
+    )
+
+
+def credential_aad(org_id: int, name: str) -> bytes:
+    """The associated data that ties a sealed secret to its org and name."""
+    return f"callwright/credential/v1\x00{org_id}\x00{name}".encode()
+
+
+def last_four(secret: str) -> str:
+    return secret[-4:] if len(secret) >= MIN_LEN_FOR_LAST_FOUR else ""
+
+
+def _check(kind: str | None, name: str, secret: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"credential kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not name.strip() or len(name) > 100 or any(ord(ch) < 32 for ch in name):
+        raise ValueError("a credential name is 1-100 printable characters")
+    if secret is not None and not secret:
+        raise ValueError("a credential secret cannot be empty")
+
+
+class CredentialRepository:
+    def __init__(
+        self, db: Database, master_key: MasterKey, now: Callable[[], str] = utc_now_iso
+    ) -> None:
+        self._db = db
+        self._key = master_key
+        self._now = now
+
+    def _seal(self, org_id: int, name: str, secret: str) -> bytes:
+        return self._key.encrypt(secret.encode("utf-8"), credential_aad(org_id, name))
+
+    async def put(self, org_id: int, kind: str, name: str, secret: str) -> Credential:
+        """Store a new credential. Raises ValueError, CredentialExists, NotFound (unknown org)."""
+        _check(kind, name, secret)
+        now = self._now()
+        try:
+            async with self._db.transaction() as conn:
+                async with conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) as cur:
+                    if await cur.fetchone() is None:
+                        raise NotFound(f"org {org_id} not found")
+                await conn.execute(
+                    "INSERT INTO credentials (org_id, kind, name, secret_enc, key_id, last_four,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (org_id, kind, name, self._seal(org_id, name, secret), self._key.key_id,
+                     last_four(secret), now, now),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise CredentialExists(f"a credential named {name!r} already exists") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store credential: {exc}") from exc
+        return await self.get(org_id, name)
+
+    async def replace(self, org_id: int, name: str, secret: str) -> Credential:
+        """Replace the secret of an existing credential (re-sealed with the current key)."""
+        _check(None, name, secret)
+        changed = await self._db.execute_rowcount(
+            "UPDATE credentials SET secret_enc = ?, key_id = ?, last_four = ?, updated_at = ?"
+            " WHERE org_id = ? AND name = ?",
+            (self._seal(org_id, name, secret), self._key.key_id, last_four(secret), self._now(),
+             org_id, name),
+        )
+        if changed == 0:
+            raise NotFound(f"credential {name!r} not found")
+        return await self.get(org_id, name)
+
+    async def delete(self, org_id: int, name: str) -> bool:
+        changed = await self._db.execute_rowcount(
+            "DELETE FROM credentials WHERE org_id = ? AND name = ?", (org_id, name)
+        )
+        return changed > 0
+
+    async def get(self, org_id: int, name: str) -> Credential:
+        row = await self._db.fetch_one(
+            f"SELECT {_COLUMNS} FROM credentials WHERE org_id = ? AND name = ?", (org_id, name)
+        )
+        if row is None:
+            raise NotFound(f"credential {name!r} not found")
+        return _from_row(row)
+
+    async def get_by_id(self, org_id: int, credential_id: int) -> Credential:
+        row = await self._db.fetch_one(
+            f"SELECT {_COLUMNS} FROM credentials WHERE org_id = ? AND id = ?",
+            (org_id, credential_id),
+        )
+        if row is None:
+            raise NotFound(f"credential {credential_id} not found")
+        return _from_row(row)
+
+    async def list(self, org_id: int) -> list[Credential]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM credentials WHERE org_id = ? ORDER BY name", (org_id,)
+        )
+        return [_from_row(row) for row in rows]
+
+    async def reveal(self, org_id: int, name: str) -> str:
+        """The plaintext secret. Internal use only. Raises NotFound or DecryptionFailed."""
+        return await self._reveal("name = ?", name, org_id, repr(name))
+
+    async def reveal_by_id(self, org_id: int, credential_id: int) -> str:
+        """As :meth:`reveal`, by id (an assistant's ``llm.credential_id``)."""
+        return await self._reveal("id = ?", credential_id, org_id, str(credential_id))
+
+    async def _reveal(self, where: str, key: object, org_id: int, shown: str) -> str:
+        row = await self._db.fetch_one(
+            f"SELECT name, secret_enc, key_id FROM credentials WHERE org_id = ? AND {where}",
+            (org_id, key),
+        )
+        if row is None:
+            raise NotFound(f"credential {shown} not found")
+        if row["key_id"] != self._key.key_id:
+            raise DecryptionFailed(
+                f"credential {shown} was sealed with master key {row['key_id']}, but the loaded "
+                f"key is {self._key.key_id}: restore the original master key file"
+            )
+        plain = self._key.decrypt(bytes(row["secret_enc"]), credential_aad(org_id, row["name"]))
+        return plain.decode("utf-8")

