@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ari_app.ari.events import AriEvent, ApplicationReplaced, StasisStart
+from ari_app.ari.events import ApplicationReplaced, AriEvent, StasisStart
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import AriRestClient
 from ari_app.session import CallSession
@@ -103,11 +103,11 @@ class AriApplication:
     async def on_disconnected(self, reason: str) -> None:
         log.warning("ARI events connection lost (%s); calls in progress keep their media", reason)
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, grace_s: float = 10.0) -> None:
         """Wait for calls in progress to end (graceful shutdown), then cancel the rest."""
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
         for task in pending:
             task.cancel()
         if pending:

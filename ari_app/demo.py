@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from aiohttp import web
+
 from ari_app.demo_caller import converse, synthesize_phrases
 from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
@@ -68,7 +70,9 @@ async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO =
     print("loading the speech model …", file=out, flush=True)
     await service.start()
     print(f"call service connected to ARI as {settings.ari.app!r}", file=out)
-    service.live.turn_observers.append(lambda uid, rec: print(format_turn(rec), file=out, flush=True))
+    service.live.turn_observers.append(
+        lambda uid, rec: print(format_turn(rec), file=out, flush=True)
+    )
     service.live.end_observers.append(
         lambda uid, status, reason: print(f"  call {uid} ended: {status} ({reason})", file=out)
     )
@@ -124,16 +128,14 @@ async def place_demo_call(
           f"{(record.duration_ms or 0) / 1000:.1f} s", file=out)
     print(f"greeting heard {greeting_ms} after the call was placed", file=out)
     if record.recording_path:
-        print(f"recording: {Path(record.recording_path).resolve()}", file=out)
-    print(f"store: {Path(settings.store.path).resolve()}", file=out, flush=True)
+        print(f"recording: {record.recording_path}", file=out)
+    print(f"store: {settings.store.path}", file=out, flush=True)
     return 0 if record.status == "completed" else 1
 
 
-async def start_admin(service: CallService, settings: Settings, out: TextIO) -> object | None:
+async def start_admin(service: CallService, settings: Settings, out: TextIO) -> web.AppRunner:
     """Start the admin web app next to the call service (when it is installed)."""
     from admin.app import build_admin_app  # the admin ships in this repository
-    from aiohttp import web
-
     from callwright.privacy.secrets import MasterKey
 
     assert service.db is not None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ari_app.simulator.caller import SimulatedCaller, frame_rms
-from ari_app.simulator.server import SimulatedCall
+from ari_app.simulator.calls import SimulatedCall
 from callwright.speech.protocols import TtsEngine
 
 CALLER_RATE = 8000
@@ -38,10 +38,10 @@ async def synthesize_phrases(tts: TtsEngine, phrases: Sequence[str], voice: str)
 
 
 async def heard_speech_after(
-    caller: SimulatedCaller, after: float, timeout: float, poll_s: float = 0.02
+    caller: SimulatedCaller, after: float, within_s: float, poll_s: float = 0.02
 ) -> float:
     """Monotonic time of the first speech frame heard after monotonic time ``after``."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     seen = 0
     while True:
         frames = caller.heard_frames()
@@ -51,7 +51,7 @@ async def heard_speech_after(
                 return at
         seen = len(frames)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no speech heard within {timeout} s")
+            raise TimeoutError(f"no speech heard within {within_s} s")
         await asyncio.sleep(poll_s)
 
 

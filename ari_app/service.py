@@ -8,6 +8,7 @@ the ARI events WebSocket. It returns only when that WebSocket is up, so no call 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -43,6 +44,10 @@ from callwright.store.recovery import close_abandoned_calls
 log = logging.getLogger(__name__)
 
 
+def _repair_if_present(path: Path) -> bool:
+    return path.exists() and repair_wav(path)
+
+
 class CallService:
     def __init__(self, settings: Settings, *, stt: SttEngine | None = None) -> None:
         if not settings.ari.enabled:
@@ -75,7 +80,8 @@ class CallService:
         runtime = AssistantRuntime(settings, assistants)
         await self._prewarm(assistants)
         self._http = aiohttp.ClientSession()
-        rest = AriRestClient(self._http, settings.ari.url, settings.ari.username, settings.ari.password)
+        ari = settings.ari
+        rest = AriRestClient(self._http, ari.url, ari.username, ari.password)
         self.app = AriApplication(rest)
         services = SessionServices(
             rest=rest,
@@ -146,14 +152,14 @@ class CallService:
         )
         for row in rows:
             path = Path(row[0])
-            if path.exists() and repair_wav(path):
+            if await asyncio.to_thread(_repair_if_present, path):
                 log.info("repaired recording %s", path)
 
     async def stop(self) -> None:
         if self._stream is not None:
             await self._stream.stop()
         if self.app is not None:
-            await self.app.drain(timeout=5.0)
+            await self.app.drain(grace_s=5.0)
         await self.clock.stop()
         if self.stt is not None and self._given_stt is None:
             await self.stt.close()

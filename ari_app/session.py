@@ -139,7 +139,8 @@ class CallSession:
         svc = self._svc
         action = svc.settings.calls.unknown_number_action
         assert self.call is not None
-        await svc.calls.add_event(self.call.id, "unknown_number", {"dialed": dialed, "action": action})
+        detail = {"dialed": dialed, "action": action}
+        await svc.calls.add_event(self.call.id, "unknown_number", detail)
         if action == "continue":
             await svc.rest.continue_in_dialplan(self.channel.id)
             return CallOutcome("rejected", "unknown_number: continued in dialplan")
@@ -158,7 +159,9 @@ class CallSession:
         self.bridge_id = bridge.id
         self._leg = await svc.media_legs()
         svc.expect_media_channel(self.media_channel_id, self)
-        media = await self._leg.create_channel(svc.rest, svc.settings.ari.app, self.media_channel_id)
+        media = await self._leg.create_channel(
+            svc.rest, svc.settings.ari.app, self.media_channel_id
+        )
         await svc.rest.add_channel(bridge.id, self.channel.id)
         # Asterisk answers 422 until the media channel's own StasisStart (DESIGN §3).
         await svc.rest.add_channel_when_ready(

@@ -88,7 +88,7 @@ def cmd_pbx_sim(args: argparse.Namespace) -> int:
         )
         await sim.start()
         print(f"PBX simulator (fake Asterisk 22) at {sim.ari_url}/ari", flush=True)
-        print(f"ARI user {args.username!r}; place calls with: callwright call NUMBER --sim {sim.ari_url}")
+        print(f"ARI user {args.username!r}, password from --password", flush=True)
         try:
             await wait_for_signal()
         finally:

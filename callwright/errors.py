@@ -6,7 +6,7 @@
     │   └── NotFound         a row that was looked up does not exist
     ├── ProtocolError        a peer sent bytes or JSON we cannot parse (RTP, AudioSocket, ARI event)
     ├── AriError             the ARI REST API answered with an error status
-    │   └── AriUnavailable   Asterisk could not be reached (connection refused, 5xx while booting)
+    ├── AriUnavailable       Asterisk could not be reached (connection refused, 503 while booting)
     ├── MediaError           a media transport failed (socket closed, format refused)
     ├── SpeechError          an STT or TTS engine failed (model missing, process died)
     ├── DialogError          the dialog engine could not produce a reply

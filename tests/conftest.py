@@ -60,20 +60,24 @@ async def _loop_watchdog() -> AsyncIterator[LoopWatchdog]:
     yield dog
     dog.stop()
     if dog.worst > BLOCK_LIMIT_S:
-        pytest.fail(f"the event loop was blocked for {dog.worst * 1000:.0f} ms (limit {BLOCK_LIMIT_S * 1000:.0f} ms)")
+        pytest.fail(
+            f"the event loop was blocked for {dog.worst * 1000:.0f} ms"
+            f" (limit {BLOCK_LIMIT_S * 1000:.0f} ms)"
+        )
 
 
 @pytest.fixture(autouse=True)
 def loop_watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
-    if inspect.iscoroutinefunction(getattr(request, "function", None)) and not request.node.get_closest_marker(
-        "allow_loop_block"
-    ):
+    is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
+    if is_async and not request.node.get_closest_marker("allow_loop_block"):
         request.getfixturevalue("_loop_watchdog")
     yield
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "allow_loop_block: opt out of the event-loop watchdog (say why)")
+    config.addinivalue_line(
+        "markers", "allow_loop_block: opt out of the event-loop watchdog (say why)"
+    )
 
 
 @pytest.fixture

@@ -36,7 +36,9 @@ class TurnStore(Protocol):
         meta: dict[str, Any] | None = None,
     ) -> int: ...
 
-    async def add_event(self, call_id: int, kind: str, detail: dict[str, Any] | None = None) -> int: ...
+    async def add_event(
+        self, call_id: int, kind: str, detail: dict[str, Any] | None = None
+    ) -> int: ...
 
 
 @dataclass(slots=True)

@@ -38,7 +38,14 @@ from callwright.errors import CallwrightError
 from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
 from callwright.media.transport import MediaTransport
-from callwright.speech.barge_in import BargeInConfig, BargeInDetector, Decision, Interrupt, Pause, Resume
+from callwright.speech.barge_in import (
+    BargeInConfig,
+    BargeInDetector,
+    Decision,
+    Interrupt,
+    Pause,
+    Resume,
+)
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.protocols import SttEngine, TtsEngine
 from callwright.speech.vad import VoiceActivityDetector
@@ -198,7 +205,7 @@ class CallPipeline:
     async def _handle(self, event: _Event) -> CallOutcome | None:
         if isinstance(event, _End):
             if event.drain:
-                await self._wait_drained(timeout=30.0)
+                await self._wait_drained(limit_s=30.0)
             return event.outcome
         if isinstance(event, _Failed):
             if isinstance(event.error, CallwrightError):
@@ -262,7 +269,7 @@ class CallPipeline:
                 elif isinstance(action, Transfer):
                     end = CallOutcome("transferred", action.reason, action.target)
                     break
-            await self._wait_drained(timeout=None)
+            await self._wait_drained(limit_s=None)
         except CallwrightError as exc:
             self._post(_Failed(exc))
             return
@@ -315,16 +322,16 @@ class CallPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _wait_drained(self, timeout: float | None) -> None:
+    async def _wait_drained(self, limit_s: float | None) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._pacer.drained(), timeout)
+            await asyncio.wait_for(self._pacer.drained(), limit_s)
 
     async def _apologise(self) -> None:
         try:
             await self._stop_reply()
             self._speaker.new_reply()
             await asyncio.wait_for(self._speaker.say(self._settings.apology_text), 5.0)
-            await self._wait_drained(timeout=15.0)
+            await self._wait_drained(limit_s=15.0)
         except (CallwrightError, TimeoutError) as exc:
             log.warning("could not apologise to the caller: %s", exc)
 

@@ -428,11 +428,21 @@ class VoskSttEngine:
         if grammar is None:
             recognizer = vosk.KaldiRecognizer(model, float(sample_rate))
         else:
-            words = [word for phrase in grammar for word in phrase.split()]
-            unknown = [word for word in words if model.vosk_model_find_word(word) < 0]
-            if unknown:
-                log.warning("grammar words not in the Vosk vocabulary (ignored): %s", unknown)
-            phrases = list(grammar)
+            # A phrase with a word the model does not know can never be recognised, and Kaldi
+            # prints a warning for it on every recogniser: leave such phrases out.
+            phrases = [
+                phrase
+                for phrase in grammar
+                if all(model.vosk_model_find_word(word) >= 0 for word in phrase.split())
+            ]
+            dropped = [phrase for phrase in grammar if phrase not in phrases]
+            if dropped:
+                log.info("grammar phrases outside the Vosk vocabulary, left out: %s", dropped)
+            if not phrases:  # nothing to restrict to: recognise free speech instead
+                log.warning("no grammar phrase is in the model's vocabulary: %s", list(grammar))
+                recognizer = vosk.KaldiRecognizer(model, float(sample_rate))
+                recognizer.SetWords(True)
+                return cast(KaldiRecognizerLike, recognizer)
             if model.vosk_model_find_word(UNK) >= 0:
                 phrases.append(UNK)
             # ensure_ascii=False: Vosk does not decode \\u escapes, Korean would never match.

@@ -97,7 +97,8 @@ class Database:
     async def applied_migrations(self) -> list[int]:
         writer = self._require_writer()
         await writer.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
         )
         async with writer.execute("SELECT number FROM schema_migrations ORDER BY number") as cur:
@@ -157,7 +158,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Exclusive use of the writer inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        """Exclusive use of the writer inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on
+        error)."""
         async with self._write_lock:
             writer = self._require_writer()
             await writer.execute("BEGIN IMMEDIATE")

@@ -81,8 +81,8 @@ async def demo_call(h: Harness, phrases: tuple[str, ...] = DEMO_PHRASES) -> Conv
     return report
 
 
-async def closed_call(h: Harness, timeout: float = 5.0) -> Call:
-    deadline = time.monotonic() + timeout
+async def closed_call(h: Harness, within_s: float = 5.0) -> Call:
+    deadline = time.monotonic() + within_s
     while True:
         rows = await h.calls.list_recent_all_orgs(1)
         if rows and rows[0].status != "in_progress":
@@ -164,7 +164,9 @@ async def test_the_caller_hanging_up_closes_the_record(
     make_harness: Callable[..., Awaitable[Harness]],
 ) -> None:
     h = await make_harness()
-    call = await h.sim.place_call(dialed=DEMO_NUMBER, caller_number="5551111", app=h.settings.ari.app)
+    call = await h.sim.place_call(
+        dialed=DEMO_NUMBER, caller_number="5551111", app=h.settings.ari.app
+    )
     await call.caller.wait_for_speech(timeout=10)
     await call.caller.hangup()
     row = await closed_call(h)

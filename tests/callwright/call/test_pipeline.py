@@ -104,7 +104,9 @@ class FakeStt:
     fed_bytes: list[int] = field(default_factory=list)
     name: str = "fake"
 
-    async def open_stream(self, sample_rate: int, grammar: Sequence[str] | None = None) -> FakeStream:
+    async def open_stream(
+        self, sample_rate: int, grammar: Sequence[str] | None = None
+    ) -> FakeStream:
         self.grammars.append(tuple(grammar) if grammar else None)
         return FakeStream(self)
 
@@ -190,7 +192,8 @@ async def make_rig() -> AsyncIterator[Callable[..., Rig]]:
 
     def make(dialog: ScriptedDialog, answers: Sequence[str] = (), *, fail_stt: bool = False,
              barge_in: bool = True) -> Rig:
-        transport, stt, tts, store = FakeTransport(), FakeStt(list(answers), fail_stt), ToneTts(), MemoryTurns()
+        transport, tts, store = FakeTransport(), ToneTts(), MemoryTurns()
+        stt = FakeStt(list(answers), fail_stt)
         pipeline = CallPipeline(
             transport=transport, stt=stt, tts=tts, dialog=dialog,
             ctx=CallContext("uid1", "5551234", "100", "en"),
@@ -214,8 +217,8 @@ async def make_rig() -> AsyncIterator[Callable[..., Rig]]:
     await clock.stop()
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_until(check: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -241,7 +244,9 @@ async def test_greeting_turn_reply_and_hangup(make_rig: Callable[..., Rig]) -> N
     assert rig.tts.texts == ["Hi", "Done, bye"]
 
 
-async def test_barge_in_cuts_the_reply_and_logs_what_was_heard(make_rig: Callable[..., Rig]) -> None:
+async def test_barge_in_cuts_the_reply_and_logs_what_was_heard(
+    make_rig: Callable[..., Rig],
+) -> None:
     long_text = "This is a very long announcement that goes on and on " * 3
     dialog = ScriptedDialog(long_text, {"no": [Say("Okay"), Hangup()]})
     rig = make_rig(dialog, ["no"])
@@ -265,7 +270,7 @@ async def test_a_noise_burst_does_not_interrupt(make_rig: Callable[..., Rig]) ->
     rig = make_rig(dialog, [])
     await wait_until(lambda: rig.transport.voiced_frames() > 10)
     await rig.transport.speak(tone(80, level=12000))
-    await wait_until(lambda: bool(rig.store.turns), timeout=8)
+    await wait_until(lambda: bool(rig.store.turns), within_s=8)
     assert rig.store.turns[0]["interrupted"] is False
     assert rig.store.turns[0]["text"] == text
     assert rig.pipeline.barge_ins == 0

@@ -6,12 +6,10 @@ import asyncio
 import io
 import wave
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
-
 
 Speak = Callable[..., Awaitable[bytes]]
 
