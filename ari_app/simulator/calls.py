@@ -118,8 +118,12 @@ class CallFactory:
         pbx = self.pbx
         ch1.media = call.caller
 
-        def gone(_: Channel) -> None:
+        def gone(ch: Channel) -> None:
+            if ch is ch1 and call.hangup_cause is None:
+                call.hangup_cause = ch.hangup_cause
             if call.channel_id not in pbx.channels and call.peer_channel_id not in pbx.channels:
+                if call.stasis_status == "" and ch1.pre_stasis_dialplan is not None:
+                    call.stasis_status = "SUCCESS"
                 call._mark_ended()
 
         def continued(ch: Channel, loc: DialplanLocation) -> None:

@@ -146,10 +146,12 @@ class Pbx:
         if self.channels.get(ch.id) is not ch:
             return
         ch.hangup_pending = True
+        ch.hangup_cause = cause
         self.emit(self.factory.hangup_request(ch, cause, soft), [ch])
         peer = self.channels.get(ch.peer_id) if ch.peer_id else None
         if peer is not None:
             peer.hangup_pending = True
+            peer.hangup_cause = peer.hangup_cause or cause
         if ch.kind is ChannelKind.LOCAL_PEER and peer is not None:
             # The caller's side hangs up: the request crosses to the Stasis half at once.
             self.emit(self.factory.hangup_request(peer, 16, False), [peer])
@@ -216,8 +218,18 @@ class Pbx:
         self.later(run)
 
     def dtmf_received(self, ch: Channel, digit: str, duration_ms: int = 100) -> None:
+        """DTMF from a channel's far end: an event for the app, and the digit to the bridge."""
         if self.channels.get(ch.id) is ch and not ch.hangup_pending:
             self.emit(self.factory.dtmf_received(ch, digit, duration_ms), [ch])
+            mixer = self.mixers.get(ch.bridge_id or "")
+            if mixer is not None:
+                mixer.on_dtmf(ch.id, digit)
+
+    def media_gone(self, ch: Channel) -> None:
+        """The media peer went away (AudioSocket close): torn down with no hang-up request."""
+        if self.channels.get(ch.id) is ch and not ch.hangup_pending:
+            ch.hangup_pending = True
+            self._finish(ch)
 
     def channel_audio(self, channel_id: str, pcm: bytes) -> None:
         """A channel's far end produced a frame; it goes to the bridge, if any."""
@@ -290,11 +302,13 @@ class Pbx:
         self._destroying.discard(b.id)
         if self.bridges.get(b.id) is not b:
             return
+        apps = b.subscribed_apps()
         for cid in list(b.channels):
             ch = self.channels.get(cid)
             if ch is not None:
                 self.leave_bridge(ch, by_request=True)
-        self.emit(self.factory.bridge_destroyed(b), bridges=[b])
+        if self.hub is not None:
+            self.hub.publish(apps, self.factory.bridge_destroyed(b))
         self.bridges.pop(b.id, None)
         mixer = self.mixers.pop(b.id, None)
         if mixer is not None:

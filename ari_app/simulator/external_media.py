@@ -6,8 +6,10 @@ The checks and their messages are the recorded ones (errors-summary.md). An RTP 
 and ``StasisStart`` (args ``[]``) come about 1 ms *after* the HTTP response, so an
 ``addChannel`` sent at once gets 422, as on a real Asterisk.
 
-AudioSocket and WebSocket ExternalMedia are validated but not simulated yet: once their
-parameters pass, the answer is 500 "An internal error prevented this request from being handled".
+AudioSocket channels (``encapsulation=audiosocket&transport=tcp&data=<uuid>``) connect to
+``external_host`` before the response, as Asterisk does; their StasisStart has ``args: [uuid]``.
+WebSocket ExternalMedia is validated but not simulated yet: once its parameters pass, the answer
+is 500 "An internal error prevented this request from being handled".
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import uuid
 
 from aiohttp import web
 
 from ari_app.simulator.context import SimContext
 from ari_app.simulator.events import channel_json
+from ari_app.simulator.media_audiosocket import AUDIOSOCKET_FORMATS, AudioSocketEndpoint
 from ari_app.simulator.media_rtp import RTP_FORMATS, RtpEndpoint
 from ari_app.simulator.rest import INTERNAL_ERROR, AriRequest, error, json_response
 from ari_app.simulator.state import (
@@ -106,8 +110,13 @@ async def external_media(ctx: SimContext, req: AriRequest) -> web.Response:
     req.get("direction")  # any value is accepted, as Asterisk does (direction=in -> 200)
     if fmt not in KNOWN_FORMATS:
         return error(500, INTERNAL_ERROR)
+    if address is not None and encapsulation == "audiosocket" and fmt in AUDIOSOCKET_FORMATS:
+        return await _create_audiosocket(
+            ctx, app, fmt, external_host, address, req.get_str("data"), channel_id,
+            req.variables(),
+        )
     if encapsulation != "rtp" or fmt not in RTP_FORMATS or address is None:
-        return error(500, INTERNAL_ERROR)  # AudioSocket / WebSocket / exotic codecs: not yet
+        return error(500, INTERNAL_ERROR)  # WebSocket media and exotic codecs: not simulated
     return await _create_rtp(ctx, app, fmt, external_host, address, channel_id, req.variables())
 
 
@@ -148,16 +157,72 @@ async def _create_rtp(
     ch.variables.update(channelvars)
     ch.subscribers.add(app)
     pbx.add(ch)
-    dialstring = f"{external_host}/c({fmt})"
+    _join_stasis_later(ctx, ch, app, f"{external_host}/c({fmt})", [])
+    return json_response(channel_json(ch, with_channelvars=True))
 
-    def join_stasis() -> None:
+
+def _join_stasis_later(
+    ctx: SimContext, ch: Channel, app: str, dialstring: str, args: list[str]
+) -> None:
+    """Dial "", Up, Dial ANSWER, STASISSTATUS, StasisStart: shortly after the response."""
+    pbx = ctx.pbx
+
+    def join() -> None:
         if pbx.channels.get(ch.id) is not ch or ch.hangup_pending:
             return
         pbx.emit(pbx.factory.dial(ch, "", dialstring), [ch])
         pbx.set_state(ch, STATE_UP)
         pbx.emit(pbx.factory.dial(ch, "ANSWER", dialstring), [ch])
-        if not pbx.enter_stasis(ch, app, []):
+        if not pbx.enter_stasis(ch, app, args):
             pbx.remove_silently(ch)
 
-    pbx.later(join_stasis, ctx.media_stasis_delay_s)
+    pbx.later(join, ctx.media_stasis_delay_s)
+
+
+async def _create_audiosocket(
+    ctx: SimContext,
+    app: str,
+    fmt: str,
+    external_host: str,
+    address: tuple[str, int],
+    data: str,
+    channel_id: str | None,
+    variables: dict[str, str],
+) -> web.Response:
+    pbx = ctx.pbx
+    try:
+        call_uuid = uuid.UUID(data)
+    except ValueError:
+        return error(500, INTERNAL_ERROR)
+    cid = channel_id or pbx.ids.channel_id()
+    holder: list[Channel] = []
+
+    def gone(reason: str) -> None:
+        if holder:
+            pbx.media_gone(holder[0])
+
+    endpoint = AudioSocketEndpoint(fmt, call_uuid, lambda pcm: pbx.channel_audio(cid, pcm), gone)
+    try:
+        await endpoint.connect(await _resolve(address[0]), address[1])
+    except OSError:
+        return error(500, INTERNAL_ERROR)
+    channelvars = {"AUDIOSOCKET_SERVICE": external_host, "AUDIOSOCKET_UUID": data}
+    ch = Channel(
+        id=cid,
+        name=f"AudioSocket/{external_host}-{data}",
+        kind=ChannelKind.EXTERNAL_MEDIA,
+        state=STATE_DOWN,
+        caller=CallerId(),
+        connected=CallerId(),
+        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
+        creationtime=pbx.clock(),
+        channelvars=channelvars,
+        media=endpoint,
+    )
+    holder.append(ch)
+    ch.variables.update(variables)
+    ch.variables.update(channelvars)
+    ch.subscribers.add(app)
+    pbx.add(ch)
+    _join_stasis_later(ctx, ch, app, f"{external_host}/{data}", [data])
     return json_response(channel_json(ch, with_channelvars=True))

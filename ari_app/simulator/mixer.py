@@ -58,6 +58,13 @@ class BridgeMixer:
         else:
             self._queues[source_id].append(pcm)
 
+    def on_dtmf(self, source_id: str, digit: str) -> None:
+        """A member sent a digit: the others that carry DTMF (AudioSocket) get it."""
+        for member, port in list(self._ports.items()):
+            forward = getattr(port, "deliver_dtmf", None)
+            if member != source_id and callable(forward):
+                forward(digit)
+
     def close(self) -> None:
         self._ports.clear()
         self._queues.clear()

@@ -54,10 +54,16 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> w
     return json_response({"message": message}, status, headers)
 
 
+class _NoContent(web.Response):
+    """A 204 that keeps ``Content-Length: 0``, as Asterisk sends it (aiohttp drops it)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers["Content-Length"] = "0"
+
+
 def no_content() -> web.Response:
-    resp = web.Response(status=204, headers=_headers())
-    resp.headers["Content-Length"] = "0"
-    return resp
+    return _NoContent(status=204, headers=_headers())
 
 
 _REASONS = {

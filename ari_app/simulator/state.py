@@ -135,6 +135,8 @@ class Channel:
     peer_id: str | None = None
     media: MediaPort | None = None
     inhibit_connected_line: bool = False
+    #: The cause of the hang-up request that ended the channel, once there was one.
+    hangup_cause: int | None = None
     #: Called once when the channel is gone (removed from the PBX).
     on_gone: list[Callable[[Channel], None]] = field(default_factory=list)
     #: Called when the app sends the channel back to the dialplan (/continue).

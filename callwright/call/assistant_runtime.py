@@ -111,5 +111,6 @@ class AssistantRuntime:
             ),
             vad_aggressiveness=pick("vad_aggressiveness", vad.aggressiveness),
             max_call_s=float(self._settings.calls.max_call_s),
+            silence_hangup_s=float(self._settings.calls.no_input_hangup_s),
             apology_text=APOLOGIES.get(language.split("-")[0], APOLOGIES["en"]),
         )

@@ -63,6 +63,9 @@ class PipelineSettings:
     vad_aggressiveness: int = 2
     pre_roll_ms: int = 300
     max_call_s: float = 1800.0
+    #: Hang up when the caller has not spoken for this long (0 = never); the dialog's own
+    #: no-input re-prompts come first, this is the backstop.
+    silence_hangup_s: float = 0.0
     apology_text: str = "Sorry, something went wrong on our side. Goodbye."
 
 
@@ -157,6 +160,7 @@ class CallPipeline:
         self._listen: Listen | None = None
         self._listening_since: float | None = None
         self._ended = False
+        self._last_activity_ms = 0.0
         self.barge_ins = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -368,7 +372,13 @@ class CallPipeline:
             self._listening_since = None
             self._post(_NoInput())
         if t > self._settings.max_call_s * 1000.0:
-            self._post(_End(CallOutcome("completed", "max_duration")))
+            self._post(_End(CallOutcome("completed", "max_duration"), drain=True))
+        silence_s = self._settings.silence_hangup_s
+        if speaking or self._listener.in_speech:
+            self._last_activity_ms = t
+        elif silence_s > 0 and t - self._last_activity_ms > silence_s * 1000.0:
+            self._last_activity_ms = t  # post once
+            self._post(_End(CallOutcome("completed", "caller_silent")))
 
     def _on_pacer_event(self, event: PacerEvent) -> None:
         if isinstance(event, SegmentStarted):
@@ -376,6 +386,7 @@ class CallPipeline:
 
     def _on_speech_start(self, onset_ms: float) -> None:
         self._listening_since = None
+        self._last_activity_ms = self.now_ms()
 
     def _on_barge_in(self, decision: Decision) -> None:
         if not self._speaker.interruptible:

@@ -60,8 +60,8 @@ class AppSide:
                 return resp.status, json.loads(text)
             return resp.status, text
 
-    async def next_event(self, kind: str | None = None, timeout: float = 3.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
+    async def next_event(self, kind: str | None = None, wait_s: float = 3.0) -> dict[str, Any]:
+        async with asyncio.timeout(wait_s):
             while True:
                 event = await self._queue.get()
                 if kind is None or event["type"] == kind:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from ari_app.simulator.calls import SimulatedCall
 from ari_app.simulator.server import PbxSimulator, implemented_routes
 from ari_app.simulator.spec import AriSpec, RouteMatch
 from tests.ari_app.simulator.media_helpers import RtpPeer
@@ -81,7 +82,7 @@ class Replayer:
         self.ids: dict[str, str] = {}
         self.roles: dict[str, Role] = {}
         self.events: list[dict[str, Any]] = []
-        self.calls: dict[str, Any] = {}
+        self.calls: dict[str, SimulatedCall] = {}
         self.spec = AriSpec.builtin()
         self.routes = implemented_routes().routes
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -160,9 +161,9 @@ class Replayer:
             and not event.get("soft")
             and event.get("cause") == 16
         ):
-            call = self.calls.get(self.ids[cid])
-            if call is not None and not call.is_ended:
-                await call.caller.hangup()
+            hanging = self.calls.get(self.ids[cid])
+            if hanging is not None and not hanging.is_ended:
+                await hanging.caller.hangup()
 
     async def _request(
         self,

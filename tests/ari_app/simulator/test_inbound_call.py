@@ -144,7 +144,12 @@ async def test_external_media_joins_stasis_after_the_response(
 
 @pytest.mark.parametrize(
     ("fmt", "pt", "frame_bytes", "frame_samples"),
-    [("ulaw", 0, 160, 160), ("alaw", 8, 160, 160), ("slin", 10, 320, 160), ("slin16", 118, 640, 320)],
+    [
+        ("ulaw", 0, 160, 160),
+        ("alaw", 8, 160, 160),
+        ("slin", 10, 320, 160),
+        ("slin16", 118, 640, 320),
+    ],
 )
 async def test_caller_speech_reaches_the_app_as_rtp(
     make_sim: SimFactory,
@@ -350,3 +355,36 @@ async def test_caller_dtmf(
     assert list(events[0])[:4] == ["type", "timestamp", "digit", "duration_ms"]
     times = [t for t, _ in call.caller.dtmf_sent]
     assert all(0.3 < b - a < 0.42 for a, b in zip(times, times[1:], strict=False))
+
+
+async def test_bridge_membership_errors_and_destroy(
+    make_sim: SimFactory, make_app: AppFactory
+) -> None:
+    sim, app, call, caller_id = await start_call(make_sim, make_app)
+    _, bridge = await app.call("POST", "/bridges", type="mixing")
+    bid = bridge["id"]
+    assert await app.call("POST", f"/bridges/{bid}/addChannel") == (
+        400, {"message": "Missing parameter channel"},
+    )
+    assert await app.call("POST", f"/bridges/{bid}/addChannel", channel="nope") == (
+        400, {"message": "Channel not found"},
+    )
+    assert await app.call("POST", "/bridges/nope/addChannel", channel=caller_id) == (
+        404, {"message": "Bridge not found"},
+    )
+    assert await app.call("POST", f"/bridges/{bid}/removeChannel", channel=caller_id) == (
+        422, {"message": "Channel not in this bridge"},
+    )
+    assert await app.call("POST", f"/bridges/{bid}/addChannel", channel=call.peer_channel_id) == (
+        422, {"message": "Channel not in Stasis application"},
+    )
+    assert (await app.call("POST", f"/bridges/{bid}/addChannel", channel=caller_id))[0] == 204
+    assert await app.call("DELETE", f"/bridges/{bid}") == (204, "")
+    assert await app.call("GET", f"/bridges/{bid}") == (404, {"message": "Bridge not found"})
+    await app.settle()
+    kinds = [e["type"] for e in app.drain()]
+    assert kinds[-2:] == ["ChannelLeftBridge", "BridgeDestroyed"]
+    assert await app.call("DELETE", f"/channels/{caller_id}") == (204, "")
+    await call.ended()
+    assert call.hangup_cause == 32
+    assert call.stasis_status == "SUCCESS"

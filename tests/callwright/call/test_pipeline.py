@@ -191,7 +191,7 @@ async def make_rig() -> AsyncIterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
     def make(dialog: ScriptedDialog, answers: Sequence[str] = (), *, fail_stt: bool = False,
-             barge_in: bool = True) -> Rig:
+             barge_in: bool = True, silence_hangup_s: float = 0.0) -> Rig:
         transport, tts, store = FakeTransport(), ToneTts(), MemoryTurns()
         stt = FakeStt(list(answers), fail_stt)
         pipeline = CallPipeline(
@@ -202,6 +202,7 @@ async def make_rig() -> AsyncIterator[Callable[..., Rig]]:
                 language="en", voice=None,
                 endpointing=EndpointingConfig(end_silence_ms=400),
                 barge_in=BargeInConfig(enabled=barge_in, min_speech_ms=200),
+                silence_hangup_s=silence_hangup_s,
             ),
         )
         task = asyncio.get_running_loop().create_task(pipeline.run())
@@ -298,3 +299,13 @@ async def test_dtmf_is_a_caller_turn(make_rig: Callable[..., Rig]) -> None:
     outcome = await asyncio.wait_for(rig.task, 10)
     assert outcome.reason == "assistant_hangup"
     assert dialog.turns == [CallerTurn("", dtmf="1")]
+
+
+async def test_a_silent_caller_is_hung_up_after_the_backstop(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(ScriptedDialog("Hello there, anyone?", {}), silence_hangup_s=0.6)
+    started = asyncio.get_running_loop().time()
+    outcome = await asyncio.wait_for(rig.task, 10)
+    assert outcome == CallOutcome("completed", "caller_silent")
+    greeting_s = 60 * len("Hello there, anyone?") / 1000
+    # Counted from the end of the greeting, not from the start of the call.
+    assert asyncio.get_running_loop().time() - started > greeting_s + 0.5

@@ -1,0 +1,512 @@
+"""Speech recognition with CMU PocketSphinx and the US English model bundled in its pip package.
+
+The model (``pocketsphinx.get_model_path("en-us")``) needs no download; it is trained on 16 kHz
+audio, so a stream opened at another rate (8 kHz telephone audio) is resampled to 16 kHz with one
+:class:`~callwright.media.resample.Resampler` per stream.
+
+Decoding runs in worker *processes*, not threads: PocketSphinx's Python binding holds the GIL for
+the whole of each native call (measured: ``Decoder()`` stalls every other thread, the event loop
+included, for ~0.45 s and ``process_raw`` of 3 s of audio for ~1.4 s). Each worker is a
+``python -c`` child speaking a small framed protocol on its stdin/stdout (see ``Op``); it keeps a
+pool of warm decoders and serves many streams, reading their messages strictly in order, so one
+stream's audio is decoded in order. Streams are spread over the workers by load.
+
+Closed answers use a JSGF grammar of the alternatives (``public <phrase> = yes | no thanks;``);
+phrases whose words are not in the model's dictionary are dropped. Free speech uses the model's
+language model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import re
+import struct
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from callwright.errors import SpeechError
+from callwright.media.resample import Resampler
+from callwright.speech.protocols import Transcript
+
+log = logging.getLogger(__name__)
+
+#: The rate of the bundled model.
+MODEL_RATE = 16000
+#: Audio decoded between two partial results sent back by a worker, in milliseconds.
+PARTIAL_EVERY_MS = 200
+#: Grammar searches one decoder keeps compiled (the oldest is dropped past this).
+MAX_SEARCHES = 32
+_HEADER = struct.Struct("<BII")  # op, stream id, payload length
+_WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+#: Where ``callwright`` is importable from, for the worker processes.
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Op(enum.IntEnum):
+    OPEN = 1  # parent -> worker, payload: JSON {"grammar": [["yes"], ["no", "thanks"]] | null}
+    AUDIO = 2  # PCM16 LE at 16 kHz
+    FINISH = 3  # end the utterance; the worker answers FINAL and frees the decoder
+    CLOSE = 4  # abandon the utterance
+    READY = 10  # worker -> parent, once, when the first decoder is loaded
+    PARTIAL = 11  # UTF-8 text
+    FINAL = 12  # JSON {"text": ..., "confidence": ...}
+    ERROR = 13  # UTF-8 message (stream id 0: the worker itself)
+
+
+def phrase_words(phrase: str) -> tuple[str, ...]:
+    """The dictionary words of a phrase: lower case, punctuation dropped (``"Yes!"`` -> yes)."""
+    return tuple(_WORD.findall(phrase.lower()))
+
+
+def jsgf_for(phrases: Sequence[Sequence[str]]) -> str:
+    """A JSGF grammar accepting exactly one of ``phrases`` (each a sequence of words)."""
+    if not phrases:
+        raise SpeechError("a grammar needs at least one phrase")
+    alternatives = " | ".join(" ".join(words) for words in phrases)
+    return f"#JSGF V1.0;\ngrammar callwright;\npublic <phrase> = {alternatives};\n"
+
+
+def _frame(op: Op, stream_id: int, payload: bytes = b"") -> bytes:
+    return _HEADER.pack(op, stream_id, len(payload)) + payload
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+class _Decoder:
+    """A native decoder (worker side) and the grammar searches compiled into it."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import pocketsphinx
+
+        self.native: Any = pocketsphinx.Decoder(
+            hmm=str(model_dir / "en-us"),
+            lm=str(model_dir / "en-us.lm.bin"),
+            dict=str(model_dir / "cmudict-en-us.dict"),
+            samprate=MODEL_RATE,
+            loglevel="FATAL",
+        )
+        self.free_search: str = self.native.current_search()
+        self.searches: dict[tuple[tuple[str, ...], ...], str] = {}
+        self._serial = 0
+
+    def activate(self, grammar: tuple[tuple[str, ...], ...] | None) -> list[str]:
+        """Select free speech or ``grammar``; when the grammar is compiled, returns the words
+        missing from the dictionary (their phrases are left out)."""
+        if grammar is None:
+            self.native.activate_search(self.free_search)
+            return []
+        missing: list[str] = []
+        name = self.searches.get(grammar)
+        if name is None:
+            missing = sorted(
+                {w for phrase in grammar for w in phrase if self.native.lookup_word(w) is None}
+            )
+            known = [p for p in grammar if not set(p) & set(missing)]
+            if not known:
+                raise ValueError(f"no grammar phrase is in the English dictionary ({missing})")
+            if len(self.searches) >= MAX_SEARCHES:
+                oldest = next(iter(self.searches))
+                self.native.remove_search(self.searches.pop(oldest))
+            self._serial += 1
+            name = f"g{self._serial}"
+            self.native.add_jsgf_string(name, jsgf_for(known))
+            self.searches[grammar] = name
+        self.native.activate_search(name)
+        return missing
+
+
+class _Utterance:
+    def __init__(self, decoder: _Decoder) -> None:
+        self.decoder = decoder
+        self.unreported = 0  # samples decoded since the last partial
+        self.partial = ""
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def serve(inp: BinaryIO, out: BinaryIO, model_dir: Path, pool_size: int) -> None:
+    """The worker loop: decode the streams multiplexed on ``inp`` until it closes."""
+
+    def send(op: Op, stream_id: int, payload: bytes = b"") -> None:
+        out.write(_frame(op, stream_id, payload))
+        out.flush()
+
+    idle: deque[_Decoder] = deque([_Decoder(model_dir)])
+    active: dict[int, _Utterance] = {}
+    send(Op.READY, 0, json.dumps({"pid": os.getpid()}).encode())
+
+    def release(utterance: _Utterance) -> None:
+        if len(idle) < pool_size:
+            idle.append(utterance.decoder)
+
+    while (header := _read_exact(inp, _HEADER.size)) is not None:
+        op, sid, size = _HEADER.unpack(header)
+        payload = _read_exact(inp, size) if size else b""
+        if payload is None:
+            return
+        try:
+            if op == Op.OPEN:
+                raw = json.loads(payload)["grammar"]
+                grammar = None if raw is None else tuple(tuple(p) for p in raw)
+                decoder = idle.pop() if idle else _Decoder(model_dir)
+                active[sid] = _Utterance(decoder)
+                missing = decoder.activate(grammar)
+                if missing:
+                    print(f"grammar words not in the dictionary (ignored): {missing}", flush=True)
+                decoder.native.start_utt()
+            elif op == Op.AUDIO and sid in active:
+                utterance = active[sid]
+                utterance.decoder.native.process_raw(payload, False, False)
+                utterance.unreported += len(payload) // 2
+                if utterance.unreported >= MODEL_RATE * PARTIAL_EVERY_MS // 1000:
+                    utterance.unreported = 0
+                    hyp = utterance.decoder.native.hyp()
+                    text = hyp.hypstr if hyp is not None else ""
+                    if text != utterance.partial:
+                        utterance.partial = text
+                        send(Op.PARTIAL, sid, text.encode())
+            elif op == Op.FINISH and sid in active:
+                utterance = active.pop(sid)
+                utterance.decoder.native.end_utt()
+                hyp = utterance.decoder.native.hyp()
+                text = hyp.hypstr if hyp is not None else ""
+                confidence = min(1.0, max(0.0, float(hyp.prob))) if text else None
+                release(utterance)
+                send(Op.FINAL, sid, json.dumps({"text": text, "confidence": confidence}).encode())
+            elif op == Op.CLOSE and sid in active:
+                utterance = active.pop(sid)
+                utterance.decoder.native.end_utt()
+                release(utterance)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            broken = active.pop(sid, None)
+            if broken is not None:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    broken.decoder.native.end_utt()
+            send(Op.ERROR, sid, str(exc).encode())
+
+
+def worker_main() -> None:
+    """Entry point of a worker process: ``argv[1]`` is the model directory, ``argv[2]`` the pool
+    size. Native code printing to stdout would corrupt the protocol, so fd 1 is pointed at
+    stderr and the protocol uses a private copy of the original stdout."""
+    model_dir = Path(sys.argv[1])
+    pool_size = int(sys.argv[2])
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    with out:
+        serve(sys.stdin.buffer, out, model_dir, pool_size)
+
+
+# --- the event-loop side -----------------------------------------------------------------------
+
+
+def _bundled_model_dir() -> Path:
+    try:
+        import pocketsphinx
+    except ImportError as exc:
+        raise SpeechError("pocketsphinx is not installed (pip install pocketsphinx)") from exc
+    return Path(pocketsphinx.get_model_path("en-us"))
+
+
+class _Worker:
+    """One worker process and the task that routes its answers to the streams."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.streams: dict[int, PocketsphinxStream] = {}
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.error: SpeechError | None = None
+        self._stderr: deque[str] = deque(maxlen=20)
+        self._reader = asyncio.create_task(self._read(), name="pocketsphinx-worker")
+        self._log_task = asyncio.create_task(self._drain_stderr(), name="pocketsphinx-stderr")
+
+    @property
+    def alive(self) -> bool:
+        return self.error is None
+
+    def send(self, op: Op, stream_id: int, payload: bytes = b"") -> None:
+        if self.error is not None:
+            raise self.error
+        stdin = self.proc.stdin
+        if stdin is None or stdin.is_closing():
+            raise SpeechError("the pocketsphinx worker's input is closed")
+        stdin.write(_frame(op, stream_id, payload))
+
+    async def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            while True:
+                header = await stdout.readexactly(_HEADER.size)
+                op, sid, size = _HEADER.unpack(header)
+                payload = await stdout.readexactly(size) if size else b""
+                if op == Op.READY:
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+                    continue
+                stream = self.streams.get(sid)
+                if op == Op.ERROR and sid == 0:
+                    raise SpeechError(f"pocketsphinx worker failed: {payload.decode()}")
+                if stream is not None:
+                    stream.answer(Op(op), payload)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            await self._log_task
+            detail = " | ".join(self._stderr) or f"exit status {await self.proc.wait()}"
+            self.fail(SpeechError(f"the pocketsphinx worker stopped: {detail}"))
+        except SpeechError as exc:
+            self.fail(exc)
+
+    async def _drain_stderr(self) -> None:
+        stderr = self.proc.stderr
+        assert stderr is not None
+        async for raw in stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self._stderr.append(line)
+                log.warning("pocketsphinx worker %s: %s", self.proc.pid, line)
+
+    def fail(self, error: SpeechError) -> None:
+        if self.error is None:
+            self.error = error
+        if not self.ready.done():
+            self.ready.set_exception(error)
+            self.ready.exception()  # retrieved: the starter reads self.error
+        for stream in list(self.streams.values()):
+            stream.fail(error)
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        self.fail(SpeechError("the pocketsphinx engine is closed"))
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        await asyncio.gather(self._reader, self._log_task, return_exceptions=True)
+
+
+class PocketsphinxStream:
+    """One caller turn. Create with :meth:`PocketsphinxSttEngine.open_stream`."""
+
+    def __init__(
+        self,
+        worker: _Worker,
+        stream_id: int,
+        sample_rate: int,
+        phrases: dict[tuple[str, ...], str] | None,
+    ) -> None:
+        self._worker = worker
+        self._id = stream_id
+        self.sample_rate = sample_rate
+        self._phrases = phrases
+        self._resampler = Resampler(sample_rate, MODEL_RATE)
+        self._odd = b""
+        self._partial = ""
+        self._error: SpeechError | None = None
+        self._final: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._finishing = False
+        self._closed = False
+        self._result: Transcript | None = None
+        worker.streams[stream_id] = self
+        grammar = None if phrases is None else [list(words) for words in phrases]
+        worker.send(Op.OPEN, stream_id, json.dumps({"grammar": grammar}).encode())
+
+    def feed(self, pcm: bytes) -> None:
+        """Queue PCM16 audio at the stream's rate; returns at once. Raises SpeechError."""
+        if self._error is not None:
+            raise self._error
+        if self._finishing or self._closed:
+            raise SpeechError("feed() on a pocketsphinx stream that was finished or closed")
+        data = self._odd + pcm
+        self._odd = data[len(data) - len(data) % 2 :]
+        audio = self._resampler.process(data[: len(data) - len(self._odd)])
+        if audio:
+            self._worker.send(Op.AUDIO, self._id, audio)
+
+    def partial(self) -> str:
+        return self._partial
+
+    async def finish(self) -> Transcript:
+        """Wait until the worker has decoded everything queued and return the turn's result."""
+        if self._result is not None:
+            return self._result
+        if self._closed:
+            raise SpeechError("finish() on a closed pocketsphinx stream")
+        if self._error is not None:
+            raise self._error
+        started = time.perf_counter()
+        if not self._finishing:
+            self._finishing = True
+            tail = self._resampler.process(b"", last=True)
+            if tail:
+                self._worker.send(Op.AUDIO, self._id, tail)
+            self._worker.send(Op.FINISH, self._id)
+        final = await asyncio.shield(self._final)
+        text = str(final.get("text") or "")
+        if self._phrases is not None and text:
+            text = self._phrases.get(tuple(text.split()), text)
+        confidence = final.get("confidence")
+        self._result = Transcript(
+            text=text,
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            finalize_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        self._partial = ""
+        return self._result
+
+    async def close(self) -> None:
+        """Abandon the turn (if unfinished) and free the worker's decoder. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._worker.streams.pop(self._id, None)
+        if not self._final.done() and self._error is None and self._worker.alive:
+            with contextlib.suppress(SpeechError):
+                self._worker.send(Op.CLOSE, self._id)
+        if not self._final.done():
+            self._final.cancel()
+
+    def answer(self, op: Op, payload: bytes) -> None:
+        """A message from the worker for this stream."""
+        if op == Op.PARTIAL and not self._finishing:
+            text = payload.decode()
+            if self._phrases is not None:
+                text = self._phrases.get(tuple(text.split()), text)
+            self._partial = text
+        elif op == Op.FINAL:
+            self._worker.streams.pop(self._id, None)
+            if not self._final.done():
+                self._final.set_result(json.loads(payload))
+        elif op == Op.ERROR:
+            self._worker.streams.pop(self._id, None)
+            self.fail(SpeechError(f"pocketsphinx: {payload.decode(errors='replace')}"))
+
+    def fail(self, error: SpeechError) -> None:
+        if self._error is None:
+            self._error = error
+        if not self._final.done():
+            self._final.set_exception(error)
+            self._final.exception()  # finish() raises it; nobody may be waiting
+
+
+class PocketsphinxSttEngine:
+    """An :class:`~callwright.speech.protocols.SttEngine` with PocketSphinx's bundled US English
+    model. ``processes`` worker processes decode (each loads the model, about 60 MB); each keeps
+    up to ``pool_size`` idle decoders warm. ``python`` is the interpreter the workers run."""
+
+    name = "pocketsphinx"
+
+    def __init__(
+        self,
+        *,
+        processes: int = 1,
+        pool_size: int = 4,
+        model_dir: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("processes must be >= 1")
+        self.model_dir = Path(model_dir) if model_dir is not None else _bundled_model_dir()
+        self.processes = processes
+        self.pool_size = pool_size
+        self._python = python
+        self._start_timeout_s = start_timeout_s
+        self._workers: list[_Worker] = []
+        self._lock = asyncio.Lock()
+        self._next_id = 0
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start the worker processes and wait until each has a decoder loaded."""
+        async with self._lock:
+            if self._closed:
+                raise SpeechError("the pocketsphinx engine is closed")
+            self._workers = [w for w in self._workers if w.alive]
+            while len(self._workers) < self.processes:
+                self._workers.append(await self._spawn())
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (for monitoring and tests)."""
+        return [w.proc.pid for w in self._workers if w.alive]
+
+    async def open_stream(
+        self, sample_rate: int, grammar: Sequence[str] | None = None
+    ) -> PocketsphinxStream:
+        """A stream for one turn at ``sample_rate`` (resampled to 16 kHz when different)."""
+        if sample_rate <= 0:
+            raise SpeechError(f"invalid sample rate {sample_rate}")
+        phrases = self._phrases(grammar)
+        if self._closed:
+            raise SpeechError("the pocketsphinx engine is closed")
+        if len(self.worker_pids()) < self.processes:
+            await self.start()
+        worker = min((w for w in self._workers if w.alive), key=lambda w: len(w.streams))
+        self._next_id = self._next_id % 0xFFFFFFFE + 1
+        return PocketsphinxStream(worker, self._next_id, sample_rate, phrases)
+
+    async def close(self) -> None:
+        """Fail open streams and stop the worker processes."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            workers, self._workers = self._workers, []
+        await asyncio.gather(*(w.stop() for w in workers))
+
+    @staticmethod
+    def _phrases(grammar: Sequence[str] | None) -> dict[tuple[str, ...], str] | None:
+        if grammar is None:
+            return None
+        if isinstance(grammar, str):
+            raise SpeechError("a grammar is a list of phrases, not a string")
+        phrases: dict[tuple[str, ...], str] = {}
+        for phrase in grammar:
+            words = phrase_words(phrase)
+            if words:
+                phrases.setdefault(words, " ".join(phrase.split()))
+        if not phrases:
+            raise SpeechError(f"the grammar has no English words for pocketsphinx: {grammar!r}")
+        return phrases
+
+    async def _spawn(self) -> _Worker:
+        root = str(_PROJECT_ROOT)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        code = "from callwright.speech.pocketsphinx_stt import worker_main; worker_main()"
+        argv = [self._python, "-c", code, str(self.model_dir), str(self.pool_size)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as exc:
+            raise SpeechError(f"could not start a pocketsphinx worker: {exc}") from exc
+        worker = _Worker(proc)
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), self._start_timeout_s)
+        except (SpeechError, TimeoutError) as exc:
+            await worker.stop(timeout_s=1.0)
+            raise SpeechError(f"the pocketsphinx worker did not start: {exc}") from exc
+        except BaseException:
+            await worker.stop(timeout_s=1.0)
+            raise
+        return worker
