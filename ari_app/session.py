@@ -25,6 +25,7 @@ from ari_app.ari.events import (
 from ari_app.ari.models import Channel
 from ari_app.media_leg import MediaLeg
 from ari_app.services import SessionServices
+from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
 from callwright.call.journal import CallJournal
 from callwright.call.pipeline import CallOutcome, CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
@@ -51,6 +52,8 @@ class CallSession:
         self._caller_gone = asyncio.Event()
         self._hangup_cause: int | None = None
         self._we_hung_up = False
+        self._xfer: BridgedTransfer | None = None
+        self._bridged: BridgedTransfer | None = None
 
     # -- events routed here by the application ---------------------------------------------------
 
@@ -59,6 +62,9 @@ class CallSession:
         channel_id = channel.id if isinstance(channel, Channel) else None
         if channel_id == self.media_channel_id:
             self._media_event(event)
+            return
+        if self._xfer is not None and channel_id == self._xfer.channel_id:
+            self._xfer.handle(event)
             return
         if isinstance(event, ChannelHangupRequest):
             self._hangup_cause = event.cause
@@ -201,24 +207,73 @@ class CallSession:
             clock=svc.clock,
             settings=svc.pipeline_settings(assistant),
             recorder=self._recorder,
+            transfer=self._attempt_transfer,
+            ringback_region=svc.settings.calls.ringback_region,
         )
         self._pipeline = pipeline
         outcome = await pipeline.run()
         if ctx.slots:
             await svc.calls.set_slots(self.call.id, ctx.slots)
-        if outcome.transfer_target:
-            await self._transfer(outcome.transfer_target)
+        if outcome.transfer_target and self._bridged is not None:
+            await self._stay_bridged(self._bridged)
+        elif outcome.transfer_target:
+            await self._continue_in_dialplan(outcome.transfer_target)
         elif outcome.reason not in ("caller_hangup", "caller_gone_during_ari_outage"):
             await self._hangup_caller()
         return outcome
 
-    async def _transfer(self, target: str) -> None:
-        context, _, rest = target.partition(",")
-        extension, _, priority = rest.partition(",")
+    async def _attempt_transfer(self, target: str) -> bool:
+        """The pipeline's transfer handler (see ari_app/transfer.py)."""
+        svc = self._svc
+        assert self.call is not None
+        try:
+            parsed = parse_target(target)
+        except ValueError as exc:
+            log.warning("call %s: %s", self.call.uid, exc)
+            return False
+        if isinstance(parsed, DialplanTarget):
+            return True  # blind: continue_in_dialplan once the pipeline has ended
+        if self.bridge_id is None:
+            return False
+        xfer = BridgedTransfer(svc.rest, svc.settings.ari.app, svc.settings.calls.transfer_ring_s)
+        self._xfer = xfer
+        svc.expect_media_channel(xfer.channel_id, self)
+        caller = self.channel.caller
+        caller_id = f'"{caller.name}" <{caller.number}>' if caller.name else caller.number
+        if not await xfer.ring(parsed, caller_id, self.call.uid):
+            await svc.calls.add_event(self.call.id, "transfer_no_answer",
+                                      {"target": target, "why": xfer.failure})
+            svc.forget_media_channel(xfer.channel_id)
+            self._xfer = None
+            return False
+        await svc.rest.add_channel(self.bridge_id, xfer.channel_id)
+        await svc.rest.remove_channel(self.bridge_id, self.media_channel_id)
+        await svc.calls.add_event(self.call.id, "transfer_answered", {"target": target})
+        self._bridged = xfer
+        return True
+
+    async def _stay_bridged(self, xfer: BridgedTransfer) -> None:
+        """The caller talks with the transfer target until one of them hangs up."""
+        caller_gone = asyncio.ensure_future(self._caller_gone.wait())
+        target_gone = asyncio.ensure_future(xfer.ended.wait())
+        try:
+            await asyncio.wait({caller_gone, target_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            caller_gone.cancel()
+            target_gone.cancel()
+        if not self._caller_gone.is_set():
+            await self._hangup_caller()
+        else:
+            await xfer.hang_up()
+        self._svc.forget_media_channel(xfer.channel_id)
+
+    async def _continue_in_dialplan(self, target: str) -> None:
+        parsed = parse_target(target)
+        assert isinstance(parsed, DialplanTarget)
         self._we_hung_up = True  # the channel leaves Stasis; its StasisEnd is not a hang-up
         await self._svc.rest.continue_in_dialplan(
-            self.channel.id, context=context or None, extension=extension or None,
-            priority=int(priority) if priority.isdigit() else None,
+            self.channel.id, context=parsed.context, extension=parsed.extension,
+            priority=parsed.priority,
         )
 
     async def _hangup_caller(self) -> None:

@@ -8,7 +8,8 @@ assistants, numbers and callers mixed, and a few turns for one call in 500. Then
 aiohttp admin app on 127.0.0.1 and requests, as a signed-in owner, the calls list (first page, each
 filter, a deep keyset page, a transcript search) and call pages, ``--requests`` times each. It
 prints p50/p95 of the server time (a middleware times each handler) and of the round trip, the
-store's size on disk, and writes them to ``bench/results/admin_calls.json``. Target: ≤ 100 ms a page.
+store's size on disk, and writes them to ``bench/results/admin_calls.json``. Target: ≤ 100 ms
+a page.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiohttp import ClientSession, web  # noqa: E402
+from aiohttp import ClientSession, CookieJar, web  # noqa: E402
 
 from admin.app import build_admin_app  # noqa: E402
 from admin.services import AdminOptions  # noqa: E402
@@ -82,7 +83,8 @@ async def fill(db: Database, calls: int, seed: int = 7) -> dict[str, Any]:
         ]
         numbers[org_id] = [
             await db.execute(
-                "INSERT INTO numbers (org_id, number, assistant_id, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO numbers (org_id, number, assistant_id, created_at)"
+                " VALUES (?, ?, ?, ?)",
                 (org_id, f"+1555{org_id:02d}{i:05d}", assistants[org_id][i % 5], created),
             )
             for i in range(10)
@@ -149,6 +151,7 @@ async def fill(db: Database, calls: int, seed: int = 7) -> dict[str, Any]:
             turns,
         )
     seconds = time.perf_counter() - start
+    print(f"inserted {calls:,} calls in {seconds:.1f} s", flush=True)
     await db.execute("ANALYZE")
     return {
         "insert_s": round(seconds, 1),
@@ -200,7 +203,7 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
-    async with ClientSession() as http:
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
         page = await (await http.get(base + "/login")).text()
         token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         await http.post(
@@ -216,8 +219,8 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
         uids = [
             r["uid"]
             for r in await db.fetch_all(
-                "SELECT uid FROM calls WHERE id IN (%s)"
-                % ",".join(str(i) for i in info["sample"][:requests])
+                "SELECT uid FROM calls WHERE id IN"
+                f" ({','.join(str(i) for i in info['sample'][:requests])})"
             )
         ]
         month_ago = format_iso(datetime.now(UTC) - timedelta(days=30))[:10]

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 FRAME_S = 0.020
 FRAME_SAMPLES = 160
@@ -57,7 +58,7 @@ _TIMESPEC = struct.Struct("qq")
 _HEADER = struct.Struct("!BBHII")
 _SILENT_BYTES = b"\xff\x7f"  # µ-law codes of PCM 0 and -1
 PHASE_SLOTS = 20  # the 20 ms grid is cut into 1 ms slots; each call sends in one of them
-DEFAULT_SPEECH = "Hello, sorry to interrupt, I would like to book an appointment for tomorrow."
+DEFAULT_SPEECH = "Sorry, wait, I have a question about tomorrow."
 
 
 @dataclass
@@ -96,7 +97,7 @@ def kernel_time(ancdata: Sequence[tuple[int, int, bytes]], fallback: float) -> f
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
             sec, nsec = _TIMESPEC.unpack_from(data)
-            return sec + nsec * 1e-9
+            return float(sec + nsec * 1e-9)
     return fallback
 
 
@@ -127,12 +128,8 @@ class GapTracker:
                 return
         self.last_seq, self.last_t = seq, t
 
-    def reset_chain(self) -> None:
-        """Start a new chain (the next packet has no predecessor): used at window edges."""
-        self.last_seq = None
 
-
-def summarize(values: Sequence[float]) -> dict[str, float]:
+def summarize(values: Sequence[float] | npt.NDArray[np.float64]) -> dict[str, float]:
     """n, p50, p95, p99 and max (ms, 3 decimals); percentiles by linear interpolation."""
     if not len(values):
         return {"n": 0, "p50": math.nan, "p95": math.nan, "p99": math.nan, "max": math.nan}
@@ -251,7 +248,9 @@ class LoadGenerator:
             return self._barge_payload(call, now, idle)
         return idle, False
 
-    def _barge_payload(self, call: Call, now: float, idle: bytes | None) -> tuple[bytes | None, bool]:
+    def _barge_payload(
+        self, call: Call, now: float, idle: bytes | None
+    ) -> tuple[bytes | None, bool]:
         if call.state == "armed" and now >= call.barge_at:
             if now - call.last_voiced_mono < 0.1:  # the assistant is still talking: barge in
                 call.state = "barging"

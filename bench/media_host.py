@@ -37,12 +37,13 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -100,6 +101,20 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def contention() -> tuple[float, int, float]:
+    """(seconds this process waited runnable for a CPU, involuntary context switches, seconds
+    some task of the machine waited for a CPU): interference from other processes."""
+    run_delay = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/schedstat", encoding="ascii") as stat:
+            run_delay = int(stat.read().split()[1]) / 1e9
+    psi = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
+            psi = int(pressure.readline().rsplit("total=", 1)[1]) / 1e6
+    return run_delay, resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw, psi
+
+
 def tone_pcm(seconds: float, hz: float = 440.0, level: int = 8000) -> bytes:
     t = np.arange(int(RATE * seconds)) / RATE
     return (np.sin(2 * np.pi * hz * t) * level).astype("<i2").tobytes()
@@ -117,7 +132,10 @@ class MemoryTtsCache:
         self._audio = audio
 
     async def synthesize(self, text: str, sample_rate: int, voice: str | None = None) -> bytes:
-        return self._audio[text]
+        audio = self._audio.get(text)
+        if audio is None:  # not a benchmark text (an apology after an error): a short tone
+            audio = self._audio[text] = tone_pcm(2.0)
+        return audio
 
 
 class NullStream:
@@ -142,7 +160,9 @@ class NullStream:
 class NullStt:
     name = "null"
 
-    async def open_stream(self, sample_rate: int, grammar: Sequence[str] | None = None) -> NullStream:
+    async def open_stream(
+        self, sample_rate: int, grammar: Sequence[str] | None = None
+    ) -> NullStream:
         return NullStream()
 
     async def close(self) -> None:
@@ -252,9 +272,33 @@ class GcProbe:
         }
 
 
+def _run_delay_reader() -> Callable[[], float]:
+    """A cheap reader of this thread's run delay (s waited runnable for a CPU), 0.0 if unknown."""
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return lambda: 0.0
+
+    def read() -> float:
+        try:
+            return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    return read
+
+
+#: A tick interval during which the host waited this long for a CPU counts as disturbed.
+DISTURBED_S = 0.0002
+
+
 class TickProbe(Pacer):
     """Registered first on the clock: records how late each tick starts on the 20 ms grid, and
-    (through its hook, which runs once every pacer has sent) how long the pacers' phase took."""
+    (through its hook, which runs once every pacer has sent) how long the pacers' phase took.
+
+    It also reads the host's run delay (time spent runnable but not running: another process had
+    the CPU) at both points, so that each pacer gap can be classed as disturbed or not: the gap
+    ending at tick n spans from the start of tick n-1 to the end of tick n's pacer phase."""
 
     def __init__(self, clock: PacerClock) -> None:
         super().__init__(2, lambda _frame: None, send_silence_when_idle=False)
@@ -262,18 +306,57 @@ class TickProbe(Pacer):
         self.recording = False
         self.lateness_ms: array[float] = array("d")
         self.pacer_phase_ms: array[float] = array("d")
+        self.disturbed: array[int] = array("b")   # per tick number while recording
+        self.tick_number = -1                     # the tick in progress (recording only)
         self._tick_at = 0.0
+        self._run_delay = _run_delay_reader()
+        self._delay_at_tick = 0.0
+        self._delay_at_previous_tick = 0.0
 
     def tick(self, now: float) -> list[PacerEvent]:
         self._tick_at = now
+        self._delay_at_previous_tick = self._delay_at_tick
+        self._delay_at_tick = self._run_delay()
         schedule = self._pacer_clock._schedule  # the clock's grid (t0, period)
         if self.recording and schedule is not None:
+            self.tick_number += 1
             self.lateness_ms.append(((now - schedule.t0) % schedule.period) * 1000.0)
         return []
 
     def after_pacers(self, index: int, now: float) -> None:
-        if self.recording:
+        if self.recording and len(self.disturbed) == self.tick_number:
             self.pacer_phase_ms.append((now - self._tick_at) * 1000.0)
+            waited = self._run_delay() - self._delay_at_previous_tick
+            self.disturbed.append(1 if waited > DISTURBED_S else 0)
+
+
+class TaggedPacerStats(PacerStats):
+    """PacerStats that also notes the probe's tick number of each deviation it keeps."""
+
+    def __init__(self, probe: TickProbe, max_samples: int) -> None:
+        super().__init__(max_samples=max_samples)
+        self._probe = probe
+        self.ticks: array[int] = array("l")
+
+    def record(self, now: float) -> None:
+        kept = len(self.deviations_ms)
+        super().record(now)
+        if len(self.deviations_ms) > kept:
+            self.ticks.append(self._probe.tick_number)
+
+
+def undisturbed_deviations(
+    stats: Sequence[TaggedPacerStats], disturbed: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    """The deviations of the gaps that ended at a tick with no CPU wait in its interval."""
+    flags = np.asarray(disturbed, dtype=np.int8)
+    parts = []
+    for s in stats:
+        dev = np.frombuffer(s.deviations_ms, dtype=np.float64)
+        ticks = np.frombuffer(s.ticks, dtype=np.int64)[: dev.size]
+        known = ticks < flags.size
+        parts.append(dev[:ticks.size][known][flags[ticks[known]] == 0])
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # -- the host ----------------------------------------------------------------------------------
@@ -299,7 +382,7 @@ class Call:
     pipeline: BenchPipeline | None = None
     recorder: StereoWavRecorder | None = None
     task: asyncio.Task[CallOutcome] | None = None
-    stats: list[PacerStats] = field(default_factory=list)
+    stats: list[TaggedPacerStats] = field(default_factory=list)
 
 
 async def prepare_audio(cfg: HostConfig) -> dict[str, bytes]:
@@ -332,9 +415,9 @@ class LoadGenProcess:
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode() + b"\n")
 
-    async def read(self, timeout: float) -> dict[str, Any]:
+    async def read(self, limit_s: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        line = await asyncio.wait_for(self.proc.stdout.readline(), limit_s)
         if not line:
             raise RuntimeError(f"the load generator ended early (exit {await self.proc.wait()})")
         result: dict[str, Any] = json.loads(line)
@@ -351,7 +434,8 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     audio = await prepare_audio(cfg)
     tts = MemoryTtsCache(audio)
-    opening = LONG_TEXT if cfg.scenario in ("listen", "barge_in") else GREETING
+    talk = cfg.scenario == "talk"
+    opening, reply = (GREETING, REPLY) if talk else (LONG_TEXT, LONG_TEXT)
     clock = PacerClock()
     probe = TickProbe(clock)
     clock.register(probe, probe.after_pacers)
@@ -380,7 +464,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         "seed": cfg.seed,
     })
     try:
-        ready = await gen.read(timeout=60.0)
+        ready = await gen.read(limit_s=60.0)
         for call, port in zip(calls, ready["ports"], strict=True):
             call.transport.set_remote("127.0.0.1", port)
         store = NullTurnStore()
@@ -389,7 +473,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
                 call.recorder = StereoWavRecorder(Path(rec_dir.name) / f"call{i}.wav", RATE)
             call.pipeline = BenchPipeline(
                 transport=call.transport, stt=NullStt(), tts=tts,
-                dialog=BenchDialog(opening, REPLY),
+                dialog=BenchDialog(opening, reply),
                 ctx=CallContext(f"bench-{i}", "5550000", "100", "en"),
                 journal=CallJournal(store, i), clock=clock, settings=settings,
                 recorder=call.recorder,
@@ -402,24 +486,26 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         # -- the measured window --
         for call in calls:
             assert call.pipeline is not None
-            call.stats.append(PacerStats(max_samples=int(cfg.duration_s * 60)))
+            call.stats.append(TaggedPacerStats(probe, max_samples=int(cfg.duration_s * 60)))
             call.pipeline.pacer.stats = call.stats[-1]
         probe.recording = True
         gc_probe.recording = True
         skipped0, ticks0 = clock.skipped_ticks, clock.ticks
         sent0 = sum(c.transport.stats().packets_sent for c in calls)
         cpu0, wall0 = cpu_seconds(), time.monotonic()
+        contention0 = contention()
         profiler = cProfile.Profile() if cfg.profile else None
         if profiler is not None:
             profiler.enable()
         rss_peak = 0
-        result_task = loop.create_task(gen.read(timeout=hard_timeout))
+        result_task = loop.create_task(gen.read(limit_s=hard_timeout))
         deadline = wall0 + cfg.duration_s
         while not result_task.done() and time.monotonic() < deadline:
             await asyncio.wait({result_task}, timeout=1.0)
             rss_peak = max(rss_peak, rss_bytes())
         cpu1, wall1 = cpu_seconds(), time.monotonic()
-        if profiler is not None:
+        contention1 = contention()
+        if profiler is not None and cfg.profile:
             profiler.disable()
             profiler.dump_stats(cfg.profile)
         probe.recording = False
@@ -466,6 +552,11 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         "rss_mb": round(rss_n / 2**20, 1),
         "rss_peak_mb": round(max(rss_peak, rss_n) / 2**20, 1),
         "rss_per_call_mb": round((max(rss_peak, rss_n) - rss0) / 2**20 / max(1, cfg.calls), 3),
+        "interference": {
+            "run_delay_pct": round(100.0 * (contention1[0] - contention0[0]) / wall, 2),
+            "involuntary_switches": contention1[1] - contention0[1],
+            "machine_cpu_pressure_pct": round(100.0 * (contention1[2] - contention0[2]) / wall, 2),
+        },
         "loadavg_start": [round(x, 2) for x in loadavg_start],
         "loadavg_end": [round(x, 2) for x in loadavg_end],
         "sender": {
@@ -474,6 +565,12 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
             "clock_skipped_ticks": skipped,
             "tick_lateness_ms": summarize(probe.lateness_ms),
             "pacer_phase_ms": summarize(probe.pacer_phase_ms),
+            "disturbed_tick_pct": round(
+                100.0 * sum(probe.disturbed) / max(1, len(probe.disturbed)), 1
+            ),
+            "pacer_gap_deviation_undisturbed_ms": summarize(
+                undisturbed_deviations([s for c in calls for s in c.stats], probe.disturbed)
+            ),
             "gc": gc_probe.figures(),
             "packets_sent_in_window": sent_window,
             "frames_expected_in_window": round(frames_expected),

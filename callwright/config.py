@@ -122,6 +122,8 @@ class CallsSettings:
     unknown_number_voice: str = _opt("en-us", nonempty=True)
     max_call_s: int = _opt(1800, lo=1)
     no_input_hangup_s: int = _opt(30, lo=0)  # 0 = never hang up for silence
+    transfer_ring_s: float = _opt(30.0, lo=1.0, hi=600.0)  # bridged transfers: ring this long
+    ringback_region: str = _opt("eu", choices=("eu", "us", "kr"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import CallFactory, SimulatedCall
 from ari_app.simulator.core import Pbx
+from ari_app.simulator.media_websocket import WebSocketMediaEndpoint
 from ari_app.simulator.websocket import EventHub
 
 #: What GET /asterisk/info reports about the build (the lab's Asterisk 22.10.1).
@@ -42,5 +43,7 @@ class SimContext:
     outbound: asyncio.Queue[SimulatedCall] = field(default_factory=asyncio.Queue)
     #: Every call placed or answered, by the id of its app-side channel.
     all_calls: dict[str, SimulatedCall] = field(default_factory=dict)
+    #: WebSocket media channels waiting for (or holding) their media connection, by id.
+    media_sockets: dict[str, WebSocketMediaEndpoint] = field(default_factory=dict)
     #: Channels made by /channels/create and not dialed yet: id -> (dialstring, call).
     undialed: dict[str, tuple[str, SimulatedCall]] = field(default_factory=dict)

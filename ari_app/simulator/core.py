@@ -141,13 +141,24 @@ class Pbx:
         if ch.pre_stasis_dialplan is not None:
             ch.dialplan = ch.pre_stasis_dialplan
 
-    def hangup(self, ch: Channel, cause: int, soft: bool) -> None:
+    def hangup(
+        self,
+        ch: Channel,
+        cause: int,
+        soft: bool,
+        *,
+        destroy_cause: int = 16,
+        tech_cause: int | None = None,
+    ) -> None:
         """Hang ``ch`` up now, with the whole event sequence, and its Local peer after it."""
         if self.channels.get(ch.id) is not ch:
             return
         ch.hangup_pending = True
         ch.hangup_cause = cause
-        self.emit(self.factory.hangup_request(ch, cause, soft), [ch])
+        self.emit(self.factory.hangup_request(ch, cause, soft, tech_cause), [ch])
+        if ch.pending_dialstring is not None:
+            self.emit(self.factory.dial(ch, "NOANSWER", ch.pending_dialstring), [ch])
+            ch.pending_dialstring = None
         peer = self.channels.get(ch.peer_id) if ch.peer_id else None
         if peer is not None:
             peer.hangup_pending = True
@@ -158,7 +169,7 @@ class Pbx:
             self._finish(ch)
             self._finish(peer)
             return
-        self._finish(ch)
+        self._finish(ch, destroy_cause)
         if peer is not None:
             self.emit(self.factory.hangup_request(peer, 16, True), [peer])
             self._finish(peer)
@@ -222,7 +233,7 @@ class Pbx:
         if self.channels.get(ch.id) is ch and not ch.hangup_pending:
             self.emit(self.factory.dtmf_received(ch, digit, duration_ms), [ch])
             mixer = self.mixers.get(ch.bridge_id or "")
-            if mixer is not None:
+            if mixer is not None and not ch.absorb_dtmf:
                 mixer.on_dtmf(ch.id, digit)
 
     def media_gone(self, ch: Channel) -> None:
@@ -234,7 +245,7 @@ class Pbx:
     def channel_audio(self, channel_id: str, pcm: bytes) -> None:
         """A channel's far end produced a frame; it goes to the bridge, if any."""
         ch = self.channels.get(channel_id)
-        if ch is None or ch.bridge_id is None:
+        if ch is None or ch.bridge_id is None or ch.bridge_muted:
             return
         mixer = self.mixers.get(ch.bridge_id)
         if mixer is not None:

@@ -113,8 +113,12 @@ class EventFactory:
         ev["channel"] = channel_json(ch)
         return ev
 
-    def hangup_request(self, ch: Channel, cause: int, soft: bool) -> Event:
+    def hangup_request(
+        self, ch: Channel, cause: int, soft: bool, tech_cause: int | None = None
+    ) -> Event:
         ev: Event = {"cause": cause}
+        if tech_cause is not None:
+            ev["tech_cause"] = tech_cause
         if soft:
             ev["soft"] = True
         ev["type"] = "ChannelHangupRequest"

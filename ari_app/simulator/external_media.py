@@ -8,8 +8,10 @@ and ``StasisStart`` (args ``[]``) come about 1 ms *after* the HTTP response, so 
 
 AudioSocket channels (``encapsulation=audiosocket&transport=tcp&data=<uuid>``) connect to
 ``external_host`` before the response, as Asterisk does; their StasisStart has ``args: [uuid]``.
-WebSocket ExternalMedia is validated but not simulated yet: once its parameters pass, the answer
-is 500 "An internal error prevented this request from being handled".
+WebSocket channels in server mode wait for the app at ``/media/<MEDIA_WEBSOCKET_CONNECTION_ID>``:
+``Dial`` comes at once, ``Dial ANSWER`` and ``StasisStart`` only when the app connects. Client-mode
+websockets and formats other than ulaw/alaw/slin/slin16 answer 500 "An internal error prevented
+this request from being handled" (not simulated).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ari_app.simulator.context import SimContext
 from ari_app.simulator.events import channel_json
 from ari_app.simulator.media_audiosocket import AUDIOSOCKET_FORMATS, AudioSocketEndpoint
 from ari_app.simulator.media_rtp import RTP_FORMATS, RtpEndpoint
+from ari_app.simulator.media_websocket import FRAME_SIZES, WebSocketMediaEndpoint
 from ari_app.simulator.rest import INTERNAL_ERROR, AriRequest, error, json_response
 from ari_app.simulator.state import (
     STATE_DOWN,
@@ -44,7 +47,7 @@ KNOWN_FORMATS = frozenset(
 
 READS = (
     "app", "external_host", "format", "encapsulation", "transport", "connection_type",
-    "direction", "data", "channelId", "variables",
+    "direction", "data", "channelId", "variables", "transport_data",
 )
 
 
@@ -115,8 +118,12 @@ async def external_media(ctx: SimContext, req: AriRequest) -> web.Response:
             ctx, app, fmt, external_host, address, req.get_str("data"), channel_id,
             req.variables(),
         )
+    if transport == "websocket" and connection_type == "server" and fmt in FRAME_SIZES:
+        return _create_websocket(
+            ctx, app, fmt, req.get_str("transport_data"), channel_id, req.variables()
+        )
     if encapsulation != "rtp" or fmt not in RTP_FORMATS or address is None:
-        return error(500, INTERNAL_ERROR)  # WebSocket media and exotic codecs: not simulated
+        return error(500, INTERNAL_ERROR)  # client-mode websockets and exotic codecs
     return await _create_rtp(ctx, app, fmt, external_host, address, channel_id, req.variables())
 
 
@@ -225,4 +232,78 @@ async def _create_audiosocket(
     ch.subscribers.add(app)
     pbx.add(ch)
     _join_stasis_later(ctx, ch, app, f"{external_host}/{data}", [data])
+    return json_response(channel_json(ch, with_channelvars=True))
+
+
+def _create_websocket(
+    ctx: SimContext,
+    app: str,
+    fmt: str,
+    transport_data: str,
+    channel_id: str | None,
+    variables: dict[str, str],
+) -> web.Response:
+    pbx = ctx.pbx
+    cid = channel_id or pbx.ids.channel_id()
+    connection_id = pbx.ids.bridge_id()
+    channelvars = {
+        "MEDIA_WEBSOCKET_CONNECTION_ID": connection_id,
+        "MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE": str(FRAME_SIZES[fmt]),
+    }
+    dialstring = f"INCOMING/{transport_data}" if transport_data else "INCOMING"
+    holder: list[Channel] = []
+
+    def connected() -> None:
+        ch = holder[0]
+        if pbx.channels.get(ch.id) is not ch or ch.hangup_pending:
+            return
+        ch.pending_dialstring = None
+        pbx.set_state(ch, STATE_UP)
+        pbx.emit(pbx.factory.dial(ch, "ANSWER", dialstring), [ch])
+        if not pbx.enter_stasis(ch, app, []):
+            pbx.remove_silently(ch)
+
+    def hangup(cause: int, tech_cause: int | None) -> None:
+        pbx.hangup(holder[0], cause, False, destroy_cause=cause, tech_cause=tech_cause)
+
+    endpoint = WebSocketMediaEndpoint(
+        fmt,
+        connection_id,
+        "f(json)" in transport_data,
+        channelvars,
+        lambda pcm: pbx.channel_audio(cid, pcm),
+        connected,
+        hangup,
+    )
+    ch = Channel(
+        id=cid,
+        name=f"WebSocket/INCOMING/{pbx.ids.pointer()}",
+        kind=ChannelKind.EXTERNAL_MEDIA,
+        state=STATE_DOWN,
+        caller=CallerId(),
+        connected=CallerId(),
+        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
+        creationtime=pbx.clock(),
+        channelvars=channelvars,
+        media=endpoint,
+    )
+    endpoint.channel_id, endpoint.channel_name = ch.id, ch.name
+    holder.append(ch)
+    ch.variables.update(variables)
+    ch.variables.update(channelvars)
+    ch.subscribers.add(app)
+    pbx.add(ch)
+    ctx.media_sockets[connection_id] = endpoint
+
+    def forget(_: Channel) -> None:
+        ctx.media_sockets.pop(connection_id, None)
+
+    ch.on_gone.append(forget)
+
+    def dial() -> None:
+        if pbx.channels.get(ch.id) is ch and not ch.hangup_pending and not endpoint.connected:
+            ch.pending_dialstring = dialstring
+            pbx.emit(pbx.factory.dial(ch, "", dialstring), [ch])
+
+    pbx.later(dial, ctx.media_stasis_delay_s)
     return json_response(channel_json(ch, with_channelvars=True))

@@ -109,6 +109,10 @@ class AriHttp:
             if not self.authorized(request):
                 return error(401, "Authentication required", _www_authenticate())
             return await self.control(request)
+        if path.startswith("/media/") and self.phase is Phase.RUNNING:
+            endpoint = self.ctx.media_sockets.get(path[len("/media/") :])
+            if endpoint is not None:
+                return await endpoint.serve(request)
         if not path.startswith("/ari/"):
             return html_error(404, "The requested URL was not found on this server.")
         if self.phase is Phase.NOT_BOOTED:

@@ -76,6 +76,8 @@ class WebSocketMediaEndpoint:
         self._report_drained = False
         self._prev = 0
         self._player: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._out: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self.closed = False
 
     @property
@@ -89,9 +91,11 @@ class WebSocketMediaEndpoint:
         ws = web.WebSocketResponse(protocols=("media",), max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         self._ws = ws
-        await self._send(self._media_start())
+        loop = asyncio.get_running_loop()
+        self._writer = loop.create_task(self._write(ws))
+        self._send_soon(self._media_start())
         self._on_connect()
-        self._player = asyncio.get_running_loop().create_task(self._play())
+        self._player = loop.create_task(self._play())
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.BINARY:
@@ -99,11 +103,17 @@ class WebSocketMediaEndpoint:
                 elif msg.type == WSMsgType.TEXT:
                     await self._command(msg.data)
                 elif msg.type == WSMsgType.ERROR:
+                    too_big = getattr(msg.data, "code", None) == WSCloseCode.MESSAGE_TOO_BIG
+                    if too_big and not self.closed:
+                        self._on_hangup(38, 1001)
                     break
         finally:
-            if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed:
-                self._on_hangup(38, 1001)
             self._stop_player()
+            if not self.closed:
+                # Not recorded: we assume a media websocket closed by the app ends the channel.
+                self._on_hangup(16, None)
+            if self._writer is not None:
+                self._writer.cancel()
         return ws
 
     def _media_start(self) -> str:
@@ -134,14 +144,24 @@ class WebSocketMediaEndpoint:
             )
         return f"{name} {plain_arg}".rstrip()
 
-    async def _send(self, text: str) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(text)
+    async def _write(self, ws: web.WebSocketResponse) -> None:
+        """Send queued messages in order; ``None`` closes the websocket with 1000."""
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while True:
+                item = await self._out.get()
+                if item is None:
+                    await ws.close(code=WSCloseCode.OK)
+                    return
+                if ws.closed:
+                    continue
+                if isinstance(item, bytes):
+                    await ws.send_bytes(item)
+                else:
+                    await ws.send_str(item)
 
-    def _send_soon(self, text: str) -> None:
-        asyncio.get_running_loop().create_task(self._send(text))
+    def _send_soon(self, message: str | bytes) -> None:
+        if self._ws is not None:
+            self._out.put_nowait(message)
 
     # -- app -> caller -------------------------------------------------------------------------
     def _audio(self, data: bytes) -> None:
@@ -189,7 +209,7 @@ class WebSocketMediaEndpoint:
         else:
             name, _, arg = text.strip().partition(" ")
         if name == "GET_STATUS":
-            await self._send(self._status())
+            self._send_soon(self._status())
         elif name == "MARK_MEDIA":
             self._queue.append(("mark", arg))
         elif name == "START_MEDIA_BUFFERING":
@@ -261,11 +281,7 @@ class WebSocketMediaEndpoint:
             data = g711.alaw_encode(pcm)
         else:
             data = pcm
-        asyncio.get_running_loop().create_task(self._send_bytes(ws, data))
-
-    async def _send_bytes(self, ws: web.WebSocketResponse, data: bytes) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_bytes(data)
+        self._send_soon(data)
 
     def deliver_dtmf(self, digit: str) -> None:
         if self.json_mode:
@@ -282,9 +298,8 @@ class WebSocketMediaEndpoint:
         """The channel is gone: close the websocket with 1000 and no message."""
         self.closed = True
         self._stop_player()
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            asyncio.get_running_loop().create_task(ws.close(code=WSCloseCode.OK))
+        if self._ws is not None:
+            self._out.put_nowait(None)
 
 
 def silence_frame(fmt: str) -> bytes:

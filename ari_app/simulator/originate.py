@@ -26,6 +26,7 @@ from ari_app.simulator.state import (
     STATE_RING,
     STATE_UP,
     CallerId,
+    Channel,
     ChannelKind,
     DialplanLocation,
     parse_caller_id,
@@ -185,7 +186,11 @@ async def create(ctx: SimContext, req: AriRequest) -> web.Response:
     call = SimulatedCall(ch1.id, _new_caller(ctx), "outbound", ch2.id)
     ctx.all_calls[ch1.id] = call
     ctx.undialed[ch1.id] = (target.dialstring, call)
-    ch1.on_gone.append(lambda gone: ctx.undialed.pop(gone.id, None) and None)
+
+    def forget(gone: Channel) -> None:
+        ctx.undialed.pop(gone.id, None)
+
+    ch1.on_gone.append(forget)
     response = json_response(channel_json(ch1))
 
     def enter() -> None:

@@ -96,7 +96,7 @@ def _channels(ctx: SimContext, ids: list[str]) -> list[Channel] | web.Response:
 @routes.add(
     "POST",
     "/bridges/{bridgeId}/addChannel",
-    reads=("channel", "inhibitConnectedLineUpdates"),
+    reads=("channel", "inhibitConnectedLineUpdates", "mute", "absorbDTMF"),
 )
 async def add_channel(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
     b = _find(ctx, req)
@@ -106,8 +106,12 @@ async def add_channel(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     inhibit = req.get_bool("inhibitConnectedLineUpdates", False)
+    mute = req.get_bool("mute", False)
+    absorb = req.get_bool("absorbDTMF", False)
     for ch in found:
         ch.inhibit_connected_line = inhibit
+        ch.bridge_muted = mute
+        ch.absorb_dtmf = absorb
         ctx.pbx.join_bridge(b, ch)
     await ctx.hub.drain()
     return no_content()

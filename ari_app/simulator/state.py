@@ -135,8 +135,14 @@ class Channel:
     peer_id: str | None = None
     media: MediaPort | None = None
     inhibit_connected_line: bool = False
+    #: addChannel?mute=true: the channel's audio does not enter the bridge.
+    bridge_muted: bool = False
+    #: addChannel?absorbDTMF=true: the channel's DTMF does not reach the other members.
+    absorb_dtmf: bool = False
     #: The cause of the hang-up request that ended the channel, once there was one.
     hangup_cause: int | None = None
+    #: A dial still waiting for an answer (its dialstring): a hang-up first reports NOANSWER.
+    pending_dialstring: str | None = None
     #: Called once when the channel is gone (removed from the PBX).
     on_gone: list[Callable[[Channel], None]] = field(default_factory=list)
     #: Called when the app sends the channel back to the dialplan (/continue).

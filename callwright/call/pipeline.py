@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +37,7 @@ from callwright.dialog.actions import (
 from callwright.errors import CallwrightError
 from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
+from callwright.media.tones import ringback
 from callwright.media.transport import MediaTransport
 from callwright.speech.barge_in import (
     BargeInConfig,
@@ -52,6 +53,8 @@ from callwright.speech.vad import VoiceActivityDetector
 from callwright.store.clock import utc_now_iso
 
 log = logging.getLogger(__name__)
+
+RINGBACK_TAG = "ringback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,18 @@ class _Failed:
     error: BaseException
 
 
-_Event = _Turn | _Dtmf | _NoInput | _End | _Failed
+@dataclass(frozen=True, slots=True)
+class _Next:
+    """Start another assistant turn (after a failed transfer)."""
+
+    actions: AsyncIterator[DialogAction]
+
+
+_Event = _Turn | _Dtmf | _NoInput | _End | _Failed | _Next
+
+#: Tries a transfer to ``target``; True when the caller was handed over (the call is then the
+#: transfer target's), False when it failed and the assistant should take the caller back.
+TransferHandler = Callable[[str], Awaitable[bool]]
 
 
 class CallPipeline:
@@ -118,9 +132,13 @@ class CallPipeline:
         clock: PacerClock,
         settings: PipelineSettings,
         recorder: StereoWavRecorder | None = None,
+        transfer: TransferHandler | None = None,
+        ringback_region: str = "eu",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
+        self._transfer = transfer
+        self._ringback_region = ringback_region
         self._dialog = dialog
         self._ctx = ctx
         self._journal = journal
@@ -227,6 +245,8 @@ class CallPipeline:
         elif isinstance(event, _NoInput):
             await self._journal.event("no_input")
             self._start_reply(self._dialog.on_no_input(), None)
+        elif isinstance(event, _Next):
+            self._start_reply(event.actions, None)
         return None
 
     async def _caller_turn(self, speech: CallerSpeech) -> None:
@@ -271,7 +291,9 @@ class CallPipeline:
                     end = CallOutcome("completed", action.reason)
                     break
                 elif isinstance(action, Transfer):
-                    end = CallOutcome("transferred", action.reason, action.target)
+                    await self._wait_drained(limit_s=None)
+                    if await self._try_transfer(action.target):
+                        end = CallOutcome("transferred", action.reason, action.target)
                     break
             await self._wait_drained(limit_s=None)
         except CallwrightError as exc:
@@ -281,11 +303,36 @@ class CallPipeline:
             with contextlib.suppress(AttributeError, RuntimeError):
                 await actions.aclose()  # type: ignore[attr-defined]
         if timing.sentences:
-            await self._log_reply(timing, self._speaker.spoken_text(), interrupted=False)
+            await self._log_reply(timing, " ".join(timing.sentences), interrupted=False)
         if end is not None:
             self._post(_End(end, drain=True))
         else:
             self._listening_since = self.now_ms()
+
+    async def _try_transfer(self, target: str) -> bool:
+        """Hand the caller to ``target``; on failure queue the dialog's fallback turn."""
+        if self._transfer is None:
+            return True  # the session transfers once the pipeline has ended
+        await self._journal.event("transfer_started", target=target)
+        self.ringback(True)
+        try:
+            done = await self._transfer(target)
+        finally:
+            self.ringback(False)
+        if done:
+            return True
+        await self._journal.event("transfer_failed", target=target)
+        fallback = getattr(self._dialog, "on_transfer_failed", None)
+        if callable(fallback):
+            self._post(_Next(fallback()))
+        return False
+
+    def ringback(self, on: bool) -> None:
+        """Play (or stop) ringback to the caller while a transfer rings."""
+        if on:
+            self._pacer.enqueue(ringback(self._rate, 60_000, self._ringback_region), RINGBACK_TAG)
+        else:
+            self._pacer.flush()
 
     async def _log_reply(self, timing: ReplyTiming, text: str, interrupted: bool) -> None:
         def ms(a: float | None, b: float | None) -> int | None:

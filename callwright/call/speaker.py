@@ -101,8 +101,8 @@ class AssistantSpeaker:
 
     def on_segment_started(self, tag: object, at: float) -> None:
         """Pacer hook: the first frame of a queued segment was sent at monotonic time ``at``."""
-        if isinstance(tag, SentenceTag):
-            self.interruptible = tag.interruptible
+        # Only sentences can be cut by the caller; tones (ringback) play on.
+        self.interruptible = isinstance(tag, SentenceTag) and tag.interruptible
         if (
             isinstance(tag, SentenceTag)
             and tag.reply_id == self.timing.reply_id
@@ -123,6 +123,3 @@ class AssistantSpeaker:
     @property
     def speaking(self) -> bool:
         return self._pacer.is_speaking
-
-    def spoken_text(self) -> str:
-        return " ".join(self.timing.sentences)

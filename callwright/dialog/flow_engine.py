@@ -1,21 +1,27 @@
 """The flow dialog engine: walks a :class:`~callwright.dialog.flow.Flow`, one caller turn at a time.
 
-``begin`` speaks the greeting and the first nodes up to the first question, and yields a
-:class:`Listen` whose grammar is the question's phrases (for ``choice`` and ``yes_no`` answers) or
-None (free text). ``on_caller_turn`` matches the answer (words or keypad digits), stores it in
-``ctx.slots``, and walks on to the next question, hang-up or transfer. An answer that matches
-nothing, or silence, repeats the question up to ``max_retries`` times, then goes to ``on_fail``, or
-says a polite goodbye and hangs up. An ``llm`` node hands the rest of the call to the LLM engine.
+``begin`` speaks the greeting and the first nodes up to the first node that listens (``ask``, a
+listening ``knowledge`` node, ``take_message``) and yields a :class:`Listen` whose grammar is the
+question's words for closed answers, or None for free speech. ``on_caller_turn`` interprets the
+answer (words, or keypad digits gathered until ``#``), stores it in ``ctx.slots`` and walks on. An
+answer that gives nothing, or silence, repeats the question up to ``max_retries`` times, then goes
+to ``on_fail``, or says a polite goodbye and hangs up. ``llm`` nodes hand the conversation to the
+LLM engine (for good, or until it finishes); ``intent``, ``knowledge`` and ``webhook`` nodes call
+the services of :mod:`callwright.dialog.flow_nodes`. Every text may hold ``{slot}`` placeholders.
 
-No I/O here beyond what the LLM engine does for ``llm`` nodes.
+The state logic is plain Python; all I/O goes through the injected services and the clock.
+When a reply is cut (barge-in) before the walk reached a question, the next caller turn resumes the
+walk and answers that question with it; a webhook call cut that way is awaited, not repeated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from callwright.dialog.actions import (
     CallContext,
@@ -31,26 +37,39 @@ from callwright.dialog.flow import (
     BranchNode,
     Flow,
     HangupNode,
+    IntentNode,
+    KnowledgeNode,
+    Listening,
     LlmNode,
     SayNode,
     SlotValue,
+    TakeMessageNode,
     TransferNode,
+    WebhookNode,
 )
-from callwright.dialog.llm_engine import LlmEngine
-from callwright.dialog.matching import (
-    Match,
-    base_language,
-    contains_keywords,
-    match_choice,
-    match_dtmf,
-    match_yes_no,
-    normalise,
-    yes_no_words,
+from callwright.dialog.flow_nodes import (
+    FaqAnswerer,
+    FinishingLlm,
+    FlowLlm,
+    IntentClassifier,
+    WebhookCaller,
+    branch_target,
+    fill,
+    grammar,
+    interpret,
+    interpret_keys,
+    press,
+    reply_slots,
+    webhook_payload,
 )
+from callwright.dialog.matching import base_language
 
 __all__ = ["FlowEngine", "default_texts"]
 
 log = logging.getLogger(__name__)
+
+#: Guard on an intent classification, on top of the classifier's own timeout.
+INTENT_TIMEOUT_S = 10.0
 
 _DEFAULT_TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -58,12 +77,18 @@ _DEFAULT_TEXTS: dict[str, dict[str, str]] = {
         "no_input": "Sorry, I didn't hear anything.",
         "goodbye": "Sorry, I couldn't help you this time. Goodbye.",
         "error": "Sorry, something went wrong. Goodbye.",
+        "no_answer": "Sorry, I don't have an answer to that.",
+        "transfer_failed": "Sorry, I couldn't connect you. Please call again later. Goodbye.",
+        "finish": "Call this when the goal is reached, with a short summary of the outcome.",
     },
     "ko": {
         "sorry": "죄송합니다, 잘 알아듣지 못했습니다.",
         "no_input": "죄송합니다, 말씀이 들리지 않았습니다.",
         "goodbye": "도와드리지 못해 죄송합니다. 안녕히 계세요.",
         "error": "죄송합니다, 문제가 발생했습니다. 안녕히 계세요.",
+        "no_answer": "죄송합니다, 그 질문에는 답변드리기 어렵습니다.",
+        "transfer_failed": "죄송합니다, 연결하지 못했습니다. 나중에 다시 전화해 주세요.",
+        "finish": "Call this when the goal is reached, with a short summary of the outcome.",
     },
 }
 
@@ -73,29 +98,54 @@ def default_texts(language: str) -> dict[str, str]:
     return _DEFAULT_TEXTS.get(base_language(language), _DEFAULT_TEXTS["en"])
 
 
-Mode = Literal["idle", "flow", "llm", "ended"]
+def _local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+Mode = Literal["idle", "flow", "llm", "transferring", "ended"]
+Actions = AsyncGenerator[DialogAction, None]
 
 
 class FlowEngine:
     """A :class:`~callwright.dialog.actions.DialogEngine` that runs a dialog flow."""
 
-    def __init__(self, flow: Flow, *, greeting: str | None = None, llm: LlmEngine | None = None):
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        greeting: str | None = None,
+        llm: FlowLlm | None = None,
+        classifier: IntentClassifier | None = None,
+        faq: FaqAnswerer | None = None,
+        webhooks: WebhookCaller | None = None,
+        clock: Callable[[], datetime] = _local_now,
+    ) -> None:
         self.flow = flow
         self.greeting = greeting
         self.llm = llm
+        self.classifier = classifier
+        self.faq = faq
+        self.webhooks = webhooks
+        self.clock = clock
         self.visited: list[str] = []
         self.transcript: list[tuple[str, str]] = []  # (role, text) as spoken / heard
         self._ctx = CallContext(call_uid="", caller_number="", dialed="", language="en")
         self._mode: Mode = "idle"
         self._node: str | None = None
-        self._waiting: AskNode | None = None
-        self._retries = 0
-        self._silences = 0
+        self._waiting: Listening | None = None
+        self._resume: str | None = None  # where a walk cut short goes on
+        self._retries = self._silences = 0
+        self._keys = ""  # a keypad entry in progress
+        self._parts: list[str] = []  # a message being taken
         self._last_utterance = ""
+        self._llm_node: LlmNode | None = None
+        self._llm_turns = self._llm_mark = 0
+        self._transfer: TransferNode | None = None
+        self._calls: dict[str, asyncio.Future[Any]] = {}
 
     # --- DialogEngine -----------------------------------------------------------------------
 
-    async def begin(self, ctx: CallContext) -> AsyncGenerator[DialogAction, None]:
+    async def begin(self, ctx: CallContext) -> Actions:
         self._ctx = ctx
         self._mode = "flow"
         if self.greeting:
@@ -104,51 +154,55 @@ class FlowEngine:
             async for action in actions:
                 yield action
 
-    async def on_caller_turn(self, turn: CallerTurn) -> AsyncGenerator[DialogAction, None]:
+    async def on_caller_turn(self, turn: CallerTurn) -> Actions:
         if self._mode == "llm" and self.llm is not None:
-            async with aclosing(self.llm.on_caller_turn(turn)) as actions:
-                async for action in actions:
-                    yield action
-            self._end_if_llm_done()
+            source = self._llm_reply(self.llm.on_caller_turn(turn), counted=True)
+        elif self._mode != "flow":
             return
-        ask = self._waiting
-        if self._mode != "flow" or ask is None:
+        elif self._waiting is not None:
+            source = self._answer(self._waiting, turn)
+        elif self._resume is not None:  # a reply was cut before the walk reached a question
+            source = self._walk(self._resume, pending=turn)
+        else:
             return
-        text = turn.text.strip()
-        self._last_utterance = text
-        if text or turn.dtmf:
-            self.transcript.append(("user", text or f"[keypad: {turn.dtmf}]"))
-        match = self._match(ask, turn)
-        if match is None:
-            self._retries += 1
-            async with aclosing(self._retry(ask, self._retries, no_input=False)) as actions:
-                async for action in actions:
-                    yield action
-            return
-        self._ctx.slots[ask.slot] = match.value
-        self._waiting = None
-        target = ask.target_for(match.value)
-        if target is None:  # validation prevents this; a polite end all the same
-            async with aclosing(self._goodbye("error", "flow_error")) as actions:
-                async for action in actions:
-                    yield action
-            return
-        async with aclosing(self._walk(target)) as actions:
+        async with aclosing(source) as actions:
             async for action in actions:
                 yield action
 
-    async def on_no_input(self) -> AsyncGenerator[DialogAction, None]:
+    async def on_no_input(self) -> Actions:
+        waiting = self._waiting
         if self._mode == "llm" and self.llm is not None:
-            async with aclosing(self.llm.on_no_input()) as actions:
-                async for action in actions:
-                    yield action
-            self._end_if_llm_done()
+            source = self._llm_reply(self.llm.on_no_input(), counted=False)
+        elif self._mode != "flow":
             return
-        ask = self._waiting
-        if self._mode != "flow" or ask is None:
+        elif waiting is None:
+            if self._resume is None:
+                return
+            source = self._walk(self._resume)
+        elif self._keys and isinstance(waiting, AskNode):  # the entry ends by silence, as by #
+            keys, self._keys = self._keys, ""
+            source = self._accept(waiting, self._from_keys(waiting, keys))
+        elif isinstance(waiting, TakeMessageNode) and self._parts:
+            source = self._message_taken(waiting)
+        else:
+            self._silences += 1
+            source = self._retry(waiting, self._silences, no_input=True)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    async def on_transfer_failed(self) -> Actions:
+        """The last :class:`Transfer` failed and the caller is still here: the transfer node's
+        ``on_fail``, else an apology and a hang-up."""
+        node, self._transfer = self._transfer, None
+        if self._mode != "transferring":
             return
-        self._silences += 1
-        async with aclosing(self._retry(ask, self._silences, no_input=True)) as actions:
+        self._mode = "flow"
+        if node is not None and node.on_fail is not None:
+            source = self._walk(node.on_fail)
+        else:
+            source = self._goodbye("transfer_failed", "transfer_failed")
+        async with aclosing(source) as actions:
             async for action in actions:
                 yield action
 
@@ -169,12 +223,17 @@ class FlowEngine:
 
     @property
     def ended(self) -> bool:
-        return self._mode == "ended"
+        return self._mode in ("ended", "transferring")
+
+    def grammar(self, ask: AskNode) -> tuple[str, ...] | None:
+        """The phrases the recogniser should expect for ``ask``; None for free speech."""
+        return grammar(ask, self._ctx.language)
 
     # --- walking the graph ------------------------------------------------------------------
 
-    async def _walk(self, node_id: str) -> AsyncGenerator[DialogAction, None]:
-        """Run nodes from ``node_id`` until one waits for the caller or ends the call."""
+    async def _walk(self, node_id: str, pending: CallerTurn | None = None) -> Actions:
+        """Run nodes from ``node_id`` until one waits for the caller or ends the call; a
+        ``pending`` turn answers the first node that listens."""
         budget = 2 * len(self.flow.nodes) + 2  # validation forbids busy loops; guard anyway
         current: str | None = node_id
         while current is not None:
@@ -186,46 +245,280 @@ class FlowEngine:
                         yield action
                 return
             node = self.flow.nodes[current]
-            self._node = current
+            self._node = self._resume = current
             self.visited.append(current)
             current = None
             if isinstance(node, SayNode):
+                self._resume = node.next
                 yield self._say(node.text, node.interruptible)
                 current = node.next
-            elif isinstance(node, AskNode):
-                self._waiting = node
-                self._retries = self._silences = 0
-                if node.prompt:
-                    yield self._say(node.prompt, node.interruptible)
-                yield self._listen(node)
+            elif isinstance(node, AskNode | TakeMessageNode) or (
+                isinstance(node, KnowledgeNode) and node.listen
+            ):
+                source = self._listen_at(node, pending)
+                async with aclosing(source) as actions:
+                    async for action in actions:
+                        yield action
+                return
+            elif isinstance(node, KnowledgeNode):
+                question = self._ctx.slots.get(node.slot)
+                said, current = await self._knowledge(node, str(question or ""))
+                for text in said:
+                    yield self._say(text)
             elif isinstance(node, BranchNode):
-                current = self._branch(node)
+                current = branch_target(node, self._ctx.slots, self._last_utterance)
+            elif isinstance(node, IntentNode):
+                current = await self._classify(node)
+            elif isinstance(node, WebhookNode):
+                if node.text and node.id not in self._calls:
+                    yield self._say(node.text)
+                current = await self._webhook(node)
+                if current is None:
+                    async with aclosing(self._goodbye("error", "webhook_error")) as actions:
+                        async for action in actions:
+                            yield action
             elif isinstance(node, HangupNode):
+                self._end("ended")
                 if node.text:
                     yield self._say(node.text)
-                self._mode = "ended"
                 yield Hangup(node.reason)
             elif isinstance(node, TransferNode):
+                self._end("transferring")
+                self._transfer = node
                 if node.text:
                     yield self._say(node.text)
-                self._mode = "ended"
                 yield Transfer(node.target, node.reason)
             else:
                 async with aclosing(self._enter_llm(node)) as actions:
                     async for action in actions:
                         yield action
 
-    def _branch(self, node: BranchNode) -> str:
-        value = self._ctx.slots.get(node.slot) if node.slot is not None else None
-        for case in node.cases:
-            if case.values is not None and not _value_in(value, case.values):
-                continue
-            if case.keywords and not contains_keywords(self._last_utterance, case.keywords):
-                continue
-            return case.next
+    async def _listen_at(self, node: Listening, pending: CallerTurn | None) -> Actions:
+        self._waiting = node
+        self._resume = None
+        self._retries = self._silences = 0
+        self._keys = ""
+        self._parts = []
+        if pending is not None and (pending.text.strip() or pending.dtmf):
+            source = self._answer(node, pending, fresh=True)
+        else:
+            source = self._ask(node)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    async def _ask(self, node: Listening, text: str | None = None) -> Actions:
+        text = text or node.prompt
+        if text:
+            yield self._say(text, node.interruptible)
+        yield self._listen(node)
+
+    # --- answers ----------------------------------------------------------------------------
+
+    async def _answer(self, node: Listening, turn: CallerTurn, *, fresh: bool = False) -> Actions:
+        text = " ".join(turn.text.split())
+        value: SlotValue | None
+        if turn.dtmf and isinstance(node, AskNode):
+            keys, done = press(node, self._keys, turn.dtmf, self._ctx.language)
+            self._keys = "" if done else keys
+            if not done:
+                if len(keys) == 1:  # keys between keys: a shorter silence ends the entry
+                    yield Listen(self.grammar(node), no_input_s=node.inter_digit_s, dtmf=True)
+                return
+            value = self._from_keys(node, keys)
+        elif isinstance(node, TakeMessageNode):
+            if text:
+                self._note_user(text)
+                self._parts.append(text)
+            if (turn.dtmf == "#" or len(self._parts) >= node.max_parts) and self._parts:
+                source: Actions = self._message_taken(node)
+            elif text:
+                source = self._wait_more(node)
+            else:
+                return
+            async with aclosing(source) as actions:
+                async for action in actions:
+                    yield action
+            return
+        elif turn.dtmf:  # keys mean nothing to a knowledge question
+            return
+        else:
+            self._keys = ""
+            self._note_user(text)
+            if isinstance(node, KnowledgeNode):
+                value = text or None
+            else:
+                value = interpret(node, text, self._ctx.language, self.clock())
+        if value is None and fresh:
+            source = self._ask(node)
+        else:
+            source = self._accept(node, value)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    def _from_keys(self, node: AskNode, keys: str) -> SlotValue | None:
+        self.transcript.append(("user", f"[keypad: {keys}]"))
+        return interpret_keys(node, keys, self._ctx.language, self.clock())
+
+    def _note_user(self, text: str) -> None:
+        self._last_utterance = text
+        if text:
+            self.transcript.append(("user", text))
+
+    async def _wait_more(self, node: TakeMessageNode) -> Actions:
+        yield Listen(None, no_input_s=node.end_silence_s, dtmf=True)
+
+    async def _accept(self, node: Listening, value: SlotValue | None) -> Actions:
+        """Store a value and walk on, or ask again when there is none."""
+        if value is None:
+            self._retries += 1
+            source = self._retry(node, self._retries, no_input=False)
+        else:
+            self._ctx.slots[node.slot] = value
+            self._waiting = None
+            source = self._after_answer(node, value)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    async def _after_answer(self, node: Listening, value: SlotValue) -> Actions:
+        target: str | None
+        if isinstance(node, KnowledgeNode):
+            self._resume = node.id
+            said, target = await self._knowledge(node, str(value))
+            for text in said:
+                yield self._say(text)
+        else:
+            target = node.target_for(value) if isinstance(node, AskNode) else node.next
+        if target is None:  # validation prevents this; a polite end all the same
+            source = self._goodbye("error", "flow_error")
+        else:
+            source = self._walk(target)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    async def _retry(self, node: Listening, count: int, *, no_input: bool) -> Actions:
+        if count > node.max_retries:
+            self._waiting = None
+            if node.on_fail is not None:
+                source = self._walk(node.on_fail)
+            else:
+                source = self._goodbye("goodbye", "no_input" if no_input else "no_match")
+            async with aclosing(source) as actions:
+                async for action in actions:
+                    yield action
+            return
+        if no_input and node.no_input_prompt:
+            text = node.no_input_prompt
+        elif node.reprompt:
+            text = node.reprompt
+        else:
+            apology = default_texts(self._ctx.language)["no_input" if no_input else "sorry"]
+            text = f"{apology} {node.prompt}" if node.prompt else apology
+        async with aclosing(self._ask(node, text)) as actions:
+            async for action in actions:
+                yield action
+
+    async def _message_taken(self, node: TakeMessageNode) -> Actions:
+        message = " ".join(self._parts)
+        self._ctx.slots[node.slot] = message
+        self._waiting = None
+        self._parts = []
+        self._resume = node.next
+        if node.notify is not None and self.webhooks is not None:
+            payload = webhook_payload(node.id, self._ctx, {node.slot: message})
+            payload["message"] = message
+            try:
+                await self._once(node.id, node.notify, payload, node.timeout_s)
+            except Exception as exc:  # a lost notification must not lose the call
+                log.warning("message notification %r failed: %r", node.notify, exc)
+        if node.text:
+            yield self._say(node.text)
+        async with aclosing(self._walk(node.next)) as actions:
+            async for action in actions:
+                yield action
+
+    # --- services ---------------------------------------------------------------------------
+
+    async def _knowledge(self, node: KnowledgeNode, question: str) -> tuple[list[str], str]:
+        """What to say and where to go for ``question``."""
+        found: tuple[str, float] | None = None
+        if question.strip() and self.faq is not None:
+            try:
+                async with asyncio.timeout(node.timeout_s):
+                    found = await self.faq.best_faq_answer(question, node.min_score)
+            except Exception as exc:  # the knowledge search failing is a miss, not a crash
+                log.warning("knowledge lookup at node %r failed: %r", node.id, exc)
+        if found is not None and found[1] >= node.min_score:
+            if node.answer_slot:
+                self._ctx.slots[node.answer_slot] = found[0]
+            return [found[0]], node.next
+        if node.on_miss is not None:
+            return [], node.on_miss
+        return [node.fallback or default_texts(self._ctx.language)["no_answer"]], node.next
+
+    async def _classify(self, node: IntentNode) -> str:
+        source = self._ctx.slots.get(node.text_slot) if node.text_slot else self._last_utterance
+        text = str(source or "").strip()
+        if not text or self.classifier is None:
+            if self.classifier is None:
+                log.warning("intent node %r needs an LLM but none is configured", node.id)
+            return node.default
+        labels = {o.label: o.description for o in node.intents}
+        try:
+            async with asyncio.timeout(INTENT_TIMEOUT_S):
+                label = await self.classifier.classify(
+                    text, labels, instructions=node.instructions
+                )
+        except Exception as exc:  # a failed classification takes the default route
+            log.warning("intent classification at node %r failed: %r", node.id, exc)
+            return node.default
+        for option in node.intents:
+            if label is not None and option.label.casefold() == label.strip().casefold():
+                self._ctx.slots[node.slot] = option.label
+                return option.next
         return node.default
 
-    async def _enter_llm(self, node: LlmNode) -> AsyncGenerator[DialogAction, None]:
+    async def _webhook(self, node: WebhookNode) -> str | None:
+        """The node after calling ``node``'s webhook; None for an error without ``on_error``."""
+        if self.webhooks is None:
+            log.warning("webhook node %r: no webhooks are configured", node.id)
+            return node.on_error
+        chosen = {s: self._ctx.slots[s] for s in node.send if s in self._ctx.slots}
+        payload = webhook_payload(node.id, self._ctx, chosen)
+        try:
+            reply = await self._once(node.id, node.webhook, payload, node.timeout_s)
+        except Exception as exc:  # any failure of the outside service takes on_error
+            log.warning("webhook %r at node %r failed: %r", node.webhook, node.id, exc)
+            return node.on_error
+        self._ctx.slots.update(reply_slots(node, reply if isinstance(reply, dict) else {}))
+        return node.next
+
+    async def _once(
+        self, key: str, name: str, payload: dict[str, Any], timeout_s: float
+    ) -> Any:
+        """Call a webhook once: a call cut by barge-in goes on, and is awaited on resume."""
+        webhooks = self.webhooks
+        assert webhooks is not None
+        future = self._calls.get(key)
+        if future is None:
+
+            async def call() -> Any:
+                async with asyncio.timeout(timeout_s + 1.0):
+                    return await webhooks.call(name, payload, timeout_s)
+
+            future = self._calls[key] = asyncio.ensure_future(call())
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if future.done():
+                self._calls.pop(key, None)
+
+    # --- the LLM ----------------------------------------------------------------------------
+
+    async def _enter_llm(self, node: LlmNode) -> Actions:
         if node.text:
             yield self._say(node.text)
         if self.llm is None:
@@ -235,105 +528,78 @@ class FlowEngine:
                     yield action
             return
         self._mode = "llm"
-        self._waiting = None
-        async with aclosing(
-            self.llm.enter(
-                self._ctx, goal=node.goal, transcript=self.transcript, respond=node.text is None
-            )
-        ) as actions:
+        self._waiting = self._resume = None
+        self._llm_node, self._llm_turns = node, 0
+        if isinstance(self.llm, FinishingLlm):
+            finish = node.exit_when or default_texts(self._ctx.language)["finish"]
+            self.llm.offer_finish(finish if node.next is not None else None)
+        transcript, self._llm_mark = self.transcript[self._llm_mark :], len(self.transcript)
+        goal = fill(node.goal, self._values())
+        entered = self.llm.enter(
+            self._ctx, goal=goal, transcript=transcript, respond=node.text is None
+        )
+        async with aclosing(self._llm_reply(entered, counted=False)) as actions:
             async for action in actions:
                 yield action
-        self._end_if_llm_done()
 
-    def _end_if_llm_done(self) -> None:
-        if self.llm is not None and self.llm.ended:
-            self._mode = "ended"
-
-    # --- answers ----------------------------------------------------------------------------
-
-    def _match(self, ask: AskNode, turn: CallerTurn) -> Match | None:
-        digits = turn.dtmf.strip()
-        text = turn.text
-        if ask.answer == "free_text":
-            said = " ".join(text.split()) or digits
-            return Match(said, 1.0, said) if said else None
-        choices = (
-            yes_no_words(self._ctx.language).choices() if ask.answer == "yes_no" else ask.choices
-        )
-        if digits:
-            return match_dtmf(digits, choices)
-        if ask.answer == "yes_no":
-            return match_yes_no(text, self._ctx.language)
-        return match_choice(text, choices)
-
-    async def _retry(
-        self, ask: AskNode, count: int, *, no_input: bool
-    ) -> AsyncGenerator[DialogAction, None]:
-        texts = default_texts(self._ctx.language)
-        if count > ask.max_retries:
-            self._waiting = None
-            reason = "no_input" if no_input else "no_match"
-            if ask.on_fail is not None:
-                async with aclosing(self._walk(ask.on_fail)) as actions:
-                    async for action in actions:
-                        yield action
-            else:
-                async with aclosing(self._goodbye("goodbye", reason)) as actions:
-                    async for action in actions:
-                        yield action
+    async def _llm_reply(self, source: Actions, *, counted: bool) -> Actions:
+        """Pass the LLM's actions on; leave the node when it finished or used its turns."""
+        held: Listen | None = None
+        async with aclosing(source) as actions:
+            async for action in actions:
+                if isinstance(action, Listen):
+                    held = action
+                    continue
+                if held is not None:
+                    yield held
+                    held = None
+                if isinstance(action, Hangup | Transfer):
+                    self._end("ended" if isinstance(action, Hangup) else "transferring")
+                yield action
+        node, llm = self._llm_node, self.llm
+        self._llm_turns += counted
+        if self._mode != "llm" or node is None or llm is None or node.next is None:
+            if held is not None:
+                yield held
             return
-        if no_input and ask.no_input_prompt:
-            text = ask.no_input_prompt
-        elif ask.reprompt:
-            text = ask.reprompt
-        else:
-            apology = texts["no_input" if no_input else "sorry"]
-            text = f"{apology} {ask.prompt}" if ask.prompt else apology
-        yield self._say(text, ask.interruptible)
-        yield self._listen(ask)
-
-    async def _goodbye(self, key: str, reason: str) -> AsyncGenerator[DialogAction, None]:
-        self._mode = "ended"
-        self._waiting = None
-        yield self._say(default_texts(self._ctx.language)[key])
-        yield Hangup(reason)
+        result = llm.take_finish() if isinstance(llm, FinishingLlm) else None
+        target: str | None = None
+        if result is not None:
+            self._ctx.slots[node.slot] = result
+            target = node.next
+        elif node.max_turns is not None and self._llm_turns >= node.max_turns:
+            target = node.on_max_turns or node.next
+        if target is None:
+            if held is not None:
+                yield held
+            return
+        self._mode, self._llm_node = "flow", None
+        if isinstance(llm, FinishingLlm):
+            llm.offer_finish(None)
+        async with aclosing(self._walk(target)) as actions:
+            async for action in actions:
+                yield action
 
     # --- actions ----------------------------------------------------------------------------
 
+    def _end(self, mode: Mode) -> None:
+        self._mode = mode
+        self._waiting = self._resume = None
+
+    async def _goodbye(self, key: str, reason: str) -> Actions:
+        self._end("ended")
+        yield self._say(default_texts(self._ctx.language)[key])
+        yield Hangup(reason)
+
+    def _values(self) -> dict[str, object]:
+        facts = {"caller_number": self._ctx.caller_number, "dialed": self._ctx.dialed}
+        return {**facts, **self._ctx.slots}
+
     def _say(self, text: str, interruptible: bool = True) -> Say:
-        self.transcript.append(("assistant", text))
-        return Say(text, interruptible)
+        spoken = fill(text, self._values())
+        self.transcript.append(("assistant", spoken))
+        return Say(spoken, interruptible)
 
-    def _listen(self, ask: AskNode) -> Listen:
-        return Listen(grammar=self.grammar(ask), no_input_s=ask.no_input_s, dtmf=True)
-
-    def grammar(self, ask: AskNode) -> tuple[str, ...] | None:
-        """The phrases the recogniser should expect for ``ask``; None for free speech."""
-        if ask.answer == "free_text":
-            return None
-        if ask.answer == "yes_no":
-            phrases = yes_no_words(self._ctx.language).grammar
-        else:
-            phrases = tuple(p for c in ask.choices for p in c.phrases)
-        seen: dict[str, None] = {}
-        for phrase in phrases:
-            cleaned = normalise(phrase)
-            if cleaned:
-                seen.setdefault(cleaned, None)
-        return tuple(seen)
-
-
-def _value_in(value: object, candidates: tuple[SlotValue, ...]) -> bool:
-    """Whether a slot value equals one of ``candidates``: strings compared normalised, numbers
-    by value, booleans only with booleans."""
-    for candidate in candidates:
-        if isinstance(value, str) and isinstance(candidate, str):
-            if normalise(value) == normalise(candidate):
-                return True
-        elif isinstance(value, bool) or isinstance(candidate, bool):
-            if value is candidate:
-                return True
-        elif isinstance(value, int | float) and isinstance(candidate, int | float):
-            if value == candidate:
-                return True
-    return False
+    def _listen(self, node: Listening) -> Listen:
+        words = self.grammar(node) if isinstance(node, AskNode) else None
+        return Listen(grammar=words, no_input_s=node.no_input_s, dtmf=True)

@@ -55,7 +55,8 @@ class LlmClientFactory:
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"LlmClientFactory(base_url={self._settings.base_url!r}, clients={len(self._clients)})"
+        base_url = self._settings.base_url
+        return f"LlmClientFactory(base_url={base_url!r}, clients={len(self._clients)})"
 
     async def start(self) -> None:
         """Build the client for the environment's key now, if the key is set."""

@@ -3,8 +3,13 @@
 Used on its own (an assistant with an LLM and no flow) or from a flow's ``llm`` node
 (:meth:`LlmEngine.enter`). Each reply is streamed (``stream=True``); every complete sentence is
 yielded as a :class:`Say` as soon as it is complete, so the first sentence is spoken while the rest
-is still being generated. The built-in tools end the call (``end_call`` → :class:`Hangup`) or
-transfer it (``transfer_call`` → :class:`Transfer`, only to the allowed targets).
+is still being generated.
+
+With a retriever, the passages found for the caller's last words go into the system message of
+each reply. Tools (:mod:`callwright.dialog.llm_tools`): ``end_call`` → :class:`Hangup`,
+``transfer_call`` → :class:`Transfer`, ``search_knowledge`` and the assistant's webhook tools. When
+the model calls tools, its message (with ``tool_calls``) and one ``tool`` message per call go into
+the history and the model is asked again, at most ``max_tool_rounds`` times per reply.
 
 The history holds what the caller heard: what was yielded, cut to the heard part by
 :meth:`on_interrupted`. Failures (timeouts, API errors, empty answers) never raise out of the
@@ -17,13 +22,12 @@ The engine never sees credentials: the client carries its key in the Authorizati
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import openai
 import openai.resources.chat  # noqa: F401  (imported now, not lazily on the first call in the loop)
@@ -38,18 +42,22 @@ from callwright.dialog.actions import (
     Say,
     Transfer,
 )
-from callwright.dialog.prompt import (
-    END_CALL,
-    TRANSFER_CALL,
-    Passage,
-    build_messages,
-    build_tools,
-    tool_result,
+from callwright.dialog.llm_tools import (
+    Retriever,
+    Toolbox,
+    ToolCall,
+    ToolCallAssembler,
+    ToolError,
+    WebhookCaller,
+    WebhookTool,
+    assistant_message,
+    search_passages,
 )
+from callwright.dialog.prompt import Passage, build_messages
 from callwright.dialog.sentences import SentenceSplitter
 from callwright.errors import LlmError
 
-__all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever"]
+__all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever", "ToolError"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,11 @@ class LlmSettings:
     included). ``transfer_targets`` maps the names the model may choose to dialplan targets.
     On failure the engine says ``fallback_text``, then hangs up, or transfers to
     ``failure_target`` when ``on_failure`` is ``"transfer"``.
+
+    ``knowledge_tool`` offers ``search_knowledge`` when the engine has a retriever;
+    ``webhook_tools`` are the assistant's own tools (:func:`~callwright.dialog.llm_tools.
+    parse_tool_declarations`), offered when the engine has a webhook client. ``tools_enabled``
+    False offers no tool at all.
     """
 
     model: str
@@ -79,6 +92,8 @@ class LlmSettings:
     goodbye_text: str = "Goodbye."
     max_no_input: int = 2
     max_tool_rounds: int = 2
+    knowledge_tool: bool = True
+    webhook_tools: tuple[WebhookTool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +105,6 @@ class LlmTurnStats:
     sentences: int
     tool_calls: tuple[str, ...]
     ok: bool
-
-
-class Retriever(Protocol):
-    """Finds knowledge passages for what the caller said (the knowledge search plugs in here)."""
-
-    async def search(self, query: str) -> Sequence[Passage]: ...
-
-
-@dataclass(slots=True)
-class _ToolCall:
-    id: str = ""
-    name: str = ""
-    arguments: str = ""
 
 
 def _has_payload(chunk: ChatCompletionChunk) -> bool:
@@ -122,7 +124,11 @@ class _Failure(Exception):
 
 
 class LlmEngine:
-    """A :class:`~callwright.dialog.actions.DialogEngine` backed by a chat-completions LLM."""
+    """A :class:`~callwright.dialog.actions.DialogEngine` backed by a chat-completions LLM.
+
+    ``retriever`` searches the assistant's knowledge; ``webhooks`` calls its webhook tools. Tool
+    failures become :class:`ToolError` (an :class:`LlmError`) in :attr:`errors` and ``on_error``.
+    """
 
     def __init__(
         self,
@@ -131,6 +137,7 @@ class LlmEngine:
         *,
         greeting: str | None = None,
         retriever: Retriever | None = None,
+        webhooks: WebhookCaller | None = None,
         on_error: Callable[[LlmError], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -139,6 +146,15 @@ class LlmEngine:
         self.greeting = greeting
         self._retriever = retriever
         self._on_error = on_error
+        on = settings.tools_enabled
+        self._tools = Toolbox(
+            end_call=on,
+            transfer_targets=settings.transfer_targets if on else {},
+            retriever=retriever if on and settings.knowledge_tool else None,
+            webhook_tools=settings.webhook_tools if on else (),
+            webhooks=webhooks,
+            search_timeout_s=settings.timeout_s,
+        )
         self._clock = clock
         self.history: list[ChatCompletionMessageParam] = []
         self.errors: list[LlmError] = []
@@ -241,16 +257,17 @@ class LlmEngine:
     # --- one assistant reply ----------------------------------------------------------------
 
     async def _respond(self) -> AsyncGenerator[DialogAction, None]:
+        passages = await self._retrieve()
         for _ in range(self.settings.max_tool_rounds + 1):
             spoken: list[str] = []
-            calls: dict[int, _ToolCall] = {}
+            calls = ToolCallAssembler()
             failure: BaseException | None = None
             completed = False
             started = self._clock()
             ttft: float | None = None
             self._generating = True
             try:
-                stream = await self._open_stream()
+                stream = await self._open_stream(passages)
                 try:
                     splitter = SentenceSplitter()
                     while True:
@@ -275,13 +292,14 @@ class LlmEngine:
                 failure = exc
             finally:
                 self._generating = False
-                self._record_reply(spoken, calls if completed else {})
+                made = calls.calls() if completed else []
+                self._record_reply(spoken, made)
                 self.stats.append(
                     LlmTurnStats(
                         ttft_s=ttft,
                         total_s=self._clock() - started,
                         sentences=len(spoken),
-                        tool_calls=tuple(c.name for c in calls.values()),
+                        tool_calls=tuple(c.name for c in calls.calls()),
                         ok=failure is None and completed,
                     )
                 )
@@ -290,13 +308,16 @@ class LlmEngine:
                     async for action in actions:
                         yield action
                 return
-            if not calls:
+            if not made:
                 yield Listen()
                 return
-            final = self._run_tools(calls)
-            if final is not None:
+            answers = await self._tools.run(made, self._ctx)
+            self.history.extend(answers.messages)
+            for error in answers.errors:
+                self._report(error)
+            if answers.final is not None:
                 self._ended = True
-                yield final
+                yield answers.final
                 return
         async with aclosing(
             self._fail(_Failure("too many tool rounds without an answer"))
@@ -304,13 +325,23 @@ class LlmEngine:
             async for action in actions:
                 yield action
 
-    async def _open_stream(self) -> openai.AsyncStream[ChatCompletionChunk]:
+    async def _retrieve(self) -> Sequence[Passage]:
+        """Knowledge for the caller's last words; none (and a reported error) when it fails."""
+        if self._retriever is None or not self._last_user_text:
+            return ()
+        try:
+            return await search_passages(
+                self._retriever, self._last_user_text, self.settings.timeout_s
+            )
+        except ToolError as error:
+            self._report(error)
+            return ()
+
+    async def _open_stream(
+        self, passages: Sequence[Passage]
+    ) -> openai.AsyncStream[ChatCompletionChunk]:
         s = self.settings
-        tools = build_tools(end_call=s.tools_enabled, transfer_targets=self._targets())
-        passages: Sequence[Passage] = ()
-        if self._retriever is not None and self._last_user_text:
-            async with asyncio.timeout(s.timeout_s):
-                passages = await self._retriever.search(self._last_user_text)
+        tools = self._tools.definitions()
         ctx = self._ctx
         messages = build_messages(
             s.system_prompt,
@@ -343,7 +374,7 @@ class LlmEngine:
 
     @staticmethod
     def _absorb(
-        chunk: ChatCompletionChunk, splitter: SentenceSplitter, calls: dict[int, _ToolCall]
+        chunk: ChatCompletionChunk, splitter: SentenceSplitter, calls: ToolCallAssembler
     ) -> list[str]:
         sentences: list[str] = []
         for choice in chunk.choices:
@@ -352,40 +383,16 @@ class LlmEngine:
             delta = choice.delta
             if delta.content:
                 sentences.extend(splitter.push(delta.content))
-            for part in delta.tool_calls or ():
-                call = calls.setdefault(part.index, _ToolCall())
-                if part.id and not call.id:
-                    call.id = part.id
-                if part.function is not None:
-                    call.name += part.function.name or ""
-                    call.arguments += part.function.arguments or ""
+            for fragment in delta.tool_calls or ():
+                calls.add(fragment)
         return sentences
 
-    def _targets(self) -> Mapping[str, str]:
-        return self.settings.transfer_targets if self.settings.tools_enabled else {}
-
-    def _record_reply(self, spoken: list[str], calls: Mapping[int, _ToolCall]) -> None:
+    def _record_reply(self, spoken: list[str], calls: Sequence[ToolCall]) -> None:
         text = " ".join(spoken)
         heard, self._heard = self._heard, None
         if not text and not calls:
             return
-        message: ChatCompletionMessageParam
-        if calls:
-            message = {
-                "role": "assistant",
-                "content": text or None,
-                "tool_calls": [
-                    {
-                        "id": c.id or f"call_{i}",
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": c.arguments or "{}"},
-                    }
-                    for i, c in sorted(calls.items())
-                ],
-            }
-        else:
-            message = {"role": "assistant", "content": text}
-        self.history.append(message)
+        self.history.append(assistant_message(text, calls))
         if heard is not None:
             self._apply_heard(heard)
 
@@ -403,46 +410,11 @@ class LlmEngine:
                 del self.history[i]
             return
 
-    def _run_tools(self, calls: Mapping[int, _ToolCall]) -> Hangup | Transfer | None:
-        """Answer every tool call in the history; the action that ends this engine's part, or
-        None when the model must be asked again (a refused or unknown tool call)."""
-        final: Hangup | Transfer | None = None
-        for i, call in sorted(calls.items()):
-            result: dict[str, object]
-            if call.name == END_CALL and self.settings.tools_enabled:
-                final = final or Hangup("llm_end_call")
-                result = {"ok": True}
-            elif call.name == TRANSFER_CALL and self._targets():
-                target = self._resolve_target(call.arguments)
-                if target is None:
-                    allowed = sorted(self._targets())
-                    result = {"ok": False, "error": f"not an allowed target; allowed: {allowed}"}
-                else:
-                    final = final or Transfer(target, "llm_transfer")
-                    result = {"ok": True}
-            else:
-                result = {"ok": False, "error": f"unknown tool {call.name!r}"}
-            self.history.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": call.id or f"call_{i}",
-                    "content": tool_result(result),
-                }
-            )
-        return final
-
-    def _resolve_target(self, arguments: str) -> str | None:
-        try:
-            args = json.loads(arguments or "{}")
-        except ValueError:
-            return None
-        name = args.get("target") if isinstance(args, dict) else None
-        if not isinstance(name, str):
-            return None
-        targets = self._targets()
-        if name in targets:
-            return targets[name]
-        return name if name in targets.values() else None
+    def _report(self, error: LlmError) -> None:
+        self.errors.append(error)
+        log.warning("%s", error)
+        if self._on_error is not None:
+            self._on_error(error)
 
     async def _fail(self, exc: BaseException) -> AsyncGenerator[DialogAction, None]:
         if isinstance(exc, TimeoutError | openai.APITimeoutError):
@@ -455,10 +427,7 @@ class LlmEngine:
             reason = f"the LLM call failed: {type(exc).__name__}: {exc}"
         error = LlmError(reason)
         error.__cause__ = exc
-        self.errors.append(error)
-        log.warning("%s", reason)
-        if self._on_error is not None:
-            self._on_error(error)
+        self._report(error)
         self._ended = True
         s = self.settings
         yield Say(s.fallback_text)

@@ -29,11 +29,13 @@ __all__ = [
     "Match",
     "YesNoWords",
     "contains_keywords",
+    "digit_words",
     "match_choice",
     "match_dtmf",
     "match_phrase",
     "match_yes_no",
     "normalise",
+    "number_words",
     "base_language",
     "tokens",
     "yes_no_words",
@@ -268,3 +270,58 @@ def match_yes_no(utterance: str, language: str) -> Match | None:
 def contains_keywords(utterance: str, keywords: Iterable[str]) -> bool:
     """True when any of ``keywords`` is found in ``utterance`` (same rules as phrase matching)."""
     return any(match_phrase(utterance, k) >= 0.5 for k in keywords)
+
+
+# --- words a recogniser should expect for numbers (grammar mode) --------------------------------
+
+_EN_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SINO = "영 일 이 삼 사 오 육 칠 팔 구".split()
+_NATIVE = ("", "하나", "둘", "셋", "넷", "다섯", "여섯", "일곱", "여덟", "아홉")
+_NATIVE_BEFORE_NOUN = ("", "한", "두", "세", "네", "다섯", "여섯", "일곱", "여덟", "아홉")
+_NATIVE_TENS = ("", "열", "스물", "서른", "마흔", "쉰", "예순", "일흔", "여든", "아흔")
+_DIGIT_WORDS = {
+    "en": ("zero", "oh", *_EN_ONES[1:10]),
+    "ko": ("공", "영", *_SINO[1:]),
+}
+
+
+def _english_number(n: int) -> str:
+    if n < 20:
+        return _EN_ONES[n]
+    if n < 100:
+        return _EN_TENS[n // 10] + (f" {_EN_ONES[n % 10]}" if n % 10 else "")
+    rest = f" {_english_number(n % 100)}" if n % 100 else ""
+    return f"{_EN_ONES[n // 100]} hundred{rest}"
+
+
+def _sino_number(n: int) -> str:
+    out = ""
+    for unit, name in ((100, "백"), (10, "십")):
+        count, n = divmod(n, unit)
+        if count:
+            out += (_SINO[count] if count > 1 else "") + name
+    return out + (_SINO[n] if n else "") or _SINO[0]
+
+
+def number_words(n: int, language: str) -> tuple[str, ...]:
+    """How ``n`` (0-999) is said in ``language``: Korean has Sino-Korean and native forms
+    (``이십삼``, ``스물셋``, ``스물세``); other languages get English words."""
+    if not 0 <= n <= 999:
+        return ()
+    if base_language(language) != "ko":
+        return (_english_number(n),)
+    forms = [_sino_number(n)]
+    if 0 < n < 100:
+        tens, unit = _NATIVE_TENS[n // 10], n % 10
+        forms.append(tens + _NATIVE[unit])
+        forms.append(("스무" if n == 20 else tens) + _NATIVE_BEFORE_NOUN[unit])
+    return tuple(dict.fromkeys(forms))
+
+
+def digit_words(language: str) -> tuple[str, ...]:
+    """The words for the digits 0-9 in ``language`` (English unless Korean)."""
+    return _DIGIT_WORDS["ko" if base_language(language) == "ko" else "en"]

@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMes
 from callwright.dialog.matching import base_language
 
 __all__ = [
+    "BUILT_IN_TOOLS",
     "END_CALL",
     "SEARCH_KNOWLEDGE",
     "TRANSFER_CALL",
@@ -206,4 +207,4 @@ def build_tools(
 
 def tool_result(payload: Mapping[str, Any]) -> str:
     """A tool result as the JSON text sent back to the model."""
-    return json.dumps(payload, ensure_ascii=False)
+    return json.dumps(payload, ensure_ascii=False, default=str)

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -217,5 +218,6 @@ def _describe(exc: aiohttp.ClientConnectionError) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+        code = exc.os_error.errno
+        return f"cannot connect ({os.strerror(code) if code else type(exc.os_error).__name__})"
     return type(exc).__name__

@@ -48,6 +48,11 @@ class _Unit:
     sep: str  # "\n\n" starts a paragraph, "\n" starts a line, " " continues a line
     heading: bool = False
 
+    @property
+    def opens_section(self) -> bool:
+        """A paragraph or a heading starts here: a good place to end a passage."""
+        return self.sep == "\n\n" or (self.heading and self.sep == "\n")
+
 
 def chunk_text(
     text: str,
@@ -67,8 +72,7 @@ def chunk_text(
     for unit in _units(text, max_chars):
         if current:
             grown = size + len(unit.sep) + len(unit.text)
-            paragraph = unit.sep == "\n\n"
-            if grown > max_chars or (paragraph and size >= min_chars):
+            if grown > max_chars or (unit.opens_section and size >= min_chars):
                 carried = _carry(current, unit, max_chars, overlap_chars)
                 chunks.append(current)
                 current = carried
@@ -155,7 +159,7 @@ def _carry(chunk: list[_Unit], nxt: _Unit, max_chars: int, overlap_chars: int) -
         return []
     if last.heading:
         return [chunk.pop()]
-    if nxt.sep != "\n\n" and len(last.text) <= overlap_chars:
+    if not nxt.opens_section and len(last.text) <= overlap_chars:
         return [last]
     return []
 

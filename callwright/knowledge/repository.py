@@ -25,6 +25,7 @@ worker thread, never on the event loop. Documents are replaced by deleting and a
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 import unicodedata
 from collections.abc import Callable
@@ -175,8 +176,9 @@ class KnowledgeRepository:
             created_at=str(r["created_at"]),
         )
 
-    async def passages(self, org_id: int, doc_id: int) -> list[str]:
-        """The indexed passages of one document, in order (for an admin preview)."""
+    async def passages(self, org_id: int, doc_id: int) -> builtins.list[str]:
+        """The indexed passages of one document, in order (for an admin preview); a document's
+        passages start with its title line."""
         await self.get(org_id, doc_id)
         rows = await self._db.fetch_all(
             "SELECT text FROM knowledge_chunks WHERE doc_id = ? ORDER BY rowid", (doc_id,)

@@ -11,9 +11,10 @@ included, for ~0.45 s and ``process_raw`` of 3 s of audio for ~1.4 s). Each work
 pool of warm decoders and serves many streams, reading their messages strictly in order, so one
 stream's audio is decoded in order. Streams are spread over the workers by load.
 
-Closed answers use a JSGF grammar of the alternatives (``public <phrase> = yes | no thanks;``);
-phrases whose words are not in the model's dictionary are dropped. Free speech uses the model's
-language model.
+Closed answers use a JSGF grammar of the alternatives (``public <phrase> = yes | no thanks;``)
+on a decoder without the language model, taught only the grammar's words (about 5 MB); phrases
+whose words are not in the model's dictionary are dropped. Free speech needs a decoder with the
+language model and the whole dictionary: about 90 MB per concurrent free-speech stream.
 """
 
 from __future__ import annotations
@@ -82,41 +83,62 @@ def _frame(op: Op, stream_id: int, payload: bytes = b"") -> bytes:
 # --- the worker process ------------------------------------------------------------------------
 
 
-class _Decoder:
-    """A native decoder (worker side) and the grammar searches compiled into it."""
+class _Lexicon:
+    """The model's pronunciation dictionary, read once per worker (about 20 MB)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, path: Path) -> None:
+        self.entries: dict[str, str] = {}
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                word, _, phones = line.strip().partition(" ")
+                if word and phones:
+                    self.entries.setdefault(word, phones.strip())
+
+    def variants(self, word: str) -> list[tuple[str, str]]:
+        """``(name, phones)`` of every pronunciation of ``word`` (``either``, ``either(2)``)."""
+        found, n = [], 1
+        while (phones := self.entries.get(word if n == 1 else f"{word}({n})")) is not None:
+            found.append((word if n == 1 else f"{word}({n})", phones))
+            n += 1
+        return found
+
+
+class _Decoder:
+    """A native decoder (worker side). A free-speech decoder loads the language model and the
+    whole dictionary (about 90 MB); a grammar decoder loads neither (about 5 MB) and is taught
+    just the words of the grammars compiled into it."""
+
+    def __init__(self, model_dir: Path, free: bool) -> None:
         import pocketsphinx
 
         self.native: Any = pocketsphinx.Decoder(
             hmm=str(model_dir / "en-us"),
-            lm=str(model_dir / "en-us.lm.bin"),
-            dict=str(model_dir / "cmudict-en-us.dict"),
+            lm=str(model_dir / "en-us.lm.bin") if free else None,
+            dict=str(model_dir / "cmudict-en-us.dict") if free else None,
             samprate=MODEL_RATE,
             loglevel="FATAL",
         )
-        self.free_search: str = self.native.current_search()
+        self.free = free
         self.searches: dict[tuple[tuple[str, ...], ...], str] = {}
+        self._words: set[str] = set()
         self._serial = 0
 
-    def activate(self, grammar: tuple[tuple[str, ...], ...] | None) -> list[str]:
-        """Select free speech or ``grammar``; when the grammar is compiled, returns the words
-        missing from the dictionary (their phrases are left out)."""
-        if grammar is None:
-            self.native.activate_search(self.free_search)
-            return []
-        missing: list[str] = []
+    def use_grammar(self, grammar: tuple[tuple[str, ...], ...], lexicon: _Lexicon) -> list[str]:
+        """Select ``grammar``, compiling it on first use; then returns the words missing from the
+        dictionary (their phrases are left out)."""
         name = self.searches.get(grammar)
+        missing: list[str] = []
         if name is None:
-            missing = sorted(
-                {w for phrase in grammar for w in phrase if self.native.lookup_word(w) is None}
-            )
+            missing = sorted({w for p in grammar for w in p if not lexicon.variants(w)})
             known = [p for p in grammar if not set(p) & set(missing)]
             if not known:
                 raise ValueError(f"no grammar phrase is in the English dictionary ({missing})")
+            for word in {w for p in known for w in p} - self._words:
+                for variant, phones in lexicon.variants(word):
+                    self.native.add_word(variant, phones, False)
+                self._words.add(word)
             if len(self.searches) >= MAX_SEARCHES:
-                oldest = next(iter(self.searches))
-                self.native.remove_search(self.searches.pop(oldest))
+                self.native.remove_search(self.searches.pop(next(iter(self.searches))))
             self._serial += 1
             name = f"g{self._serial}"
             self.native.add_jsgf_string(name, jsgf_for(known))
@@ -144,13 +166,16 @@ def serve(inp: BinaryIO, out: BinaryIO, model_dir: Path, pool_size: int) -> None
         out.write(_frame(op, stream_id, payload))
         out.flush()
 
-    idle: deque[_Decoder] = deque([_Decoder(model_dir)])
+    lexicon = _Lexicon(model_dir / "cmudict-en-us.dict")
+    # A free-speech decoder is made on a stream's OPEN (0.3-0.5 s, while the caller still talks).
+    idle: dict[bool, deque[_Decoder]] = {False: deque([_Decoder(model_dir, False)]), True: deque()}
     active: dict[int, _Utterance] = {}
     send(Op.READY, 0, json.dumps({"pid": os.getpid()}).encode())
 
     def release(utterance: _Utterance) -> None:
-        if len(idle) < pool_size:
-            idle.append(utterance.decoder)
+        pool = idle[utterance.decoder.free]
+        if len(pool) < pool_size:
+            pool.append(utterance.decoder)
 
     while (header := _read_exact(inp, _HEADER.size)) is not None:
         op, sid, size = _HEADER.unpack(header)
@@ -160,12 +185,13 @@ def serve(inp: BinaryIO, out: BinaryIO, model_dir: Path, pool_size: int) -> None
         try:
             if op == Op.OPEN:
                 raw = json.loads(payload)["grammar"]
-                grammar = None if raw is None else tuple(tuple(p) for p in raw)
-                decoder = idle.pop() if idle else _Decoder(model_dir)
+                free = raw is None
+                decoder = idle[free].pop() if idle[free] else _Decoder(model_dir, free)
                 active[sid] = _Utterance(decoder)
-                missing = decoder.activate(grammar)
-                if missing:
-                    print(f"grammar words not in the dictionary (ignored): {missing}", flush=True)
+                if not free:
+                    missing = decoder.use_grammar(tuple(tuple(p) for p in raw), lexicon)
+                    if missing:
+                        print(f"grammar words not in the dictionary (ignored): {missing}")
                 decoder.native.start_utt()
             elif op == Op.AUDIO and sid in active:
                 utterance = active[sid]
@@ -356,7 +382,13 @@ class PocketsphinxStream:
             if tail:
                 self._worker.send(Op.AUDIO, self._id, tail)
             self._worker.send(Op.FINISH, self._id)
-        final = await asyncio.shield(self._final)
+        try:
+            final = await asyncio.shield(self._final)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed and (current is None or not current.cancelling()):
+                raise SpeechError("the pocketsphinx stream was closed during finish()") from None
+            raise
         text = str(final.get("text") or "")
         if self._phrases is not None and text:
             text = self._phrases.get(tuple(text.split()), text)

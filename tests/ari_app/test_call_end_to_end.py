@@ -6,69 +6,19 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 import aiohttp
 import numpy as np
 import pytest
 
 from ari_app.ari.rest import AriRestClient
-from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES, seed
+from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
 from ari_app.demo_caller import ConversationReport, converse, synthesize_phrases
-from ari_app.service import CallService
-from ari_app.simulator.server import PbxSimulator
-from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
-from callwright.speech.vosk_stt import VoskModelCache, VoskSttEngine
-from callwright.store.calls import Call, CallRepository, Turn
+from callwright.store.calls import Turn
+from tests.ari_app.conftest import PASSWORD, Harness, MakeHarness
 
 pytestmark = pytest.mark.slow
-PASSWORD = "e2e-secret"
-
-
-@dataclass
-class Harness:
-    settings: Settings
-    sim: PbxSimulator
-    service: CallService
-    calls: CallRepository
-
-
-@pytest.fixture
-async def make_harness(
-    tmp_path: Path, ko_model_dir: Path, vosk_models: VoskModelCache
-) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
-    made: list[Harness] = []
-    engines: list[VoskSttEngine] = []
-
-    async def make(**env: str) -> Harness:
-        settings = load_config(None, env={
-            "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
-            "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
-            "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "recordings"),
-            **env,
-        })
-        sim = PbxSimulator(username=settings.ari.username, password=PASSWORD)
-        await sim.start()
-        settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
-        await seed(settings)
-        stt = await VoskSttEngine.load(ko_model_dir, threads=2, models=vosk_models)
-        engines.append(stt)
-        service = CallService(settings, stt=stt)
-        await service.start()
-        assert service.db is not None
-        harness = Harness(settings, sim, service, CallRepository(service.db))
-        made.append(harness)
-        return harness
-
-    yield make
-    for h in made:
-        await h.service.stop()
-        await h.sim.stop()
-    for engine in engines:
-        await engine.close()
 
 
 async def demo_call(h: Harness, phrases: tuple[str, ...] = DEMO_PHRASES) -> ConversationReport:
@@ -77,18 +27,7 @@ async def demo_call(h: Harness, phrases: tuple[str, ...] = DEMO_PHRASES) -> Conv
     call = await h.sim.place_call(
         dialed=DEMO_NUMBER, caller_number=DEMO_CALLER, caller_name="E2E", app=h.settings.ari.app
     )
-    report = await converse(call, phrases, audio, placed_at=placed, turn_timeout_s=25)
-    return report
-
-
-async def closed_call(h: Harness, within_s: float = 5.0) -> Call:
-    deadline = time.monotonic() + within_s
-    while True:
-        rows = await h.calls.list_recent_all_orgs(1)
-        if rows and rows[0].status != "in_progress":
-            return rows[0]
-        assert time.monotonic() < deadline, f"call not closed: {rows}"
-        await asyncio.sleep(0.05)
+    return await converse(call, phrases, audio, placed_at=placed, turn_timeout_s=25)
 
 
 def rms(samples: np.ndarray) -> float:
@@ -96,7 +35,7 @@ def rms(samples: np.ndarray) -> float:
 
 
 async def test_a_call_is_answered_understood_answered_recorded_and_logged(
-    make_harness: Callable[..., Awaitable[Harness]],
+    make_harness: MakeHarness,
 ) -> None:
     h = await make_harness()
     report = await demo_call(h)
@@ -106,7 +45,7 @@ async def test_a_call_is_answered_understood_answered_recorded_and_logged(
     assert all(turn.reply_heard_at is not None for turn in report.turns)
     assert report.ended_by_assistant
 
-    call = await closed_call(h)
+    call = await h.closed_call()
     assert call.status == "completed", call.end_reason
     assert call.end_reason == "demo_booked"
     assert call.dialed == DEMO_NUMBER and call.caller_number == DEMO_CALLER
@@ -149,19 +88,19 @@ async def test_a_call_is_answered_understood_answered_recorded_and_logged(
 
 
 async def test_an_unknown_number_hears_a_message_and_is_hung_up(
-    make_harness: Callable[..., Awaitable[Harness]],
+    make_harness: MakeHarness,
 ) -> None:
     h = await make_harness()
     call = await h.sim.place_call(dialed="999", caller_number="5550000", app=h.settings.ari.app)
     await call.caller.wait_for_speech(timeout=10)
     await asyncio.wait_for(call.ended(), 15)
-    row = await closed_call(h)
+    row = await h.closed_call()
     assert row.status == "rejected" and row.end_reason == "unknown_number"
     assert row.org_id is None and row.assistant_id is None
 
 
 async def test_the_caller_hanging_up_closes_the_record(
-    make_harness: Callable[..., Awaitable[Harness]],
+    make_harness: MakeHarness,
 ) -> None:
     h = await make_harness()
     call = await h.sim.place_call(
@@ -169,7 +108,7 @@ async def test_the_caller_hanging_up_closes_the_record(
     )
     await call.caller.wait_for_speech(timeout=10)
     await call.caller.hangup()
-    row = await closed_call(h)
+    row = await h.closed_call()
     assert row.status == "completed" and row.end_reason == "caller_hangup"
     assert row.duration_ms is not None
     async with aiohttp.ClientSession() as session:

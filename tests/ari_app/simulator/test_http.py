@@ -96,3 +96,20 @@ def test_a_handler_cannot_read_an_undeclared_parameter() -> None:
     assert req.get("channel") == "1"
     with pytest.raises(UndeclaredParameter):
         req.get("role")
+
+
+async def test_dtmf_towards_the_caller(make_sim: SimFactory, make_app: AppFactory) -> None:
+    sim = await make_sim()
+    app = await make_app(sim)
+    call = await sim.place_call()
+    cid = (await app.next_event("StasisStart"))["channel"]["id"]
+    assert await app.call("POST", f"/channels/{call.peer_channel_id}/dtmf", dtmf="12#") == (
+        409, {"message": "Channel not in Stasis application"},
+    )
+    assert await app.call("POST", f"/channels/{cid}/dtmf") == (
+        400, {"message": "DTMF is required"},
+    )
+    assert await app.call("POST", f"/channels/{cid}/dtmf", dtmf="7", duration="200") == (204, "")
+    assert [d for _, d in call.caller.dtmf_heard] == ["7"]
+    await app.settle()
+    assert app.drain() == [], "the app sees no event for DTMF it sent"

@@ -388,3 +388,22 @@ async def test_bridge_membership_errors_and_destroy(
     await call.ended()
     assert call.hangup_cause == 32
     assert call.stasis_status == "SUCCESS"
+
+
+async def test_muted_member_is_not_heard(
+    make_sim: SimFactory, make_app: AppFactory, make_peer: PeerFactory
+) -> None:
+    sim, app, call, caller_id = await start_call(make_sim, make_app)
+    peer = await make_peer()
+    status, bridge = await app.call("POST", "/bridges", type="mixing")
+    status, em = await app.call(
+        "POST", "/channels/externalMedia", app="callwright", external_host=peer.address,
+        format="ulaw",
+    )
+    await app.next_event("StasisStart")
+    for cid, mute in ((caller_id, "true"), (em["id"], "false")):
+        path = f"/bridges/{bridge['id']}/addChannel"
+        assert (await app.call("POST", path, channel=cid, mute=mute))[0] == 204
+    await call.caller.say(tone(440, 100))
+    await asyncio.sleep(0.05)
+    assert peer.packets == []

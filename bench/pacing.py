@@ -1,0 +1,124 @@
+"""Benchmark: outbound pacing, the deviation of inter-frame gaps from 20 ms.
+
+    python -m bench.pacing [--levels 1,50,200] [--duration 10] [--warmup 3] [--repeat 1]
+
+For each level, a fresh host process (``bench.media_host``) runs that many real call pipelines,
+each with its own ``RtpTransport`` on 127.0.0.1 and its pacer on the one process-wide
+``PacerClock``. Every call is speaking for the whole window (about 40 s of espeak-ng speech is
+queued at call start); the caller is silent but its side sends RTP silence, as a phone does. The
+load generator (``bench.loadgen``, a separate process playing Asterisk) timestamps each packet's
+arrival in the kernel (SO_TIMESTAMPNS) and measures |gap - 20 ms| between consecutive packets of
+each call; the host measures the same on the sender side (``PacerStats``: the times the pacers
+sent). Figures: p50/p99/max in ms per level, plus the clock's tick lateness, skipped ticks, CPU
+and how much the host waited for a CPU (other processes on the machine).
+
+Target (DESIGN.md §6): receiver-side p99 ≤ 2 ms at 50 concurrent calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from bench.media_host import HostConfig, run_host  # noqa: E402
+
+TARGET_CALLS = 50
+TARGET_P99_MS = 2.0
+
+
+def one_level(calls: int, warmup: float, duration: float, seed: int) -> dict[str, Any]:
+    figures = run_host(HostConfig(calls=calls, scenario="listen", warmup_s=warmup,
+                                  duration_s=duration, seed=seed))
+    gen, sender = figures["generator"], figures["sender"]
+    return {
+        "calls": calls,
+        "receiver_gap_deviation_ms": gen["gap_deviation_ms"],
+        "receiver_worst_call_p99_ms": gen["per_call_p99_ms"]["max"],
+        "sender_gap_deviation_ms": sender["pacer_gap_deviation_ms"],
+        "tick_lateness_ms": sender["tick_lateness_ms"],
+        "pacer_phase_ms": sender["pacer_phase_ms"],
+        "clock_skipped_ticks": sender["clock_skipped_ticks"],
+        "packets_received": gen["received_in_window"],
+        "packets_expected": gen["expected_in_window"],
+        "lost_in_sequence": gen["lost_in_sequence"],
+        "host_cpu_pct_one_core": figures["cpu_pct_one_core"],
+        "loadgen_cpu_pct": gen["loadgen_cpu_pct"],
+        "interference": figures["interference"],
+        "loadavg": figures["loadavg_end"],
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--levels", default="1,50,200", help="comma-separated call counts")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--repeat", type=int, default=1, help="runs per level (fresh process each)")
+    args = p.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+
+    runs: list[dict[str, Any]] = []
+    print(f"pacing: {args.duration:g} s per run after {args.warmup:g} s warm-up; "
+          "deviation of inter-frame gaps from 20 ms, in ms")
+    header = (f"{'calls':>5}  {'recv p50':>8} {'p99':>7} {'max':>7}   {'send p50':>8} {'p99':>7} "
+              f"{'max':>7}   {'skipped':>7} {'cpu %':>6} {'waited %':>8}")
+    print(header)
+    for run in range(args.repeat):
+        for calls in levels:
+            r = one_level(calls, args.warmup, args.duration, seed=run + 1)
+            runs.append(r)
+            rd, sd = r["receiver_gap_deviation_ms"], r["sender_gap_deviation_ms"]
+            print(f"{calls:>5}  {rd['p50']:>8.3f} {rd['p99']:>7.3f} {rd['max']:>7.2f}   "
+                  f"{sd['p50']:>8.3f} {sd['p99']:>7.3f} {sd['max']:>7.2f}   "
+                  f"{r['clock_skipped_ticks']:>7} {r['host_cpu_pct_one_core']:>6.1f} "
+                  f"{r['interference']['run_delay_pct']:>8.2f}", flush=True)
+
+    by_level: dict[str, Any] = {}
+    for calls in levels:
+        mine = [r for r in runs if r["calls"] == calls]
+        p99s = [r["receiver_gap_deviation_ms"]["p99"] for r in mine]
+        by_level[str(calls)] = {
+            "receiver_p50_ms": statistics.median(
+                r["receiver_gap_deviation_ms"]["p50"] for r in mine
+            ),
+            "receiver_p99_ms_median_of_runs": statistics.median(p99s),
+            "receiver_p99_ms_runs": p99s,
+            "receiver_max_ms": max(r["receiver_gap_deviation_ms"]["max"] for r in mine),
+            "sender_p99_ms_median_of_runs": statistics.median(
+                r["sender_gap_deviation_ms"]["p99"] for r in mine
+            ),
+        }
+    target_level = by_level.get(str(TARGET_CALLS))
+    met: bool | None = None
+    if target_level is not None:
+        met = target_level["receiver_p99_ms_median_of_runs"] <= TARGET_P99_MS
+        verdict = "MET" if met else "NOT MET"
+        print(f"target p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_CALLS} calls: {verdict} "
+              f"(receiver p99 {target_level['receiver_p99_ms_median_of_runs']:.3f} ms, "
+              f"median of {len(target_level['receiver_p99_ms_runs'])} run(s))")
+    else:
+        print(f"target level ({TARGET_CALLS} calls) not run")
+    report.save("pacing", {
+        "target": f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_CALLS} calls (receiver side)",
+        "target_met": met,
+        "conditions": {
+            "duration_s": args.duration, "warmup_s": args.warmup, "repeat": args.repeat,
+            "assistant": "espeak-ng speech queued for the whole window",
+            "caller": "silent, RTP silence every 20 ms",
+        },
+        "levels": by_level,
+        "runs": runs,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,87 @@
+"""Transfers through ARI against the PBX simulator: blind (continue in the dialplan) and bridged
+(originate the target, ringback, bridge it with the caller, drop our media)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from ari_app.demo import DEMO_NUMBER
+from ari_app.demo_caller import heard_speech_after, synthesize_phrases
+from ari_app.simulator.calls import SimulatedCall
+from tests.ari_app.conftest import Harness, MakeHarness
+
+pytestmark = pytest.mark.slow
+
+
+def transfer_flow(target: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "start": "greet",
+        "nodes": {
+            "greet": {
+                "kind": "ask",
+                "prompt": "안녕하세요 라고 말씀해 주세요.",
+                "slot": "greeted",
+                "answer": "choice",
+                "choices": [{"value": "hello", "phrases": ["안녕하세요"]}],
+                "max_retries": 1,
+                "next": "xfer",
+                "on_fail": "bye",
+            },
+            "xfer": {"kind": "transfer", "target": target, "text": "연결해 드리겠습니다."},
+            "bye": {"kind": "hangup", "text": "안녕히 계세요."},
+        },
+    }
+
+
+async def say_hello(h: Harness, caller_number: str) -> SimulatedCall:
+    (hello,) = await synthesize_phrases(h.service.tts, ["안녕하세요"], "ko")
+    placed = time.monotonic()
+    call = await h.sim.place_call(dialed=DEMO_NUMBER, caller_number=caller_number,
+                                  app=h.settings.ari.app)
+    await heard_speech_after(call.caller, placed, 10)
+    await call.caller.wait_until_quiet(800, timeout=15)
+    await call.caller.say(hello)
+    return call
+
+
+async def test_blind_transfer_continues_in_the_dialplan(make_harness: MakeHarness) -> None:
+    h = await make_harness(flow=transfer_flow("callwright-transfer,operator,1"))
+    call = await say_hello(h, "5552001")
+    await asyncio.wait_for(call.ended(), 30)
+    assert call.continued_to is not None
+    assert (call.continued_to.context, call.continued_to.extension, call.continued_to.priority) == (
+        "callwright-transfer", "operator", 1)
+    row = await h.closed_call()
+    assert row.status == "transferred"
+    turns = await h.calls.turns(row.id)
+    assert turns[-1].speaker == "assistant" and turns[-1].text == "연결해 드리겠습니다."
+
+
+async def test_bridged_transfer_rings_then_connects_caller_and_agent(
+    make_harness: MakeHarness,
+) -> None:
+    h = await make_harness(flow=transfer_flow("Local/200@agents"),
+                           sim_options={"outbound_answer_s": 1.5})
+    call = await say_hello(h, "5552002")
+    agent_call = await h.sim.next_outbound_call(timeout=20)
+    # While it rings, the caller hears ringback (a tone, after the "connecting you" sentence).
+    await asyncio.sleep(1.8)
+    # Answered: the caller and the agent hear each other; our media channel has left the bridge.
+    (words,) = await synthesize_phrases(h.service.tts, ["네"], "ko")
+    spoke = time.monotonic()
+    await call.caller.say(words)
+    await heard_speech_after(agent_call.caller, spoke, 5)
+    spoke = time.monotonic()
+    await agent_call.caller.say(words)
+    await heard_speech_after(call.caller, spoke, 5)
+    await call.caller.hangup()
+    await asyncio.wait_for(agent_call.ended(), 10)  # the app hung the agent up
+    row = await h.closed_call()
+    assert row.status == "transferred"
+    kinds = [e.kind for e in await h.calls.events(row.id)]
+    assert "transfer_started" in kinds and "transfer_answered" in kinds
