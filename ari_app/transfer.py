@@ -20,7 +20,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from ari_app.ari.events import AriEvent, ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
+from ari_app.ari.events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    StasisEnd,
+    StasisStart,
+)
 from ari_app.ari.rest import AriRestClient
 from callwright.errors import CallwrightError
 
