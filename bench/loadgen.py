@@ -74,6 +74,7 @@ class LoadConfig:
     barge_delay_s: tuple[float, float] = (0.8, 2.0)
     seed: int = 1
     host: str = "127.0.0.1"
+    cpu: int | None = None             # pin the generator to this CPU
 
     @classmethod
     def from_json(cls, line: str) -> LoadConfig:
@@ -438,6 +439,11 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if cfg.cpu is not None:
+        try:
+            os.sched_setaffinity(0, {cfg.cpu})
+        except OSError:
+            pass
     gen = LoadGenerator(cfg)
     ports = gen.bind()
     _emit({"event": "ready", "ports": ports, "pid": os.getpid(), "clip_ms": gen.clip_frames * 20})

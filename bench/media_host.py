@@ -289,7 +289,7 @@ def _run_delay_reader() -> Callable[[], float]:
 
 
 #: A tick interval during which the host waited this long for a CPU counts as disturbed.
-DISTURBED_S = 0.0002
+DISTURBED_S = 0.0005
 
 
 class TickProbe(Pacer):
@@ -374,6 +374,25 @@ class HostConfig:
     barge_per_call: int = 5
     seed: int = 1
     profile: str | None = None
+    pin: bool = True                     # host on the first CPU, generator on the last
+
+
+def pin_to(cpu: int) -> bool:
+    """Run this process on ``cpu`` only (False if that is not possible here)."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+def cpu_pair() -> tuple[int, int] | None:
+    """(host CPU, generator CPU), the first and last this process may use, or None with one."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    return (cpus[0], cpus[-1]) if len(cpus) >= 2 else None
 
 
 @dataclass
@@ -453,7 +472,9 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
     for call in calls:
         await call.transport.open()
     hard_timeout = cfg.warmup_s + cfg.duration_s + 60.0
+    pair = cpu_pair() if cfg.pin else None
     gen = await LoadGenProcess.start({
+        "cpu": None if pair is None else pair[1],
         "app_ports": [c.transport.local_address[1] for c in calls],
         "scenario": cfg.scenario,
         "warmup_s": cfg.warmup_s,
@@ -465,6 +486,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
     })
     try:
         ready = await gen.read(limit_s=60.0)
+        pinned = pair is not None and pin_to(pair[0])
         for call, port in zip(calls, ready["ports"], strict=True):
             call.transport.set_remote("127.0.0.1", port)
         store = NullTurnStore()
@@ -545,6 +567,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         "calls": cfg.calls,
         "scenario": cfg.scenario,
         "record": cfg.record,
+        "pinned": None if not pinned or pair is None else {"host": pair[0], "loadgen": pair[1]},
         "assistant_audio": cfg.assistant_audio,
         "window_s": round(wall, 2),
         "cpu_pct_one_core": round(100.0 * (cpu1 - cpu0) / wall, 1),
@@ -633,11 +656,13 @@ def parse_args(argv: Sequence[str]) -> HostConfig:
     p.add_argument("--barge-per-call", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--profile", help="write cProfile stats of the measured window to this file")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin the host and the generator to different CPUs")
     a = p.parse_args(argv)
     return HostConfig(
         calls=a.calls, scenario=a.scenario, warmup_s=a.warmup, duration_s=a.duration,
         record=a.record, assistant_audio=a.assistant_audio, caller_idle=a.caller_idle,
-        barge_per_call=a.barge_per_call, seed=a.seed, profile=a.profile,
+        barge_per_call=a.barge_per_call, seed=a.seed, profile=a.profile, pin=not a.no_pin,
     )
 
 
@@ -669,6 +694,8 @@ def run_host(cfg: HostConfig, timeout: float | None = None) -> dict[str, Any]:
         argv.append("--record")
     if cfg.profile:
         argv += ["--profile", cfg.profile]
+    if not cfg.pin:
+        argv.append("--no-pin")
     limit = timeout if timeout is not None else cfg.warmup_s + cfg.duration_s + 180.0
     done = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, timeout=limit)
     if done.returncode != 0 or not done.stdout.strip():

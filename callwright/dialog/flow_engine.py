@@ -16,7 +16,6 @@ walk and answers that question with it; a webhook call cut that way is awaited, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -52,24 +51,20 @@ from callwright.dialog.flow_nodes import (
     FinishingLlm,
     FlowLlm,
     IntentClassifier,
+    NodeServices,
     WebhookCaller,
     branch_target,
     fill,
-    grammar,
-    interpret,
     interpret_keys,
     press,
     reply_slots,
     webhook_payload,
 )
-from callwright.dialog.matching import base_language
+from callwright.dialog.matching import base_language, grammar, interpret
 
 __all__ = ["FlowEngine", "default_texts"]
 
 log = logging.getLogger(__name__)
-
-#: Guard on an intent classification, on top of the classifier's own timeout.
-INTENT_TIMEOUT_S = 10.0
 
 _DEFAULT_TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -123,9 +118,7 @@ class FlowEngine:
         self.flow = flow
         self.greeting = greeting
         self.llm = llm
-        self.classifier = classifier
-        self.faq = faq
-        self.webhooks = webhooks
+        self.services = NodeServices(classifier=classifier, faq=faq, webhooks=webhooks)
         self.clock = clock
         self.visited: list[str] = []
         self.transcript: list[tuple[str, str]] = []  # (role, text) as spoken / heard
@@ -141,7 +134,6 @@ class FlowEngine:
         self._llm_node: LlmNode | None = None
         self._llm_turns = self._llm_mark = 0
         self._transfer: TransferNode | None = None
-        self._calls: dict[str, asyncio.Future[Any]] = {}
 
     # --- DialogEngine -----------------------------------------------------------------------
 
@@ -261,18 +253,22 @@ class FlowEngine:
                         yield action
                 return
             elif isinstance(node, KnowledgeNode):
-                question = self._ctx.slots.get(node.slot)
-                said, current = await self._knowledge(node, str(question or ""))
-                for text in said:
-                    yield self._say(text)
+                said, current = await self._knowledge(node, self._ctx.slots.get(node.slot))
+                if said:
+                    yield self._say(said)
             elif isinstance(node, BranchNode):
                 current = branch_target(node, self._ctx.slots, self._last_utterance)
             elif isinstance(node, IntentNode):
                 current = await self._classify(node)
             elif isinstance(node, WebhookNode):
-                if node.text and node.id not in self._calls:
+                if node.text and not self.services.calling(node.id):
                     yield self._say(node.text)
-                current = await self._webhook(node)
+                chosen = {s: self._ctx.slots[s] for s in node.send if s in self._ctx.slots}
+                payload = webhook_payload(node.id, self._ctx, chosen)
+                reply = await self.services.call(node.id, node.webhook, payload, node.timeout_s)
+                if reply is not None:
+                    self._ctx.slots.update(reply_slots(node, reply))
+                current = node.next if reply is not None else node.on_error
                 if current is None:
                     async with aclosing(self._goodbye("error", "webhook_error")) as actions:
                         async for action in actions:
@@ -386,9 +382,9 @@ class FlowEngine:
         target: str | None
         if isinstance(node, KnowledgeNode):
             self._resume = node.id
-            said, target = await self._knowledge(node, str(value))
-            for text in said:
-                yield self._say(text)
+            said, target = await self._knowledge(node, value)
+            if said:
+                yield self._say(said)
         else:
             target = node.target_for(value) if isinstance(node, AskNode) else node.next
         if target is None:  # validation prevents this; a polite end all the same
@@ -427,13 +423,9 @@ class FlowEngine:
         self._waiting = None
         self._parts = []
         self._resume = node.next
-        if node.notify is not None and self.webhooks is not None:
-            payload = webhook_payload(node.id, self._ctx, {node.slot: message})
-            payload["message"] = message
-            try:
-                await self._once(node.id, node.notify, payload, node.timeout_s)
-            except Exception as exc:  # a lost notification must not lose the call
-                log.warning("message notification %r failed: %r", node.notify, exc)
+        if node.notify is not None:  # a failed notification is logged; the message is kept
+            payload = {**webhook_payload(node.id, self._ctx, {node.slot: message}), "message": message}
+            await self.services.call(node.id, node.notify, payload, node.timeout_s)
         if node.text:
             yield self._say(node.text)
         async with aclosing(self._walk(node.next)) as actions:
@@ -442,79 +434,24 @@ class FlowEngine:
 
     # --- services ---------------------------------------------------------------------------
 
-    async def _knowledge(self, node: KnowledgeNode, question: str) -> tuple[list[str], str]:
-        """What to say and where to go for ``question``."""
-        found: tuple[str, float] | None = None
-        if question.strip() and self.faq is not None:
-            try:
-                async with asyncio.timeout(node.timeout_s):
-                    found = await self.faq.best_faq_answer(question, node.min_score)
-            except Exception as exc:  # the knowledge search failing is a miss, not a crash
-                log.warning("knowledge lookup at node %r failed: %r", node.id, exc)
-        if found is not None and found[1] >= node.min_score:
+    async def _knowledge(self, node: KnowledgeNode, question: object) -> tuple[str | None, str]:
+        """What to say, and where to go, for ``question``."""
+        found = await self.services.answer(node, str(question or ""))
+        if found is not None:
             if node.answer_slot:
-                self._ctx.slots[node.answer_slot] = found[0]
-            return [found[0]], node.next
+                self._ctx.slots[node.answer_slot] = found
+            return found, node.next
         if node.on_miss is not None:
-            return [], node.on_miss
-        return [node.fallback or default_texts(self._ctx.language)["no_answer"]], node.next
+            return None, node.on_miss
+        return node.fallback or default_texts(self._ctx.language)["no_answer"], node.next
 
     async def _classify(self, node: IntentNode) -> str:
-        source = self._ctx.slots.get(node.text_slot) if node.text_slot else self._last_utterance
-        text = str(source or "").strip()
-        if not text or self.classifier is None:
-            if self.classifier is None:
-                log.warning("intent node %r needs an LLM but none is configured", node.id)
+        said = self._ctx.slots.get(node.text_slot) if node.text_slot else self._last_utterance
+        label = await self.services.classify(node, str(said or ""))
+        if label is None:
             return node.default
-        labels = {o.label: o.description for o in node.intents}
-        try:
-            async with asyncio.timeout(INTENT_TIMEOUT_S):
-                label = await self.classifier.classify(
-                    text, labels, instructions=node.instructions
-                )
-        except Exception as exc:  # a failed classification takes the default route
-            log.warning("intent classification at node %r failed: %r", node.id, exc)
-            return node.default
-        for option in node.intents:
-            if label is not None and option.label.casefold() == label.strip().casefold():
-                self._ctx.slots[node.slot] = option.label
-                return option.next
-        return node.default
-
-    async def _webhook(self, node: WebhookNode) -> str | None:
-        """The node after calling ``node``'s webhook; None for an error without ``on_error``."""
-        if self.webhooks is None:
-            log.warning("webhook node %r: no webhooks are configured", node.id)
-            return node.on_error
-        chosen = {s: self._ctx.slots[s] for s in node.send if s in self._ctx.slots}
-        payload = webhook_payload(node.id, self._ctx, chosen)
-        try:
-            reply = await self._once(node.id, node.webhook, payload, node.timeout_s)
-        except Exception as exc:  # any failure of the outside service takes on_error
-            log.warning("webhook %r at node %r failed: %r", node.webhook, node.id, exc)
-            return node.on_error
-        self._ctx.slots.update(reply_slots(node, reply if isinstance(reply, dict) else {}))
-        return node.next
-
-    async def _once(
-        self, key: str, name: str, payload: dict[str, Any], timeout_s: float
-    ) -> Any:
-        """Call a webhook once: a call cut by barge-in goes on, and is awaited on resume."""
-        webhooks = self.webhooks
-        assert webhooks is not None
-        future = self._calls.get(key)
-        if future is None:
-
-            async def call() -> Any:
-                async with asyncio.timeout(timeout_s + 1.0):
-                    return await webhooks.call(name, payload, timeout_s)
-
-            future = self._calls[key] = asyncio.ensure_future(call())
-        try:
-            return await asyncio.shield(future)
-        finally:
-            if future.done():
-                self._calls.pop(key, None)
+        self._ctx.slots[node.slot] = label
+        return next(o.next for o in node.intents if o.label == label)
 
     # --- the LLM ----------------------------------------------------------------------------
 

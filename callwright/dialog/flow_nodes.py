@@ -1,5 +1,5 @@
 """What the flow engine's nodes need beyond the graph: the services they call, and the pure rules
-for answers, keypad entries, grammars, branches, templates and webhook payloads.
+for keypad entries, branches, templates and webhook payloads.
 
 The services are small protocols so that the call wiring can plug in the real ones:
 
@@ -9,35 +9,36 @@ The services are small protocols so that the call wiring can plug in the real on
 * :class:`FlowLlm` for ``llm`` nodes (the :class:`~callwright.dialog.llm_engine.LlmEngine`), and
   :class:`FinishingLlm`, the hook that lets a bounded ``llm`` node end with ``finish(result)``.
 
-Everything else here is pure: no I/O, no clock of its own.
+:class:`NodeServices` calls them with time limits and turns their failures into None, which the
+engine routes (``on_miss``, ``on_error``, ``default``). Everything else here is pure.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any, Protocol, runtime_checkable
 
 from callwright.dialog.actions import CallContext, CallerTurn, DialogAction
-from callwright.dialog.flow import AskNode, BranchCase, BranchNode, SlotValue, WebhookNode
-from callwright.dialog.matching import (
-    Choice,
-    contains_keywords,
-    digit_words,
-    match_choice,
-    match_dtmf,
-    match_yes_no,
-    normalise,
-    number_words,
-    yes_no_words,
+from callwright.dialog.flow import (
+    AskNode,
+    BranchCase,
+    BranchNode,
+    IntentNode,
+    KnowledgeNode,
+    SlotValue,
+    WebhookNode,
 )
-from callwright.dialog.slot_parsers import (
-    parse_date,
-    parse_datetime,
-    parse_digits,
-    parse_number,
-    parse_time,
+from callwright.dialog.matching import (
+    answer_choices,
+    contains_keywords,
+    in_bounds,
+    iso,
+    match_dtmf,
+    normalise,
 )
 
 __all__ = [
@@ -45,19 +46,20 @@ __all__ = [
     "FinishingLlm",
     "FlowLlm",
     "IntentClassifier",
+    "NodeServices",
     "WebhookCaller",
     "branch_target",
     "fill",
-    "grammar",
-    "interpret",
     "interpret_keys",
     "press",
     "reply_slots",
     "webhook_payload",
 ]
 
-#: Largest number range whose words are put in the recogniser's grammar.
-MAX_GRAMMAR_NUMBERS = 100
+log = logging.getLogger(__name__)
+
+#: Guard on an intent classification, on top of the classifier's own timeout.
+INTENT_TIMEOUT_S = 10.0
 
 
 class FaqAnswerer(Protocol):
@@ -152,14 +154,14 @@ def fill(text: str, values: Mapping[str, object]) -> str:
     return re.sub(r" +([,.!?])", r"\1", re.sub(r"  +", " ", filled)).strip()
 
 
-# --- answers -----------------------------------------------------------------------------------
+# --- keypad entries ------------------------------------------------------------------------------
 
 
 _KEYED_LENGTH = {"date": 8, "time": 4, "datetime": 12}
 
 
 def _keys_of(ask: AskNode, language: str) -> list[str]:
-    choices = _choices(ask, language)
+    choices = answer_choices(ask, language)
     declared = any(c.dtmf for c in choices)
     return [(c.dtmf or "") if declared else str(i) for i, c in enumerate(choices, start=1)]
 
@@ -210,26 +212,23 @@ def _keyed_time(keys: str) -> time | None:
 def interpret_keys(ask: AskNode, keys: str, language: str, now: datetime) -> SlotValue | None:
     """The slot value a complete keypad entry gives ``ask``, or None. Dates are keyed ``MMDD`` or
     ``YYYYMMDD``, times ``HHMM`` (24 h), date-times ``MMDDHHMM`` or ``YYYYMMDDHHMM``."""
-    if not keys:
-        return None
-    if ask.answer == "free_text":
-        return keys
+    if ask.answer == "free_text" or not keys:
+        return keys or None
     if ask.answer in ("yes_no", "choice"):
-        found = match_dtmf(keys, _choices(ask, language))
+        found = match_dtmf(keys, answer_choices(ask, language))
         return found.value if found else None
     if not keys.isdigit():
         return None
-    if ask.answer == "number":
-        return int(keys) if _number_ok(ask, int(keys)) else None
-    if ask.answer == "digits":
-        return keys if _digits_ok(ask, keys) else None
+    if ask.answer in ("number", "digits"):
+        value = int(keys) if ask.answer == "number" else keys
+        return value if in_bounds(ask, value) else None
     if ask.answer == "time" and len(keys) in (3, 4):
-        return _iso(_keyed_time(keys))
+        return iso(_keyed_time(keys))
     if ask.answer == "date" and len(keys) in (4, 8):
-        return _iso(_keyed_date(keys, now))
+        return iso(_keyed_date(keys, now))
     if ask.answer == "datetime" and len(keys) in (8, 12):
         day, at = _keyed_date(keys[:-4], now), _keyed_time(keys[-4:])
-        return _iso(datetime.combine(day, at)) if day and at else None
+        return iso(datetime.combine(day, at)) if day and at else None
     return None
 
 
@@ -311,3 +310,81 @@ def reply_slots(node: WebhookNode, reply: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[slot] = value
     return out
+
+
+# --- calling the services ----------------------------------------------------------------------
+
+
+class NodeServices:
+    """The outside services of a flow's nodes, called with time limits; a failure is logged and
+    gives None. A webhook call cut by barge-in goes on, and is awaited (not repeated) on resume."""
+
+    def __init__(
+        self,
+        *,
+        classifier: IntentClassifier | None = None,
+        faq: FaqAnswerer | None = None,
+        webhooks: WebhookCaller | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.faq = faq
+        self.webhooks = webhooks
+        self._calls: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
+
+    async def answer(self, node: KnowledgeNode, question: str) -> str | None:
+        """The FAQ answer to ``question`` scoring at least ``node.min_score``, or None."""
+        if not question.strip() or self.faq is None:
+            return None
+        try:
+            async with asyncio.timeout(node.timeout_s):
+                found = await self.faq.best_faq_answer(question, node.min_score)
+        except Exception as exc:  # the knowledge search failing is a miss, not a crash
+            log.warning("knowledge lookup at node %r failed: %r", node.id, exc)
+            return None
+        return found[0] if found is not None and found[1] >= node.min_score else None
+
+    async def classify(self, node: IntentNode, text: str) -> str | None:
+        """The label of ``node.intents`` that ``text`` means, or None."""
+        if not text.strip() or self.classifier is None:
+            if self.classifier is None:
+                log.warning("intent node %r needs an LLM but none is configured", node.id)
+            return None
+        labels = {o.label: o.description for o in node.intents}
+        try:
+            async with asyncio.timeout(INTENT_TIMEOUT_S):
+                said = await self.classifier.classify(text, labels, instructions=node.instructions)
+        except Exception as exc:  # a failed classification takes the default route
+            log.warning("intent classification at node %r failed: %r", node.id, exc)
+            return None
+        folded = (said or "").strip().casefold()
+        return next((o.label for o in node.intents if o.label.casefold() == folded), None)
+
+    def calling(self, key: str) -> bool:
+        """Whether a webhook call made under ``key`` is still under way (cut by barge-in)."""
+        return key in self._calls
+
+    async def call(
+        self, key: str, name: str, payload: Mapping[str, Any], timeout_s: float
+    ) -> Mapping[str, Any] | None:
+        """Webhook ``name``'s reply (a non-object reply counts as ``{}``), or None on failure."""
+        webhooks = self.webhooks
+        if webhooks is None:
+            log.warning("webhook %r: no webhooks are configured", name)
+            return None
+        future = self._calls.get(key)
+        if future is None:
+
+            async def call() -> Mapping[str, Any]:
+                async with asyncio.timeout(timeout_s + 1.0):
+                    return await webhooks.call(name, payload, timeout_s)
+
+            future = self._calls[key] = asyncio.ensure_future(call())
+        try:
+            reply = await asyncio.shield(future)
+        except Exception as exc:  # any failure of the outside service is routed, not raised
+            log.warning("webhook %r failed: %r", name, exc)
+            return None
+        finally:
+            if future.done():
+                self._calls.pop(key, None)
+        return reply if isinstance(reply, Mapping) else {}

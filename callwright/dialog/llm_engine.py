@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Literal
 
 import openai
 import openai.resources.chat  # noqa: F401  (imported now, not lazily on the first call in the loop)
@@ -42,69 +40,24 @@ from callwright.dialog.actions import (
     Say,
     Transfer,
 )
+from callwright.dialog.llm_settings import LlmSettings, LlmTurnStats
 from callwright.dialog.llm_tools import (
     Retriever,
     Toolbox,
     ToolCall,
     ToolCallAssembler,
     ToolError,
-    WebhookCaller,
-    WebhookTool,
     assistant_message,
     search_passages,
 )
 from callwright.dialog.prompt import Passage, build_messages
 from callwright.dialog.sentences import SentenceSplitter
+from callwright.dialog.webhook_tools import WebhookCaller
 from callwright.errors import LlmError
 
 __all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever", "ToolError"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LlmSettings:
-    """How the LLM is used. Holds no credentials: the client carries the API key.
-
-    ``timeout_s`` bounds the wait for the response and for each streamed chunk (the first one
-    included). ``transfer_targets`` maps the names the model may choose to dialplan targets.
-    On failure the engine says ``fallback_text``, then hangs up, or transfers to
-    ``failure_target`` when ``on_failure`` is ``"transfer"``.
-
-    ``knowledge_tool`` offers ``search_knowledge`` when the engine has a retriever;
-    ``webhook_tools`` are the assistant's own tools (:func:`~callwright.dialog.llm_tools.
-    parse_tool_declarations`), offered when the engine has a webhook client. ``tools_enabled``
-    False offers no tool at all.
-    """
-
-    model: str
-    temperature: float = 0.4
-    max_tokens: int = 300
-    timeout_s: float = 8.0
-    system_prompt: str = "You are a helpful, friendly telephone assistant."
-    fallback_text: str = "Sorry, I am having technical trouble. Please call again later."
-    tools_enabled: bool = True
-    transfer_targets: Mapping[str, str] = field(default_factory=dict)
-    on_failure: Literal["hangup", "transfer"] = "hangup"
-    failure_target: str | None = None
-    max_retries: int = 0
-    no_input_text: str = "Are you still there?"
-    goodbye_text: str = "Goodbye."
-    max_no_input: int = 2
-    max_tool_rounds: int = 2
-    knowledge_tool: bool = True
-    webhook_tools: tuple[WebhookTool, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LlmTurnStats:
-    """Timings of one LLM request, for the turn log."""
-
-    ttft_s: float | None
-    total_s: float
-    sentences: int
-    tool_calls: tuple[str, ...]
-    ok: bool
 
 
 def _has_payload(chunk: ChatCompletionChunk) -> bool:
@@ -128,6 +81,8 @@ class LlmEngine:
 
     ``retriever`` searches the assistant's knowledge; ``webhooks`` calls its webhook tools. Tool
     failures become :class:`ToolError` (an :class:`LlmError`) in :attr:`errors` and ``on_error``.
+    For a flow's bounded ``llm`` node it offers the ``finish`` tool (``offer_finish`` and
+    ``take_finish``, the flow engine's ``FinishingLlm``).
     """
 
     def __init__(
@@ -166,6 +121,7 @@ class LlmEngine:
         self._generating = False
         self._heard: str | None = None
         self._last_user_text = ""
+        self._finished: str | None = None
 
     # --- DialogEngine ---------------------------------------------------------------------
 
@@ -249,6 +205,16 @@ class LlmEngine:
     def node_id(self) -> str | None:
         return None
 
+    def offer_finish(self, when: str | None) -> None:
+        """Offer the ``finish`` tool, described by ``when``, from the next request on (None
+        withdraws it). When the model calls it, the reply ends without a Listen."""
+        self._tools.finish_when = when or None
+
+    def take_finish(self) -> str | None:
+        """The result the model gave ``finish`` (once), or None."""
+        result, self._finished = self._finished, None
+        return result
+
     @property
     def ended(self) -> bool:
         """True once the engine has yielded a Hangup or Transfer."""
@@ -319,6 +285,9 @@ class LlmEngine:
                 self._ended = True
                 yield answers.final
                 return
+            if answers.finished is not None:
+                self._finished = answers.finished
+                return  # the flow takes over: no Listen
         async with aclosing(
             self._fail(_Failure("too many tool rounds without an answer"))
         ) as actions:

@@ -1,29 +1,20 @@
 """The tools the LLM may call, and running them.
 
 Built in: ``end_call`` (→ :class:`Hangup`), ``transfer_call`` (→ :class:`Transfer`, only to the
-assistant's allowed targets) and ``search_knowledge`` (the assistant's knowledge search, when it
-has one). Besides these, an assistant declares its own *webhook tools* in its ``tools`` list:
+assistant's allowed targets), ``search_knowledge`` (the assistant's knowledge search, when it has
+one) and ``finish`` (offered while a flow's bounded ``llm`` node runs: the model calls it with the
+node's result). Besides these, an assistant's own *webhook tools*
+(:mod:`callwright.dialog.webhook_tools`).
 
-    {
-      "name": "order_status",                       # letters, digits, _ and -; not a built-in name
-      "description": "Look up the status of an order by its number.",
-      "parameters": {                               # a JSON Schema for the arguments (an object)
-        "type": "object",
-        "properties": {"order": {"type": "string", "pattern": "^[0-9]{4,10}$"}},
-        "required": ["order"]
-      },
-      "webhook": "orders-hook",                     # name of the org's webhook_url credential
-      "timeout_s": 5                                # optional, 0 < timeout_s <= 30, default 5
-    }
-
-When the model calls one, its arguments are checked against the schema (an invalid call is
-answered with what is wrong, and the webhook is not called); the webhook receives
+When the model calls a webhook tool, its arguments are checked against the tool's schema (an
+invalid call is answered with what is wrong, and the webhook is not called); the webhook receives
 ``{"tool": name, "arguments": {...}, "call": {"uid", "caller", "dialed"}}`` and its JSON reply goes
 back to the model as the tool result. A failure or timeout is answered with a result saying the
 tool failed (so the model can apologise) and reported as a :class:`ToolError`.
 
 Every tool call is answered by exactly one ``tool`` message with its ``tool_call_id``, in the
-order of the calls, as the chat-completions protocol requires.
+order of the calls, as the chat-completions protocol requires; the calls of one round run
+concurrently.
 """
 
 from __future__ import annotations
@@ -31,12 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jsonschema  # type: ignore[import-untyped]
 from openai.types.chat import (
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageParam,
@@ -46,36 +35,30 @@ from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from callwright.dialog.actions import CallContext, Hangup, Transfer
 from callwright.dialog.prompt import (
-    BUILT_IN_TOOLS,
     END_CALL,
+    FINISH,
     SEARCH_KNOWLEDGE,
     TRANSFER_CALL,
     Passage,
     build_tools,
     tool_result,
 )
-from callwright.errors import DialogError, LlmError
+from callwright.dialog.webhook_tools import WebhookCaller, WebhookTool
+from callwright.errors import LlmError
 
 __all__ = [
     "Retriever",
     "ToolCall",
     "ToolCallAssembler",
-    "ToolDeclarationError",
     "ToolError",
     "ToolRound",
     "Toolbox",
-    "WebhookCaller",
-    "WebhookTool",
     "assistant_message",
-    "parse_tool_declarations",
     "search_passages",
 ]
 
 log = logging.getLogger(__name__)
 
-_TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-_DECLARATION_KEYS = frozenset({"name", "description", "parameters", "webhook", "timeout_s"})
-MAX_TOOL_TIMEOUT_S = 30.0
 FAILED = "The tool failed. Tell the caller it could not be done right now."
 
 
@@ -161,18 +144,26 @@ async def search_passages(retriever: Retriever, query: str, timeout_s: float) ->
 
 @dataclass(frozen=True, slots=True)
 class ToolRound:
-    """The answers to one round of tool calls."""
+    """The answers to one round of tool calls: the tool messages, the Hangup or Transfer one of
+    them asked for, the result given to ``finish`` (None if not called) and the failures."""
 
     messages: list[ChatCompletionToolMessageParam]
     final: Hangup | Transfer | None
+    finished: str | None
     errors: list[ToolError]
 
 
-_Outcome = tuple[dict[str, Any], Hangup | Transfer | None, ToolError | None]
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    result: dict[str, Any]
+    action: Hangup | Transfer | None = None
+    error: ToolError | None = None
+    finished: str | None = None
 
 
 class Toolbox:
-    """The tools offered to the model for one call, and their execution."""
+    """The tools offered to the model for one call, and their execution. ``finish_when`` (set
+    while a flow's bounded ``llm`` node runs) offers ``finish``, described by it."""
 
     def __init__(
         self,
@@ -194,12 +185,14 @@ class Toolbox:
             log.warning("webhook tools declared but no webhook client given: not offered")
         self._search_timeout_s = search_timeout_s
         self._max_result_chars = max_result_chars
+        self.finish_when: str | None = None
 
     def definitions(self) -> list[ChatCompletionFunctionToolParam]:
         tools = build_tools(
             end_call=self._end_call,
             transfer_targets=self._targets,
             search_knowledge=self._retriever is not None,
+            finish_when=self.finish_when,
         )
         return tools + [t.definition() for t in self._custom.values()]
 
@@ -207,32 +200,36 @@ class Toolbox:
         """Answer every call (concurrently); the Hangup or Transfer one of them asked for."""
         outcomes = await asyncio.gather(*(self._run_one(c, ctx) for c in calls))
         messages: list[ChatCompletionToolMessageParam] = []
-        final: Hangup | Transfer | None = None
-        errors: list[ToolError] = []
-        for call, (result, action, error) in zip(calls, outcomes, strict=True):
-            content = self._text(result)
+        for call, outcome in zip(calls, outcomes, strict=True):
+            content = self._text(outcome.result)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
-            final = final or action
-            if error is not None:
-                errors.append(error)
-        return ToolRound(messages, final, errors)
+        return ToolRound(
+            messages,
+            final=next((o.action for o in outcomes if o.action is not None), None),
+            finished=next((o.finished for o in outcomes if o.finished is not None), None),
+            errors=[o.error for o in outcomes if o.error is not None],
+        )
 
     async def _run_one(self, call: ToolCall, ctx: CallContext | None) -> _Outcome:
         if call.name == END_CALL and self._end_call:
-            return {"ok": True}, Hangup("llm_end_call"), None
+            return _Outcome({"ok": True}, Hangup("llm_end_call"))
         if call.name == TRANSFER_CALL and self._targets:
             target = self._resolve_target(call.arguments)
             if target is None:
                 allowed = sorted(self._targets)
-                refused = f"not an allowed target; allowed: {allowed}"
-                return {"ok": False, "error": refused}, None, None
-            return {"ok": True}, Transfer(target, "llm_transfer"), None
+                return _Outcome({"ok": False, "error": f"not an allowed target: {allowed}"})
+            return _Outcome({"ok": True}, Transfer(target, "llm_transfer"))
+        if call.name == FINISH and self.finish_when:
+            args = _json_object(call.arguments) or {}
+            result = args.get("result")
+            text = result if isinstance(result, str) else json.dumps(args, ensure_ascii=False)
+            return _Outcome({"ok": True}, finished=text.strip())
         if call.name == SEARCH_KNOWLEDGE and self._retriever is not None:
             return await self._search(self._retriever, call.arguments)
         tool = self._custom.get(call.name)
         if tool is not None and self._webhooks is not None:
             return await self._webhook(self._webhooks, tool, call.arguments, ctx)
-        return {"ok": False, "error": f"unknown tool {call.name!r}"}, None, None
+        return _Outcome({"ok": False, "error": f"unknown tool {call.name!r}"})
 
     def _resolve_target(self, arguments: str) -> str | None:
         args = _json_object(arguments)
@@ -247,16 +244,16 @@ class Toolbox:
         args = _json_object(arguments)
         query = args.get("query") if args is not None else None
         if not isinstance(query, str) or not query.strip():
-            return {"ok": False, "error": 'give a non-empty "query" string'}, None, None
+            return _Outcome({"ok": False, "error": 'give a non-empty "query" string'})
         try:
             passages = await search_passages(retriever, query, self._search_timeout_s)
         except ToolError as error:
-            return {"ok": False, "error": FAILED}, None, error
+            return _Outcome({"ok": False, "error": FAILED}, error=error)
         found = [{"text": p.text, "source": p.source} for p in passages]
         result: dict[str, Any] = {"ok": True, "passages": found}
         if not found:
             result["note"] = "Nothing found: tell the caller you do not know."
-        return result, None, None
+        return _Outcome(result)
 
     @staticmethod
     async def _webhook(
@@ -265,11 +262,11 @@ class Toolbox:
         args = _json_object(arguments)
         if args is None:
             error = ToolError(tool.name, "the model's arguments are not a JSON object")
-            return {"ok": False, "error": "arguments must be a JSON object"}, None, error
+            return _Outcome({"ok": False, "error": "arguments must be a JSON object"}, error=error)
         problem = tool.check(args)
         if problem is not None:
             error = ToolError(tool.name, f"invalid arguments: {problem}")
-            return {"ok": False, "error": f"invalid arguments: {problem}"}, None, error
+            return _Outcome({"ok": False, "error": f"invalid arguments: {problem}"}, error=error)
         payload: dict[str, Any] = {"tool": tool.name, "arguments": args}
         if ctx is not None:
             payload["call"] = {"uid": ctx.call_uid, "caller": ctx.caller_number,
@@ -279,10 +276,10 @@ class Toolbox:
                 reply = await webhooks.call(tool.webhook, payload, tool.timeout_s)
         except TimeoutError:
             error = ToolError(tool.name, f"no answer within {tool.timeout_s:g} s")
-            return {"ok": False, "error": FAILED}, None, error
+            return _Outcome({"ok": False, "error": FAILED}, error=error)
         except Exception as exc:  # the tool boundary: a failed webhook must not end the call
-            return {"ok": False, "error": FAILED}, None, ToolError(tool.name, str(exc))
-        return {"ok": True, "result": dict(reply)}, None, None
+            return _Outcome({"ok": False, "error": FAILED}, error=ToolError(tool.name, str(exc)))
+        return _Outcome({"ok": True, "result": dict(reply)})
 
     def _text(self, result: Mapping[str, Any]) -> str:
         text = tool_result(result)

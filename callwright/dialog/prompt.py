@@ -24,6 +24,7 @@ from callwright.dialog.matching import base_language
 __all__ = [
     "BUILT_IN_TOOLS",
     "END_CALL",
+    "FINISH",
     "SEARCH_KNOWLEDGE",
     "TRANSFER_CALL",
     "Passage",
@@ -37,8 +38,9 @@ __all__ = [
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEARCH_KNOWLEDGE = "search_knowledge"
+FINISH = "finish"
 #: Names the built-in tools use; a custom tool cannot take one of them.
-BUILT_IN_TOOLS = frozenset({END_CALL, TRANSFER_CALL, SEARCH_KNOWLEDGE})
+BUILT_IN_TOOLS = frozenset({END_CALL, TRANSFER_CALL, SEARCH_KNOWLEDGE, FINISH})
 
 VOICE_RULES = (
     "You are speaking with a caller on the telephone; everything you write is read aloud by a "
@@ -142,10 +144,15 @@ def build_messages(
 
 
 def build_tools(
-    *, end_call: bool, transfer_targets: Mapping[str, str], search_knowledge: bool = False
+    *,
+    end_call: bool,
+    transfer_targets: Mapping[str, str],
+    search_knowledge: bool = False,
+    finish_when: str | None = None,
 ) -> list[ChatCompletionFunctionToolParam]:
-    """The built-in tools: ``end_call``, ``transfer_call`` when targets are allowed, and
-    ``search_knowledge`` when the assistant has a knowledge search."""
+    """The built-in tools: ``end_call``, ``transfer_call`` when targets are allowed,
+    ``search_knowledge`` when the assistant has a knowledge search, and ``finish`` (described by
+    ``finish_when``) while a flow's bounded ``llm`` node waits for its result."""
     tools: list[ChatCompletionFunctionToolParam] = []
     if end_call:
         tools.append(
@@ -198,6 +205,26 @@ def build_tools(
                             }
                         },
                         "required": ["query"],
+                    },
+                },
+            }
+        )
+    if finish_when:
+        tools.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": FINISH,
+                    "description": finish_when.strip(),
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "result": {
+                                "type": "string",
+                                "description": "The outcome, in a few words.",
+                            }
+                        },
+                        "required": ["result"],
                     },
                 },
             }

@@ -111,7 +111,7 @@ class OpenAiTts:
             pcm, rate = decode_wav(body)
         if not pcm:
             raise SpeechError(f"the speech endpoint returned no audio for {text[:40]!r}")
-        return pcm
+        return resample_once(pcm, rate, sample_rate)
 
     async def _request(self, text: str, voice: str) -> bytes:
         try:

@@ -18,14 +18,13 @@ import pytest
 from callwright.dialog import llm_tools
 from callwright.dialog.actions import CallContext, CallerTurn, DialogAction, Hangup, Listen, Say
 from callwright.dialog.llm_engine import LlmEngine, LlmSettings
-from callwright.dialog.llm_tools import (
-    Toolbox,
+from callwright.dialog.llm_tools import Toolbox, ToolError
+from callwright.dialog.prompt import Passage
+from callwright.dialog.webhook_tools import (
     ToolDeclarationError,
-    ToolError,
     WebhookTool,
     parse_tool_declarations,
 )
-from callwright.dialog.prompt import Passage
 from callwright.dialog.webhooks import WebhookClient
 from callwright.errors import LlmError, NotFound, StoreError
 from callwright.knowledge.retriever import KnowledgeRetriever
@@ -164,6 +163,7 @@ def test_a_declaration_becomes_a_tool_definition() -> None:
     [
         ({"name": "end_call"}, "built-in"),
         ({"name": "search_knowledge"}, "built-in"),
+        ({"name": "finish"}, "built-in"),
         ({"name": "has space"}, "name must be"),
         ({"name": ""}, "name must be"),
         ({"description": " "}, "description"),
@@ -494,3 +494,46 @@ async def test_a_poisoned_document_cannot_make_a_key_appear(
     for delivered in receiver.requests:
         assert API_KEY not in delivered.body.decode()
     assert API_KEY not in repr(engine.history) and API_KEY not in repr(engine.settings)
+
+
+# --- finish (a flow's bounded llm node) --------------------------------------------------------
+
+
+async def test_finish_ends_the_reply_with_a_result_for_the_flow(make_engine: MakeEngine) -> None:
+    engine, server = await make_engine(
+        Reply.text("What is your order number?"),
+        Reply(
+            chunks=["Thank you, noted."],
+            tool_calls=[ToolCall("finish", {"result": "order 1234"}, id="call_f")],
+        ),
+        Reply.text("Anything else?"),
+    )
+    engine.offer_finish("Call this when you know the caller's order number.")
+    assert await run(engine.on_caller_turn(CallerTurn("My order"))) == [
+        Say("What is your order number?"), Listen()
+    ]
+    assert engine.take_finish() is None
+    actions = await run(engine.on_caller_turn(CallerTurn("It is 1234")))
+    assert actions == [Say("Thank you, noted.")]  # no Listen: the flow goes on
+    assert engine.take_finish() == "order 1234"
+    assert engine.take_finish() is None  # once
+    assert not engine.ended
+    finish = server.requests[1].body["tools"][-1]["function"]
+    assert finish["name"] == "finish"
+    assert finish["description"] == "Call this when you know the caller's order number."
+    assert engine.history[-1] == {
+        "role": "tool", "tool_call_id": "call_f", "content": '{"ok": true}'
+    }
+    engine.offer_finish(None)
+    await run(engine.on_caller_turn(CallerTurn("Thanks")))
+    assert "finish" not in tool_names(server.requests[2].body)
+
+
+async def test_finish_is_unknown_unless_offered(make_engine: MakeEngine) -> None:
+    engine, server = await make_engine(
+        Reply(tool_calls=[ToolCall("finish", {"result": "done"})]), Reply.text("Okay."),
+    )
+    actions = await run(engine.on_caller_turn(CallerTurn("done")))
+    assert actions == [Say("Okay."), Listen()]
+    assert engine.take_finish() is None
+    assert "unknown tool" in server.requests[1].messages[-1]["content"]
