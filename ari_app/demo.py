@@ -103,7 +103,8 @@ async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO =
 async def place_demo_call(
     sim: PbxSimulator, service: CallService, settings: Settings, out: TextIO
 ) -> int:
-    phrases = await synthesize_phrases(service.tts, DEMO_PHRASES, "ko")
+    voice = await service.speech.tts_for({"engine": "espeak-ng", "voice": "ko"})
+    phrases = await synthesize_phrases(voice, DEMO_PHRASES, "ko")
     print(f"\nplacing a simulated call from {DEMO_CALLER} to {DEMO_NUMBER} …", file=out, flush=True)
     placed = time.monotonic()
     call = await sim.place_call(

@@ -30,11 +30,8 @@ from callwright.errors import ConfigError, MediaError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
-from callwright.speech.espeak_tts import EspeakTts
-from callwright.speech.model_store import resolve_model
-from callwright.speech.protocols import SttEngine
-from callwright.speech.tts_cache import CachedTts
-from callwright.speech.vosk_stt import VoskSttEngine
+from callwright.speech.registry import SpeechEngines
+from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
@@ -49,7 +46,7 @@ def _repair_if_present(path: Path) -> bool:
 
 
 class CallService:
-    def __init__(self, settings: Settings, *, stt: SttEngine | None = None) -> None:
+    def __init__(self, settings: Settings, *, vosk_models: VoskModelCache = SHARED_MODELS) -> None:
         if not settings.ari.enabled:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
         if settings.media.transport == "rtp":
@@ -57,13 +54,11 @@ class CallService:
         self.settings = settings
         self.live = LiveCalls()
         self.clock = PacerClock()
-        self._given_stt = stt
-        self.stt: SttEngine | None = stt
+        self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
         self.db: Database | None = None
         self.app: AriApplication | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stream: AriEventStream | None = None
-        self.tts = CachedTts(EspeakTts())
 
     async def start(self) -> None:
         settings = self.settings
@@ -72,9 +67,7 @@ class CallService:
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
         await self._repair_recordings(self.db)
-        if self.stt is None:
-            model = resolve_model(settings.speech.vosk_model, settings.speech.models_dir)
-            self.stt = await VoskSttEngine.load(model, threads=settings.speech.stt_threads)
+        await self.speech.stt_for(None)  # load the default model now, not on the first call
         self.clock.start()
         assistants = AssistantRepository(self.db)
         runtime = AssistantRuntime(settings, assistants)
@@ -89,8 +82,7 @@ class CallService:
             calls=CallRepository(self.db),
             numbers=NumberRepository(self.db),
             dialogs=runtime,
-            stt=self.stt,
-            tts=self.tts,
+            speech=self.speech,
             clock=self.clock,
             media_legs=self._media_leg,
             recordings_dir=Path(settings.recordings.dir),
@@ -141,8 +133,9 @@ class CallService:
                 texts.extend(fixed_prompts(flow[1]))
             voice = voice_for(assistant.language, assistant.tts)
             try:
-                await self.tts.prewarm(texts, rate, voice)
-            except SpeechError as exc:
+                tts = await self.speech.tts_for(assistant.tts)
+                await tts.prewarm(texts, rate, voice)
+            except (SpeechError, ConfigError) as exc:
                 log.warning("could not prepare the prompts of %s: %s", assistant.name, exc)
 
     async def _repair_recordings(self, db: Database) -> None:
@@ -161,8 +154,7 @@ class CallService:
         if self.app is not None:
             await self.app.drain(grace_s=5.0)
         await self.clock.stop()
-        if self.stt is not None and self._given_stt is None:
-            await self.stt.close()
+        await self.speech.close()
         if self._http is not None:
             await self._http.close()
         if self.db is not None:

@@ -14,7 +14,7 @@ from callwright.call.live import LiveCalls
 from callwright.call.pipeline import PipelineSettings
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
-from callwright.speech.protocols import SttEngine, TtsEngine
+from callwright.speech.registry import SpeechEngines
 from callwright.store.assistants import Assistant
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
@@ -30,8 +30,7 @@ class SessionServices:
     calls: CallRepository
     numbers: NumberRepository
     dialogs: AssistantRuntime
-    stt: SttEngine
-    tts: TtsEngine
+    speech: SpeechEngines
     clock: PacerClock
     media_legs: MediaLegFactory
     recordings_dir: Path

@@ -197,10 +197,12 @@ class CallSession:
             dialed=self.call.dialed,
             language=language,
         )
+        stt_settings = assistant.stt if assistant is not None else None
+        tts_settings = assistant.tts if assistant is not None else None
         pipeline = CallPipeline(
             transport=self._leg.transport,
-            stt=svc.stt,
-            tts=svc.tts,
+            stt=await svc.speech.stt_for(stt_settings),
+            tts=await svc.speech.tts_for(tts_settings),
             dialog=dialog,
             ctx=ctx,
             journal=CallJournal(svc.calls, self.call.id, observer=svc.live.on_turn),

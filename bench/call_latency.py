@@ -113,7 +113,8 @@ async def measure_turns(
 ) -> dict[str, Any]:
     per_call = 10
     calls_needed = -(-turns // per_call)
-    yes, no = await synthesize_phrases(service.tts, ["네", "아니요"], "ko")
+    voice = await service.speech.tts_for({"engine": "espeak-ng", "voice": "ko"})
+    yes, no = await synthesize_phrases(voice, ["네", "아니요"], "ko")
     heard_gaps: list[float] = []
     for i in range(calls_needed):
         phrases = ["네"] * (per_call - 1) + ["아니요"]

@@ -43,6 +43,8 @@ def one_level(calls: int, warmup: float, duration: float, seed: int) -> dict[str
         "receiver_gap_deviation_ms": gen["gap_deviation_ms"],
         "receiver_worst_call_p99_ms": gen["per_call_p99_ms"]["max"],
         "sender_gap_deviation_ms": sender["pacer_gap_deviation_ms"],
+        "sender_undisturbed_gap_deviation_ms": sender["pacer_gap_deviation_undisturbed_ms"],
+        "disturbed_tick_pct": sender["disturbed_tick_pct"],
         "tick_lateness_ms": sender["tick_lateness_ms"],
         "pacer_phase_ms": sender["pacer_phase_ms"],
         "clock_skipped_ticks": sender["clock_skipped_ticks"],
@@ -69,7 +71,8 @@ def main(argv: list[str]) -> int:
     print(f"pacing: {args.duration:g} s per run after {args.warmup:g} s warm-up; "
           "deviation of inter-frame gaps from 20 ms, in ms")
     header = (f"{'calls':>5}  {'recv p50':>8} {'p99':>7} {'max':>7}   {'send p50':>8} {'p99':>7} "
-              f"{'max':>7}   {'skipped':>7} {'cpu %':>6} {'waited %':>8}")
+              f"{'max':>7}   {'undist. p99':>11} {'skipped':>7} {'cpu %':>6} {'waited %':>8} "
+              f"{'dist. ticks %':>13}")
     print(header)
     for run in range(args.repeat):
         for calls in levels:
@@ -78,8 +81,10 @@ def main(argv: list[str]) -> int:
             rd, sd = r["receiver_gap_deviation_ms"], r["sender_gap_deviation_ms"]
             print(f"{calls:>5}  {rd['p50']:>8.3f} {rd['p99']:>7.3f} {rd['max']:>7.2f}   "
                   f"{sd['p50']:>8.3f} {sd['p99']:>7.3f} {sd['max']:>7.2f}   "
+                  f"{r['sender_undisturbed_gap_deviation_ms']['p99']:>11.3f} "
                   f"{r['clock_skipped_ticks']:>7} {r['host_cpu_pct_one_core']:>6.1f} "
-                  f"{r['interference']['run_delay_pct']:>8.2f}", flush=True)
+                  f"{r['interference']['run_delay_pct']:>8.2f} {r['disturbed_tick_pct']:>13.1f}",
+                  flush=True)
 
     by_level: dict[str, Any] = {}
     for calls in levels:
@@ -95,6 +100,10 @@ def main(argv: list[str]) -> int:
             "sender_p99_ms_median_of_runs": statistics.median(
                 r["sender_gap_deviation_ms"]["p99"] for r in mine
             ),
+            "sender_undisturbed_p99_ms_median_of_runs": statistics.median(
+                r["sender_undisturbed_gap_deviation_ms"]["p99"] for r in mine
+            ),
+            "host_waited_for_cpu_pct_runs": [r["interference"]["run_delay_pct"] for r in mine],
         }
     target_level = by_level.get(str(TARGET_CALLS))
     met: bool | None = None

@@ -34,7 +34,11 @@ APOLOGIES = {
 }
 
 
-def voice_for(language: str, tts: Mapping[str, Any]) -> str:
+def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
+    """The voice to ask the TTS engine for: for espeak-ng the assistant's voice or its language's
+    default; other engines (Piper, OpenAI) take their voice from their own settings (None)."""
+    if tts.get("engine", "espeak-ng") != "espeak-ng":
+        return None
     voice = tts.get("voice")
     if isinstance(voice, str) and voice:
         return voice

@@ -1,17 +1,15 @@
 """The flow dialog engine: walks a :class:`~callwright.dialog.flow.Flow`, one caller turn at a time.
 
-``begin`` speaks the greeting and the first nodes up to the first node that listens (``ask``, a
-listening ``knowledge`` node, ``take_message``) and yields a :class:`Listen` whose grammar is the
-question's words for closed answers, or None for free speech. ``on_caller_turn`` interprets the
-answer (words, or keypad digits gathered until ``#``), stores it in ``ctx.slots`` and walks on. An
-answer that gives nothing, or silence, repeats the question up to ``max_retries`` times, then goes
-to ``on_fail``, or says a polite goodbye and hangs up. ``llm`` nodes hand the conversation to the
-LLM engine (for good, or until it finishes); ``intent``, ``knowledge`` and ``webhook`` nodes call
-the services of :mod:`callwright.dialog.flow_nodes`. Every text may hold ``{slot}`` placeholders.
+It speaks the nodes up to one that listens (``ask``, ``knowledge``, ``take_message``) and yields a
+:class:`Listen` (with a grammar for closed answers); each caller turn (words, or keys gathered
+until ``#``) is interpreted, stored in ``ctx.slots``, and the walk goes on. No answer, or silence,
+repeats the question up to ``max_retries`` times, then goes to ``on_fail`` or says goodbye.
+``llm`` nodes hand the conversation to the LLM engine (for good, or until it finishes); services
+are called through :mod:`callwright.dialog.flow_nodes`. Texts may hold ``{slot}`` placeholders.
 
-The state logic is plain Python; all I/O goes through the injected services and the clock.
-When a reply is cut (barge-in) before the walk reached a question, the next caller turn resumes the
-walk and answers that question with it; a webhook call cut that way is awaited, not repeated.
+The state logic is plain Python; all I/O goes through the injected services and clock. When a
+reply is cut (barge-in) before the walk reached a question, the next caller turn resumes the walk
+and answers that question; a webhook call cut that way is awaited, not repeated.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from callwright.dialog.actions import (
     CallContext,
@@ -93,6 +91,17 @@ def default_texts(language: str) -> dict[str, str]:
     return _DEFAULT_TEXTS.get(base_language(language), _DEFAULT_TEXTS["en"])
 
 
+#: Which of the texts above says goodbye for each hang-up reason.
+_GOODBYES = {
+    "flow_error": "error",
+    "webhook_error": "error",
+    "no_input": "goodbye",
+    "no_match": "goodbye",
+    "no_llm": "goodbye",
+    "transfer_failed": "transfer_failed",
+}
+
+
 def _local_now() -> datetime:
     return datetime.now().astimezone()
 
@@ -113,13 +122,13 @@ class FlowEngine:
         classifier: IntentClassifier | None = None,
         faq: FaqAnswerer | None = None,
         webhooks: WebhookCaller | None = None,
-        clock: Callable[[], datetime] = _local_now,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.flow = flow
         self.greeting = greeting
         self.llm = llm
         self.services = NodeServices(classifier=classifier, faq=faq, webhooks=webhooks)
-        self.clock = clock
+        self.clock = clock or _local_now
         self.visited: list[str] = []
         self.transcript: list[tuple[str, str]] = []  # (role, text) as spoken / heard
         self._ctx = CallContext(call_uid="", caller_number="", dialed="", language="en")
@@ -171,11 +180,8 @@ class FlowEngine:
             if self._resume is None:
                 return
             source = self._walk(self._resume)
-        elif self._keys and isinstance(waiting, AskNode):  # the entry ends by silence, as by #
-            keys, self._keys = self._keys, ""
-            source = self._accept(waiting, self._from_keys(waiting, keys))
-        elif isinstance(waiting, TakeMessageNode) and self._parts:
-            source = self._message_taken(waiting)
+        elif self._keys or self._parts:  # silence ends a keypad entry or a message, as # does
+            source = self._answer(waiting, CallerTurn("", dtmf="#"))
         else:
             self._silences += 1
             source = self._retry(waiting, self._silences, no_input=True)
@@ -190,11 +196,8 @@ class FlowEngine:
         if self._mode != "transferring":
             return
         self._mode = "flow"
-        if node is not None and node.on_fail is not None:
-            source = self._walk(node.on_fail)
-        else:
-            source = self._goodbye("transfer_failed", "transfer_failed")
-        async with aclosing(source) as actions:
+        target = node.on_fail if node is not None else None
+        async with aclosing(self._walk(target, fail="transfer_failed")) as actions:
             async for action in actions:
                 yield action
 
@@ -223,35 +226,32 @@ class FlowEngine:
 
     # --- walking the graph ------------------------------------------------------------------
 
-    async def _walk(self, node_id: str, pending: CallerTurn | None = None) -> Actions:
+    async def _walk(
+        self, node_id: str | None, pending: CallerTurn | None = None, *, fail: str = "flow_error"
+    ) -> Actions:
         """Run nodes from ``node_id`` until one waits for the caller or ends the call; a
-        ``pending`` turn answers the first node that listens."""
+        ``pending`` turn answers the first node that listens. No node: goodbye, for ``fail``."""
         budget = 2 * len(self.flow.nodes) + 2  # validation forbids busy loops; guard anyway
-        current: str | None = node_id
-        while current is not None:
+        current = node_id
+        while True:
             budget -= 1
-            if budget < 0 or current not in self.flow.nodes:
-                log.error("flow stopped at node %r: loop or missing node", current)
-                async with aclosing(self._goodbye("error", "flow_error")) as actions:
-                    async for action in actions:
-                        yield action
+            if current is None or budget < 0 or current not in self.flow.nodes:
+                if current is not None:
+                    log.error("flow stopped at node %r: loop or missing node", current)
+                for action in self._goodbye(fail):
+                    yield action
                 return
             node = self.flow.nodes[current]
             self._node = self._resume = current
             self.visited.append(current)
-            current = None
+            source: Actions | None = None
             if isinstance(node, SayNode):
-                self._resume = node.next
+                self._resume = current = node.next
                 yield self._say(node.text, node.interruptible)
-                current = node.next
             elif isinstance(node, AskNode | TakeMessageNode) or (
                 isinstance(node, KnowledgeNode) and node.listen
             ):
                 source = self._listen_at(node, pending)
-                async with aclosing(source) as actions:
-                    async for action in actions:
-                        yield action
-                return
             elif isinstance(node, KnowledgeNode):
                 said, current = await self._knowledge(node, self._ctx.slots.get(node.slot))
                 if said:
@@ -266,59 +266,53 @@ class FlowEngine:
                 chosen = {s: self._ctx.slots[s] for s in node.send if s in self._ctx.slots}
                 payload = webhook_payload(node.id, self._ctx, chosen)
                 reply = await self.services.call(node.id, node.webhook, payload, node.timeout_s)
-                if reply is not None:
-                    self._ctx.slots.update(reply_slots(node, reply))
+                self._ctx.slots.update(reply_slots(node, reply or {}))
                 current = node.next if reply is not None else node.on_error
-                if current is None:
-                    async with aclosing(self._goodbye("error", "webhook_error")) as actions:
-                        async for action in actions:
-                            yield action
-            elif isinstance(node, HangupNode):
-                self._end("ended")
+                fail = fail if reply is not None else "webhook_error"
+            elif isinstance(node, HangupNode | TransferNode):
+                self._end("ended" if isinstance(node, HangupNode) else "transferring")
+                self._transfer = node if isinstance(node, TransferNode) else None
                 if node.text:
                     yield self._say(node.text)
-                yield Hangup(node.reason)
-            elif isinstance(node, TransferNode):
-                self._end("transferring")
-                self._transfer = node
-                if node.text:
-                    yield self._say(node.text)
-                yield Transfer(node.target, node.reason)
+                yield Hangup(node.reason) if isinstance(node, HangupNode) else Transfer(
+                    node.target, node.reason
+                )
+                return
             else:
-                async with aclosing(self._enter_llm(node)) as actions:
+                source = self._enter_llm(node)
+            if source is not None:
+                async with aclosing(source) as actions:
                     async for action in actions:
                         yield action
+                return
 
-    async def _listen_at(self, node: Listening, pending: CallerTurn | None) -> Actions:
+    def _listen_at(self, node: Listening, pending: CallerTurn | None) -> Actions:
         self._waiting = node
         self._resume = None
         self._retries = self._silences = 0
         self._keys = ""
         self._parts = []
         if pending is not None and (pending.text.strip() or pending.dtmf):
-            source = self._answer(node, pending, fresh=True)
-        else:
-            source = self._ask(node)
-        async with aclosing(source) as actions:
-            async for action in actions:
-                yield action
+            return self._answer(node, pending, fresh=True)
+        return self._ask(node)
 
     async def _ask(self, node: Listening, text: str | None = None) -> Actions:
         text = text or node.prompt
         if text:
             yield self._say(text, node.interruptible)
-        yield self._listen(node)
+        words = self.grammar(node) if isinstance(node, AskNode) else None
+        yield Listen(grammar=words, no_input_s=node.no_input_s, dtmf=True)
 
     # --- answers ----------------------------------------------------------------------------
 
     async def _answer(self, node: Listening, turn: CallerTurn, *, fresh: bool = False) -> Actions:
         text = " ".join(turn.text.split())
-        value: SlotValue | None
+        value: SlotValue | None = None
         if turn.dtmf and isinstance(node, AskNode):
             keys, done = press(node, self._keys, turn.dtmf, self._ctx.language)
             self._keys = "" if done else keys
             if not done:
-                if len(keys) == 1:  # keys between keys: a shorter silence ends the entry
+                if len(keys) == 1:  # between keys, a shorter silence ends the entry
                     yield Listen(self.grammar(node), no_input_s=node.inter_digit_s, dtmf=True)
                 return
             value = self._from_keys(node, keys)
@@ -326,26 +320,22 @@ class FlowEngine:
             if text:
                 self._note_user(text)
                 self._parts.append(text)
-            if (turn.dtmf == "#" or len(self._parts) >= node.max_parts) and self._parts:
-                source: Actions = self._message_taken(node)
-            elif text:
-                source = self._wait_more(node)
-            else:
+            if not self._parts or not (turn.dtmf == "#" or len(self._parts) >= node.max_parts):
+                if text:  # more may follow; a shorter silence ends the message
+                    yield Listen(None, no_input_s=node.end_silence_s, dtmf=True)
                 return
-            async with aclosing(source) as actions:
-                async for action in actions:
-                    yield action
-            return
         elif turn.dtmf:  # keys mean nothing to a knowledge question
             return
         else:
             self._keys = ""
             self._note_user(text)
-            if isinstance(node, KnowledgeNode):
-                value = text or None
-            else:
+            if isinstance(node, AskNode):
                 value = interpret(node, text, self._ctx.language, self.clock())
-        if value is None and fresh:
+            else:
+                value = text or None
+        if isinstance(node, TakeMessageNode):
+            source = self._message_taken(node)
+        elif value is None and fresh:
             source = self._ask(node)
         else:
             source = self._accept(node, value)
@@ -362,9 +352,6 @@ class FlowEngine:
         if text:
             self.transcript.append(("user", text))
 
-    async def _wait_more(self, node: TakeMessageNode) -> Actions:
-        yield Listen(None, no_input_s=node.end_silence_s, dtmf=True)
-
     async def _accept(self, node: Listening, value: SlotValue | None) -> Actions:
         """Store a value and walk on, or ask again when there is none."""
         if value is None:
@@ -373,58 +360,35 @@ class FlowEngine:
         else:
             self._ctx.slots[node.slot] = value
             self._waiting = None
-            source = self._after_answer(node, value)
-        async with aclosing(source) as actions:
-            async for action in actions:
-                yield action
-
-    async def _after_answer(self, node: Listening, value: SlotValue) -> Actions:
-        target: str | None
-        if isinstance(node, KnowledgeNode):
-            self._resume = node.id
-            said, target = await self._knowledge(node, value)
-            if said:
-                yield self._say(said)
-        else:
             target = node.target_for(value) if isinstance(node, AskNode) else node.next
-        if target is None:  # validation prevents this; a polite end all the same
-            source = self._goodbye("error", "flow_error")
-        else:
+            if isinstance(node, KnowledgeNode):
+                self._resume = node.id
+                said, target = await self._knowledge(node, value)
+                if said:
+                    yield self._say(said)
             source = self._walk(target)
         async with aclosing(source) as actions:
             async for action in actions:
                 yield action
 
-    async def _retry(self, node: Listening, count: int, *, no_input: bool) -> Actions:
+    def _retry(self, node: Listening, count: int, *, no_input: bool) -> Actions:
         if count > node.max_retries:
             self._waiting = None
-            if node.on_fail is not None:
-                source = self._walk(node.on_fail)
-            else:
-                source = self._goodbye("goodbye", "no_input" if no_input else "no_match")
-            async with aclosing(source) as actions:
-                async for action in actions:
-                    yield action
-            return
+            return self._walk(node.on_fail, fail="no_input" if no_input else "no_match")
         if no_input and node.no_input_prompt:
-            text = node.no_input_prompt
-        elif node.reprompt:
-            text = node.reprompt
-        else:
-            apology = default_texts(self._ctx.language)["no_input" if no_input else "sorry"]
-            text = f"{apology} {node.prompt}" if node.prompt else apology
-        async with aclosing(self._ask(node, text)) as actions:
-            async for action in actions:
-                yield action
+            return self._ask(node, node.no_input_prompt)
+        if node.reprompt:
+            return self._ask(node, node.reprompt)
+        apology = default_texts(self._ctx.language)["no_input" if no_input else "sorry"]
+        return self._ask(node, f"{apology} {node.prompt}" if node.prompt else apology)
 
     async def _message_taken(self, node: TakeMessageNode) -> Actions:
         message = " ".join(self._parts)
         self._ctx.slots[node.slot] = message
-        self._waiting = None
-        self._parts = []
-        self._resume = node.next
+        self._waiting, self._parts, self._resume = None, [], node.next
         if node.notify is not None:  # a failed notification is logged; the message is kept
-            payload = {**webhook_payload(node.id, self._ctx, {node.slot: message}), "message": message}
+            payload = webhook_payload(node.id, self._ctx, {node.slot: message})
+            payload["message"] = message
             await self.services.call(node.id, node.notify, payload, node.timeout_s)
         if node.text:
             yield self._say(node.text)
@@ -460,9 +424,8 @@ class FlowEngine:
             yield self._say(node.text)
         if self.llm is None:
             log.warning("flow node %r needs an LLM but none is configured", node.id)
-            async with aclosing(self._goodbye("goodbye", "no_llm")) as actions:
-                async for action in actions:
-                    yield action
+            for action in self._goodbye("no_llm"):
+                yield action
             return
         self._mode = "llm"
         self._waiting = self._resume = None
@@ -493,19 +456,15 @@ class FlowEngine:
                 if isinstance(action, Hangup | Transfer):
                     self._end("ended" if isinstance(action, Hangup) else "transferring")
                 yield action
-        node, llm = self._llm_node, self.llm
+        node, llm, target = self._llm_node, self.llm, None
         self._llm_turns += counted
-        if self._mode != "llm" or node is None or llm is None or node.next is None:
-            if held is not None:
-                yield held
-            return
-        result = llm.take_finish() if isinstance(llm, FinishingLlm) else None
-        target: str | None = None
-        if result is not None:
-            self._ctx.slots[node.slot] = result
-            target = node.next
-        elif node.max_turns is not None and self._llm_turns >= node.max_turns:
-            target = node.on_max_turns or node.next
+        if self._mode == "llm" and node is not None and llm is not None and node.next is not None:
+            result = llm.take_finish() if isinstance(llm, FinishingLlm) else None
+            if result is not None:
+                self._ctx.slots[node.slot] = result
+                target = node.next
+            elif node.max_turns is not None and self._llm_turns >= node.max_turns:
+                target = node.on_max_turns or node.next
         if target is None:
             if held is not None:
                 yield held
@@ -523,10 +482,9 @@ class FlowEngine:
         self._mode = mode
         self._waiting = self._resume = None
 
-    async def _goodbye(self, key: str, reason: str) -> Actions:
+    def _goodbye(self, reason: str) -> list[DialogAction]:
         self._end("ended")
-        yield self._say(default_texts(self._ctx.language)[key])
-        yield Hangup(reason)
+        return [self._say(default_texts(self._ctx.language)[_GOODBYES[reason]]), Hangup(reason)]
 
     def _values(self) -> dict[str, object]:
         facts = {"caller_number": self._ctx.caller_number, "dialed": self._ctx.dialed}
@@ -536,7 +494,3 @@ class FlowEngine:
         spoken = fill(text, self._values())
         self.transcript.append(("assistant", spoken))
         return Say(spoken, interruptible)
-
-    def _listen(self, node: Listening) -> Listen:
-        words = self.grammar(node) if isinstance(node, AskNode) else None
-        return Listen(grammar=words, no_input_s=node.no_input_s, dtmf=True)

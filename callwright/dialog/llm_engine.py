@@ -49,6 +49,7 @@ from callwright.dialog.llm_tools import (
     ToolError,
     assistant_message,
     search_passages,
+    unanswered,
 )
 from callwright.dialog.prompt import Passage, build_messages
 from callwright.dialog.sentences import SentenceSplitter
@@ -277,7 +278,11 @@ class LlmEngine:
             if not made:
                 yield Listen()
                 return
-            answers = await self._tools.run(made, self._ctx)
+            try:
+                answers = await self._tools.run(made, self._ctx)
+            except BaseException:  # cancelled (barge-in, hang-up): keep the history valid
+                self.history.extend(unanswered(made))
+                raise
             self.history.extend(answers.messages)
             for error in answers.errors:
                 self._report(error)

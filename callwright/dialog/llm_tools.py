@@ -55,6 +55,7 @@ __all__ = [
     "Toolbox",
     "assistant_message",
     "search_passages",
+    "unanswered",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,12 @@ def assistant_message(text: str, calls: Sequence[ToolCall]) -> ChatCompletionMes
             for c in calls
         ],
     }
+
+
+def unanswered(calls: Sequence[ToolCall]) -> list[ChatCompletionToolMessageParam]:
+    """Tool messages for calls whose run was interrupted: every call must have its answer."""
+    content = tool_result({"ok": False, "error": "interrupted before it finished"})
+    return [{"role": "tool", "tool_call_id": c.id, "content": content} for c in calls]
 
 
 async def search_passages(retriever: Retriever, query: str, timeout_s: float) -> Sequence[Passage]:

@@ -34,9 +34,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from callwright.errors import CallwrightError
+from callwright.errors import CallwrightError, NotFound
+from callwright.store.credentials import CredentialRepository
 
-__all__ = ["WebhookClient", "WebhookError", "sign"]
+__all__ = ["WebhookClient", "WebhookError", "sign", "webhook_url_resolver"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,21 @@ class _Retry(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+def webhook_url_resolver(
+    credentials: CredentialRepository, org_id: int
+) -> Callable[[str], Awaitable[str]]:
+    """``resolve_url`` for :class:`WebhookClient`: the org's credential of that name, which must be
+    of kind ``webhook_url`` (an API key named by mistake is never sent anywhere)."""
+
+    async def resolve(name: str) -> str:
+        credential = await credentials.get(org_id, name)
+        if credential.kind != "webhook_url":
+            raise NotFound(f"credential {name!r} is not a webhook_url")
+        return await credentials.reveal(org_id, name)
+
+    return resolve
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:

@@ -17,7 +17,8 @@ from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
 from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
-from callwright.speech.vosk_stt import VoskModelCache, VoskSttEngine
+from callwright.speech.protocols import TtsEngine
+from callwright.speech.vosk_stt import VoskModelCache
 from callwright.store.calls import Call, CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
@@ -31,6 +32,10 @@ class Harness:
     sim: PbxSimulator
     service: CallService
     calls: CallRepository
+
+    async def caller_voice(self) -> TtsEngine:
+        """The espeak-ng Korean voice the simulated callers speak with."""
+        return await self.service.speech.tts_for({"engine": "espeak-ng", "voice": "ko"})
 
     async def closed_call(self, within_s: float = 5.0) -> Call:
         """The most recent call, once its row is closed."""
@@ -48,12 +53,11 @@ MakeHarness = Callable[..., Awaitable[Harness]]
 
 @pytest.fixture
 async def make_harness(
-    tmp_path: Path, ko_model_dir: Path, vosk_models: VoskModelCache
+    tmp_path: Path, vosk_models: VoskModelCache
 ) -> AsyncIterator[MakeHarness]:
     """``await make_harness(flow=..., env={...}, sim_options={...})``: a seeded demo number
     (``DEMO_NUMBER``) served by a started call service connected to a started simulator."""
     made: list[Harness] = []
-    engines: list[VoskSttEngine] = []
 
     async def make(
         *,
@@ -77,9 +81,7 @@ async def make_harness(
                             record_calls=True)
         finally:
             await db.close()
-        stt = await VoskSttEngine.load(ko_model_dir, threads=2, models=vosk_models)
-        engines.append(stt)
-        service = CallService(settings, stt=stt)
+        service = CallService(settings, vosk_models=vosk_models)
         await service.start()
         assert service.db is not None
         harness = Harness(settings, sim, service, CallRepository(service.db))
@@ -90,5 +92,3 @@ async def make_harness(
     for h in made:
         await h.service.stop()
         await h.sim.stop()
-    for engine in engines:
-        await engine.close()

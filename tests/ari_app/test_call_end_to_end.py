@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 async def demo_call(h: Harness, phrases: tuple[str, ...] = DEMO_PHRASES) -> ConversationReport:
-    audio = await synthesize_phrases(h.service.tts, phrases, "ko")
+    audio = await synthesize_phrases(await h.caller_voice(), phrases, "ko")
     placed = time.monotonic()
     call = await h.sim.place_call(
         dialed=DEMO_NUMBER, caller_number=DEMO_CALLER, caller_name="E2E", app=h.settings.ari.app

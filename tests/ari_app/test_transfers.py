@@ -39,7 +39,7 @@ def transfer_flow(target: str) -> dict[str, Any]:
 
 
 async def say_hello(h: Harness, caller_number: str) -> SimulatedCall:
-    (hello,) = await synthesize_phrases(h.service.tts, ["안녕하세요"], "ko")
+    (hello,) = await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko")
     placed = time.monotonic()
     call = await h.sim.place_call(dialed=DEMO_NUMBER, caller_number=caller_number,
                                   app=h.settings.ari.app)
@@ -72,7 +72,7 @@ async def test_bridged_transfer_rings_then_connects_caller_and_agent(
     # While it rings, the caller hears ringback (a tone, after the "connecting you" sentence).
     await asyncio.sleep(1.8)
     # Answered: the caller and the agent hear each other; our media channel has left the bridge.
-    (words,) = await synthesize_phrases(h.service.tts, ["네"], "ko")
+    (words,) = await synthesize_phrases(await h.caller_voice(), ["네"], "ko")
     spoke = time.monotonic()
     await call.caller.say(words)
     await heard_speech_after(agent_call.caller, spoke, 5)

@@ -4,6 +4,7 @@ webhook tools (schema, signature, failures) and that nothing secret reaches the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -428,6 +429,30 @@ async def test_tools_of_one_round_run_concurrently_and_answer_in_order(
     assert sorted(json.loads(str(m["content"])).get("result", {}).get("n", 0) for m in answers) \
         == [0, 1, 2]
     assert len(server.requests) == 1
+
+
+async def test_a_reply_cancelled_during_a_tool_keeps_the_history_valid(
+    make_engine: MakeEngine, receiver: WebhookReceiver
+) -> None:
+    receiver.answer(Answer(delay_s=5, json={}))
+    engine, server = await make_engine(
+        Reply(tool_calls=[ToolCall("order_status", {"order": "1234"}, id="call_slow")]),
+        Reply.text("How can I help?"),
+        hook=receiver, tools=[ORDER_TOOL],
+    )
+    reply = asyncio.create_task(run(engine.on_caller_turn(CallerTurn("Order 1234?"))))
+    for _ in range(100):
+        if receiver.requests:
+            break
+        await asyncio.sleep(0.01)
+    reply.cancel()  # the caller hangs up, or the pipeline cancels on barge-in
+    with pytest.raises(asyncio.CancelledError):
+        await reply
+    await run(engine.on_caller_turn(CallerTurn("Hello?")))
+    messages = server.requests[1].messages
+    assert [m["role"] for m in messages[-3:]] == ["assistant", "tool", "user"]
+    assert messages[-2]["tool_call_id"] == "call_slow"
+    assert "interrupted" in messages[-2]["content"]
 
 
 async def test_webhook_tools_are_offered_only_with_a_client_and_tools_enabled(

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callwright.dialog.webhooks import WebhookClient, WebhookError, sign
+from callwright.dialog.webhooks import WebhookClient, WebhookError, sign, webhook_url_resolver
 from callwright.errors import CallwrightError
 from callwright.privacy.secrets import MasterKey
 from callwright.store.credentials import CredentialRepository
@@ -188,16 +188,16 @@ async def test_urls_come_from_the_orgs_encrypted_credentials(tmp_path: Path) -> 
         credentials = CredentialRepository(db, MasterKey.generate())
         async with WebhookReceiver(secret=SECRET) as receiver, aiohttp.ClientSession() as session:
             await credentials.put(org.id, "webhook_url", "orders", receiver.url)
+            await credentials.put(org.id, "api_key", "llm-key", receiver.url + "?key=sk-SECRET")
 
             def client_for(org_id: int) -> WebhookClient:
-                async def resolve(name: str) -> str:
-                    return await credentials.reveal(org_id, name)
-
-                return WebhookClient(session, resolve, SECRET)
+                return WebhookClient(session, webhook_url_resolver(credentials, org_id), SECRET)
 
             assert await client_for(org.id).call("orders", {"a": 1}, timeout_s=2) == {"ok": True}
             with pytest.raises(WebhookError, match="cannot be read"):
                 await client_for(other.id).call("orders", {"a": 1}, timeout_s=2)
+            with pytest.raises(WebhookError, match="cannot be read"):  # not a webhook_url
+                await client_for(org.id).call("llm-key", {"a": 1}, timeout_s=2)
             assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
     finally:
         await db.close()
