@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -18,22 +20,26 @@ from ari_app.application import AriApplication
 from ari_app.ari.connection import AriEventStream
 from ari_app.ari.events import StasisStart
 from ari_app.ari.rest import AriRestClient
-from ari_app.media_leg import MediaLeg, RtpMediaLeg, media_format_for
+from ari_app.media_leg import MediaLeg, media_format_for
+from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
-from ari_app.transports.rtp import RtpTransport
+from ari_app.transports.audiosocket_server import AudioSocketServer
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
 from callwright.config import Settings
 from callwright.dialog.fixed_prompts import fixed_prompts
+from callwright.dialog.llm_client import LlmClientFactory
 from callwright.errors import ConfigError, MediaError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
+from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
+from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
 from callwright.store.recovery import close_abandoned_calls
@@ -59,6 +65,9 @@ class CallService:
         self.app: AriApplication | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stream: AriEventStream | None = None
+        self.llm_clients: LlmClientFactory | None = None
+        self.audiosocket: AudioSocketServer | None = None
+        self._legs: MediaLegBuilder | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -69,10 +78,21 @@ class CallService:
         await self._repair_recordings(self.db)
         await self.speech.stt_for(None)  # load the default model now, not on the first call
         self.clock.start()
-        assistants = AssistantRepository(self.db)
-        runtime = AssistantRuntime(settings, assistants)
-        await self._prewarm(assistants)
         self._http = aiohttp.ClientSession()
+        master_key = await asyncio.to_thread(
+            MasterKey.load_or_create, settings.server.master_key_file
+        )
+        credentials = CredentialRepository(self.db, master_key)
+        if settings.llm.enabled:
+            self.llm_clients = LlmClientFactory(settings.llm, credentials)
+            await self.llm_clients.start()
+        assistants = AssistantRepository(self.db)
+        runtime = AssistantRuntime(
+            settings, assistants, db=self.db, llm_clients=self.llm_clients, http=self._http,
+            credentials=credentials,
+        )
+        await self._prewarm(assistants)
+        await self._start_media()
         ari = settings.ari
         rest = AriRestClient(self._http, ari.url, ari.username, ari.password)
         self.app = AriApplication(rest)
@@ -109,18 +129,23 @@ class CallService:
         await self._stream.start()
         log.info("connected to ARI at %s as app %r", settings.ari.url, settings.ari.app)
 
-    async def _media_leg(self) -> MediaLeg:
+    # -- media legs (RTP, AudioSocket, WebSocket; see ari_app.media_legs) -------------------------
+    async def _start_media(self) -> None:
         media = self.settings.media
-        if media.transport != "rtp":
-            raise MediaError(f"media transport {media.transport!r} is not available yet")
-        transport = RtpTransport(
-            media_format_for(media.format),
-            bind_host=media.bind_host,
+        self.audiosocket = AudioSocketServer(
+            media.bind_host, media.audiosocket_port,
             advertise_host=media.advertise_host or media.bind_host,
-            port_range=(media.rtp_port_min, media.rtp_port_max),
         )
-        await transport.open()
-        return RtpMediaLeg(transport)
+        if media.transport == "audiosocket":
+            await self.audiosocket.start()  # fail at start-up, not on the first call
+        self._legs = build_media_leg_factory(self.settings, self.audiosocket, http=self._http)
+
+    async def _media_leg(self, overrides: Mapping[str, Any] | None = None) -> MediaLeg:
+        """A new media leg: the server default, or the assistant's ``media`` overrides."""
+        if self._legs is None:
+            raise MediaError("the call service is not started")
+        return await self._legs(overrides)
+    # -- end of media legs -------------------------------------------------------------------------
 
     async def _prewarm(self, assistants: AssistantRepository) -> None:
         """Synthesise every assistant's greeting and fixed flow prompts now, so the first words
@@ -154,7 +179,11 @@ class CallService:
         if self.app is not None:
             await self.app.drain(grace_s=5.0)
         await self.clock.stop()
+        if self.audiosocket is not None:
+            await self.audiosocket.stop()
         await self.speech.close()
+        if self.llm_clients is not None:
+            await self.llm_clients.aclose()
         if self._http is not None:
             await self._http.close()
         if self.db is not None:

@@ -29,7 +29,7 @@ from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
 from callwright.call.journal import CallJournal
 from callwright.call.pipeline import CallOutcome, CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
-from callwright.errors import AriError, CallwrightError
+from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.media.recorder import StereoWavRecorder
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -53,6 +53,7 @@ class CallSession:
         self._hangup_cause: int | None = None
         self._we_hung_up = False
         self._xfer: BridgedTransfer | None = None
+        self._background: set[asyncio.Task[int]] = set()
         self._bridged: BridgedTransfer | None = None
 
     # -- events routed here by the application ---------------------------------------------------
@@ -86,6 +87,17 @@ class CallSession:
         self._caller_gone.set()
         if self._pipeline is not None and not self._we_hung_up:
             self._pipeline.end(CallOutcome("completed", reason))
+
+    def _llm_failed(self, error: LlmError) -> None:
+        """The LLM failed during the call (the engine already spoke its fallback): record it."""
+        if self.call is None:
+            return
+        detail = {"error": type(error).__name__, "message": str(error)[:500]}
+        task = asyncio.get_running_loop().create_task(
+            self._svc.calls.add_event(self.call.id, "llm_error", detail)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def caller_vanished(self) -> None:
         """Reconciliation after an ARI outage found the channel gone."""
@@ -137,7 +149,7 @@ class CallSession:
         await self._connect_media()
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
-        dialog = await svc.dialogs.for_assistant(assistant)
+        dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
         self._start_recording(assistant)
         return await self._converse(assistant.language, assistant, dialog)
 

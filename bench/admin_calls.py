@@ -164,6 +164,20 @@ async def fill(db: Database, calls: int, seed: int = 7) -> dict[str, Any]:
 
 async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
     db = await Database.open(db_path)
+    try:
+        figures = await _measure(db, calls, requests)
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        await db.close()
+    size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
+    figures.update(
+        store_bytes=size, store_mb=round(size / 1e6, 1), bytes_per_call=round(size / max(1, calls))
+    )
+    return figures
+
+
+async def _measure(db: Database, calls: int, requests: int) -> dict[str, Any]:
+    recordings = Path(tempfile.mkdtemp(prefix="cw-bench-rec-"))
     info = await fill(db, calls)
     passwords = Passwords()
     user_id = await db.execute(
@@ -186,8 +200,6 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
         finally:
             server_ms.append((time.perf_counter() - began) * 1000)
 
-    recordings = db_path.parent / "recordings"
-    recordings.mkdir(exist_ok=True)
     app = build_admin_app(
         db,
         AdminOptions(secure_cookies=False),
@@ -212,10 +224,15 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
         )
         first = await (await http.get(base + "/api/v1/calls?limit=50")).json()
         cursor = first["next_cursor"]
-        for _ in range(200):  # 200 pages deep = the 10,000th newest call
-            cursor = (
+        depth = 1
+        for _ in range(200):  # up to 200 pages deep: the 10,000th newest call
+            following = (
                 await (await http.get(base + f"/api/v1/calls?limit=50&cursor={cursor}")).json()
-            )["next_cursor"]
+            ).get("next_cursor")
+            if following is None:
+                break
+            cursor = following
+            depth += 1
         uids = [
             r["uid"]
             for r in await db.fetch_all(
@@ -233,7 +250,7 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
             "list by caller": ["/calls?caller=%2B15550000001"],
             "list date range (30 days)": [f"/calls?since={month_ago}"],
             "list assistant+status": [f"/calls?assistant={info['assistant_id']}&status=abandoned"],
-            "list page 201 (keyset)": [f"/calls?cursor={cursor}"],
+            f"list page {depth + 1} (keyset)": [f"/calls?cursor={cursor}"],
             "list transcript search": ["/calls?q=plumber+tomorrow"],
             "call page (HTML)": [f"/calls/{uid}" for uid in uids],
             "call page (JSON)": [f"/api/v1/calls/{uid}" for uid in uids],
@@ -255,16 +272,10 @@ async def measure(calls: int, requests: int, db_path: Path) -> dict[str, Any]:
                 "round_trip_p95_ms": round(percentile(trips, 95), 2),
             }
     await runner.cleanup()
-    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    await db.close()
-    size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
     return {
         "calls": calls,
         "requests_per_case": requests,
         "insert_seconds": info["insert_s"],
-        "store_bytes": size,
-        "store_mb": round(size / 1e6, 1),
-        "bytes_per_call": round(size / max(1, calls)),
         "target_ms": 100,
         "cases": results,
         "worst_server_p95_ms": max(r["server_p95_ms"] for r in results.values()),

@@ -115,6 +115,20 @@ def contention() -> tuple[float, int, float]:
     return run_delay, resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw, psi
 
 
+def core_times(cpu: int | None) -> tuple[float, float]:
+    """(busy seconds, steal seconds) of ``cpu`` (of the whole machine if None), from /proc/stat."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    tick = os.sysconf("SC_CLK_TCK")
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                fields = line.split()
+                if fields and fields[0] == name:
+                    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+                    return (user + nice + system + irq + softirq) / tick, steal / tick
+    return 0.0, 0.0
+
+
 def tone_pcm(seconds: float, hz: float = 440.0, level: int = 8000) -> bytes:
     t = np.arange(int(RATE * seconds)) / RATE
     return (np.sin(2 * np.pi * hz * t) * level).astype("<i2").tobytes()
@@ -516,6 +530,8 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         sent0 = sum(c.transport.stats().packets_sent for c in calls)
         cpu0, wall0 = cpu_seconds(), time.monotonic()
         contention0 = contention()
+        host_cpu = pair[0] if pinned and pair is not None else None
+        core0 = core_times(host_cpu)
         profiler = cProfile.Profile() if cfg.profile else None
         if profiler is not None:
             profiler.enable()
@@ -527,6 +543,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
             rss_peak = max(rss_peak, rss_bytes())
         cpu1, wall1 = cpu_seconds(), time.monotonic()
         contention1 = contention()
+        core1 = core_times(host_cpu)
         if profiler is not None and cfg.profile:
             profiler.disable()
             profiler.dump_stats(cfg.profile)
@@ -579,6 +596,12 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
             "run_delay_pct": round(100.0 * (contention1[0] - contention0[0]) / wall, 2),
             "involuntary_switches": contention1[1] - contention0[1],
             "machine_cpu_pressure_pct": round(100.0 * (contention1[2] - contention0[2]) / wall, 2),
+            # the host's core (the machine's CPUs if not pinned): time used by other processes
+            # (the host's own CPU time subtracted), and time the hypervisor took away
+            "host_core_used_by_others_pct": round(
+                100.0 * (core1[0] - core0[0] - (cpu1 - cpu0)) / wall, 1
+            ),
+            "host_core_steal_pct": round(100.0 * (core1[1] - core0[1]) / wall, 1),
         },
         "loadavg_start": [round(x, 2) for x in loadavg_start],
         "loadavg_end": [round(x, 2) for x in loadavg_end],

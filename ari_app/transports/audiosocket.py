@@ -214,7 +214,7 @@ class AudioSocketTransport:
         await self._close_socket()
 
     async def hang_up(self) -> None:
-        """End the call deliberately: a hang-up frame, then close (Asterisk destroys the channel)."""
+        """End the call on purpose: a hang-up frame, then close (Asterisk destroys the channel)."""
         writer = self._writer
         if writer is not None and not writer.is_closing() and self._ended_reason is None:
             writer.write(wire.hangup_frame())

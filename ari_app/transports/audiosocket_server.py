@@ -24,6 +24,8 @@ from callwright.media.transport import MediaFormat
 log = logging.getLogger(__name__)
 
 DialplanHandler = Callable[[AudioSocketTransport], Awaitable[None]]
+#: The AudioSocket() dialplan application sends slin 8 kHz (0x10) whatever the channel's format.
+DIALPLAN_FORMAT = MediaFormat("slin", 8000)
 
 
 class AudioSocketServer:
@@ -105,7 +107,7 @@ class AudioSocketServer:
         return transport
 
     def set_dialplan_handler(
-        self, handler: DialplanHandler | None, fmt: MediaFormat = MediaFormat("slin", 8000)
+        self, handler: DialplanHandler | None, fmt: MediaFormat = DIALPLAN_FORMAT
     ) -> None:
         """Where connections with an unexpected UUID go: AudioSocket(<uuid>,host:port) run by
         the dialplan with no ARI. ``handler(transport)`` owns the call; the transport is closed
@@ -147,7 +149,9 @@ class AudioSocketServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_dialplan(self, handler: DialplanHandler, transport: AudioSocketTransport) -> None:
+    async def _run_dialplan(
+        self, handler: DialplanHandler, transport: AudioSocketTransport
+    ) -> None:
         try:
             await handler(transport)
         except Exception:  # the outermost boundary of a dialplan call

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import aiohttp
 from openai import AsyncOpenAI
 
 from callwright.call.pipeline import PipelineSettings
@@ -18,10 +19,25 @@ from callwright.config import Settings
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.factory import build_dialog_engine
+from callwright.dialog.llm_client import LlmClientFactory
 from callwright.dialog.llm_engine import LlmSettings as DialogLlmSettings
+from callwright.dialog.webhook_tools import ToolDeclarationError, parse_tool_declarations
+from callwright.dialog.webhooks import WebhookClient, webhook_url_resolver
+from callwright.errors import ConfigError, LlmError, NotFound
+from callwright.knowledge.retriever import KnowledgeRetriever
 from callwright.speech.barge_in import BargeInConfig
 from callwright.speech.endpointing import EndpointingConfig
 from callwright.store.assistants import Assistant, AssistantRepository
+from callwright.store.credentials import CredentialRepository
+from callwright.store.db import Database
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly telephone assistant. Answer briefly, in the caller's language; your words "
+    "are spoken aloud, so use no lists, markup or emojis."
+)
+
+#: The org credential (kind "password") whose value signs webhook requests, when it exists.
+WEBHOOK_SIGNING_CREDENTIAL = "webhook-signing-secret"
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +48,18 @@ APOLOGIES = {
     "en": "Sorry, something went wrong on our side. Goodbye.",
     "ko": "죄송합니다. 시스템 오류가 발생했습니다. 안녕히 계세요.",
 }
+
+
+def transfer_targets(raw: object) -> dict[str, str]:
+    """An assistant's transfer targets as name → target, from ``[{"name", "target"}]`` or a dict."""
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    targets: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, Mapping) and item.get("name") and item.get("target"):
+                targets[str(item["name"])] = str(item["target"])
+    return targets
 
 
 def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
@@ -46,28 +74,72 @@ def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
 
 
 class AssistantRuntime:
+    """Builds each call's dialog engine. ``llm_clients`` is None when no LLM server is set up;
+    ``http``/``credentials`` serve webhook nodes and tools (None: no webhooks)."""
+
     def __init__(
         self,
         settings: Settings,
         assistants: AssistantRepository,
-        llm_client_factory: Callable[[Assistant], AsyncOpenAI] | None = None,
+        *,
+        db: Database | None = None,
+        llm_clients: LlmClientFactory | None = None,
+        http: aiohttp.ClientSession | None = None,
+        credentials: CredentialRepository | None = None,
     ) -> None:
         self._settings = settings
         self._assistants = assistants
-        self._llm_client_factory = llm_client_factory
+        self._db = db
+        self._llm_clients = llm_clients
+        self._http = http
+        self._credentials = credentials
 
-    async def for_assistant(self, assistant: Assistant) -> DialogEngine:
+    async def for_assistant(
+        self, assistant: Assistant, on_llm_error: Callable[[LlmError], None] | None = None
+    ) -> DialogEngine:
+        """The dialog engine for one call of ``assistant``. Raises FlowError (a broken stored
+        flow), which the session turns into a polite end of the call."""
         flow = await self._assistants.latest_flow(assistant.id)
         definition = flow[1] if flow is not None else None
         llm_settings = self._llm_settings(assistant)
-        factory = None
-        if llm_settings is not None and self._llm_client_factory is not None:
-            make = self._llm_client_factory
+        client: AsyncOpenAI | None = None
+        if llm_settings is not None and self._llm_clients is not None:
+            credential = assistant.llm.get("credential")
+            try:
+                client = await self._llm_clients.client_for(
+                    assistant.org_id, credential if isinstance(credential, str) else None
+                )
+            except ConfigError as exc:
+                log.error("assistant %s: LLM unavailable (%s)", assistant.id, exc)
+                if on_llm_error is not None:
+                    on_llm_error(LlmError(f"LLM unavailable: {exc}"))
+        knowledge = (
+            KnowledgeRetriever(self._db, assistant.id, org_id=assistant.org_id)
+            if self._db is not None
+            else None
+        )
+        return build_dialog_engine(
+            definition,
+            llm_settings if client is not None else None,
+            (lambda: client) if client is not None else None,
+            assistant.greeting,
+            language=assistant.language,
+            on_llm_error=on_llm_error,
+            faq=knowledge,
+            webhooks=await self._webhooks(assistant.org_id),
+            retriever=knowledge,
+        )
 
-            def factory() -> AsyncOpenAI:
-                return make(assistant)
-
-        return build_dialog_engine(definition, llm_settings, factory, assistant.greeting)
+    async def _webhooks(self, org_id: int) -> WebhookClient | None:
+        if self._http is None or self._credentials is None:
+            return None
+        try:
+            secret: bytes | None = (
+                await self._credentials.reveal(org_id, WEBHOOK_SIGNING_CREDENTIAL)
+            ).encode()
+        except NotFound:
+            secret = None
+        return WebhookClient(self._http, webhook_url_resolver(self._credentials, org_id), secret)
 
     def announcement(self, text: str) -> DialogEngine:
         return AnnouncementDialog(text, reason="unknown_number")
@@ -77,13 +149,20 @@ class AssistantRuntime:
         server = self._settings.llm
         if not llm.get("enabled", False) or not server.enabled:
             return None
+        try:
+            tools = parse_tool_declarations(assistant.tools)
+        except ToolDeclarationError as exc:
+            log.error("assistant %s: tools ignored: %s", assistant.id, exc)
+            tools = ()
         return DialogLlmSettings(
             model=str(llm.get("model") or server.model),
             temperature=float(llm.get("temperature", server.temperature)),
             max_tokens=int(llm.get("max_tokens", server.max_tokens)),
             timeout_s=float(llm.get("timeout_s", server.timeout_s)),
-            system_prompt=assistant.system_prompt,
+            system_prompt=assistant.system_prompt or DEFAULT_SYSTEM_PROMPT,
             fallback_text=str(llm.get("fallback_text") or APOLOGIES.get(assistant.language, "")),
+            transfer_targets=transfer_targets(assistant.transfer_targets),
+            webhook_tools=tools,
         )
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:

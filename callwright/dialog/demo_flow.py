@@ -2,6 +2,9 @@
 
 The caller is asked to say hello, then whether they want a booking; yes books, no says goodbye.
 Both are plain JSON-compatible dicts, loaded with :func:`~callwright.dialog.flow.load_flow`.
+
+:data:`BOOKING_FLOW_EN` is the complete example of ``docs/flows.md`` (a restaurant's booking
+line: date and time, party size, confirmation, a webhook that books, the result, goodbye).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 from callwright.dialog.matching import base_language
 
-__all__ = ["DEMO_FLOW", "DEMO_FLOW_EN", "demo_flow"]
+__all__ = ["BOOKING_FLOW_EN", "DEMO_FLOW", "DEMO_FLOW_EN", "demo_flow"]
 
 
 def _demo(texts: dict[str, str], hello_phrases: list[str], language: str) -> dict[str, Any]:
@@ -84,3 +87,73 @@ DEMO_FLOW_EN: dict[str, Any] = _demo(
 def demo_flow(language: str) -> dict[str, Any]:
     """The demo flow for ``language``: Korean for ``ko``, English otherwise."""
     return DEMO_FLOW if base_language(language) == "ko" else DEMO_FLOW_EN
+
+
+BOOKING_FLOW_EN: dict[str, Any] = {
+    "version": 1,
+    "name": "Table booking",
+    "language": "en",
+    "start": "when",
+    "nodes": {
+        "when": {
+            "kind": "ask",
+            "prompt": "Welcome to Luigi's. For which day and time would you like a table?",
+            "slot": "when",
+            "answer": "datetime",
+            "reprompt": "Sorry, for which day and time? For example: tomorrow at 7 pm.",
+            "next": "size",
+            "on_fail": "operator",
+        },
+        "size": {
+            "kind": "ask",
+            "prompt": "For how many people?",
+            "slot": "party_size",
+            "answer": "number",
+            "min": 1,
+            "max": 20,
+            "reprompt": "How many people? You can also key the number and press hash.",
+            "next": "big_party",
+            "on_fail": "operator",
+        },
+        "big_party": {
+            "kind": "branch",
+            "slot": "party_size",
+            "cases": [{"range": {"min": 9}, "next": "operator"}],
+            "default": "confirm",
+        },
+        "confirm": {
+            "kind": "ask",
+            "prompt": "A table for {party_size} on {when}. Shall I book it?",
+            "slot": "confirmed",
+            "answer": "yes_no",
+            "routes": {"yes": "book", "no": "when"},
+            "on_fail": "operator",
+        },
+        "book": {
+            "kind": "webhook",
+            "webhook": "bookings",
+            "text": "One moment please.",
+            "send": ["when", "party_size"],
+            "results": {"booking_ref": "booking.reference"},
+            "next": "booked",
+            "on_error": "operator",
+        },
+        "booked": {
+            "kind": "say",
+            "text": "You are booked. Your reference is {booking_ref}.",
+            "next": "bye",
+        },
+        "operator": {
+            "kind": "transfer",
+            "target": "from-internal,200,1",
+            "text": "Let me put you through to a colleague.",
+            "on_fail": "sorry",
+        },
+        "sorry": {
+            "kind": "hangup",
+            "text": "Sorry, nobody can take your call right now. Please call again later.",
+            "reason": "no_operator",
+        },
+        "bye": {"kind": "hangup", "text": "Thank you for calling. Goodbye.", "reason": "booked"},
+    },
+}

@@ -20,7 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 
 from callwright.dialog.matching import Choice
 from callwright.errors import FlowError

@@ -136,6 +136,8 @@ def _spoken(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", value):
+        return value.replace("T", " ")  # a date-time slot, spoken as date and time
     return "" if value is None else str(value)
 
 

@@ -126,7 +126,7 @@ def _en_numbers(words: Sequence[str]) -> list[tuple[int, int, int]]:
             kind, value = found
             if kind == "scale" and value == 100:
                 kind = "hundred"
-            if last not in _EN_AFTER[kind]:
+            if last not in _EN_AFTER[kind] or (kind == "hundred" and current >= 100):
                 break
             if kind == "hundred":
                 current = (current or 1) * 100

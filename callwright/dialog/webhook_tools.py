@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 from openai.types.chat import ChatCompletionFunctionToolParam
 
 from callwright.dialog.prompt import BUILT_IN_TOOLS

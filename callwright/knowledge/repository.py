@@ -38,6 +38,7 @@ from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "MAX_BODY_CHARS",
     "MAX_TITLE_CHARS",
     "KnowledgeDoc",
@@ -45,7 +46,8 @@ __all__ = [
     "KnowledgeRepository",
 ]
 
-MAX_TITLE_CHARS = 300
+MAX_TITLE_CHARS = 300  # also the longest question
+MAX_ANSWER_CHARS = 4000
 MAX_BODY_CHARS = 2_000_000
 Kind = Literal["document", "qa"]
 
@@ -112,7 +114,7 @@ class KnowledgeRepository:
     async def add_qa(self, org_id: int, assistant_id: int, question: str, answer: str) -> int:
         """Store and index a question-and-answer pair; its id. Errors as :meth:`add_document`."""
         question = _clean(question, "question", MAX_TITLE_CHARS)
-        answer = _clean(answer, "answer", MAX_TITLE_CHARS * 10)
+        answer = _clean(answer, "answer", MAX_ANSWER_CHARS)
         return await self._add(org_id, assistant_id, "qa", question, answer,
                                [f"{question}\n{answer}"])
 

@@ -40,7 +40,7 @@ STOP_WORDS = frozenset(
     "our us he him his she her it its they them their this that these those there here what "
     "which who whom whose how when where why can could would should will shall may might must "
     "please tell know want like just so not no yes hi hello hey okay ok um uh er thanks thank "
-    "some any get got need also too very much many more than let lets i'm im".split()
+    "some any get got need also too very much many more than let lets im".split()
     # Korean
     + "네 예 아 어 음 저 제 저는 제가 나 내가 우리 그 이 저기 여기 거기 좀 그리고 그런데 근데 "
     "그래서 그냥 혹시 그럼 뭐 무엇 어떤 어떻게 언제 어디 왜 수 것 거 게 있어요 있나요 있습니까 "

@@ -167,8 +167,8 @@ def _bool(fields: Mapping[str, Any], key: str) -> bool:
     value = fields.get(key)
     if isinstance(value, bool):
         return value
-    if value in ("true", "false"):
-        return value == "true"
+    if value == "true" or value == "false":
+        return bool(value == "true")
     raise ProtocolError(f"media control field {key!r} is not true/false: {value!r}")
 
 

@@ -20,7 +20,10 @@ from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.speech.protocols import TtsEngine
 from callwright.speech.vosk_stt import VoskModelCache
 from callwright.store.calls import Call, CallRepository
+from callwright.store.assistants import AssistantRepository
 from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
 from callwright.store.seed import seed_demo
 
 PASSWORD = "e2e-secret"
@@ -61,7 +64,9 @@ async def make_harness(
 
     async def make(
         *,
-        flow: Mapping[str, Any] = DEMO_FLOW,
+        flow: Mapping[str, Any] | None = DEMO_FLOW,
+        llm: Mapping[str, Any] | None = None,
+        greeting: str = "",
         env: Mapping[str, str] | None = None,
         sim_options: Mapping[str, Any] | None = None,
     ) -> Harness:
@@ -69,6 +74,7 @@ async def make_harness(
             "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
             "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
             "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "recordings"),
+            "CALLWRIGHT_SERVER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
             **(env or {}),
         })
         sim = PbxSimulator(username=settings.ari.username, password=PASSWORD,
@@ -77,8 +83,16 @@ async def make_harness(
         settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
         db = await Database.open(settings.store.path)
         try:
-            await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting="", flow=dict(flow),
-                            record_calls=True)
+            if flow is not None:
+                await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting=greeting,
+                                flow=dict(flow), record_calls=True)
+            else:  # an assistant with no flow: the LLM leads the conversation
+                org = await OrgRepository(db).create("LLM test", "llm-test")
+                assistant = await AssistantRepository(db).create(
+                    org.id, "LLM assistant", "ko", greeting, system_prompt="Be brief.",
+                    llm=dict(llm or {"enabled": True}), record_calls=True,
+                )
+                await NumberRepository(db).create(org.id, DEMO_NUMBER, assistant_id=assistant.id)
         finally:
             await db.close()
         service = CallService(settings, vosk_models=vosk_models)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from callwright.dialog.demo_flow import BOOKING_FLOW_EN
 from callwright.dialog.flow import (
     AskNode,
     BranchNode,
     HangupNode,
+    IntentNode,
+    KnowledgeNode,
     LlmNode,
     SayNode,
+    TakeMessageNode,
     TransferNode,
+    WebhookNode,
     flow_schema,
     load_flow,
     validate_flow,
@@ -327,3 +334,209 @@ def test_every_error_is_a_flow_error_with_a_field(make_flow: FlowFactory) -> Non
     errors = validate_flow(doc)
     assert errors
     assert all(isinstance(e, FlowError) and e.field for e in errors)
+
+
+# --- the new node kinds and their errors -------------------------------------------------------
+
+
+def _node_errors(doc: dict[str, Any], node: str, **validate: Any) -> set[str | None]:
+    return {e.field for e in validate_flow(doc, **validate) if e.node == node}
+
+
+def test_every_node_kind_loads(make_flow: FlowFactory) -> None:
+    doc = make_flow(
+        note={
+            "kind": "ask", "slot": "size", "answer": "number", "min": 1, "max": 8,
+            "next": "pin", "on_fail": "bye",
+        },
+        pin={"kind": "ask", "slot": "pin", "answer": "digits", "length": 4, "next": "when"},
+        when={"kind": "ask", "slot": "when", "answer": "datetime", "next": "triage"},
+        triage={
+            "kind": "intent",
+            "intents": [
+                {"label": "billing", "description": "invoices", "next": "faq"},
+                {"label": "other", "next": "book"},
+            ],
+            "default": "msg",
+        },
+        faq={"kind": "knowledge", "prompt": "Your question?", "answer_slot": "a", "next": "book"},
+        book={
+            "kind": "webhook", "webhook": "bookings", "send": ["size", "when"],
+            "results": {"ref": "booking.id"}, "next": "msg", "on_error": "bye",
+        },
+        msg={"kind": "take_message", "prompt": "Leave a message.", "notify": "mail", "next": "agent"},
+        agent={
+            "kind": "llm", "goal": "Upsell.", "next": "bye", "max_turns": 3,
+            "exit_when": "the caller is done", "slot": "upsell",
+        },
+    )
+    doc["nodes"]["to_sales"]["on_fail"] = "bye"
+    doc["nodes"]["route"]["cases"].append({"range": {"min": 2, "max": 6}, "next": "bye"})
+    assert validate_flow(doc) == []
+    flow = load_flow(doc)
+    size = flow.node("note")
+    assert isinstance(size, AskNode) and (size.min_value, size.max_value) == (1, 8)
+    assert size.answer == "number" and size.on_fail == "bye"
+    assert isinstance(flow.node("triage"), IntentNode)
+    assert isinstance(flow.node("faq"), KnowledgeNode)
+    book = flow.node("book")
+    assert isinstance(book, WebhookNode) and book.results == {"ref": "booking.id"}
+    assert book.send == ("size", "when") and book.timeout_s == 5.0
+    assert isinstance(flow.node("msg"), TakeMessageNode)
+    agent = flow.node("agent")
+    assert isinstance(agent, LlmNode) and agent.max_turns == 3 and agent.slot == "upsell"
+    route = flow.node("route")
+    assert isinstance(route, BranchNode) and route.cases[-1].has_range
+    assert (route.cases[-1].low, route.cases[-1].high) == (2, 6)
+    assert flow.needs_llm
+
+
+def test_fields_of_another_answer_type(make_flow: FlowFactory) -> None:
+    doc = make_flow()
+    doc["nodes"]["confirm"].update({"min": 1, "length": 3})
+    assert {"min", "length"} <= _node_errors(doc, "confirm")
+    doc = make_flow()
+    doc["nodes"]["confirm"].update({"answer": "number", "min": 5, "max": 2})
+    assert "max" in _node_errors(doc, "confirm")
+    doc = make_flow()
+    doc["nodes"]["confirm"].update({"answer": "digits", "length": 4, "max_length": 6})
+    assert "length" in _node_errors(doc, "confirm")
+    del doc["nodes"]["confirm"]["length"]
+    doc["nodes"]["confirm"]["min_length"] = 8
+    assert "max_length" in _node_errors(doc, "confirm")
+
+
+def test_unknown_answer_type(make_flow: FlowFactory) -> None:
+    doc = make_flow()
+    doc["nodes"]["confirm"]["answer"] = "colour"
+    assert "answer" in _node_errors(doc, "confirm")
+
+
+def test_dtmf_keys_that_are_prefixes_clash(make_flow: FlowFactory) -> None:
+    doc = make_flow()
+    doc["nodes"]["menu"]["choices"][0]["dtmf"] = "1"
+    doc["nodes"]["menu"]["choices"][1]["dtmf"] = "12"
+    errors = [e for e in validate_flow(doc) if e.node == "menu"]
+    assert [(e.field, "clashes" in str(e)) for e in errors] == [("choices[1].dtmf", True)]
+
+
+def test_range_cases(make_flow: FlowFactory) -> None:
+    doc = make_flow()
+    doc["nodes"]["route"]["cases"] = [{"range": {"min": 9, "max": 2}, "next": "bye"}]
+    assert "cases[0].range.max" in _node_errors(doc, "route")
+    doc["nodes"]["route"]["cases"] = [{"range": {"min": 1, "max": "9"}, "next": "bye"}]
+    assert "cases[0].range" in _node_errors(doc, "route")
+    doc["nodes"]["route"]["cases"] = [{"range": {}, "next": "bye"}]
+    assert "cases[0].range" in _node_errors(doc, "route")
+    del doc["nodes"]["route"]["slot"]
+    doc["nodes"]["route"]["cases"] = [{"range": {"min": 1}, "next": "bye"}]
+    assert "cases[0]" in _node_errors(doc, "route")
+
+
+def test_intent_errors(make_flow: FlowFactory) -> None:
+    intent = {
+        "kind": "intent",
+        "intents": [{"label": "Sales", "next": "bye"}, {"label": "sales", "next": "nowhere"}],
+        "default": "bye",
+    }
+    doc = make_flow(note=intent)
+    assert {"intents[1].next"} <= _node_errors(doc, "note")
+    doc["nodes"]["note"]["intents"][1]["next"] = "bye"
+    assert _node_errors(doc, "note") == {"intents[1].label"}
+    doc["nodes"]["note"]["intents"] = [{"label": "only", "next": "bye"}]
+    assert "intents" in _node_errors(doc, "note")
+    doc["nodes"]["note"] = {"kind": "intent", "intents": [{"label": "a"}], "default": "bye"}
+    assert "intents[0].next" in _node_errors(doc, "note")
+
+
+def test_a_node_that_needs_an_llm_is_refused_without_one(make_flow: FlowFactory) -> None:
+    doc = make_flow()  # to_support is an llm node
+    assert validate_flow(doc) == []
+    assert validate_flow(doc, llm_available=True) == []
+    errors = validate_flow(doc, llm_available=False)
+    assert [(e.node, e.field) for e in errors] == [("to_support", "kind")]
+    assert "needs an LLM" in str(errors[0])
+    with pytest.raises(FlowError):
+        load_flow(doc, llm_available=False)
+    doc["nodes"]["to_support"] = {
+        "kind": "intent", "intents": [{"label": "a", "next": "bye"}, {"label": "b", "next": "bye"}],
+        "default": "bye",
+    }
+    assert _node_errors(doc, "to_support", llm_available=False) == {"kind"}
+
+
+def test_llm_node_fields(make_flow: FlowFactory) -> None:
+    doc = make_flow()
+    doc["nodes"]["to_support"].update({"max_turns": 3, "exit_when": "done"})
+    assert _node_errors(doc, "to_support") == {"max_turns", "exit_when"}
+    doc["nodes"]["to_support"] = {
+        "kind": "llm", "goal": "g", "next": "bye", "on_max_turns": "bye"
+    }
+    assert _node_errors(doc, "to_support") == {"on_max_turns"}
+    doc["nodes"]["to_support"]["max_turns"] = 0
+    assert "max_turns" in _node_errors(doc, "to_support")
+
+
+def test_knowledge_errors(make_flow: FlowFactory) -> None:
+    doc = make_flow(note={"kind": "knowledge", "listen": False, "prompt": "Ask.", "next": "bye"})
+    assert _node_errors(doc, "note") == {"prompt"}
+    doc = make_flow(note={"kind": "knowledge", "listen": False, "slot": "q", "next": "bye"})
+    assert _node_errors(doc, "note") == {"slot"}  # nothing sets q before
+    doc = make_flow(note={"kind": "knowledge", "min_score": 2, "next": "bye"})
+    assert "min_score" in _node_errors(doc, "note")
+    doc = make_flow(note={"kind": "knowledge", "next": "bye", "on_miss": "gone"})
+    assert _node_errors(doc, "note") == {"on_miss"}
+
+
+def test_webhook_errors(make_flow: FlowFactory) -> None:
+    doc = make_flow(note={"kind": "webhook", "webhook": "book", "send": ["dept", "size"], "next": "bye"})
+    errors = [e for e in validate_flow(doc) if e.node == "note"]
+    assert [e.field for e in errors] == ["send[1]"]
+    assert "slot 'size' is not set by any node before this one" in str(errors[0])
+    doc = make_flow(note={"kind": "webhook", "next": "bye", "results": {"1bad": "x"}})
+    assert {"webhook", "results"} <= _node_errors(doc, "note")
+    doc = make_flow(note={"kind": "webhook", "webhook": "w", "next": "bye", "on_error": "nope"})
+    assert _node_errors(doc, "note") == {"on_error"}
+    doc = make_flow(note={"kind": "webhook", "webhook": "w", "next": "bye", "timeout_s": 0})
+    assert _node_errors(doc, "note") == {"timeout_s"}
+
+
+def test_webhook_results_count_as_set_slots(make_flow: FlowFactory) -> None:
+    doc = make_flow(
+        note={"kind": "webhook", "webhook": "w", "results": {"tier": "t"}, "next": "check"},
+        check={"kind": "branch", "slot": "tier", "cases": [{"equals": "gold", "next": "bye"}],
+               "default": "bye"},
+    )
+    assert validate_flow(doc) == []
+
+
+def test_take_message_and_transfer_errors(make_flow: FlowFactory) -> None:
+    doc = make_flow(note={"kind": "take_message", "next": "bye", "max_parts": 0})
+    assert {"prompt", "max_parts"} <= _node_errors(doc, "note")
+    doc = make_flow()
+    doc["nodes"]["to_sales"]["on_fail"] = "missing"
+    assert _node_errors(doc, "to_sales") == {"on_fail"}
+
+
+def test_busy_loop_through_a_webhook(make_flow: FlowFactory) -> None:
+    doc = make_flow(
+        note={"kind": "webhook", "webhook": "poll", "next": "again", "on_error": "bye"},
+        again={"kind": "branch", "cases": [{"keywords": ["x"], "next": "bye"}], "default": "note"},
+    )
+    assert any("without waiting" in str(e) for e in validate_flow(doc))
+
+
+def test_documented_example_is_the_booking_flow_and_valid() -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "flows.md"
+    blocks = re.findall(r"```json\n(.*?)```", docs.read_text("utf-8"), re.S)
+    examples = [json.loads(b) for b in blocks]
+    assert BOOKING_FLOW_EN in examples
+    for example in examples:
+        assert validate_flow(example) == [], example.get("name")
+    assert validate_flow(BOOKING_FLOW_EN, llm_available=False) == []
+
+
+def test_documented_node_kinds_match_the_schema() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "flows.md").read_text("utf-8")
+    kinds = flow_schema()["$defs"]["node"]["properties"]["kind"]["enum"]
+    assert set(re.findall(r"^### `(\w+)`", docs, re.M)) == set(kinds)
