@@ -215,63 +215,67 @@ async def _measure(db: Database, calls: int, requests: int) -> dict[str, Any]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
-        page = await (await http.get(base + "/login")).text()
-        token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        await http.post(
-            base + "/login",
-            data={"email": "owner@bench.example", "password": PASSWORD, "_csrf": token},
-        )
-        first = await (await http.get(base + "/api/v1/calls?limit=50")).json()
-        cursor = first["next_cursor"]
-        depth = 1
-        for _ in range(200):  # up to 200 pages deep: the 10,000th newest call
-            following = (
-                await (await http.get(base + f"/api/v1/calls?limit=50&cursor={cursor}")).json()
-            ).get("next_cursor")
-            if following is None:
-                break
-            cursor = following
-            depth += 1
-        uids = [
-            r["uid"]
-            for r in await db.fetch_all(
-                "SELECT uid FROM calls WHERE id IN"
-                f" ({','.join(str(i) for i in info['sample'][:requests])})"
+    try:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            page = await (await http.get(base + "/login")).text()
+            token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+            await http.post(
+                base + "/login",
+                data={"email": "owner@bench.example", "password": PASSWORD, "_csrf": token},
             )
-        ]
-        month_ago = format_iso(datetime.now(UTC) - timedelta(days=30))[:10]
-        cases = {
-            "list first page (HTML)": ["/calls"],
-            "list first page (JSON)": ["/api/v1/calls"],
-            "list status=failed": ["/calls?status=failed"],
-            "list by assistant": [f"/calls?assistant={info['assistant_id']}"],
-            "list by our number": [f"/calls?number={info['number_id']}"],
-            "list by caller": ["/calls?caller=%2B15550000001"],
-            "list date range (30 days)": [f"/calls?since={month_ago}"],
-            "list assistant+status": [f"/calls?assistant={info['assistant_id']}&status=abandoned"],
-            f"list page {depth + 1} (keyset)": [f"/calls?cursor={cursor}"],
-            "list transcript search": ["/calls?q=plumber+tomorrow"],
-            "call page (HTML)": [f"/calls/{uid}" for uid in uids],
-            "call page (JSON)": [f"/api/v1/calls/{uid}" for uid in uids],
-        }
-        for name, paths in cases.items():
-            trips: list[float] = []
-            server_ms.clear()
-            for i in range(requests):
-                began = time.perf_counter()
-                response = await http.get(base + paths[i % len(paths)])
-                await response.read()
-                trips.append((time.perf_counter() - began) * 1000)
-                if response.status != 200:
-                    raise SystemExit(f"{name}: {paths[i % len(paths)]} -> {response.status}")
-            results[name] = {
-                "server_p50_ms": round(statistics.median(server_ms), 2),
-                "server_p95_ms": round(percentile(server_ms, 95), 2),
-                "round_trip_p50_ms": round(statistics.median(trips), 2),
-                "round_trip_p95_ms": round(percentile(trips, 95), 2),
+            first = await (await http.get(base + "/api/v1/calls?limit=50")).json()
+            cursor = first["next_cursor"]
+            depth = 1
+            for _ in range(200):  # up to 200 pages deep: the 10,000th newest call
+                following = (
+                    await (await http.get(base + f"/api/v1/calls?limit=50&cursor={cursor}")).json()
+                ).get("next_cursor")
+                if following is None:
+                    break
+                cursor = following
+                depth += 1
+            uids = [
+                r["uid"]
+                for r in await db.fetch_all(
+                    "SELECT uid FROM calls WHERE id IN"
+                    f" ({','.join(str(i) for i in info['sample'][:requests])})"
+                )
+            ]
+            month_ago = format_iso(datetime.now(UTC) - timedelta(days=30))[:10]
+            cases = {
+                "list first page (HTML)": ["/calls"],
+                "list first page (JSON)": ["/api/v1/calls"],
+                "list status=failed": ["/calls?status=failed"],
+                "list by assistant": [f"/calls?assistant={info['assistant_id']}"],
+                "list by our number": [f"/calls?number={info['number_id']}"],
+                "list by caller": ["/calls?caller=%2B15550000001"],
+                "list date range (30 days)": [f"/calls?since={month_ago}"],
+                "list assistant+status": [
+                    f"/calls?assistant={info['assistant_id']}&status=abandoned"
+                ],
+                f"list page {depth + 1} (keyset)": [f"/calls?cursor={cursor}"],
+                "list transcript search": ["/calls?q=plumber+tomorrow"],
+                "call page (HTML)": [f"/calls/{uid}" for uid in uids],
+                "call page (JSON)": [f"/api/v1/calls/{uid}" for uid in uids],
             }
-    await runner.cleanup()
+            for name, paths in cases.items():
+                trips: list[float] = []
+                server_ms.clear()
+                for i in range(requests):
+                    began = time.perf_counter()
+                    response = await http.get(base + paths[i % len(paths)])
+                    await response.read()
+                    trips.append((time.perf_counter() - began) * 1000)
+                    if response.status != 200:
+                        raise SystemExit(f"{name}: {paths[i % len(paths)]} -> {response.status}")
+                results[name] = {
+                    "server_p50_ms": round(statistics.median(server_ms), 2),
+                    "server_p95_ms": round(percentile(server_ms, 95), 2),
+                    "round_trip_p50_ms": round(statistics.median(trips), 2),
+                    "round_trip_p95_ms": round(percentile(trips, 95), 2),
+                }
+    finally:
+        await runner.cleanup()
     return {
         "calls": calls,
         "requests_per_case": requests,

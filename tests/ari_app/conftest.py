@@ -19,8 +19,8 @@ from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.speech.protocols import TtsEngine
 from callwright.speech.vosk_stt import VoskModelCache
-from callwright.store.calls import Call, CallRepository
 from callwright.store.assistants import AssistantRepository
+from callwright.store.calls import Call, CallRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
