@@ -325,3 +325,32 @@ def copy_plaintext(
             write(block)
             total += len(block)
     return total
+
+
+def recording_files(path: Path | str) -> list[Path]:
+    """Every file a recording at ``path`` may have left: the file itself, the plaintext WAV an
+    interrupted encryption left beside a ``.cwenc``, and an unfinished ``.cwenc.part``."""
+    given = Path(path)
+    if given.name.endswith(SUFFIX):
+        plain, sealed = given.with_name(given.name[: -len(SUFFIX)]), given
+    else:
+        plain, sealed = given, encrypted_path(given)
+    partial = sealed.with_name(sealed.name + ".part")
+    return [given] + [p for p in (plain, sealed, partial) if p != given]
+
+
+def remove_recording(path: Path | str) -> bool:
+    """Delete a recording and its leftovers; True if the recording file itself existed.
+
+    Raises OSError if a file exists but cannot be removed (the caller keeps its reference so a
+    later run retries).
+    """
+    existed = False
+    for index, candidate in enumerate(recording_files(path)):
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            continue
+        if index == 0:
+            existed = True
+    return existed

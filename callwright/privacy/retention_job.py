@@ -1,0 +1,278 @@
+"""The retention job: applies :mod:`callwright.privacy.retention_rules` to the store.
+
+``await RetentionJob(db).run_once()`` sweeps every org (and the calls to unknown numbers, which
+belong to no org and follow the built-in defaults), reading candidate calls in batches of
+``batch_size`` (oldest first, keyset-paged, only calls old enough for some rule of the org and
+with something left to delete) and applying each batch's plan in its own short transaction, so a
+store of a million calls never holds the single writer for long. Inside that transaction the
+batch's calls are read again, so a legal hold set since the read is still respected; recording
+files are deleted (in a worker thread) before the rows that reference them, and a file that
+cannot be deleted keeps its reference (and its call) for the next run. Each run appends one
+``retention.run`` audit entry per org (actor ``system``) with the counts.
+
+Deleted turns leave their entries in the full-text index's segments until SQLite's automatic FTS
+merges rewrite them (they are no longer searchable); :func:`callwright.privacy.caller_data.
+erase_caller` forces that, because an erasure must leave nothing behind.
+
+The call service starts ``run_forever`` as a background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from callwright.privacy.recording_crypto import remove_recording
+from callwright.privacy.retention_rules import (
+    CallFacts,
+    OrgPolicies,
+    Policy,
+    RetentionPlan,
+    metadata_scan_cutoff,
+    plan,
+    scan_cutoff,
+)
+from callwright.store.audit import AuditRepo
+from callwright.store.clock import format_iso, utc_now
+from callwright.store.db import Database
+from callwright.store.retention import RetentionRepository
+
+log = logging.getLogger(__name__)
+
+_HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
+_HAS_SLOTS = "c.slots NOT IN ('{}', '')"
+_CANDIDATES = (
+    f"SELECT c.id, c.assistant_id, c.started_at, c.status, c.legal_hold, c.recording_path,"
+    f" {_HAS_TURNS} AS has_turns, {_HAS_SLOTS} AS has_slots"
+    " FROM calls c"
+    " WHERE c.org_id IS :org AND c.started_at < :scan"
+    " AND (c.started_at, c.id) > (:after_at, :after_id) AND c.status != 'in_progress'"
+    f" AND (c.recording_path IS NOT NULL OR c.started_at < :meta OR {_HAS_SLOTS}"
+    f" OR {_HAS_TURNS})"
+    " ORDER BY c.started_at, c.id LIMIT :limit"
+)
+
+
+@dataclass(slots=True)
+class OrgRetentionCounts:
+    """What one run did to one org (``org_id`` None: calls to unknown numbers)."""
+
+    org_id: int | None
+    calls_deleted: int = 0
+    transcripts_deleted: int = 0  # kept calls whose turns were deleted
+    turns_deleted: int = 0  # every turn row deleted, those of deleted calls included
+    recordings_deleted: int = 0  # recording references removed, deleted calls included
+    files_missing: int = 0  # of those, files that were already gone
+    files_failed: int = 0  # files that could not be deleted: kept, retried next run
+    held: int = 0  # calls on legal hold with something expired, left untouched
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.calls_deleted or self.transcripts_deleted or self.recordings_deleted
+                    or self.turns_deleted or self.files_failed or self.held)
+
+    def detail(self) -> dict[str, Any]:
+        counts = asdict(self)
+        counts.pop("org_id")
+        return counts
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    started_at: str
+    finished_at: str
+    orgs: tuple[OrgRetentionCounts, ...] = field(default=())
+
+    def for_org(self, org_id: int | None) -> OrgRetentionCounts:
+        for counts in self.orgs:
+            if counts.org_id == org_id:
+                return counts
+        return OrgRetentionCounts(org_id)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(counts, name)) for counts in self.orgs)
+
+
+class RetentionJob:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        batch_size: int = 500,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._db = db
+        self._clock = clock
+        self._batch = batch_size
+        self._audit = AuditRepo(db)
+
+    async def run_once(self) -> RetentionReport:
+        """One sweep over every org; returns the counts (also written to the audit log)."""
+        now = self._clock()
+        started_at = format_iso(now)
+        results: list[OrgRetentionCounts] = []
+        for row in await self._db.fetch_all("SELECT id FROM orgs ORDER BY id"):
+            org_id = int(row["id"])
+            policies = await self._policies(org_id)
+            counts = await self._sweep(policies, now)
+            await self._audit.append(
+                org_id=org_id, user_id=None, actor="system", action="retention.run",
+                target=f"org:{org_id}",
+                detail={**counts.detail(), "policy": _describe(policies)},
+            )
+            results.append(counts)
+        orphans = await self._sweep(OrgPolicies(None), now)
+        if orphans.changed:
+            await self._audit.append(
+                org_id=None, user_id=None, actor="system", action="retention.run",
+                target="calls-without-org", detail=orphans.detail(),
+            )
+            results.append(orphans)
+        return RetentionReport(started_at, format_iso(utc_now()), tuple(results))
+
+    async def run_forever(self, interval_s: float = 3600.0) -> None:
+        """Run now, then every ``interval_s`` seconds, until cancelled. A failed run is logged
+        and retried at the next interval."""
+        while True:
+            try:
+                report = await self.run_once()
+                log.info(
+                    "retention: %d call(s), %d transcript(s), %d recording(s) deleted; %d held",
+                    report.total("calls_deleted"), report.total("transcripts_deleted"),
+                    report.total("recordings_deleted"), report.total("held"),
+                )
+            except Exception:  # the job's outermost boundary: keep the service's job alive
+                log.exception("retention run failed; retrying in %.0f s", interval_s)
+            await asyncio.sleep(interval_s)
+
+    async def _policies(self, org_id: int) -> OrgPolicies:
+        default = Policy()
+        overrides: dict[int, Policy] = {}
+        for stored in await RetentionRepository(self._db).list(org_id):
+            policy = Policy(stored.metadata_days, stored.transcript_days, stored.recording_days)
+            if stored.assistant_id is None:
+                default = policy
+            else:
+                overrides[stored.assistant_id] = policy
+        return OrgPolicies(org_id, default, overrides)
+
+    async def _sweep(self, policies: OrgPolicies, now: datetime) -> OrgRetentionCounts:
+        counts = OrgRetentionCounts(policies.org_id)
+        params: dict[str, Any] = {
+            "org": policies.org_id, "scan": scan_cutoff(policies, now),
+            "meta": metadata_scan_cutoff(policies, now), "after_at": "", "after_id": 0,
+            "limit": self._batch,
+        }
+        while True:
+            rows = await self._db.fetch_all(_CANDIDATES, params)
+            if not rows:
+                break
+            facts = [
+                CallFacts(
+                    id=int(r["id"]), assistant_id=r["assistant_id"],
+                    started_at=str(r["started_at"]), status=str(r["status"]),
+                    legal_hold=bool(r["legal_hold"]), recording_path=r["recording_path"],
+                    has_turns=bool(r["has_turns"]), has_slots=bool(r["has_slots"]),
+                )
+                for r in rows
+            ]
+            params["after_at"], params["after_id"] = facts[-1].started_at, facts[-1].id
+            decided = plan(policies, now, facts)
+            counts.held += len(decided.held)
+            if not decided.empty:
+                await self._apply(decided, counts)
+            if len(rows) < self._batch:
+                break
+            await asyncio.sleep(0)  # let the call path's writes in between batches
+        return counts
+
+    async def _apply(self, decided: RetentionPlan, counts: OrgRetentionCounts) -> None:
+        wanted = {*decided.delete_calls, *decided.delete_transcripts, *decided.delete_recordings}
+        async with self._db.transaction() as conn:
+            current = await _current(conn, sorted(wanted))
+            held_now = {i for i in wanted if i not in current}
+            counts.held += len(held_now)
+            paths = {
+                i: current[i] for i in (*decided.delete_calls, *decided.delete_recordings)
+                if i in current and current[i] is not None
+            }
+            gone, missing, failed = await asyncio.to_thread(_remove_files, paths)
+            counts.recordings_deleted += len(gone) + len(missing)
+            counts.files_missing += len(missing)
+            counts.files_failed += len(failed)
+            calls = [i for i in decided.delete_calls if i in current and i not in failed]
+            turns = [i for i in decided.delete_transcripts if i in current]
+            recordings = [i for i in decided.delete_recordings if i in gone or i in missing]
+            if calls:
+                counts.turns_deleted += await _delete_in(conn, "call_turns", "call_id", calls)
+                await _delete_in(conn, "call_events", "call_id", calls)
+                await _delete_in(conn, "call_notes", "call_id", calls)
+                counts.calls_deleted += await _delete_in(conn, "calls", "id", calls)
+            if turns:
+                counts.turns_deleted += await _delete_in(conn, "call_turns", "call_id", turns)
+                await _update_in(conn, "slots = '{}'", turns)
+                counts.transcripts_deleted += len(turns)
+            if recordings:
+                await _update_in(conn, "recording_path = NULL, recording_key_id = NULL",
+                                 recordings)
+
+
+async def _current(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, str | None]:
+    """The recording paths of those of ``ids`` still present and not on legal hold, read under
+    the write lock."""
+    marks = ",".join("?" * len(ids))
+    async with conn.execute(
+        f"SELECT id, recording_path FROM calls WHERE id IN ({marks}) AND legal_hold = 0"
+        " AND status != 'in_progress'",
+        tuple(ids),
+    ) as cur:
+        return {int(row[0]): row[1] for row in await cur.fetchall()}
+
+
+async def _delete_in(conn: aiosqlite.Connection, table: str, column: str,
+                     ids: Sequence[int]) -> int:
+    marks = ",".join("?" * len(ids))
+    cursor = await conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", tuple(ids))
+    count = cursor.rowcount
+    await cursor.close()
+    return count
+
+
+async def _update_in(conn: aiosqlite.Connection, assignments: str, ids: Sequence[int]) -> None:
+    marks = ",".join("?" * len(ids))
+    await conn.execute(f"UPDATE calls SET {assignments} WHERE id IN ({marks})", tuple(ids))
+
+
+def _remove_files(paths: dict[int, str | None]) -> tuple[set[int], set[int], set[int]]:
+    """Delete recording files: (call ids whose file was deleted, already missing, failed)."""
+    gone: set[int] = set()
+    missing: set[int] = set()
+    failed: set[int] = set()
+    for call_id, path in paths.items():
+        if path is None:
+            continue
+        try:
+            (gone if remove_recording(Path(path)) else missing).add(call_id)
+        except OSError as exc:
+            log.warning("retention: cannot delete recording %s of call %d: %s", path, call_id, exc)
+            failed.add(call_id)
+    return gone, missing, failed
+
+
+def _describe(policies: OrgPolicies) -> dict[str, Any]:
+    def days(policy: Policy) -> list[int]:
+        return [policy.metadata_days, policy.transcript_days, policy.recording_days]
+
+    return {
+        "org_default": days(policies.default),
+        "by_assistant": {str(a): days(p) for a, p in sorted(policies.by_assistant.items())},
+    }
