@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from jsonschema import Draft202012Validator
 
 from admin.errors import Unauthenticated, UserError, is_api
 from admin.keys import API_PREFIX, SERVICES, session_cookie_name
@@ -76,9 +77,6 @@ class Ctx:
             self._input = {key: value for key, value in form.items() if key != "_csrf"}
         return self._input
 
-    def audit_target(self, kind: str, ident: object) -> str:
-        return f"{kind}:{ident}"
-
     async def record(self, action: str, target: str = "", **detail: Any) -> None:
         await self.services.audit.record(
             self.actor, action, org_id=self.org_id, target=target, detail=detail
@@ -97,7 +95,7 @@ class Route:
     summary: str
     api: bool = True
     page: bool = True
-    body: dict[str, Any] | None = None  # JSON schema of the API request body (OpenAPI)
+    body: dict[str, Any] | None = None  # JSON schema of the API body: OpenAPI, and checked
     query: tuple[str, ...] = ()
     allow_without_second_factor: bool = False
 
@@ -191,8 +189,17 @@ def guard(route: Route, api: bool) -> Callable[[web.Request], Awaitable[web.Stre
                 f"Your role ({principal.role.value}) cannot do this: it needs "
                 f"{route.minimum.value} or above."
             )
-        return await route.handler(Ctx(request, services, principal, api))
+        ctx = Ctx(request, services, principal, api)
+        if api and validator is not None and request.method in UNSAFE:
+            problem = next(iter(validator.iter_errors(await ctx.input())), None)
+            if problem is not None:
+                where = next((str(p) for p in problem.absolute_path), None)
+                if where is None and problem.validator == "required":
+                    where = str(problem.message).split("'")[1]
+                raise UserError(f"{where or 'body'}: {problem.message}", field=where)
+        return await route.handler(ctx)
 
+    validator = Draft202012Validator(route.body) if route.body is not None else None
     return handle
 
 

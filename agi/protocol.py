@@ -211,7 +211,7 @@ class Command:
     args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        name = " ".join(self.name.split()).upper()
+        name = re.sub(" +", " ", self.name.strip(" ")).upper()
         if not _COMMAND_NAME.match(name):
             raise ValueError(f"not an AGI command name: {self.name!r}")
         object.__setattr__(self, "name", name)

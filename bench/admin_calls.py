@@ -257,6 +257,7 @@ async def _measure(db: Database, calls: int, requests: int) -> dict[str, Any]:
                 "list transcript search": ["/calls?q=plumber+tomorrow"],
                 "call page (HTML)": [f"/calls/{uid}" for uid in uids],
                 "call page (JSON)": [f"/api/v1/calls/{uid}" for uid in uids],
+            "dashboard (HTML)": ["/"],
             }
             for name, paths in cases.items():
                 trips: list[float] = []

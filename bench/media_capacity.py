@@ -27,7 +27,11 @@ Target (DESIGN.md §6): ≥ 200 concurrent calls under one core.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+import tempfile
+import timeit
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
+from bench.loadgen import speech_clip_ulaw  # noqa: E402
 from bench.media_host import HostConfig, run_host  # noqa: E402
+from callwright.media.codecs import ULAW  # noqa: E402
+from callwright.media.jitter import JitterBuffer  # noqa: E402
+from callwright.media.pacer import Pacer  # noqa: E402
+from callwright.media.recorder import StereoWavRecorder  # noqa: E402
+from callwright.media.rtp import RtpSender, build_rtp, parse_rtp  # noqa: E402
+from callwright.media.rtp_stats import RtpReceiveStats  # noqa: E402
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector  # noqa: E402
+from callwright.speech.endpointing import Endpointer, EndpointingConfig  # noqa: E402
+from callwright.speech.vad import VoiceActivityDetector  # noqa: E402
 
 TARGET_CALLS = 200
 MAX_LOSS_PCT = 0.1
@@ -58,6 +72,8 @@ def one_level(calls: int, args: argparse.Namespace) -> dict[str, Any]:
         "calls": calls,
         "cpu_pct_one_core": cpu,
         "cpu_pct_per_call": round(cpu / calls, 3),
+        # CPU per call per 20 ms (one frame in, one frame out and everything around them)
+        "cpu_us_per_call_frame": round(cpu / 100.0 * 20_000.0 / calls, 1),
         "rss0_mb": f["rss0_mb"],
         "rss_mb": f["rss_peak_mb"],
         "rss_per_call_mb": f["rss_per_call_mb"],
@@ -83,6 +99,91 @@ def one_level(calls: int, args: argparse.Namespace) -> dict[str, Any]:
         cpu < 100.0 and row["out_loss_pct"] <= MAX_LOSS_PCT and row["in_loss_pct"] <= MAX_LOSS_PCT
     )
     return row
+
+
+def _cost_us(fn: Callable[[], object], number: int = 2000, repeat: int = 7) -> float:
+    """Microseconds per call of ``fn``: the best of ``repeat`` timings (least disturbed by other
+    processes, which is what makes these figures steadier than the load runs)."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def component_costs() -> dict[str, float]:
+    """CPU cost of each per-frame step of one call, in µs (one 20 ms frame in, one out)."""
+    clip = speech_clip_ulaw("Hello, I would like to book an appointment for tomorrow.")
+    speech_payload = clip[160 * 20 : 160 * 21]
+    speech_pcm = ULAW.decode(speech_payload)
+    silence_pcm = bytes(320)
+    seq = [0]
+    packet = build_rtp(0, 1, 160, 0x1234, speech_payload)
+    stats = RtpReceiveStats()
+    jitter = JitterBuffer(160)
+
+    def jitter_step() -> None:
+        s = seq[0] = (seq[0] + 1) & 0xFFFF
+        jitter.push_frame(s, speech_pcm, timestamp=s * 160, ssrc=1)
+        jitter.tick()
+
+    packets = [parse_rtp(build_rtp(0, s, s * 160, 1, speech_payload)) for s in range(1 << 16)]
+    index = [0]
+
+    def stats_step() -> None:
+        i = index[0] = (index[0] + 1) & 0xFFFF
+        stats.update(packets[i], i * 0.02)
+
+    vad = VoiceActivityDetector(8000, 2, 20)
+    endpointer, barge = Endpointer(EndpointingConfig()), BargeInDetector(BargeInConfig())
+    t = [0.0]
+
+    def decisions() -> None:
+        t[0] += 20.0
+        endpointer.process(False, t[0])
+        barge.process(False, t[0])
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = RtpSender(0)
+    target = rx.getsockname()
+
+    def send(pcm: bytes) -> None:
+        tx.sendto(sender.packet(ULAW.encode(pcm), 160), target)
+
+    pacer = Pacer(320, send)
+    long_audio = bytes(320) * 10_000
+
+    def pacer_tick() -> None:
+        if not pacer.is_speaking:
+            pacer.enqueue(long_audio)
+        pacer.tick(0.0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = StereoWavRecorder(Path(tmp) / "r.wav", 8000)
+        pos = [0]
+
+        def record_both() -> None:
+            recorder.write_caller(speech_pcm, pos[0])
+            recorder.write_assistant(speech_pcm, pos[0])
+            pos[0] += 160
+
+        costs = {
+            "in: parse_rtp": _cost_us(lambda: parse_rtp(packet)),
+            "in: receive statistics": _cost_us(stats_step),
+            "in: µ-law decode": _cost_us(lambda: ULAW.decode(speech_payload)),
+            "in: jitter push + tick": _cost_us(jitter_step),
+            "in: VAD, speech frame": _cost_us(lambda: vad.is_speech(speech_pcm)),
+            "in: VAD, silent frame": _cost_us(lambda: vad.is_speech(silence_pcm)),
+            "in: endpointing + barge-in": _cost_us(decisions),
+            "out: pacer tick + µ-law encode + RTP header + sendto": _cost_us(pacer_tick),
+            "both: recorder, caller + assistant frame": _cost_us(record_both, number=1000),
+        }
+        recorder.close()
+    rx.close()
+    tx.close()
+    costs = {k: round(v, 2) for k, v in costs.items()}
+    costs["sum (one frame each way, speech VAD)"] = round(
+        sum(v for k, v in costs.items() if "silent frame" not in k), 2
+    )
+    return costs
 
 
 def print_row(r: dict[str, Any]) -> None:
@@ -117,6 +218,16 @@ def main(argv: list[str]) -> int:
         rows.append(one_level(rows[-1]["calls"] + args.step, args))
         print_row(rows[-1])
 
+    costs = component_costs()
+    print("CPU cost of the per-frame steps of one call (µs, best of 7 timings):")
+    for name, us in costs.items():
+        print(f"  {us:7.2f}  {name}")
+    steps = costs["sum (one frame each way, speech VAD)"]
+    for r in rows:
+        per = r["cpu_us_per_call_frame"]
+        print(f"  measured at {r['calls']} calls: {per:.1f} µs per call per 20 ms, i.e. "
+              f"{per - steps:.1f} µs beyond these steps (event loop, timers, callbacks, glue)")
+
     at_target = next((r for r in rows if r["calls"] == TARGET_CALLS), None)
     held = [r["calls"] for r in rows if r["holds"]]
     met = bool(at_target and at_target["holds"])
@@ -141,6 +252,7 @@ def main(argv: list[str]) -> int:
             "stt": "fake (counts bytes)",
         },
         "levels": rows,
+        "component_costs_us": costs,
     })
     return 0
 

@@ -126,6 +126,12 @@ class AudioSocketEndpoint:
         if not self.closed and self._writer is not None:
             self._writer.write(frame(KIND_DTMF, digit.encode("ascii")))
 
+    def half_close(self) -> None:
+        """Stop sending but keep reading (shutdown SHUT_WR): a broken peer, for tests. Asterisk
+        itself always closes the whole connection."""
+        if not self.closed and self._writer is not None and self._writer.can_write_eof():
+            self._writer.write_eof()
+
     def close(self) -> None:
         """Close TCP with no frame (what Asterisk does on DELETE)."""
         self.closed = True

@@ -13,6 +13,10 @@ Measured behaviour reproduced (../shared/asterisk-facts/media.md):
   that is not RTP are dropped without a word. Other static types (G.722, GSM...) are dropped too:
   the simulator has no decoder for them (Asterisk would decode G.722).
 * packets from any address other than ``external_host`` are ignored (strict RTP).
+
+Not Asterisk but the network: an optional :class:`RtpImpairment` drops a share of the packets sent
+to the app and swaps others with the packet after them (seeded, so a run can be repeated), to
+test the app's jitter buffer and recognition under loss and reordering.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,6 +46,24 @@ RTP_FORMATS: dict[str, tuple[int, int]] = {
 PORT_RANGE = (10000, 20000)
 #: Beyond this many samples of disagreement, the timestamp follows the wall clock.
 _MAX_TS_SKEW = 640
+#: A packet held back for reordering goes out after this long if no packet follows it.
+_HOLD_S = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class RtpImpairment:
+    """Trouble on the way from Asterisk to the app: ``loss`` is the share of packets dropped,
+    ``reorder`` the share held back and sent just after the next one (0.05 = 5 %)."""
+
+    loss: float = 0.0
+    reorder: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "reorder"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"RtpImpairment.{name} must be in [0, 1), got {value}")
 
 
 def decode_payload(payload_type: int, payload: bytes) -> bytes | None:
@@ -94,6 +117,7 @@ class RtpEndpoint:
         remote: tuple[str, int],
         sink: Callable[[bytes], None],
         rng: random.Random | None = None,
+        impairment: RtpImpairment | None = None,
     ) -> None:
         if fmt not in RTP_FORMATS:
             raise ValueError(f"unknown RTP format {fmt!r}")
@@ -111,7 +135,20 @@ class RtpEndpoint:
         self.local_port = 0
         self.packets_sent = 0
         self.packets_received = 0
+        self.packets_lost = 0
+        self.packets_reordered = 0
         self.closed = False
+        self.impairment: RtpImpairment | None = None
+        self._impair_rng = random.Random()
+        self._held: bytes | None = None
+        self._hold_timer: asyncio.TimerHandle | None = None
+        if impairment is not None:
+            self.impair(impairment)
+
+    def impair(self, impairment: RtpImpairment | None) -> None:
+        """Apply ``impairment`` to the packets sent from now on (None: a perfect network)."""
+        self.impairment = impairment
+        self._impair_rng = random.Random(impairment.seed if impairment else None)
 
     async def open(self, host: str) -> int:
         """Bind an even port in 10000-20000 on ``host``; returns it."""
@@ -149,8 +186,34 @@ class RtpEndpoint:
         timestamp = self._timestamp(samples)
         packet = build_rtp(self.payload_type, self._seq, timestamp, self.ssrc, payload)
         self._seq = (self._seq + 1) & 0xFFFF
-        self._transport.sendto(packet, self.remote)
         self.packets_sent += 1
+        if self.impairment is None:
+            self._transport.sendto(packet, self.remote)
+        else:
+            self._send_impaired(packet, self.impairment)
+
+    def _send_impaired(self, packet: bytes, impairment: RtpImpairment) -> None:
+        assert self._transport is not None
+        rng = self._impair_rng
+        if rng.random() < impairment.loss:
+            self.packets_lost += 1
+            return
+        if self._held is None and rng.random() < impairment.reorder:
+            self._held = packet
+            self._hold_timer = asyncio.get_running_loop().call_later(_HOLD_S, self._release)
+            return
+        self._transport.sendto(packet, self.remote)
+        if self._held is not None:
+            self.packets_reordered += 1
+            self._release()
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if held is not None and self._transport is not None and not self.closed:
+            self._transport.sendto(held, self.remote)
 
     def _timestamp(self, samples: int) -> int:
         now = time.monotonic()
@@ -176,6 +239,9 @@ class RtpEndpoint:
 
     def close(self) -> None:
         self.closed = True
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

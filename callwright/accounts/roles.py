@@ -3,8 +3,10 @@
 Four roles per org membership (and per API token): owner, admin, editor, viewer. Every admin page
 and API route names one :class:`Permission`; :func:`allows` is the single place that decides.
 
-- viewer: calls only (list, page, transcript, notes); hears recordings only if the org allows it.
-- editor: what a viewer may, plus assistants, flows, knowledge documents, and recordings.
+- viewer: calls only (dashboard, list, page, transcript, notes); hears recordings only if the org
+  allows it.
+- editor: what a viewer may, plus assistants, flows, knowledge documents (and reading numbers),
+  and recordings.
 - admin: what an editor may, plus numbers, credentials, retention, API tokens, users below owner.
 - owner: everything, including owners, org security settings and the audit log.
 """
@@ -63,9 +65,9 @@ _MINIMUM: dict[Permission, Role] = {
     Permission.CALLS_READ: Role.VIEWER,
     Permission.CALLS_NOTE: Role.VIEWER,
     Permission.RECORDINGS_LISTEN: Role.EDITOR,
-    Permission.ASSISTANTS_READ: Role.VIEWER,
+    Permission.ASSISTANTS_READ: Role.EDITOR,
     Permission.ASSISTANTS_WRITE: Role.EDITOR,
-    Permission.NUMBERS_READ: Role.VIEWER,
+    Permission.NUMBERS_READ: Role.EDITOR,
     Permission.NUMBERS_WRITE: Role.ADMIN,
     Permission.CREDENTIALS_READ: Role.ADMIN,
     Permission.CREDENTIALS_WRITE: Role.ADMIN,

@@ -274,8 +274,10 @@ class FlowEngine:
                 self._transfer = node if isinstance(node, TransferNode) else None
                 if node.text:
                     yield self._say(node.text)
-                yield Hangup(node.reason) if isinstance(node, HangupNode) else Transfer(
-                    node.target, node.reason
+                yield (
+                    Hangup(node.reason)
+                    if isinstance(node, HangupNode)
+                    else Transfer(node.target, node.reason)
                 )
                 return
             else:
@@ -292,7 +294,7 @@ class FlowEngine:
         self._retries = self._silences = 0
         self._keys = ""
         self._parts = []
-        if pending is not None and (pending.text.strip() or pending.dtmf):
+        if pending is not None and (pending.text.strip() or isinstance(node, AskNode)):
             return self._answer(node, pending, fresh=True)
         return self._ask(node)
 

@@ -434,6 +434,7 @@ def _en_time(
                 if words[i + 1] == "to":
                     said, minute = (said - 1) % 12 or 12, 60 - minute
                 return _hour(said, minute, meridiem)
+
     def rank(n: int) -> tuple[int, int]:  # a number after "at" or before "pm" is the hour
         value, start, end = numbers[n]
         if n + 1 < len(numbers) and numbers[n + 1][1] == end:

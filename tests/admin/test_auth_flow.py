@@ -197,9 +197,9 @@ async def test_switching_org_changes_what_is_shown(make_admin: AdminFactory) -> 
     assert [a["name"] for a in first["assistants"]] == ["alpha bot"]
     switched = await editor.post_form("/org/switch", {"org": "bravo"})
     assert switched.status == 303
-    second = await (await editor.api("GET", "/assistants")).json()
-    assert [a["name"] for a in second["assistants"]] == ["bravo bot"]
-    assert (await editor.api("POST", "/assistants", {"name": "x"})).status == 403  # viewer there
+    calls = await (await editor.api("GET", "/calls")).json()
+    assert [c["uid"] for c in calls["calls"]] == [bravo.call_uid]
+    assert (await editor.api("GET", "/assistants")).status == 403  # a viewer there
     refused = await editor.post_form("/org/switch", {"org": "nope"})
     assert refused.status == 404
 

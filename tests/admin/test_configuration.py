@@ -275,3 +275,24 @@ async def test_openapi_describes_every_api_route(make_admin: AdminFactory) -> No
     for ops in spec["paths"].values():
         for op in ops.values():
             assert op["x-required-role"] in ("viewer", "editor", "admin", "owner")
+
+
+async def test_api_bodies_are_checked_against_the_documented_schema(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    owner = await admin.login(org.users["owner"])
+    wrong_type = await owner.api("POST", "/numbers", {"number": 5551234})
+    error = (await wrong_type.json())["error"]
+    assert wrong_type.status == 400 and error["field"] == "number"
+    missing = await owner.api("POST", "/credentials", {"name": "x", "kind": "api_key"})
+    error = (await missing.json())["error"]
+    assert missing.status == 400 and error["field"] == "secret"
+    bad_enum = await owner.api("POST", "/tokens", {"name": "x", "role": "root"})
+    assert bad_enum.status == 400 and (await bad_enum.json())["error"]["field"] == "role"
+    not_object = await owner.client.post(
+        "/api/v1/assistants", data=b"[1, 2]",
+        headers={"Content-Type": "application/json", "X-CSRF-Token": await owner.csrf()},
+    )
+    assert not_object.status == 400 and "JSON object" in await not_object.text()

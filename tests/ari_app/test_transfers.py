@@ -7,18 +7,20 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
+from ari_app.ari.rest import AriRestClient
 from ari_app.demo import DEMO_NUMBER
 from ari_app.demo_caller import heard_speech_after, synthesize_phrases
 from ari_app.simulator.calls import SimulatedCall
-from tests.ari_app.conftest import Harness, MakeHarness
+from tests.ari_app.conftest import PASSWORD, Harness, MakeHarness
 
 pytestmark = pytest.mark.slow
 
 
 def transfer_flow(target: str) -> dict[str, Any]:
-    return {
+    flow: dict[str, Any] = {
         "version": 1,
         "start": "greet",
         "nodes": {
@@ -32,10 +34,14 @@ def transfer_flow(target: str) -> dict[str, Any]:
                 "next": "xfer",
                 "on_fail": "bye",
             },
-            "xfer": {"kind": "transfer", "target": target, "text": "연결해 드리겠습니다."},
+            "xfer": {"kind": "transfer", "target": target, "text": "연결해 드리겠습니다.",
+                     "on_fail": "sorry"},
+            "sorry": {"kind": "hangup", "text": "상담원이 받지 않습니다. 다시 걸어 주세요.",
+                      "reason": "transfer_fallback"},
             "bye": {"kind": "hangup", "text": "안녕히 계세요."},
         },
     }
+    return flow
 
 
 async def say_hello(h: Harness, caller_number: str) -> SimulatedCall:
@@ -85,3 +91,32 @@ async def test_bridged_transfer_rings_then_connects_caller_and_agent(
     assert row.status == "transferred"
     kinds = [e.kind for e in await h.calls.events(row.id)]
     assert "transfer_started" in kinds and "transfer_answered" in kinds
+
+
+async def test_a_transfer_nobody_answers_comes_back_to_the_assistant(
+    make_harness: MakeHarness,
+) -> None:
+    h = await make_harness(flow=transfer_flow("Local/200@agents"),
+                           env={"CALLWRIGHT_CALLS_TRANSFER_RING_S": "1.5"},
+                           sim_options={"outbound_answer_s": 30.0})
+    call = await say_hello(h, "5552003")
+    await asyncio.wait_for(call.ended(), 40)
+    row = await h.closed_call()
+    assert row.status == "completed" and row.end_reason == "transfer_fallback"
+    turns = await h.calls.turns(row.id)
+    assert turns[-1].text == "상담원이 받지 않습니다. 다시 걸어 주세요."
+    events = {e.kind: e.detail for e in await h.calls.events(row.id)}
+    assert "no answer" in events["transfer_no_answer"]["why"]
+    assert "transfer_failed" in events
+    # The unanswered leg was hung up: no channel is left on the PBX.
+    async with aiohttp.ClientSession() as session:
+        rest = AriRestClient(session, h.sim.ari_url, h.settings.ari.username, PASSWORD)
+        assert [c.name for c in await rest.list_channels()] == []
+
+
+async def test_an_unknown_technology_fails_fast_and_falls_back(make_harness: MakeHarness) -> None:
+    h = await make_harness(flow=transfer_flow("PJSIP/200"))
+    call = await say_hello(h, "5552004")
+    await asyncio.wait_for(call.ended(), 30)
+    row = await h.closed_call()
+    assert row.end_reason == "transfer_fallback"

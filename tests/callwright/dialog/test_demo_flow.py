@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from callwright.dialog.actions import CallContext, CallerTurn, DialogAction, Hangup, Listen, Say
-from callwright.dialog.demo_flow import DEMO_FLOW, DEMO_FLOW_EN, demo_flow
+from callwright.dialog.actions import (
+    CallContext,
+    CallerTurn,
+    DialogAction,
+    Hangup,
+    Listen,
+    Say,
+    Transfer,
+)
+from callwright.dialog.demo_flow import BOOKING_FLOW_EN, DEMO_FLOW, DEMO_FLOW_EN, demo_flow
 from callwright.dialog.flow import load_flow, validate_flow
 from callwright.dialog.flow_engine import FlowEngine
 
@@ -99,3 +108,67 @@ async def test_english_demo(make_engine: EngineFactory) -> None:
     assert "yes" in actions[-1].grammar and "no" in actions[-1].grammar
     actions = await run(engine.on_caller_turn(CallerTurn("yes please")))
     assert actions == [Say("Your booking is made. Thank you. Goodbye."), Hangup("demo_booked")]
+
+
+async def test_the_documented_booking_line() -> None:
+    """The call told in docs/flows.md, with a webhook that books and a fixed clock."""
+
+    class Bookings:
+        def __init__(self) -> None:
+            self.payloads: list[Mapping[str, Any]] = []
+
+        async def call(
+            self, name: str, payload: Mapping[str, Any], timeout_s: float
+        ) -> Mapping[str, Any]:
+            assert name == "bookings"
+            self.payloads.append(payload)
+            return {"booking": {"reference": "B-1042"}}
+
+    bookings = Bookings()
+    engine = FlowEngine(
+        load_flow(BOOKING_FLOW_EN), webhooks=bookings, clock=lambda: datetime(2025, 3, 12, 10)
+    )
+    ctx = CallContext(call_uid="b1", caller_number="1001", dialed="7000", language="en-US")
+    said = [a.text for a in await run(engine.begin(ctx)) if isinstance(a, Say)]
+    assert said == ["Welcome to Luigi's. For which day and time would you like a table?"]
+    await run(engine.on_caller_turn(CallerTurn("hmm")))  # not a date: asked again
+    await run(engine.on_caller_turn(CallerTurn("tomorrow at 7 pm")))
+    actions = await run(engine.on_caller_turn(CallerTurn("", dtmf="4")))
+    assert actions[0] == Say("A table for 4 on 2025-03-13 19:00. Shall I book it?")
+    actions = await run(engine.on_caller_turn(CallerTurn("yes")))
+    assert actions == [
+        Say("One moment please."),
+        Say("You are booked. Your reference is B-1042."),
+        Say("Thank you for calling. Goodbye."),
+        Hangup("booked"),
+    ]
+    assert bookings.payloads == [
+        {
+            "call_uid": "b1",
+            "caller_number": "1001",
+            "dialed": "7000",
+            "node": "book",
+            "slots": {"when": "2025-03-13T19:00", "party_size": 4},
+        }
+    ]
+    assert ctx.slots == {
+        "when": "2025-03-13T19:00",
+        "party_size": 4,
+        "confirmed": "yes",
+        "booking_ref": "B-1042",
+    }
+
+
+async def test_a_big_party_goes_to_a_colleague() -> None:
+    engine = FlowEngine(load_flow(BOOKING_FLOW_EN), clock=lambda: datetime(2025, 3, 12, 10))
+    ctx = CallContext(call_uid="b2", caller_number="1001", dialed="7000", language="en")
+    await run(engine.begin(ctx))
+    await run(engine.on_caller_turn(CallerTurn("friday at noon")))
+    actions = await run(engine.on_caller_turn(CallerTurn("twelve")))
+    assert actions == [
+        Say("Let me put you through to a colleague."),
+        Transfer("from-internal,200,1", "flow_transfer"),
+    ]
+    actions = await run(engine.on_transfer_failed())
+    assert actions[-1] == Hangup("no_operator")
+    assert ctx.slots == {"when": "2025-03-14T12:00", "party_size": 12}

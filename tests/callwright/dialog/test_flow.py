@@ -346,8 +346,13 @@ def _node_errors(doc: dict[str, Any], node: str, **validate: Any) -> set[str | N
 def test_every_node_kind_loads(make_flow: FlowFactory) -> None:
     doc = make_flow(
         note={
-            "kind": "ask", "slot": "size", "answer": "number", "min": 1, "max": 8,
-            "next": "pin", "on_fail": "bye",
+            "kind": "ask",
+            "slot": "size",
+            "answer": "number",
+            "min": 1,
+            "max": 8,
+            "next": "pin",
+            "on_fail": "bye",
         },
         pin={"kind": "ask", "slot": "pin", "answer": "digits", "length": 4, "next": "when"},
         when={"kind": "ask", "slot": "when", "answer": "datetime", "next": "triage"},
@@ -361,13 +366,26 @@ def test_every_node_kind_loads(make_flow: FlowFactory) -> None:
         },
         faq={"kind": "knowledge", "prompt": "Your question?", "answer_slot": "a", "next": "book"},
         book={
-            "kind": "webhook", "webhook": "bookings", "send": ["size", "when"],
-            "results": {"ref": "booking.id"}, "next": "msg", "on_error": "bye",
+            "kind": "webhook",
+            "webhook": "bookings",
+            "send": ["size", "when"],
+            "results": {"ref": "booking.id"},
+            "next": "msg",
+            "on_error": "bye",
         },
-        msg={"kind": "take_message", "prompt": "Leave a message.", "notify": "mail", "next": "agent"},
+        msg={
+            "kind": "take_message",
+            "prompt": "Leave a message.",
+            "notify": "mail",
+            "next": "agent",
+        },
         agent={
-            "kind": "llm", "goal": "Upsell.", "next": "bye", "max_turns": 3,
-            "exit_when": "the caller is done", "slot": "upsell",
+            "kind": "llm",
+            "goal": "Upsell.",
+            "next": "bye",
+            "max_turns": 3,
+            "exit_when": "the caller is done",
+            "slot": "upsell",
         },
     )
     doc["nodes"]["to_sales"]["on_fail"] = "bye"
@@ -459,7 +477,8 @@ def test_a_node_that_needs_an_llm_is_refused_without_one(make_flow: FlowFactory)
     with pytest.raises(FlowError):
         load_flow(doc, llm_available=False)
     doc["nodes"]["to_support"] = {
-        "kind": "intent", "intents": [{"label": "a", "next": "bye"}, {"label": "b", "next": "bye"}],
+        "kind": "intent",
+        "intents": [{"label": "a", "next": "bye"}, {"label": "b", "next": "bye"}],
         "default": "bye",
     }
     assert _node_errors(doc, "to_support", llm_available=False) == {"kind"}
@@ -469,9 +488,7 @@ def test_llm_node_fields(make_flow: FlowFactory) -> None:
     doc = make_flow()
     doc["nodes"]["to_support"].update({"max_turns": 3, "exit_when": "done"})
     assert _node_errors(doc, "to_support") == {"max_turns", "exit_when"}
-    doc["nodes"]["to_support"] = {
-        "kind": "llm", "goal": "g", "next": "bye", "on_max_turns": "bye"
-    }
+    doc["nodes"]["to_support"] = {"kind": "llm", "goal": "g", "next": "bye", "on_max_turns": "bye"}
     assert _node_errors(doc, "to_support") == {"on_max_turns"}
     doc["nodes"]["to_support"]["max_turns"] = 0
     assert "max_turns" in _node_errors(doc, "to_support")
@@ -489,7 +506,9 @@ def test_knowledge_errors(make_flow: FlowFactory) -> None:
 
 
 def test_webhook_errors(make_flow: FlowFactory) -> None:
-    doc = make_flow(note={"kind": "webhook", "webhook": "book", "send": ["dept", "size"], "next": "bye"})
+    doc = make_flow(
+        note={"kind": "webhook", "webhook": "book", "send": ["dept", "size"], "next": "bye"}
+    )
     errors = [e for e in validate_flow(doc) if e.node == "note"]
     assert [e.field for e in errors] == ["send[1]"]
     assert "slot 'size' is not set by any node before this one" in str(errors[0])
@@ -504,8 +523,12 @@ def test_webhook_errors(make_flow: FlowFactory) -> None:
 def test_webhook_results_count_as_set_slots(make_flow: FlowFactory) -> None:
     doc = make_flow(
         note={"kind": "webhook", "webhook": "w", "results": {"tier": "t"}, "next": "check"},
-        check={"kind": "branch", "slot": "tier", "cases": [{"equals": "gold", "next": "bye"}],
-               "default": "bye"},
+        check={
+            "kind": "branch",
+            "slot": "tier",
+            "cases": [{"equals": "gold", "next": "bye"}],
+            "default": "bye",
+        },
     )
     assert validate_flow(doc) == []
 

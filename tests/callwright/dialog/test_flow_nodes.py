@@ -15,7 +15,6 @@ import pytest
 from callwright.dialog.actions import CallContext
 from callwright.dialog.factory import ChatIntentClassifier, pick_label
 from callwright.dialog.flow import (
-    AskNode,
     BranchNode,
     IntentNode,
     KnowledgeNode,
@@ -44,8 +43,9 @@ def make_node() -> NodeFactory:
     """A loaded node of ``kind`` with ``fields``, in a flow whose ``end`` node (and ``ends``) hang
     up; ``sets`` names slots that asks before it set (so that reading them is valid)."""
 
-    def make(kind: str, *, sets: tuple[str, ...] = (), ends: tuple[str, ...] = (),
-             **fields: Any) -> Any:
+    def make(
+        kind: str, *, sets: tuple[str, ...] = (), ends: tuple[str, ...] = (), **fields: Any
+    ) -> Any:
         nodes: dict[str, Any] = {"n": {"kind": kind, **fields}, "end": {"kind": "hangup"}}
         nodes.update({name: {"kind": "hangup"} for name in ends})
         start = "n"
@@ -73,7 +73,10 @@ def test_fill_templates() -> None:
 
 def test_press_choices(make_node: NodeFactory) -> None:
     menu = make_node(
-        "ask", slot="s", answer="choice", next="end",
+        "ask",
+        slot="s",
+        answer="choice",
+        next="end",
         choices=[{"value": f"v{i}", "phrases": [f"p{i}"]} for i in range(1, 12)],
     )
     assert press(menu, "", "2", "en") == ("2", True)
@@ -84,9 +87,14 @@ def test_press_choices(make_node: NodeFactory) -> None:
     assert interpret_keys(menu, "11", "en", NOW) == "v11"
     assert interpret_keys(menu, "12", "en", NOW) is None
     star = make_node(
-        "ask", slot="s", answer="choice", next="end",
-        choices=[{"value": "a", "phrases": ["a"], "dtmf": "*"}, {"value": "b", "phrases": ["b"],
-                                                               "dtmf": "#"}],
+        "ask",
+        slot="s",
+        answer="choice",
+        next="end",
+        choices=[
+            {"value": "a", "phrases": ["a"], "dtmf": "*"},
+            {"value": "b", "phrases": ["b"], "dtmf": "#"},
+        ],
     )
     assert press(star, "", "*", "en") == ("*", True)
     assert press(star, "", "#", "en") == ("#", True)
@@ -164,7 +172,11 @@ def test_branch_cases(make_node: NodeFactory) -> None:
 
 def test_branch_text_ranges(make_node: NodeFactory) -> None:
     node = make_node(
-        "branch", sets=("at",), ends=("am",), slot="at", cases=[{"range": {"min": "09:00", "max": "12:00"}, "next": "am"}],
+        "branch",
+        sets=("at",),
+        ends=("am",),
+        slot="at",
+        cases=[{"range": {"min": "09:00", "max": "12:00"}, "next": "am"}],
         default="end",
     )
     assert branch_target(node, {"at": "10:30"}, "") == "am"
@@ -176,11 +188,16 @@ def test_webhook_payload_and_reply(make_node: NodeFactory) -> None:
     ctx = CallContext("c9", "+15550100", "100", "en", slots={"a": 1, "secret": "x"})
     payload = webhook_payload("book", ctx, {"a": 1})
     assert payload == {
-        "call_uid": "c9", "caller_number": "+15550100", "dialed": "100", "node": "book",
+        "call_uid": "c9",
+        "caller_number": "+15550100",
+        "dialed": "100",
+        "node": "book",
         "slots": {"a": 1},
     }
     node = make_node(
-        "webhook", webhook="w", results={"ref": "booking.id", "ok": "ok", "gone": "x.y"},
+        "webhook",
+        webhook="w",
+        results={"ref": "booking.id", "ok": "ok", "gone": "x.y"},
         next="end",
     )
     assert isinstance(node, WebhookNode)
@@ -192,8 +209,9 @@ def test_webhook_payload_and_reply(make_node: NodeFactory) -> None:
 
 
 class Faq:
-    def __init__(self, answer: tuple[str, float] | None = None, *, fail: bool = False,
-                 delay_s: float = 0.0) -> None:
+    def __init__(
+        self, answer: tuple[str, float] | None = None, *, fail: bool = False, delay_s: float = 0.0
+    ) -> None:
         self.answer, self.fail, self.delay_s = answer, fail, delay_s
         self.asked: list[tuple[str, float]] = []
 
@@ -247,8 +265,9 @@ async def test_classification_is_checked_against_the_labels(make_node: NodeFacto
             self.answer, self.fail = answer, fail
             self.seen: list[tuple[str, Mapping[str, str | None], str | None]] = []
 
-        async def classify(self, text: str, labels: Mapping[str, str | None], *,
-                           instructions: str | None = None) -> str | None:
+        async def classify(
+            self, text: str, labels: Mapping[str, str | None], *, instructions: str | None = None
+        ) -> str | None:
             self.seen.append((text, labels, instructions))
             if self.fail:
                 raise LlmError("down")

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callwright.dialog.flow import AskNode
 from callwright.dialog.matching import (
     Choice,
     base_language,
     contains_keywords,
+    digit_words,
+    grammar,
+    in_bounds,
+    interpret,
+    iso,
     match_choice,
     match_dtmf,
     match_phrase,
     match_yes_no,
     normalise,
+    number_words,
     tokens,
     yes_no_words,
 )
@@ -206,3 +215,65 @@ def test_contains_keywords() -> None:
     assert contains_keywords("I need an agent please", ["agent", "human"])
     assert not contains_keywords("I need a magent", ["agent"])
     assert contains_keywords("상담원 연결해 주세요", ["상담원"])
+
+
+# --- answers of ask nodes, and their grammars ----------------------------------------------------
+
+
+@pytest.fixture
+def make_ask() -> Callable[..., AskNode]:
+    def make(answer: str, **fields: Any) -> AskNode:
+        return AskNode(id="q", slot="s", answer=answer, **fields)  # type: ignore[arg-type]
+
+    return make
+
+
+def test_number_and_digit_words() -> None:
+    assert number_words(23, "en-US") == ("twenty three",)
+    assert number_words(105, "en") == ("one hundred five",)
+    assert number_words(23, "ko-KR") == ("이십삼", "스물셋", "스물세")
+    assert number_words(20, "ko") == ("이십", "스물", "스무")
+    assert number_words(10, "ko") == ("십", "열")
+    assert number_words(1000, "en") == ()
+    assert digit_words("ko") == ("공", "영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구")
+    assert digit_words("de")[:3] == ("zero", "oh", "one")
+
+
+def test_interpret_each_answer_type(make_ask: Callable[..., AskNode]) -> None:
+    now = datetime(2025, 3, 12, 10)
+    assert interpret(make_ask("yes_no"), "yes please", "en", now) == "yes"
+    assert interpret(make_ask("yes_no"), "아니요", "ko", now) == "no"
+    menu = make_ask("choice", choices=(Choice("a", ("apple",)), Choice("b", ("banana",))))
+    assert interpret(menu, "a banana", "en", now) == "b"
+    assert interpret(make_ask("number", min_value=1, max_value=9), "four", "en", now) == 4
+    assert interpret(make_ask("number", min_value=1, max_value=9), "ten", "en", now) is None
+    assert interpret(make_ask("digits", length=3), "one two", "en", now) is None
+    assert interpret(make_ask("digits", max_length=3), "one two", "en", now) == "12"
+    assert interpret(make_ask("date"), "next friday", "en", now) == "2025-03-21"
+    assert interpret(make_ask("time"), "half past two", "en", now) == "14:30"
+    assert interpret(make_ask("datetime"), "내일 오전 9시", "ko", now) == "2025-03-13T09:00"
+    assert interpret(make_ask("free_text"), "  so   many  spaces ", "en", now) == "so many spaces"
+    assert interpret(make_ask("free_text"), "   ", "en", now) is None
+
+
+def test_bounds(make_ask: Callable[..., AskNode]) -> None:
+    assert in_bounds(make_ask("number", min_value=2), 2)
+    assert not in_bounds(make_ask("number", min_value=2), 1)
+    assert in_bounds(make_ask("digits", min_length=2, max_length=3), "123")
+    assert not in_bounds(make_ask("digits", min_length=2, max_length=3), "1234")
+    assert not in_bounds(make_ask("digits", length=4), "123")
+    assert iso(None) is None
+
+
+def test_grammars(make_ask: Callable[..., AskNode]) -> None:
+    assert grammar(make_ask("free_text"), "en") is None
+    assert grammar(make_ask("date"), "en") is None
+    assert grammar(make_ask("number"), "en") is None  # unbounded
+    assert grammar(make_ask("number", min_value=0, max_value=200), "en") is None  # too wide
+    small = grammar(make_ask("number", min_value=1, max_value=3), "en")
+    assert small == ("one", "two", "three")
+    yes_no = grammar(make_ask("yes_no"), "ko")
+    assert yes_no is not None and "네" in yes_no and "yes" not in yes_no
+    menu = make_ask("choice", choices=(Choice("a", ("Apple!", "apple")), Choice("b", ("?",))))
+    assert grammar(menu, "en") == ("apple",)
+    assert grammar(make_ask("digits"), "ko") == digit_words("ko")

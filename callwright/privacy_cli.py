@@ -1,0 +1,179 @@
+"""``callwright privacy ...``: retention, a caller's export and erasure, encrypted recordings.
+
+    callwright privacy retention run
+    callwright privacy export --org acme --caller +15551234567 --out ./exports
+    callwright privacy erase --org acme --caller +15551234567 --yes
+    callwright privacy decrypt-recording var/recordings/2027/03/01/x.wav.cwenc --out x.wav
+
+Each handler loads the settings, opens the store (applying pending migrations) and, where it
+needs it, the instance master key. Actions are written to the audit log with actor ``cli``
+(the retention run with actor ``system``, as when the call service runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from callwright.config import Settings, load_config
+from callwright.errors import NotFound
+from callwright.privacy.caller_data import erase_caller, export_caller
+from callwright.privacy.recording_crypto import decrypt_to
+from callwright.privacy.retention_job import RetentionJob
+from callwright.privacy.secrets import MasterKey
+from callwright.store.db import Database
+from callwright.store.orgs import OrgRepository
+
+
+def add_privacy_parser(subparsers: Any) -> None:
+    """Register ``privacy ...`` on the main CLI's sub-parsers."""
+    privacy = subparsers.add_parser(
+        "privacy", help="retention, caller export and erasure, encrypted recordings"
+    )
+    sub = privacy.add_subparsers(dest="privacy_command", required=True)
+
+    retention = sub.add_parser("retention", help="retention policies")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_sub.add_parser("run", help="delete what the retention policies expire, now")
+    run.set_defaults(func=cmd_retention_run)
+
+    export = sub.add_parser("export", help="write a ZIP of a caller's data in one org")
+    _caller_arguments(export)
+    export.add_argument("--out", required=True, metavar="DIR", help="folder for the ZIP")
+    export.set_defaults(func=cmd_export)
+
+    erase = sub.add_parser("erase", help="erase a caller's data in one org (not undoable)")
+    _caller_arguments(erase)
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    erase.set_defaults(func=cmd_erase)
+
+    decrypt = sub.add_parser("decrypt-recording", help="decrypt a .cwenc recording to a WAV")
+    decrypt.add_argument("path", metavar="PATH")
+    decrypt.add_argument("--out", required=True, metavar="FILE")
+    decrypt.set_defaults(func=cmd_decrypt_recording)
+
+
+def _caller_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--org", required=True, metavar="SLUG", help="the org's slug")
+    parser.add_argument("--caller", required=True, metavar="NUMBER", help="the caller's number")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_config(Path(args.config) if getattr(args, "config", None) else None)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"callwright privacy: {message}", file=sys.stderr)
+    return code
+
+
+async def _org_id(db: Database, slug: str) -> int | None:
+    try:
+        return (await OrgRepository(db).get_by_slug(slug)).id
+    except NotFound:
+        return None
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def main() -> list[str]:
+        db = await Database.open(settings.store.path)
+        try:
+            slugs = {org.id: org.slug for org in await OrgRepository(db).list()}
+            report = await RetentionJob(db).run_once()
+        finally:
+            await db.close()
+        lines = []
+        for counts in report.orgs:
+            name = slugs.get(counts.org_id, "?") if counts.org_id is not None else "(no org)"
+            lines.append(
+                f"{name}: {counts.calls_deleted} call(s), {counts.transcripts_deleted}"
+                f" transcript(s), {counts.recordings_deleted} recording(s) deleted;"
+                f" {counts.held} on legal hold; {counts.files_failed} file(s) could not be"
+                " deleted"
+            )
+        return lines
+
+    for line in asyncio.run(main()):
+        print(line)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    key = MasterKey.load_or_create(settings.server.master_key_file)
+
+    async def main() -> Path | None:
+        db = await Database.open(settings.store.path)
+        try:
+            org_id = await _org_id(db, args.org)
+            if org_id is None:
+                return None
+            return await export_caller(db, org_id, args.caller, Path(args.out), key)
+        finally:
+            await db.close()
+
+    path = asyncio.run(main())
+    if path is None:
+        return _fail(f"no org with slug {args.org!r}")
+    print(f"exported to {path}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    if not args.yes:
+        return _fail(
+            "erasure deletes the caller's recordings, transcripts, events and notes in this org"
+            " and cannot be undone; add --yes to go ahead", 2,
+        )
+    settings = _settings(args)
+    key = MasterKey.load_or_create(settings.server.master_key_file)
+
+    async def main() -> list[str] | None:
+        db = await Database.open(settings.store.path)
+        try:
+            org_id = await _org_id(db, args.org)
+            if org_id is None:
+                return None
+            report = await erase_caller(db, org_id, args.caller, key)
+        finally:
+            await db.close()
+        lines = [
+            f"erased: {report.calls_anonymised} call(s) anonymised, {report.recordings_deleted}"
+            f" recording(s), {report.turns_deleted} turn(s), {report.events_deleted} event(s),"
+            f" {report.notes_deleted} note(s) deleted; processing restricted from now on",
+        ]
+        if report.held_calls:
+            lines.append(f"kept (legal hold): {', '.join(report.held_calls)}")
+        if not report.wal_truncated:
+            lines.append("warning: the database's WAL could not be truncated; run the command"
+                         " again when the service is idle")
+        return lines
+
+    lines = asyncio.run(main())
+    if lines is None:
+        return _fail(f"no org with slug {args.org!r}")
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_decrypt_recording(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    out = Path(args.out)
+    if out.exists():
+        return _fail(f"{out} exists; choose another --out")
+    key = MasterKey.load_or_create(settings.server.master_key_file)
+    try:
+        decrypt_to(Path(args.path), out, key)
+    except OSError as exc:
+        return _fail(f"cannot decrypt {args.path}: {exc}")
+    print(f"decrypted to {out}")
+    return 0
