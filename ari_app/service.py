@@ -9,6 +9,7 @@ the ARI events WebSocket. It returns only when that WebSocket is up, so no call 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,8 @@ from callwright.errors import ConfigError, MediaError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
+from callwright.privacy.restrictions import CallerRestrictionRepository
+from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
@@ -42,9 +45,13 @@ from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
 from callwright.store.recovery import close_abandoned_calls
 
 log = logging.getLogger(__name__)
+
+#: How often the retention job sweeps the store (it also runs once at start-up).
+RETENTION_INTERVAL_S = 3600.0
 
 
 def _repair_if_present(path: Path) -> bool:
@@ -66,6 +73,7 @@ class CallService:
         self._http: aiohttp.ClientSession | None = None
         self._stream: AriEventStream | None = None
         self.llm_clients: LlmClientFactory | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.audiosocket: AudioSocketServer | None = None
         self._legs: MediaLegBuilder | None = None
 
@@ -81,6 +89,9 @@ class CallService:
         self._http = aiohttp.ClientSession()
         master_key = await asyncio.to_thread(
             MasterKey.load_or_create, settings.server.master_key_file
+        )
+        self._retention = asyncio.get_running_loop().create_task(
+            RetentionJob(self.db).run_forever(RETENTION_INTERVAL_S), name="retention"
         )
         credentials = CredentialRepository(self.db, master_key)
         if settings.llm.enabled:
@@ -107,6 +118,9 @@ class CallService:
             media_legs=self._media_leg,
             recordings_dir=Path(settings.recordings.dir),
             live=self.live,
+            restrictions=CallerRestrictionRepository(self.db, master_key),
+            orgs=OrgRepository(self.db),
+            master_key=master_key,
             expect_media_channel=self.app.expect_media_channel,
             forget_media_channel=self.app.forget_media_channel,
         )
@@ -179,6 +193,10 @@ class CallService:
         if self.app is not None:
             await self.app.drain(grace_s=5.0)
         await self.clock.stop()
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         if self.audiosocket is not None:
             await self.audiosocket.stop()
         await self.speech.close()

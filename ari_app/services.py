@@ -14,10 +14,13 @@ from callwright.call.live import LiveCalls
 from callwright.call.pipeline import PipelineSettings
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
+from callwright.privacy.restrictions import CallerRestrictionRepository
+from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.store.assistants import Assistant
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
 
 if TYPE_CHECKING:
     from ari_app.session import CallSession
@@ -35,6 +38,9 @@ class SessionServices:
     media_legs: MediaLegFactory
     recordings_dir: Path
     live: LiveCalls
+    restrictions: CallerRestrictionRepository
+    orgs: OrgRepository
+    master_key: MasterKey
     expect_media_channel: Callable[[str, CallSession], None]
     forget_media_channel: Callable[[str], None]
 

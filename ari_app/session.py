@@ -31,6 +31,7 @@ from callwright.call.pipeline import CallOutcome, CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.media.recorder import StereoWavRecorder
+from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -54,6 +55,7 @@ class CallSession:
         self._we_hung_up = False
         self._xfer: BridgedTransfer | None = None
         self._background: set[asyncio.Task[int]] = set()
+        self._encrypt = False
         self._bridged: BridgedTransfer | None = None
 
     # -- events routed here by the application ---------------------------------------------------
@@ -150,7 +152,13 @@ class CallSession:
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
-        self._start_recording(assistant)
+        if await svc.restrictions.is_do_not_record(assistant.org_id, self.channel.caller.number):
+            await svc.calls.add_event(self.call.id, "recording_skipped",
+                                      {"reason": "caller_restriction"})
+        else:
+            org = await svc.orgs.get(assistant.org_id)
+            self._encrypt = svc.settings.recordings.encrypt or org.encrypt_recordings
+            self._start_recording(assistant)
         return await self._converse(assistant.language, assistant, dialog)
 
     async def _unknown_number(self, dialed: str) -> CallOutcome:
@@ -319,7 +327,15 @@ class CallSession:
             return
         if self._recorder is not None:
             info = self._recorder.close()
-            await svc.calls.set_recording(self.call.id, str(info.path), None)
+            path, key_id = info.path, None
+            if self._encrypt:
+                try:
+                    path, key_id = await encrypt_recording(info.path, svc.master_key)
+                except (OSError, CallwrightError) as exc:
+                    log.error("call %s: recording left unencrypted: %s", self.call.uid, exc)
+                    await svc.calls.add_event(self.call.id, "error",
+                                              {"message": f"recording not encrypted: {exc}"})
+            await svc.calls.set_recording(self.call.id, str(path), key_id)
         if self._hangup_cause is not None:
             await svc.calls.add_event(self.call.id, "hangup", {"cause": self._hangup_cause})
         await svc.calls.close_call(self.call.id, outcome.status, outcome.reason)

@@ -169,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     from callwright.models_cli import add_models_parser
+    from callwright.privacy_cli import add_privacy_parser
 
     add_models_parser(sub)
+    add_privacy_parser(sub)
     with contextlib.suppress(ImportError):  # the accounts CLI ships with the admin
         from callwright.accounts_cli import add_user_parser
 

@@ -80,6 +80,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_lazy_imports() -> None:
+    """Load, once and outside any test's event loop, what libraries import lazily on first use
+    (the openai client's resources: hundreds of ms on a fresh checkout), so that the watchdog
+    measures our code rather than the import system. The call service does the same at start-up
+    (it builds its LLM clients before taking calls)."""
+    import openai
+
+    client = openai.AsyncOpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1")
+    _ = (client.chat.completions, client.audio.transcriptions, client.audio.speech)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """../shared (the ARI spec and Asterisk facts); tests that need it skip when it is absent."""

@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 KEY_KINDS = ("api_key", "access_token")
 
 
+def _build_client(base_url: str, key: str, timeout_s: float) -> openai.AsyncOpenAI:
+    """Build a client and load the resources it imports lazily (chat completions), so that the
+    first request of a call does not stall the event loop importing modules."""
+    client = openai.AsyncOpenAI(
+        base_url=base_url, api_key=key, timeout=timeout_s, max_retries=0
+    )
+    _ = client.chat.completions
+    return client
+
+
 class LlmClientFactory:
     """Builds and caches LLM clients. ``env`` defaults to ``os.environ`` (tests pass a dict)."""
 
@@ -111,11 +121,7 @@ class LlmClientFactory:
             client = self._clients.get(cache_key)
             if client is None:
                 client = await asyncio.to_thread(
-                    openai.AsyncOpenAI,
-                    base_url=base_url,
-                    api_key=key,
-                    timeout=self._settings.timeout_s,
-                    max_retries=0,
+                    _build_client, base_url, key, self._settings.timeout_s
                 )
                 self._clients[cache_key] = client
                 log.info("built an LLM client for %s (%d cached)", base_url, len(self._clients))

@@ -254,12 +254,21 @@ class CallSearch:
         return page.calls
 
     async def status_counts_since(self, org_id: int, since: str) -> dict[str, int]:
-        rows = await self._db.fetch_all(
-            "SELECT status, count(*) AS n FROM calls WHERE org_id = ? AND started_at >= ?"
-            " GROUP BY status",
-            (org_id, since),
+        """Calls per status started at or after ``since``: one index range count per status.
+
+        (A plain ``GROUP BY status`` tempts the planner into walking the whole org by the status
+        index: 100+ ms at a million calls. Counting each status's range is a few ms.)
+        """
+        counts = " UNION ALL ".join(
+            "SELECT ? AS status, (SELECT count(*) FROM calls WHERE org_id = ? AND status = ?"
+            " AND started_at >= ?) AS n"
+            for _ in CALL_STATUSES
         )
-        return {row["status"]: int(row["n"]) for row in rows}
+        params: list[Any] = []
+        for status in CALL_STATUSES:
+            params += [status, org_id, status, since]
+        rows = await self._db.fetch_all(counts, params)
+        return {row["status"]: int(row["n"]) for row in rows if row["n"]}
 
     async def recent_failures(self, org_id: int, since: str, limit: int = 10) -> list[CallSummary]:
         page = await self.list_calls(org_id, CallFilter(status="failed", since=since), limit=limit)
