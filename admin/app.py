@@ -32,6 +32,7 @@ from admin.handlers import (
     knowledge,
     numbers,
     org,
+    recordings,
     retention,
     team,
 )
@@ -65,6 +66,7 @@ def all_routes() -> list[Route]:
         *auth.ROUTES,
         *dashboard.ROUTES,
         *calls.ROUTES,
+        *recordings.ROUTES,
         *assistants.ROUTES,
         *knowledge.ROUTES,
         *numbers.ROUTES,

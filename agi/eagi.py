@@ -100,7 +100,6 @@ class EagiCall:
         self._gone = asyncio.Event()
         self._stt: asyncio.Task[SttEngine] | None = None
         self._started = time.monotonic()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_hangup())
 
     def on_sighup(self) -> None:
         """Asterisk sends SIGHUP when the channel hangs up."""
@@ -114,6 +113,7 @@ class EagiCall:
     async def run(self) -> None:
         """The call, start to end. Once the call row exists it is always closed."""
         env = self.session.env
+        watch = asyncio.get_running_loop().create_task(self._watch_hangup())
         try:
             slin16 = await self.session.get_variable("EAGI_AUDIO_FORMAT") == "slin16"
             self.audio.set_rate(16000 if slin16 else 8000)
@@ -125,7 +125,7 @@ class EagiCall:
                 env.caller_name, env.uniqueid or env.channel,
             )
         except BaseException:
-            self._watch.cancel()
+            watch.cancel()
             raise
         journal = CallJournal(self._calls, call.id)
         outcome = Outcome("failed", "error: setup did not finish")
@@ -145,7 +145,7 @@ class EagiCall:
             log.exception("EAGI call %s failed", call.uid)
             outcome = Outcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
-            self._watch.cancel()
+            watch.cancel()
             if self._stt is not None:
                 self._stt.cancel()
             if outcome.hang_up and not self._gone.is_set():
@@ -291,17 +291,25 @@ class _PipeSink:
         return None
 
 
-async def _open_stdio(fds: EagiFds) -> tuple[asyncio.StreamReader, _PipeSink]:
+async def _open_stdio(
+    fds: EagiFds,
+) -> tuple[asyncio.StreamReader, _PipeSink, asyncio.BaseTransport]:
+    """Asyncio streams over the script's stdin and stdout (pipes from Asterisk); the fds
+    themselves stay open (their owner closes them)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(
+    stdin, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader),
         os.fdopen(fds.stdin, "rb", buffering=0, closefd=False),
     )
-    transport, _ = await loop.connect_write_pipe(
-        asyncio.Protocol, os.fdopen(fds.stdout, "wb", buffering=0, closefd=False)
-    )
-    return reader, _PipeSink(transport)
+    try:
+        stdout, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(fds.stdout, "wb", buffering=0, closefd=False)
+        )
+    except BaseException:
+        stdin.close()
+        raise
+    return reader, _PipeSink(stdout), stdin
 
 
 async def run_eagi(
@@ -313,10 +321,16 @@ async def run_eagi(
 ) -> int:
     """Run one EAGI call on ``fds``; the exit status (1 when the call could not start)."""
     try:
-        reader, writer = await _open_stdio(fds)
+        reader, writer, stdin = await _open_stdio(fds)
+    except (OSError, ValueError) as exc:
+        log.error("EAGI: stdin and stdout must be pipes from Asterisk: %s", exc)
+        return 1
+    try:
         session = await open_session(reader, writer, env_timeout=10.0, name="eagi")
-    except (OSError, ValueError, ProtocolError, TimeoutError) as exc:
-        log.error("EAGI: no AGI session on stdin/stdout: %s", exc)
+    except (ProtocolError, TimeoutError) as exc:
+        log.error("EAGI: no AGI environment on stdin: %s", exc)
+        writer.close()
+        stdin.close()
         return 1
     audio = CallerAudio()
     tmp = Path(tempfile.mkdtemp(prefix="callwright-eagi-"))
@@ -347,6 +361,7 @@ async def run_eagi(
         if audio_pipe is not None:
             audio_pipe.close()
         await session.close()
+        stdin.close()
         if db is not None:
             await db.close()
         await asyncio.to_thread(shutil.rmtree, tmp, True)

@@ -8,8 +8,8 @@ reports in ``UNICASTRTP_LOCAL_ADDRESS``/``UNICASTRTP_LOCAL_PORT`` (DESIGN §2 st
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import AriRestClient
@@ -28,7 +28,8 @@ class MediaLeg(Protocol):
     async def close(self) -> None: ...
 
 
-MediaLegFactory = Callable[[], Awaitable[MediaLeg]]
+#: Builds a call's media leg; the argument is the assistant's ``media`` overrides (or None).
+MediaLegFactory = Callable[[Mapping[str, Any] | None], Awaitable[MediaLeg]]
 
 
 class RtpMediaLeg:

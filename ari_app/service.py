@@ -22,7 +22,7 @@ from ari_app.ari.connection import AriEventStream
 from ari_app.ari.events import StasisStart
 from ari_app.ari.rest import AriRestClient
 from ari_app.media_leg import MediaLeg, media_format_for
-from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory
+from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
 from ari_app.transports.audiosocket_server import AudioSocketServer
@@ -164,8 +164,9 @@ class CallService:
     async def _prewarm(self, assistants: AssistantRepository) -> None:
         """Synthesise every assistant's greeting and fixed flow prompts now, so the first words
         (and every scripted reply) need no TTS during the call."""
-        rate = media_format_for(self.settings.media.format).sample_rate
         for assistant in await assistants.list_all():
+            choice = media_choice(self.settings.media, assistant.media)
+            rate = media_format_for(choice.format).sample_rate
             texts = [assistant.greeting] if assistant.greeting else []
             flow = await assistants.latest_flow(assistant.id)
             if flow is not None:

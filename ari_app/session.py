@@ -56,6 +56,7 @@ class CallSession:
         self._xfer: BridgedTransfer | None = None
         self._background: set[asyncio.Task[int]] = set()
         self._encrypt = False
+        self._assistant: Assistant | None = None
         self._bridged: BridgedTransfer | None = None
 
     # -- events routed here by the application ---------------------------------------------------
@@ -132,6 +133,7 @@ class CallSession:
         )
         found = await svc.numbers.find_inbound(dialed)
         number, assistant = found if found is not None else (None, None)
+        self._assistant = assistant
         self.call = await svc.calls.create_call(
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
@@ -183,7 +185,7 @@ class CallSession:
         svc = self._svc
         bridge = await svc.rest.create_bridge(type="mixing", name=f"callwright-{self.channel.id}")
         self.bridge_id = bridge.id
-        self._leg = await svc.media_legs()
+        self._leg = await svc.media_legs(self._assistant.media if self._assistant else None)
         svc.expect_media_channel(self.media_channel_id, self)
         media = await self._leg.create_channel(
             svc.rest, svc.settings.ari.app, self.media_channel_id

@@ -52,13 +52,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--caller-idle", choices=("silence", "none"), default="silence",
                    help="what the caller sends while silent (RTP silence, or nothing)")
     p.add_argument("--max-s", type=float, default=90.0, help="upper bound on the run")
+    p.add_argument("--wait-calm", type=float, default=0.0, metavar="S",
+                   help="before each run, wait up to S seconds for the machine's CPU pressure "
+                        "(/proc/pressure/cpu avg10) to fall below 5 %%")
     args = p.parse_args(argv)
 
     figures = run_host(HostConfig(
         calls=args.calls, scenario="barge_in", warmup_s=1.0, duration_s=args.max_s,
         assistant_audio=args.assistant_audio, caller_idle=args.caller_idle,
         barge_per_call=args.per_call,
-    ))
+    ), wait_calm_s=args.wait_calm)
     gen_rows: list[dict[str, Any]] = figures["generator"]["barge_ins"]
     app_rows: list[dict[str, Any]] = figures["barge_ins_app"]
     stop = values(gen_rows, "stop_ms")

@@ -60,7 +60,7 @@ def one_level(calls: int, args: argparse.Namespace) -> dict[str, Any]:
     f = run_host(HostConfig(
         calls=calls, scenario="talk", warmup_s=args.warmup, duration_s=args.duration,
         record=not args.no_record, assistant_audio="speech", caller_idle="silence",
-    ))
+    ), wait_calm_s=args.wait_calm)
     gen, sender, app = f["generator"], f["sender"], f["receiver_app"]
     expected = max(1, gen["expected_in_window"])
     skipped_frames = sender["clock_skipped_ticks"] * calls
@@ -92,6 +92,7 @@ def one_level(calls: int, args: argparse.Namespace) -> dict[str, Any]:
         "barge_ins": f["barge_ins_counted"],
         "loadgen_cpu_pct": gen["loadgen_cpu_pct"],
         "interference": f["interference"],
+        "machine_cpu_pressure_avg10_at_start": f["machine_cpu_pressure_avg10_at_start"],
         "gc": sender["gc"],
         "loadavg": f["loadavg_end"],
     }
@@ -203,6 +204,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--no-record", action="store_true", help="no StereoWavRecorder per call")
+    p.add_argument("--wait-calm", type=float, default=0.0, metavar="S",
+                   help="before each run, wait up to S seconds for the machine's CPU pressure "
+                        "(/proc/pressure/cpu avg10) to fall below 5 %%")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
 

@@ -702,9 +702,34 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def run_host(cfg: HostConfig, timeout: float | None = None) -> dict[str, Any]:
-    """Run one host process (from a benchmark) and return its JSON figures."""
+def cpu_pressure_avg10() -> float | None:
+    """The machine's CPU pressure over the last 10 s (% of time some task waited), if known."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
+            return float(pressure.readline().split()[1].split("=")[1])
+    return None
+
+
+def wait_calm(max_wait_s: float, below_pct: float = 5.0) -> float | None:
+    """Wait (at most ``max_wait_s``) until the machine's CPU pressure is below ``below_pct``;
+    returns the pressure when it stopped waiting. For shared machines: other processes' bursts
+    make pacing figures meaningless."""
+    deadline = time.monotonic() + max_wait_s
+    pressure = cpu_pressure_avg10()
+    while pressure is not None and pressure >= below_pct and time.monotonic() < deadline:
+        time.sleep(2.0)
+        pressure = cpu_pressure_avg10()
+    return pressure
+
+
+def run_host(
+    cfg: HostConfig, timeout: float | None = None, wait_calm_s: float = 0.0
+) -> dict[str, Any]:
+    """Run one host process (from a benchmark) and return its JSON figures. With
+    ``wait_calm_s``, first wait up to that long for the machine to be quiet."""
     import subprocess
+
+    pressure = wait_calm(wait_calm_s) if wait_calm_s > 0 else cpu_pressure_avg10()
 
     argv = [
         sys.executable, "-m", "bench.media_host", "--calls", str(cfg.calls),
@@ -726,6 +751,7 @@ def run_host(cfg: HostConfig, timeout: float | None = None) -> dict[str, Any]:
             f"media_host failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"
         )
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["machine_cpu_pressure_avg10_at_start"] = pressure
     if done.stderr.strip():
         figures["host_log_tail"] = done.stderr.strip().splitlines()[-5:]
     return figures

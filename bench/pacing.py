@@ -34,9 +34,11 @@ TARGET_CALLS = 50
 TARGET_P99_MS = 2.0
 
 
-def one_level(calls: int, warmup: float, duration: float, seed: int) -> dict[str, Any]:
+def one_level(
+    calls: int, warmup: float, duration: float, seed: int, wait_calm_s: float
+) -> dict[str, Any]:
     figures = run_host(HostConfig(calls=calls, scenario="listen", warmup_s=warmup,
-                                  duration_s=duration, seed=seed))
+                                  duration_s=duration, seed=seed), wait_calm_s=wait_calm_s)
     gen, sender = figures["generator"], figures["sender"]
     return {
         "calls": calls,
@@ -54,6 +56,7 @@ def one_level(calls: int, warmup: float, duration: float, seed: int) -> dict[str
         "host_cpu_pct_one_core": figures["cpu_pct_one_core"],
         "loadgen_cpu_pct": gen["loadgen_cpu_pct"],
         "interference": figures["interference"],
+        "machine_cpu_pressure_avg10_at_start": figures["machine_cpu_pressure_avg10_at_start"],
         "loadavg": figures["loadavg_end"],
     }
 
@@ -64,6 +67,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--repeat", type=int, default=1, help="runs per level (fresh process each)")
+    p.add_argument("--wait-calm", type=float, default=0.0, metavar="S",
+                   help="before each run, wait up to S seconds for the machine's CPU pressure "
+                        "(/proc/pressure/cpu avg10) to fall below 5 %%")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
 
@@ -76,7 +82,7 @@ def main(argv: list[str]) -> int:
     print(header)
     for run in range(args.repeat):
         for calls in levels:
-            r = one_level(calls, args.warmup, args.duration, seed=run + 1)
+            r = one_level(calls, args.warmup, args.duration, run + 1, args.wait_calm)
             runs.append(r)
             rd, sd = r["receiver_gap_deviation_ms"], r["sender_gap_deviation_ms"]
             print(f"{calls:>5}  {rd['p50']:>8.3f} {rd['p99']:>7.3f} {rd['max']:>7.2f}   "

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import CallFactory, SimulatedCall
 from ari_app.simulator.core import Pbx
+from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.media_websocket import WebSocketMediaEndpoint
 from ari_app.simulator.websocket import EventHub
 
@@ -37,6 +38,8 @@ class SimContext:
     outbound_answer_s: float = 0.0
     #: Seconds between the externalMedia response and the channel's Dial...StasisStart.
     media_stasis_delay_s: float = 0.001
+    #: Loss and reordering on the RTP sent to the app (None: a clean network).
+    rtp_impairment: RtpImpairment | None = None
     #: Builds the caller for the far end of an outbound call.
     caller_factory: Callable[[], SimulatedCaller] | None = None
     #: Outbound calls (POST /channels, /dial) whose far end answered, oldest first.

@@ -142,7 +142,8 @@ async def _create_rtp(
     except OSError:
         return error(500, INTERNAL_ERROR)
     cid = channel_id or pbx.ids.channel_id()
-    endpoint = RtpEndpoint(fmt, remote, lambda pcm: pbx.channel_audio(cid, pcm), ctx.rng)
+    endpoint = RtpEndpoint(fmt, remote, lambda pcm: pbx.channel_audio(cid, pcm), ctx.rng,
+                           impairment=ctx.rtp_impairment)
     try:
         port = await endpoint.open(ctx.rtp_host)
     except OSError:

@@ -28,6 +28,7 @@ from ari_app.simulator.control import ControlApi
 from ari_app.simulator.core import Pbx
 from ari_app.simulator.events import EventFactory
 from ari_app.simulator.http import AriHttp, Phase
+from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.rest import RouteTable
 from ari_app.simulator.rest_bridges import routes as bridge_routes
 from ari_app.simulator.rest_channels import routes as channel_routes
@@ -69,6 +70,7 @@ class PbxSimulator:
         outbound_answer_s: float = 0.0,
         media_stasis_delay_s: float = 0.001,
         seed: int | None = None,
+        rtp_impairment: RtpImpairment | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -90,6 +92,7 @@ class PbxSimulator:
             rng=self._rng,
             outbound_answer_s=outbound_answer_s,
             media_stasis_delay_s=media_stasis_delay_s,
+            rtp_impairment=rtp_impairment,
         )
         self.http = AriHttp(
             spec or AriSpec.builtin(),

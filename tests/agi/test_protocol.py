@@ -268,8 +268,8 @@ def test_an_endless_usage_reply_is_refused(agi_facts: AgiFacts) -> None:
 
 # -- fuzzing --------------------------------------------------------------------------------------
 
-_printable = st.text(st.characters(blacklist_characters="\n\r\x00",
-                                   blacklist_categories=("Cs",)), max_size=60)
+_printable = st.text(st.characters(exclude_characters="\n\r\x00", exclude_categories=["Cs"]),
+                     max_size=60)
 
 
 @given(_printable)
