@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
@@ -291,11 +292,19 @@ class _PipeSink:
         return None
 
 
+def _is_pipe(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 async def _open_stdio(
     fds: EagiFds,
 ) -> tuple[asyncio.StreamReader, _PipeSink, asyncio.BaseTransport]:
     """Asyncio streams over the script's stdin and stdout (pipes from Asterisk); the fds
     themselves stay open (their owner closes them)."""
+    for fd in (fds.stdin, fds.stdout):
+        if not _is_pipe(fd):
+            raise ValueError(f"fd {fd} is not a pipe or socket")
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     stdin, _ = await loop.connect_read_pipe(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -138,6 +139,9 @@ class _AudioPipe(asyncio.Protocol):
 async def open_audio_pipe(fd: int, audio: CallerAudio) -> asyncio.BaseTransport:
     """Read ``fd`` (EAGI's 3) into ``audio``. Raises MediaError if it is not an open pipe."""
     try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise MediaError(f"fd {fd} is not an EAGI audio pipe (was the script started by "
+                             "EAGI()?)")
         pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
     except OSError as exc:
         raise MediaError(f"no EAGI audio on fd {fd} (was the script started by EAGI()?): "

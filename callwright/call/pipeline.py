@@ -214,6 +214,8 @@ class CallPipeline:
             return CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
             self._ended = True
+            # A reply still playing when the call ends is logged with the part that was heard.
+            await self._interrupt_reply("call_ended")
             await self._stop_reply()
             await self._listener.close()
             self._clock.unregister(registration)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +209,3 @@ async def make_store(tmp_path: Path) -> AsyncIterator[MakeStore]:
     for db in opened:
         await db.close()
 
-
-def pipe_pair() -> tuple[int, int]:
-    """An OS pipe (read end, write end), both ends inheritable=False."""
-    read_end, write_end = os.pipe()
-    return read_end, write_end

@@ -372,3 +372,31 @@ async def test_a_whole_eagi_call_in_korean(agi_facts: AgiFacts, make_store: Make
     ], stderr
     assert turns[1].meta["grammar"] and turns[1].stt_ms is not None
     assert turns[2].first_frame_ms is not None and turns[2].first_frame_ms < 3000
+
+
+@pytest.mark.slow
+async def test_a_key_during_the_greeting_answers_it(
+    start_in_process: StartInProcess, make_store: MakeStore, vosk_models: VoskModelCache
+) -> None:
+    store = await make_store()
+    await seed_demo(store.db, number="100", language="ko", greeting="", flow=DEMO_FLOW,
+                    record_calls=False)
+
+    async def key_then_hang_up(fake: EagiAsterisk, prompt: Prompt) -> str:
+        if len(fake.prompts) == 1:  # "1" halfway through the greeting: the first choice
+            return f"200 result={ord('1')} endpos={len(prompt.pcm) // 4}"
+        asyncio.get_running_loop().call_later(0.05, fake.hang_up)
+        return f"200 result=0 endpos={len(prompt.pcm) // 2}"
+
+    run = await start_in_process(store_settings(store.db.path), key_then_hang_up,
+                                 vosk_models=vosk_models)
+    assert await finish(run) == 0
+    assert len(run.fake.prompts) == 2
+    call, turns = await only_call(store.db.path)
+    greeting = DEMO_FLOW["nodes"]["greet"]["prompt"]
+    assert [t.speaker for t in turns] == ["assistant", "assistant"]
+    assert turns[0].interrupted and turns[0].text.endswith("…")
+    assert greeting.startswith(turns[0].text[:-1]) and len(turns[0].text) < len(greeting)
+    assert turns[1].text == DEMO_FLOW["nodes"]["offer"]["prompt"]  # "1" chose "hello"
+    assert call.slots == {"greeted": "hello"}
+    assert (call.status, call.end_reason) == ("completed", "caller_hangup")

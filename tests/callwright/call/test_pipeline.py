@@ -309,3 +309,17 @@ async def test_a_silent_caller_is_hung_up_after_the_backstop(make_rig: Callable[
     greeting_s = 60 * len("Hello there, anyone?") / 1000
     # Counted from the end of the greeting, not from the start of the call.
     assert asyncio.get_running_loop().time() - started > greeting_s + 0.5
+
+
+async def test_a_reply_cut_by_the_caller_hanging_up_is_logged_as_heard(
+    make_rig: Callable[..., Rig],
+) -> None:
+    text = "A rather long welcome message that the caller will not wait for"
+    rig = make_rig(ScriptedDialog(text, {}))
+    await wait_until(lambda: rig.transport.voiced_frames() > 40)
+    rig.pipeline.end(CallOutcome("completed", "caller_hangup"))
+    outcome = await asyncio.wait_for(rig.task, 5)
+    assert outcome.reason == "caller_hangup"
+    (turn,) = rig.store.turns
+    assert turn["interrupted"] is True
+    assert 0 < len(turn["text"]) < len(text) and text.startswith(turn["text"].rstrip("…"))
