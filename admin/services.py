@@ -14,6 +14,7 @@ from callwright.accounts.second_factor import SecondFactor
 from callwright.accounts.sessions import SessionManager
 from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import RecoveryCodes, TotpVerifier
+from callwright.knowledge.repository import KnowledgeRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.audit import AuditRepo
@@ -49,6 +50,7 @@ class AdminServices:
     credentials: CredentialRepository
     retention: RetentionRepository
     calls: CallSearch
+    knowledge: KnowledgeRepository
     audit_log: AuditRepo
     audit: AuditWriter
     sessions: SessionManager
@@ -91,6 +93,7 @@ def build_services(
         credentials=CredentialRepository(db, master_key),
         retention=RetentionRepository(db),
         calls=CallSearch(db),
+        knowledge=KnowledgeRepository(db),
         audit_log=audit_log,
         audit=audit,
         sessions=sessions,

@@ -185,8 +185,10 @@ class EagiCall:
                           language=assistant.language)
         outcome = await self._converse(dialog, settings, journal, ctx, assistant.tts)
         if ctx.slots:
-            with contextlib.suppress(StoreError):
+            try:
                 await self._calls.set_slots(call_id, ctx.slots)
+            except StoreError as exc:
+                log.error("call %s: could not store the slots: %s", uid, exc)
         return outcome
 
     async def _converse(self, dialog: DialogEngine, settings: PipelineSettings,
@@ -252,8 +254,12 @@ class EagiCall:
         return await asyncio.shield(self._stt)
 
     async def _transfer(self, step: Transfer, journal: CallJournal) -> Outcome:
+        """Leave the caller to the dialplan, which goes to (or dials) the target we set."""
         target = step.target.strip().removeprefix("dial:").strip()
         name = VAR_TRANSFER_DIAL if "/" in target else VAR_TRANSFER
+        parts = [part.strip() for part in target.split(",")]
+        if name == VAR_TRANSFER and len(parts) == 2:  # context,extension: priority 1
+            target = ",".join([*parts, "1"])
         await self.session.set_variable(name, target)
         await journal.event("transfer_started", target=target, variable=name)
         return Outcome("transferred", step.reason, hang_up=False)

@@ -173,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
     add_privacy_parser(sub)
-    with contextlib.suppress(ImportError):  # the accounts CLI ships with the admin
-        from callwright.accounts_cli import add_user_parser
+    from callwright.accounts_cli import add_user_parser
 
-        add_user_parser(sub)
+    add_user_parser(sub)
+    from agi.cli import add_agi_parser  # FastAGI/EAGI, for PBXes without ARI
+
+    add_agi_parser(sub)
     return parser
 
 

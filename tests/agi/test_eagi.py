@@ -400,3 +400,28 @@ async def test_a_key_during_the_greeting_answers_it(
     assert turns[1].text == DEMO_FLOW["nodes"]["offer"]["prompt"]  # "1" chose "hello"
     assert call.slots == {"greeted": "hello"}
     assert (call.status, call.end_reason) == ("completed", "caller_hangup")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, variable, value", [
+    ("callwright-transfer,sales", "CALLWRIGHT_TRANSFER", "callwright-transfer,sales,1"),
+    ("PJSIP/200", "CALLWRIGHT_TRANSFER_DIAL", "PJSIP/200"),
+])
+async def test_a_transfer_is_left_to_the_dialplan(
+    start_in_process: StartInProcess, make_store: MakeStore, vosk_models: VoskModelCache,
+    target: str, variable: str, value: str,
+) -> None:
+    store = await make_store()
+    flow = {"version": 1, "name": "Transfer", "language": "en", "start": "to_sales",
+            "nodes": {"to_sales": {"kind": "transfer", "target": target,
+                                   "text": "Connecting you to sales.", "reason": "sales"}}}
+    await store.number("100", await store.assistant(language="en", flow=flow))
+    run = await start_in_process(store_settings(store.db.path), vosk_models=vosk_models)
+    assert await finish(run) == 0
+    assert run.fake.variables[variable] == value
+    assert ["HANGUP"] not in run.fake.peer.commands  # the dialplan goes on after EAGI()
+    [prompt] = run.fake.prompts
+    assert prompt.rms > 300
+    call, turns = await only_call(store.db.path)
+    assert (call.status, call.end_reason) == ("transferred", "sales")
+    assert [t.text for t in turns] == ["Connecting you to sales."]
