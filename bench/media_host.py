@@ -15,6 +15,14 @@ any call and during the calls, pacer timings (``PacerStats`` on every call's pac
 tick lateness and skipped ticks, RTP counters. It prints one JSON line (the last line of stdout)
 with its figures and the generator's. Logs go to stderr.
 
+On a machine with two CPUs or more, the host pins itself to the first and the generator to the
+last (``--no-pin`` to leave them to the scheduler), so "under one core" is literal and the
+generator does not steal the host's CPU. Other processes still can: the figures under
+``interference`` say how long the host waited for its CPU (``/proc/thread-self/schedstat``),
+how much of its core others used, the hypervisor's steal time and the machine's CPU pressure
+(PSI). Each pacer gap is also classed as disturbed when the host waited more than 0.5 ms for a CPU
+during it; ``pacer_gap_deviation_undisturbed_ms`` leaves those out.
+
 Scenarios (what the caller does; see bench/loadgen.py):
 ``listen``: the assistant talks the whole time, the caller is silent (pacing);
 ``talk``: the caller speaks half the time, the assistant answers each turn (capacity);

@@ -178,8 +178,10 @@ class StereoWavRecorder:
             cut = self._flushed - at
             self.late_samples_dropped += cut
             samples, at = samples[cut:], self._flushed
-        if end - self._window > self._flushed:
-            self._write_out(end - self._window)  # a jump ahead: older audio is final now
+        if end - self._flushed > self._capacity - self._chunk:
+            # A jump far ahead (a long gap on the timeline): what is older than the window is
+            # final now, and must leave the buffer for the new audio to fit.
+            self._write_out(end - self._window)
         if end > self._base + self._capacity:
             self._compact()
         self._buf[at - self._base : end - self._base, channel] = samples

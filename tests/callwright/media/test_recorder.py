@@ -218,3 +218,25 @@ def test_context_manager_closes_with_a_valid_header(tmp_path: Path) -> None:
         rec.write_assistant(pcm(ramp(FRAME)), 0)
     _, right = read_wav(tmp_path / "ctx.wav")
     assert np.array_equal(right, ramp(FRAME))
+
+
+def test_audio_is_written_out_in_chunks_not_frame_by_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steady 20 ms frames on both sides: one write per 100 ms chunk, not one per frame."""
+    calls: list[int] = []
+    original = StereoWavRecorder._write_out
+
+    def counting(self: StereoWavRecorder, until: int) -> None:
+        calls.append(until)
+        original(self, until)
+
+    monkeypatch.setattr(StereoWavRecorder, "_write_out", counting)
+    recorder = StereoWavRecorder(tmp_path / "chunks.wav", 8000)
+    frame = np.ones(160, dtype="<i2").tobytes()
+    for i in range(500):  # 10 s
+        recorder.write_caller(frame, i * 160)
+        recorder.write_assistant(frame, i * 160)
+    assert len(calls) <= 100
+    info = recorder.close()
+    assert info.duration_ms == 10_000
