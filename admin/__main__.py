@@ -36,7 +36,7 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
     db = await Database.open(settings.store.path)
     runner: web.AppRunner | None = None
     try:
-        app = build_admin_app(db, settings.admin, master_key, Path(settings.recordings.dir))
+        app = build_admin_app(db, settings, master_key, Path(settings.recordings.dir))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         bind_host = host or settings.admin.host

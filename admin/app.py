@@ -3,8 +3,10 @@
 ``build_admin_app(db, settings, master_key, recordings_dir)`` returns an ``aiohttp.web.Application``
 ready for ``web.AppRunner`` (or ``web.run_app``): HTML pages at ``/``, the JSON API at ``/api/v1``
 (described by ``/api/v1/openapi.json``), static files at ``/static``. ``settings`` is the whole
-:class:`callwright.config.Settings` (its ``admin`` section is used), the ``[admin]`` section
-itself, or anything with ``session_hours`` and ``secure_cookies``. The database must be open
+:class:`callwright.config.Settings` (its ``admin`` section is used, and ``llm.base_url`` tells
+whether the server has an LLM), the ``[admin]`` section itself, or anything with
+``session_hours`` and ``secure_cookies`` (an :class:`~admin.services.AdminOptions` also carries
+``llm_base_url``; elsewhere the server counts as having no LLM). The database must be open
 and migrated; the app does not close it.
 """
 
@@ -25,10 +27,12 @@ from admin.handlers import (
     assistants,
     audit,
     auth,
+    call_detail,
     calls,
     credentials,
     dashboard,
     docs,
+    flow,
     knowledge,
     numbers,
     org,
@@ -66,8 +70,10 @@ def all_routes() -> list[Route]:
         *auth.ROUTES,
         *dashboard.ROUTES,
         *calls.ROUTES,
+        *call_detail.ROUTES,
         *recordings.ROUTES,
         *assistants.ROUTES,
+        *flow.ROUTES,
         *knowledge.ROUTES,
         *numbers.ROUTES,
         *credentials.ROUTES,
@@ -92,7 +98,9 @@ def build_admin_app(
 ) -> web.Application:
     section = getattr(settings, "admin", settings)  # the whole Settings, or its [admin]
     options = AdminOptions(
-        session_hours=float(section.session_hours), secure_cookies=bool(section.secure_cookies)
+        session_hours=float(section.session_hours),
+        secure_cookies=bool(section.secure_cookies),
+        llm_base_url=_llm_base_url(settings, section),
     )
     services = build_services(
         db,
@@ -113,6 +121,14 @@ def build_admin_app(
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     app.cleanup_ctx.append(_purge_sessions)
     return app
+
+
+def _llm_base_url(settings: Any, section: Any) -> str:
+    """The server's ``[llm] base_url``: from the whole Settings, or from AdminOptions."""
+    llm = getattr(settings, "llm", None)
+    if llm is not None:
+        return str(getattr(llm, "base_url", "") or "")
+    return str(getattr(section, "llm_base_url", "") or "")
 
 
 async def _purge_sessions(app: web.Application) -> AsyncIterator[None]:

@@ -119,6 +119,12 @@ def _safe_next(request: web.Request) -> str:
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
+    add_security_headers(request, response)
+    return response
+
+
+def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers every answer carries (a handler that streams calls it before ``prepare``)."""
     headers = response.headers
     headers.setdefault(
         "Content-Security-Policy",
@@ -131,4 +137,3 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers.setdefault("Referrer-Policy", "same-origin")
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
-    return response

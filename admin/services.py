@@ -34,6 +34,8 @@ class AdminOptions:
 
     session_hours: float = 12.0
     secure_cookies: bool = True
+    #: The server's ``[llm] base_url`` ("" = no LLM): flows with llm/intent nodes need one.
+    llm_base_url: str = ""
 
 
 @dataclass

@@ -117,9 +117,7 @@ def _add_forms(ctx: Ctx, assistant_id: int) -> Html:
         ),
         cls="stack",
     )
-    return h(
-        "<h2>Add a document</h2>{d}<h2>Add a question and answer</h2>{q}", d=document, q=pair
-    )
+    return h("<h2>Add a document</h2>{d}<h2>Add a question and answer</h2>{q}", d=document, q=pair)
 
 
 async def list_docs(ctx: Ctx) -> web.StreamResponse:
@@ -127,9 +125,7 @@ async def list_docs(ctx: Ctx) -> web.StreamResponse:
     a = await ctx.services.assistants.get(ctx.org_id, assistant_id)
     docs = await ctx.services.knowledge.list(ctx.org_id, assistant_id)
     if ctx.api:
-        return respond(
-            ctx, {"documents": [dataclasses.asdict(d) for d in docs]}, web.Response
-        )
+        return respond(ctx, {"documents": [dataclasses.asdict(d) for d in docs]}, web.Response)
     body = h(
         '<p><a href="/assistants/{id}">← {n}</a></p><h2>Documents</h2>{d}'
         "<h2>Questions and answers</h2>{q}{add}",
@@ -145,9 +141,7 @@ async def list_docs(ctx: Ctx) -> web.StreamResponse:
             _rows(ctx, assistant_id, docs, qa=True),
             "No questions yet.",
         ),
-        add=_add_forms(ctx, assistant_id)
-        if ctx.principal.can(Permission.ASSISTANTS_WRITE)
-        else "",
+        add=_add_forms(ctx, assistant_id) if ctx.principal.can(Permission.ASSISTANTS_WRITE) else "",
     )
     return page(ctx, f"Knowledge: {a.name}", body)
 
@@ -162,13 +156,13 @@ async def show_doc(ctx: Ctx) -> web.StreamResponse:
     more = len(passages) - len(shown)
     body = h(
         '<p><a href="/assistants/{id}/knowledge">← Knowledge</a></p>'
-        "<h2>{what}</h2><pre>{text}</pre>"
-        "<h2>Indexed passages ({n})</h2><ol class=\"passages\">{items}</ol>{more}",
+        "<h2>{what}</h2><pre class=\"doc\">{text}</pre>"
+        '<h2>Indexed passages ({n})</h2><ol class="passages">{items}</ol>{more}',
         id=assistant_id,
         what="Answer" if doc.kind == "qa" else "Text",
         text=doc.body,
         n=len(passages),
-        items=join(h("<li><pre>{p}</pre></li>", p=p) for p in shown),
+        items=join(h('<li><pre class="doc">{p}</pre></li>', p=p) for p in shown),
         more=h('<p class="hint">…and {m} more.</p>', m=more) if more else "",
     )
     return page(ctx, doc.title, body)

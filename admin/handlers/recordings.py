@@ -1,14 +1,32 @@
-"""A call's recording: a stereo WAV streamed with HTTP Range, to the roles that may hear it."""
+"""A call's recording: a stereo WAV streamed with HTTP Range, to the roles that may hear it.
+
+A plain recording is served from its file. A recording encrypted at rest (``.cwenc``, the call's
+``recording_key_id`` set) is decrypted on the fly with
+:class:`callwright.privacy.recording_crypto.EncryptedReader`: only the chunks of the requested
+range are read and authenticated, in worker threads, and the plaintext never touches the disk.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from admin.errors import Missing, UserError
+from admin.errors import Missing, UserError, add_security_headers
 from admin.routing import Ctx, Route
 from callwright.accounts.roles import Permission
+from callwright.privacy.recording_crypto import (
+    EncryptedReader,
+    RecordingCryptoError,
+    WrongRecordingKey,
+)
+
+log = logging.getLogger(__name__)
+
+PIECE_BYTES = 256 * 1024  # plaintext read (and decrypted) per worker-thread call
+_HEADERS = {"Content-Type": "audio/wav", "Cache-Control": "private, no-store"}
 
 
 def recording_file(recordings_dir: Path, stored: str) -> Path | None:
@@ -26,22 +44,104 @@ def recording_file(recordings_dir: Path, stored: str) -> Path | None:
     return resolved
 
 
+class Unsatisfiable(Exception):
+    """The Range header is malformed or asks for bytes past the end."""
+
+
+def byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """The requested ``[start, end)`` clipped to ``size``; None without a Range header.
+
+    Raises :class:`Unsatisfiable` for a malformed or unsatisfiable range.
+    """
+    if "Range" not in request.headers:
+        return None
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise Unsatisfiable() from None
+    start, stop = wanted.start, wanted.stop
+    if start is None:  # http_range never gives this for a Range header; serve the whole file
+        return None
+    if start < 0:  # a suffix: the last -start bytes
+        start = max(0, size + start)
+    end = size if stop is None else min(stop, size)
+    if start >= end:
+        raise Unsatisfiable()
+    return start, end
+
+
+def _damaged(path: Path, exc: RecordingCryptoError) -> UserError:
+    log.warning("admin: cannot decrypt the recording %s: %s", path, exc)
+    if isinstance(exc, WrongRecordingKey):
+        return UserError(
+            "This recording was encrypted with another master key; this server cannot play it.",
+            status=409,
+        )
+    return UserError(
+        "This recording's file is damaged or was altered; it cannot be played.", status=409
+    )
+
+
+async def _serve_encrypted(ctx: Ctx, path: Path) -> web.StreamResponse:
+    try:
+        reader = await asyncio.to_thread(EncryptedReader, path, ctx.services.master_key)
+    except RecordingCryptoError as exc:
+        raise _damaged(path, exc) from exc
+    try:
+        try:
+            span = byte_range(ctx.request, reader.size)
+        except Unsatisfiable:
+            return web.Response(
+                status=416, headers={**_HEADERS, "Content-Range": f"bytes */{reader.size}"}
+            )
+        start, end = span if span is not None else (0, reader.size)
+        # The first piece is decrypted before the status goes out: a damaged file gets an error
+        # answer, not a cut-off 200.
+        try:
+            piece = await asyncio.to_thread(reader.read, start, min(PIECE_BYTES, end - start))
+        except RecordingCryptoError as exc:
+            raise _damaged(path, exc) from exc
+        response = web.StreamResponse(status=200 if span is None else 206, headers=_HEADERS)
+        response.headers["Accept-Ranges"] = "bytes"
+        if span is not None:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{reader.size}"
+        response.content_length = end - start
+        add_security_headers(ctx.request, response)
+        await response.prepare(ctx.request)
+        position = start
+        try:
+            while piece:
+                await response.write(piece)
+                position += len(piece)
+                if position >= end:
+                    break
+                piece = await asyncio.to_thread(
+                    reader.read, position, min(PIECE_BYTES, end - position)
+                )
+            await response.write_eof()
+        except (ConnectionResetError, RecordingCryptoError) as exc:
+            # The status is sent: all that is left is to stop, and to close the connection so
+            # that the short body cannot be taken for a complete one.
+            log.warning("admin: recording %s stopped at byte %d: %s", path, position, exc)
+            if ctx.request.transport is not None:
+                ctx.request.transport.close()
+        return response
+    finally:
+        reader.close()
+
+
 async def recording(ctx: Ctx) -> web.StreamResponse:
     call = await ctx.services.calls.find_call(ctx.org_id, ctx.match("uid"))
     if call is None or not call.get("recording_path"):
         raise Missing("This recording")
-    if call.get("recording_key_id"):
-        raise UserError(
-            "This recording is encrypted at rest; this admin cannot play encrypted recordings yet.",
-            status=409,
-        )
-    path = recording_file(ctx.services.recordings_dir, call["recording_path"])
+    path = await asyncio.to_thread(
+        recording_file, ctx.services.recordings_dir, call["recording_path"]
+    )
     if path is None:
         raise Missing("The recording file")
-    response = web.FileResponse(
-        path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store"}
-    )
-    return response
+    if call.get("recording_key_id"):
+        return await _serve_encrypted(ctx, path)
+    return web.FileResponse(path, headers=_HEADERS)
 
 
 ROUTES = [
@@ -50,6 +150,6 @@ ROUTES = [
         "/calls/{uid}/recording",
         recording,
         Permission.RECORDINGS_LISTEN,
-        "The call's stereo WAV recording (supports HTTP Range)",
+        "The call's stereo WAV recording (supports HTTP Range; decrypted when encrypted at rest)",
     ),
 ]

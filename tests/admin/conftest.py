@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import struct
 import wave
@@ -19,11 +20,17 @@ from admin.services import AdminOptions
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.roles import Role
+from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import TotpVerifier
+from callwright.knowledge.repository import KnowledgeRepository
 from callwright.privacy.secrets import MasterKey
+from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
+from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
+from callwright.store.tokens import TokenRepo
 from callwright.store.users import UserRepo
 
 PASSWORD = "correct horse battery"
@@ -47,7 +54,9 @@ class OrgFixture:
 class Admin:
     """A running admin app over a fresh store, with helpers to make orgs, users and calls."""
 
-    def __init__(self, db: Database, tmp: Path, secure_cookies: bool = False) -> None:
+    def __init__(
+        self, db: Database, tmp: Path, secure_cookies: bool = False, llm_base_url: str = ""
+    ) -> None:
         self.db = db
         self.tmp = tmp
         self.recordings = tmp / "recordings"
@@ -57,7 +66,9 @@ class Admin:
         self.totp = TotpVerifier()
         self.app = build_admin_app(
             db,
-            AdminOptions(session_hours=12, secure_cookies=secure_cookies),
+            AdminOptions(
+                session_hours=12, secure_cookies=secure_cookies, llm_base_url=llm_base_url
+            ),
             self.master_key,
             self.recordings,
             passwords=FAST,
@@ -94,7 +105,7 @@ class Admin:
             email = f"{role.value}@{slug}.example"
             existing = await users.by_email(email)
             user_id = (
-                existing.id if existing else await users.create(email, FAST.hash_sync(PASSWORD))
+                existing.id if existing else await users.create(email, await FAST.hash(PASSWORD))
             )
             await users.add_membership(user_id, org.id, role.value)
             fixture.users[role.value] = email
@@ -104,11 +115,6 @@ class Admin:
 
     async def fill(self, org: OrgFixture) -> None:
         """An assistant, a number, a finished call with turns and a recording, a credential…"""
-        from admin.knowledge import KnowledgeStore
-        from callwright.store.assistants import AssistantRepository
-        from callwright.store.credentials import CredentialRepository
-        from callwright.store.numbers import NumberRepository
-
         assistant = await AssistantRepository(self.db).create(org.id, f"{org.slug} bot")
         org.assistant_id = assistant.id
         digits = str(5550000000 + org.id * 1000)
@@ -121,12 +127,9 @@ class Admin:
             org.id, "api_key", "openai", f"sk-secret-{org.slug}-ABCD"
         )
         org.credential_id = cred.id
-        org.doc_id = await KnowledgeStore(self.db).add(
+        org.doc_id = await KnowledgeRepository(self.db).add_document(
             org.id, assistant.id, "Hours", "We open at nine."
         )
-        from callwright.accounts.tokens import ApiTokens
-        from callwright.store.tokens import TokenRepo
-
         issued = await ApiTokens(TokenRepo(self.db)).issue(
             org_id=org.id, user_id=None, name="ci", role=Role.VIEWER
         )
@@ -238,13 +241,23 @@ def write_stereo_wav(path: Path, seconds: float = 1.0, rate: int = 8000) -> None
 AdminFactory = Callable[..., Awaitable[Admin]]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _settled_heap() -> None:
+    """Collect the heap that importing the test session built, once and before any admin test's
+    event loop runs, then freeze it (``gc.freeze``). Otherwise the interpreter's full collections,
+    which run on whichever thread allocates (in these tests: the event loop), scan those
+    long-lived objects again and again: 100 ms or more each on a small machine."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture
 async def make_admin(tmp_path: Path) -> AsyncIterator[AdminFactory]:
     made: list[tuple[Admin, Database]] = []
 
-    async def factory(secure_cookies: bool = False) -> Admin:
+    async def factory(secure_cookies: bool = False, llm_base_url: str = "") -> Admin:
         db = await Database.open(tmp_path / f"admin{len(made)}.db")
-        admin = Admin(db, tmp_path, secure_cookies=secure_cookies)
+        admin = Admin(db, tmp_path, secure_cookies=secure_cookies, llm_base_url=llm_base_url)
         await admin.start()
         made.append((admin, db))
         return admin

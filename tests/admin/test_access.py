@@ -44,6 +44,7 @@ def body_for(route: Route, org: OrgFixture) -> dict[str, Any]:
         "/assistants/{assistant_id}": {"greeting": "Hi"},
         "/assistants/{assistant_id}/flow": {"definition": {}},
         "/assistants/{assistant_id}/knowledge": {"title": "T", "body": "Body text"},
+        "/assistants/{assistant_id}/knowledge/qa": {"question": "Q?", "answer": "A."},
         "/numbers": {"number": "+15559990000"},
         "/numbers/{number_id}/assign": {"assistant_id": org.assistant_id},
         "/credentials": {"name": "k", "kind": "api_key", "secret": "0123456789"},

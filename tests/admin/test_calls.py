@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from callwright.privacy.recording_crypto import encrypt_file
 from callwright.store.call_search import CallFilter, CallSearch, Cursor
 from callwright.store.calls import CallRepository
-from tests.admin.conftest import Admin, AdminFactory, OrgFixture
+from tests.admin.conftest import Admin, AdminFactory, OrgFixture, write_stereo_wav
 
 
 async def _calls(admin: Admin, org: OrgFixture, n: int) -> list[int]:
@@ -163,6 +166,61 @@ async def test_recording_streams_with_range_to_roles_that_may_hear_it(
     owner = await admin.login(org.users["owner"])
     await owner.post_form("/org", {"viewers_hear_recordings": "on"})
     assert (await viewer.client.get(f"/calls/{org.call_uid}/recording")).status == 200
+
+
+async def test_encrypted_recording_is_decrypted_for_whole_and_ranged_requests(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    uid = await admin.call(org, recording=False)
+    plain_path = admin.recordings / f"{uid}.wav"
+    # 320 kB: more than one of the pieces the admin decrypts at a time.
+    await asyncio.to_thread(write_stereo_wav, plain_path, 10.0)
+    plain = await asyncio.to_thread(plain_path.read_bytes)
+    sealed, key_id = await asyncio.to_thread(
+        encrypt_file, plain_path, admin.master_key, chunk_size=4096
+    )
+    assert not plain_path.exists() and sealed.name.endswith(".cwenc")
+    call_id = await admin.db.fetch_value("SELECT id FROM calls WHERE uid = ?", (uid,))
+    await CallRepository(admin.db).set_recording(call_id, sealed.name, key_id)
+    editor = await admin.login(org.users["editor"])
+    page = await (await editor.client.get(f"/calls/{uid}")).text()
+    assert f'src="/calls/{uid}/recording"' in page
+    whole = await editor.client.get(f"/calls/{uid}/recording")
+    assert whole.status == 200 and whole.headers["Content-Type"] == "audio/wav"
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert int(whole.headers["Content-Length"]) == len(plain)
+    assert await whole.read() == plain
+    total = len(plain)
+    for header, start, end in (
+        ("bytes=0-99", 0, 100),
+        ("bytes=4000-8300", 4000, 8301),  # crosses two chunk boundaries
+        ("bytes=-10", total - 10, total),
+        ("bytes=300000-", 300000, total),
+        (f"bytes=5-{total + 50}", 5, total),  # an end past the file is cut
+    ):
+        part = await editor.client.get(f"/api/v1/calls/{uid}/recording", headers={"Range": header})
+        assert part.status == 206, header
+        assert part.headers["Content-Range"] == f"bytes {start}-{end - 1}/{total}", header
+        assert await part.read() == plain[start:end], header
+    beyond = await editor.client.get(
+        f"/calls/{uid}/recording", headers={"Range": f"bytes={total}-"}
+    )
+    assert beyond.status == 416 and beyond.headers["Content-Range"] == f"bytes */{total}"
+    viewer = await admin.login(org.users["viewer"])
+    refused = await viewer.client.get(f"/calls/{uid}/recording", headers={"Range": "bytes=0-99"})
+    assert refused.status == 403 and b"RIFF" not in await refused.read()
+    data = await (await viewer.api("GET", f"/calls/{uid}")).json()
+    assert data["recording_url"] is None
+    # A damaged file is refused with a message, never served as a truncated WAV.
+    damaged = bytearray(sealed.read_bytes())
+    damaged[-100] ^= 0xFF  # in the last chunk
+    sealed.write_bytes(bytes(damaged))
+    tail = await editor.client.get(f"/calls/{uid}/recording", headers={"Range": "bytes=-10"})
+    assert tail.status == 409 and "damaged" in await tail.text()
+    head = await editor.client.get(f"/calls/{uid}/recording", headers={"Range": "bytes=0-99"})
+    assert head.status == 206 and await head.read() == plain[:100]
 
 
 async def test_recording_paths_outside_the_recordings_folder_are_not_served(

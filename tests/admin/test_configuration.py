@@ -1,16 +1,20 @@
-"""Assistants (settings, flow, knowledge), numbers, credentials, retention, team, OpenAPI."""
+"""Assistants (settings, flow), numbers, credentials, retention, team, OpenAPI."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
+from pathlib import Path
+from typing import Any
 
-from aiohttp import FormData
-
-from admin.app import all_routes
+from admin.app import all_routes, build_admin_app
+from admin.keys import SERVICES
+from callwright.config import LlmSettings, Settings
 from callwright.dialog.demo_flow import DEMO_FLOW_EN
+from callwright.privacy.secrets import MasterKey
 from callwright.store.credentials import CredentialRepository
+from callwright.store.db import Database
 from tests.admin.conftest import AdminFactory
 
 
@@ -88,42 +92,89 @@ async def test_flow_editor_shows_problems_where_they_are_and_saves_versions(
     assert shown["version"] == 2 and shown["definition"]["start"] == "greet"
 
 
-async def test_knowledge_upload_list_search_delete(make_admin: AdminFactory) -> None:
-    admin = await make_admin()
+def _flow_with_llm_node() -> dict[str, Any]:
+    flow = copy.deepcopy(DEMO_FLOW_EN)
+    flow["nodes"]["offer"]["routes"]["no"] = "helper"
+    flow["nodes"]["helper"] = {"kind": "llm", "goal": "Find out what the caller needs."}
+    del flow["nodes"]["declined"]
+    return flow
+
+
+async def test_flow_with_an_llm_node_saves_only_when_assistant_and_server_have_an_llm(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin(llm_base_url="http://127.0.0.1:8000/v1")
     org = await admin.org("acme")
     editor = await admin.login(org.users["editor"])
-    form = FormData()
-    form.add_field("_csrf", await editor.csrf())
-    form.add_field("title", "")
-    form.add_field(
-        "file",
-        b"Parking is free behind the building.\n\nWe close at six.",
-        filename="faq.txt",
-        content_type="text/plain",
+    path = f"/assistants/{org.assistant_id}/flow"
+    flow = _flow_with_llm_node()
+    # The assistant's own switch is off: refused, naming the node and what to change.
+    refused = await editor.api("POST", path, {"definition": flow})
+    problems = (await refused.json())["error"]["problems"]
+    assert refused.status == 422
+    assert [(p["node"], p["field"]) for p in problems] == [("helper", "kind")]
+    assert "needs an LLM" in problems[0]["message"] and "Use an LLM" in problems[0]["message"]
+    page = await editor.post_form(path, {"definition": json.dumps(flow)})
+    text = await page.text()
+    assert page.status == 422 and 'data-node="helper"' in text and "needs an LLM" in text
+    switched = await editor.api(
+        "POST", f"/assistants/{org.assistant_id}", {"llm": {"enabled": True, "model": "local"}}
     )
-    uploaded = await editor.client.post(
-        f"/assistants/{org.assistant_id}/knowledge", data=form, allow_redirects=False
+    assert switched.status == 200
+    saved = await editor.api("POST", path, {"definition": flow})
+    assert saved.status == 201, await saved.text()
+    shown = await (await editor.api("GET", path)).json()
+    assert shown["definition"]["nodes"]["helper"]["kind"] == "llm"
+    truthy = await editor.api(
+        "POST", f"/assistants/{org.assistant_id}", {"llm": {"enabled": "yes"}}
     )
-    assert uploaded.status == 303, await uploaded.text()
-    docs = await (await editor.api("GET", f"/assistants/{org.assistant_id}/knowledge")).json()
-    titles = {d["title"]: d["id"] for d in docs["documents"]}
-    assert set(titles) == {"Hours", "faq.txt"}
-    from admin.knowledge import KnowledgeStore
+    assert truthy.status == 200  # only a JSON true turns the LLM on
+    assert (await editor.api("POST", path, {"definition": flow})).status == 422
 
-    store = KnowledgeStore(admin.db)
-    assert await store.search(org.id, org.assistant_id, "parking") == [
-        "Parking is free behind the building. We close at six."
-    ]
-    binary = FormData()
-    binary.add_field("_csrf", await editor.csrf())
-    binary.add_field("file", b"\xff\xfe\x00bin", filename="x.pdf", content_type="application/pdf")
-    refused = await editor.client.post(f"/assistants/{org.assistant_id}/knowledge", data=binary)
-    assert refused.status == 400
-    deleted = await editor.post_form(
-        f"/assistants/{org.assistant_id}/knowledge/{titles['faq.txt']}/delete"
-    )
-    assert deleted.status == 303
-    assert await store.search(org.id, org.assistant_id, "parking") == []
+
+async def test_flow_with_an_llm_node_is_refused_when_the_server_has_no_llm(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin()  # no [llm] base_url
+    org = await admin.org("acme")
+    editor = await admin.login(org.users["editor"])
+    await editor.api("POST", f"/assistants/{org.assistant_id}", {"llm": {"enabled": True}})
+    path = f"/assistants/{org.assistant_id}/flow"
+    flow = _flow_with_llm_node()
+    flow["nodes"]["helper"] = {
+        "kind": "intent",
+        "intents": [
+            {"label": "booking", "description": "wants a booking", "next": "booked"},
+            {"label": "other", "next": "give_up"},
+        ],
+        "default": "give_up",
+    }
+    refused = await editor.api("POST", path, {"definition": flow})
+    assert refused.status == 422, await refused.text()
+    problems = (await refused.json())["error"]["problems"]
+    assert [(p["node"], p["field"]) for p in problems] == [("helper", "kind")]
+    assert "intent node needs an LLM" in problems[0]["message"]
+    assert "[llm]" in problems[0]["message"]
+    page = await editor.post_form(path, {"definition": json.dumps(flow)})
+    assert page.status == 422 and "[llm]" in await page.text()
+    assert await admin.db.fetch_value("SELECT count(*) FROM flows") == 0
+    # A flow without llm or intent nodes still saves on this server.
+    assert (await editor.api("POST", path, {"definition": DEMO_FLOW_EN})).status == 201
+
+
+async def test_the_server_has_an_llm_when_its_settings_give_a_base_url(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "settings.db")
+    try:
+        key = MasterKey.generate()
+        with_llm = Settings(llm=LlmSettings(base_url="http://127.0.0.1:8000/v1", model="m"))
+        app = build_admin_app(db, with_llm, key, tmp_path)
+        assert app[SERVICES].options.llm_base_url == "http://127.0.0.1:8000/v1"
+        assert app[SERVICES].options.session_hours == with_llm.admin.session_hours
+        assert build_admin_app(db, Settings(), key, tmp_path)[SERVICES].options.llm_base_url == ""
+        section_only = build_admin_app(db, with_llm.admin, key, tmp_path)
+        assert section_only[SERVICES].options.llm_base_url == ""
+    finally:
+        await db.close()
 
 
 async def test_numbers_refuse_invalid_numbers_with_a_clear_message(
@@ -292,7 +343,8 @@ async def test_api_bodies_are_checked_against_the_documented_schema(
     bad_enum = await owner.api("POST", "/tokens", {"name": "x", "role": "root"})
     assert bad_enum.status == 400 and (await bad_enum.json())["error"]["field"] == "role"
     not_object = await owner.client.post(
-        "/api/v1/assistants", data=b"[1, 2]",
+        "/api/v1/assistants",
+        data=b"[1, 2]",
         headers={"Content-Type": "application/json", "X-CSRF-Token": await owner.csrf()},
     )
     assert not_object.status == 400 and "JSON object" in await not_object.text()

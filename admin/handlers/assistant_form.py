@@ -1,0 +1,152 @@
+"""The assistant settings form and its reading: a JSON body (API) or the form's fields (pages)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from admin.errors import UserError
+from admin.forms import flag, json_value, optional_id, text, whole
+from admin.html import Html, h, join
+from admin.routing import Ctx
+from admin.views import field, form, select, text_input, textarea
+from callwright.store.assistants import Assistant
+
+TEXT_FIELDS = (
+    "name",
+    "language",
+    "greeting",
+    "system_prompt",
+    "consent_prompt",
+    "unknown_input_reply",
+)
+
+
+def assistant_json(a: Assistant) -> dict[str, Any]:
+    return dataclasses.asdict(a)
+
+
+async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
+    """The fields to save, from a JSON body (repository shape) or the settings form."""
+    data = await ctx.input()
+    fields: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        if name in data or not partial:
+            fields[name] = text(data, name, default="en" if name == "language" else "")
+    if ctx.api:
+        for name, kind in (
+            ("stt", dict),
+            ("tts", dict),
+            ("llm", dict),
+            ("media", dict),
+            ("tools", list),
+            ("transfer_targets", list),
+        ):
+            if name in data:
+                fields[name] = json_value(data, name, kind, api=True)
+        if "record_calls" in data:
+            if not isinstance(data["record_calls"], bool):
+                raise UserError("record_calls: expected true or false", field="record_calls")
+            fields["record_calls"] = data["record_calls"]
+        return fields
+    fields["record_calls"] = flag(data.get("record_calls"))
+    stt: dict[str, Any] = {"engine": text(data, "stt_engine", max_len=50) or "vosk"}
+    if text(data, "stt_model", max_len=200):
+        stt["model"] = text(data, "stt_model")
+    tts: dict[str, Any] = {"engine": text(data, "tts_engine", max_len=50) or "espeak-ng"}
+    if text(data, "tts_voice", max_len=100):
+        tts["voice"] = text(data, "tts_voice")
+    if text(data, "tts_rate", max_len=5):
+        tts["rate"] = whole(data, "tts_rate")
+    llm: dict[str, Any] = {"enabled": flag(data.get("llm_enabled"))}
+    if text(data, "llm_model", max_len=200):
+        llm["model"] = text(data, "llm_model")
+    credential_id = optional_id(data, "llm_credential_id")
+    if credential_id is not None:
+        await ctx.services.credentials.get_by_id(ctx.org_id, credential_id)  # same org, or 404
+    llm["credential_id"] = credential_id
+    fields.update(stt=stt, tts=tts, llm=llm)
+    fields["tools"] = json_value(data, "tools", list, api=False)
+    fields["transfer_targets"] = json_value(data, "transfer_targets", list, api=False)
+    return fields
+
+
+async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
+    creds = await ctx.services.credentials.list(ctx.org_id)
+    cred_choices: list[tuple[Any, Any]] = [("", "none")] + [
+        (c.id, f"{c.name} (…{c.last_four})") for c in creds
+    ]
+    v: dict[str, Any] = {name: getattr(a, name) if a else "" for name in TEXT_FIELDS}
+    if not v["language"]:
+        v["language"] = "en"
+    stt = a.stt if a else {}
+    tts = a.tts if a else {}
+    llm = a.llm if a else {}
+    checked = bool(a and a.record_calls)
+    body = join(
+        [
+            field("Name", text_input("name", v["name"], required=True, maxlength=200)),
+            field(
+                "Language",
+                text_input("language", v["language"], required=True),
+                hint="A tag like en, ko or en-GB.",
+            ),
+            field("Greeting", textarea("greeting", v["greeting"], rows=2)),
+            field(
+                "Prompt (LLM instructions)", textarea("system_prompt", v["system_prompt"], rows=6)
+            ),
+            field(
+                "When the caller is not understood",
+                textarea("unknown_input_reply", v["unknown_input_reply"], rows=2),
+            ),
+            h(
+                "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}</fieldset>",
+                a=field("STT engine", text_input("stt_engine", stt.get("engine", "vosk"))),
+                b=field("STT model", text_input("stt_model", stt.get("model", ""))),
+                c=field("TTS engine", text_input("tts_engine", tts.get("engine", "espeak-ng"))),
+                d=field("TTS voice", text_input("tts_voice", tts.get("voice", ""))),
+                e=field(
+                    "TTS rate (words/min)",
+                    text_input("tts_rate", tts.get("rate", ""), inputmode="numeric"),
+                ),
+            ),
+            h(
+                "<fieldset><legend>LLM</legend>"
+                '<label class="check"><input type="checkbox" name="llm_enabled"{c}> '
+                "Use an LLM</label>"
+                "{m}{k}</fieldset>",
+                c=Html(" checked") if llm.get("enabled") else "",
+                m=field("Model", text_input("llm_model", llm.get("model", ""))),
+                k=field(
+                    "API key credential",
+                    select("llm_credential_id", cred_choices, llm.get("credential_id") or ""),
+                ),
+            ),
+            h(
+                "<fieldset><legend>Recording</legend>"
+                '<label class="check"><input type="checkbox" name="record_calls"{c}> Record calls'
+                "</label>{p}</fieldset>",
+                c=Html(" checked") if checked else "",
+                p=field("Consent prompt", textarea("consent_prompt", v["consent_prompt"], rows=2)),
+            ),
+            field(
+                "Tools (JSON list)",
+                textarea(
+                    "tools", json.dumps(a.tools if a else [], indent=2), rows=4, class_="code"
+                ),
+            ),
+            field(
+                "Transfer targets (JSON list)",
+                textarea(
+                    "transfer_targets",
+                    json.dumps(a.transfer_targets if a else [], indent=2),
+                    rows=4,
+                    class_="code",
+                ),
+                hint='e.g. [{"name": "sales", "endpoint": "PJSIP/200"}]',
+            ),
+            Html('<button type="submit">Save</button>'),
+        ]
+    )
+    return form(ctx, action, body, cls="stack")
