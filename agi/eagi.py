@@ -44,7 +44,7 @@ from agi.fastagi import AgiClosed, AgiSession, open_session
 from agi.protocol import DeadChannel
 from callwright.call.assistant_runtime import AssistantRuntime
 from callwright.call.journal import CallJournal, TurnRecord
-from callwright.call.pipeline import PipelineSettings
+from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.dialog.actions import CallContext, CallerTurn, DialogEngine, Listen, Transfer
 from callwright.dialog.announcement import AnnouncementDialog

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from agi.environment import AgiEnvironment
 from agi.protocol import (
     AgiConnection,
-    AgiEnvironment,
     Command,
     ErrorReply,
     HangupNotice,

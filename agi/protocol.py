@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from agi.environment import MAX_ENV_LINES, AgiEnvironment, _env_line, parse_environment
 from callwright.errors import CallwrightError, ProtocolError
 
 #: Longest line accepted from Asterisk (its longest replies are a few KiB).
 MAX_LINE_BYTES = 16 * 1024
-#: Most lines in an environment block (Asterisk sends about 25 plus the arguments).
-MAX_ENV_LINES = 512
 #: Most lines in a multi-line (520) usage reply.
 MAX_USAGE_LINES = 256
 
-_ENV_KEY = re.compile(r"^agi_[a-z0-9_]+$")
 _COMMAND_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?: [A-Z][A-Z0-9]*)*$")
 _STATUS = re.compile(r"^(?P<code>[1-9][0-9]{2})(?P<sep>[ -])(?P<text>.*)$")
 _EXTRA = re.compile(r"^(?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*\s*$")
@@ -78,117 +76,6 @@ def command_error(error: ErrorReply, command: str = "") -> AgiCommandError:
                                                520: UsageError}
     kind = kinds.get(error.code, AgiCommandError)
     return kind(error.code, error.message, command, error.usage)
-
-
-# -- the environment ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AgiEnvironment:
-    """The environment block, keys as sent (``agi_channel``). ``args`` are ``agi_arg_N`` in
-    order."""
-
-    values: Mapping[str, str]
-    args: tuple[str, ...] = ()
-
-    def get(self, name: str, default: str = "") -> str:
-        """A value by name, with or without the ``agi_`` prefix."""
-        key = name if name.startswith("agi_") else f"agi_{name}"
-        return self.values.get(key, default)
-
-    @property
-    def request(self) -> str:
-        return self.get("request")
-
-    @property
-    def network(self) -> bool:
-        """True for FastAGI (``agi_network: yes``)."""
-        return self.get("network") == "yes"
-
-    @property
-    def script(self) -> str:
-        """The script asked for: the FastAGI URL path without slashes and query
-        (``agi://host:4573/route?x`` → ``route``), or a local script's file name."""
-        if self.network:
-            path = self.get("network_script")
-        else:
-            path = self.request.rsplit("/", 1)[-1]
-        return path.split("?", 1)[0].strip("/")
-
-    @property
-    def channel(self) -> str:
-        return self.get("channel")
-
-    @property
-    def uniqueid(self) -> str:
-        return self.get("uniqueid")
-
-    @property
-    def language(self) -> str:
-        return self.get("language")
-
-    @property
-    def caller_number(self) -> str:
-        """``agi_callerid``, or "" when Asterisk says ``unknown``."""
-        value = self.get("callerid")
-        return "" if value == "unknown" else value
-
-    @property
-    def caller_name(self) -> str:
-        value = self.get("calleridname")
-        return "" if value == "unknown" else value
-
-    @property
-    def context(self) -> str:
-        return self.get("context")
-
-    @property
-    def extension(self) -> str:
-        return self.get("extension")
-
-    @property
-    def priority(self) -> str:
-        return self.get("priority")
-
-    @property
-    def enhanced(self) -> bool:
-        """True for EAGI (``agi_enhanced: 1.0``): the caller's audio is on fd 3."""
-        return self.get("enhanced") not in ("", "0", "0.0")
-
-    @property
-    def dialed(self) -> str:
-        """The number the caller dialed: the first argument if given, else the extension."""
-        return self.args[0] if self.args and self.args[0] else self.extension
-
-
-def _env_line(line: str) -> tuple[str, str]:
-    key, sep, value = line.partition(":")
-    if not sep or not _ENV_KEY.match(key):
-        raise ProtocolError(f"not an AGI environment line: {line[:80]!r}")
-    return key, value[1:] if value.startswith(" ") else value
-
-
-def _arg_index(key: str) -> int | None:
-    suffix = key[len("agi_arg_"):] if key.startswith("agi_arg_") else ""
-    return int(suffix) if suffix.isdigit() and 0 < len(suffix) <= 4 else None
-
-
-def parse_environment(lines: Iterable[str]) -> AgiEnvironment:
-    """The environment from its lines (without the closing empty line). Raises ProtocolError."""
-    values: dict[str, str] = {}
-    for line in lines:
-        key, value = _env_line(line)
-        if key in values:
-            raise ProtocolError(f"AGI environment repeats {key}")
-        values[key] = value
-        if len(values) > MAX_ENV_LINES:
-            raise ProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
-    if "agi_request" not in values:
-        raise ProtocolError("AGI environment without agi_request")
-    numbered = sorted((i, v) for k, v in values.items() if (i := _arg_index(k)) is not None)
-    if [i for i, _ in numbered] != list(range(1, len(numbered) + 1)):
-        raise ProtocolError("AGI environment arguments are not numbered 1..N")
-    return AgiEnvironment(MappingProxyType(values), tuple(v for _, v in numbered))
 
 
 # -- commands -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.media_leg import MediaLegFactory
 from callwright.call.assistant_runtime import AssistantRuntime
 from callwright.call.live import LiveCalls
-from callwright.call.pipeline import PipelineSettings
+from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
 from callwright.privacy.restrictions import CallerRestrictionRepository

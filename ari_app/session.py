@@ -27,7 +27,8 @@ from ari_app.media_leg import MediaLeg
 from ari_app.services import SessionServices
 from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
 from callwright.call.journal import CallJournal
-from callwright.call.pipeline import CallOutcome, CallPipeline
+from callwright.call.outcome import CallOutcome
+from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.media.recorder import StereoWavRecorder

@@ -7,21 +7,20 @@ default), applies ``CALLWRIGHT_<SECTION>_<KEY>`` environment overrides (``CALLWR
 :class:`~callwright.errors.ConfigError` naming the dotted key and what was expected; unknown
 sections and keys are refused too. Relative paths resolve against the config file's directory
 (the current directory when there is no file). ``callwright.example.toml`` documents every key.
+The checks themselves are in :mod:`callwright.config_checks`.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import os
-import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
-from urllib.parse import urlsplit
 
+from callwright.config_checks import _check_together, _check_value
 from callwright.errors import ConfigError
 
 ENV_PREFIX = "CALLWRIGHT_"
@@ -346,86 +345,3 @@ def _resolve_path(dotted: str, value: str | Path, base: Path) -> Path:
         raise ConfigError(dotted, "a non-empty path", str(value))
     resolved = Path(value).expanduser()
     return resolved if resolved.is_absolute() else base / resolved
-
-
-def _check_value(dotted: str, value: Any, meta: Mapping[str, Any]) -> None:
-    choices: tuple[str, ...] = meta.get("choices", ())
-    if choices and value not in choices:
-        raise ConfigError(dotted, "one of " + ", ".join(choices), value)
-    if meta.get("nonempty") and not str(value).strip():
-        raise ConfigError(dotted, "a non-empty string", value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(dotted, "a finite number", value)
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and hi is not None and not lo <= value <= hi:
-        raise ConfigError(dotted, f"a value from {_num(lo)} to {_num(hi)}", value)
-    if lo is not None and hi is None and value < lo:
-        raise ConfigError(dotted, f"a value of at least {_num(lo)}", value)
-
-
-def _num(bound: float) -> str:
-    return str(int(bound)) if float(bound).is_integer() else str(bound)
-
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WILDCARDS = {"0.0.0.0", "::", "[::]"}
-
-
-def _check_url(dotted: str, url: str, *, need_port: bool) -> None:
-    shape = "an http(s)://host:port URL" if need_port else "an http(s):// URL"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(dotted, shape, url) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(dotted, shape, url)
-    if need_port and port is None:
-        raise ConfigError(dotted, shape + " with an explicit port (Asterisk's http.conf)", url)
-    if parts.query or parts.fragment:
-        raise ConfigError(dotted, shape + " without a query or fragment", url)
-
-
-def _check_together(s: Settings) -> Settings:
-    """Checks that involve more than one key; resolves media.advertise_host."""
-    if s.ari.url:
-        _check_url("ari.url", s.ari.url, need_port=True)
-        path = urlsplit(s.ari.url).path.rstrip("/")
-        if path.endswith("/ari"):
-            raise ConfigError("ari.url", "the URL without /ari (the client adds it)", s.ari.url)
-        if path:
-            raise ConfigError("ari.url", "http(s)://host:port with no path", s.ari.url)
-        if not s.ari.password:
-            raise ConfigError("ari.password", "a password (from ari.conf) when ari.url is set")
-    media = s.media
-    if media.transport == "rtp" and media.format == "slin16":
-        raise ConfigError(
-            "media.format",
-            "ulaw, alaw or slin with media.transport = rtp: Asterisk 22 drops 16 kHz RTP sent "
-            "back to it (slin16, dynamic payload type 118) without a log line, so the caller "
-            "would hear nothing; use media.transport = audiosocket or websocket for 16 kHz",
-            media.format,
-        )
-    if media.rtp_port_min >= media.rtp_port_max:
-        raise ConfigError("media.rtp_port_max", "a port above media.rtp_port_min "
-                          f"({media.rtp_port_min})", media.rtp_port_max)
-    if media.rtp_port_min % 2:
-        raise ConfigError("media.rtp_port_min", "an even port (RTP uses even ports)",
-                          media.rtp_port_min)
-    if not media.advertise_host:
-        if media.bind_host in _WILDCARDS:
-            raise ConfigError("media.advertise_host", "an address Asterisk can reach, when "
-                              f"media.bind_host is the wildcard {media.bind_host}")
-        media = replace(media, advertise_host=media.bind_host)
-    if s.vad.end_silence_ms >= s.vad.max_turn_ms:
-        raise ConfigError("vad.end_silence_ms", f"less than vad.max_turn_ms ({s.vad.max_turn_ms})",
-                          s.vad.end_silence_ms)
-    if s.speech.models_mirror:
-        _check_url("speech.models_mirror", s.speech.models_mirror, need_port=False)
-    if s.llm.base_url:
-        _check_url("llm.base_url", s.llm.base_url, need_port=False)
-        if not s.llm.model:
-            raise ConfigError("llm.model", "a model name when llm.base_url is set")
-    if not _ENV_NAME.match(s.llm.api_key_env):
-        raise ConfigError("llm.api_key_env", "an environment variable name", s.llm.api_key_env)
-    return replace(s, media=media)

@@ -34,13 +34,13 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ari_app.transports.rtp_transport_stats import RtpTransportStats
 from callwright.errors import ConfigError, MediaError, ProtocolError
 from callwright.media.codecs import check_rtp_send_format, codec_for, codec_for_payload_type
 from callwright.media.jitter import JitterBuffer, PlayoutKind
 from callwright.media.rtp import RtpSender, parse_rtp
-from callwright.media.rtp_stats import RtpReceiveSnapshot, RtpReceiveStats
+from callwright.media.rtp_stats import RtpReceiveStats
 from callwright.media.transport import FrameSink, MediaFormat
 
 log = logging.getLogger(__name__)
@@ -51,25 +51,6 @@ _WILDCARDS = ("0.0.0.0", "::", "")
 _MAX_LOGGED_SOURCES = 32
 
 Address = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class RtpTransportStats:
-    receive: RtpReceiveSnapshot
-    packets_received: int
-    garbage: int
-    unsupported_payload: int
-    frames_delivered: int
-    silence_frames: int
-    lost: int
-    late: int
-    duplicates: int
-    overflow: int
-    packets_sent: int
-    octets_sent: int
-    socket_errors: int
-    send_without_remote: int
-    remote: str | None
 
 
 def _format_address(host: str, port: int) -> str:

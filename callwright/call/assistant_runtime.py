@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from openai import AsyncOpenAI
 
-from callwright.call.pipeline import PipelineSettings
+from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog

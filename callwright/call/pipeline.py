@@ -18,11 +18,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.listener import CallerListener, CallerSpeech
+from callwright.call.outcome import CallOutcome
+from callwright.call.pipeline_events import _Dtmf, _End, _Event, _Failed, _Next, _NoInput, _Turn
+from callwright.call.pipeline_settings import PipelineSettings
 from callwright.call.speaker import AssistantSpeaker, ReplyTiming
 from callwright.dialog.actions import (
     CallContext,
@@ -39,15 +41,8 @@ from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
 from callwright.media.tones import ringback
 from callwright.media.transport import MediaTransport
-from callwright.speech.barge_in import (
-    BargeInConfig,
-    BargeInDetector,
-    Decision,
-    Interrupt,
-    Pause,
-    Resume,
-)
-from callwright.speech.endpointing import Endpointer, EndpointingConfig
+from callwright.speech.barge_in import BargeInDetector, Decision, Interrupt, Pause, Resume
+from callwright.speech.endpointing import Endpointer
 from callwright.speech.protocols import SttEngine, TtsEngine
 from callwright.speech.vad import VoiceActivityDetector
 from callwright.store.clock import utc_now_iso
@@ -55,64 +50,6 @@ from callwright.store.clock import utc_now_iso
 log = logging.getLogger(__name__)
 
 RINGBACK_TAG = "ringback"
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineSettings:
-    language: str
-    voice: str | None
-    endpointing: EndpointingConfig
-    barge_in: BargeInConfig
-    vad_aggressiveness: int = 2
-    pre_roll_ms: int = 300
-    max_call_s: float = 1800.0
-    #: Hang up when the caller has not spoken for this long (0 = never); the dialog's own
-    #: no-input re-prompts come first, this is the backstop.
-    silence_hangup_s: float = 0.0
-    apology_text: str = "Sorry, something went wrong on our side. Goodbye."
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    status: str                 # "completed", "transferred", "failed"
-    reason: str                 # "assistant_hangup", "caller_hangup", "transfer", "error: ..."
-    transfer_target: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    speech: CallerSpeech
-
-
-@dataclass(frozen=True, slots=True)
-class _Dtmf:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class _NoInput:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    outcome: CallOutcome
-    drain: bool = False  # let the queued audio finish first (assistant hang-up, transfer)
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class _Next:
-    """Start another assistant turn (after a failed transfer)."""
-
-    actions: AsyncIterator[DialogAction]
-
-
-_Event = _Turn | _Dtmf | _NoInput | _End | _Failed | _Next
 
 #: Tries a transfer to ``target``; True when the caller was handed over (the call is then the
 #: transfer target's), False when it failed and the assistant should take the caller back.

@@ -1,5 +1,6 @@
 """What the flow engine's nodes need beyond the graph: the services they call, and the pure rules
-for keypad entries, branches, templates and webhook payloads.
+for branches, templates and webhook payloads (keypad entries are
+:mod:`callwright.dialog.flow_answers`).
 
 The services are small protocols so that the call wiring can plug in the real ones:
 
@@ -19,12 +20,10 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import date, datetime, time
 from typing import Any, Protocol, runtime_checkable
 
 from callwright.dialog.actions import CallContext, CallerTurn, DialogAction
 from callwright.dialog.flow import (
-    AskNode,
     BranchCase,
     BranchNode,
     IntentNode,
@@ -32,14 +31,7 @@ from callwright.dialog.flow import (
     SlotValue,
     WebhookNode,
 )
-from callwright.dialog.matching import (
-    answer_choices,
-    contains_keywords,
-    in_bounds,
-    iso,
-    match_dtmf,
-    normalise,
-)
+from callwright.dialog.matching import contains_keywords, normalise
 
 __all__ = [
     "FaqAnswerer",
@@ -50,8 +42,6 @@ __all__ = [
     "WebhookCaller",
     "branch_target",
     "fill",
-    "interpret_keys",
-    "press",
     "reply_slots",
     "webhook_payload",
 ]
@@ -154,84 +144,6 @@ def fill(text: str, values: Mapping[str, object]) -> str:
     if filled == text:
         return text
     return re.sub(r" +([,.!?])", r"\1", re.sub(r"  +", " ", filled)).strip()
-
-
-# --- keypad entries ------------------------------------------------------------------------------
-
-
-_KEYED_LENGTH = {"date": 8, "time": 4, "datetime": 12}
-
-
-def _keys_of(ask: AskNode, language: str) -> list[str]:
-    choices = answer_choices(ask, language)
-    declared = any(c.dtmf for c in choices)
-    return [(c.dtmf or "") if declared else str(i) for i, c in enumerate(choices, start=1)]
-
-
-def press(ask: AskNode, keys: str, key: str, language: str) -> tuple[str, bool]:
-    """One more keypad ``key`` in an entry of ``keys``: the new entry, and whether it is complete.
-
-    ``#`` completes an entry and ``*`` starts it again (unless a choice declares them as keys); a
-    choice is complete once no other key starts with the entry, a number once another digit
-    would pass ``max``, digits at their (maximum) length, dates at 8 keys and times at 4.
-    """
-    closed = ask.answer in ("yes_no", "choice")
-    if closed and any(k.startswith(keys + key) for k in _keys_of(ask, language)):
-        keys += key
-    elif key == "#":
-        return keys, True
-    elif key == "*" and not closed:
-        return "", False
-    else:
-        keys += key
-    if ask.answer == "free_text":
-        return keys, True
-    if closed:
-        return keys, not any(k != keys and k.startswith(keys) for k in _keys_of(ask, language))
-    if ask.answer == "number":
-        top = ask.max_value
-        return keys, len(keys) >= 9 or (top is not None and keys.isdigit() and int(keys) * 10 > top)
-    if ask.answer == "digits":
-        return keys, ask.keyed_max is not None and len(keys) >= ask.keyed_max
-    return keys, len(keys) >= _KEYED_LENGTH[ask.answer]
-
-
-def _keyed_date(keys: str, now: datetime) -> date | None:
-    try:
-        if len(keys) == 8:
-            return date(int(keys[:4]), int(keys[4:6]), int(keys[6:]))
-        found = date(now.year, int(keys[:2]), int(keys[2:]))
-        return found.replace(year=now.year + 1) if found < now.date() else found
-    except ValueError:
-        return None
-
-
-def _keyed_time(keys: str) -> time | None:
-    hour, minute = int(keys[:-2] or "0"), int(keys[-2:])
-    return time(hour, minute) if hour < 24 and minute < 60 else None
-
-
-def interpret_keys(ask: AskNode, keys: str, language: str, now: datetime) -> SlotValue | None:
-    """The slot value a complete keypad entry gives ``ask``, or None. Dates are keyed ``MMDD`` or
-    ``YYYYMMDD``, times ``HHMM`` (24 h), date-times ``MMDDHHMM`` or ``YYYYMMDDHHMM``."""
-    if ask.answer == "free_text" or not keys:
-        return keys or None
-    if ask.answer in ("yes_no", "choice"):
-        found = match_dtmf(keys, answer_choices(ask, language))
-        return found.value if found else None
-    if not keys.isdigit():
-        return None
-    if ask.answer in ("number", "digits"):
-        value = int(keys) if ask.answer == "number" else keys
-        return value if in_bounds(ask, value) else None
-    if ask.answer == "time" and len(keys) in (3, 4):
-        return iso(_keyed_time(keys))
-    if ask.answer == "date" and len(keys) in (4, 8):
-        return iso(_keyed_date(keys, now))
-    if ask.answer == "datetime" and len(keys) in (8, 12):
-        day, at = _keyed_date(keys[:-4], now), _keyed_time(keys[-4:])
-        return iso(datetime.combine(day, at)) if day and at else None
-    return None
 
 
 # --- branches ----------------------------------------------------------------------------------

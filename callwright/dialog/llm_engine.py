@@ -41,6 +41,7 @@ from callwright.dialog.actions import (
     Transfer,
 )
 from callwright.dialog.llm_settings import LlmSettings, LlmTurnStats
+from callwright.dialog.llm_stream import _absorb, _close_quietly, _has_payload
 from callwright.dialog.llm_tools import (
     Retriever,
     Toolbox,
@@ -59,18 +60,6 @@ from callwright.errors import LlmError
 __all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever", "ToolError"]
 
 log = logging.getLogger(__name__)
-
-
-def _has_payload(chunk: ChatCompletionChunk) -> bool:
-    return any(c.delta.content or c.delta.tool_calls for c in chunk.choices)
-
-
-async def _close_quietly(stream: openai.AsyncStream[ChatCompletionChunk]) -> None:
-    """Close the HTTP stream; a failure to close must not mask why we are closing."""
-    try:
-        await stream.close()
-    except Exception as exc:  # closing a broken connection can fail in many ways; none matter
-        log.debug("closing the LLM stream failed: %r", exc)
 
 
 class _Failure(Exception):
@@ -243,7 +232,7 @@ class LlmEngine:
                             break
                         if ttft is None and _has_payload(chunk):
                             ttft = self._clock() - started
-                        for sentence in self._absorb(chunk, splitter, calls):
+                        for sentence in _absorb(chunk, splitter, calls):
                             spoken.append(sentence)
                             yield Say(sentence)
                     tail = splitter.flush()
@@ -345,21 +334,6 @@ class LlmEngine:
                 return await anext(chunks)
         except StopAsyncIteration:
             return None
-
-    @staticmethod
-    def _absorb(
-        chunk: ChatCompletionChunk, splitter: SentenceSplitter, calls: ToolCallAssembler
-    ) -> list[str]:
-        sentences: list[str] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
-                continue
-            delta = choice.delta
-            if delta.content:
-                sentences.extend(splitter.push(delta.content))
-            for fragment in delta.tool_calls or ():
-                calls.add(fragment)
-        return sentences
 
     def _record_reply(self, spoken: list[str], calls: Sequence[ToolCall]) -> None:
         text = " ".join(spoken)

@@ -23,27 +23,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from typing import TYPE_CHECKING
-
-from callwright.dialog.slot_parsers import (
-    parse_date,
-    parse_datetime,
-    parse_digits,
-    parse_number,
-    parse_time,
-)
-
-if TYPE_CHECKING:  # flow.py imports Choice from here
-    from callwright.dialog.flow import AskNode, SlotValue
 
 __all__ = [
     "Choice",
-    "answer_choices",
-    "grammar",
-    "in_bounds",
-    "interpret",
-    "iso",
     "Match",
     "YesNoWords",
     "contains_keywords",
@@ -343,70 +325,3 @@ def number_words(n: int, language: str) -> tuple[str, ...]:
 def digit_words(language: str) -> tuple[str, ...]:
     """The words for the digits 0-9 in ``language`` (English unless Korean)."""
     return _DIGIT_WORDS["ko" if base_language(language) == "ko" else "en"]
-
-
-# --- what an ask node's answer means ------------------------------------------------------------
-
-#: Largest number range whose words are put in the recogniser's grammar.
-MAX_GRAMMAR_NUMBERS = 100
-
-
-def answer_choices(ask: AskNode, language: str) -> Sequence[Choice]:
-    """The choices of a ``choice`` or ``yes_no`` question (yes/no in ``language``)."""
-    return yes_no_words(language).choices() if ask.answer == "yes_no" else ask.choices
-
-
-def in_bounds(ask: AskNode, value: int | str) -> bool:
-    """Whether a number lies within ``min``/``max``, or a digit string has an allowed length."""
-    if isinstance(value, int):
-        low, high = ask.min_value, ask.max_value
-    elif ask.length is not None:
-        return len(value) == ask.length
-    else:
-        value, low, high = len(value), ask.min_length, ask.max_length
-    return (low is None or value >= low) and (high is None or value <= high)
-
-
-def iso(value: date | time | datetime | None) -> str | None:
-    """``YYYY-MM-DD``, ``HH:MM`` or ``YYYY-MM-DDTHH:MM``."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M")
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    return value.isoformat() if value is not None else None
-
-
-def interpret(ask: AskNode, text: str, language: str, now: datetime) -> SlotValue | None:
-    """The slot value a spoken answer gives ``ask``, or None when it gives none (or one out of
-    bounds). Dates and times are ISO strings (see :func:`iso`), relative to ``now``."""
-    said = " ".join(text.split())
-    answer = ask.answer
-    if not said or answer == "free_text":
-        return said or None
-    if answer in ("yes_no", "choice"):
-        found = match_choice(said, answer_choices(ask, language))
-        return found.value if found else None
-    if answer in ("number", "digits"):
-        value = parse_number(said) if answer == "number" else parse_digits(said)
-        return value if value is not None and in_bounds(ask, value) else None
-    if answer == "date":
-        return iso(parse_date(said, now))
-    return iso(parse_time(said) if answer == "time" else parse_datetime(said, now))
-
-
-def grammar(ask: AskNode, language: str) -> tuple[str, ...] | None:
-    """The phrases the recogniser should expect for ``ask`` (closed answers, and numbers in a
-    small range); None for free speech."""
-    low, high = ask.min_value, ask.max_value
-    if ask.answer in ("yes_no", "choice"):
-        phrases: Iterable[str] = (p for c in answer_choices(ask, language) for p in c.phrases)
-    elif ask.answer == "digits":
-        phrases = digit_words(language)
-    elif ask.answer == "number" and low is not None and high is not None:
-        if low < 0 or high - low >= MAX_GRAMMAR_NUMBERS:
-            return None
-        phrases = (w for n in range(low, high + 1) for w in number_words(n, language))
-    else:
-        return None
-    cleaned = (normalise(p) for p in phrases)
-    return tuple(dict.fromkeys(p for p in cleaned if p)) or None

@@ -9,7 +9,7 @@ a drift-free 20 ms grid of ``time.monotonic()``: tick *n* is due at ``t0 + n * 2
 lateness is absorbed by the next deadline (the grid never moves), but two ticks are never closer
 than ``min_gap_frames`` of a frame. A wake-up later than one whole frame skips the missed ticks
 (counted in :attr:`PacerClock.skipped_ticks`) instead of sending a back-log burst. The scheduling
-arithmetic lives in the pure :class:`TickSchedule`.
+arithmetic lives in the pure :class:`~callwright.media.tick_schedule.TickSchedule`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from callwright.errors import MediaError
+from callwright.media.tick_schedule import TickSchedule
 
 log = logging.getLogger(__name__)
 
@@ -266,44 +267,6 @@ class Pacer:
         if self._on_event is not None:
             for event in events:
                 self._on_event(event)
-
-
-class TickSchedule:
-    """The pure arithmetic of :class:`PacerClock`: which tick to run when woken at ``now``.
-
-    Tick *n* is due at ``t0 + n * period`` and never less than ``min_gap`` after the previous tick.
-    """
-
-    def __init__(self, t0: float, period: float, min_gap_frames: float = 0.75) -> None:
-        self.t0 = t0
-        self.period = period
-        self.min_gap = period * min_gap_frames
-        self.next_index = 0
-        self.skipped = 0
-        self._last: float | None = None
-
-    @property
-    def deadline(self) -> float:
-        """When the next tick may run."""
-        due = self.t0 + self.next_index * self.period
-        return due if self._last is None else max(due, self._last + self.min_gap)
-
-    def wake(self, now: float) -> int | None:
-        """The index of the tick to run now, or None (too early, or ticks were just skipped)."""
-        if now < self.deadline:
-            return None
-        late = now - (self.t0 + self.next_index * self.period)
-        if late > self.period:
-            first_future = math.floor((now - self.t0) / self.period) + 1
-            while self.t0 + first_future * self.period <= now:  # float rounding
-                first_future += 1
-            self.skipped += first_future - self.next_index
-            self.next_index = first_future
-            return None
-        index = self.next_index
-        self.next_index += 1
-        self._last = now
-        return index
 
 
 TickHook = Callable[[int, float], None]

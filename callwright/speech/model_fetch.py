@@ -9,7 +9,8 @@ does not exist. ``verify_model`` re-hashes an installed model against that recor
 ``package`` model against pip's RECORD).
 
 A site without internet access serves the files from its own HTTP server and passes its URL as
-the mirror: every file is then fetched from ``MIRROR/<file name>``.
+the mirror: every file is then fetched from ``MIRROR/<file name>``. The download of one file is
+:mod:`callwright.speech.model_download`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import Literal
 
 import aiohttp
-from tqdm import tqdm
 
 from callwright.errors import ModelFetchError
+from callwright.speech.model_download import download_file
 from callwright.speech.model_store import (
     INSTALL_RECORD,
     ModelEntry,
@@ -45,8 +45,6 @@ from callwright.speech.model_store import (
     package_model_dir,
 )
 
-CHUNK = 1 << 16
-WRITE_BUFFER = 1 << 20
 UNVERIFIED = "unverified (no checksum in manifest)"
 
 VerifyStatus = Literal["ok", "unverified", "packaged", "missing", "corrupt"]
@@ -139,136 +137,6 @@ def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-class _PartWriter:
-    """Appends to a ``.part`` file in a worker thread, in large blocks."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
-        self._buffer = bytearray()
-
-    async def write(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) >= WRITE_BUFFER:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if self._buffer:
-            block, self._buffer = bytes(self._buffer), bytearray()
-            await asyncio.to_thread(self._handle.write, block)
-
-
-def _content_range_start(value: str | None) -> int | None:
-    # "bytes 100-999/1000"
-    if not value or not value.startswith("bytes ") or "-" not in value:
-        return None
-    start = value[6:].split("-", 1)[0]
-    return int(start) if start.isdigit() else None
-
-
-def _part_size(part: Path, expected: int | None) -> int:
-    """Bytes already downloaded into ``part`` (a part longer than expected is dropped)."""
-    have = part.stat().st_size if part.exists() else 0
-    if expected is not None and have > expected:
-        part.unlink()
-        have = 0
-    return have
-
-
-def _discard(part: Path) -> None:
-    part.unlink(missing_ok=True)
-
-
-async def download_file(
-    session: aiohttp.ClientSession,
-    file: ModelFile,
-    part: Path,
-    *,
-    progress: bool = False,
-    retries: int = 3,
-    label: str = "",
-) -> None:
-    """Download ``file.url`` into ``part``, resuming what is already there. Raises ModelFetchError.
-
-    Connection failures and 5xx answers are retried ``retries`` times, each resuming with a
-    ``Range`` request. Checks the size when the manifest gives one; the caller checks the sha256.
-    """
-    failures = 0
-    while True:
-        have = await asyncio.to_thread(_part_size, part, file.size_bytes)
-        if have and have == file.size_bytes:
-            return
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        try:
-            async with session.get(file.url, headers=headers) as response:
-                if response.status == 416 and have:
-                    # Nothing after ``have``: the part is complete if the server says so.
-                    size = response.headers.get("Content-Range", "").rpartition("/")[2]
-                    if size.isdigit() and int(size) == have:
-                        return
-                    await asyncio.to_thread(_discard, part)
-                    raise ModelFetchError(f"{file.url}: range refused, starting over")
-                if response.status >= 500:
-                    raise ModelFetchError(f"{file.url}: HTTP {response.status}")
-                if response.status not in (200, 206):
-                    raise _Fatal(f"{file.url}: HTTP {response.status} {response.reason}")
-                resume = (
-                    response.status == 206
-                    and _content_range_start(response.headers.get("Content-Range")) == have
-                )
-                if not resume:
-                    have = 0  # the server ignored the range (or answered oddly): from the start
-                length = response.content_length
-                total = have + length if length is not None else file.size_bytes
-                await _receive(response, part, have, total, progress, label or file.filename)
-            got = await asyncio.to_thread(_part_size, part, None)
-            if file.size_bytes is not None and got != file.size_bytes:
-                await asyncio.to_thread(_discard, part)
-                raise _Fatal(f"{file.url}: got {got} bytes, the manifest says {file.size_bytes}")
-            return
-        except _Fatal as exc:
-            raise ModelFetchError(str(exc)) from exc
-        except (aiohttp.ClientError, TimeoutError, ModelFetchError) as exc:
-            failures += 1
-            if failures > retries:
-                raise ModelFetchError(f"download of {file.url} failed: {exc}") from exc
-            await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-
-
-class _Fatal(Exception):
-    """A download error that retrying will not fix."""
-
-
-async def _receive(
-    response: aiohttp.ClientResponse,
-    part: Path,
-    offset: int,
-    total: int | None,
-    progress: bool,
-    label: str,
-) -> None:
-    handle = await asyncio.to_thread(part.open, "ab" if offset else "wb")
-    bar = tqdm(
-        total=total,
-        initial=offset,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=label,
-        file=sys.stderr,
-        disable=not progress,
-        leave=True,
-    )
-    writer = _PartWriter(handle)
-    try:
-        async for chunk in response.content.iter_chunked(CHUNK):
-            await writer.write(chunk)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-        await writer.flush()  # what did arrive is kept for the next resume
-        await asyncio.to_thread(handle.close)
 
 
 def _check_sha256(file: ModelFile, path: Path) -> None:

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agi.environment import AgiEnvironment, parse_environment
 from agi.protocol import (
     MAX_LINE_BYTES,
     AgiConnection,
-    AgiEnvironment,
     AgiEvent,
     Command,
     DeadChannel,
@@ -19,7 +19,6 @@ from agi.protocol import (
     Reply,
     UsageError,
     command_error,
-    parse_environment,
     parse_success,
     quote_arg,
     split_command_line,

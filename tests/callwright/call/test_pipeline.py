@@ -14,7 +14,9 @@ import pytest
 import soxr
 
 from callwright.call.journal import CallJournal
-from callwright.call.pipeline import CallOutcome, CallPipeline, PipelineSettings
+from callwright.call.outcome import CallOutcome
+from callwright.call.pipeline import CallPipeline
+from callwright.call.pipeline_settings import PipelineSettings
 from callwright.dialog.actions import (
     CallContext,
     CallerTurn,

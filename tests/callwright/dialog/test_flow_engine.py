@@ -24,7 +24,8 @@ from callwright.dialog.actions import (
 )
 from callwright.dialog.factory import ChatIntentClassifier, build_dialog_engine
 from callwright.dialog.flow import load_flow
-from callwright.dialog.flow_engine import FlowEngine, default_texts
+from callwright.dialog.flow_engine import FlowEngine
+from callwright.dialog.flow_texts import default_texts
 from callwright.dialog.llm_engine import LlmEngine, LlmSettings
 from callwright.errors import FlowError
 from tests.callwright.dialog.test_flow_nodes import Faq, Hooks

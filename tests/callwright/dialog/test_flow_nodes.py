@@ -21,12 +21,11 @@ from callwright.dialog.flow import (
     WebhookNode,
     load_flow,
 )
+from callwright.dialog.flow_answers import interpret_keys, press
 from callwright.dialog.flow_nodes import (
     NodeServices,
     branch_target,
     fill,
-    interpret_keys,
-    press,
     reply_slots,
     webhook_payload,
 )

@@ -12,15 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callwright.dialog.flow import AskNode
+from callwright.dialog.flow_answers import grammar, in_bounds, interpret, iso
 from callwright.dialog.matching import (
     Choice,
     base_language,
     contains_keywords,
     digit_words,
-    grammar,
-    in_bounds,
-    interpret,
-    iso,
     match_choice,
     match_dtmf,
     match_phrase,

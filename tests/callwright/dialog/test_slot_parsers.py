@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callwright.dialog.slot_parsers import (
-    numbers_in,
-    parse_date,
-    parse_datetime,
-    parse_digits,
-    parse_number,
-    parse_time,
-)
+from callwright.dialog.spoken_dates import parse_date, parse_datetime, parse_time
+from callwright.dialog.spoken_numbers import numbers_in, parse_digits, parse_number
 
 ClockFactory = Callable[..., datetime]
 

@@ -17,8 +17,8 @@ from callwright.media.pacer import (
     SegmentFinished,
     SegmentStarted,
     SentSegment,
-    TickSchedule,
 )
+from callwright.media.tick_schedule import TickSchedule
 
 FB = 320  # one 20 ms frame of 8 kHz PCM16
 

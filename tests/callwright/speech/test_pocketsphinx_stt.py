@@ -13,9 +13,9 @@ from callwright.errors import SpeechError
 from callwright.speech.pocketsphinx_stt import (
     PocketsphinxStream,
     PocketsphinxSttEngine,
-    jsgf_for,
     phrase_words,
 )
+from callwright.speech.pocketsphinx_worker import jsgf_for
 from callwright.speech.protocols import SttEngine, Transcript
 
 from .conftest import Speak

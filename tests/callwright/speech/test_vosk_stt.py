@@ -11,7 +11,8 @@ import pytest
 
 from callwright.errors import SpeechError
 from callwright.speech.protocols import SttEngine, Transcript
-from callwright.speech.vosk_stt import VoskModelCache, VoskStream, VoskSttEngine, normalize_grammar
+from callwright.speech.vosk_stream import VoskStream
+from callwright.speech.vosk_stt import VoskModelCache, VoskSttEngine, normalize_grammar
 
 from .conftest import Speak
 

@@ -1,0 +1,140 @@
+"""What an inbound call does around its pipeline, whatever brought it in (an ARI channel or a
+connection from the AudioSocket() dialplan application): the recording it may make, the pipeline
+built from the assistant's settings, and the bookkeeping that closes the call row.
+
+:mod:`ari_app.audiosocket_session` is built on these helpers; :class:`ari_app.session.CallSession`
+takes the same steps, in the same order and with the same events, inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ari_app.services import SessionServices
+from callwright.call.journal import CallJournal
+from callwright.call.outcome import CallOutcome
+from callwright.call.pipeline import CallPipeline, TransferHandler
+from callwright.dialog.actions import CallContext, DialogEngine
+from callwright.errors import CallwrightError, LlmError
+from callwright.media.recorder import StereoWavRecorder
+from callwright.media.transport import MediaTransport
+from callwright.privacy.recording_crypto import encrypt_recording
+from callwright.store.assistants import Assistant
+from callwright.store.calls import Call
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CallRecording:
+    recorder: StereoWavRecorder
+    encrypt: bool
+
+
+def recording_path(recordings_dir: Path, call: Call) -> Path:
+    """``<recordings dir>/YYYY/MM/DD/<call uid>.wav``, by the call's start date."""
+    day = call.started_at[:10].replace("-", "/")
+    return Path(recordings_dir) / day / f"{call.uid}.wav"
+
+
+def _open_recorder(path: Path, sample_rate: int) -> StereoWavRecorder:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return StereoWavRecorder(path, sample_rate)
+
+
+async def start_recording(
+    svc: SessionServices, call: Call, assistant: Assistant, caller_number: str, sample_rate: int
+) -> CallRecording | None:
+    """A recorder for the call, or None: the caller asked not to be recorded (noted as a
+    ``recording_skipped`` event) or the assistant does not record calls. The file is encrypted at
+    the end when the server or the org says so."""
+    if await svc.restrictions.is_do_not_record(assistant.org_id, caller_number):
+        await svc.calls.add_event(call.id, "recording_skipped", {"reason": "caller_restriction"})
+        return None
+    if not assistant.record_calls:
+        return None
+    org = await svc.orgs.get(assistant.org_id)
+    path = recording_path(svc.recordings_dir, call)
+    recorder = await asyncio.to_thread(_open_recorder, path, sample_rate)
+    return CallRecording(recorder, svc.settings.recordings.encrypt or org.encrypt_recordings)
+
+
+async def finish_recording(svc: SessionServices, call: Call, recording: CallRecording) -> None:
+    """Close the WAV, encrypt it if asked (left in clear, with an ``error`` event, if that fails)
+    and note it on the call row."""
+    info = await asyncio.to_thread(recording.recorder.close)
+    path, key_id = info.path, None
+    if recording.encrypt:
+        try:
+            path, key_id = await encrypt_recording(info.path, svc.master_key)
+        except (OSError, CallwrightError) as exc:
+            log.error("call %s: recording left unencrypted: %s", call.uid, exc)
+            await svc.calls.add_event(call.id, "error",
+                                      {"message": f"recording not encrypted: {exc}"})
+    await svc.calls.set_recording(call.id, str(path), key_id)
+
+
+async def build_pipeline(
+    svc: SessionServices,
+    *,
+    transport: MediaTransport,
+    call: Call,
+    caller_number: str,
+    language: str,
+    assistant: Assistant | None,
+    dialog: DialogEngine,
+    recording: CallRecording | None,
+    transfer: TransferHandler,
+) -> tuple[CallPipeline, CallContext]:
+    """The call's pipeline with the assistant's speech engines and settings (the server's
+    defaults when ``assistant`` is None), and the context the dialog fills (slots)."""
+    ctx = CallContext(
+        call_uid=call.uid, caller_number=caller_number, dialed=call.dialed, language=language
+    )
+    pipeline = CallPipeline(
+        transport=transport,
+        stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
+        tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
+        dialog=dialog,
+        ctx=ctx,
+        journal=CallJournal(svc.calls, call.id, observer=svc.live.on_turn),
+        clock=svc.clock,
+        settings=svc.pipeline_settings(assistant),
+        recorder=recording.recorder if recording is not None else None,
+        transfer=transfer,
+        ringback_region=svc.settings.calls.ringback_region,
+    )
+    return pipeline, ctx
+
+
+class CallEventWriter:
+    """Writes call events from synchronous callbacks (an LLM failure reported mid-call) without
+    blocking them; :meth:`flush` waits for what is still being written."""
+
+    def __init__(self, svc: SessionServices) -> None:
+        self._svc = svc
+        self._tasks: set[asyncio.Task[int]] = set()
+
+    def llm_failed(self, call: Call | None, error: LlmError) -> None:
+        if call is None:
+            return
+        detail = {"error": type(error).__name__, "message": str(error)[:500]}
+        task = asyncio.get_running_loop().create_task(
+            self._svc.calls.add_event(call.id, "llm_error", detail)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def close_call_row(svc: SessionServices, call: Call, outcome: CallOutcome) -> None:
+    """The end of the call: status, reason, end time and duration on the row; live view told."""
+    await svc.calls.close_call(call.id, outcome.status, outcome.reason)
+    svc.live.ended(call.id, outcome.status, outcome.reason)
+    log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)

@@ -1,0 +1,51 @@
+"""What a :class:`~callwright.call.pipeline.CallPipeline`'s event loop reacts to: a caller turn, a
+keypad digit, silence, the end of the call, a failure, or another assistant turn to start.
+
+Private to the pipeline: the listener, the clock hooks and the replies post these, and the loop
+handles them one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from callwright.call.listener import CallerSpeech
+from callwright.call.outcome import CallOutcome
+from callwright.dialog.actions import DialogAction
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    speech: CallerSpeech
+
+
+@dataclass(frozen=True, slots=True)
+class _Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class _NoInput:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    outcome: CallOutcome
+    drain: bool = False  # let the queued audio finish first (assistant hang-up, transfer)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class _Next:
+    """Start another assistant turn (after a failed transfer)."""
+
+    actions: AsyncIterator[DialogAction]
+
+
+_Event = _Turn | _Dtmf | _NoInput | _End | _Failed | _Next

@@ -1,0 +1,44 @@
+"""The drift-free 20 ms grid of the :class:`~callwright.media.pacer.PacerClock`, as pure
+arithmetic: :class:`TickSchedule` says which tick to run when the clock task wakes up."""
+
+from __future__ import annotations
+
+import math
+
+
+class TickSchedule:
+    """The pure arithmetic of :class:`PacerClock`: which tick to run when woken at ``now``.
+
+    Tick *n* is due at ``t0 + n * period`` and never less than ``min_gap`` after the previous tick.
+    """
+
+    def __init__(self, t0: float, period: float, min_gap_frames: float = 0.75) -> None:
+        self.t0 = t0
+        self.period = period
+        self.min_gap = period * min_gap_frames
+        self.next_index = 0
+        self.skipped = 0
+        self._last: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        """When the next tick may run."""
+        due = self.t0 + self.next_index * self.period
+        return due if self._last is None else max(due, self._last + self.min_gap)
+
+    def wake(self, now: float) -> int | None:
+        """The index of the tick to run now, or None (too early, or ticks were just skipped)."""
+        if now < self.deadline:
+            return None
+        late = now - (self.t0 + self.next_index * self.period)
+        if late > self.period:
+            first_future = math.floor((now - self.t0) / self.period) + 1
+            while self.t0 + first_future * self.period <= now:  # float rounding
+                first_future += 1
+            self.skipped += first_future - self.next_index
+            self.next_index = first_future
+            return None
+        index = self.next_index
+        self.next_index += 1
+        self._last = now
+        return index

@@ -1,0 +1,185 @@
+"""One caller turn of Vosk recognition: :class:`VoskStream`, opened by
+:meth:`~callwright.speech.vosk_stt.VoskSttEngine.open_stream` with a warm recognizer.
+
+A stream has one worker task that takes the audio queued by :meth:`VoskStream.feed` in order, in
+batches when it has fallen behind, and awaits the engine's executor for each batch, so a stream's
+audio is decoded strictly in order while different streams share the threads fairly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from callwright.errors import SpeechError
+from callwright.speech.protocols import Transcript
+from callwright.speech.recognizer_pool import PoolKey
+
+if TYPE_CHECKING:  # vosk_stt imports VoskStream from here
+    from callwright.speech.vosk_stt import KaldiRecognizerLike, VoskSttEngine
+
+UNK = "[unk]"
+
+
+def _words_of(result: dict[str, Any]) -> list[dict[str, Any]]:
+    words = result.get("result") or []
+    return [w for w in words if isinstance(w, dict) and w.get("word") != UNK]
+
+
+def _text_of(result: dict[str, Any], field: str = "text") -> str:
+    text = str(result.get(field) or "")
+    return " ".join(word for word in text.split() if word != UNK)
+
+
+def _retrieve(job: asyncio.Future[Any]) -> None:
+    # Read the outcome of a job nobody may await any more, so asyncio does not log it as lost.
+    if not job.cancelled():
+        job.exception()
+
+
+class VoskStream:
+    """One caller turn. Create with :meth:`VoskSttEngine.open_stream`."""
+
+    def __init__(
+        self,
+        *,
+        engine: VoskSttEngine,
+        recognizer: KaldiRecognizerLike,
+        key: PoolKey,
+        max_batch_bytes: int,
+    ) -> None:
+        self._engine = engine
+        self._recognizer: KaldiRecognizerLike | None = recognizer
+        self._key = key
+        self._max_batch = max(2, max_batch_bytes - max_batch_bytes % 2)
+        self._pending = bytearray()
+        self._wake = asyncio.Event()
+        self._finishing = False
+        self._closing = False
+        self._error: SpeechError | None = None
+        self._segments: list[dict[str, Any]] = []
+        self._partial = ""
+        self._result: Transcript | None = None
+        self._final_job: asyncio.Future[dict[str, Any]] | None = None
+        self._worker = asyncio.get_running_loop().create_task(self._run(), name="vosk-stream")
+
+    @property
+    def sample_rate(self) -> int:
+        return self._key[0]
+
+    @property
+    def grammar(self) -> tuple[str, ...] | None:
+        return self._key[1]
+
+    def feed(self, pcm: bytes) -> None:
+        """Queue PCM16 audio; returns at once. Raises SpeechError if the stream cannot take it."""
+        if self._error is not None:
+            raise self._error
+        if self._finishing or self._closing:
+            raise SpeechError("feed() on a Vosk stream that was finished or closed")
+        if pcm:
+            self._pending += pcm
+            self._wake.set()
+
+    def partial(self) -> str:
+        """The text heard so far in this turn (finished segments plus the current partial)."""
+        parts = [_text_of(seg) for seg in self._segments] + [self._partial]
+        return " ".join(part for part in parts if part)
+
+    async def finish(self) -> Transcript:
+        """Decode everything queued and return the turn's result (the same one if called again)."""
+        if self._result is not None:
+            return self._result
+        if self._closing:
+            raise SpeechError("finish() on a closed Vosk stream")
+        started = time.perf_counter()
+        self._finishing = True
+        self._wake.set()
+        await asyncio.shield(self._worker)
+        if self._error is not None:
+            raise self._error
+        if self._final_job is None:
+            self._final_job = asyncio.ensure_future(self._engine.run(self._final_result))
+            self._final_job.add_done_callback(_retrieve)
+        final = await asyncio.shield(self._final_job)
+        segments = [*self._segments, final]
+        words = [w for seg in segments for w in _words_of(seg)]
+        confs = [float(w["conf"]) for w in words if isinstance(w.get("conf"), int | float)]
+        text = " ".join(t for t in (_text_of(seg) for seg in segments) if t)
+        self._result = Transcript(
+            text=text,
+            confidence=sum(confs) / len(confs) if confs else None,
+            finalize_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        self._partial = ""
+        return self._result
+
+    async def close(self) -> None:
+        """Stop decoding and give the recognizer back to the pool. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        self._pending.clear()
+        self._wake.set()
+        try:
+            await asyncio.shield(self._worker)
+        except asyncio.CancelledError:
+            if not self._worker.done():
+                raise
+            # The worker was cancelled from outside while a batch may still be decoding:
+            # the recognizer's state is unknown, so it is not reused.
+            self._recognizer = None
+        if self._final_job is not None and not self._final_job.done():
+            # finish() was abandoned (cancelled) while FinalResult ran: let it end before reuse.
+            await asyncio.wait([self._final_job])
+        recognizer, self._recognizer = self._recognizer, None
+        if recognizer is None or self._error is not None:
+            return
+        await self._engine.give_back(self._key, recognizer)
+
+    def fail(self, error: SpeechError) -> None:
+        """Mark the stream as dead (the engine closed); the next call raises ``error``."""
+        if self._error is None:
+            self._error = error
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending and not self._closing and self._error is None:
+                size = min(len(self._pending), self._max_batch)
+                size -= size % 2
+                if size == 0:  # half a sample: wait for its other byte
+                    break
+                batch = bytes(self._pending[:size])
+                del self._pending[:size]
+                try:
+                    segment, partial = await self._engine.run(self._accept, batch)
+                except SpeechError as exc:
+                    self.fail(exc)
+                    return
+                if segment is not None:
+                    self._segments.append(segment)
+                self._partial = partial
+            if self._closing or self._error is not None:
+                return
+            if self._finishing and len(self._pending) < 2:
+                return
+
+    def _accept(self, batch: bytes) -> tuple[dict[str, Any] | None, str]:
+        recognizer = self._live_recognizer()
+        if recognizer.AcceptWaveform(batch):
+            return json.loads(recognizer.Result()), ""
+        return None, _text_of(json.loads(recognizer.PartialResult()), "partial")
+
+    def _final_result(self) -> dict[str, Any]:
+        result = json.loads(self._live_recognizer().FinalResult())
+        return result if isinstance(result, dict) else {}
+
+    def _live_recognizer(self) -> KaldiRecognizerLike:
+        if self._recognizer is None:
+            raise SpeechError("the Vosk stream has no recognizer (closed)")
+        return self._recognizer
