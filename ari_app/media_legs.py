@@ -34,6 +34,7 @@ from callwright.config import MediaSettings, Settings
 from callwright.errors import MediaError
 from callwright.media import ws_media
 from callwright.media.codecs import FORMAT_NAMES, RTP_SEND_FORMATS
+from callwright.media.pacer import PacerClock
 from callwright.media.transport import MediaFormat
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,12 @@ def build_media_leg_factory(
     audiosocket_server: AudioSocketServer | None,
     *,
     http: aiohttp.ClientSession | None = None,
+    ticker: PacerClock | None = None,
 ) -> MediaLegBuilder:
     """``await factory()`` (server default) or ``await factory(assistant.media)``: a new leg.
 
-    The AudioSocket server is started on first use if it is not running yet."""
+    The AudioSocket server is started on first use if it is not running yet. With ``ticker``, RTP
+    playout rides the process-wide pacer clock instead of a timer per call."""
     media = settings.media
 
     async def factory(overrides: Mapping[str, Any] | None = None) -> MediaLeg:
@@ -178,6 +181,7 @@ def build_media_leg_factory(
             bind_host=media.bind_host,
             advertise_host=media.advertise_host or media.bind_host,
             port_range=(media.rtp_port_min, media.rtp_port_max),
+            ticker=ticker,
         )
         await transport.open()
         return RtpMediaLeg(transport)

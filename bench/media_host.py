@@ -60,7 +60,9 @@ if str(ROOT) not in sys.path:
 from ari_app.transports.rtp import RtpTransport  # noqa: E402
 from bench.loadgen import summarize  # noqa: E402
 from callwright.call.journal import CallJournal  # noqa: E402
-from callwright.call.pipeline import CallOutcome, CallPipeline, PipelineSettings  # noqa: E402
+from callwright.call.outcome import CallOutcome  # noqa: E402
+from callwright.call.pipeline import CallPipeline  # noqa: E402
+from callwright.call.pipeline_settings import PipelineSettings  # noqa: E402
 from callwright.dialog.actions import (  # noqa: E402
     CallContext,
     CallerTurn,
@@ -490,7 +492,10 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
     await asyncio.sleep(0.5)
     rss0 = rss_bytes()
 
-    calls = [Call(BenchRtpTransport(FORMAT, port_range=(0, 0))) for _ in range(cfg.calls)]
+    # As in the call service: RTP playout rides the shared pacer clock (one callback per tick).
+    calls = [
+        Call(BenchRtpTransport(FORMAT, port_range=(0, 0), ticker=clock)) for _ in range(cfg.calls)
+    ]
     for call in calls:
         await call.transport.open()
     hard_timeout = cfg.warmup_s + cfg.duration_s + 60.0

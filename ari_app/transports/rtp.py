@@ -39,6 +39,7 @@ from ari_app.transports.rtp_transport_stats import RtpTransportStats
 from callwright.errors import ConfigError, MediaError, ProtocolError
 from callwright.media.codecs import check_rtp_send_format, codec_for, codec_for_payload_type
 from callwright.media.jitter import JitterBuffer, PlayoutKind
+from callwright.media.pacer import ClockRegistration, PacerClock
 from callwright.media.rtp import RtpSender, parse_rtp
 from callwright.media.rtp_stats import RtpReceiveStats
 from callwright.media.transport import FrameSink, MediaFormat
@@ -98,6 +99,7 @@ class RtpTransport:
         idle_stop_ms: int = 200,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ticker: PacerClock | None = None,
     ) -> None:
         check_rtp_send_format(fmt.codec)
         codec = codec_for(fmt.codec)
@@ -149,6 +151,11 @@ class RtpTransport:
         self._on_closed: Callable[[str], None] | None = None
         self._closed = False
         self._timer: asyncio.TimerHandle | None = None
+        # With a shared ticker the playout rides the process-wide 20 ms clock (one callback for
+        # every call) instead of a timer per call; ``_streaming`` says whether to play out.
+        self._ticker = ticker
+        self._ticker_reg: ClockRegistration | None = None
+        self._streaming = False
         self._deadline = 0.0
         self._idle_ticks = 0
         self._last_send: float | None = None
@@ -227,7 +234,10 @@ class RtpTransport:
         await self.open()
         self._on_frame = on_frame
         self._on_closed = on_closed
-        if len(self._jitter):
+        if self._ticker is not None:
+            self._ticker_reg = self._ticker.register(on_tick=self._on_clock_tick)
+            self._streaming = bool(len(self._jitter))
+        elif len(self._jitter):
             self._start_timer()
 
     async def close(self) -> None:
@@ -238,6 +248,12 @@ class RtpTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._ticker is not None and self._ticker_reg is not None:
+            self._ticker.unregister(self._ticker_reg)
+            self._ticker_reg = None
+        if self._ticker is not None and self._ticker_reg is not None:
+            self._ticker.unregister(self._ticker_reg)
+            self._ticker_reg = None
         if self._transport is not None:
             self._transport.close()
         self._on_frame = None
@@ -267,7 +283,9 @@ class RtpTransport:
             packet.sequence, pcm, timestamp=packet.timestamp, ssrc=packet.ssrc
         )
         self._idle_ticks = 0
-        if self._on_frame is not None and self._timer is None:
+        if self._ticker is not None:
+            self._streaming = True
+        elif self._on_frame is not None and self._timer is None:
             self._start_timer()
 
     def _note_source(self, source: Address) -> None:
@@ -295,10 +313,12 @@ class RtpTransport:
         self._deadline = loop.time() + self._frame_s
         self._timer = loop.call_at(self._deadline, self._tick)
 
-    def _tick(self) -> None:
-        self._timer = None
-        if self._closed:
-            return
+    def _on_clock_tick(self, index: int, now: float) -> None:
+        if self._streaming and not self._closed:
+            self._streaming = self._play_one()
+
+    def _play_one(self) -> bool:
+        """Play out one frame; False once the stream has stopped (buffer empty for a while)."""
         playout = self._jitter.tick()
         if playout.kind is PlayoutKind.FRAME and playout.payload is not None:
             self._idle_ticks = 0
@@ -310,7 +330,13 @@ class RtpTransport:
         else:
             self._idle_ticks += 1
             if not len(self._jitter) and self._idle_ticks >= self._idle_stop_ticks:
-                return  # the stream stopped; the next packet restarts the timer
+                return False  # the stream stopped; the next packet restarts the playout
+        return True
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._closed or not self._play_one():
+            return
         loop = asyncio.get_running_loop()
         self._deadline += self._frame_s
         now = loop.time()
@@ -373,6 +399,9 @@ class RtpTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._ticker is not None and self._ticker_reg is not None:
+            self._ticker.unregister(self._ticker_reg)
+            self._ticker_reg = None
         callback = self._on_closed
         self._on_frame = None
         if callback is not None:

@@ -27,17 +27,20 @@ class TickSchedule:
         return due if self._last is None else max(due, self._last + self.min_gap)
 
     def wake(self, now: float) -> int | None:
-        """The index of the tick to run now, or None (too early, or ticks were just skipped)."""
+        """The index of the tick to run now, or None (too early).
+
+        Woken more than a period late, the ticks whose slots have passed are skipped (counted in
+        ``skipped``) and the current slot's tick runs: one tick per wake-up, so a stalled loop
+        never causes a burst, and a loop that is always late still ticks on every wake-up."""
         if now < self.deadline:
             return None
         late = now - (self.t0 + self.next_index * self.period)
         if late > self.period:
-            first_future = math.floor((now - self.t0) / self.period) + 1
-            while self.t0 + first_future * self.period <= now:  # float rounding
-                first_future += 1
-            self.skipped += first_future - self.next_index
-            self.next_index = first_future
-            return None
+            current = math.floor((now - self.t0) / self.period)
+            while self.t0 + (current + 1) * self.period <= now:  # float rounding
+                current += 1
+            self.skipped += current - self.next_index
+            self.next_index = current
         index = self.next_index
         self.next_index += 1
         self._last = now

@@ -14,6 +14,7 @@ import pytest
 from ari_app.transports.rtp import RtpTransport
 from callwright.errors import ConfigError, MediaError
 from callwright.media import g711
+from callwright.media.pacer import PacerClock
 from callwright.media.rtp import RtpPacket, RtpSender, build_rtp, parse_rtp
 from callwright.media.transport import MediaFormat, MediaTransport
 
@@ -101,6 +102,18 @@ async def make_peer() -> AsyncIterator[MakePeer]:
             peer.transport.close()
 
 
+@pytest.fixture(params=["own-timer", "shared-clock"])
+async def playout(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """Transport options: playout on the transport's own timer, or on the shared pacer clock."""
+    if request.param == "own-timer":
+        yield {}
+        return
+    clock = PacerClock()
+    clock.start()
+    yield {"ticker": clock}
+    await clock.stop()
+
+
 def ulaw_payload(seq: int) -> bytes:
     """A distinct, recognisable 20 ms µ-law payload per sequence number."""
     code = 0x80 + (seq * 7) % 0x70  # positive levels, never the silence code
@@ -116,9 +129,9 @@ async def wait_for(condition: Callable[[], bool], within_s: float = 3.0) -> None
 
 
 async def test_receives_reordered_duplicated_lost_and_garbage_packets(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport()
+    transport = await make_transport(**playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
@@ -161,9 +174,9 @@ async def test_receives_reordered_duplicated_lost_and_garbage_packets(
 
 
 async def test_stream_restarts_after_a_pause(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport(idle_stop_ms=60)
+    transport = await make_transport(idle_stop_ms=60, **playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
