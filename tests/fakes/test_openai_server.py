@@ -12,6 +12,7 @@ import aiohttp
 import openai
 import pytest
 
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_server import Reply, ScriptedOpenAI, ToolCall
 
 Started = tuple[ScriptedOpenAI, openai.AsyncOpenAI]
@@ -25,7 +26,9 @@ async def make_server() -> AsyncIterator[ServerFactory]:
         async def make(*replies: Reply, default: Reply | None = None) -> Started:
             server = await stack.enter_async_context(ScriptedOpenAI(replies, default=default))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
+                await make_openai_client(
+                    base_url=server.base_url, api_key="test-key", max_retries=0
+                )
             )
             return server, client
 
@@ -155,7 +158,7 @@ async def test_time_to_first_token_and_chunk_delay(make_server: ServerFactory) -
 async def test_hang_and_close_promptly() -> None:
     server = ScriptedOpenAI([Reply(hang=True)])
     await server.start()
-    async with openai.AsyncOpenAI(
+    async with await make_openai_client(
         base_url=server.base_url, api_key="k", max_retries=0, timeout=0.3
     ) as client:
         with pytest.raises(openai.APITimeoutError):

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-import openai
 import pytest
 
 from callwright.dialog.actions import (
@@ -29,6 +28,7 @@ from callwright.dialog.flow_texts import default_texts
 from callwright.dialog.llm_engine import LlmEngine, LlmSettings
 from callwright.errors import FlowError
 from tests.callwright.dialog.test_flow_nodes import Faq, Hooks
+from tests.fakes.clients import make_openai_client
 
 FLOW: dict[str, Any] = {
     "version": 1,
@@ -368,7 +368,7 @@ def test_factory_rejects_an_invalid_flow() -> None:
 
 
 async def test_factory_builds_the_llm_engine_without_a_flow() -> None:
-    async with openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k") as client:
+    async with await make_openai_client(base_url="http://127.0.0.1:9/v1", api_key="k") as client:
         engine = build_dialog_engine(None, LlmSettings(model="m"), lambda: client, "Hello!")
         assert isinstance(engine, LlmEngine)
         assert engine.greeting == "Hello!"
@@ -1025,7 +1025,7 @@ async def test_factory_wires_the_classifier_and_services() -> None:
             "e": {"kind": "hangup"},
         },
     }
-    async with openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k") as client:
+    async with await make_openai_client(base_url="http://127.0.0.1:9/v1", api_key="k") as client:
         made: list[Any] = []
 
         def factory() -> Any:

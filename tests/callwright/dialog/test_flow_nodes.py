@@ -9,7 +9,6 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
-import openai
 import pytest
 
 from callwright.dialog.actions import CallContext
@@ -31,6 +30,7 @@ from callwright.dialog.flow_nodes import (
 )
 from callwright.dialog.llm_engine import LlmSettings
 from callwright.errors import LlmError
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_server import Reply, ScriptedOpenAI
 
 NOW = datetime(2025, 3, 12, 10, 0)
@@ -319,7 +319,7 @@ async def make_classifier() -> AsyncIterator[ClassifierFactory]:
         async def make(*replies: Reply, **settings: Any) -> tuple[ChatIntentClassifier, Any]:
             server = await stack.enter_async_context(ScriptedOpenAI(replies))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
+                await make_openai_client(base_url=server.base_url, api_key="sk-test")
             )
             options: dict[str, Any] = {"model": "m", "timeout_s": 1.0, **settings}
             return ChatIntentClassifier(client, LlmSettings(**options)), server

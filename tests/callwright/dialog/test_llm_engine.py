@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack
 from typing import Any
 
-import openai
 import pytest
 
 from callwright.dialog.actions import (
@@ -26,6 +25,7 @@ from callwright.dialog.flow_engine import FlowEngine
 from callwright.dialog.llm_engine import LlmEngine, LlmSettings
 from callwright.dialog.prompt import Passage, build_messages, build_tools
 from callwright.errors import LlmError
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_server import Reply, ScriptedOpenAI, ToolCall
 
 API_KEY = "sk-test-SECRET-7f3a9c"
@@ -49,7 +49,7 @@ async def make_llm() -> AsyncIterator[LlmFactory]:
         ) -> Made:
             server = await stack.enter_async_context(ScriptedOpenAI(replies))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key=API_KEY)
+                await make_openai_client(base_url=server.base_url, api_key=API_KEY)
             )
             options: dict[str, Any] = {
                 "model": "test-model",

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import openai
 import pytest
 
 from callwright.dialog import llm_tools
@@ -31,6 +30,7 @@ from callwright.errors import LlmError, NotFound, StoreError
 from callwright.knowledge.retriever import KnowledgeRetriever
 from tests.callwright.dialog.webhook_receiver import Answer, WebhookReceiver
 from tests.callwright.knowledge.factories import Kb, KbFactory
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_server import Reply, ScriptedOpenAI, ToolCall
 
 API_KEY = "sk-test-SECRET-tools-91f2c4"
@@ -102,7 +102,7 @@ async def make_engine() -> AsyncIterator[MakeEngine]:
         ) -> Made:
             server = await stack.enter_async_context(ScriptedOpenAI(replies))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key=API_KEY)
+                await make_openai_client(base_url=server.base_url, api_key=API_KEY)
             )
             webhooks = None
             if hook is not None:

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-import openai
 import pytest
 
 from callwright.errors import SpeechError
 from callwright.speech.openai_stt import OpenAiSttEngine, normalise, snap_to_grammar
 from callwright.speech.protocols import SttEngine
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_audio_server import ScriptedAudioServer, Transcription
 
 from .conftest import Speak
@@ -30,7 +30,9 @@ async def make_engine() -> AsyncIterator[Factory]:
         async def make(*scripts: Transcription, **options: Any) -> Started:
             server = await stack.enter_async_context(ScriptedAudioServer(scripts))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
+                await make_openai_client(
+                    base_url=server.base_url, api_key="test-key", max_retries=0
+                )
             )
             options.setdefault("timeout_s", 5.0)
             model = options.pop("model", "whisper-1")
@@ -154,7 +156,7 @@ async def test_a_hanging_server_times_out(make_engine: Factory) -> None:
 async def test_a_refused_connection_is_a_speech_error() -> None:
     async with ScriptedAudioServer() as server:
         url = server.base_url
-    async with openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client:
+    async with await make_openai_client(base_url=url, api_key="k", max_retries=0) as client:
         engine = OpenAiSttEngine(client, "whisper-1", timeout_s=2.0)
         stream = await engine.open_stream(16000)
         stream.feed(bytes(320))

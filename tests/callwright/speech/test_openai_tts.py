@@ -9,12 +9,12 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import numpy as np
-import openai
 import pytest
 
 from callwright.errors import SpeechError
 from callwright.speech.openai_tts import OpenAiTts, decode_wav
 from callwright.speech.protocols import TtsEngine
+from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_audio_server import (
     SPEECH_RATE,
     ScriptedAudioServer,
@@ -35,7 +35,9 @@ async def make_tts() -> AsyncIterator[Factory]:
         async def make(*scripts: Speech, **options: Any) -> Started:
             server = await stack.enter_async_context(ScriptedAudioServer(speech=scripts))
             client = await stack.enter_async_context(
-                openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
+                await make_openai_client(
+                    base_url=server.base_url, api_key="test-key", max_retries=0
+                )
             )
             options.setdefault("timeout_s", 5.0)
             model = options.pop("model", "gpt-4o-mini-tts")
@@ -116,7 +118,7 @@ async def test_a_hanging_server_times_out(make_tts: Factory) -> None:
 async def test_a_refused_connection_is_a_speech_error() -> None:
     async with ScriptedAudioServer() as server:
         url = server.base_url
-    async with openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client:
+    async with await make_openai_client(base_url=url, api_key="k", max_retries=0) as client:
         tts = OpenAiTts(client, "tts", "alloy", timeout_s=2.0)
         with pytest.raises(SpeechError, match="failed"):
             await tts.synthesize("hello", 8000)
