@@ -21,6 +21,7 @@ from ari_app.application import AriApplication
 from ari_app.ari.connection import AriEventStream
 from ari_app.ari.events import StasisStart
 from ari_app.ari.rest import AriRestClient
+from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
 from ari_app.services import SessionServices
@@ -45,6 +46,7 @@ from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
+from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
 from callwright.store.recovery import close_abandoned_calls
 
@@ -75,6 +77,8 @@ class CallService:
         self.llm_clients: LlmClientFactory | None = None
         self._retention: asyncio.Task[None] | None = None
         self.audiosocket: AudioSocketServer | None = None
+        #: Calls from the AudioSocket() dialplan application (see ari_app.audiosocket_session).
+        self.audiosocket_dialplan: DialplanAudioSocket | None = None
         self._legs: MediaLegBuilder | None = None
 
     async def start(self) -> None:
@@ -129,6 +133,13 @@ class CallService:
             return CallSession(services, event)
 
         self.app.session_factory = new_session
+        # -- AudioSocket() dialplan calls: listening if a number has an AudioSocket UUID ---------
+        assert self.audiosocket is not None
+        self.audiosocket_dialplan = DialplanAudioSocket(
+            self.audiosocket, services, AudioSocketNumbers(self.db)
+        )
+        await self.audiosocket_dialplan.refresh()
+        # -- end of AudioSocket() dialplan calls ---------------------------------------------------
         self._stream = AriEventStream(
             self._http,
             settings.ari.url,
@@ -152,7 +163,9 @@ class CallService:
         )
         if media.transport == "audiosocket":
             await self.audiosocket.start()  # fail at start-up, not on the first call
-        self._legs = build_media_leg_factory(self.settings, self.audiosocket, http=self._http)
+        self._legs = build_media_leg_factory(
+            self.settings, self.audiosocket, http=self._http, ticker=self.clock
+        )
 
     async def _media_leg(self, overrides: Mapping[str, Any] | None = None) -> MediaLeg:
         """A new media leg: the server default, or the assistant's ``media`` overrides."""
