@@ -25,7 +25,7 @@ DIRECTIONS = ("inbound", "outbound", "both")
 _SEPARATORS = re.compile(r"[\s\-.()]")
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _EXTENSION = re.compile(r"^[0-9]{2,8}$")
-_COLUMNS = (
+NUMBER_COLUMNS = (
     "id, org_id, number, kind, direction, region, label, assistant_id, outbound_endpoint,"
     " created_at"
 )
@@ -181,7 +181,7 @@ class NumberRepository:
 
     async def get(self, org_id: int, number_id: int) -> Number:
         row = await self._db.fetch_one(
-            f"SELECT {_COLUMNS} FROM numbers WHERE id = ? AND org_id = ?", (number_id, org_id)
+            f"SELECT {NUMBER_COLUMNS} FROM numbers WHERE id = ? AND org_id = ?", (number_id, org_id)
         )
         if row is None:
             raise NotFound(f"number {number_id} not found")
@@ -190,14 +190,14 @@ class NumberRepository:
     async def find(self, org_id: int, number: str) -> Number | None:
         """The org's row for ``number`` (any accepted spelling), or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_COLUMNS} FROM numbers WHERE number = ? AND org_id = ?",
+            f"SELECT {NUMBER_COLUMNS} FROM numbers WHERE number = ? AND org_id = ?",
             (normalise_number(number), org_id),
         )
         return None if row is None else number_from_row(row)
 
     async def list(self, org_id: int) -> list[Number]:
         rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM numbers WHERE org_id = ? ORDER BY number", (org_id,)
+            f"SELECT {NUMBER_COLUMNS} FROM numbers WHERE org_id = ? ORDER BY number", (org_id,)
         )
         return [number_from_row(row) for row in rows]
 
@@ -235,7 +235,7 @@ class NumberRepository:
             return None
         marks = ", ".join("?" for _ in candidates)
         row = await self._db.fetch_one(
-            f"SELECT {_COLUMNS} FROM numbers WHERE number IN ({marks})"
+            f"SELECT {NUMBER_COLUMNS} FROM numbers WHERE number IN ({marks})"
             " AND direction IN ('inbound', 'both') ORDER BY number = ? DESC LIMIT 1",
             (*candidates, candidates[0]),
         )

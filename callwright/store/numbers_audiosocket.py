@@ -24,13 +24,9 @@ from callwright.errors import CallwrightError, NotFound, StoreError
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
-from callwright.store.numbers import Number, number_from_row
+from callwright.store.numbers import NUMBER_COLUMNS, Number, number_from_row
 
 _CANONICAL = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_NUMBER_COLUMNS = (
-    "id, org_id, number, kind, direction, region, label, assistant_id, outbound_endpoint,"
-    " created_at"
-)
 
 
 class InvalidAudioSocketUuid(CallwrightError, ValueError):
@@ -80,7 +76,7 @@ class AudioSocketNumbers:
         except InvalidAudioSocketUuid:
             return None
         row = await self._db.fetch_one(
-            f"SELECT {_NUMBER_COLUMNS} FROM numbers WHERE audiosocket_uuid = ?"
+            f"SELECT {NUMBER_COLUMNS} FROM numbers WHERE audiosocket_uuid = ?"
             " AND direction IN ('inbound', 'both')",
             (canonical,),
         )
