@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 APT_PACKAGES := espeak-ng sox python3-venv python3-dev build-essential
-APT_BROWSER  := chromium fonts-noto-cjk
+APT_BROWSER  := chromium
 PYTEST_ARGS  ?=
 
 .PHONY: all demo test bench lint system-deps browser-deps venv clean
