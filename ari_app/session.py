@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from pathlib import Path
 
 from ari_app.ari.events import (
     AriEvent,
@@ -23,16 +22,21 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
+from ari_app.call_setup import (
+    CallEventWriter,
+    CallRecording,
+    build_pipeline,
+    close_call_row,
+    finish_recording,
+    start_recording,
+)
 from ari_app.media_leg import MediaLeg
 from ari_app.services import SessionServices
 from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
-from callwright.call.journal import CallJournal
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
-from callwright.dialog.actions import CallContext, DialogEngine
+from callwright.dialog.actions import DialogEngine
 from callwright.errors import AriError, CallwrightError, LlmError
-from callwright.media.recorder import StereoWavRecorder
-from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -49,14 +53,13 @@ class CallSession:
         self.call: Call | None = None
         self._leg: MediaLeg | None = None
         self._pipeline: CallPipeline | None = None
-        self._recorder: StereoWavRecorder | None = None
+        self._recording: CallRecording | None = None
         self._media_ready: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
         self._caller_gone = asyncio.Event()
         self._hangup_cause: int | None = None
         self._we_hung_up = False
         self._xfer: BridgedTransfer | None = None
-        self._background: set[asyncio.Task[int]] = set()
-        self._encrypt = False
+        self._events = CallEventWriter(services)
         self._assistant: Assistant | None = None
         self._bridged: BridgedTransfer | None = None
 
@@ -94,14 +97,7 @@ class CallSession:
 
     def _llm_failed(self, error: LlmError) -> None:
         """The LLM failed during the call (the engine already spoke its fallback): record it."""
-        if self.call is None:
-            return
-        detail = {"error": type(error).__name__, "message": str(error)[:500]}
-        task = asyncio.get_running_loop().create_task(
-            self._svc.calls.add_event(self.call.id, "llm_error", detail)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._events.llm_failed(self.call, error)
 
     def caller_vanished(self) -> None:
         """Reconciliation after an ARI outage found the channel gone."""
@@ -155,13 +151,11 @@ class CallSession:
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
-        if await svc.restrictions.is_do_not_record(assistant.org_id, self.channel.caller.number):
-            await svc.calls.add_event(self.call.id, "recording_skipped",
-                                      {"reason": "caller_restriction"})
-        else:
-            org = await svc.orgs.get(assistant.org_id)
-            self._encrypt = svc.settings.recordings.encrypt or org.encrypt_recordings
-            self._start_recording(assistant)
+        assert self._leg is not None
+        self._recording = await start_recording(
+            svc, self.call, assistant, self.channel.caller.number,
+            self._leg.transport.format.sample_rate,
+        )
         return await self._converse(assistant.language, assistant, dialog)
 
     async def _unknown_number(self, dialed: str) -> CallOutcome:
@@ -201,39 +195,21 @@ class CallSession:
             self.call.id, "media_connected", {"bridge": bridge.id, "media_channel": media.name}
         )
 
-    def _start_recording(self, assistant: Assistant) -> None:
-        if not assistant.record_calls or self._leg is None or self.call is None:
-            return
-        day = self.call.started_at[:10].replace("-", "/")
-        path = Path(self._svc.recordings_dir) / day / f"{self.call.uid}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._recorder = StereoWavRecorder(path, self._leg.transport.format.sample_rate)
-
     async def _converse(
         self, language: str, assistant: Assistant | None, dialog: DialogEngine
     ) -> CallOutcome:
         svc = self._svc
         assert self.call is not None and self._leg is not None
-        ctx = CallContext(
-            call_uid=self.call.uid,
-            caller_number=self.channel.caller.number,
-            dialed=self.call.dialed,
-            language=language,
-        )
-        stt_settings = assistant.stt if assistant is not None else None
-        tts_settings = assistant.tts if assistant is not None else None
-        pipeline = CallPipeline(
+        pipeline, ctx = await build_pipeline(
+            svc,
             transport=self._leg.transport,
-            stt=await svc.speech.stt_for(stt_settings),
-            tts=await svc.speech.tts_for(tts_settings),
+            call=self.call,
+            caller_number=self.channel.caller.number,
+            language=language,
+            assistant=assistant,
             dialog=dialog,
-            ctx=ctx,
-            journal=CallJournal(svc.calls, self.call.id, observer=svc.live.on_turn),
-            clock=svc.clock,
-            settings=svc.pipeline_settings(assistant),
-            recorder=self._recorder,
+            recording=self._recording,
             transfer=self._attempt_transfer,
-            ringback_region=svc.settings.calls.ringback_region,
         )
         self._pipeline = pipeline
         outcome = await pipeline.run()
@@ -328,19 +304,9 @@ class CallSession:
         if self.call is None:
             log.error("channel %s ended before its call row existed: %s", self.channel.id, outcome)
             return
-        if self._recorder is not None:
-            info = self._recorder.close()
-            path, key_id = info.path, None
-            if self._encrypt:
-                try:
-                    path, key_id = await encrypt_recording(info.path, svc.master_key)
-                except (OSError, CallwrightError) as exc:
-                    log.error("call %s: recording left unencrypted: %s", self.call.uid, exc)
-                    await svc.calls.add_event(self.call.id, "error",
-                                              {"message": f"recording not encrypted: {exc}"})
-            await svc.calls.set_recording(self.call.id, str(path), key_id)
+        if self._recording is not None:
+            await finish_recording(svc, self.call, self._recording)
         if self._hangup_cause is not None:
             await svc.calls.add_event(self.call.id, "hangup", {"cause": self._hangup_cause})
-        await svc.calls.close_call(self.call.id, outcome.status, outcome.reason)
-        svc.live.ended(self.call.id, outcome.status, outcome.reason)
-        log.info("call %s ended: %s (%s)", self.call.uid, outcome.status, outcome.reason)
+        await self._events.flush()
+        await close_call_row(svc, self.call, outcome)
