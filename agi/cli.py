@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,17 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m agi``: run the chosen command, reporting errors as ``callwright`` does."""
-    from callwright.errors import CallwrightError, ConfigError
+    from callwright.cli import run_command
 
-    args = build_parser().parse_args(argv)
-    try:
-        code: int = args.func(args)
-        return code
-    except ConfigError as exc:
-        print(f"python -m agi: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except CallwrightError as exc:
-        print(f"python -m agi: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(build_parser().parse_args(argv), "python -m agi")

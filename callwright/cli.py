@@ -182,20 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_command(args: argparse.Namespace, prog: str) -> int:
+    """Run a parsed sub-command's handler; errors become a message and an exit code (2 for a
+    configuration error, 1 for any other Callwright error, 130 for Ctrl-C)."""
     try:
         code: int = args.func(args)
         return code
     except ConfigError as exc:
-        print(f"callwright: configuration error: {exc}", file=sys.stderr)
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         return 2
     except CallwrightError as exc:
-        print(f"callwright: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv), "callwright")
 
 
 if __name__ == "__main__":

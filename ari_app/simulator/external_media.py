@@ -24,6 +24,7 @@ import uuid
 from aiohttp import web
 
 from ari_app.simulator.context import SimContext
+from ari_app.simulator.core import Pbx
 from ari_app.simulator.events import channel_json
 from ari_app.simulator.media_audiosocket import AUDIOSOCKET_FORMATS, AudioSocketEndpoint
 from ari_app.simulator.media_rtp import RTP_FORMATS, RtpEndpoint
@@ -36,6 +37,7 @@ from ari_app.simulator.state import (
     Channel,
     ChannelKind,
     DialplanLocation,
+    MediaPort,
 )
 
 #: Formats Asterisk 22 knows (an unknown one is a 500); only RTP_FORMATS are simulated.
@@ -66,6 +68,25 @@ def split_host_port(external_host: str) -> tuple[str, int] | None:
         return None
     return host, int(port_text)
 
+
+
+def _media_channel(
+    pbx: Pbx, cid: str, name: str, channelvars: dict[str, str], endpoint: MediaPort
+) -> Channel:
+    """The ExternalMedia channel as Asterisk creates it: Down, no caller, in the ``default``
+    context running ``AppDial2`` (the dialplan of every channel made by a Dial)."""
+    return Channel(
+        id=cid,
+        name=name,
+        kind=ChannelKind.EXTERNAL_MEDIA,
+        state=STATE_DOWN,
+        caller=CallerId(),
+        connected=CallerId(),
+        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
+        creationtime=pbx.clock(),
+        channelvars=channelvars,
+        media=endpoint,
+    )
 
 async def _resolve(host: str) -> str:
     try:
@@ -149,18 +170,8 @@ async def _create_rtp(
     except OSError:
         return error(500, INTERNAL_ERROR)
     channelvars = {"UNICASTRTP_LOCAL_PORT": str(port), "UNICASTRTP_LOCAL_ADDRESS": ctx.rtp_host}
-    ch = Channel(
-        id=cid,
-        name=f"UnicastRTP/{external_host}-{pbx.ids.pointer()}",
-        kind=ChannelKind.EXTERNAL_MEDIA,
-        state=STATE_DOWN,
-        caller=CallerId(),
-        connected=CallerId(),
-        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
-        creationtime=pbx.clock(),
-        channelvars=channelvars,
-        media=endpoint,
-    )
+    name = f"UnicastRTP/{external_host}-{pbx.ids.pointer()}"
+    ch = _media_channel(pbx, cid, name, channelvars, endpoint)
     ch.variables.update(variables)
     ch.variables.update(channelvars)
     ch.subscribers.add(app)
@@ -215,18 +226,7 @@ async def _create_audiosocket(
     except OSError:
         return error(500, INTERNAL_ERROR)
     channelvars = {"AUDIOSOCKET_SERVICE": external_host, "AUDIOSOCKET_UUID": data}
-    ch = Channel(
-        id=cid,
-        name=f"AudioSocket/{external_host}-{data}",
-        kind=ChannelKind.EXTERNAL_MEDIA,
-        state=STATE_DOWN,
-        caller=CallerId(),
-        connected=CallerId(),
-        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
-        creationtime=pbx.clock(),
-        channelvars=channelvars,
-        media=endpoint,
-    )
+    ch = _media_channel(pbx, cid, f"AudioSocket/{external_host}-{data}", channelvars, endpoint)
     holder.append(ch)
     ch.variables.update(variables)
     ch.variables.update(channelvars)
@@ -276,18 +276,7 @@ def _create_websocket(
         connected,
         hangup,
     )
-    ch = Channel(
-        id=cid,
-        name=f"WebSocket/INCOMING/{pbx.ids.pointer()}",
-        kind=ChannelKind.EXTERNAL_MEDIA,
-        state=STATE_DOWN,
-        caller=CallerId(),
-        connected=CallerId(),
-        dialplan=DialplanLocation("default", "s", 1, "AppDial2", "(Outgoing Line)"),
-        creationtime=pbx.clock(),
-        channelvars=channelvars,
-        media=endpoint,
-    )
+    ch = _media_channel(pbx, cid, f"WebSocket/INCOMING/{pbx.ids.pointer()}", channelvars, endpoint)
     endpoint.channel_id, endpoint.channel_name = ch.id, ch.name
     holder.append(ch)
     ch.variables.update(variables)
