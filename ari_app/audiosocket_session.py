@@ -36,6 +36,7 @@ from ari_app.call_setup import (
     build_pipeline,
     close_call_row,
     finish_recording,
+    run_guarded,
     start_recording,
 )
 from ari_app.services import SessionServices
@@ -110,22 +111,13 @@ class AudioSocketCallSession:
         return self._transport.ended_reason is not None
 
     async def run(self) -> None:
-        outcome = CallOutcome("failed", "error: setup did not finish")
-        try:
-            outcome = await self._run()
-        except asyncio.CancelledError:
-            outcome = CallOutcome("failed", "server_shutdown")
-            raise
-        except Exception as exc:  # the outermost boundary of a call: log, close the record
-            if self._caller_gone:
-                log.info("AudioSocket caller %s left during set-up (%s)", self._uuid, exc)
-                outcome = CallOutcome("abandoned", "caller_hangup")
-            else:
-                log.exception("AudioSocket call %s failed", self._uuid)
-                outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
-                await self._end_politely()
-        finally:
-            await self._finish(outcome)
+        await run_guarded(
+            self._run,
+            caller_gone=lambda: self._caller_gone,
+            end_politely=self._end_politely,
+            finish=self._finish,
+            what=f"AudioSocket call {self._uuid}",
+        )
 
     async def _run(self) -> CallOutcome:
         svc = self._svc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +139,33 @@ async def close_call_row(svc: SessionServices, call: Call, outcome: CallOutcome)
     await svc.calls.close_call(call.id, outcome.status, outcome.reason)
     svc.live.ended(call.id, outcome.status, outcome.reason)
     log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)
+
+
+async def run_guarded(
+    body: Callable[[], Awaitable[CallOutcome]],
+    *,
+    caller_gone: Callable[[], bool],
+    end_politely: Callable[[], Awaitable[None]],
+    finish: Callable[[CallOutcome], Awaitable[None]],
+    what: str,
+) -> None:
+    """The outermost boundary of a call: run ``body``; whatever happens, ``finish`` gets the
+    outcome (to close the row). A shutdown is ``failed/server_shutdown``; an error after the
+    caller left is ``abandoned/caller_hangup``; any other error is logged, the caller is let go
+    politely (``end_politely``) and the call is ``failed`` with the error as its reason."""
+    outcome = CallOutcome("failed", "error: setup did not finish")
+    try:
+        outcome = await body()
+    except asyncio.CancelledError:
+        outcome = CallOutcome("failed", "server_shutdown")
+        raise
+    except Exception as exc:  # the outermost boundary of a call: log, close the record
+        if caller_gone():
+            log.info("%s: the caller left during set-up (%s)", what, exc)
+            outcome = CallOutcome("abandoned", "caller_hangup")
+        else:
+            log.exception("%s failed", what)
+            outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
+            await end_politely()
+    finally:
+        await finish(outcome)

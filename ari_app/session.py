@@ -28,6 +28,7 @@ from ari_app.call_setup import (
     build_pipeline,
     close_call_row,
     finish_recording,
+    run_guarded,
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
@@ -106,22 +107,13 @@ class CallSession:
     # -- the call --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        outcome = CallOutcome("failed", "error: setup did not finish")
-        try:
-            outcome = await self._run()
-        except asyncio.CancelledError:
-            outcome = CallOutcome("failed", "server_shutdown")
-            raise
-        except Exception as exc:  # the outermost boundary of a call: log, close the record
-            if self._caller_gone.is_set():
-                log.info("caller %s left during set-up (%s)", self.channel.id, exc)
-                outcome = CallOutcome("abandoned", "caller_hangup")
-            else:
-                log.exception("call on channel %s failed", self.channel.id)
-                outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
-                await self._hangup_caller()
-        finally:
-            await self._cleanup(outcome)
+        await run_guarded(
+            self._run,
+            caller_gone=self._caller_gone.is_set,
+            end_politely=self._hangup_caller,
+            finish=self._cleanup,
+            what=f"call on channel {self.channel.id}",
+        )
 
     async def _run(self) -> CallOutcome:
         svc = self._svc
