@@ -236,10 +236,12 @@ class BenchRtpTransport(RtpTransport):
         super().__init__(*args, **kwargs)
         self.onsets: list[float] = []
 
-    def _on_datagram(self, data: bytes, source: tuple[str, int]) -> None:
-        if len(data) > 1 and data[1] & 0x80:
-            self.onsets.append(time.monotonic())
-        super()._on_datagram(data, source)
+    def _on_datagram(
+        self, data: bytes, source: tuple[str, int], arrival: float | None = None
+    ) -> None:
+        if len(data) > 1 and data[1] & 0x80:  # the kernel's arrival time when known
+            self.onsets.append(time.monotonic() if arrival is None else arrival)
+        super()._on_datagram(data, source, arrival)
 
 
 class BenchPipeline(CallPipeline):
@@ -542,6 +544,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         skipped0, ticks0 = clock.skipped_ticks, clock.ticks
         sent0 = sum(c.transport.stats().packets_sent for c in calls)
         cpu0, wall0 = cpu_seconds(), time.monotonic()
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
         contention0 = contention()
         host_cpu = pair[0] if pinned and pair is not None else None
         core0 = core_times(host_cpu)
@@ -555,6 +558,7 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
             await asyncio.wait({result_task}, timeout=1.0)
             rss_peak = max(rss_peak, rss_bytes())
         cpu1, wall1 = cpu_seconds(), time.monotonic()
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
         contention1 = contention()
         core1 = core_times(host_cpu)
         if profiler is not None and cfg.profile:
@@ -601,6 +605,9 @@ async def host(cfg: HostConfig) -> dict[str, Any]:
         "assistant_audio": cfg.assistant_audio,
         "window_s": round(wall, 2),
         "cpu_pct_one_core": round(100.0 * (cpu1 - cpu0) / wall, 1),
+        # user (Python) and system (kernel: sockets, epoll, file writes) shares of it
+        "cpu_user_pct": round(100.0 * (usage1.ru_utime - usage0.ru_utime) / wall, 1),
+        "cpu_sys_pct": round(100.0 * (usage1.ru_stime - usage0.ru_stime) / wall, 1),
         "rss0_mb": round(rss0 / 2**20, 1),
         "rss_mb": round(rss_n / 2**20, 1),
         "rss_peak_mb": round(max(rss_peak, rss_n) / 2**20, 1),

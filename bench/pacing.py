@@ -12,6 +12,13 @@ each call; the host measures the same on the sender side (``PacerStats``: the ti
 sent). Figures: p50/p99/max in ms per level, plus the clock's tick lateness, skipped ticks, CPU
 and how much the host waited for a CPU (other processes on the machine).
 
+On a virtual machine the hypervisor sometimes stops the host's vCPU for milliseconds (steal time):
+every call's frame of that tick is late at once, and a few such stalls decide the p99. Each run
+reports the steal it suffered (``/proc/stat``, the host's core); a run with more than
+``--max-steal`` % is kept and listed but marked ``stolen`` and run again (``--retry-stolen``). The
+target is judged on the runs that were not stolen, and the median over all runs is printed beside
+it.
+
 Target (DESIGN.md §6): receiver-side p99 ≤ 2 ms at 50 concurrent calls.
 """
 
@@ -70,6 +77,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--wait-calm", type=float, default=0.0, metavar="S",
                    help="before each run, wait up to S seconds for the machine's CPU pressure "
                         "(/proc/pressure/cpu avg10) to fall below 5 %%")
+    p.add_argument("--max-steal", type=float, default=0.5, metavar="PCT",
+                   help="a run during which the hypervisor took more than PCT %% of the host's "
+                        "core (steal time, /proc/stat) is kept and reported, but marked stolen")
+    p.add_argument("--retry-stolen", type=int, default=2, metavar="N",
+                   help="run a stolen run again, at most N more times")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
 
@@ -78,25 +90,36 @@ def main(argv: list[str]) -> int:
           "deviation of inter-frame gaps from 20 ms, in ms")
     header = (f"{'calls':>5}  {'recv p50':>8} {'p99':>7} {'max':>7}   {'send p50':>8} {'p99':>7} "
               f"{'max':>7}   {'undist. p99':>11} {'skipped':>7} {'cpu %':>6} {'waited %':>8} "
-              f"{'dist. ticks %':>13}")
+              f"{'dist. ticks %':>13} {'steal %':>7}")
     print(header)
     for run in range(args.repeat):
         for calls in levels:
-            r = one_level(calls, args.warmup, args.duration, run + 1, args.wait_calm)
-            runs.append(r)
-            rd, sd = r["receiver_gap_deviation_ms"], r["sender_gap_deviation_ms"]
-            print(f"{calls:>5}  {rd['p50']:>8.3f} {rd['p99']:>7.3f} {rd['max']:>7.2f}   "
-                  f"{sd['p50']:>8.3f} {sd['p99']:>7.3f} {sd['max']:>7.2f}   "
-                  f"{r['sender_undisturbed_gap_deviation_ms']['p99']:>11.3f} "
-                  f"{r['clock_skipped_ticks']:>7} {r['host_cpu_pct_one_core']:>6.1f} "
-                  f"{r['interference']['run_delay_pct']:>8.2f} {r['disturbed_tick_pct']:>13.1f}",
-                  flush=True)
+            for _attempt in range(1 + max(0, args.retry_stolen)):
+                r = one_level(calls, args.warmup, args.duration, run + 1, args.wait_calm)
+                steal = r["interference"]["host_core_steal_pct"]
+                r["stolen"] = steal > args.max_steal
+                runs.append(r)
+                rd, sd = r["receiver_gap_deviation_ms"], r["sender_gap_deviation_ms"]
+                print(f"{calls:>5}  {rd['p50']:>8.3f} {rd['p99']:>7.3f} {rd['max']:>7.2f}   "
+                      f"{sd['p50']:>8.3f} {sd['p99']:>7.3f} {sd['max']:>7.2f}   "
+                      f"{r['sender_undisturbed_gap_deviation_ms']['p99']:>11.3f} "
+                      f"{r['clock_skipped_ticks']:>7} {r['host_cpu_pct_one_core']:>6.1f} "
+                      f"{r['interference']['run_delay_pct']:>8.2f} "
+                      f"{r['disturbed_tick_pct']:>13.1f} {steal:>7.1f}"
+                      f"{'  (stolen: run again)' if r['stolen'] else ''}", flush=True)
+                if not r["stolen"]:
+                    break
 
     by_level: dict[str, Any] = {}
     for calls in levels:
         mine = [r for r in runs if r["calls"] == calls]
         p99s = [r["receiver_gap_deviation_ms"]["p99"] for r in mine]
+        clean = [r["receiver_gap_deviation_ms"]["p99"] for r in mine if not r["stolen"]]
         by_level[str(calls)] = {
+            # runs during which the hypervisor took at most --max-steal % of the host's core
+            "receiver_p99_ms_median_of_unstolen_runs": statistics.median(clean) if clean else None,
+            "receiver_p99_ms_unstolen_runs": clean,
+            "steal_pct_runs": [r["interference"]["host_core_steal_pct"] for r in mine],
             "receiver_p50_ms": statistics.median(
                 r["receiver_gap_deviation_ms"]["p50"] for r in mine
             ),
@@ -114,18 +137,26 @@ def main(argv: list[str]) -> int:
     target_level = by_level.get(str(TARGET_CALLS))
     met: bool | None = None
     if target_level is not None:
-        met = target_level["receiver_p99_ms_median_of_runs"] <= TARGET_P99_MS
+        clean_median = target_level["receiver_p99_ms_median_of_unstolen_runs"]
+        met = clean_median is not None and clean_median <= TARGET_P99_MS
         verdict = "MET" if met else "NOT MET"
+        shown = "none" if clean_median is None else f"{clean_median:.3f} ms"
         print(f"target p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_CALLS} calls: {verdict} "
-              f"(receiver p99 {target_level['receiver_p99_ms_median_of_runs']:.3f} ms, "
-              f"median of {len(target_level['receiver_p99_ms_runs'])} run(s))")
+              f"(receiver p99, median of the {len(target_level['receiver_p99_ms_unstolen_runs'])} "
+              f"run(s) with steal ≤ {args.max_steal:g} %: {shown}; median of all "
+              f"{len(target_level['receiver_p99_ms_runs'])} run(s): "
+              f"{target_level['receiver_p99_ms_median_of_runs']:.3f} ms)")
     else:
         print(f"target level ({TARGET_CALLS} calls) not run")
     report.save("pacing", {
         "target": f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_CALLS} calls (receiver side)",
         "target_met": met,
+        "target_judged_on": f"the median of runs during which the hypervisor took ≤ "
+                            f"{args.max_steal:g} % of the host's core (steal); every run is "
+                            "listed under runs, stolen ones too",
         "conditions": {
             "duration_s": args.duration, "warmup_s": args.warmup, "repeat": args.repeat,
+            "max_steal_pct": args.max_steal, "retry_stolen": args.retry_stolen,
             "assistant": "espeak-ng speech queued for the whole window",
             "caller": "silent, RTP silence every 20 ms",
         },

@@ -10,12 +10,21 @@ Set-up, in the order a call uses it::
 
 Receiving: every datagram is parsed (garbage is counted and dropped, nothing raises out of the
 handler), counted in :class:`RtpReceiveStats`, decoded to PCM16 LE and pushed into a
-:class:`JitterBuffer`. The transport drains the buffer itself with a timer on the event loop's
-monotonic clock, one frame every ``frame_ms``: the timer starts with the first packet and stops
-once the buffer has been empty for ``idle_stop_ms``. Asterisk sends RTP only while the caller side
-produces audio (simple bridge), so when the stream stops, frames stop: a lost packet inside the
-stream is delivered as a frame of silence, a pause is not filled. Every delivered frame is exactly
-``format.pcm_frame_bytes`` long (Asterisk's short last frame of a file is padded with silence).
+:class:`JitterBuffer`, which plays out one frame every ``frame_ms``. Asterisk sends RTP only while
+the caller side produces audio (simple bridge), so when the stream stops, frames stop: a lost packet
+inside the stream is delivered as a frame of silence, a pause is not filled. Every delivered frame
+is exactly ``format.pcm_frame_bytes`` long (Asterisk's short last frame of a file is padded with
+silence).
+
+With the process-wide :class:`PacerClock` (``ticker``, what the call service uses), the transport
+does everything on the clock's 20 ms ticks, after every call's outbound frame has been sent: it
+reads the datagrams that arrived since the last tick straight from its socket (kernel receive
+timestamps, SO_TIMESTAMPNS, keep the jitter statistics exact), then plays out one frame. No
+event-loop callback per packet: at a few hundred calls that per-packet overhead was the largest
+single cost, and the packets it handled early only waited in the jitter buffer for the tick anyway.
+Without a ticker, an asyncio datagram endpoint pushes each packet on arrival and a timer per call
+(started by the first packet, stopped once the buffer has been empty for ``idle_stop_ms``) plays
+out.
 
 Sending: :meth:`send_frame` encodes with the channel codec and sends one packet right away, to the
 address given to :meth:`set_remote` (Asterisk accepts RTP before it has sent any), or else to the
@@ -27,7 +36,6 @@ a new talkspurt.
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import random
@@ -36,11 +44,25 @@ import time
 from collections.abc import Callable
 
 from ari_app.transports.rtp_transport_stats import RtpTransportStats
+from ari_app.transports.udp_socket import (
+    ANCILLARY_SPACE,
+    MAX_DATAGRAM,
+    Address,
+    bind_udp,
+    enable_kernel_timestamps,
+    format_address,
+    kernel_time,
+)
 from callwright.errors import ConfigError, MediaError, ProtocolError
-from callwright.media.codecs import check_rtp_send_format, codec_for, codec_for_payload_type
+from callwright.media.codecs import (
+    Codec,
+    check_rtp_send_format,
+    codec_for,
+    codec_for_payload_type,
+)
 from callwright.media.jitter import JitterBuffer, PlayoutKind
 from callwright.media.pacer import ClockRegistration, PacerClock
-from callwright.media.rtp import RtpSender, parse_rtp
+from callwright.media.rtp import RtpSender, parse_plain_rtp, parse_rtp
 from callwright.media.rtp_stats import RtpReceiveStats
 from callwright.media.transport import FrameSink, MediaFormat
 
@@ -50,21 +72,8 @@ log = logging.getLogger(__name__)
 SEND_GAP_S = 0.1
 _WILDCARDS = ("0.0.0.0", "::", "")
 _MAX_LOGGED_SOURCES = 32
-
-Address = tuple[str, int]
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _candidate_ports(port_range: tuple[int, int], rng: random.Random) -> list[int]:
-    low, high = port_range
-    if (low, high) == (0, 0):
-        return [0]
-    ports = [p for p in range(low, high + 1) if p % 2 == 0] or list(range(low, high + 1))
-    start = rng.randrange(len(ports))
-    return ports[start:] + ports[:start]
+#: Clock mode: datagrams read per call per 20 ms tick at most (one is the norm).
+MAX_PACKETS_PER_TICK = 64
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -73,7 +82,9 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:
-            self._owner._on_datagram(data, (str(addr[0]), int(addr[1])))
+            # IPv4 addresses arrive as (host, port) already; IPv6 ones carry flow info and scope.
+            source = addr if len(addr) == 2 else (addr[0], addr[1])
+            self._owner._on_datagram(data, source)  # type: ignore[arg-type]
         except Exception:  # nothing a peer sends may break the call
             log.exception("unexpected failure handling a datagram")
 
@@ -143,6 +154,9 @@ class RtpTransport:
             fmt.samples_per_frame, depth_frames=jitter_depth_frames, max_frames=jitter_max_frames
         )
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._kernel_times = False
+        self._rx_codecs: dict[int, Codec | None] = {}  # payload type -> codec, None: not ours
         self._local: Address | None = None
         self._remote: Address | None = None
         self._remote_learned = False
@@ -177,7 +191,7 @@ class RtpTransport:
     @property
     def advertise_address(self) -> str:
         """``host:port`` to pass to Asterisk as ``external_host``."""
-        return _format_address(self._advertise_host, self.local_address[1])
+        return format_address(self._advertise_host, self.local_address[1])
 
     @property
     def remote_address(self) -> Address | None:
@@ -202,32 +216,20 @@ class RtpTransport:
         """Bind the UDP socket (the first free port of the range). Safe to call twice."""
         if self._closed:
             raise MediaError("the RTP transport is closed")
-        if self._transport is not None:
+        if self._sock is not None:
             return
-        sock = self._bind()
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        self._transport = transport
+        sock = bind_udp(self._bind_host, self._port_range, self._rng)
+        if self._ticker is None:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+            self._transport = transport
+        else:
+            # Read on the clock's ticks (see _drain), not on each packet's readiness.
+            self._kernel_times = self._clock is time.monotonic and enable_kernel_timestamps(sock)
+        self._sock = sock
         host, port = sock.getsockname()[:2]
         self._local = (str(host), int(port))
-        log.debug("RTP transport bound to %s", _format_address(*self._local))
-
-    def _bind(self) -> socket.socket:
-        ipv6 = ipaddress.ip_address(self._bind_host).version == 6
-        family = socket.AF_INET6 if ipv6 else socket.AF_INET
-        for port in _candidate_ports(self._port_range, self._rng):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                sock.bind((self._bind_host, port))
-            except OSError as exc:
-                sock.close()
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    continue
-                raise MediaError(f"cannot bind UDP {self._bind_host}:{port}: {exc}") from exc
-            sock.setblocking(False)
-            return sock
-        low, high = self._port_range
-        raise MediaError(f"no free UDP port for RTP on {self._bind_host} in {low}-{high}")
+        log.debug("RTP transport bound to %s", format_address(*self._local))
 
     async def start(self, on_frame: FrameSink, on_closed: Callable[[str], None]) -> None:
         """Start delivering inbound frames (binds first if :meth:`open` was not called)."""
@@ -251,48 +253,94 @@ class RtpTransport:
         if self._ticker is not None and self._ticker_reg is not None:
             self._ticker.unregister(self._ticker_reg)
             self._ticker_reg = None
-        if self._ticker is not None and self._ticker_reg is not None:
-            self._ticker.unregister(self._ticker_reg)
-            self._ticker_reg = None
         if self._transport is not None:
-            self._transport.close()
+            self._transport.close()  # closes the socket too
+        elif self._sock is not None:
+            self._sock.close()
         self._on_frame = None
 
-    def _on_datagram(self, data: bytes, source: Address) -> None:
+    def _drain(self) -> None:
+        """Read what arrived since the last tick (clock mode): at most ``MAX_PACKETS_PER_TICK``,
+        so a flood cannot stall the clock (the kernel drops what its buffer cannot hold)."""
+        sock = self._sock
+        if sock is None:
+            return
+        offset: float | None = None
+        for _ in range(MAX_PACKETS_PER_TICK):
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, ANCILLARY_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error reported on the socket, ...
+                self._on_socket_error(exc)
+                return
+            arrival: float | None = None
+            if ancdata and self._kernel_times:
+                if offset is None:  # kernel stamps are CLOCK_REALTIME; the stats use monotonic
+                    offset = time.time() - self._clock()
+                arrival = kernel_time(ancdata, offset)
+            try:
+                self._on_datagram(data, addr if len(addr) == 2 else addr[:2], arrival)
+            except Exception:  # nothing a peer sends may break the call
+                log.exception("unexpected failure handling a datagram")
+
+    def _on_datagram(self, data: bytes, source: Address, arrival: float | None = None) -> None:
+        """One datagram from ``source``; ``arrival`` is its monotonic arrival time (now if None)."""
         if self._closed:
             return
-        try:
-            packet = parse_rtp(data)
-            codec = codec_for_payload_type(packet.payload_type)
-            if codec is None or codec.sample_rate != self.format.sample_rate:
-                self.unsupported_payload += 1
-                if packet.payload_type not in self._logged_pts:
-                    self._logged_pts.add(packet.payload_type)
-                    log.info("ignoring RTP payload type %d from %s", packet.payload_type,
-                             _format_address(*source))
+        fields = parse_plain_rtp(data)
+        if fields is None:  # padding, CSRCs, an extension, or not RTP at all
+            try:
+                packet = parse_rtp(data)
+            except ProtocolError as exc:
+                self.garbage += 1
+                log.debug("dropped a datagram from %s: %s", format_address(*source), exc)
                 return
-            pcm = codec.decode(packet.payload)
+            fields = (packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc,
+                      packet.payload)
+        payload_type, sequence, timestamp, ssrc, payload = fields
+        try:
+            codec = self._rx_codecs[payload_type]
+        except KeyError:  # first packet of this payload type
+            codec = self._rx_codecs[payload_type] = self._receive_codec(payload_type)
+        if codec is None:
+            self.unsupported_payload += 1
+            if payload_type not in self._logged_pts:
+                self._logged_pts.add(payload_type)
+                log.info("ignoring RTP payload type %d from %s", payload_type,
+                         format_address(*source))
+            return
+        try:
+            pcm = codec.decode(payload)
         except (ProtocolError, MediaError) as exc:
             self.garbage += 1
-            log.debug("dropped a datagram from %s: %s", _format_address(*source), exc)
+            log.debug("dropped a datagram from %s: %s", format_address(*source), exc)
             return
         self.packets_received += 1
-        self._note_source(source)
-        self._stats.update(packet, self._clock())
-        self._jitter.push_frame(
-            packet.sequence, pcm, timestamp=packet.timestamp, ssrc=packet.ssrc
+        if source != self._remote:
+            self._note_source(source)
+        self._stats.update_fields(
+            sequence, timestamp, ssrc, self._clock() if arrival is None else arrival
         )
+        self._jitter.push_frame(sequence, pcm, timestamp=timestamp, ssrc=ssrc)
         self._idle_ticks = 0
         if self._ticker is not None:
             self._streaming = True
         elif self._on_frame is not None and self._timer is None:
             self._start_timer()
 
+    def _receive_codec(self, payload_type: int) -> Codec | None:
+        """The codec for an incoming payload type at our sample rate, or None (not ours)."""
+        codec = codec_for_payload_type(payload_type)
+        if codec is None or codec.sample_rate != self.format.sample_rate:
+            return None
+        return codec
+
     def _note_source(self, source: Address) -> None:
         if self._remote is None:
             self._remote = source
             self._remote_learned = True
-            log.info("RTP remote learned from the first packet: %s", _format_address(*source))
+            log.info("RTP remote learned from the first packet: %s", format_address(*source))
             return
         if source == self._remote:
             return
@@ -302,11 +350,11 @@ class RtpTransport:
         if self._remote_learned:
             if first_time:
                 log.warning("RTP source moved from %s to %s; sending there now",
-                            _format_address(*self._remote), _format_address(*source))
+                            format_address(*self._remote), format_address(*source))
             self._remote = source  # symmetric RTP follows the peer
         elif first_time:
             log.warning("RTP arrives from %s but we send to %s (set_remote)",
-                        _format_address(*source), _format_address(*self._remote))
+                        format_address(*source), format_address(*self._remote))
 
     def _start_timer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -314,7 +362,10 @@ class RtpTransport:
         self._timer = loop.call_at(self._deadline, self._tick)
 
     def _on_clock_tick(self, index: int, now: float) -> None:
-        if self._streaming and not self._closed:
+        if self._closed:
+            return
+        self._drain()
+        if self._streaming:
             self._streaming = self._play_one()
 
     def _play_one(self) -> bool:
@@ -346,6 +397,14 @@ class RtpTransport:
 
     def _deliver(self, pcm: bytes) -> None:
         size = self.format.pcm_frame_bytes
+        sink = self._on_frame
+        if len(pcm) == size and sink is not None:  # the usual case: one packet, one frame
+            self.frames_delivered += 1
+            try:
+                sink(pcm)
+            except Exception:
+                log.exception("the RTP frame callback failed")
+            return
         for start in range(0, max(len(pcm), 1), size):
             frame = pcm[start:start + size]
             if len(frame) < size:
@@ -367,7 +426,8 @@ class RtpTransport:
         """
         if self._closed:
             raise MediaError("the RTP transport is closed")
-        if self._transport is None:
+        sock = self._sock
+        if sock is None:
             raise MediaError("the RTP transport is not open")
         payload = self.codec.encode(pcm)
         if self._remote is None:
@@ -383,8 +443,10 @@ class RtpTransport:
         self._last_send = now
         data = self._sender.packet(payload, len(pcm) // 2, marker)
         try:
-            self._transport.sendto(data, self._remote)
-        except OSError as exc:
+            # Straight to our own non-blocking socket: a frame that cannot go now is dropped
+            # (counted), never queued behind by asyncio's write buffer to arrive late.
+            sock.sendto(data, self._remote)
+        except OSError as exc:  # BlockingIOError (buffer full), ICMP errors, ...
             self._on_socket_error(exc)
 
     def _on_socket_error(self, exc: Exception) -> None:
@@ -424,5 +486,5 @@ class RtpTransport:
             octets_sent=self._sender.octets_sent,
             socket_errors=self.socket_errors,
             send_without_remote=self.send_without_remote,
-            remote=None if self._remote is None else _format_address(*self._remote),
+            remote=None if self._remote is None else format_address(*self._remote),
         )

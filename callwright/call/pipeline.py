@@ -86,6 +86,7 @@ class CallPipeline:
         fmt = transport.format
         self._rate = fmt.sample_rate
         self._spf = fmt.samples_per_frame
+        self._frames_per_ms = self._rate / 1000.0 / self._spf
         self._pacer = Pacer(
             fmt.pcm_frame_bytes, self._send, send_silence_when_idle=True,
             on_event=self._on_pacer_event,
@@ -116,6 +117,7 @@ class CallPipeline:
         self._listening_since: float | None = None
         self._ended = False
         self._last_activity_ms = 0.0
+        self._unrecorded: tuple[bytes, int] | None = None  # assistant frame sent, not recorded yet
         self.barge_ins = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -156,6 +158,9 @@ class CallPipeline:
             await self._stop_reply()
             await self._listener.close()
             self._clock.unregister(registration)
+            if self._unrecorded is not None and self._recorder is not None:
+                self._recorder.write_assistant(*self._unrecorded)
+                self._unrecorded = None
 
     # -- event handling --------------------------------------------------------------------------
 
@@ -336,13 +341,20 @@ class CallPipeline:
     def _send(self, frame: bytes) -> None:
         self._transport.send_frame(frame)
         if self._recorder is not None:
-            self._recorder.write_assistant(frame, self._slot(self.now_ms()))
+            # Recorded in _on_tick, which the clock runs once every call's frame is on the wire:
+            # the sends of one tick stay packed together (pacing), the file write comes after.
+            self._unrecorded = (frame, self._slot(self.now_ms()))
 
     def _slot(self, t_ms: float) -> int:
-        return round(t_ms * self._rate / 1000.0 / self._spf) * self._spf
+        """The recording position of a frame handled at ``t_ms``: the nearest frame boundary."""
+        return int(t_ms * self._frames_per_ms + 0.5) * self._spf
 
     def _on_tick(self, *_: object) -> None:
         t = self.now_ms()
+        unrecorded = self._unrecorded
+        if unrecorded is not None and self._recorder is not None:
+            self._unrecorded = None
+            self._recorder.write_assistant(*unrecorded)
         speaking = self._pacer.is_speaking
         self._listener.set_assistant_speaking(speaking)
         self._listener.on_tick(t)

@@ -10,12 +10,21 @@ shift), the table search mirrors G.711's segment/decision-interval structure.
 * µ-law decodes to ±32124 at most; 0xFF and 0x7F both decode to 0 (Asterisk's silence is 0xFF).
 * A-law decodes to ±32256 at most; 0xD5 and 0x55 decode to +8 and -8 (Asterisk's silence is 0xD5).
 
+Decoding (both laws) and A-law encoding use the C ``audioop`` module when it is there (the
+standard library up to 3.12, the ``audioop-lts`` package from 3.13): its results are identical to
+these tables (checked by the tests) and a 20 ms frame costs ~0.2 µs instead of ~3 µs of numpy
+overhead. Its µ-law encoder rounds negative samples differently from G.191 (508 of 65536 values),
+so µ-law encoding always uses the table.
+
 Every table is built once at import time from the segment definitions of G.711: decoding uses a
 256-entry table indexed by the code byte, encoding a 65536-entry table indexed by the int16 value
 reinterpreted as uint16.
 """
 
 from __future__ import annotations
+
+import warnings
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -107,8 +116,26 @@ def _pcm_indices(pcm: bytes) -> npt.NDArray[np.uint16]:
     return np.frombuffer(pcm, dtype="<u2")
 
 
+def _load_audioop() -> ModuleType | None:
+    try:
+        with warnings.catch_warnings():
+            # Python 3.11-3.12 warn that audioop is deprecated (removed in 3.13, where the
+            # audioop-lts distribution provides the same module): used only where it is bit-exact.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+    except ImportError:  # 3.13+ without audioop-lts: the numpy tables do everything
+        return None
+    return audioop
+
+
+_audioop = _load_audioop()
+
+
 def ulaw_decode(payload: bytes) -> bytes:
     """µ-law bytes to PCM16 little-endian."""
+    if _audioop is not None:
+        pcm: bytes = _audioop.ulaw2lin(payload, 2)
+        return pcm
     codes = np.frombuffer(payload, dtype=np.uint8)
     return ULAW_DECODE[codes].astype(_LE_INT16, copy=False).tobytes()
 
@@ -120,10 +147,18 @@ def ulaw_encode(pcm: bytes) -> bytes:
 
 def alaw_decode(payload: bytes) -> bytes:
     """A-law bytes to PCM16 little-endian."""
+    if _audioop is not None:
+        pcm: bytes = _audioop.alaw2lin(payload, 2)
+        return pcm
     codes = np.frombuffer(payload, dtype=np.uint8)
     return ALAW_DECODE[codes].astype(_LE_INT16, copy=False).tobytes()
 
 
 def alaw_encode(pcm: bytes) -> bytes:
     """PCM16 little-endian to A-law bytes. Raises MediaError for an odd byte count."""
+    if _audioop is not None:
+        if len(pcm) % 2:
+            raise MediaError(f"PCM16 audio must have an even number of bytes, got {len(pcm)}")
+        codes: bytes = _audioop.lin2alaw(pcm, 2)
+        return codes
     return ALAW_ENCODE[_pcm_indices(pcm)].tobytes()

@@ -5,11 +5,15 @@ sentence each, identified by a ``tag``) and, on every :meth:`Pacer.tick`, hands 
 its ``send`` callback. It knows nothing about time except the timestamps passed to ``tick``.
 
 :class:`PacerClock` is the single asyncio task of the process that ticks every registered pacer on
-a drift-free 20 ms grid of ``time.monotonic()``: tick *n* is due at ``t0 + n * 20 ms``. Small
-lateness is absorbed by the next deadline (the grid never moves), but two ticks are never closer
-than ``min_gap_frames`` of a frame. A wake-up later than one whole frame skips the missed ticks
+a drift-free 20 ms grid of ``time.monotonic()``: tick *n* is due at ``t0 + n * 20 ms``. After a late
+tick the clock slews back to the grid (the grid never moves): two ticks are never closer than
+``min_gap_frames`` of a frame, 0.95 by default, so a tick delayed by X ms makes one long gap and the
+following gaps are at most 1 ms short until the clock is back on the grid (snapping straight back
+would make a second gap X ms short: twice the jitter for the receiver). A wake-up later than one whole frame skips the missed ticks
 (counted in :attr:`PacerClock.skipped_ticks`) instead of sending a back-log burst. The scheduling
-arithmetic lives in the pure :class:`~callwright.media.tick_schedule.TickSchedule`.
+arithmetic lives in the pure :class:`~callwright.media.tick_schedule.TickSchedule`. It waits with
+a :mod:`~callwright.media.precise_sleep` timerfd sleeper (sub-millisecond on Linux; asyncio's own
+sleep wakes 0-1 ms late because epoll timeouts are whole milliseconds), else ``asyncio.sleep``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from callwright.errors import MediaError
+from callwright.media.precise_sleep import TimerFdSleep, precise_sleep
 from callwright.media.tick_schedule import TickSchedule
 
 log = logging.getLogger(__name__)
@@ -290,17 +295,19 @@ class ClockRegistration:
 class PacerClock:
     """The process-wide 20 ms clock. One asyncio task ticks every registered pacer.
 
-    ``clock`` and ``sleep`` are injectable for tests. A pacer or hook that raises is logged (first
-    failure, then every 250th) and counted in its registration; the other calls are not affected.
+    ``clock`` and ``sleep`` are injectable for tests. Without ``sleep``, :meth:`run` creates a
+    :func:`~callwright.media.precise_sleep.precise_sleep` on the running loop and closes it when it
+    ends. A pacer or hook that raises is logged (first failure, then every 250th) and counted in
+    its registration; the other calls are not affected.
     """
 
     def __init__(
         self,
         *,
         frame_ms: int = FRAME_MS,
-        min_gap_frames: float = 0.75,
+        min_gap_frames: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.period = frame_ms / 1000.0
         self._min_gap_frames = min_gap_frames
@@ -350,13 +357,18 @@ class PacerClock:
 
     async def run(self) -> None:
         """Tick forever (until cancelled)."""
-        schedule = TickSchedule(self._clock(), self.period, self._min_gap_frames)
-        self._schedule = schedule
-        while True:
-            await self._sleep(max(0.0, schedule.deadline - self._clock()))
-            index = schedule.wake(self._clock())
-            if index is not None:
-                self.tick_all(index)
+        sleep = precise_sleep() if self._sleep is None else self._sleep
+        try:
+            schedule = TickSchedule(self._clock(), self.period, self._min_gap_frames)
+            self._schedule = schedule
+            while True:
+                await sleep(max(0.0, schedule.deadline - self._clock()))
+                index = schedule.wake(self._clock())
+                if index is not None:
+                    self.tick_all(index)
+        finally:
+            if self._sleep is None and isinstance(sleep, TimerFdSleep):
+                sleep.close()
 
     def tick_all(self, index: int) -> None:
         """Run one tick: every pacer sends its frame, then the hooks run."""

@@ -5,17 +5,19 @@ start, derived by the pipeline from the 20 ms ticks). Audio is held in a small r
 by default) so that either side may arrive a little late or overlap what is already there (a later
 write to the same side and samples replaces the earlier one); a gap on a side is silence. Audio
 older than the window behind the newest sample is written out in chunks of ``chunk_ms`` (a few KB),
-through a buffered file. Memory is bounded (about two windows), whatever the call length.
+through a file buffer of one header period. Memory is bounded (two windows and that buffer, about
+100 KB at 8 kHz), whatever the call length.
 
 The header's sizes are rewritten every ``header_every_ms`` of audio and at :meth:`close`, so a
 crash leaves a file whose header is at most that much behind; :func:`repair_wav` fixes such a file
 (and one cut in the middle of a sample frame) at start-up. It assumes ``data`` is the last chunk.
 
-Threading: every write is a small buffered ``write`` into the page cache plus, once a second, two
-4-byte header rewrites (seek + write + flush). That is a few microseconds on a local disk, so the
-recorder is called straight from the event loop. If recordings live on slow or network storage,
-give each recorder to a single worker thread (``asyncio.to_thread`` per chunk would reorder calls);
-the class is not thread-safe and must be used from one thread at a time.
+Cost and threading: a frame in order is a few comparisons and a slice assignment into the side's
+``bytearray``; the sides are interleaved (numpy) once per chunk, and once per header period the file
+buffer goes out in one ``write`` and the header in one 40-byte ``pwrite``: a few microseconds on a
+local disk, so the recorder is called straight from the event loop. If recordings live on slow or
+network storage, give each recorder to a single worker thread (``asyncio.to_thread`` per chunk
+would reorder calls); the class is not thread-safe and must be used from one thread at a time.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
-import numpy.typing as npt
 
 from callwright.errors import MediaError
 
@@ -86,16 +88,24 @@ class StereoWavRecorder:
         self._window = sample_rate * reorder_window_ms // 1000
         self._chunk = max(1, sample_rate * chunk_ms // 1000)
         self._header_every = max(1, sample_rate * header_every_ms // 1000)
-        # The buffer holds timeline samples [_base, _base + capacity); [_flushed, _high) is live.
+        self._piece = max(1, self._window) * SAMPLE_BYTES  # the most bytes _place takes at once
+        # A PCM16 LE buffer per channel holds timeline samples [_base, _base + capacity); the live
+        # part is [_flushed, _high). The numpy views (for write-out) also pin the buffers' size.
         self._capacity = 2 * (self._window + self._chunk)  # compaction about once a window
-        self._buf: npt.NDArray[np.int16] = np.zeros((self._capacity, CHANNELS), dtype=np.int16)
-        self._base = 0
+        self._left = bytearray(self._capacity * SAMPLE_BYTES)
+        self._right = bytearray(self._capacity * SAMPLE_BYTES)
+        self._views = (np.frombuffer(self._left, "<i2"), np.frombuffer(self._right, "<i2"))
+        self._stage = np.empty((self._chunk, CHANNELS), "<i2")  # a chunk, interleaved
+        self._base = self._header_at = 0
         self._flushed = 0  # samples per channel already handed to the file
         self._high = 0  # end of the newest audio seen on either side
-        self._header_at = 0
+        self._limit = self._out_at = 0  # set by _limits()
+        self._limits()
         self.late_samples_dropped = 0
         self._info: RecordingInfo | None = None
-        self._file: io.BufferedRandom = open(self.path, "w+b")  # closed in close()
+        period = (self._header_every + self._chunk) * FRAME_BYTES  # so one write(2) per period
+        buffering = min(max(io.DEFAULT_BUFFER_SIZE, period), 1 << 16)
+        self._file: BinaryIO = open(self.path, "w+b", buffering=buffering)  # closed in close()
         try:
             self._file.write(wav_header(sample_rate, 0))
             self._file.flush()
@@ -104,14 +114,36 @@ class StereoWavRecorder:
             raise MediaError(f"recorder: cannot write {self.path}: {exc}") from exc
 
     # -- public API -------------------------------------------------------------------------
+    # Both writers inline _place's common case: one piece (an even byte count, at most _piece)
+    # at or after _flushed, ending in the buffer (by _limit). All else takes _write.
 
     def write_caller(self, pcm: bytes, at_sample: int) -> None:
         """Caller audio (PCM16 LE mono) that starts ``at_sample`` samples after call start."""
-        self._write(_CALLER, pcm, at_sample)
+        n = len(pcm)
+        end = at_sample + (n >> 1)
+        if self._flushed <= at_sample and end <= self._limit and 0 < n <= self._piece and not n & 1:
+            lo = (at_sample - self._base) << 1
+            self._left[lo : lo + n] = pcm
+            if end > self._high:
+                self._high = end
+                if end >= self._out_at:
+                    self._write_out(end - self._window)
+        else:
+            self._write(_CALLER, pcm, at_sample)
 
     def write_assistant(self, pcm: bytes, at_sample: int) -> None:
         """Assistant audio (PCM16 LE mono) that starts ``at_sample`` samples after call start."""
-        self._write(_ASSISTANT, pcm, at_sample)
+        n = len(pcm)
+        end = at_sample + (n >> 1)
+        if self._flushed <= at_sample and end <= self._limit and 0 < n <= self._piece and not n & 1:
+            lo = (at_sample - self._base) << 1
+            self._right[lo : lo + n] = pcm
+            if end > self._high:
+                self._high = end
+                if end >= self._out_at:
+                    self._write_out(end - self._window)
+        else:
+            self._write(_ASSISTANT, pcm, at_sample)
 
     @property
     def samples_written(self) -> int:
@@ -126,7 +158,7 @@ class StereoWavRecorder:
     @property
     def buffer_capacity(self) -> int:
         """Size of the in-memory buffer in stereo sample frames (fixed for the recorder's life)."""
-        return int(self._buf.shape[0])
+        return len(self._left) // SAMPLE_BYTES
 
     def close(self) -> RecordingInfo:
         """Write out everything held, fix the header and close the file. Safe to call twice."""
@@ -137,6 +169,7 @@ class StereoWavRecorder:
             self._write_header()
         finally:
             self._file.close()
+            self._limit = -1  # every later write takes _write, which refuses it
         self._info = RecordingInfo(
             self.path,
             self._flushed * 1000 // self.sample_rate,
@@ -157,58 +190,70 @@ class StereoWavRecorder:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _limits(self) -> None:
+        """The fast path's bounds: call whenever _flushed or _base moves. (A piece that fits the
+        buffer needs no jump: writing out after placing it gives the same file.)"""
+        self._limit = self._base + self._capacity
+        self._out_at = self._flushed + self._window + self._chunk  # _high here: a chunk is due
+
     def _write(self, channel: int, pcm: bytes, at_sample: int) -> None:
-        if self._info is not None:
+        if self._limit < 0:  # set by close()
             raise MediaError("recorder: write after close")
         if len(pcm) % SAMPLE_BYTES:
             raise MediaError(f"recorder: PCM16 needs an even byte count, got {len(pcm)}")
         if at_sample < 0:
             raise MediaError(f"recorder: negative position {at_sample}")
-        samples = np.frombuffer(pcm, dtype="<i2")
-        step = max(1, self._window)
-        for offset in range(0, len(samples), step):  # pieces never exceed the window
-            self._place(channel, samples[offset : offset + step], at_sample + offset)
+        data = memoryview(pcm).cast("B")
+        for offset in range(0, len(data), self._piece):  # pieces never exceed the window
+            self._place(channel, data[offset : offset + self._piece], at_sample + offset // 2)
 
-    def _place(self, channel: int, samples: npt.NDArray[np.int16], at: int) -> None:
-        end = at + len(samples)
+    def _place(self, channel: int, data: memoryview, at: int) -> None:
+        end = at + len(data) // SAMPLE_BYTES
         if end <= self._flushed:
-            self.late_samples_dropped += len(samples)
+            self.late_samples_dropped += end - at
             return
         if at < self._flushed:
             cut = self._flushed - at
             self.late_samples_dropped += cut
-            samples, at = samples[cut:], self._flushed
-        if end - self._flushed > self._capacity - self._chunk:
-            # A jump far ahead (a long gap on the timeline): what is older than the window is
-            # final now, and must leave the buffer for the new audio to fit.
-            self._write_out(end - self._window)
+            data, at = data[cut * SAMPLE_BYTES :], self._flushed
+        # A jump far ahead (a long gap on the timeline): what is older than the window (but not
+        # this piece, if there is no window) is final now, and must leave the buffer.
+        jump = end - self._flushed > self._capacity - self._chunk
+        if jump:
+            self._write_out(min(at, end - self._window))
         if end > self._base + self._capacity:
             self._compact()
-        self._buf[at - self._base : end - self._base, channel] = samples
+        lo = (at - self._base) * SAMPLE_BYTES
+        (self._left, self._right)[channel][lo : lo + len(data)] = data
         self._high = max(self._high, end)
-        if self._high - self._window - self._flushed >= self._chunk:
+        if jump or self._high - self._window - self._flushed >= self._chunk:
             self._write_out(self._high - self._window)
 
     def _compact(self) -> None:
         """Move the live part [_flushed, _high) to the start of the buffer and zero the rest."""
-        start, live = self._flushed - self._base, self._high - self._flushed
-        if live > 0:
-            self._buf[:live] = self._buf[start : start + live]
-        self._buf[max(live, 0) :] = 0
+        start, live = self._flushed - self._base, max(self._high - self._flushed, 0)
+        for view in self._views:
+            view[:live] = view[start : start + live]  # numpy copes with the overlap
+            view[live:] = 0
         self._base = self._flushed
+        self._limits()
 
     def _write_out(self, until: int) -> None:
         """Hand timeline samples [_flushed, until) to the file (silence past the buffer)."""
-        if until <= self._flushed:
+        flushed = self._flushed
+        if until <= flushed:
             return
         if until * FRAME_BYTES > _MAX_DATA:
             raise MediaError(f"recorder: {self.path} would exceed the 4 GB WAV limit")
         in_buffer = min(until, self._base + self._capacity)
         try:
-            if in_buffer > self._flushed:
-                lo, hi = self._flushed - self._base, in_buffer - self._base
-                self._file.write(self._buf[lo:hi].astype("<i2", copy=False).tobytes())
-            gap = until - max(in_buffer, self._flushed)
+            if in_buffer > flushed:
+                lo, hi, k = flushed - self._base, in_buffer - self._base, in_buffer - flushed
+                stereo = self._stage[:k] if k <= self._chunk else np.empty((k, CHANNELS), "<i2")
+                stereo[:, 0] = self._views[_CALLER][lo:hi]
+                stereo[:, 1] = self._views[_ASSISTANT][lo:hi]
+                self._file.write(stereo.data)
+            gap = until - max(in_buffer, flushed)
             silence = bytes(min(gap, self._window + self._chunk) * FRAME_BYTES)
             while gap > 0:
                 part = min(gap * FRAME_BYTES, len(silence))
@@ -220,20 +265,18 @@ class StereoWavRecorder:
         self._high = max(self._high, until)
         if until >= self._base + self._capacity:
             self._base = until
-            self._buf[:] = 0
-        if self._flushed - self._header_at >= self._header_every:
+            for view in self._views:
+                view[:] = 0
+        self._limits()
+        if until - self._header_at >= self._header_every:
             self._write_header()
 
     def _write_header(self) -> None:
-        data_bytes = self._flushed * FRAME_BYTES
-        f = self._file
+        """Flush the data, then set the RIFF and data sizes to cover it (one 40-byte pwrite)."""
         try:
-            f.seek(4)
-            f.write(struct.pack("<I", 36 + data_bytes))
-            f.seek(40)
-            f.write(struct.pack("<I", data_bytes))
-            f.seek(0, os.SEEK_END)
-            f.flush()
+            self._file.flush()
+            header = wav_header(self.sample_rate, self._flushed * FRAME_BYTES)
+            os.pwrite(self._file.fileno(), header[4:], 4)
         except OSError as exc:
             raise MediaError(f"recorder: cannot write {self.path}: {exc}") from exc
         self._header_at = self._flushed

@@ -22,6 +22,10 @@ SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
 
 _HEADER = struct.Struct("!BBHII")
+_AFTER_FIRST = struct.Struct("!BHII")  # marker/payload type, sequence, timestamp, SSRC
+#: First octet of a plain packet: version 2, no padding, no extension, no CSRC (what Asterisk and
+#: almost every endpoint send).
+_PLAIN_FIRST = RTP_VERSION << 6
 _EXTENSION = struct.Struct("!HH")
 
 
@@ -111,6 +115,16 @@ def build_rtp(
         0x80, (0x80 if marker else 0) | payload_type, sequence, timestamp % TS_MOD, ssrc
     )
     return header + payload
+
+
+def parse_plain_rtp(data: bytes) -> tuple[int, int, int, int, bytes] | None:
+    """The hot path of a receiver: ``(payload_type, sequence, timestamp, ssrc, payload)`` of a
+    plain packet (version 2, no padding, extension or CSRC list), else None, meaning "use
+    :func:`parse_rtp`" (which validates anything else or raises). Never raises."""
+    if len(data) < HEADER_SIZE or data[0] != _PLAIN_FIRST:
+        return None
+    second, sequence, timestamp, ssrc = _AFTER_FIRST.unpack_from(data, 1)
+    return second & 0x7F, sequence, timestamp, ssrc, data[HEADER_SIZE:]
 
 
 def parse_rtp(data: bytes) -> RtpPacket:
@@ -213,9 +227,14 @@ class RtpSender:
         """
         if samples < 0:
             raise ValueError(f"samples must not be negative, got {samples}")
-        data = build_rtp(
-            self.payload_type, self._sequence, self._timestamp, self.ssrc, payload, marker=marker
-        )
+        # The fields are in range by construction (checked once, kept modulo their sizes).
+        data = _HEADER.pack(
+            0x80,
+            (0x80 | self.payload_type) if marker else self.payload_type,
+            self._sequence,
+            self._timestamp,
+            self.ssrc,
+        ) + payload
         self._sequence = (self._sequence + 1) % SEQ_MOD
         self._timestamp = (self._timestamp + samples) % TS_MOD
         self.packets_sent += 1

@@ -95,14 +95,17 @@ class RtpReceiveStats:
 
     def update(self, packet: RtpPacket, arrival_s: float) -> None:
         """Account for ``packet``, which arrived at ``arrival_s`` (seconds, monotonic)."""
+        self.update_fields(packet.sequence, packet.timestamp, packet.ssrc, arrival_s)
+
+    def update_fields(self, seq: int, timestamp: int, ssrc: int, arrival_s: float) -> None:
+        """:meth:`update` from the header fields (the receiver's hot path, no packet object)."""
         self.packets_seen += 1
-        seq = packet.sequence
-        if self._ssrc is None or packet.ssrc != self._ssrc:
+        if self._ssrc is None or ssrc != self._ssrc:
             if self._ssrc is not None:
                 self.ssrc_changes += 1
-            self._init_source(packet.ssrc)
+            self._init_source(ssrc)
             self._init_sequence(seq)
-            self._update_jitter(packet.timestamp, arrival_s)
+            self._update_jitter(timestamp, arrival_s)
             return
         udelta = (seq - self._max_seq) % SEQ_MOD
         if udelta == 0:
@@ -134,7 +137,7 @@ class RtpReceiveStats:
             ext = self._cycles + self._max_seq - behind
             if ext < self._base_ext:  # older than the first packet we saw
                 self._base_ext = ext
-        self._update_jitter(packet.timestamp, arrival_s)
+        self._update_jitter(timestamp, arrival_s)
 
     def _update_jitter(self, timestamp: int, arrival_s: float) -> None:
         arrival = arrival_s * self.clock_rate

@@ -9,10 +9,11 @@ import math
 class TickSchedule:
     """The pure arithmetic of :class:`PacerClock`: which tick to run when woken at ``now``.
 
-    Tick *n* is due at ``t0 + n * period`` and never less than ``min_gap`` after the previous tick.
+    Tick *n* is due at ``t0 + n * period`` and never less than ``min_gap`` after the previous tick:
+    after a late tick the schedule slews back to the grid by at most ``period - min_gap`` per tick.
     """
 
-    def __init__(self, t0: float, period: float, min_gap_frames: float = 0.75) -> None:
+    def __init__(self, t0: float, period: float, min_gap_frames: float = 0.95) -> None:
         self.t0 = t0
         self.period = period
         self.min_gap = period * min_gap_frames

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from ari_app.transports.rtp import RtpTransport
+from ari_app.transports.rtp import MAX_PACKETS_PER_TICK, RtpTransport
 from callwright.errors import ConfigError, MediaError
 from callwright.media import g711
 from callwright.media.pacer import PacerClock
@@ -266,10 +268,12 @@ async def test_pause_in_sending_starts_a_talkspurt(
 
 
 async def test_remote_is_learned_from_the_first_valid_packet(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport()
+    transport = await make_transport(**playout)
     peer = await make_peer()
+    sink = Sink()
+    await transport.start(sink.on_frame, sink.on_closed)
     transport.send_frame(SILENT_FRAME)  # nowhere to send yet: dropped and counted
     assert transport.stats().send_without_remote == 1
     peer.send(b"not rtp", transport.local_address)
@@ -284,9 +288,11 @@ async def test_remote_is_learned_from_the_first_valid_packet(
 
 
 async def test_set_remote_is_kept_when_packets_come_from_elsewhere(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport()
+    transport = await make_transport(**playout)
+    sink = Sink()
+    await transport.start(sink.on_frame, sink.on_closed)
     asterisk = await make_peer()
     stranger = await make_peer()
     transport.set_remote(*asterisk.address)
@@ -307,9 +313,9 @@ async def test_set_remote_accepts_channel_variable_strings(make_transport: MakeT
 
 
 async def test_unsupported_payload_types_are_dropped(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport(jitter_depth_frames=1)
+    transport = await make_transport(jitter_depth_frames=1, **playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
@@ -388,9 +394,9 @@ def test_slin16_refusal_explains_why() -> None:
 
 
 async def test_close_is_idempotent_and_final(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport()
+    transport = await make_transport(**playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
@@ -412,9 +418,9 @@ async def test_send_frame_rejects_odd_pcm(make_transport: MakeTransport) -> None
 
 
 async def test_ssrc_change_restarts_the_stream(
-    make_transport: MakeTransport, make_peer: MakePeer
+    make_transport: MakeTransport, make_peer: MakePeer, playout: dict[str, Any]
 ) -> None:
-    transport = await make_transport(jitter_depth_frames=1)
+    transport = await make_transport(jitter_depth_frames=1, **playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
@@ -430,9 +436,12 @@ async def test_ssrc_change_restarts_the_stream(
 
 
 async def test_fuzzed_datagrams_never_break_the_transport(
-    make_transport: MakeTransport, make_peer: MakePeer, caplog: pytest.LogCaptureFixture
+    make_transport: MakeTransport,
+    make_peer: MakePeer,
+    caplog: pytest.LogCaptureFixture,
+    playout: dict[str, Any],
 ) -> None:
-    transport = await make_transport(jitter_depth_frames=1)
+    transport = await make_transport(jitter_depth_frames=1, **playout)
     peer = await make_peer()
     sink = Sink()
     await transport.start(sink.on_frame, sink.on_closed)
@@ -464,6 +473,99 @@ async def test_fuzzed_datagrams_never_break_the_transport(
         peer.send(sender.packet(ulaw_payload(i), 160), transport.local_address)
         await asyncio.sleep(0.02)
     await wait_for(lambda: g711.ulaw_decode(ulaw_payload(2)) in sink.frames[frames_before:])
+
+
+async def test_clock_mode_reads_on_ticks_and_keeps_kernel_arrival_times(
+    make_transport: MakeTransport, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the shared clock, datagrams wait in the socket until the next tick, but the jitter
+    statistics see when each one really arrived (SO_TIMESTAMPNS), not when it was read."""
+    clock = PacerClock()  # not started: the test runs the ticks
+    transport = await make_transport(ticker=clock, jitter_depth_frames=1)
+    peer = await make_peer()
+    sink = Sink()
+    await transport.start(sink.on_frame, sink.on_closed)
+    arrivals: list[float | None] = []
+    original = transport._on_datagram
+
+    def spy(data: bytes, source: tuple[str, int], arrival: float | None = None) -> None:
+        arrivals.append(arrival)
+        original(data, source, arrival)
+
+    monkeypatch.setattr(transport, "_on_datagram", spy)
+    sender = RtpSender(0)
+    sent_at = []
+    for i in range(3):
+        sent_at.append(time.monotonic())
+        peer.send(sender.packet(ulaw_payload(i), 160), transport.local_address)
+        await asyncio.sleep(0.03)
+    assert transport.stats().packets_received == 0  # nothing is read between ticks
+    read_at = time.monotonic()
+    clock.tick_all(0)
+    assert transport.stats().packets_received == 3
+    assert sink.frames == [g711.ulaw_decode(ulaw_payload(0))]  # one frame per tick
+    if sys.platform.startswith("linux"):
+        for sent, arrival in zip(sent_at, arrivals, strict=True):
+            assert arrival is not None
+            assert sent - 0.001 <= arrival < read_at, "arrival is the kernel's, not the read's"
+        assert arrivals[2] - arrivals[0] >= 0.05  # 30 ms apart, read at once
+
+
+async def test_clock_mode_reads_a_bounded_number_of_datagrams_per_tick(
+    make_transport: MakeTransport, make_peer: MakePeer
+) -> None:
+    """A flood cannot stall the clock: each tick reads at most MAX_PACKETS_PER_TICK per call,
+    the rest waits in the socket for the next ticks."""
+    clock = PacerClock()
+    transport = await make_transport(ticker=clock, jitter_max_frames=500)
+    peer = await make_peer()
+    sink = Sink()
+    await transport.start(sink.on_frame, sink.on_closed)
+    sender = RtpSender(0)
+    total = MAX_PACKETS_PER_TICK + 36
+    for i in range(total):
+        peer.send(sender.packet(ulaw_payload(i), 160), transport.local_address)
+    await asyncio.sleep(0.05)
+    clock.tick_all(0)
+    assert transport.stats().packets_received == MAX_PACKETS_PER_TICK
+    clock.tick_all(1)
+    assert transport.stats().packets_received == total
+
+
+async def test_clock_mode_survives_garbage_and_socket_errors(
+    make_transport: MakeTransport, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = PacerClock()
+    transport = await make_transport(ticker=clock, jitter_depth_frames=1)
+    peer = await make_peer()
+    sink = Sink()
+    await transport.start(sink.on_frame, sink.on_closed)
+    sock = transport._sock
+    assert sock is not None
+    real_recvmsg = sock.recvmsg
+    failures = [ConnectionRefusedError(111, "Connection refused")]  # an ICMP error, reported once
+
+    class FlakySocket:
+        def recvmsg(self, size: int, ancillary: int) -> Any:
+            if failures:
+                raise failures.pop()
+            return real_recvmsg(size, ancillary)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sock, name)
+
+    monkeypatch.setattr(transport, "_sock", FlakySocket())
+    peer.send(b"\x80garbage", transport.local_address)
+    peer.send(build_rtp(0, 1, 160, 1, ulaw_payload(1)), transport.local_address)
+    await asyncio.sleep(0.05)
+    for index in range(3):
+        clock.tick_all(index)
+    stats = transport.stats()
+    assert stats.socket_errors == 1  # the first tick's read failed: counted, nothing lost
+    assert stats.garbage == 1
+    assert stats.packets_received == 1
+    assert sink.frames == [g711.ulaw_decode(ulaw_payload(1))]
+    assert sink.closed == []
 
 
 def test_implements_the_media_transport_protocol() -> None:

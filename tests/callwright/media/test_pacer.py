@@ -289,8 +289,31 @@ def test_schedule_skips_missed_ticks_after_a_stall() -> None:
     assert s.wake(0.125) == 6  # due at 0.02, woke 105 ms late: the current slot's tick runs
     assert s.skipped == 5  # ticks 1..5 (0.02 .. 0.10) are dropped, never sent in a burst
     assert s.next_index == 7
-    assert s.deadline == pytest.approx(0.14)
-    assert s.wake(0.14) == 7
+    # 5 ms into its slot: the clock slews back to the grid, at most 1 ms per tick
+    assert s.deadline == pytest.approx(0.144)
+    assert s.wake(0.144) == 7
+    assert s.deadline == pytest.approx(0.163)
+    for expected in (0.163, 0.182, 0.201):
+        assert s.wake(expected) is not None
+    assert s.deadline == pytest.approx(0.22)  # back on the grid
+    assert s.wake(0.22) == 11
+    assert s.deadline == pytest.approx(0.24)
+
+
+def test_schedule_slews_back_after_a_late_tick_instead_of_snapping() -> None:
+    """A tick X ms late makes one long gap; the next gaps are at most 1 ms short (the default), so
+    the receiver sees one X ms deviation, not two."""
+    s = TickSchedule(t0=0.0, period=0.02)
+    assert s.wake(0.0) == 0
+    assert s.wake(0.024) == 1  # 4 ms late: a 24 ms gap
+    times = [0.024]
+    while s.deadline < 0.2:
+        times.append(s.deadline)
+        assert s.wake(s.deadline) is not None
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap == pytest.approx(0.019) for gap in gaps[:4])  # 19, 19, 19, 19 ms
+    assert all(gap == pytest.approx(0.02) for gap in gaps[4:])  # on the grid again
+    assert times[4] == pytest.approx(0.1) and s.skipped == 0
 
 
 # -- PacerClock with a fake clock ---------------------------------------------------------------
@@ -357,8 +380,9 @@ async def test_clock_hooks_get_index_since_registration_and_skips_after_stall(
     assert indexes[3] == 8  # the late wake-up runs the current slot; the index counts the skips
     assert indexes[4:6] == [9, 10]  # then back on the grid
     times = [t for _, t in seen]
-    assert all(b - a >= 0.015 - 1e-9 for a, b in zip(times, times[1:], strict=False))
-    assert all(t == pytest.approx(i * 0.02) for i, t in seen if i != 8)
+    assert all(b - a >= 0.019 - 1e-9 for a, b in zip(times, times[1:], strict=False))
+    # On the grid before the stall and again once the clock has slewed back (1 ms per tick).
+    assert all(t == pytest.approx(i * 0.02) for i, t in seen if i < 8 or i >= 8 + 6)
 
 
 async def test_clock_continues_when_one_pacer_raises(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import tempfile
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callwright.errors import MediaError
 from callwright.media.recorder import HEADER_BYTES, RecordingInfo, StereoWavRecorder, repair_wav
@@ -240,3 +243,178 @@ def test_audio_is_written_out_in_chunks_not_frame_by_frame(
     assert len(calls) <= 100
     info = recorder.close()
     assert info.duration_ms == 10_000
+
+
+# -- the recorder against a reference model ---------------------------------------------------
+
+
+class ReferenceTimeline:
+    """The documented rules on a plain in-memory timeline (no buffer, no file, no fast path): a
+    write is taken a window at a time; a piece ending at or before the final point is dropped, one
+    straddling it is cut; a later write to the same side and samples replaces the earlier one;
+    once the newest audio is a window and a chunk past the final point, everything older than the
+    window behind it becomes final. Gaps are silence; closing makes everything final."""
+
+    def __init__(self, window: int, chunk: int) -> None:
+        self.window, self.chunk = window, chunk
+        self.audio = np.zeros((0, 2), dtype=np.int16)
+        self.final = 0
+        self.high = 0
+        self.dropped = 0
+
+    def write(self, channel: int, samples: Samples, at: int) -> None:
+        step = max(1, self.window)
+        for offset in range(0, len(samples), step):
+            self._place(channel, samples[offset : offset + step], at + offset)
+
+    def _place(self, channel: int, piece: Samples, at: int) -> None:
+        end = at + len(piece)
+        if end <= self.final:
+            self.dropped += len(piece)
+            return
+        if at < self.final:
+            self.dropped += self.final - at
+            piece, at = piece[self.final - at :], self.final
+        if end > len(self.audio):
+            grown = np.zeros((end, 2), dtype=np.int16)
+            grown[: len(self.audio)] = self.audio
+            self.audio = grown
+        self.audio[at:end, channel] = piece
+        self.high = max(self.high, end)
+        if self.high - self.window - self.final >= self.chunk:
+            self.final = self.high - self.window
+
+    def close(self) -> Samples:
+        self.final = self.high
+        return self.audio[: self.high]
+
+
+@st.composite
+def recorder_scripts(draw: st.DrawFn) -> tuple[dict[str, int], list[tuple[int, str, int, int]]]:
+    """Recorder settings and writes: (channel, where, offset, samples); ``where`` says what the
+    offset is relative to, resolved against the model's state when the write is made."""
+    config = {
+        "reorder_window_ms": draw(st.sampled_from([0, 1, 3, 10, 40, 1000])),
+        "chunk_ms": draw(st.sampled_from([1, 2, 5, 20, 100])),
+        "header_every_ms": draw(st.sampled_from([1, 7, 50, 1000])),
+    }
+    reach = RATE * (config["reorder_window_ms"] + config["chunk_ms"]) // 1000 + 3
+    where = st.sampled_from(["high", "high", "high", "final", "back", "ahead", "jump", "bad"])
+    write = st.tuples(
+        st.integers(0, 1),
+        where,
+        st.integers(0, reach),
+        st.one_of(st.integers(0, 2 * reach + 3), st.sampled_from([1, FRAME, FRAME + 1])),
+    )
+    return config, draw(st.lists(write, min_size=1, max_size=40))
+
+
+def on_disk(path: Path) -> bytes:
+    with path.open("rb") as f:  # what a crash would leave (the OS has it, the buffer may not)
+        return f.read()
+
+
+@settings(max_examples=300, deadline=None)
+@given(recorder_scripts())
+def test_random_writes_match_the_reference_timeline(
+    script: tuple[dict[str, int], list[tuple[int, str, int, int]]],
+) -> None:
+    config, writes = script
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        StereoWavRecorder(Path(tmp) / "r.wav", RATE, **config) as rec,
+    ):
+        model = ReferenceTimeline(
+            RATE * config["reorder_window_ms"] // 1000,
+            max(1, RATE * config["chunk_ms"] // 1000),
+        )
+        header_every = max(1, RATE * config["header_every_ms"] // 1000)
+        capacity = rec.buffer_capacity
+        for i, (channel, where, offset, n) in enumerate(writes):
+            samples = ramp(n, 1 + 97 * i)  # no zeros: every sample shows whose write it is
+            write = rec.write_assistant if channel else rec.write_caller
+            if where == "bad":  # refused outright, and changes nothing
+                with pytest.raises(MediaError):
+                    write(pcm(samples) + b"\x00" if offset % 2 else pcm(samples), -1 - offset)
+                continue
+            at = {
+                "high": model.high,
+                "final": model.final,
+                "back": max(0, model.high - offset),
+                "ahead": model.high + offset,
+                "jump": model.high + capacity + 50 * offset,
+            }[where]
+            write(pcm(samples), at)
+            model.write(channel, samples, at)
+            assert rec.samples_written == model.final
+            assert rec.buffered_samples == model.high - model.final
+            assert rec.late_samples_dropped == model.dropped
+            assert rec.buffer_capacity == capacity
+            data = on_disk(rec.path)
+            declared = struct.unpack("<I", data[40:44])[0]
+            assert HEADER_BYTES + declared <= len(data)  # never claims more than the file holds
+            assert declared // 4 > model.final - header_every  # at most a header period behind
+        info = rec.close()
+        expected = model.close()
+        left, right = read_wav(info.path)
+        assert np.array_equal(left, expected[:, 0])
+        assert np.array_equal(right, expected[:, 1])
+        assert info.bytes == info.path.stat().st_size == HEADER_BYTES + len(expected) * 4
+        assert rec.late_samples_dropped == model.dropped
+
+
+def test_fast_and_checked_paths_agree_on_steady_frames(make_recorder: RecorderFactory) -> None:
+    """Contiguous 20 ms frames (the fast path) and the same audio in odd-sized pieces, some late
+    and overlapping (the checked path), make the same file."""
+    steady, ragged = make_recorder("steady.wav"), make_recorder("ragged.wav")
+    audio = ramp(300 * FRAME, 11)
+    for i in range(300):
+        frame = pcm(audio[i * FRAME : (i + 1) * FRAME])
+        steady.write_caller(frame, i * FRAME)
+        steady.write_assistant(frame, i * FRAME)
+    rng = np.random.default_rng(7)
+    cut = np.unique(np.concatenate([[0, len(audio)], rng.integers(0, len(audio), 900)]))
+    for lo, hi in zip(cut[:-1], cut[1:], strict=True):
+        ragged.write_caller(pcm(audio[lo:hi]), int(lo))
+        back = max(0, int(lo) - 3 * FRAME)  # rewrite the same audio a little late: no change
+        ragged.write_assistant(pcm(audio[back:hi]), back)
+    assert steady.late_samples_dropped == ragged.late_samples_dropped == 0
+    assert steady.close().path.read_bytes() == ragged.close().path.read_bytes()
+
+
+def test_a_refused_write_leaves_the_recording_intact(make_recorder: RecorderFactory) -> None:
+    rec = make_recorder()
+    rec.write_caller(pcm(ramp(FRAME)), 0)
+    for bad in (pcm(ramp(FRAME))[:-1], pcm(ramp(3))[:-1], b"\x00"):  # odd byte counts
+        with pytest.raises(MediaError):
+            rec.write_caller(bad, FRAME)
+        with pytest.raises(MediaError):
+            rec.write_assistant(bad, 0)
+    rec.write_caller(pcm(ramp(FRAME, 500)), FRAME)
+    assert rec.buffer_capacity == 2 * (RATE + RATE // 10)
+    left, right = read_wav(rec.close().path)
+    assert np.array_equal(left, np.concatenate([ramp(FRAME), ramp(FRAME, 500)]))
+    assert not right.any()
+
+
+def test_steady_frames_never_leave_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-order 20 ms frames, one side lagging the other by less than the window, are placed
+    without the checked path (correct too, but several times slower), but for the frame that
+    needs a compaction, about once a window."""
+    checked: list[int] = []
+    original = StereoWavRecorder._write
+
+    def counting(self: StereoWavRecorder, channel: int, pcm: bytes, at_sample: int) -> None:
+        checked.append(at_sample)
+        original(self, channel, pcm, at_sample)
+
+    monkeypatch.setattr(StereoWavRecorder, "_write", counting)
+    with StereoWavRecorder(tmp_path / "steady.wav", RATE) as rec:
+        frame = pcm(ramp(FRAME))
+        for i in range(3000):  # 1 min, across many compactions and header rewrites
+            rec.write_assistant(frame, i * FRAME)
+            if i >= 30:
+                rec.write_caller(frame, (i - 30) * FRAME)  # 0.6 s behind
+    assert len(checked) <= 60

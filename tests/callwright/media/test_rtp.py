@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callwright.errors import ProtocolError
-from callwright.media.rtp import RtpPacket, RtpSender, build_rtp, parse_rtp
+from callwright.media.rtp import RtpPacket, RtpSender, build_rtp, parse_plain_rtp, parse_rtp
 
 # First packets captured from Asterisk 22 (header | first payload bytes), see asterisk-facts.
 ASTERISK_ULAW = bytes.fromhex("80007cc0000000a001b7d5aa" "ff7fffffff7fff7f")
@@ -174,3 +174,30 @@ def test_parse_truncated_or_corrupted_packets_only_raises_protocol_error(
         parse_rtp(bytes(wire))
     except ProtocolError:
         pass
+
+
+@given(packets, st.binary(max_size=64).map(lambda b: b[: len(b) // 4 * 4]))
+def test_plain_fast_path_agrees_with_the_full_parser(packet: RtpPacket, extension: bytes) -> None:
+    """parse_plain_rtp takes only version-2 packets without padding, CSRCs or an extension, and
+    reads them exactly as parse_rtp does; for anything else it defers (None)."""
+    if packet.extension_profile is not None:
+        packet = dataclasses.replace(packet, extension_data=extension)
+    wire = packet.to_bytes()
+    fields = parse_plain_rtp(wire)
+    plain = not packet.padding and not packet.csrcs and packet.extension_profile is None
+    if not plain:
+        assert fields is None
+        return
+    assert fields == (
+        packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc, packet.payload
+    )
+
+
+@given(st.binary(max_size=300))
+def test_plain_fast_path_never_raises_and_accepts_only_version_2(data: bytes) -> None:
+    fields = parse_plain_rtp(data)
+    if fields is not None:
+        assert len(data) >= 12 and data[0] == 0x80
+        full = parse_rtp(data)
+        assert fields == (full.payload_type, full.sequence, full.timestamp, full.ssrc,
+                          full.payload)
