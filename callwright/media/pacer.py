@@ -9,8 +9,9 @@ a drift-free 20 ms grid of ``time.monotonic()``: tick *n* is due at ``t0 + n * 2
 tick the clock slews back to the grid (the grid never moves): two ticks are never closer than
 ``min_gap_frames`` of a frame, 0.95 by default, so a tick delayed by X ms makes one long gap and the
 following gaps are at most 1 ms short until the clock is back on the grid (snapping straight back
-would make a second gap X ms short: twice the jitter for the receiver). A wake-up later than one whole frame skips the missed ticks
-(counted in :attr:`PacerClock.skipped_ticks`) instead of sending a back-log burst. The scheduling
+would make a second gap X ms short: twice the jitter for the receiver). A wake-up later than one
+whole frame skips the missed ticks (counted in :attr:`PacerClock.skipped_ticks`) instead of sending
+a back-log burst. The scheduling
 arithmetic lives in the pure :class:`~callwright.media.tick_schedule.TickSchedule`. It waits with
 a :mod:`~callwright.media.precise_sleep` timerfd sleeper (sub-millisecond on Linux; asyncio's own
 sleep wakes 0-1 ms late because epoll timeouts are whole milliseconds), else ``asyncio.sleep``.
