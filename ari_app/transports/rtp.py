@@ -52,6 +52,7 @@ from ari_app.transports.udp_socket import (
     enable_kernel_timestamps,
     format_address,
     kernel_time,
+    peer_address,
 )
 from callwright.errors import ConfigError, MediaError, ProtocolError
 from callwright.media.codecs import (
@@ -82,9 +83,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:
-            # IPv4 addresses arrive as (host, port) already; IPv6 ones carry flow info and scope.
-            source = addr if len(addr) == 2 else (addr[0], addr[1])
-            self._owner._on_datagram(data, source)  # type: ignore[arg-type]
+            self._owner._on_datagram(data, peer_address(addr))
         except Exception:  # nothing a peer sends may break the call
             log.exception("unexpected failure handling a datagram")
 
@@ -280,7 +279,7 @@ class RtpTransport:
                     offset = time.time() - self._clock()
                 arrival = kernel_time(ancdata, offset)
             try:
-                self._on_datagram(data, addr if len(addr) == 2 else addr[:2], arrival)
+                self._on_datagram(data, peer_address(addr), arrival)
             except Exception:  # nothing a peer sends may break the call
                 log.exception("unexpected failure handling a datagram")
 
@@ -397,26 +396,27 @@ class RtpTransport:
 
     def _deliver(self, pcm: bytes) -> None:
         size = self.format.pcm_frame_bytes
-        sink = self._on_frame
-        if len(pcm) == size and sink is not None:  # the usual case: one packet, one frame
-            self.frames_delivered += 1
-            try:
-                sink(pcm)
-            except Exception:
-                log.exception("the RTP frame callback failed")
+        if len(pcm) == size:  # the usual case: one packet, one frame
+            self._deliver_frame(pcm)
             return
         for start in range(0, max(len(pcm), 1), size):
             frame = pcm[start:start + size]
             if len(frame) < size:
                 frame += bytes(size - len(frame))
-            sink = self._on_frame
-            if sink is None:
+            if not self._deliver_frame(frame):
                 return
-            self.frames_delivered += 1
-            try:
-                sink(frame)
-            except Exception:
-                log.exception("the RTP frame callback failed")
+
+    def _deliver_frame(self, frame: bytes) -> bool:
+        """Hand one whole frame to the sink; False when there is no sink (closed)."""
+        sink = self._on_frame
+        if sink is None:
+            return False
+        self.frames_delivered += 1
+        try:
+            sink(frame)
+        except Exception:
+            log.exception("the RTP frame callback failed")
+        return True
 
     def send_frame(self, pcm: bytes, *, marker: bool = False) -> None:
         """Encode one frame of PCM16 LE and send it as one RTP packet.

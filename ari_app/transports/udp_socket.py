@@ -44,6 +44,12 @@ def kernel_time(ancdata: list[tuple[int, int, bytes]], realtime_offset: float) -
 Address = tuple[str, int]
 
 
+def peer_address(addr: tuple[str | int, ...]) -> Address:
+    """``(host, port)`` of a socket address: IPv4 ones are that already, IPv6 ones also carry flow
+    info and scope id."""
+    return addr if len(addr) == 2 else (addr[0], addr[1])  # type: ignore[return-value]
+
+
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

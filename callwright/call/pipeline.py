@@ -158,9 +158,7 @@ class CallPipeline:
             await self._stop_reply()
             await self._listener.close()
             self._clock.unregister(registration)
-            if self._unrecorded is not None and self._recorder is not None:
-                self._recorder.write_assistant(*self._unrecorded)
-                self._unrecorded = None
+            self._record_sent()
 
     # -- event handling --------------------------------------------------------------------------
 
@@ -345,16 +343,19 @@ class CallPipeline:
             # the sends of one tick stay packed together (pacing), the file write comes after.
             self._unrecorded = (frame, self._slot(self.now_ms()))
 
+    def _record_sent(self) -> None:
+        """Record the assistant frame :meth:`_send` put on the wire, if not done yet."""
+        unrecorded, self._unrecorded = self._unrecorded, None
+        if unrecorded is not None and self._recorder is not None:
+            self._recorder.write_assistant(*unrecorded)
+
     def _slot(self, t_ms: float) -> int:
         """The recording position of a frame handled at ``t_ms``: the nearest frame boundary."""
         return int(t_ms * self._frames_per_ms + 0.5) * self._spf
 
     def _on_tick(self, *_: object) -> None:
         t = self.now_ms()
-        unrecorded = self._unrecorded
-        if unrecorded is not None and self._recorder is not None:
-            self._unrecorded = None
-            self._recorder.write_assistant(*unrecorded)
+        self._record_sent()
         speaking = self._pacer.is_speaking
         self._listener.set_assistant_speaking(speaking)
         self._listener.on_tick(t)

@@ -110,9 +110,13 @@ for _table in (ULAW_DECODE, ALAW_DECODE, ULAW_ENCODE, ALAW_ENCODE):
 _LE_INT16 = np.dtype("<i2")
 
 
-def _pcm_indices(pcm: bytes) -> npt.NDArray[np.uint16]:
+def _check_even(pcm: bytes) -> None:
     if len(pcm) % 2:
         raise MediaError(f"PCM16 audio must have an even number of bytes, got {len(pcm)}")
+
+
+def _pcm_indices(pcm: bytes) -> npt.NDArray[np.uint16]:
+    _check_even(pcm)
     return np.frombuffer(pcm, dtype="<u2")
 
 
@@ -157,8 +161,7 @@ def alaw_decode(payload: bytes) -> bytes:
 def alaw_encode(pcm: bytes) -> bytes:
     """PCM16 little-endian to A-law bytes. Raises MediaError for an odd byte count."""
     if _audioop is not None:
-        if len(pcm) % 2:
-            raise MediaError(f"PCM16 audio must have an even number of bytes, got {len(pcm)}")
+        _check_even(pcm)
         codes: bytes = _audioop.lin2alaw(pcm, 2)
         return codes
     return ALAW_ENCODE[_pcm_indices(pcm)].tobytes()

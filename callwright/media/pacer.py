@@ -11,9 +11,9 @@ tick the clock slews back to the grid (the grid never moves): two ticks are neve
 following gaps are at most 1 ms short until the clock is back on the grid (snapping straight back
 would make a second gap X ms short: twice the jitter for the receiver). A wake-up later than one
 whole frame skips the missed ticks (counted in :attr:`PacerClock.skipped_ticks`) instead of sending
-a back-log burst. The scheduling
-arithmetic lives in the pure :class:`~callwright.media.tick_schedule.TickSchedule`. It waits with
-a :mod:`~callwright.media.precise_sleep` timerfd sleeper (sub-millisecond on Linux; asyncio's own
+a back-log burst. The scheduling arithmetic lives in the pure
+:class:`~callwright.media.tick_schedule.TickSchedule`. It waits with a
+:mod:`~callwright.media.precise_sleep` timerfd sleeper (sub-millisecond on Linux; asyncio's own
 sleep wakes 0-1 ms late because epoll timeouts are whole milliseconds), else ``asyncio.sleep``.
 """
 

@@ -111,10 +111,16 @@ def build_rtp(
     """A plain RTP packet (no CSRC, extension or padding) as bytes. Fast path for senders."""
     if not (0 <= payload_type < 128 and 0 <= sequence < SEQ_MOD and 0 <= ssrc < TS_MOD):
         raise ValueError(f"bad payload type {payload_type}, sequence {sequence} or ssrc {ssrc}")
-    header = _HEADER.pack(
-        0x80, (0x80 if marker else 0) | payload_type, sequence, timestamp % TS_MOD, ssrc
-    )
-    return header + payload
+    return _plain_packet(payload_type, sequence, timestamp % TS_MOD, ssrc, payload, marker)
+
+
+def _plain_packet(
+    payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool
+) -> bytes:
+    """A version-2 packet without CSRC, extension or padding; the fields must be in range."""
+    return _HEADER.pack(
+        0x80, (0x80 | payload_type) if marker else payload_type, sequence, timestamp, ssrc
+    ) + payload
 
 
 def parse_plain_rtp(data: bytes) -> tuple[int, int, int, int, bytes] | None:
@@ -228,13 +234,9 @@ class RtpSender:
         if samples < 0:
             raise ValueError(f"samples must not be negative, got {samples}")
         # The fields are in range by construction (checked once, kept modulo their sizes).
-        data = _HEADER.pack(
-            0x80,
-            (0x80 | self.payload_type) if marker else self.payload_type,
-            self._sequence,
-            self._timestamp,
-            self.ssrc,
-        ) + payload
+        data = _plain_packet(
+            self.payload_type, self._sequence, self._timestamp, self.ssrc, payload, marker
+        )
         self._sequence = (self._sequence + 1) % SEQ_MOD
         self._timestamp = (self._timestamp + samples) % TS_MOD
         self.packets_sent += 1

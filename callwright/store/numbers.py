@@ -239,15 +239,20 @@ class NumberRepository:
             " AND direction IN ('inbound', 'both') ORDER BY number = ? DESC LIMIT 1",
             (*candidates, candidates[0]),
         )
-        if row is None:
-            return None
-        found = number_from_row(row)
-        if found.assistant_id is None:
-            return found, None
-        try:
-            return found, await self._assistants.get(found.org_id, found.assistant_id)
-        except NotFound:  # deleted between the two reads
-            return found, None
+        return None if row is None else await number_with_assistant(row, self._assistants)
+
+
+async def number_with_assistant(
+    row: aiosqlite.Row, assistants: AssistantRepository
+) -> tuple[Number, Assistant | None]:
+    """The number in ``row`` (selected with NUMBER_COLUMNS) and its assistant, if it has one."""
+    found = number_from_row(row)
+    if found.assistant_id is None:
+        return found, None
+    try:
+        return found, await assistants.get(found.org_id, found.assistant_id)
+    except NotFound:  # deleted between the two reads
+        return found, None
 
 
 async def _require_org_and_assistant(

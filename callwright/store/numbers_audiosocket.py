@@ -24,7 +24,11 @@ from callwright.errors import CallwrightError, NotFound, StoreError
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
-from callwright.store.numbers import NUMBER_COLUMNS, Number, number_from_row
+from callwright.store.numbers import (
+    NUMBER_COLUMNS,
+    Number,
+    number_with_assistant,
+)
 
 _CANONICAL = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -80,15 +84,7 @@ class AudioSocketNumbers:
             " AND direction IN ('inbound', 'both')",
             (canonical,),
         )
-        if row is None:
-            return None
-        found = number_from_row(row)
-        if found.assistant_id is None:
-            return found, None
-        try:
-            return found, await self._assistants.get(found.org_id, found.assistant_id)
-        except NotFound:  # deleted between the two reads
-            return found, None
+        return None if row is None else await number_with_assistant(row, self._assistants)
 
     async def set_audiosocket_uuid(
         self, org_id: int, number_id: int, value: str | uuid.UUID | None
