@@ -45,7 +45,7 @@ demo: venv
 	$(BIN)/callwright demo
 
 test: venv browser-deps
-	$(BIN)/python -m pytest -W error $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -W error --strict-skips $(PYTEST_ARGS)
 
 # --- the rest -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The AGI protocol, sans-IO: bytes in, values and events out; commands in, bytes out.
 
-What a real Asterisk 22 sends (../shared/asterisk-facts/agi.md):
+What a real Asterisk 22 sends (tests/asterisk22/asterisk-facts/agi.md):
 
 - On connect (FastAGI) or on start (a local AGI/EAGI script's stdin), an environment block:
   ``agi_<name>: <value>\\n`` lines ended by an empty line. ``agi_accountcode: `` has a trailing

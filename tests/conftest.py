@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,11 @@ import pytest
 from callwright.speech.vosk_stt import VoskModelCache
 
 BLOCK_LIMIT_S = 0.3
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ASTERISK22 = Path(__file__).resolve().parent / "asterisk22"
+# A skip whose reason starts with this is about the platform (not Linux, a Python without a
+# module): it is allowed under --strict-skips. Every other skip means something the suite needs
+# is missing (a tool, a package, a data file) and fails a strict run.
+PLATFORM_SKIP = "platform:"
 
 
 class LoopWatchdog:
@@ -74,10 +79,55 @@ def loop_watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--strict-skips",
+        action="store_true",
+        help="fail the run when a test is skipped for anything but the platform (a missing tool,"
+        f" package or data file); reasons starting with {PLATFORM_SKIP!r} are allowed."
+        " On by default under CI=true; `make test` sets it.",
+    )
+
+
+class SkipLedger:
+    """Collects the skips that are not about the platform; under --strict-skips they fail the run
+    (a guarantee that silently stopped being checked is a failure, not a footnote)."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.missed: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            reason = skip_reason(report)
+            if not reason.startswith(PLATFORM_SKIP):
+                self.missed.append((report.nodeid, reason))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.missed and self.strict and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.missed and self.strict:
+            terminalreporter.section("skipped for a missing requirement (--strict-skips)", red=True)
+            for nodeid, reason in self.missed:
+                terminalreporter.write_line(f"{nodeid}: {reason}")
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_loop_block: opt out of the event-loop watchdog (say why)"
     )
+    strict = bool(config.getoption("--strict-skips")) or os.environ.get("CI", "") == "true"
+    config.pluginmanager.register(SkipLedger(strict), "callwright-skip-ledger")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -93,11 +143,9 @@ def _warm_lazy_imports() -> None:
 
 
 @pytest.fixture
-def shared_dir() -> Path:
-    """../shared (the ARI spec and Asterisk facts); tests that need it skip when it is absent."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not present")
-    return SHARED
+def asterisk22_dir() -> Path:
+    """The ARI spec and the recorded Asterisk 22 facts (tests/asterisk22/, part of the repo)."""
+    return ASTERISK22
 
 
 def _ko_model_dir() -> Path:

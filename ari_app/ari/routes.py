@@ -1,7 +1,8 @@
 """Every ARI route the client calls, with the query parameters it may send.
 
 The spec-conformance test (tests/ari_app/test_spec_conformance.py) checks each entry against the
-Swagger files of Asterisk 22 in ../shared/asterisk-ari/, so the client cannot drift from Asterisk.
+Swagger files of Asterisk 22 in tests/asterisk22/asterisk-ari/, so the client cannot drift from
+Asterisk.
 Add an entry here whenever the client gains a call.
 """
 

@@ -1,7 +1,8 @@
 """A fake Asterisk 22.10.1 for tests, ``callwright demo`` and admins trying an assistant.
 
-It must never be kinder than Asterisk: every behaviour comes from ../shared/asterisk-facts, and
-what it cannot do answers 501 (REST) or 500 (ExternalMedia variants) instead of pretending.
+It must never be kinder than Asterisk: every behaviour comes from the recorded facts
+(tests/asterisk22/asterisk-facts), and what it cannot do answers 501 (REST) or 500 (ExternalMedia
+variants) instead of pretending.
 
 Public entry points::
 

@@ -1,7 +1,7 @@
 """The simulated Asterisk core: Stasis, hang-ups, bridges, and the events they raise.
 
 Every state change goes through :class:`Pbx`, which emits the events Asterisk 22.10.1 emits for
-it, in the recorded order (see ../shared/asterisk-facts/README.md):
+it, in the recorded order (see tests/asterisk22/asterisk-facts/README.md):
 
 * entering Stasis: ``ChannelVarset STASISSTATUS=""`` (seen only by apps already subscribed),
   then ``StasisStart``; an app with no websocket makes it fail (``STASISSTATUS=FAILED``).

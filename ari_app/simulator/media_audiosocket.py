@@ -1,6 +1,6 @@
 """The Asterisk side of an ExternalMedia AudioSocket channel (chan_audiosocket, TCP client).
 
-Measured behaviour reproduced (../shared/asterisk-facts/media.md section 2):
+Measured behaviour reproduced (tests/asterisk22/asterisk-facts/media.md section 2):
 * Asterisk connects to ``external_host`` before it answers the HTTP request and sends the UUID
   frame (kind 0x01, the 16 raw bytes of ``data``) first;
 * a frame is kind (1 byte), length (2 bytes big-endian), payload; audio is little-endian;

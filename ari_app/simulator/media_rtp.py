@@ -1,6 +1,6 @@
 """The Asterisk side of an ExternalMedia RTP channel (chan_rtp ``UnicastRTP``).
 
-Measured behaviour reproduced (../shared/asterisk-facts/media.md):
+Measured behaviour reproduced (tests/asterisk22/asterisk-facts/media.md):
 * bound on an even UDP port from 10000-20000 on the RTP address; it sends FROM that port TO
   ``external_host`` and accepts packets at once, before it has sent anything;
 * it sends only what the bridge gives it (nothing while the caller is silent), one packet per

@@ -1,6 +1,6 @@
 """The Asterisk side of a WebSocket ExternalMedia channel (chan_websocket, server mode).
 
-Measured behaviour reproduced (../shared/asterisk-facts/media.md section 3):
+Measured behaviour reproduced (tests/asterisk22/asterisk-facts/media.md section 3):
 * the app connects to ``/media/<MEDIA_WEBSOCKET_CONNECTION_ID>`` (subprotocol ``media``, no
   credentials); Asterisk sends ``MEDIA_START`` first, then the channel is answered and enters
   Stasis;

@@ -2,7 +2,7 @@
 
 A frame is one byte of kind, a 2-byte **big-endian** payload length, then the payload. Audio
 samples are signed 16-bit **little-endian**. What Asterisk 22.10.1 was seen to send and accept
-(../shared/asterisk-facts/media.md section 2):
+(tests/asterisk22/asterisk-facts/media.md section 2):
 
 | kind | name    | payload                                                                        |
 |------|---------|--------------------------------------------------------------------------------|

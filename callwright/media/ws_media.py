@@ -2,7 +2,7 @@
 
 Audio travels as BINARY messages; everything else is TEXT, in one of two forms chosen when the
 channel is created: plain text (the default) or JSON (``transport_data=f(json)``). Verbatim from
-Asterisk 22.10.1 (../shared/asterisk-facts/media.md section 3)::
+Asterisk 22.10.1 (tests/asterisk22/asterisk-facts/media.md section 3)::
 
     MEDIA_START connection_id:8d41... channel:WebSocket/INCOMING/0x7fcb8000a5b0
         channel_id:1795327155.73 format:slin16 optimal_frame_size:640 ptime:20

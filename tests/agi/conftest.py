@@ -24,7 +24,7 @@ from callwright.store.orgs import Org, OrgRepository
 
 @dataclass(frozen=True)
 class AgiFacts:
-    """What a real Asterisk 22 sent (../shared/asterisk-facts/agi/)."""
+    """What a real Asterisk 22 sent (tests/asterisk22/asterisk-facts/agi/)."""
 
     fastagi_env: str                 # the FastAGI environment block, verbatim
     eagi_env: str                    # the EAGI environment block, verbatim
@@ -33,8 +33,8 @@ class AgiFacts:
 
 
 @pytest.fixture
-def agi_facts(shared_dir: Path) -> AgiFacts:
-    folder = shared_dir / "asterisk-facts" / "agi"
+def agi_facts(asterisk22_dir: Path) -> AgiFacts:
+    folder = asterisk22_dir / "asterisk-facts" / "agi"
     transcript = json.loads((folder / "fastagi-transcript.json").read_text(encoding="utf-8"))
     env = transcript[0]["raw"]
     exchanges: list[tuple[str, str]] = []

@@ -25,8 +25,8 @@ from tests.ari_app.simulator.replay import Replayer, load, normalise
 
 
 @pytest.fixture
-def swagger(shared_dir: Path) -> AriSpec:
-    return AriSpec.from_swagger_dir(shared_dir / "asterisk-ari")
+def swagger(asterisk22_dir: Path) -> AriSpec:
+    return AriSpec.from_swagger_dir(asterisk22_dir / "asterisk-ari")
 
 
 def test_builtin_table_is_the_swagger_spec(swagger: AriSpec) -> None:
@@ -133,7 +133,7 @@ async def test_c_missing_required_parameter_is_400(
 
 
 async def replay(
-    shared_dir: Path, name: str, skip: frozenset[int] = frozenset(), wait: bool = True
+    asterisk22_dir: Path, name: str, skip: frozenset[int] = frozenset(), wait: bool = True
 ) -> Any:
     # dialplan_s: the lab's [after-stasis] played a 5 s file before hanging up.
     sim = PbxSimulator(username="ari", password="ari-secret", dialplan_s=5.0)
@@ -143,7 +143,7 @@ async def replay(
     session = aiohttp.ClientSession(headers={"Authorization": auth})
     replayer = Replayer(sim, session, peer)
     try:
-        return await replayer.run(load(shared_dir / "asterisk-facts" / name), skip, wait)
+        return await replayer.run(load(asterisk22_dir / "asterisk-facts" / name), skip, wait)
     finally:
         await replayer.close()
         await session.close()
@@ -155,17 +155,17 @@ async def replay(
     "name",
     ["inbound-externalmedia-rtp.jsonl", "app-hangs-up.jsonl", "continue-to-dialplan.jsonl"],
 )
-async def test_replay_event_sequence(shared_dir: Path, name: str) -> None:
-    result = await replay(shared_dir, name)
+async def test_replay_event_sequence(asterisk22_dir: Path, name: str) -> None:
+    result = await replay(asterisk22_dir, name)
     assert normalise(result.simulated) == normalise(result.recorded)
     for seq, recorded, got, _rb, _b in result.statuses:
         assert got == recorded, f"request {seq}"
 
 
-async def test_replay_errors(shared_dir: Path) -> None:
+async def test_replay_errors(asterisk22_dir: Path) -> None:
     # 65-68: a snoop channel and its recording (not simulated).
     skip = frozenset({65, 66, 67, 68})
-    result = await replay(shared_dir, "errors.jsonl", skip, wait=False)
+    result = await replay(asterisk22_dir, "errors.jsonl", skip, wait=False)
     assert len(result.statuses) >= 60
     for seq, recorded, got, recorded_body, body in result.statuses:
         assert got == recorded, f"request {seq}: {got} {body!r}, Asterisk said {recorded}"

@@ -18,8 +18,8 @@ from ari_app.ari.models import Channel
 from callwright.errors import ProtocolError
 
 
-def recorded_events(shared_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    facts = shared_dir / "asterisk-facts"
+def recorded_events(asterisk22_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    facts = asterisk22_dir / "asterisk-facts"
     files = sorted(facts.glob("*.jsonl")) + sorted((facts / "media-ari").glob("*.jsonl"))
     assert files, f"no JSONL recordings under {facts}"
     for path in files:
@@ -56,10 +56,10 @@ def make_event(make_channel: Callable[..., dict[str, Any]]) -> Callable[..., str
     return make
 
 
-def test_every_recorded_event_parses_to_its_class(shared_dir: Path) -> None:
+def test_every_recorded_event_parses_to_its_class(asterisk22_dir: Path) -> None:
     seen: set[str] = set()
     count = 0
-    for where, raw in recorded_events(shared_dir):
+    for where, raw in recorded_events(asterisk22_dir):
         event = parse_event(json.dumps(raw))
         count += 1
         if raw["type"] in KNOWN_EVENT_TYPES:
@@ -76,9 +76,9 @@ def test_every_recorded_event_parses_to_its_class(shared_dir: Path) -> None:
             "ChannelDtmfReceived", "ChannelVarset", "ApplicationReplaced"} <= seen
 
 
-def test_recorded_fields_are_read(shared_dir: Path) -> None:
+def test_recorded_fields_are_read(asterisk22_dir: Path) -> None:
     by_type: dict[str, list[ev.AriEvent]] = {}
-    for _, raw in recorded_events(shared_dir):
+    for _, raw in recorded_events(asterisk22_dir):
         event = parse_event(json.dumps(raw).encode())
         by_type.setdefault(event.type, []).append(event)
     start = by_type["StasisStart"][0]

@@ -27,8 +27,8 @@ _MODELS: list[tuple[str, str, Callable[[object], object]]] = [
 ]
 
 
-def recorded_bodies(shared_dir: Path) -> Iterator[tuple[str, str, str, Any]]:
-    facts = shared_dir / "asterisk-facts"
+def recorded_bodies(asterisk22_dir: Path) -> Iterator[tuple[str, str, str, Any]]:
+    facts = asterisk22_dir / "asterisk-facts"
     for path in sorted(facts.glob("*.jsonl")) + sorted((facts / "media-ari").glob("*.jsonl")):
         requests: dict[int, dict[str, Any]] = {}
         for line in path.read_text().splitlines():
@@ -42,9 +42,9 @@ def recorded_bodies(shared_dir: Path) -> Iterator[tuple[str, str, str, Any]]:
                     yield path.name, request["method"], ari_path, record["body"]
 
 
-def test_every_recorded_resource_parses(shared_dir: Path) -> None:
+def test_every_recorded_resource_parses(asterisk22_dir: Path) -> None:
     parsed: dict[str, int] = {}
-    for _, method, path, body in recorded_bodies(shared_dir):
+    for _, method, path, body in recorded_bodies(asterisk22_dir):
         reader = next((r for m, p, r in _MODELS if m == method and re.fullmatch(p, path)), None)
         if reader is None:
             continue
@@ -55,8 +55,8 @@ def test_every_recorded_resource_parses(shared_dir: Path) -> None:
     assert {"Bridge", "Playback", "Application", "AsteriskInfo"} <= set(parsed)
 
 
-def test_external_media_channelvars(shared_dir: Path) -> None:
-    found = [Channel.from_json(body) for _, method, path, body in recorded_bodies(shared_dir)
+def test_external_media_channelvars(asterisk22_dir: Path) -> None:
+    found = [Channel.from_json(body) for _, method, path, body in recorded_bodies(asterisk22_dir)
              if method == "POST" and path == "/channels/externalMedia"]
     rtp = [c for c in found if c.name.startswith("UnicastRTP/")]
     assert rtp, "no RTP externalMedia response recorded"

@@ -1,4 +1,5 @@
-"""Replay a recorded Asterisk scenario (../shared/asterisk-facts/*.jsonl) against the simulator.
+"""Replay a recorded Asterisk scenario (tests/asterisk22/asterisk-facts/*.jsonl) against the
+simulator.
 
 The recording's requests are sent again with the recorded ids mapped to the simulator's; an
 inbound call is placed when the recording shows its StasisStart, and the caller hangs up where

@@ -102,7 +102,8 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "tables":
         monkeypatch.setattr(g711, "_audioop", None)
     elif g711._audioop is None:
-        pytest.skip("audioop is not available on this Python (3.13+ without audioop-lts)")
+        pytest.skip("platform: audioop is not available on this Python (3.13+ without audioop-lts)"
+                    )
     return str(request.param)
 
 

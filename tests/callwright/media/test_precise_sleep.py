@@ -20,7 +20,9 @@ import callwright.media.precise_sleep as ps_mod
 from callwright.media.pacer import Pacer, PacerClock
 from callwright.media.precise_sleep import TimerFdSleep, precise_sleep
 
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux")
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="platform: timerfd is Linux"
+)
 
 FB = 320
 
