@@ -12,6 +12,7 @@ RUN apt-get update \
 WORKDIR /opt/callwright
 COPY requirements.txt requirements-dev.txt pyproject.toml Makefile README.md ./
 COPY callwright ./callwright
+COPY cli ./cli
 COPY ari_app ./ari_app
 COPY admin ./admin
 COPY agi ./agi

@@ -35,7 +35,7 @@ def cmd_agi_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from agi.fastagi import FastAgiServer
     from agi.routing import RoutingScript
-    from callwright.cli import setup_logging, wait_for_signal
+    from callwright.process import setup_logging, wait_for_signal
     from callwright.store.db import Database
     from callwright.store.numbers import NumberRepository
 
@@ -64,7 +64,7 @@ def cmd_agi_eagi(args: argparse.Namespace) -> int:
     os.dup2(2, 1)
     settings = _settings(args)
     from agi.eagi import EagiFds, run_eagi
-    from callwright.cli import setup_logging
+    from callwright.process import setup_logging
 
     setup_logging(settings.server.log_level)
     fds = EagiFds(stdin=0, stdout=agi_out, audio=args.audio_fd)
@@ -101,6 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m agi``: run the chosen command, reporting errors as ``callwright`` does."""
-    from callwright.cli import run_command
+    from callwright.process import run_command
 
     return run_command(build_parser().parse_args(argv), "python -m agi")

@@ -2,6 +2,6 @@
 
 import sys
 
-from callwright.cli import main
+from cli.main import main
 
 raise SystemExit(main([*sys.argv[1:], "serve"]))  # e.g. python -m ari_app --config x.toml

@@ -20,6 +20,7 @@ from ari_app.simulator.server import PbxSimulator
 from callwright.call.journal import TurnRecord
 from callwright.config import Settings
 from callwright.dialog.demo_flow import DEMO_FLOW
+from callwright.process import wait_for_signal
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
@@ -86,8 +87,6 @@ async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO =
             return code
         admin_runner = await start_admin(service, settings, out) if admin else None
         print("press Ctrl-C to stop", file=out, flush=True)
-        from callwright.cli import wait_for_signal
-
         try:
             await wait_for_signal()
         finally:

@@ -1,48 +1,27 @@
-"""The ``callwright`` command. Each sub-command is a composition root: it loads the settings and
-wires the concrete classes it needs (adapters are imported inside the handlers, so the engine
-never depends on them at import time).
+"""The ``callwright`` command (also ``python -m cli``). Each sub-command is a composition root:
+it loads the settings and wires the concrete classes it needs. Adapters are imported inside the
+handlers, so that ``callwright models list`` does not load the call service.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from callwright.accounts_cli import add_user_parser
 from callwright.config import Settings, load_config
-from callwright.errors import CallwrightError, ConfigError
-
-log = logging.getLogger("callwright")
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+from callwright.process import run_command, setup_logging, wait_for_signal
+from cli.models import add_models_parser
+from cli.privacy import add_privacy_parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     path = Path(args.config) if getattr(args, "config", None) else None
     return load_config(path)
-
-
-async def wait_for_signal() -> None:
-    """Return on SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -168,34 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate the configuration and print it")
     p.set_defaults(func=cmd_check)
 
-    from callwright.models_cli import add_models_parser
-    from callwright.privacy_cli import add_privacy_parser
-
     add_models_parser(sub)
     add_privacy_parser(sub)
-    from callwright.accounts_cli import add_user_parser
-
     add_user_parser(sub)
     from agi.cli import add_agi_parser  # FastAGI/EAGI, for PBXes without ARI
 
     add_agi_parser(sub)
     return parser
-
-
-def run_command(args: argparse.Namespace, prog: str) -> int:
-    """Run a parsed sub-command's handler; errors become a message and an exit code (2 for a
-    configuration error, 1 for any other Callwright error, 130 for Ctrl-C)."""
-    try:
-        code: int = args.func(args)
-        return code
-    except ConfigError as exc:
-        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except CallwrightError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,11 +16,11 @@ import pytest
 
 from callwright.privacy.recording_crypto import encrypt_file
 from callwright.privacy.secrets import MasterKey
-from callwright.privacy_cli import add_privacy_parser
 from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso, utc_now
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository
+from cli.privacy import add_privacy_parser
 
 NUMBER = "+15550102030"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from callwright.models_cli import add_models_parser
+from cli.models import add_models_parser
 from tests.callwright.speech.model_server import ModelServer, fake_vosk_model, make_zip, sha256
 
 NAME = "vosk-model-cli-0.1"

@@ -1,3 +1,0 @@
-from callwright.cli import main
-
-raise SystemExit(main())
