@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from admin.errors import Unauthenticated, UserError, is_api
 from admin.keys import API_PREFIX, SERVICES, session_cookie_name
-from admin.principal import Principal
+from admin.principal import Principal, token_principal
 from admin.services import AdminServices
 from callwright.accounts.audit import Actor
 from callwright.accounts.roles import Forbidden, Permission, Role, minimum_role
@@ -118,11 +118,10 @@ async def authenticate(request: web.Request, services: AdminServices) -> Princip
         row = await services.tokens.authenticate(token.strip())
         if row is None:
             raise Unauthenticated()
-        org = await services.users.org_access(row.org_id)
-        if org is None:
+        by_token = await token_principal(services.users, row, client_ip(request))
+        if by_token is None:  # its issuer left, was disabled, or no longer backs it
             raise Unauthenticated()
-        actor = Actor("token", user_id=row.user_id, token_id=row.id, ip=client_ip(request))
-        return Principal(actor=actor, org=org, role=Role(row.role), token=row)
+        return by_token
     session = await services.sessions.load(request.cookies.get(session_cookie_name(services), ""))
     if session is None or not session.totp_ok:
         raise Unauthenticated()

@@ -81,6 +81,7 @@ def build_services(
     audit_log = AuditRepo(db)
     audit = AuditWriter(audit_log)
     sessions = SessionManager(SessionRepo(db), hours=options.session_hours)
+    token_repo = TokenRepo(db)
     second_factor = SecondFactor(users, master_key, totp, RecoveryCodes(passwords))
     return AdminServices(
         db=db,
@@ -99,10 +100,10 @@ def build_services(
         audit_log=audit_log,
         audit=audit,
         sessions=sessions,
-        tokens=ApiTokens(TokenRepo(db)),
+        tokens=ApiTokens(token_repo),
         totp=totp,
         second_factor=second_factor,
         limiter=limiter,
         authenticator=Authenticator(users, passwords, limiter, sessions, second_factor, audit),
-        directory=Directory(users, passwords, sessions, audit),
+        directory=Directory(users, passwords, sessions, audit, token_repo),
     )

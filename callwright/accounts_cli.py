@@ -25,7 +25,7 @@ from callwright.errors import CallwrightError, NotFound
 from callwright.store.audit import AuditRepo
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository, SlugTaken
-from callwright.store.tokens import SessionRepo
+from callwright.store.tokens import SessionRepo, TokenRepo
 from callwright.store.users import UserRepo
 
 
@@ -82,7 +82,11 @@ async def add_user(
     users = UserRepo(db)
     org = await OrgRepository(db).get_by_slug(org_slug)
     directory = Directory(
-        users, passwords, SessionManager(SessionRepo(db)), AuditWriter(AuditRepo(db))
+        users,
+        passwords,
+        SessionManager(SessionRepo(db)),
+        AuditWriter(AuditRepo(db)),
+        TokenRepo(db),
     )
     added = await directory.add_member(Actor.cli(), None, org.id, email, role, password)
     return added.user_id, added.created_user

@@ -162,6 +162,7 @@ async def tokens(ctx: Ctx) -> web.StreamResponse:
                 "id": t.id,
                 "name": t.name,
                 "role": t.role,
+                "issuer_id": t.user_id,
                 "last_four": t.last_four,
                 "created_at": t.created_at,
                 "last_used_at": t.last_used_at,
@@ -225,8 +226,9 @@ async def create_token(ctx: Ctx) -> web.StreamResponse:
         raise UserError(
             f"You cannot create a token with the {role.value} role.", field="role", status=403
         )
+    # A token made with a token is issued by the same person: it is bound by their role too.
     issued = await ctx.services.tokens.issue(
-        org_id=ctx.org_id, user_id=ctx.principal.user_id, name=name, role=role
+        org_id=ctx.org_id, user_id=ctx.actor.user_id, name=name, role=role
     )
     await ctx.record("token.create", f"token:{issued.id}", name=name, role=role.value)
     result = {"id": issued.id, "token": issued.token, "last_four": issued.last_four}

@@ -3,6 +3,10 @@
 The rules: only owners and admins manage people; an admin cannot create, change or remove an owner;
 an org always keeps at least one (enabled) owner. ``actor_role`` None means the CLI, run by whoever
 administers the machine, which may do anything. Every change is written to the audit log.
+
+A member's API tokens never outlive what the member may do: removing a member revokes every token
+they issued in the org, and demoting one revokes their tokens above the new role (each revocation
+is in the audit log; the admin also checks the issuer on every request).
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from dataclasses import dataclass
 
 from callwright.accounts.audit import Actor, AuditWriter
 from callwright.accounts.passwords import PasswordPolicyError, Passwords, check_policy
-from callwright.accounts.roles import Forbidden, Role, may_grant
+from callwright.accounts.roles import Forbidden, Role, may_grant, roles_above
 from callwright.accounts.sessions import SessionManager
 from callwright.errors import CallwrightError
-from callwright.store.tokens import SessionRow
+from callwright.store.tokens import SessionRow, TokenRepo
 from callwright.store.users import UserRepo
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
@@ -45,11 +49,13 @@ class Directory:
         passwords: Passwords,
         sessions: SessionManager,
         audit: AuditWriter,
+        tokens: TokenRepo,
     ) -> None:
         self._users = users
         self._passwords = passwords
         self._sessions = sessions
         self._audit = audit
+        self._tokens = tokens
 
     @staticmethod
     def _require_grant(actor_role: Role | None, role: Role) -> None:
@@ -117,6 +123,8 @@ class Directory:
             target=f"user:{user_id}",
             detail={"from": current.value, "to": role.value},
         )
+        above = [r.value for r in roles_above(role)]
+        await self._revoke_tokens(actor, org_id, user_id, above, f"member demoted to {role.value}")
 
     async def remove_member(
         self, actor: Actor, actor_role: Role | None, org_id: int, user_id: int
@@ -133,6 +141,22 @@ class Directory:
             target=f"user:{user_id}",
             detail={"role": current.value},
         )
+        await self._revoke_tokens(actor, org_id, user_id, None, "member removed")
+
+    async def _revoke_tokens(
+        self, actor: Actor, org_id: int, user_id: int, roles: list[str] | None, reason: str
+    ) -> tuple[int, ...]:
+        """Revoke ``user_id``'s tokens in the org (those with ``roles``, or all), each audited."""
+        revoked = await self._tokens.revoke_for_member(org_id, user_id, roles)
+        for token_id in revoked:
+            await self._audit.record(
+                actor,
+                "token.revoke",
+                org_id=org_id,
+                target=f"token:{token_id}",
+                detail={"reason": reason, "issuer_id": user_id},
+            )
+        return revoked
 
     async def change_password(
         self, actor: Actor, session: SessionRow | None, user_id: int, current: str, new: str

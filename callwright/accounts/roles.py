@@ -42,6 +42,16 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
 
 
+def lesser(a: Role, b: Role) -> Role:
+    """The lower of two roles: what an API token is worth is ``lesser(token, issuer's role)``."""
+    return a if a.rank <= b.rank else b
+
+
+def roles_above(role: Role) -> list[Role]:
+    """Every role ranked above ``role`` (what a member demoted to ``role`` may no longer hold)."""
+    return [r for r in Role if r.rank > role.rank]
+
+
 class Permission(StrEnum):
     CALLS_READ = "calls.read"
     CALLS_NOTE = "calls.note"

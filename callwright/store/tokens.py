@@ -7,6 +7,7 @@ token row by the sha256 of the token. Someone who reads the database cannot sign
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callwright.store.clock import utc_now_iso
@@ -155,6 +156,28 @@ class TokenRepo:
             (utc_now_iso(), org_id, token_id),
         )
         return changed == 1
+
+    async def revoke_for_member(
+        self, org_id: int, user_id: int, roles: Sequence[str] | None = None
+    ) -> tuple[int, ...]:
+        """Revoke the live tokens ``user_id`` issued in ``org_id`` (only those with one of
+        ``roles``, when given); return their ids, for the audit log."""
+        wanted = "" if roles is None else f" AND role IN ({', '.join('?' for _ in roles)})"
+        params: tuple[object, ...] = (org_id, user_id, *(roles or ()))
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id FROM api_tokens WHERE org_id = ? AND user_id = ?"
+                f" AND revoked_at IS NULL{wanted} ORDER BY id",
+                params,
+            ) as cur:
+                ids = tuple(int(row[0]) for row in await cur.fetchall())
+            if ids:
+                marks = ", ".join("?" for _ in ids)
+                await conn.execute(
+                    f"UPDATE api_tokens SET revoked_at = ? WHERE id IN ({marks})",
+                    (utc_now_iso(), *ids),
+                )
+        return ids
 
     async def touch(self, token_id: int, at: str) -> None:
         await self._db.execute(
