@@ -7,7 +7,9 @@ app has no events websocket, ``STASISSTATUS`` is FAILED and the call goes on in 
 (NoOp, Hangup) and ends; the app never hears of it.
 
 After ``/continue`` the call runs the dialplan where it was sent (recorded in ``continued_to``)
-for ``dialplan_s`` seconds and hangs up.
+for ``dialplan_s`` seconds and hangs up, unless the context is one of ``stasis_contexts``: then,
+as the lab's ``[fr-crash-back]`` (``Wait(1)``, ``Stasis(factcrash,back)``) did, the same channel
+enters Stasis again after ``wait_s`` (a new ``StasisStart`` with the same channel id).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ class ContinuedTo:
     context: str
     extension: str
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class StasisReentry:
+    """A dialplan context that waits ``wait_s`` and then runs ``Stasis(app, args)``."""
+
+    app: str
+    args: tuple[str, ...] = ()
+    wait_s: float = 1.0
 
 
 @dataclass(eq=False)
@@ -63,11 +74,18 @@ class SimulatedCall:
 
 
 class CallFactory:
-    """Builds calls in a :class:`Pbx`. ``dialplan_s``: life after /continue."""
+    """Builds calls in a :class:`Pbx`. ``dialplan_s``: life after /continue;
+    ``stasis_contexts``: contexts that send a continued channel back into Stasis."""
 
-    def __init__(self, pbx: Pbx, dialplan_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        pbx: Pbx,
+        dialplan_s: float = 1.0,
+        stasis_contexts: dict[str, StasisReentry] | None = None,
+    ) -> None:
         self.pbx = pbx
         self.dialplan_s = dialplan_s
+        self.stasis_contexts = dict(stasis_contexts or {})
 
     def local_pair(
         self,
@@ -135,7 +153,19 @@ class CallFactory:
                     call.hangup_cause = 16
                     pbx.hangup(ch2, 16, True)
 
-            asyncio.get_running_loop().call_later(self.dialplan_s, dialplan_done)
+            reentry = self.stasis_contexts.get(loc.context)
+            if reentry is None:
+                asyncio.get_running_loop().call_later(self.dialplan_s, dialplan_done)
+                return
+
+            def back_to_stasis() -> None:
+                if pbx.channels.get(ch1.id) is not ch1 or ch1.hangup_pending:
+                    return
+                ch1.dialplan = DialplanLocation(loc.context, loc.exten, loc.priority + 1, "", "")
+                if not pbx.enter_stasis(ch1, reentry.app, list(reentry.args)):
+                    dialplan_done()
+
+            asyncio.get_running_loop().call_later(reentry.wait_s, back_to_stasis)
 
         ch1.on_gone.append(gone)
         ch2.on_gone.append(gone)

@@ -22,7 +22,7 @@ from types import TracebackType
 from aiohttp import web
 
 from ari_app.simulator.caller import SimulatedCaller
-from ari_app.simulator.calls import CallFactory, SimulatedCall
+from ari_app.simulator.calls import CallFactory, SimulatedCall, StasisReentry
 from ari_app.simulator.context import SimContext
 from ari_app.simulator.control import ControlApi
 from ari_app.simulator.core import Pbx
@@ -71,6 +71,7 @@ class PbxSimulator:
         media_stasis_delay_s: float = 0.001,
         seed: int | None = None,
         rtp_impairment: RtpImpairment | None = None,
+        stasis_contexts: dict[str, StasisReentry] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -85,7 +86,7 @@ class PbxSimulator:
         self.ctx = SimContext(
             pbx=self.pbx,
             hub=self.hub,
-            calls=CallFactory(self.pbx, dialplan_s),
+            calls=CallFactory(self.pbx, dialplan_s, stasis_contexts),
             rtp_host=rtp_host,
             entity_id=entity_id,
             startup_time=time.time(),

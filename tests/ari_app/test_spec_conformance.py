@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from ari_app.ari.routes import CLIENT_ROUTES
+from ari_app.simulator.calls import StasisReentry
 from ari_app.simulator.rest import NOT_IMPLEMENTED_MESSAGE
 from ari_app.simulator.server import NOT_IMPLEMENTED, PbxSimulator, implemented_routes
 from ari_app.simulator.spec import AriSpec
@@ -133,17 +134,23 @@ async def test_c_missing_required_parameter_is_400(
 
 
 async def replay(
-    asterisk22_dir: Path, name: str, skip: frozenset[int] = frozenset(), wait: bool = True
+    asterisk22_dir: Path, name: str, skip: frozenset[int] = frozenset(), wait: bool = True,
+    *, dialplan_s: float = 5.0, time_scale: float = 0.0,
 ) -> Any:
     # dialplan_s: the lab's [after-stasis] played a 5 s file before hanging up.
-    sim = PbxSimulator(username="ari", password="ari-secret", dialplan_s=5.0)
+    # [fr-crash-back] (app-gone.jsonl) waits 1 s and runs Stasis(factcrash,back).
+    sim = PbxSimulator(
+        username="ari", password="ari-secret", dialplan_s=dialplan_s,
+        stasis_contexts={"fr-crash-back": StasisReentry("factcrash", ("back",), 1.0)},
+    )
     await sim.start()
     peer = await RtpPeer.open()
     auth = aiohttp.encode_basic_auth("ari", "ari-secret")
     session = aiohttp.ClientSession(headers={"Authorization": auth})
     replayer = Replayer(sim, session, peer)
     try:
-        return await replayer.run(load(asterisk22_dir / "asterisk-facts" / name), skip, wait)
+        lines = load(asterisk22_dir / "asterisk-facts" / name)
+        return await replayer.run(lines, skip, wait, time_scale)
     finally:
         await replayer.close()
         await session.close()
@@ -173,3 +180,60 @@ async def test_replay_errors(asterisk22_dir: Path) -> None:
             assert body == recorded_body, f"request {seq}"
         elif isinstance(recorded_body, str) and recorded_body.startswith("<!DOCTYPE"):
             assert body == recorded_body, f"request {seq}"
+
+
+def listed(body: Any) -> Any:
+    """What a GET answered, in a form that does not depend on order or on the clock: an
+    application's channel and bridge ids, channels' ids and states, bridges' ids and members."""
+    if isinstance(body, dict) and "channel_ids" in body:
+        return {"channels": sorted(body["channel_ids"]), "bridges": sorted(body["bridge_ids"])}
+    if isinstance(body, dict) and "technology" in body:
+        return {"bridge": body["id"], "members": sorted(body["channels"])}
+    if isinstance(body, dict) and "state" in body:
+        return {"channel": body["id"], "state": body["state"]}
+    if isinstance(body, list):
+        return sorted((listed(item) for item in body), key=repr)
+    return body
+
+
+async def test_replay_app_gone(asterisk22_dir: Path) -> None:
+    """outbound-ami/app-gone.jsonl: the app's websocket drops twice; calls, bridges and
+    ExternalMedia channels stay, a reconnect delivers nothing, the caller that hung up in the gap
+    is simply 404 while its ExternalMedia channel and bridge stay until the app deletes them."""
+    result = await replay(asterisk22_dir, "outbound-ami/app-gone.jsonl")
+    assert normalise(result.simulated) == normalise(result.recorded)
+    for seq, recorded, got, _rb, body in result.statuses:
+        assert got == recorded, f"request {seq}: {got} {body!r}"
+    # play (23) is not simulated; everything else was sent.
+    assert result.skipped == [23]
+    compared = 0
+    for seq, (recorded_body, body) in result.bodies.items():
+        if seq in (1, 15, 37):  # the websocket upgrades
+            continue
+        if isinstance(recorded_body, dict) and "value" in recorded_body:
+            continue  # BRIDGEPEER names the ExternalMedia channel's address (ours differs)
+        assert listed(body) == listed(recorded_body), f"request {seq}"
+        compared += 1
+    assert compared >= 15
+
+
+async def test_replay_shutdown_continue(asterisk22_dir: Path) -> None:
+    """outbound-ami/shutdown-continue.jsonl: /continue while bridged with ExternalMedia leaves
+    the bridge and the ExternalMedia channel in place; the caller leaves our app for good."""
+    # [fr-after] played a 0.5 s beep and waited 2 s before hanging up. Played at half speed (the
+    # caller's end in the dialplan falls between the +0.5 s and the +4 s requests, as recorded).
+    result = await replay(asterisk22_dir, "outbound-ami/shutdown-continue.jsonl",
+                          dialplan_s=1.25, time_scale=0.5)
+    assert normalise(result.simulated) == normalise(result.recorded)
+    for seq, recorded, got, _rb, body in result.statuses:
+        if seq == 9:  # play: not simulated (501), Asterisk said 409
+            continue
+        assert got == recorded, f"request {seq}: {got} {body!r}"
+    assert result.skipped == [9]
+    for seq, (recorded_body, body) in result.bodies.items():
+        if seq == 1:
+            continue
+        if isinstance(recorded_body, dict) and recorded_body.get("state") == "Up":
+            # the continued caller runs [fr-after] now; GET shows where it is in the dialplan
+            assert body["dialplan"]["context"] == recorded_body["dialplan"]["context"], seq
+        assert listed(body) == listed(recorded_body), f"request {seq}"

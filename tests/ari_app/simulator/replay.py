@@ -6,17 +6,24 @@ inbound call is placed when the recording shows its StasisStart, and the caller 
 the recording shows a ChannelHangupRequest the app did not ask for. Before each request the
 replay waits until the simulator has sent as many (comparable) events as Asterisk had.
 
-The simulator does not implement recordings (501), so requests to routes it does not implement
-are skipped, and so are the events that only exist because a bridge Recorder channel was a
-member: Recording*, ``BRIDGEPEER`` values naming ``Recorder/``, and the ChannelConnectedLine
-that follows such a value. Runs of ChannelConnectedLine are compared as sets: Asterisk sends
+The simulator does not implement recordings or playbacks (501), so requests to routes it does
+not implement are skipped, and so are the events that only exist because of them: Recording*,
+Playback*, ``BRIDGEPEER`` values naming ``Recorder/``, and the ChannelConnectedLine that follows
+such a value. Runs of ChannelConnectedLine are compared as sets: Asterisk sends
 the two of a bridge join in either order (compare app-hangs-up.jsonl with continue-to-dialplan).
+
+Websocket life (app-gone.jsonl): a ``client-abort`` line drops our events websocket's TCP connection
+with no close frame, and a later websocket request connects again (events of every connection are
+collected in order). A note that the caller hung up by AMI while no app listened hangs the newest
+live call up. Bodies of GET responses are kept, with recorded ids mapped to ours
+(:meth:`Replayer.mapped`), so a test can compare what the PBX listed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +47,7 @@ def comparable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     after_recorder = False
     for e in events:
         kind = e["type"]
-        if kind.startswith("Recording"):
+        if kind.startswith(("Recording", "Playback")):
             continue
         if kind == "ChannelVarset" and "Recorder/" in str(e.get("value")):
             after_recorder = True
@@ -59,6 +66,8 @@ class ReplayResult:
     simulated: list[tuple[str, Role]]
     statuses: list[tuple[int, int, int, Any, Any]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    #: seq -> (recorded body with ids mapped to ours, our body), for GET requests.
+    bodies: dict[int, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def normalise(seq: list[tuple[str, Role]]) -> list[tuple[str, Role]]:
@@ -87,12 +96,16 @@ class Replayer:
         self.spec = AriSpec.builtin()
         self.routes = implemented_routes().routes
         self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
 
     def _map(self, text: str) -> str:
         for recorded, ours in self.ids.items():
             text = text.replace(recorded, ours)
         return text
+
+    def mapped(self, value: Any) -> Any:
+        """A recorded JSON value with every recorded id replaced by ours."""
+        return json.loads(self._map(json.dumps(value)))
 
     def role(self, event: dict[str, Any], mapped: bool) -> Role:
         ch = event.get("channel") or event.get("peer")
@@ -117,8 +130,13 @@ class Replayer:
         lines: list[dict[str, Any]],
         skip: frozenset[int] = frozenset(),
         wait_for_events: bool = True,
+        time_scale: float = 0.0,
     ) -> ReplayResult:
+        """Replay ``lines``. With ``time_scale`` > 0 each request also waits until its recorded
+        time (``t``, scaled) has passed, for scenarios where the PBX acts on its own meanwhile."""
         recorded_events: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         result = ReplayResult([], [])
         responses = {ln["seq"]: ln for ln in lines if ln.get("dir") == "response"}
         for line in lines:
@@ -127,8 +145,16 @@ class Replayer:
                 event = line["event"]
                 await self._on_recorded_event(event)
                 recorded_events.append(event)
+            elif kind == "ws" and line.get("action") == "client-abort":
+                self._abort_ws()
+            elif kind == "note" and "caller hangs up: AMI Hangup" in line.get("text", ""):
+                live = [c for c in self.calls.values() if not c.is_ended]
+                if live:
+                    await live[-1].caller.hangup()
             elif kind == "request":
                 await asyncio.sleep(0.02)  # let the events of the previous request arrive
+                if time_scale > 0:
+                    await asyncio.sleep(start + line["t"] / 1000 * time_scale - loop.time())
                 if wait_for_events:
                     await self._wait_events(len(comparable(recorded_events)))
                 await self._request(line, responses.get(line["seq"]), skip, result)
@@ -136,6 +162,13 @@ class Replayer:
         result.recorded = [(e["type"], self.role(e, False)) for e in comparable(recorded_events)]
         result.simulated = [(e["type"], self.role(e, True)) for e in comparable(self.events)]
         return result
+
+    def _abort_ws(self) -> None:
+        """Drop the events websocket's TCP connection without a close frame (a crashed app)."""
+        assert self.ws is not None
+        sock = self.ws.get_extra_info("socket")  # asyncio's TransportSocket
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)
 
     async def _on_recorded_event(self, event: dict[str, Any]) -> None:
         ch = event.get("channel") or {}
@@ -200,7 +233,7 @@ class Replayer:
         if websocket:
             if expected_status == 101:
                 self.ws = await self.session.ws_connect(url, params=query)
-                self._reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+                self._readers.append(asyncio.get_running_loop().create_task(self._read(self.ws)))
                 result.statuses.append((seq, expected_status, 101, None, None))
                 return
             if expected_status == 401:
@@ -213,6 +246,8 @@ class Replayer:
             body: Any = json.loads(text) if is_json else text
             self._learn_ids(response, body)
             recorded_body = response["body"] if response else None
+            if line["method"] == "GET":
+                result.bodies[seq] = (self.mapped(recorded_body), body)
             result.statuses.append((seq, expected_status, resp.status, recorded_body, body))
             if resp.status == 405:
                 assert response is not None
@@ -238,5 +273,5 @@ class Replayer:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
-        if self._reader is not None:
-            await self._reader
+        for reader in self._readers:
+            await reader
