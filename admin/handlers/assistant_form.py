@@ -11,6 +11,7 @@ from admin.forms import flag, json_value, optional_id, text, whole
 from admin.html import Html, h, join
 from admin.routing import Ctx
 from admin.views import field, form, select, text_input, textarea
+from callwright.errors import NotFound
 from callwright.store.assistants import Assistant
 
 TEXT_FIELDS = (
@@ -45,6 +46,8 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
         ):
             if name in data:
                 fields[name] = json_value(data, name, kind, api=True)
+        if "llm" in fields:
+            await check_llm_credential(ctx, fields["llm"])
         if "record_calls" in data:
             if not isinstance(data["record_calls"], bool):
                 raise UserError("record_calls: expected true or false", field="record_calls")
@@ -70,6 +73,37 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
     fields["tools"] = json_value(data, "tools", list, api=False)
     fields["transfer_targets"] = json_value(data, "transfer_targets", list, api=False)
     return fields
+
+
+SETTINGS_OBJECTS = ("stt", "tts", "llm", "media")
+
+
+async def check_llm_credential(ctx: Ctx, llm: dict[str, Any]) -> None:
+    """``llm.credential_id`` must name a credential of this org (or be absent or null)."""
+    credential_id = llm.get("credential_id")
+    if credential_id is None:
+        return
+    if isinstance(credential_id, bool) or not isinstance(credential_id, int):
+        raise UserError("llm.credential_id: expected a credential id", field="llm.credential_id")
+    try:
+        await ctx.services.credentials.get_by_id(ctx.org_id, credential_id)
+    except NotFound as exc:
+        raise UserError(
+            "llm.credential_id: this organisation has no credential with that id",
+            field="llm.credential_id",
+        ) from exc
+
+
+def merge_settings(current: Assistant, fields: dict[str, Any]) -> dict[str, Any]:
+    """An API update's ``stt``/``tts``/``llm``/``media`` objects change only the keys they carry
+    (a key sent as null is removed), like the top-level fields: ``{"llm": {"model": "x"}}`` keeps
+    the LLM switched on and its credential."""
+    merged = dict(fields)
+    for name in SETTINGS_OBJECTS:
+        if name in fields:
+            value = {**getattr(current, name), **fields[name]}
+            merged[name] = {key: v for key, v in value.items() if v is not None}
+    return merged
 
 
 async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:

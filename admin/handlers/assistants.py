@@ -13,6 +13,7 @@ from admin.handlers.assistant_form import (
     TEXT_FIELDS,
     assistant_fields,
     assistant_json,
+    merge_settings,
     settings_form,
 )
 from admin.html import Html, h
@@ -85,8 +86,10 @@ async def show_assistant(ctx: Ctx) -> web.StreamResponse:
 
 async def update_assistant(ctx: Ctx) -> web.StreamResponse:
     assistant_id = ctx.match_int("assistant_id")
-    await ctx.services.assistants.get(ctx.org_id, assistant_id)
+    current = await ctx.services.assistants.get(ctx.org_id, assistant_id)
     fields = await assistant_fields(ctx, partial=ctx.api)
+    if ctx.api:
+        fields = merge_settings(current, fields)
     with user_errors():
         updated = await ctx.services.assistants.update(ctx.org_id, assistant_id, **fields)
     await ctx.record("assistant.update", f"assistant:{assistant_id}", fields=sorted(fields))
@@ -132,7 +135,8 @@ ROUTES = [
         _ID,
         update_assistant,
         Permission.ASSISTANTS_WRITE,
-        "Change an assistant's settings (API: only the fields sent)",
+        "Change an assistant's settings (API: only the fields sent, and in stt, tts, llm and"
+        " media only the keys sent; null removes a key)",
         body=_ASSISTANT_BODY,
     ),
     Route(

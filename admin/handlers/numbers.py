@@ -188,7 +188,11 @@ ROUTES = [
         assign_number,
         Permission.NUMBERS_WRITE,
         "Assign the number to an assistant (null: unassign)",
-        body={"type": "object", "properties": {"assistant_id": {"type": ["integer", "null"]}}},
+        body={
+            "type": "object",
+            "required": ["assistant_id"],  # an empty body must not unassign the number
+            "properties": {"assistant_id": {"type": ["integer", "null"]}},
+        },
     ),
     Route(
         "POST",

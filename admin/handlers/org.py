@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin.errors import Missing
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import done, form, page, respond
@@ -51,19 +52,37 @@ async def settings(ctx: Ctx) -> web.StreamResponse:
     )
 
 
+SETTINGS = ("require_totp", "viewers_hear_recordings")
+
+
 async def save(ctx: Ctx) -> web.StreamResponse:
+    """Change the settings sent. The page's form sends all of them (an unticked box is off); an
+    API body changes only the keys it has, so ``{"viewers_hear_recordings": true}`` leaves the
+    two-step requirement as it was."""
     data = await ctx.input()
-    require_totp = _flag(data.get("require_totp"))
-    viewers = _flag(data.get("viewers_hear_recordings"))
-    await ctx.services.orgs.update(ctx.org_id, require_totp=require_totp)
-    await ctx.services.users.set_viewers_hear_recordings(ctx.org_id, viewers)
-    await ctx.record(
-        "org.settings",
-        f"org:{ctx.org_id}",
-        require_totp=require_totp,
-        viewers_hear_recordings=viewers,
+    if ctx.api:
+        sent = {key: data[key] is True for key in SETTINGS if key in data}
+    else:
+        sent = {key: _flag(data.get(key)) for key in SETTINGS}
+    if "require_totp" in sent:
+        await ctx.services.orgs.update(ctx.org_id, require_totp=sent["require_totp"])
+    if "viewers_hear_recordings" in sent:
+        await ctx.services.users.set_viewers_hear_recordings(
+            ctx.org_id, sent["viewers_hear_recordings"]
+        )
+    if sent:
+        await ctx.record("org.settings", f"org:{ctx.org_id}", **sent)
+    now = await ctx.services.users.org_access(ctx.org_id)
+    if now is None:
+        raise Missing("This organisation")
+    return done(
+        ctx,
+        {
+            "require_totp": now.require_totp,
+            "viewers_hear_recordings": now.viewers_hear_recordings,
+        },
+        "/org",
     )
-    return done(ctx, {"require_totp": require_totp, "viewers_hear_recordings": viewers}, "/org")
 
 
 ROUTES = [
@@ -73,7 +92,7 @@ ROUTES = [
         "/org",
         save,
         Permission.ORG_SETTINGS,
-        "Change the org's security settings",
+        "Change the org's security settings (API: only the keys sent)",
         body={
             "type": "object",
             "properties": {

@@ -93,9 +93,10 @@ async def test_a_removed_issuers_tokens_stop_working_and_are_revoked(
     assert made.status == 201
     child = await made.json()
     member_id = await _user_id(admin, org.users["admin"])
-    assert await admin.db.fetch_value(
-        "SELECT user_id FROM api_tokens WHERE id = ?", (child["id"],)
-    ) == member_id
+    assert (
+        await admin.db.fetch_value("SELECT user_id FROM api_tokens WHERE id = ?", (child["id"],))
+        == member_id
+    )
     child_auth = {"Authorization": f"Bearer {child['token']}"}
     removed = await owner.api("POST", f"/team/{member_id}/remove")
     assert removed.status == 200
