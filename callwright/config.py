@@ -46,8 +46,11 @@ def _opt(
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     log_level: str = _opt("info", choices=("debug", "info", "warning", "error"))
+    log_format: str = _opt("text", choices=("text", "json"))
     data_dir: Path = Path("var")
     master_key_file: Path = Path("var/master.key")
+    status_port: int = _opt(0, lo=0, hi=65535)  # 0 = no status listener
+    status_host: str = _opt("127.0.0.1", nonempty=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class AriSettings:
     app: str = _opt("callwright", nonempty=True)
     reconnect_max_s: float = _opt(30.0, lo=0.1, hi=3600.0)
     reconnect_give_up_s: float = _opt(0.0, lo=0.0)  # 0 = never give up
+    ca_file: Path | None = None  # https/wss: trust only these CAs (None = the system's)
+    verify: bool = True  # false = accept any certificate (testing only)
 
     @property
     def enabled(self) -> bool:
@@ -142,6 +147,8 @@ class AdminSettings:
     port: int = _opt(8080, lo=1, hi=65535)
     session_hours: int = _opt(12, lo=1, hi=24 * 90)
     secure_cookies: bool = True
+    tls_cert: Path | None = None  # both set = serve HTTPS (None = plain HTTP)
+    tls_key: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +257,11 @@ def _field_type(section: str, key: str) -> Any:
     return get_type_hints(SECTIONS[section])[key]
 
 
+#: The type of an optional path setting: "" in TOML or the environment means None (unset).
+OptionalPath = Path | None
+
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               Path: "a path (a string)"}
+               Path: "a path (a string)", OptionalPath: "a path (a string; \"\" for none)"}
 
 
 def _from_toml(section: str, key: str, value: Any) -> Any:
@@ -334,6 +344,9 @@ def _build(section: str, given: dict[str, Any], base: Path) -> Any:
         dotted = f"{section}.{spec.name}"
         if hints[spec.name] is Path:
             value = _resolve_path(dotted, value, base)
+        elif hints[spec.name] == OptionalPath:
+            value = None if value is None or str(value).strip() == "" else _resolve_path(
+                dotted, value, base)
         else:
             _check_value(dotted, value, spec.metadata)
         result[spec.name] = value

@@ -1,6 +1,7 @@
 """The checks on configuration values, applied by :func:`callwright.config.load_config`: each
 value against the limits declared with its setting (choices, bounds, non-empty), and the checks
-that involve more than one key (the ARI URL and password, RTP ports, VAD timings, URLs, the LLM).
+that involve more than one key (the ARI URL, password and TLS, RTP ports, VAD timings, URLs, the
+LLM, the admin's certificate and key).
 A failure raises :class:`~callwright.errors.ConfigError` naming the dotted key and what was
 expected.
 """
@@ -69,6 +70,14 @@ def _check_together(s: Settings) -> Settings:
             raise ConfigError("ari.url", "http(s)://host:port with no path", s.ari.url)
         if not s.ari.password:
             raise ConfigError("ari.password", "a password (from ari.conf) when ari.url is set")
+    if s.ari.ca_file is not None and not s.ari.verify:
+        raise ConfigError("ari.ca_file", "no CA file with ari.verify = false (a CA to trust and "
+                          "no checks contradict each other; drop one)", str(s.ari.ca_file))
+    if (s.admin.tls_cert is None) != (s.admin.tls_key is None):
+        given, missing = (("admin.tls_cert", "admin.tls_key") if s.admin.tls_key is None
+                          else ("admin.tls_key", "admin.tls_cert"))
+        raise ConfigError(missing, f"a file as well when {given} is set (HTTPS needs the "
+                          "certificate and its private key)")
     media = s.media
     if media.transport == "rtp" and media.format == "slin16":
         raise ConfigError(

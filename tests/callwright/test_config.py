@@ -216,3 +216,38 @@ def test_example_file_lists_every_key_with_its_default(
     defaults = load_config(None, {})
     assert dataclasses.replace(from_example, config_file=None) == defaults
     assert isinstance(defaults, Settings)
+
+
+def test_tls_paths_resolve_and_empty_means_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[ari]
+url = "https://pbx.example:8089"
+password = "p"
+ca_file = "tls/pbx-ca.pem"
+
+[admin]
+tls_cert = "/etc/callwright/admin.pem"
+tls_key = "tls/admin-key.pem"
+""")
+    s = load_config(path, {})
+    assert s.ari.ca_file == tmp_path / "tls" / "pbx-ca.pem" and s.ari.verify is True
+    assert s.admin.tls_cert == Path("/etc/callwright/admin.pem")
+    assert s.admin.tls_key == tmp_path / "tls" / "admin-key.pem"
+    s = load_config(path, {"CALLWRIGHT_ARI_CA_FILE": "", "CALLWRIGHT_ARI_VERIFY": "no"})
+    assert s.ari.ca_file is None and s.ari.verify is False
+    defaults = load_config(None, {})
+    assert defaults.ari.ca_file is None and defaults.admin.tls_cert is None
+
+
+@pytest.mark.parametrize(("toml", "key", "words"), [
+    ('[admin]\ntls_cert = "c.pem"\n', "admin.tls_key", "when admin.tls_cert is set"),
+    ('[admin]\ntls_key = "k.pem"\n', "admin.tls_cert", "when admin.tls_key is set"),
+    ('[ari]\nca_file = "ca.pem"\nverify = false\n', "ari.ca_file", "ari.verify = false"),
+    ("[ari]\nca_file = 5\n", "ari.ca_file", "a path"),
+    ('[ari]\nverify = "no"\n', "ari.verify", "true or false"),
+])
+def test_wrong_tls_settings_name_their_key(tmp_path: Path, toml: str, key: str,
+                                           words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(write(tmp_path, toml), {})
+    assert info.value.key == key

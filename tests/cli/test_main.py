@@ -71,3 +71,20 @@ def test_python_m_cli_reports_a_bad_setting_with_exit_code_2(tmp_path: Path) -> 
     assert done.stderr.startswith("callwright: configuration error: ")
     assert "media.transport" in done.stderr
     assert done.stdout == ""
+
+
+def test_check_shows_the_tls_settings(tmp_path: Path) -> None:
+    done = run_cli(
+        tmp_path, "check",
+        CALLWRIGHT_ARI_URL="https://pbx.example:8089", CALLWRIGHT_ARI_PASSWORD="hunter2",
+        CALLWRIGHT_ARI_CA_FILE=str(tmp_path / "pbx-ca.pem"),
+        CALLWRIGHT_ADMIN_TLS_CERT=str(tmp_path / "admin.pem"),
+        CALLWRIGHT_ADMIN_TLS_KEY=str(tmp_path / "admin-key.pem"),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"ari.ca_file = PosixPath('{tmp_path / 'pbx-ca.pem'}')" in lines
+    assert "ari.verify = True" in lines
+    assert f"admin.tls_cert = PosixPath('{tmp_path / 'admin.pem'}')" in lines
+    assert f"admin.tls_key = PosixPath('{tmp_path / 'admin-key.pem'}')" in lines
+    assert "ari.password = '********'" in lines and "hunter2" not in done.stdout
