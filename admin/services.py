@@ -21,6 +21,7 @@ from callwright.store.audit import AuditRepo
 from callwright.store.call_search import CallSearch
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.login_attempts import LoginAttemptRepo
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.retention import RetentionRepository
@@ -75,7 +76,7 @@ def build_services(
     totp: TotpVerifier | None = None,
 ) -> AdminServices:
     passwords = passwords or Passwords()
-    limiter = limiter or LoginRateLimiter()
+    limiter = limiter or LoginRateLimiter(LoginAttemptRepo(db))
     totp = totp or TotpVerifier()
     users = UserRepo(db)
     audit_log = AuditRepo(db)

@@ -6,9 +6,10 @@ from aiohttp import web
 
 from admin.errors import UserError
 from admin.html import Html, h, join
-from admin.routing import Ctx, Route, RouteHandler
+from admin.routing import Ctx, Route, RouteHandler, client_ip
 from admin.views import done, field, form, page, text_input
 from callwright.accounts.directory import TeamError
+from callwright.accounts.login import PasswordNotConfirmed
 from callwright.accounts.roles import Role
 from callwright.store.users import User
 
@@ -67,13 +68,10 @@ async def account(ctx: Ctx) -> web.StreamResponse:
 async def change_password(ctx: Ctx) -> web.StreamResponse:
     user = _user(ctx)
     data = await ctx.input()
+    await _confirm_password(ctx, user, str(data.get("current", "")), "change password", "current")
     try:
-        await ctx.services.directory.change_password(
-            ctx.actor,
-            ctx.principal.session,
-            user.id,
-            str(data.get("current", "")),
-            str(data.get("new", "")),
+        await ctx.services.directory.set_password(
+            ctx.actor, ctx.principal.session, user.id, str(data.get("new", ""))
         )
     except TeamError as exc:
         raise UserError(str(exc), field="new") from exc
@@ -207,17 +205,28 @@ async def confirm(ctx: Ctx) -> web.StreamResponse:
     return _codes_page(ctx, codes, "Two-step sign-in is on")
 
 
-async def _check_password(ctx: Ctx, user: User) -> None:
+async def _confirm_password(
+    ctx: Ctx, user: User, password: str, purpose: str, field: str = "password"
+) -> None:
+    """The signed-in user's own password, checked with the sign-in rate limit (429 when locked)."""
+    try:
+        await ctx.services.authenticator.confirm_password(
+            user, password, client_ip(ctx.request), purpose
+        )
+    except PasswordNotConfirmed as exc:
+        raise UserError(str(exc), field=field, status=429 if exc.locked else 400) from exc
+
+
+async def _check_password(ctx: Ctx, user: User, purpose: str) -> None:
     data = await ctx.input()
-    if not await ctx.services.passwords.verify(user.password_hash, str(data.get("password", ""))):
-        raise UserError("The password is not right.", field="password")
+    await _confirm_password(ctx, user, str(data.get("password", ""))[:1024], purpose)
 
 
 async def regenerate(ctx: Ctx) -> web.StreamResponse:
     user = _user(ctx)
     if not user.has_totp:
         raise UserError("Two-step sign-in is off.")
-    await _check_password(ctx, user)
+    await _check_password(ctx, user, "new recovery codes")
     codes = await ctx.services.second_factor.new_recovery_codes(user)
     await ctx.record("user.recovery_codes", f"user:{user.id}")
     return _codes_page(ctx, codes, "New recovery codes")
@@ -227,7 +236,7 @@ async def disable(ctx: Ctx) -> web.StreamResponse:
     user = _user(ctx)
     if _org_requires(ctx):
         raise UserError("An organisation you administer requires two-step sign-in.", status=403)
-    await _check_password(ctx, user)
+    await _check_password(ctx, user, "turn two-step sign-in off")
     await ctx.services.second_factor.remove(user)
     await ctx.record("user.totp_off", f"user:{user.id}")
     return done(ctx, {"ok": True}, "/account", notice="totp-off")

@@ -2,6 +2,10 @@
 
 Outcomes are values, not exceptions, and their messages are written for the person at the login
 form. A wrong e-mail and a wrong password give the same message and cost the same time.
+
+:meth:`Authenticator.confirm_password` is the same check for a user who is already signed in and
+must give their password again (changing it, turning two-step sign-in off): rate limited too, so
+a stolen session cannot be used to guess the password.
 """
 
 from __future__ import annotations
@@ -10,15 +14,37 @@ from dataclasses import dataclass
 
 from callwright.accounts.audit import Actor, AuditWriter
 from callwright.accounts.passwords import Passwords
-from callwright.accounts.ratelimit import LoginRateLimiter
+from callwright.accounts.ratelimit import (
+    Lockout,
+    LoginRateLimiter,
+    login_keys,
+    password_check_keys,
+)
 from callwright.accounts.second_factor import SecondFactor
 from callwright.accounts.sessions import SessionManager, StartedSession
+from callwright.errors import CallwrightError
 from callwright.store.tokens import SessionRow
-from callwright.store.users import UserRepo
+from callwright.store.users import User, UserRepo
 
 WRONG_CREDENTIALS = "Wrong e-mail or password."
 WRONG_CODE = "That code is not right (or was already used). Try the next code."
 NO_ORG = "This account is not a member of any organisation yet. Ask an owner to add you."
+WRONG_PASSWORD = "The password is not right."
+
+
+class PasswordNotConfirmed(CallwrightError):
+    """A signed-in user's password was wrong (or checks are locked); the message says which."""
+
+    def __init__(self, message: str, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
+def _checks_locked(lock: Lockout) -> PasswordNotConfirmed:
+    return PasswordNotConfirmed(
+        f"Too many wrong passwords: password checks are locked for this account; {lock.retry}.",
+        locked=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +75,7 @@ class Authenticator:
         self._audit = audit
 
     async def _failed(self, email: str, ip: str, user_id: int | None, why: str) -> LoginOutcome:
-        lock = self._limiter.failed(email, ip)
+        lock = await self._limiter.failed(login_keys(email, ip))
         await self._audit.record(
             Actor("user" if user_id else "system", user_id=user_id, ip=ip),
             "login.failed",
@@ -63,7 +89,7 @@ class Authenticator:
 
     async def password_step(self, email: str, password: str, ip: str) -> LoginOutcome:
         email = email.strip()
-        lock = self._limiter.check(email, ip)
+        lock = await self._limiter.check(login_keys(email, ip))
         if lock is not None:
             return LoginOutcome(message=lock.message, locked=True)
         user = await self._users.by_email(email) if email else None
@@ -81,7 +107,7 @@ class Authenticator:
                 user_id=user.id, org_id=org_id, totp_ok=False, ip=ip
             )
             return LoginOutcome(session=session, needs_totp=True)
-        self._limiter.succeeded(email, ip)
+        await self._limiter.succeeded(login_keys(email, ip))
         session = await self._sessions.start(user_id=user.id, org_id=org_id, totp_ok=True, ip=ip)
         await self._audit.record(
             Actor("user", user_id=user.id, ip=ip), "login.succeeded", org_id=org_id
@@ -94,13 +120,13 @@ class Authenticator:
         if user is None or user.disabled:
             await self._sessions.end(pending)
             return LoginOutcome(message=WRONG_CREDENTIALS)
-        lock = self._limiter.check(user.email, ip)
+        lock = await self._limiter.check(login_keys(user.email, ip))
         if lock is not None:
             return LoginOutcome(message=lock.message, locked=True)
         how = await self._second_factor.check(user, code)
         if how is None:
             return await self._failed(user.email, ip, user.id, "code")
-        self._limiter.succeeded(user.email, ip)
+        await self._limiter.succeeded(login_keys(user.email, ip))
         await self._sessions.end(pending)
         session = await self._sessions.start(
             user_id=user.id, org_id=pending.org_id, totp_ok=True, ip=ip
@@ -112,3 +138,25 @@ class Authenticator:
             detail={"second_factor": how},
         )
         return LoginOutcome(session=session)
+
+    async def confirm_password(self, user: User, password: str, ip: str, purpose: str) -> None:
+        """Raise :class:`PasswordNotConfirmed` unless ``password`` is ``user``'s; failures count
+        against the user and the address and lock further checks at the limit."""
+        keys = password_check_keys(user.id, ip)
+        lock = await self._limiter.check(keys)
+        if lock is not None:
+            raise _checks_locked(lock)
+        if await self._passwords.verify(user.password_hash, password):
+            await self._limiter.succeeded(keys)
+            return
+        lock = await self._limiter.failed(keys)
+        await self._audit.record(
+            Actor("user", user_id=user.id, ip=ip),
+            "user.password_check_failed",
+            org_id=None,
+            target=f"user:{user.id}",
+            detail={"purpose": purpose, "locked": lock is not None},
+        )
+        if lock is not None:
+            raise _checks_locked(lock)
+        raise PasswordNotConfirmed(WRONG_PASSWORD)

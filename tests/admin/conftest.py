@@ -28,6 +28,7 @@ from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.login_attempts import LoginAttemptRepo
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.tokens import TokenRepo
@@ -62,7 +63,7 @@ class Admin:
         self.recordings = tmp / "recordings"
         self.recordings.mkdir(exist_ok=True)
         self.master_key = MasterKey.generate()
-        self.limiter = LoginRateLimiter()
+        self.limiter = LoginRateLimiter(LoginAttemptRepo(db))
         self.totp = TotpVerifier()
         self.app = build_admin_app(
             db,

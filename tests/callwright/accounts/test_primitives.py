@@ -1,4 +1,4 @@
-"""Passwords, TOTP, recovery codes, the login rate limiter and the role table."""
+"""Passwords, TOTP, recovery codes and the role table (the rate limiter: test_ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callwright.accounts.passwords import PasswordPolicyError, Passwords, check_policy
-from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.roles import Permission, Role, allows, may_grant
 from callwright.accounts.totp import (
     RecoveryCodes,
@@ -74,37 +73,6 @@ async def test_recovery_codes_work_once() -> None:
     assert remaining is not None and len(remaining) == 9
     assert await recovery.use(remaining, codes[3]) is None
     assert await recovery.use(remaining, "nope") is None
-
-
-def test_rate_limiter_locks_then_unlocks() -> None:
-    clock = Clock(0.0)
-    limiter = LoginRateLimiter(
-        per_account=3, per_address=10, window_s=60, lockout_s=300, clock=clock
-    )
-    assert limiter.failed("A@x.example", "1.1.1.1") is None
-    assert limiter.failed("a@x.example", "1.1.1.2") is None
-    lock = limiter.failed("a@x.example ", "1.1.1.3")
-    assert lock is not None and "5 minutes" in lock.message
-    assert limiter.check("a@x.example", "9.9.9.9") is not None
-    assert limiter.check("b@x.example", "9.9.9.9") is None
-    clock.now = 301
-    assert limiter.check("a@x.example", "9.9.9.9") is None
-    limiter.failed("c@x.example", "2.2.2.2")
-    limiter.succeeded("c@x.example", "2.2.2.2")
-    limiter.failed("c@x.example", "2.2.2.2")
-    assert limiter.failed("c@x.example", "2.2.2.2") is None  # the success reset the count
-    clock.now = 1000  # failures outside the window do not add up
-    for _ in range(2):
-        limiter.failed("d@x.example", "3.3.3.3")
-        clock.now += 61
-    assert limiter.check("d@x.example", "3.3.3.3") is None
-
-
-def test_rate_limiter_per_address() -> None:
-    limiter = LoginRateLimiter(per_account=100, per_address=3, clock=Clock(0.0))
-    for i in range(3):
-        limiter.failed(f"user{i}@x.example", "6.6.6.6")
-    assert limiter.check("someone@x.example", "6.6.6.6") is not None
 
 
 @given(st.sampled_from(list(Role)), st.sampled_from(list(Permission)))
