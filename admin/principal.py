@@ -66,7 +66,7 @@ async def token_principal(users: UserRepo, row: TokenRow, ip: str) -> Principal 
     if issuer is None or issuer.disabled:
         return None
     membership = await users.membership(row.user_id, row.org_id)
-    if membership is None:
+    if membership is None or membership.disabled:
         return None
     actor = Actor("token", user_id=row.user_id, token_id=row.id, ip=ip)
     role = lesser(Role(row.role), Role(membership.role))

@@ -10,7 +10,6 @@ second factor the org requires, and holds the route's permission.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from admin.errors import Unauthenticated, UserError, is_api
+from admin.forms import parse_id, parse_json
 from admin.keys import API_PREFIX, SERVICES, session_cookie_name
 from admin.principal import Principal, token_principal
 from admin.services import AdminServices
@@ -52,10 +52,8 @@ class Ctx:
         return self.request.match_info[name]
 
     def match_int(self, name: str) -> int:
-        value = self.request.match_info[name]
-        if not value.isdigit() or len(value) > 18:
-            raise UserError(f"{name}: expected a number", field=name, status=404)
-        return int(value)
+        """An id in the path; anything but one (``²``, 2^63, ``-1``) is a page that is not there."""
+        return parse_id(self.request.match_info[name], name, status=404)
 
     async def input(self) -> dict[str, Any]:
         """The request body: a JSON object (API) or the form fields (pages)."""
@@ -65,10 +63,7 @@ class Ctx:
             raw = await self.request.read()
             if len(raw) > MAX_JSON_BYTES:
                 raise UserError("the request body is too large", status=413)
-            try:
-                data = json.loads(raw or b"{}")
-            except ValueError as exc:
-                raise UserError(f"the request body is not valid JSON: {exc}") from exc
+            data = parse_json(raw or b"{}")
             if not isinstance(data, dict):
                 raise UserError("the request body must be a JSON object")
             self._input = data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin.forms import parse_id
 from admin.html import Html, h
 from admin.routing import Ctx, Route
 from admin.views import page, respond, table
@@ -12,7 +13,7 @@ from callwright.accounts.roles import Permission
 
 async def audit_log(ctx: Ctx) -> web.StreamResponse:
     before = ctx.request.query.get("before", "")
-    before_id = int(before) if before.isdigit() and len(before) < 19 else None
+    before_id = parse_id(before, "before") if before else None
     entries = await ctx.services.audit_log.page(ctx.org_id, before_id, limit=100)
     next_before = entries[-1].id if len(entries) == 100 else None
     data = {"entries": [e.to_json() for e in entries], "next_before": next_before}

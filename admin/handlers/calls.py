@@ -10,12 +10,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from admin.errors import UserError
+from admin.forms import parse_id, whole_number
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import field, page, respond, select, table, text_input
 from callwright.accounts.roles import Permission
 from callwright.store.call_search import (
     CALL_STATUSES,
+    MAX_PAGE,
     CallFilter,
     CallSummary,
     Cursor,
@@ -25,12 +27,8 @@ from callwright.store.call_search import (
 _FILTER_KEYS = ("since", "until", "number", "caller", "assistant", "status", "q")
 
 
-def _int_or_none(value: str, name: str) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise UserError(f"{name}: expected an id", field=name)
-    return int(value)
+def _id_or_none(value: str, name: str) -> int | None:
+    return parse_id(value, name) if value else None
 
 
 def _until_exclusive(value: str) -> str | None:
@@ -40,7 +38,7 @@ def _until_exclusive(value: str) -> str | None:
     if len(value) == 10:
         try:
             return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date, or the last day there is
             raise UserError("until: expected a date like 2026-11-22", field="until") from None
     return value
 
@@ -50,9 +48,9 @@ def parse_filter(query: Any) -> CallFilter:
         return CallFilter(
             since=query.get("since") or None,
             until=_until_exclusive(query.get("until", "")),
-            number_id=_int_or_none(query.get("number", ""), "number"),
+            number_id=_id_or_none(query.get("number", ""), "number"),
             caller=query.get("caller") or None,
-            assistant_id=_int_or_none(query.get("assistant", ""), "assistant"),
+            assistant_id=_id_or_none(query.get("assistant", ""), "assistant"),
             status=query.get("status") or None,
             text=(query.get("q") or "").strip() or None,
         )
@@ -98,8 +96,7 @@ async def list_calls(ctx: Ctx) -> web.StreamResponse:
             cursor = Cursor.decode(query["cursor"])
         except SearchError as exc:
             raise UserError(str(exc), field="cursor") from exc
-    limit_text = query.get("limit", "50")
-    limit = int(limit_text) if limit_text.isdigit() else 50
+    limit = whole_number(query.get("limit") or "50", "limit", lo=1, hi=MAX_PAGE)
     result = await ctx.services.calls.list_calls(ctx.org_id, flt, cursor, limit)
     data = {"calls": [c.to_json() for c in result.calls], "next_cursor": result.next_cursor}
 

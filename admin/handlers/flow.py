@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.forms import text
+from admin.errors import UserError
+from admin.forms import parse_json, text
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import done, form, page, respond, textarea
@@ -117,9 +118,9 @@ async def save_flow(ctx: Ctx) -> web.StreamResponse:
     parsed: Any = definition
     if isinstance(definition, str):
         try:
-            parsed = json.loads(definition)
-        except ValueError as exc:
-            errors = [{"node": None, "field": None, "message": f"not valid JSON: {exc}"}]
+            parsed = parse_json(definition, "definition")
+        except UserError as exc:
+            errors = [{"node": None, "field": None, "message": exc.message}]
     if not errors:
         with_llm = llm_available(ctx, assistant)
         problems = await asyncio.to_thread(

@@ -33,7 +33,7 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                 "name": m.display_name,
                 "role": m.role,
                 "totp": m.has_totp,
-                "disabled": m.disabled,
+                "disabled": m.disabled or m.account_disabled,
             }
             for m in people
         ]
@@ -45,8 +45,9 @@ async def members(ctx: Ctx) -> web.StreamResponse:
     for m in people:
         actions = Html("")
         if can_write:
+            switch = "enable" if m.disabled else "disable"
             actions = h(
-                "{role}{remove}",
+                "{role}{switch}{remove}",
                 role=form(
                     ctx,
                     f"/team/{m.user_id}/role",
@@ -55,6 +56,14 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                         s=select("role", ROLE_CHOICES, m.role, aria_label=f"Role of {m.email}"),
                     ),
                     cls="inline",
+                ),
+                switch=button_form(
+                    ctx,
+                    f"/team/{m.user_id}/{switch}",
+                    switch.capitalize(),
+                    confirm=""
+                    if m.disabled
+                    else f"Disable {m.email}? They lose access to this organisation until enabled.",
                 ),
                 remove=button_form(
                     ctx,
@@ -66,10 +75,11 @@ async def members(ctx: Ctx) -> web.StreamResponse:
             )
         rows.append(
             h(
-                "<tr><td>{e}</td><td>{r}</td><td>{t}</td><td>{a}</td></tr>",
+                "<tr><td>{e}</td><td>{r}</td><td>{t}</td><td>{st}</td><td>{a}</td></tr>",
                 e=m.email,
                 r=m.role,
                 t="on" if m.has_totp else "off",
+                st="disabled" if m.disabled or m.account_disabled else "active",
                 a=actions,
             )
         )
@@ -100,7 +110,7 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                 cls="stack",
             ),
         )
-    body = h("{t}{add}", t=table(["E-mail", "Role", "Two-step", ""], rows), add=add)
+    body = h("{t}{add}", t=table(["E-mail", "Role", "Two-step", "Status", ""], rows), add=add)
     return page(ctx, "Team", body)
 
 
@@ -152,6 +162,27 @@ async def remove_member(ctx: Ctx) -> web.StreamResponse:
             raise Missing("This member") from exc
         raise UserError(str(exc)) from exc
     return done(ctx, {"ok": True}, "/team", notice="deleted")
+
+
+async def _set_disabled(ctx: Ctx, disabled: bool) -> web.StreamResponse:
+    user_id = ctx.match_int("user_id")
+    try:
+        await ctx.services.directory.set_disabled(
+            ctx.actor, ctx.principal.role, ctx.org_id, user_id, disabled
+        )
+    except TeamError as exc:
+        if "no such member" in str(exc):
+            raise Missing("This member") from exc
+        raise UserError(str(exc)) from exc
+    return done(ctx, {"ok": True, "disabled": disabled}, "/team")
+
+
+async def disable_member(ctx: Ctx) -> web.StreamResponse:
+    return await _set_disabled(ctx, True)
+
+
+async def enable_member(ctx: Ctx) -> web.StreamResponse:
+    return await _set_disabled(ctx, False)
 
 
 async def tokens(ctx: Ctx) -> web.StreamResponse:
@@ -290,6 +321,20 @@ ROUTES = [
         remove_member,
         Permission.USERS_WRITE,
         "Remove a member from the org",
+    ),
+    Route(
+        "POST",
+        "/team/{user_id}/disable",
+        disable_member,
+        Permission.USERS_WRITE,
+        "Disable a member: no access to the org (sessions end, tokens revoked) until enabled",
+    ),
+    Route(
+        "POST",
+        "/team/{user_id}/enable",
+        enable_member,
+        Permission.USERS_WRITE,
+        "Enable a disabled member again",
     ),
     Route("GET", "/tokens", tokens, Permission.TOKENS_MANAGE, "API tokens of the org"),
     Route(

@@ -4,9 +4,9 @@ The rules: only owners and admins manage people; an admin cannot create, change 
 an org always keeps at least one (enabled) owner. ``actor_role`` None means the CLI, run by whoever
 administers the machine, which may do anything. Every change is written to the audit log.
 
-A member's API tokens never outlive what the member may do: removing a member revokes every token
-they issued in the org, and demoting one revokes their tokens above the new role (each revocation
-is in the audit log; the admin also checks the issuer on every request).
+A member's API tokens never outlive what the member may do: removing or disabling a member revokes
+every token they issued in the org, and demoting one revokes their tokens above the new role (each
+revocation is in the audit log; the admin also checks the issuer on every request).
 """
 
 from __future__ import annotations
@@ -142,6 +142,47 @@ class Directory:
             detail={"role": current.value},
         )
         await self._revoke_tokens(actor, org_id, user_id, None, "member removed")
+
+    async def set_disabled(
+        self,
+        actor: Actor,
+        actor_role: Role | None,
+        org_id: int,
+        user_id: int,
+        disabled: bool,
+    ) -> bool:
+        """Disable (or enable again) a member in this org; False if it already was so.
+
+        A disabled member keeps their role but has no access here: their sessions in the org end
+        and their tokens there are revoked (re-enabling does not bring those back).
+        """
+        current = await self._users.membership(user_id, org_id)
+        if current is None:
+            raise TeamError("no such member in this organisation")
+        role = Role(current.role)
+        self._require_grant(actor_role, role)
+        if disabled and actor.user_id == user_id:
+            raise TeamError("you cannot disable yourself")
+        if current.disabled == disabled:
+            return False
+        if disabled and role is Role.OWNER and await self._users.count_owners(org_id) <= 1:
+            raise TeamError("the last owner cannot be disabled: make someone else owner first")
+        await self._users.set_membership_disabled(user_id, org_id, disabled)
+        if not disabled:
+            await self._audit.record(
+                actor, "member.enable", org_id=org_id, target=f"user:{user_id}"
+            )
+            return True
+        ended = await self._sessions.end_all_in_org(user_id, org_id)
+        await self._audit.record(
+            actor,
+            "member.disable",
+            org_id=org_id,
+            target=f"user:{user_id}",
+            detail={"role": role.value, "sessions_ended": ended},
+        )
+        await self._revoke_tokens(actor, org_id, user_id, None, "member disabled")
+        return True
 
     async def _revoke_tokens(
         self, actor: Actor, org_id: int, user_id: int, roles: list[str] | None, reason: str

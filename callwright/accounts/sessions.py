@@ -87,5 +87,8 @@ class SessionManager:
     async def end_all_for_user(self, user_id: int, keep: SessionRow | None = None) -> int:
         return await self._repo.delete_for_user(user_id, keep.id if keep else None)
 
+    async def end_all_in_org(self, user_id: int, org_id: int) -> int:
+        return await self._repo.delete_for_user_in_org(user_id, org_id)
+
     async def purge_expired(self) -> int:
         return await self._repo.purge_expired(format_iso(self._clock()))

@@ -66,11 +66,15 @@ class CallJournal:
         store: TurnStore,
         call_id: int,
         observer: Callable[[int, TurnRecord], None] | None = None,
+        *,
+        last_seq: int = 0,
     ) -> None:
+        """``last_seq``: the turns already stored for this call (a call resumed after a restart
+        numbers its turns on from there)."""
         self._store = store
         self.call_id = call_id
         self._observer = observer
-        self._seq = 0
+        self._seq = last_seq
         self.turns: list[TurnRecord] = []
         self.failed_writes = 0
 

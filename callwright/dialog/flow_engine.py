@@ -58,6 +58,7 @@ from callwright.dialog.flow_nodes import (
     webhook_payload,
 )
 from callwright.dialog.flow_texts import _GOODBYES, default_texts
+from callwright.dialog.resume import ResumePoint
 
 __all__ = ["FlowEngine"]
 
@@ -160,6 +161,50 @@ class FlowEngine:
         self._mode = "flow"
         target = node.on_fail if node is not None else None
         async with aclosing(self._walk(target, fail="transfer_failed")) as actions:
+            async for action in actions:
+                yield action
+
+    async def resume(self, ctx: CallContext, point: ResumePoint) -> Actions:
+        """Go on after a restart (:mod:`callwright.dialog.resume`): the journalled slots and
+        transcript back, and the walk from the node of the last assistant turn, so its question is
+        asked again. In an ``llm`` node the LLM takes over the transcript and repeats its last
+        words, or answers the caller's last ones. No known node: the opening, as :meth:`begin`."""
+        self._ctx = ctx
+        ctx.slots.update(point.slots)
+        self.transcript = list(point.transcript)
+        self._mode = "flow"
+        node = self.flow.nodes.get(point.node) if point.node else None
+        if node is None:
+            source = self.begin(ctx)
+        elif isinstance(node, LlmNode):
+            source = self._resume_llm(node, point)
+        else:
+            source = self._walk(node.id)
+        async with aclosing(source) as actions:
+            async for action in actions:
+                yield action
+
+    async def _resume_llm(self, node: LlmNode, point: ResumePoint) -> Actions:
+        if self.llm is None:
+            for action in self._goodbye("no_llm"):
+                yield action
+            return
+        self._mode = "llm"
+        self._node = node.id
+        self._waiting = self._resume = None
+        self._llm_node, self._llm_turns = node, 0
+        if isinstance(self.llm, FinishingLlm):
+            finish = node.exit_when or default_texts(self._ctx.language)["finish"]
+            self.llm.offer_finish(finish if node.next is not None else None)
+        self._llm_mark = len(self.transcript)
+        last = point.last_said()
+        if last:
+            yield Say(last)
+        entered = self.llm.enter(
+            self._ctx, goal=fill(node.goal, self._values()), transcript=self.transcript,
+            respond=point.caller_spoke_last,
+        )
+        async with aclosing(self._llm_reply(entered, counted=False)) as actions:
             async for action in actions:
                 yield action
 

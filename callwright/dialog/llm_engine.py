@@ -53,6 +53,7 @@ from callwright.dialog.llm_tools import (
     unanswered,
 )
 from callwright.dialog.prompt import Passage, build_messages
+from callwright.dialog.resume import ResumePoint
 from callwright.dialog.sentences import SentenceSplitter
 from callwright.dialog.webhook_tools import WebhookCaller
 from callwright.errors import LlmError
@@ -152,6 +153,26 @@ class LlmEngine:
                     yield action
         else:
             yield Listen()
+
+    async def resume(
+        self, ctx: CallContext, point: ResumePoint
+    ) -> AsyncGenerator[DialogAction, None]:
+        """Go on after a restart (:mod:`callwright.dialog.resume`): the history is the journalled
+        transcript; the engine says its last words again and listens, or answers the caller's
+        last words when the caller spoke last. An empty transcript is :meth:`begin`."""
+        if not point.transcript:
+            async with aclosing(self.begin(ctx)) as actions:
+                async for action in actions:
+                    yield action
+            return
+        last = point.last_said()
+        async with aclosing(
+            self.enter(ctx, goal=None, transcript=point.transcript, respond=last is None)
+        ) as actions:
+            if last is not None:
+                yield Say(last)
+            async for action in actions:
+                yield action
 
     async def on_caller_turn(self, turn: CallerTurn) -> AsyncGenerator[DialogAction, None]:
         if self._ended:

@@ -8,6 +8,10 @@ The JSON columns are decoded into plain dicts and lists:
 - ``media``: ``{"transport": "rtp", "format": "ulaw", ...VAD thresholds}``
 - ``tools`` and ``transfer_targets``: lists.
 
+``on_recovery`` (``resume``, ``dialplan`` or ``hangup``), ``recovery_line`` and ``recovery_target``
+say what happens to a call of the assistant that the service finds orphaned after a crash or a
+restart (ari_app/recovery.py); ``recovery_target`` is ``context,extension[,priority]`` or "".
+
 Keys missing from these dicts mean "use the instance setting" (callwright.config). Flows are saved
 as new versions and never changed; validating a flow is the caller's job (callwright.dialog).
 """
@@ -26,15 +30,19 @@ from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_DIALPLAN_TARGET = re.compile(r"^[^,\s]+,[^,\s]+(?:,\d+)?$")
+#: What a call orphaned by a crash or restart gets (see the module docstring).
+RECOVERY_ACTIONS = ("resume", "dialplan", "hangup")
 _TEXT_FIELDS = ("name", "language", "greeting", "system_prompt", "consent_prompt",
-                "unknown_input_reply")
+                "unknown_input_reply", "on_recovery", "recovery_line", "recovery_target")
 _OBJECT_FIELDS = ("stt", "tts", "llm", "media")
 _LIST_FIELDS = ("tools", "transfer_targets")
 _BOOL_FIELDS = ("record_calls",)
 UPDATABLE = frozenset(_TEXT_FIELDS + _OBJECT_FIELDS + _LIST_FIELDS + _BOOL_FIELDS)
 _COLUMNS = (
     "id, org_id, name, language, greeting, system_prompt, stt, tts, llm, media, record_calls,"
-    " consent_prompt, tools, transfer_targets, unknown_input_reply, created_at, updated_at"
+    " consent_prompt, tools, transfer_targets, unknown_input_reply, created_at, updated_at,"
+    " on_recovery, recovery_line, recovery_target"
 )
 
 
@@ -61,6 +69,9 @@ class Assistant:
     unknown_input_reply: str
     created_at: str
     updated_at: str
+    on_recovery: str = "resume"
+    recovery_line: str = ""
+    recovery_target: str = ""
 
 
 def decode_json(text: str | bytes | None, kind: type[Any], column: str) -> Any:
@@ -93,6 +104,9 @@ def assistant_from_row(row: sqlite3.Row) -> Assistant:
         unknown_input_reply=str(row["unknown_input_reply"]),
         created_at=str(row["created_at"]),
         updated_at=str(row["updated_at"]),
+        on_recovery=str(row["on_recovery"]),
+        recovery_line=str(row["recovery_line"]),
+        recovery_target=str(row["recovery_target"]),
     )
 
 
@@ -105,6 +119,14 @@ def _column_value(name: str, value: Any) -> Any:
             raise ValueError("an assistant needs a name")
         if name == "language" and not _LANGUAGE.match(value):
             raise ValueError(f"assistant language {value!r} is not a tag like 'en' or 'ko-KR'")
+        if name == "on_recovery" and value not in RECOVERY_ACTIONS:
+            raise ValueError(f"assistant on_recovery must be one of {', '.join(RECOVERY_ACTIONS)},"
+                             f" got {value!r}")
+        if name == "recovery_target" and value and not _DIALPLAN_TARGET.match(value.strip()):
+            raise ValueError(f"assistant recovery_target {value!r} is not"
+                             " 'context,extension[,priority]'")
+        if name == "recovery_target":
+            return value.strip()
         return value.strip() if name == "name" else value
     if name in _BOOL_FIELDS:
         if not isinstance(value, bool):
@@ -150,6 +172,9 @@ class AssistantRepository:
         tools: list[Any] | None = None,
         transfer_targets: list[Any] | None = None,
         unknown_input_reply: str = "",
+        on_recovery: str = "resume",
+        recovery_line: str = "",
+        recovery_target: str = "",
         flow: dict[str, Any] | None = None,
         created_by: str = "",
     ) -> Assistant:
@@ -162,7 +187,8 @@ class AssistantRepository:
             "system_prompt": system_prompt, "stt": stt or {}, "tts": tts or {}, "llm": llm or {},
             "media": media or {}, "record_calls": record_calls, "consent_prompt": consent_prompt,
             "tools": tools or [], "transfer_targets": transfer_targets or [],
-            "unknown_input_reply": unknown_input_reply,
+            "unknown_input_reply": unknown_input_reply, "on_recovery": on_recovery,
+            "recovery_line": recovery_line, "recovery_target": recovery_target,
         }
         columns = {key: _column_value(key, value) for key, value in given.items()}
         flow_text = None if flow is None else _flow_json(flow)

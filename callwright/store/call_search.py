@@ -20,6 +20,7 @@ from callwright.store.db import Database
 
 CALL_STATUSES = ("in_progress", "completed", "failed", "transferred", "rejected", "abandoned")
 MAX_PAGE = 200
+MAX_CALL_ID = 2**63 - 1  # SQLite INTEGER
 _ISO_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?)?$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -65,8 +66,12 @@ class Cursor:
         try:
             padded = value + "=" * (-len(value) % 4)
             started_at, call_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            if not isinstance(started_at, str) or not isinstance(call_id, int):
-                raise ValueError("wrong types")
+            if not isinstance(started_at, str) or not _ISO_PREFIX.match(started_at):
+                raise ValueError("not a start time")
+            if isinstance(call_id, bool) or not isinstance(call_id, int):
+                raise ValueError("not a call id")
+            if not 1 <= call_id <= MAX_CALL_ID:
+                raise ValueError("call id out of range")
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
             message = "cursor: this page link is not valid; start from the first page"
             raise SearchError(message) from exc

@@ -260,6 +260,17 @@ class CallRepository:
             raise StoreError(f"cannot close call {call_id}: {exc}") from exc
         return True
 
+    async def reopen_call(self, call_id: int) -> bool:
+        """Put a call closed by a restart back in progress (the service found its caller still in
+        Asterisk and picks the call up again): status, reason, end time and duration cleared.
+        False when the call is in progress already (or unknown)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE calls SET status = 'in_progress', end_reason = '', ended_at = NULL,"
+            " duration_ms = NULL WHERE id = ? AND status != 'in_progress'",
+            (call_id,),
+        )
+        return changed > 0
+
     # -- reads ------------------------------------------------------------------------------------
 
     async def get(self, call_id: int, *, org_id: int | None = None) -> Call:
@@ -275,6 +286,14 @@ class CallRepository:
         if row is None:
             raise NotFound(f"call {uid!r} not found")
         return call_from_row(row)
+
+    async def find_by_channel(self, channel_id: str) -> Call | None:
+        """The newest call on Asterisk channel ``channel_id`` (the call path, after a restart)."""
+        row = await self._db.fetch_one(
+            f"SELECT {_CALL_COLUMNS} FROM calls WHERE channel_id = ? ORDER BY id DESC LIMIT 1",
+            (channel_id,),
+        )
+        return None if row is None else call_from_row(row)
 
     async def turns(self, call_id: int, *, org_id: int | None = None) -> list[Turn]:
         """The call's turns in ``seq`` order (empty for another org's call)."""

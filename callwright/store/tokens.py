@@ -103,6 +103,12 @@ class SessionRepo:
             "DELETE FROM sessions WHERE user_id = ? AND id != ?", (user_id, keep or "")
         )
 
+    async def delete_for_user_in_org(self, user_id: int, org_id: int) -> int:
+        """End ``user_id``'s sessions in ``org_id`` (their membership there was disabled)."""
+        return await self._db.execute_rowcount(
+            "DELETE FROM sessions WHERE user_id = ? AND org_id = ?", (user_id, org_id)
+        )
+
     async def purge_expired(self, now_iso: str) -> int:
         return await self._db.execute_rowcount(
             "DELETE FROM sessions WHERE expires_at <= ?", (now_iso,)

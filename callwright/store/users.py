@@ -1,8 +1,9 @@
-"""Users and their memberships in orgs (tables ``users``, ``memberships``; 0001 and 0003).
+"""Users and their memberships in orgs (tables ``users``, ``memberships``; 0001, 0003, 0010).
 
 A user is a login (e-mail, argon2 password hash, optional TOTP secret sealed with the master key);
-a membership gives a user one role in one org. Everything here is storage only: the rules (who may
-grant what, the last owner) live in :mod:`callwright.accounts.directory`.
+a membership gives a user one role in one org, and can be disabled by the org (0010) without
+being removed. Everything here is storage only: the rules (who may grant what, the last owner)
+live in :mod:`callwright.accounts.directory`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Membership:
     user_id: int
     role: str
     org: OrgAccess
+    disabled: bool = False
 
     @property
     def org_id(self) -> int:
@@ -67,8 +69,9 @@ class Member:
     display_name: str
     role: str
     has_totp: bool
-    disabled: bool
+    disabled: bool  # this membership is disabled by the org
     created_at: str
+    account_disabled: bool = False  # the whole account is disabled (CLI, store)
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -87,7 +90,7 @@ def _user(row: sqlite3.Row) -> User:
 
 
 _MEMBERSHIP_SQL = (
-    "SELECT m.user_id, m.org_id, o.slug, o.name, m.role, o.require_totp,"
+    "SELECT m.user_id, m.org_id, o.slug, o.name, m.role, m.disabled, o.require_totp,"
     " o.viewers_hear_recordings FROM memberships m JOIN orgs o ON o.id = m.org_id"
 )
 
@@ -103,7 +106,12 @@ def _org_access(row: sqlite3.Row) -> OrgAccess:
 
 
 def _membership(row: sqlite3.Row) -> Membership:
-    return Membership(user_id=row["user_id"], role=row["role"], org=_org_access(row))
+    return Membership(
+        user_id=row["user_id"],
+        role=row["role"],
+        org=_org_access(row),
+        disabled=bool(row["disabled"]),
+    )
 
 
 class UserRepo:
@@ -189,12 +197,15 @@ class UserRepo:
     # -- memberships ----------------------------------------------------------------------------
 
     async def memberships(self, user_id: int) -> list[Membership]:
+        """The memberships that give access: those the org has not disabled."""
         rows = await self._db.fetch_all(
-            f"{_MEMBERSHIP_SQL} WHERE m.user_id = ? ORDER BY o.name, o.id", (user_id,)
+            f"{_MEMBERSHIP_SQL} WHERE m.user_id = ? AND m.disabled = 0 ORDER BY o.name, o.id",
+            (user_id,),
         )
         return [_membership(row) for row in rows]
 
     async def membership(self, user_id: int, org_id: int) -> Membership | None:
+        """The membership of ``user_id`` in ``org_id``, disabled or not (see ``disabled``)."""
         row = await self._db.fetch_one(
             f"{_MEMBERSHIP_SQL} WHERE m.user_id = ? AND m.org_id = ?", (user_id, org_id)
         )
@@ -203,7 +214,8 @@ class UserRepo:
     async def members(self, org_id: int) -> list[Member]:
         rows = await self._db.fetch_all(
             "SELECT u.id, u.email, u.display_name, m.role, u.totp_secret_enc IS NOT NULL AS totp,"
-            " u.disabled, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id"
+            " m.disabled, u.disabled AS account_disabled, m.created_at"
+            " FROM memberships m JOIN users u ON u.id = m.user_id"
             " WHERE m.org_id = ? ORDER BY u.email",
             (org_id,),
         )
@@ -216,6 +228,7 @@ class UserRepo:
                 has_totp=bool(r["totp"]),
                 disabled=bool(r["disabled"]),
                 created_at=r["created_at"],
+                account_disabled=bool(r["account_disabled"]),
             )
             for r in rows
         ]
@@ -234,6 +247,13 @@ class UserRepo:
         )
         return changed == 1
 
+    async def set_membership_disabled(self, user_id: int, org_id: int, disabled: bool) -> bool:
+        changed = await self._db.execute_rowcount(
+            "UPDATE memberships SET disabled = ? WHERE user_id = ? AND org_id = ?",
+            (int(disabled), user_id, org_id),
+        )
+        return changed == 1
+
     async def remove_membership(self, user_id: int, org_id: int) -> bool:
         changed = await self._db.execute_rowcount(
             "DELETE FROM memberships WHERE user_id = ? AND org_id = ?", (user_id, org_id)
@@ -244,7 +264,7 @@ class UserRepo:
         return int(
             await self._db.fetch_value(
                 "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id"
-                " WHERE m.org_id = ? AND m.role = 'owner' AND u.disabled = 0",
+                " WHERE m.org_id = ? AND m.role = 'owner' AND u.disabled = 0 AND m.disabled = 0",
                 (org_id,),
             )
         )

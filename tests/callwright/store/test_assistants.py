@@ -189,3 +189,24 @@ async def test_list_all_spans_orgs(make_db: MakeDb, make_org: MakeOrg) -> None:
     a = await repo.create(org_a.id, "A")
     b = await repo.create(org_b.id, "B")
     assert [x.id for x in await repo.list_all()] == [a.id, b.id]
+
+
+async def test_recovery_settings_default_round_trip_and_checks(
+    make_db: MakeDb, make_org: MakeOrg
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    repo = AssistantRepository(db)
+    a = await repo.create(org.id, "Desk")
+    assert (a.on_recovery, a.recovery_line, a.recovery_target) == ("resume", "", "")
+    b = await repo.create(org.id, "Line", on_recovery="dialplan",
+                          recovery_target=" from-internal,200,1 ")
+    assert (b.on_recovery, b.recovery_target) == ("dialplan", "from-internal,200,1")
+    a = await repo.update(org.id, a.id, on_recovery="hangup", recovery_line="One moment.")
+    assert (a.on_recovery, a.recovery_line) == ("hangup", "One moment.")
+    assert (await repo.list_all())[0].on_recovery == "hangup"
+    with pytest.raises(ValueError, match="on_recovery must be one of resume, dialplan, hangup"):
+        await repo.update(org.id, a.id, on_recovery="retry")
+    with pytest.raises(ValueError, match="recovery_target"):
+        await repo.update(org.id, a.id, recovery_target="PJSIP/200")
+    await repo.update(org.id, a.id, recovery_target="agents,s")

@@ -48,3 +48,43 @@ async def test_recovery_after_reopening_the_database(make_db: MakeDb) -> None:
     second = await make_db("store.db")  # a new process after a crash
     assert await close_abandoned_calls(second) == 1
     assert (await CallRepository(second).get(call.id)).status == "failed"
+
+
+async def test_a_restarted_call_is_reopened_found_by_channel_and_resumable(
+    make_db: MakeDb, make_org: MakeOrg
+) -> None:
+    """A caller still in Asterisk after a restart: its row (closed by the start-up sweep) is
+    found by channel, reopened, and its journal says where the conversation was."""
+    from callwright.call.resume import resume_point
+
+    db = await make_db()
+    org = await make_org(db)
+    repo = CallRepository(db, now=lambda: START)
+    older = await repo.create_call(org.id, None, None, "100", "", "", "1700000000.7")
+    await repo.close_call(older.id, "completed", "caller_hangup")
+    call = await repo.create_call(org.id, None, None, "100", "", "", "1700000000.7")
+    await repo.add_turn(call.id, 1, "assistant", "Hello. Sales or support?", START, START,
+                        meta={"node": "menu"})
+    await repo.add_turn(call.id, 2, "caller", "support", START, START)
+    await repo.add_turn(call.id, 3, "assistant", "Is it", START, START, interrupted=True,
+                        meta={"node": "urgent"})
+    await repo.add_turn(call.id, 4, "assistant", "", START, START, interrupted=True)
+    await repo.set_slots(call.id, {"dept": "support"})
+    assert await close_abandoned_calls(db) == 1
+
+    found = await repo.find_by_channel("1700000000.7")
+    assert found is not None and found.id == call.id, "the newest call on that channel"
+    assert await repo.find_by_channel("1700000000.8") is None
+    assert await repo.reopen_call(call.id)
+    reopened = await repo.get(call.id)
+    assert (reopened.status, reopened.end_reason) == ("in_progress", "")
+    assert reopened.ended_at is None and reopened.duration_ms is None
+    assert not await repo.reopen_call(call.id), "already in progress"
+
+    journalled = await resume_point(repo, call.id)
+    assert journalled.last_seq == 4
+    assert journalled.point.node == "urgent"
+    assert dict(journalled.point.slots) == {"dept": "support"}
+    assert journalled.point.transcript == (
+        ("assistant", "Hello. Sales or support?"), ("user", "support"), ("assistant", "Is it"),
+    )
