@@ -3,9 +3,9 @@
 The routes come from the running app's router, so a new route is covered without editing this
 file. For each one Hypothesis makes a few requests: arbitrary strings (and some known-bad ones:
 ``²``, ``①``, 2^63, ``-1``…) or one of the org's real ids in the path parameters; strings in the
-query parameters the route declares (and those of the page forms that GET it); strings (pages) or
-any JSON values (API) in the body fields: the route's JSON-schema properties and the fields of
-every page form that posts to it. Every answer must be below 500.
+query parameters (of a GET: every name a route declares or a page's GET form uses, and ``next``);
+strings (pages) or any JSON values (API) in the body fields: the route's JSON-schema properties
+and the fields of every page form that posts to it. Every answer must be below 500.
 
 Hypothesis runs in a worker thread and sends each request to the test's event loop, which
 serves the app meanwhile (so the loop is never blocked). Each route starts from a fresh session,
@@ -162,8 +162,7 @@ async def build_targets(admin: Admin, who: LoggedIn, ids: dict[str, str]) -> lis
     routes = router_targets(admin)
     pages = [fill(t, ids) for m, t in routes if m == "GET" and not t.startswith(API_PREFIX)]
     forms = await page_forms(who, pages)
-    every_field: set[str] = set()
-    targets = []
+    described: list[tuple[str, str, bool, set[str], set[str]]] = []
     for method, template in routes:
         api = template.startswith(API_PREFIX + "/")
         route = declared.get((method, template[len(API_PREFIX) :] if api else template))
@@ -175,20 +174,21 @@ async def build_targets(admin: Admin, who: LoggedIn, ids: dict[str, str]) -> lis
         schema = set((route.body or {}).get("properties", {})) if route is not None else set()
         query = set(route.query) if route is not None else set()
         if method == "GET":
-            query |= named
-            named = set()
-        every_field |= named | schema
-        targets.append(
-            Target(method, template, api, tuple(sorted(query)), tuple(sorted(named | schema)))
-        )
-    # A route nothing describes (the two-step form, sign-out…) gets every field name there is.
+            query, named = query | named | {"next"}, set()  # the sign-in pages read ?next=
+        described.append((method, template, api, query, named | schema))
+    # A GET gets every query name there is (a handler ignores the others); a write that nothing
+    # describes (the two-step form, sign-out…) gets every field name there is.
+    every_query = set().union(*(query for _, _, _, query, _ in described))
+    every_field = set().union(*(fields for _, _, _, _, fields in described)) | {"code", "next"}
     targets = [
-        t
-        if t.fields or t.method == "GET"
-        else Target(
-            t.method, t.template, t.api, t.query, tuple(sorted(every_field | {"code", "next"}))
+        Target(
+            method,
+            template,
+            api,
+            tuple(sorted(every_query if method == "GET" else query)),
+            tuple(sorted(fields if fields or method == "GET" else every_field)),
         )
-        for t in targets
+        for method, template, api, query, fields in described
     ]
     return sorted(targets, key=lambda t: (any(w in t.template for w in _LAST), t.template))
 
