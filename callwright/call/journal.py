@@ -56,6 +56,9 @@ class TurnRecord:
     first_frame_ms: int | None = None
     confidence: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The caller stopped speaking → the reply's first frame: the silence the caller heard
+    #: (endpointing included). For metrics only: not stored with the turn.
+    heard_gap_ms: int | None = None
 
 
 class CallJournal:

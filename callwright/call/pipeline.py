@@ -112,6 +112,7 @@ class CallPipeline:
         self._t0 = monotonic()
         self._reply: asyncio.Task[None] | None = None
         self._reply_turn_end: float | None = None
+        self._reply_speech_end: float | None = None
         self._transcript_ready: float | None = None
         self._listen: Listen | None = None
         self._listening_since: float | None = None
@@ -210,13 +211,18 @@ class CallPipeline:
         self._transcript_ready = self._monotonic()
         detected_at = self._t0 + speech.detected_ms / 1000.0
         turn = CallerTurn(speech.text, confidence=speech.confidence)
-        self._start_reply(self._dialog.on_caller_turn(turn), detected_at)
+        speech_end = self._t0 + speech.end_ms / 1000.0
+        self._start_reply(self._dialog.on_caller_turn(turn), detected_at, speech_end)
 
     # -- replies ---------------------------------------------------------------------------------
 
-    def _start_reply(self, actions: AsyncIterator[DialogAction], turn_end: float | None) -> None:
+    def _start_reply(
+        self, actions: AsyncIterator[DialogAction], turn_end: float | None,
+        speech_end: float | None = None,
+    ) -> None:
         self._listening_since = None
         self._reply_turn_end = turn_end
+        self._reply_speech_end = speech_end
         timing = self._speaker.new_reply()
         self._reply = asyncio.get_running_loop().create_task(self._run_reply(actions, timing))
 
@@ -290,6 +296,7 @@ class CallPipeline:
                 dialog_ms=ms(self._transcript_ready, timing.first_text_at),
                 tts_ms=ms(timing.first_text_at, timing.first_audio_ready_at),
                 first_frame_ms=ms(self._reply_turn_end, timing.first_frame_at),
+                heard_gap_ms=ms(self._reply_speech_end, timing.first_frame_at),
                 meta={"node": self._dialog.node_id()} if self._dialog.node_id() else {},
             )
         )

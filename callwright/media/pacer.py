@@ -339,6 +339,11 @@ class PacerClock:
         return 0 if self._schedule is None else self._schedule.skipped
 
     @property
+    def late_ticks(self) -> int:
+        """Wake-ups more than a quarter frame after the tick was due (skipped ones included)."""
+        return 0 if self._schedule is None else self._schedule.late
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 

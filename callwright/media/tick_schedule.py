@@ -11,14 +11,21 @@ class TickSchedule:
 
     Tick *n* is due at ``t0 + n * period`` and never less than ``min_gap`` after the previous tick:
     after a late tick the schedule slews back to the grid by at most ``period - min_gap`` per tick.
+    A wake-up more than ``late_after`` past the :attr:`deadline` (a quarter of a period by default)
+    is counted in ``late``; the ticks it skipped, if any, in ``skipped``.
     """
 
-    def __init__(self, t0: float, period: float, min_gap_frames: float = 0.95) -> None:
+    def __init__(
+        self, t0: float, period: float, min_gap_frames: float = 0.95,
+        late_after: float | None = None,
+    ) -> None:
         self.t0 = t0
         self.period = period
         self.min_gap = period * min_gap_frames
+        self.late_after = period / 4 if late_after is None else late_after
         self.next_index = 0
         self.skipped = 0
+        self.late = 0
         self._last: float | None = None
 
     @property
@@ -33,8 +40,11 @@ class TickSchedule:
         Woken more than a period late, the ticks whose slots have passed are skipped (counted in
         ``skipped``) and the current slot's tick runs: one tick per wake-up, so a stalled loop
         never causes a burst, and a loop that is always late still ticks on every wake-up."""
-        if now < self.deadline:
+        deadline = self.deadline
+        if now < deadline:
             return None
+        if now - deadline > self.late_after:
+            self.late += 1
         late = now - (self.t0 + self.next_index * self.period)
         if late > self.period:
             current = math.floor((now - self.t0) / self.period)

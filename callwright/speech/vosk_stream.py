@@ -73,6 +73,11 @@ class VoskStream:
     def grammar(self) -> tuple[str, ...] | None:
         return self._key[1]
 
+    @property
+    def pending_bytes(self) -> int:
+        """Audio fed and not handed to the recognizer yet (the batch being decoded excluded)."""
+        return len(self._pending)
+
     def feed(self, pcm: bytes) -> None:
         """Queue PCM16 audio; returns at once. Raises SpeechError if the stream cannot take it."""
         if self._error is not None:

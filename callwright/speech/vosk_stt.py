@@ -187,6 +187,11 @@ class VoskSttEngine:
             if self._model is None:
                 self._model = await self.run(self._load_model)
 
+    @property
+    def queued_audio_s(self) -> float:
+        """Audio waiting for recognition, in seconds, summed over the open streams."""
+        return sum(s.pending_bytes / (2 * s.sample_rate) for s in list(self._streams))
+
     async def open_stream(
         self, sample_rate: int, grammar: Sequence[str] | None = None
     ) -> VoskStream:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+#: Below this much free disk space the store no longer counts as writable (readiness).
+MIN_FREE_BYTES = 16 * 2**20
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
@@ -170,6 +173,27 @@ class Database:
                 raise
             else:
                 await writer.execute("COMMIT")
+
+    async def check_writable(self, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+        """Raise StoreError unless a write could be made now: the database is open, its disk has
+        ``min_free_bytes`` free, and the write lock can be taken (``BEGIN IMMEDIATE`` then
+        ``ROLLBACK``, waiting at most the busy timeout). Writes nothing; for readiness probes.
+        Cancelling the caller does not cut the BEGIN … ROLLBACK in two."""
+        self._require_writer()
+        usage = await asyncio.to_thread(shutil.disk_usage, self.path.parent)
+        if usage.free < min_free_bytes:
+            raise StoreError(f"only {usage.free / 2**20:.1f} MiB free on the disk of {self.path}"
+                             f" (at least {min_free_bytes / 2**20:.1f} MiB needed)")
+        await asyncio.shield(self._take_write_lock())
+
+    async def _take_write_lock(self) -> None:
+        async with self._write_lock:
+            writer = self._require_writer()
+            try:
+                await writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+            await writer.execute("ROLLBACK")
 
     # -- reads ------------------------------------------------------------------------------------
 

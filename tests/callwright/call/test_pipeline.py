@@ -247,6 +247,29 @@ async def test_greeting_turn_reply_and_hangup(make_rig: Callable[..., Rig]) -> N
     assert rig.tts.texts == ["Hi", "Done, bye"]
 
 
+async def test_a_reply_to_speech_carries_the_gap_the_caller_heard(
+    make_rig: Callable[..., Rig],
+) -> None:
+    dialog = ScriptedDialog("Press one or speak", {
+        "yes": [Say("Fine"), Listen(dtmf=True)], "1": [Say("One"), Hangup()],
+    })
+    rig = make_rig(dialog, ["yes"])
+    await wait_until(lambda: rig.transport.voiced_frames() > 5)
+    await asyncio.sleep(0.3)
+    await rig.transport.speak(speech_pcm("yes please"))
+    turns = rig.pipeline.journal.turns
+    await wait_until(lambda: len(turns) == 3)
+    rig.pipeline.on_dtmf("1")
+    await asyncio.wait_for(rig.task, 10)
+    greeting, _, spoken, dtmf_reply = turns
+    # Caller stopped speaking → first reply frame: the endpointing silence (400 ms) and more.
+    assert spoken.heard_gap_ms is not None and spoken.first_frame_ms is not None
+    assert spoken.heard_gap_ms >= spoken.first_frame_ms + 300
+    assert spoken.heard_gap_ms < 2000
+    # No spoken turn before the greeting or a keypad answer: no gap to measure.
+    assert greeting.heard_gap_ms is None and dtmf_reply.heard_gap_ms is None
+
+
 async def test_barge_in_cuts_the_reply_and_logs_what_was_heard(
     make_rig: Callable[..., Rig],
 ) -> None:

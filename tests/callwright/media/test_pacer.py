@@ -316,6 +316,21 @@ def test_schedule_slews_back_after_a_late_tick_instead_of_snapping() -> None:
     assert times[4] == pytest.approx(0.1) and s.skipped == 0
 
 
+def test_schedule_counts_wake_ups_more_than_a_quarter_frame_late() -> None:
+    s = TickSchedule(t0=0.0, period=0.02)
+    assert s.wake(0.0) == 0
+    assert s.wake(0.024) == 1 and s.late == 0  # 4 ms late: within the 5 ms allowance
+    assert s.wake(s.deadline + 0.006) == 2 and s.late == 1  # 6 ms after it was due
+    assert s.wake(0.2) is not None and s.late == 2 and s.skipped > 0  # a stall is late too
+    assert s.wake(s.deadline) is not None and s.late == 2  # the slewing ticks are on time
+
+
+def test_schedule_late_threshold_is_configurable() -> None:
+    s = TickSchedule(t0=0.0, period=0.02, late_after=0.001)
+    assert s.wake(0.0) == 0
+    assert s.wake(0.022) == 1 and s.late == 1
+
+
 # -- PacerClock with a fake clock ---------------------------------------------------------------
 
 
@@ -383,6 +398,19 @@ async def test_clock_hooks_get_index_since_registration_and_skips_after_stall(
     assert all(b - a >= 0.019 - 1e-9 for a, b in zip(times, times[1:], strict=False))
     # On the grid before the stall and again once the clock has slewed back (1 ms per tick).
     assert all(t == pytest.approx(i * 0.02) for i, t in seen if i < 8 or i >= 8 + 6)
+
+
+async def test_clock_counts_its_late_ticks(
+    make_fake_clock: Callable[[int], tuple[PacerClock, FakeTime]],
+) -> None:
+    clock, fake = make_fake_clock(12)
+    assert clock.late_ticks == 0  # not started
+    fake.lateness[4] = 0.105
+    fake.lateness[9] = 0.008
+    with pytest.raises(StopClock):
+        await clock.run()
+    assert clock.late_ticks == 2
+    assert clock.skipped_ticks == 5
 
 
 async def test_clock_continues_when_one_pacer_raises(

@@ -239,3 +239,26 @@ async def test_close_after_an_abandoned_finish_keeps_the_recognizer_usable(
     again = await engine.open_stream(16000, GRAMMAR)
     assert (await recognise(again, pcm, 16000)).text == "아니요"
     await again.close()
+
+
+@pytest.mark.slow
+async def test_queued_audio_counts_what_the_streams_have_not_decoded_yet(
+    engine_factory: EngineFactory, speak: Speak
+) -> None:
+    engine = await engine_factory()
+    pcm8, pcm16 = await asyncio.gather(speak("네", 8000), speak("네", 16000))
+    a = await engine.open_stream(8000, GRAMMAR)
+    b = await engine.open_stream(16000, GRAMMAR)
+    assert engine.queued_audio_s == 0.0
+    for chunk in chunks(pcm8, 8000):
+        a.feed(chunk)
+    for chunk in chunks(pcm16, 16000):
+        b.feed(chunk)
+    # Nothing awaited yet: every byte fed is still queued, in seconds at each stream's rate.
+    expected = len(pcm8) / 16000 + len(pcm16) / 32000
+    assert engine.queued_audio_s == pytest.approx(expected)
+    assert a.pending_bytes == len(pcm8)
+    await asyncio.gather(a.finish(), b.finish())
+    assert engine.queued_audio_s == 0.0
+    await a.close()
+    await b.close()
