@@ -1,0 +1,1 @@
+"""What the call service tells its operators: readiness, Prometheus metrics and log context."""
