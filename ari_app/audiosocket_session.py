@@ -48,6 +48,7 @@ from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.errors import CallwrightError
 from callwright.media.transport import FrameSink, MediaFormat
+from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
@@ -134,6 +135,7 @@ class AudioSocketCallSession:
             channel_id=f"AudioSocket/{self._uuid}",
             direction="inbound",
         )
+        bind_call_uid(self.call.uid)  # every later log line of this call carries its uid
         svc.live.started(self.call.uid, self.call.id, dialed, "")
         await svc.calls.add_event(self.call.id, "audiosocket_connected",
                                   {"uuid": self._uuid, "peer": self._transport.peer})

@@ -24,6 +24,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
+from ari_app.service_status import ServiceStatus
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
 from ari_app.transports.audiosocket_server import AudioSocketServer
@@ -80,6 +81,11 @@ class CallService:
         #: Calls from the AudioSocket() dialplan application (see ari_app.audiosocket_session).
         self.audiosocket_dialplan: DialplanAudioSocket | None = None
         self._legs: MediaLegBuilder | None = None
+        #: Health, readiness and metrics, served on [server] status_port (ari_app.service_status).
+        self.status = ServiceStatus(
+            settings.server, live=self.live, clock=self.clock, speech=self.speech,
+            events=lambda: self._stream, db=lambda: self.db,
+        )
 
     async def start(self) -> None:
         settings = self.settings
@@ -140,6 +146,7 @@ class CallService:
         )
         await self.audiosocket_dialplan.refresh()
         # -- end of AudioSocket() dialplan calls ---------------------------------------------------
+        await self.status.start()  # a taken status port fails here, before ARI sends us calls
         self._stream = AriEventStream(
             self._http,
             settings.ari.url,
@@ -171,7 +178,7 @@ class CallService:
         """A new media leg: the server default, or the assistant's ``media`` overrides."""
         if self._legs is None:
             raise MediaError("the call service is not started")
-        return await self._legs(overrides)
+        return self.status.track_leg(await self._legs(overrides))
     # -- end of media legs -------------------------------------------------------------------------
 
     async def _prewarm(self, assistants: AssistantRepository) -> None:
@@ -218,5 +225,6 @@ class CallService:
             await self.llm_clients.aclose()
         if self._http is not None:
             await self._http.close()
+        await self.status.stop()
         if self.db is not None:
             await self.db.close()

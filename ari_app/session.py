@@ -38,6 +38,7 @@ from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
 from callwright.errors import AriError, CallwrightError, LlmError
+from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -133,6 +134,7 @@ class CallSession:
             channel_id=self.channel.id,
             direction="inbound",
         )
+        bind_call_uid(self.call.uid)  # every later log line of this call carries its uid
         svc.live.started(self.call.uid, self.call.id, dialed, self.channel.caller.number)
         await svc.calls.add_event(self.call.id, "stasis_start", {"args": list(self._start.args)})
         if assistant is None:
