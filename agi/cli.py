@@ -39,7 +39,7 @@ def cmd_agi_serve(args: argparse.Namespace) -> int:
     from callwright.store.db import Database
     from callwright.store.numbers import NumberRepository
 
-    setup_logging(settings.server.log_level)
+    setup_logging(settings.server.log_level, settings.server.log_format)
 
     async def main() -> None:
         db = await Database.open(settings.store.path)
@@ -66,7 +66,7 @@ def cmd_agi_eagi(args: argparse.Namespace) -> int:
     from agi.eagi import EagiFds, run_eagi
     from callwright.process import setup_logging
 
-    setup_logging(settings.server.log_level)
+    setup_logging(settings.server.log_level, settings.server.log_format)
     fds = EagiFds(stdin=0, stdout=agi_out, audio=args.audio_fd)
     return asyncio.run(run_eagi(settings, fds))
 

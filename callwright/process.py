@@ -8,19 +8,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
 from callwright.errors import CallwrightError, ConfigError
+from callwright.observability.logs import configure_logging
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text or JSON lines (``[server] log_format``); the lines
+    logged during a call carry its uid (see :mod:`callwright.observability.logs`)."""
+    configure_logging(level, log_format)
 
 
 async def wait_for_signal() -> None:

@@ -29,13 +29,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    setup_logging(settings.server.log_level)
+    setup_logging(settings.server.log_level, settings.server.log_format)
     from ari_app.service import CallService
 
     async def main() -> None:
         service = CallService(settings)
         await service.start()
         print(f"callwright: serving ARI app {settings.ari.app!r} at {settings.ari.url}", flush=True)
+        if service.status.server is not None:
+            print(f"callwright: /healthz, /readyz and /metrics at {service.status.server.url}",
+                  flush=True)
         try:
             await wait_for_signal()
         finally:
@@ -50,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    setup_logging("warning" if settings.server.log_level == "info" else settings.server.log_level)
+    setup_logging("warning" if settings.server.log_level == "info" else settings.server.log_level,
+                  settings.server.log_format)
     from ari_app.demo import run_demo
 
     return asyncio.run(run_demo(settings, once=args.once, admin=not args.no_admin))
@@ -58,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_pbx_sim(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    setup_logging(settings.server.log_level)
+    setup_logging(settings.server.log_level, settings.server.log_format)
     from ari_app.simulator.server import PbxSimulator
 
     async def main() -> None:
