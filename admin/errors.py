@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
 
 from aiohttp import web
 
 from admin.html import h
 from admin.keys import API_PREFIX
+from admin.redirects import with_next
 from callwright.accounts.roles import Forbidden
 from callwright.errors import NotFound
 
@@ -86,7 +86,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Unauthenticated:
         if is_api(request):
             return error_response(request, 401, "Sign in or send an API token (Bearer).")
-        raise web.HTTPSeeOther(f"/login?next={_safe_next(request)}") from None
+        back = request.path_qs if request.method == "GET" else "/"
+        raise web.HTTPSeeOther(with_next("/login", back)) from None
     except Forbidden as exc:
         return error_response(request, 403, str(exc) or "Your role does not allow this.")
     except NotFound:
@@ -107,13 +108,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             request, 500, "The server could not complete this request. It has been logged."
         )
-
-
-def _safe_next(request: web.Request) -> str:
-    target = request.path_qs if request.method == "GET" else "/"
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    return quote(target, safe="")
 
 
 @web.middleware

@@ -10,19 +10,13 @@ from aiohttp import web
 from admin.errors import UserError
 from admin.html import h
 from admin.keys import LOGIN_CSRF_COOKIE, SERVICES, session_cookie_name
+from admin.redirects import safe_next, with_next
 from admin.routing import Ctx, Route, client_ip
 from admin.services import AdminServices
 from admin.views import document, done
 from callwright.accounts.login import LoginOutcome
 from callwright.accounts.sessions import StartedSession
 from callwright.store.tokens import SessionRow
-
-
-def safe_next(value: str | None) -> str:
-    """Only a path on this site: ``/calls?x=1`` yes, ``//evil.example`` or ``https://…`` no."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
 
 
 def set_session_cookie(
@@ -142,7 +136,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if outcome.session is None:
         status = 429 if outcome.locked else 401
         return _html(_login_page(cookie_token, next_url, outcome.message, email), status=status)
-    target = f"/login/totp?next={next_url}" if outcome.needs_totp else next_url
+    target = with_next("/login/totp", next_url) if outcome.needs_totp else next_url
     response = web.HTTPSeeOther(target)
     set_session_cookie(response, services, outcome.session)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
