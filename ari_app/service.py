@@ -50,6 +50,7 @@ from callwright.store.numbers import NumberRepository
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
 from callwright.store.recovery import close_abandoned_calls
+from callwright.tls import ari_client_context
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class CallService:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
         if settings.media.transport == "rtp":
             check_rtp_send_format(settings.media.format)
+        #: One TLS context for everything to Asterisk (REST, events, media websockets); a bad
+        #: ari.ca_file stops us here, before anything starts.
+        self._ari_tls = ari_client_context(settings.ari)
         self.settings = settings
         self.live = LiveCalls()
         self.clock = PacerClock()
@@ -74,6 +78,7 @@ class CallService:
         self.db: Database | None = None
         self.app: AriApplication | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._ari_http: aiohttp.ClientSession | None = None  # to Asterisk only (its TLS trust)
         self._stream: AriEventStream | None = None
         self.llm_clients: LlmClientFactory | None = None
         self._retention: asyncio.Task[None] | None = None
@@ -97,6 +102,7 @@ class CallService:
         await self.speech.stt_for(None)  # load the default model now, not on the first call
         self.clock.start()
         self._http = aiohttp.ClientSession()
+        self._ari_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ari_tls))
         master_key = await asyncio.to_thread(
             MasterKey.load_or_create, settings.server.master_key_file
         )
@@ -115,7 +121,7 @@ class CallService:
         await self._prewarm(assistants)
         await self._start_media()
         ari = settings.ari
-        rest = AriRestClient(self._http, ari.url, ari.username, ari.password)
+        rest = AriRestClient(self._ari_http, ari.url, ari.username, ari.password)
         self.app = AriApplication(rest)
         services = SessionServices(
             rest=rest,
@@ -148,7 +154,7 @@ class CallService:
         # -- end of AudioSocket() dialplan calls ---------------------------------------------------
         await self.status.start()  # a taken status port fails here, before ARI sends us calls
         self._stream = AriEventStream(
-            self._http,
+            self._ari_http,
             settings.ari.url,
             settings.ari.username,
             settings.ari.password,
@@ -171,7 +177,7 @@ class CallService:
         if media.transport == "audiosocket":
             await self.audiosocket.start()  # fail at start-up, not on the first call
         self._legs = build_media_leg_factory(
-            self.settings, self.audiosocket, http=self._http, ticker=self.clock
+            self.settings, self.audiosocket, http=self._ari_http, ticker=self.clock
         )
 
     async def _media_leg(self, overrides: Mapping[str, Any] | None = None) -> MediaLeg:
@@ -225,6 +231,8 @@ class CallService:
             await self.llm_clients.aclose()
         if self._http is not None:
             await self._http.close()
+        if self._ari_http is not None:
+            await self._ari_http.close()
         await self.status.stop()
         if self.db is not None:
             await self.db.close()

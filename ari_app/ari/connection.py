@@ -1,14 +1,16 @@
 """The ARI events websocket, kept connected.
 
 :class:`AriEventStream` connects ``ws://host:port/ari/events?app=APP&subscribeAll=false`` with Basic
-auth and hands every event, parsed, to ``on_event``, strictly in order: a handler is awaited before
-the next event is handed over, so a handler with slow work must spawn a task itself. A malformed
-message is logged and skipped; a handler exception is logged; neither ends the stream.
+auth (``wss://`` for an ``https`` URL, with the TLS context of the session's connector) and hands
+every event, parsed, to ``on_event``, strictly in order: a handler is awaited before the next
+event is handed over, so a handler with slow work must spawn a task itself. A malformed message is
+logged and skipped; a handler exception is logged; neither ends the stream.
 
 Asterisk neither buffers nor replays events while the websocket is down, and it fails a call that
 reaches ``Stasis()`` meanwhile. So ``start()`` returns only once the first connection is up, and on
-any loss (close, 1006, refused, 503 "Asterisk not booted", text/html 404 while ARI restarts) the
-stream reconnects with exponential backoff and jitter, forever unless ``give_up_after_s`` is set,
+any loss (close, 1006, refused, 503 "Asterisk not booted", text/html 404 while ARI restarts, a
+TLS certificate we do not trust: that one is also logged as an error, once per reason) the stream
+reconnects with exponential backoff and jitter, forever unless ``give_up_after_s`` is set,
 calling ``on_disconnected(reason)`` and then ``on_connected(reconnect=True)``: the app reconciles
 there with ``GET /channels`` before the next event is dispatched.
 
@@ -32,6 +34,7 @@ from yarl import URL
 from callwright.errors import AriError, AriUnavailable, ProtocolError
 
 from .events import ApplicationReplaced, AriEvent, UnknownEvent, parse_event
+from .tls import tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +271,10 @@ class AriEventStream:
                     self._failure = AriError("GET", "/events", exc.status, message)
         except TimeoutError:
             reason = f"no answer within {self._connect_timeout_s:g} s"
+        except aiohttp.ClientSSLError as exc:  # retried like any failure, but said loudly
+            reason = tls_failure(exc)
+            if reason != self.last_disconnect_reason:
+                log.error("ARI events websocket for app %r: %s", self._app, reason)
         except (aiohttp.ClientError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
         else:

@@ -2,9 +2,10 @@
 
 Errors: an error status raises :class:`AriError` with the JSON ``message`` (or ``error``) field, or
 a short text form of an HTML body. Asterisk that cannot be reached (connection refused, reset,
-timeout), that answers 503 (shutting down, "Asterisk not booted"), or whose HTTP server answers a
-text/html 404 (up, but ARI not registered yet) raises :class:`AriUnavailable`. A 2xx body that is
-not the JSON we expect raises :class:`ProtocolError`. Credentials are never logged.
+timeout, a TLS certificate we do not trust), that answers 503 (shutting down, "Asterisk not
+booted"), or whose HTTP server answers a text/html 404 (up, but ARI not registered yet) raises
+:class:`AriUnavailable`. A 2xx body that is not the JSON we expect raises :class:`ProtocolError`.
+Credentials are never logged.
 
 Every route and query parameter used here is listed in :mod:`ari_app.ari.routes`.
 """
@@ -27,6 +28,7 @@ from yarl import URL
 from callwright.errors import AriError, AriUnavailable, ProtocolError
 
 from .models import Application, AsteriskInfo, Bridge, Channel, JsonObject
+from .tls import tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,8 @@ def error_message(body: str, content_type: str) -> str:
 
 class AriRestClient:
     """Typed ARI REST calls. ``base_url`` is Asterisk's HTTP server (``http://127.0.0.1:8088``);
-    the client appends ``/ari``. The session is the caller's: this class never closes it."""
+    the client appends ``/ari``. The session is the caller's: this class never closes it. For an
+    ``https`` URL, the session's connector carries the TLS context (the events stream's too)."""
 
     def __init__(
         self,
@@ -154,6 +157,8 @@ class AriRestClient:
         except TimeoutError as exc:
             raise AriUnavailable(f"ARI {method} {path}: no answer within "
                                  f"{self._timeout.total} s") from exc
+        except aiohttp.ClientSSLError as exc:
+            raise AriUnavailable(f"ARI {method} {path}: {tls_failure(exc)}") from exc
         except aiohttp.ClientError as exc:
             raise AriUnavailable(f"ARI {method} {path}: {type(exc).__name__}: {exc}") from exc
         except OSError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import ssl
 import time
 from types import TracebackType
 
@@ -71,9 +72,12 @@ class PbxSimulator:
         media_stasis_delay_s: float = 0.001,
         seed: int | None = None,
         rtp_impairment: RtpImpairment | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         stasis_contexts: dict[str, StasisReentry] | None = None,
     ) -> None:
         self.host = host
+        #: Serve ARI and the media websockets over TLS (https/wss), as Asterisk's tlsenable.
+        self.ssl_context = ssl_context
         self.port = port
         self.username = username
         self.password = password if password is not None else secrets.token_urlsafe(12)
@@ -114,7 +118,8 @@ class PbxSimulator:
 
     async def _listen(self) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                                 ssl_context=self.ssl_context)
         await self._site.start()
         if self.port == 0:
             server = self._site._server
@@ -143,8 +148,9 @@ class PbxSimulator:
 
     @property
     def ari_url(self) -> str:
-        """``http://host:port``; the ARI client appends ``/ari``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://host:port`` (``https://`` with an ``ssl_context``); the client adds ``/ari``."""
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     # -- calls ---------------------------------------------------------------------------------
     async def place_call(
