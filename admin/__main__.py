@@ -2,7 +2,9 @@
 
 Reads the settings (``--config`` or ``$CALLWRIGHT_CONFIG``), opens and migrates the store, loads
 the master key, builds the app with :func:`admin.app.build_admin_app` and serves it on
-``[admin] host:port`` until SIGINT or SIGTERM.
+``[admin] host:port`` until SIGINT or SIGTERM: over HTTPS when ``[admin] tls_cert`` and
+``tls_key`` are set (both files are checked first, so a wrong one stops the start with the
+setting named), else plain HTTP.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from callwright.config import load_config
 from callwright.errors import CallwrightError
 from callwright.privacy.secrets import MasterKey
 from callwright.store.db import Database
+from callwright.tls import admin_server_context
 
 log = logging.getLogger("admin")
 
@@ -32,6 +35,7 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
         level=getattr(logging, settings.server.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    ssl_context = admin_server_context(settings.admin)
     master_key = MasterKey.load_or_create(Path(settings.server.master_key_file))
     db = await Database.open(settings.store.path)
     runner: web.AppRunner | None = None
@@ -41,8 +45,9 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
         await runner.setup()
         bind_host = host or settings.admin.host
         bind_port = settings.admin.port if port is None else port
-        await web.TCPSite(runner, bind_host, bind_port).start()
-        print(f"callwright admin on http://{bind_host}:{bind_port}/", flush=True)
+        await web.TCPSite(runner, bind_host, bind_port, ssl_context=ssl_context).start()
+        scheme = "http" if ssl_context is None else "https"
+        print(f"callwright admin on {scheme}://{bind_host}:{bind_port}/", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
