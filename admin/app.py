@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from admin.errors import error_middleware, security_headers
+from admin import headers
+from admin.errors import error_middleware
 from admin.handlers import (
     account,
     assistants,
@@ -111,10 +112,9 @@ def build_admin_app(
         limiter=limiter,
         totp=totp,
     )
-    app = web.Application(
-        middlewares=[security_headers, error_middleware], client_max_size=MAX_UPLOAD_BYTES
-    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES)
     app[SERVICES] = services
+    headers.setup(app, https=options.secure_cookies)
     auth.setup(app)
     register(app, all_routes())
     docs.setup(app, all_routes())

@@ -108,26 +108,3 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             request, 500, "The server could not complete this request. It has been logged."
         )
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    add_security_headers(request, response)
-    return response
-
-
-def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The headers every answer carries (a handler that streams calls it before ``prepare``)."""
-    headers = response.headers
-    headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self';"
-        " script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
-        " frame-ancestors 'none'",
-    )
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.path.startswith("/static/"):
-        headers.setdefault("Cache-Control", "no-store")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from admin.errors import UserError
 from admin.html import h
-from admin.keys import LOGIN_CSRF_COOKIE, SERVICES, session_cookie_name
+from admin.keys import SERVICES, login_csrf_cookie_name, session_cookie_name
 from admin.redirects import safe_next, with_next
 from admin.routing import Ctx, Route, client_ip
 from admin.services import AdminServices
@@ -98,12 +98,12 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    token = request.cookies.get(login_csrf_cookie_name(services)) or secrets.token_urlsafe(24)
     response = _html(_login_page(token, safe_next(request.query.get("next"))))
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        login_csrf_cookie_name(services),
         token,
-        path="/login",
+        path="/",
         httponly=True,
         samesite="Strict",
         secure=services.options.secure_cookies,
@@ -118,7 +118,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     email = str(form.get("email", ""))[:320]
     password = str(form.get("password", ""))[:1024]
     next_url = safe_next(str(form.get("next", "/")))
-    cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    cookie_token = request.cookies.get(login_csrf_cookie_name(services), "")
     sent = str(form.get("_csrf", ""))
     if not cookie_token or not hmac.compare_digest(cookie_token.encode(), sent.encode()):
         return _html(
@@ -139,7 +139,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     target = with_next("/login/totp", next_url) if outcome.needs_totp else next_url
     response = web.HTTPSeeOther(target)
     set_session_cookie(response, services, outcome.session)
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(
+        login_csrf_cookie_name(services),
+        path="/",
+        secure=services.options.secure_cookies,
+        httponly=True,
+        samesite="Strict",
+    )
     raise response
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 from aiohttp import web
 
-from admin.errors import Missing, UserError, add_security_headers
+from admin.errors import Missing, UserError
 from admin.routing import Ctx, Route
 from callwright.accounts.roles import Permission
 from callwright.privacy.recording_crypto import (
@@ -45,29 +46,51 @@ def recording_file(recordings_dir: Path, stored: str) -> Path | None:
 
 
 class Unsatisfiable(Exception):
-    """The Range header is malformed or asks for bytes past the end."""
+    """The Range header is malformed or asks for no byte of the file."""
+
+
+# One range of bytes: ``first-``, ``first-last`` or ``-suffix`` (several ranges are not served).
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE)
+_BEYOND = 1 << 62  # any position with more digits than this lies past every file
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits.lstrip("0")) < 19 else _BEYOND
 
 
 def byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
     """The requested ``[start, end)`` clipped to ``size``; None without a Range header.
 
-    Raises :class:`Unsatisfiable` for a malformed or unsatisfiable range.
+    Raises :class:`Unsatisfiable` (answered 416) for a malformed range, a first byte past the
+    end, a last byte before the first, and a zero-length suffix (``bytes=-0``: RFC 9110 §14.1.2,
+    a suffix range is satisfiable only with a non-zero length).
     """
-    if "Range" not in request.headers:
+    header = request.headers.get("Range")
+    if header is None:
         return None
-    try:
-        wanted = request.http_range
-    except ValueError:
-        raise Unsatisfiable() from None
-    start, stop = wanted.start, wanted.stop
-    if start is None:  # http_range never gives this for a Range header; serve the whole file
-        return None
-    if start < 0:  # a suffix: the last -start bytes
-        start = max(0, size + start)
-    end = size if stop is None else min(stop, size)
+    found = _RANGE.fullmatch(header.strip())
+    if found is None:
+        raise Unsatisfiable()
+    first, last = found.groups()
+    if first:
+        start = _position(first)
+        end = size if not last else min(_position(last) + 1, size)
+        if last and _position(last) < start:
+            raise Unsatisfiable()
+    elif last:
+        suffix = _position(last)
+        if suffix == 0:
+            raise Unsatisfiable()
+        start, end = max(0, size - suffix), size
+    else:
+        raise Unsatisfiable()
     if start >= end:
         raise Unsatisfiable()
     return start, end
+
+
+def _unsatisfiable(size: int) -> web.Response:
+    return web.Response(status=416, headers={**_HEADERS, "Content-Range": f"bytes */{size}"})
 
 
 def _damaged(path: Path, exc: RecordingCryptoError) -> UserError:
@@ -91,9 +114,7 @@ async def _serve_encrypted(ctx: Ctx, path: Path) -> web.StreamResponse:
         try:
             span = byte_range(ctx.request, reader.size)
         except Unsatisfiable:
-            return web.Response(
-                status=416, headers={**_HEADERS, "Content-Range": f"bytes */{reader.size}"}
-            )
+            return _unsatisfiable(reader.size)
         start, end = span if span is not None else (0, reader.size)
         # The first piece is decrypted before the status goes out: a damaged file gets an error
         # answer, not a cut-off 200.
@@ -106,7 +127,6 @@ async def _serve_encrypted(ctx: Ctx, path: Path) -> web.StreamResponse:
         if span is not None:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{reader.size}"
         response.content_length = end - start
-        add_security_headers(ctx.request, response)
         await response.prepare(ctx.request)
         position = start
         try:
@@ -141,6 +161,12 @@ async def recording(ctx: Ctx) -> web.StreamResponse:
         raise Missing("The recording file")
     if call.get("recording_key_id"):
         return await _serve_encrypted(ctx, path)
+    # FileResponse serves the range, but takes ``bytes=-0`` for the whole file: judge it first.
+    size = (await asyncio.to_thread(path.stat)).st_size
+    try:
+        byte_range(ctx.request, size)
+    except Unsatisfiable:
+        return _unsatisfiable(size)
     return web.FileResponse(path, headers=_HEADERS)
 
 

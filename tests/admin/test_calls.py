@@ -223,6 +223,49 @@ async def test_encrypted_recording_is_decrypted_for_whole_and_ranged_requests(
     assert head.status == 206 and await head.read() == plain[:100]
 
 
+async def test_unsatisfiable_ranges_answer_416_for_plain_and_encrypted_recordings(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    sealed_uid = await admin.call(org, recording=False)
+    plain_path = admin.recordings / f"{sealed_uid}.wav"
+    await asyncio.to_thread(write_stereo_wav, plain_path)
+    sealed, key_id = await asyncio.to_thread(encrypt_file, plain_path, admin.master_key)
+    call_id = await admin.db.fetch_value("SELECT id FROM calls WHERE uid = ?", (sealed_uid,))
+    await CallRepository(admin.db).set_recording(call_id, sealed.name, key_id)
+    editor = await admin.login(org.users["editor"])
+    for uid in (org.call_uid, sealed_uid):
+        whole = await editor.client.get(f"/calls/{uid}/recording")
+        body = await whole.read()
+        total = len(body)
+        for header in (
+            "bytes=-0",  # a suffix of no bytes (RFC 9110: unsatisfiable), not the whole file
+            "bytes=-00",
+            f"bytes={total}-",
+            f"bytes={total}-{total + 10}",
+            "bytes=99999999999999999999999999-",
+            "bytes=10-5",
+            "bytes=-",
+            "bytes=0-1,5-6",
+            "bytes=\u00b2-",
+            "items=0-1",
+        ):
+            response = await editor.client.get(f"/calls/{uid}/recording", headers={"Range": header})
+            assert response.status == 416, (uid, header, response.status)
+            assert response.headers["Content-Range"] == f"bytes */{total}", (uid, header)
+            assert b"RIFF" not in await response.read()
+        for header, start, end in (
+            ("bytes=-1", total - 1, total),
+            (f"bytes=-{total * 5}", 0, total),  # a suffix longer than the file: all of it
+            ("bytes=0-99999999999999999999999999", 0, total),
+            ("bytes=0-0", 0, 1),
+        ):
+            part = await editor.client.get(f"/calls/{uid}/recording", headers={"Range": header})
+            assert part.status == 206, (uid, header, part.status)
+            assert await part.read() == body[start:end], (uid, header)
+
+
 async def test_recording_paths_outside_the_recordings_folder_are_not_served(
     make_admin: AdminFactory,
 ) -> None:
