@@ -34,6 +34,7 @@ from admin.handlers import (
     dashboard,
     docs,
     flow,
+    invitations,
     knowledge,
     numbers,
     org,
@@ -80,6 +81,7 @@ def all_routes() -> list[Route]:
         *credentials.ROUTES,
         *retention.ROUTES,
         *team.ROUTES,
+        *invitations.ROUTES,
         *audit.ROUTES,
         *org.ROUTES,
         *account.ROUTES,
@@ -116,6 +118,7 @@ def build_admin_app(
     app[SERVICES] = services
     headers.setup(app, https=options.secure_cookies)
     auth.setup(app)
+    invitations.setup(app)
     register(app, all_routes())
     docs.setup(app, all_routes())
     app.router.add_static("/static", STATIC_DIR, append_version=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from callwright.accounts.audit import AuditWriter
 from callwright.accounts.directory import Directory
+from callwright.accounts.invitations import Invitations
 from callwright.accounts.login import Authenticator
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
@@ -21,6 +22,7 @@ from callwright.store.audit import AuditRepo
 from callwright.store.call_search import CallSearch
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.invitations import InvitationRepo
 from callwright.store.login_attempts import LoginAttemptRepo
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
@@ -63,6 +65,7 @@ class AdminServices:
     limiter: LoginRateLimiter
     authenticator: Authenticator
     directory: Directory
+    invitations: Invitations
 
 
 def build_services(
@@ -107,4 +110,5 @@ def build_services(
         limiter=limiter,
         authenticator=Authenticator(users, passwords, limiter, sessions, second_factor, audit),
         directory=Directory(users, passwords, sessions, audit, token_repo),
+        invitations=Invitations(users, InvitationRepo(db), passwords, audit),
     )

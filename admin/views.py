@@ -32,6 +32,8 @@ NOTICES = {
     "deleted": "Deleted.",
     "revoked": "Revoked.",
     "added": "Added.",
+    "accepted": "Invitation accepted: switch organisation at the top to work there.",
+    "declined": "Invitation declined.",
     "switched": "Switched organisation.",
     "totp-on": "Two-step sign-in is on.",
     "totp-off": "Two-step sign-in is off.",

@@ -53,12 +53,24 @@ async def account(ctx: Ctx) -> web.StreamResponse:
         ),
         cls="stack",
     )
+    waiting = await ctx.services.invitations.pending_for(user)
+    invited = (
+        h(
+            '<p><a href="/account/invitations">{n} invitation{s} waiting for your answer</a></p>',
+            n=len(waiting),
+            s="" if len(waiting) == 1 else "s",
+        )
+        if waiting
+        else Html('<p><a href="/account/invitations">Invitations</a></p>')
+    )
     body = h(
-        "<section><h2>You</h2><p>{email}</p><h3>Organisations</h3><ul>{orgs}</ul></section>"
+        "<section><h2>You</h2><p>{email}</p><h3>Organisations</h3><ul>{orgs}</ul>{invited}"
+        "</section>"
         '<section><h2>Two-step sign-in</h2><p>{totp} <a href="/account/security">Manage</a></p>'
         "</section><section><h2>Password</h2>{pw}</section>",
         email=user.email,
         orgs=rows,
+        invited=invited,
         totp="On." if user.has_totp else "Off.",
         pw=password_form,
     )

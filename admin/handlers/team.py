@@ -1,4 +1,9 @@
-"""The org's people and their roles, and API tokens for automation."""
+"""The org's people and their roles, and API tokens for automation.
+
+People join by invitation (:mod:`admin.handlers.invitations`): adding an address here invites it,
+with the same answer whether or not it has an account, and the team page shows nothing of an
+account until it has accepted.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.errors import Missing, UserError
+from admin.handlers.invitations import invitation_json, link_for, pending_table
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import button_form, done, field, form, page, respond, select, table, text_input
@@ -25,6 +31,7 @@ def _role(value: Any, name: str = "role") -> Role:
 
 async def members(ctx: Ctx) -> web.StreamResponse:
     people = await ctx.services.users.members(ctx.org_id)
+    pending = await ctx.services.invitations.pending_in_org(ctx.org_id)
     data = {
         "members": [
             {
@@ -36,7 +43,8 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                 "disabled": m.disabled or m.account_disabled,
             }
             for m in people
-        ]
+        ],
+        "invitations": [invitation_json(i) for i in pending],
     }
     if ctx.api:
         return respond(ctx, data, lambda: web.Response())
@@ -86,7 +94,7 @@ async def members(ctx: Ctx) -> web.StreamResponse:
     add = Html("")
     if can_write:
         add = h(
-            "<h2>Add someone</h2>{f}",
+            "<h2>Invite someone</h2>{f}",
             f=form(
                 ctx,
                 "/team",
@@ -94,47 +102,57 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                     [
                         field("E-mail", text_input("email", type="email", required=True)),
                         field("Role", select("role", ROLE_CHOICES, "viewer")),
-                        field(
-                            "Initial password",
-                            text_input(
-                                "password",
-                                type="password",
-                                minlength=10,
-                                autocomplete="new-password",
-                            ),
-                            hint="Only for someone without an account yet; they can change it.",
-                        ),
-                        Html('<button type="submit">Add</button>'),
+                        Html('<button type="submit">Invite</button>'),
                     ]
                 ),
                 cls="stack",
             ),
         )
-    body = h("{t}{add}", t=table(["E-mail", "Role", "Two-step", "Status", ""], rows), add=add)
+    body = h(
+        "{t}{p}{add}",
+        t=table(["E-mail", "Role", "Two-step", "Status", ""], rows),
+        p=pending_table(ctx, pending, can_write),
+        add=add,
+    )
     return page(ctx, "Team", body)
 
 
 async def add_member(ctx: Ctx) -> web.StreamResponse:
+    """Invite an address: the answer is the same whether or not it has an account."""
     data = await ctx.input()
+    if "password" in data and ctx.api:
+        raise UserError(
+            "password: people now join by invitation and choose their own password through the "
+            "invitation link; send only email and role.",
+            field="password",
+        )
     role = _role(data.get("role", ""))
     try:
-        added = await ctx.services.directory.add_member(
-            ctx.actor,
-            ctx.principal.role,
-            ctx.org_id,
-            str(data.get("email", "")),
-            role,
-            str(data.get("password", "")) or None,
+        issued = await ctx.services.invitations.invite(
+            ctx.actor, ctx.principal.role, ctx.org_id, str(data.get("email", "")), role
         )
     except TeamError as exc:
-        raise UserError(str(exc)) from exc
-    return done(
-        ctx,
-        {"user_id": added.user_id, "created_account": added.created_user},
-        "/team",
-        notice="added",
-        status=201,
+        raise UserError(str(exc), field="email") from exc
+    link = link_for(ctx.request, issued.token)
+    result = {
+        "invitation_id": issued.id,
+        "status": "pending",
+        "role": role.value,
+        "expires_at": issued.expires_at,
+        "invitation_url": link,
+    }
+    if ctx.api:
+        return web.json_response(result, status=201)
+    body = h(
+        "<p>The invitation waits for an answer until {x}. Whoever the address belongs to "
+        "accepts it under Account once signed in; with no account yet, they choose a password "
+        "through this link. <strong>Hand it to them now</strong>: it is not shown again.</p>"
+        '<p><code id="invitation-link" class="secret">{l}</code></p>'
+        '<p><a href="/team">Back to the team</a></p>',
+        x=issued.expires_at[:10],
+        l=link,
     )
+    return page(ctx, "Invitation sent", body, status=201)
 
 
 async def set_role(ctx: Ctx) -> web.StreamResponse:
@@ -296,14 +314,14 @@ ROUTES = [
         "/team",
         add_member,
         Permission.USERS_WRITE,
-        "Add a member (new or existing user)",
+        "Invite an address to join with a role (the same answer whether or not it has an"
+        " account; it joins when it accepts)",
         body={
             "type": "object",
             "required": ["email", "role"],
             "properties": {
                 "email": {"type": "string"},
                 "role": {"enum": [r.value for r in Role]},
-                "password": {"type": "string", "minLength": 10},
             },
         },
     ),

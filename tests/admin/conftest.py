@@ -28,6 +28,7 @@ from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.invitations import InvitationRepo
 from callwright.store.login_attempts import LoginAttemptRepo
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
@@ -50,6 +51,7 @@ class OrgFixture:
     credential_id: int = 0
     doc_id: int = 0
     token_id: int = 0
+    invitation_id: int = 0
 
 
 class Admin:
@@ -135,6 +137,15 @@ class Admin:
             org_id=org.id, user_id=None, name="ci", role=Role.VIEWER
         )
         org.token_id = issued.id
+        owner = await UserRepo(self.db).by_email(org.users["owner"])
+        org.invitation_id, _ = await InvitationRepo(self.db).create(
+            org_id=org.id,
+            email=f"invitee@{org.slug}.example",
+            role=Role.VIEWER.value,
+            token_hash=f"fixture-{org.slug}",
+            invited_by=owner.id if owner else None,
+            expires_at="2999-01-01T00:00:00.000Z",
+        )
 
     async def call(
         self,

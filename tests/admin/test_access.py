@@ -31,6 +31,7 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "credential_id": org.credential_id,
         "doc_id": org.doc_id,
         "token_id": org.token_id,
+        "invitation_id": org.invitation_id,
         "user_id": user_id,
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
@@ -56,7 +57,7 @@ def body_for(route: Route, org: OrgFixture) -> dict[str, Any]:
             "recording_days": 30,
             "assistant_id": org.assistant_id,
         },
-        "/team": {"email": "new@x.example", "role": "viewer", "password": "long enough pw"},
+        "/team": {"email": "new@x.example", "role": "viewer"},
         "/team/{user_id}/role": {"role": "viewer"},
         "/tokens": {"name": "t", "role": "viewer"},
         "/org": {"require_totp": False},
