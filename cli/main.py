@@ -12,9 +12,9 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from callwright.accounts_cli import add_user_parser
 from callwright.config import Settings, load_config
 from callwright.process import run_command, setup_logging, wait_for_signal
+from cli.accounts import add_user_parser
 from cli.models import add_models_parser
 from cli.privacy import add_privacy_parser
 

@@ -2,5 +2,5 @@
 
 Passwords (argon2), TOTP second factor with recovery codes, browser sessions, API tokens, roles and
 permissions, login rate limiting and the audit writer. The admin (``admin/``) and the CLI
-(``callwright.accounts_cli``) are the two users of this package.
+(``cli.accounts``) are the two users of this package.
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agi.cli import cmd_agi_serve
-from callwright.accounts_cli import cmd_org_add, cmd_user_add
+from cli.accounts import cmd_org_add, cmd_user_add
 from cli.main import (
     build_parser,
     cmd_check,

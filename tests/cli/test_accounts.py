@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from callwright.accounts.passwords import Passwords
-from callwright.accounts_cli import add_user_parser, cmd_user_add, read_password
 from callwright.store.db import Database
 from callwright.store.users import UserRepo
+from cli.accounts import add_user_parser, cmd_user_add, read_password
 
 
 def _parser() -> argparse.ArgumentParser:
