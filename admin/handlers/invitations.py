@@ -1,9 +1,11 @@
 """Invitations: the org's pending ones (team page), and the invitee's answer.
 
-The invitee answers from their account (``/account/invitations``: accept or decline) or, for an
-address with no account yet, through the invitation link (``/invite/<token>``, public, like the
-sign-in form), where choosing a password creates the account and accepts. The link does not sign
-anyone in: the new account then signs in as usual. See :mod:`callwright.accounts.invitations`.
+The invitee answers from their account (``/account/invitations``: accept or decline) or through
+the invitation link (``/invite/<token>``, public, like the sign-in form): there a new address
+chooses a password, which creates its account, and an address with an account gives its password
+(and second factor), checked and rate limited as at sign-in (an account that belongs to no org
+yet cannot sign in, so the link is its way in). The link does not sign anyone in: the account then
+signs in as usual. See :mod:`callwright.accounts.invitations`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from admin.routing import Ctx, Route, client_ip
 from admin.views import button_form, document, done, page, respond, table
 from callwright.accounts.directory import TeamError
 from callwright.accounts.invitations import GONE, AccountExists, InvitationGone
+from callwright.accounts.login import PasswordNotConfirmed
 from callwright.accounts.roles import Permission
 from callwright.store.invitations import Invitation
 from callwright.store.users import User
@@ -158,14 +161,17 @@ def _invitation_form(token: str, invitation: Invitation, message: str = "") -> H
     return h(
         "{flash}<p>You are invited to join <strong>{org}</strong> as <strong>{role}</strong> "
         "with the address <strong>{email}</strong> (until {expires}).</p>"
-        '<h2>Already have a Callwright account?</h2><p><a href="/login?next=/account/invitations">'
-        "Sign in</a> and accept the invitation under Account.</p>"
-        "<h2>New to Callwright?</h2>"
         '<form method="post" action="/invite/{token}" class="stack">'
-        '<label class="field"><span>Choose a password</span>'
-        '<input name="password" type="password" autocomplete="new-password" minlength="10" '
-        "required></label>"
-        '<button type="submit">Create my account and join</button></form>',
+        '<label class="field"><span>Password</span>'
+        '<input name="password" type="password" autocomplete="current-password" required>'
+        '<small class="hint">New to Callwright: choose one (at least 10 characters) for your '
+        "account. Already have an account with this address: enter its password.</small></label>"
+        '<label class="field"><span>Two-step code</span>'
+        '<input name="code" autocomplete="one-time-code" inputmode="numeric">'
+        '<small class="hint">Only if your account uses two-step sign-in.</small></label>'
+        '<button type="submit">Accept the invitation</button></form>'
+        '<p>Or <a href="/login?next=/account/invitations">sign in</a> and answer it under '
+        "Account.</p>",
         flash=flash,
         org=invitation.org_name,
         role=invitation.role,
@@ -186,6 +192,9 @@ async def link_form(request: web.Request) -> web.StreamResponse:
 
 
 async def link_submit(request: web.Request) -> web.StreamResponse:
+    """Accept through the link: a new address gets its account with the password chosen; an
+    address with an account proves it is that account (password, and second factor if it has
+    one, rate limited like signing in). Nobody is signed in here."""
     services = request.app[SERVICES]
     token = request.match_info["token"]
     origin = request.headers.get("Origin")
@@ -193,24 +202,36 @@ async def link_submit(request: web.Request) -> web.StreamResponse:
         raise UserError("This request came from another site and was refused.", status=403)
     form = await request.post()
     password = str(form.get("password", ""))[:1024]
+    ip = client_ip(request)
+    new_account = True
     try:
-        invitation = await services.invitations.accept_with_new_account(
-            token, password, client_ip(request)
-        )
+        try:
+            invitation = await services.invitations.accept_with_new_account(token, password, ip)
+        except AccountExists:
+            new_account = False
+            pending = await services.invitations.by_token(token)
+            user = await services.authenticator.verify_credentials(
+                pending.email, password, str(form.get("code", ""))[:64], ip
+            )
+            invitation = await services.invitations.accept(user, pending.id, ip)
     except InvitationGone:
         return _gone()
-    except (AccountExists, TeamError) as exc:
-        status = 409 if isinstance(exc, AccountExists) else 400
+    except (PasswordNotConfirmed, TeamError) as exc:
+        if isinstance(exc, PasswordNotConfirmed):
+            status = 429 if exc.locked else 401
+        else:
+            status = 400
         try:
-            invitation = await services.invitations.by_token(token)
+            shown = await services.invitations.by_token(token)
         except InvitationGone:
             return _gone()
-        return _link_page("Invitation", _invitation_form(token, invitation, str(exc)), status)
+        return _link_page("Invitation", _invitation_form(token, shown, str(exc)), status)
     return _link_page(
         "Welcome",
         h(
-            "<p>Your account is ready and you joined <strong>{org}</strong> as {role}.</p>"
-            '<p><a href="/login">Sign in</a> with {email} and the password you chose.</p>',
+            "<p>{what} You joined <strong>{org}</strong> as {role}.</p>"
+            '<p><a href="/login">Sign in</a> with {email} to start.</p>',
+            what="Your account is ready." if new_account else "Thank you.",
             org=invitation.org_name,
             role=invitation.role,
             email=invitation.email,

@@ -3,8 +3,9 @@
 Adding someone from the admin never attaches an existing account by itself: it creates a pending
 invitation, and the answer is the same whether or not the address has an account (nothing about
 any account, nor about its other orgs, is shown until it accepts). The account accepts or declines
-when signed in (its pending invitations are listed on its account page), or, for an address with
-no account yet, by choosing a password through the invitation link, which creates the account.
+when signed in (its pending invitations are listed on its account page), or through the invitation
+link: an address with no account yet chooses a password there, which creates the account, and one
+with an account proves it (password and second factor, checked by the admin as at sign-in).
 
 An invitation is only as good as its inviter: it is accepted only while the inviter is still an
 enabled member who may grant its role (the rule API tokens follow too). ``callwright user add``
@@ -199,15 +200,12 @@ class Invitations:
     async def accept_with_new_account(self, token: str, password: str, ip: str) -> Invitation:
         """Create the invited address's account with ``password`` and accept the invitation.
 
-        Raises :class:`AccountExists` when the address has an account (it signs in and accepts
-        from its account page), :class:`TeamError` for a password the policy refuses.
+        Raises :class:`AccountExists` when the address has an account (it proves it is that
+        account instead), :class:`TeamError` for a password the policy refuses.
         """
         invitation = await self.by_token(token)
         if await self._users.by_email(invitation.email) is not None:
-            raise AccountExists(
-                "This address already has a Callwright account: sign in with it and accept the "
-                "invitation under Account."
-            )
+            raise AccountExists("This address already has a Callwright account.")
         try:
             check_policy(password)
         except PasswordPolicyError as exc:

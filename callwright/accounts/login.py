@@ -28,7 +28,10 @@ from callwright.store.users import User, UserRepo
 
 WRONG_CREDENTIALS = "Wrong e-mail or password."
 WRONG_CODE = "That code is not right (or was already used). Try the next code."
-NO_ORG = "This account is not a member of any organisation yet. Ask an owner to add you."
+NO_ORG = (
+    "This account is not a member of any organisation yet. Ask an owner to invite you, or open "
+    "the invitation link you were given to accept it."
+)
 WRONG_PASSWORD = "The password is not right."
 
 
@@ -138,6 +141,28 @@ class Authenticator:
             detail={"second_factor": how},
         )
         return LoginOutcome(session=session)
+
+    async def verify_credentials(self, email: str, password: str, code: str, ip: str) -> User:
+        """The account, when ``password`` (and ``code``, if it has a second factor) are right.
+
+        For acting as an account without a session (accepting an invitation through its link):
+        rate limited and audited exactly like signing in; raises :class:`PasswordNotConfirmed`
+        with the sign-in form's messages.
+        """
+        email = email.strip()
+        lock = await self._limiter.check(login_keys(email, ip))
+        if lock is not None:
+            raise PasswordNotConfirmed(lock.message, locked=True)
+        user = await self._users.by_email(email) if email else None
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok or user.disabled:
+            failed = await self._failed(email, ip, user.id if user else None, "password")
+            raise PasswordNotConfirmed(failed.message, locked=failed.locked)
+        if user.has_totp and await self._second_factor.check(user, code) is None:
+            failed = await self._failed(email, ip, user.id, "code")
+            raise PasswordNotConfirmed(failed.message, locked=failed.locked)
+        await self._limiter.succeeded(login_keys(email, ip))
+        return user
 
     async def confirm_password(self, user: User, password: str, ip: str, purpose: str) -> None:
         """Raise :class:`PasswordNotConfirmed` unless ``password`` is ``user``'s; failures count

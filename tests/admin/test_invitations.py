@@ -3,8 +3,8 @@
 Org A's admin used to attach any existing account (of any org) with ``POST /team`` and see its
 two-step status, while an unknown address answered "has no account yet". Now every address gets
 the same answer, a pending invitation shows nothing of any account, and only the account itself
-(signed in) or, for a new address, whoever holds the invitation link and chooses a password,
-can accept.
+(signed in, or through the invitation link with its password and second factor) can accept; a
+new address accepts by choosing a password through the link.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from admin.keys import SERVICES
 from tests.admin.conftest import PASSWORD, Admin, AdminFactory, LoggedIn, OrgFixture
 
 _CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -156,17 +157,52 @@ async def test_a_new_address_chooses_a_password_through_the_link(
     ]
 
 
-async def test_the_link_never_touches_an_existing_account(make_admin: AdminFactory) -> None:
-    admin, _, bravo, adm = await _two_orgs(make_admin)
+async def test_through_the_link_an_existing_account_must_prove_it_is_itself(
+    make_admin: AdminFactory,
+) -> None:
+    admin, alpha, bravo, adm = await _two_orgs(make_admin)
     outsider = bravo.users["owner"]
-    invited = await _invite(adm, outsider)
-    link = urlsplit(invited["invitation_url"]).path
+    services = admin.app[SERVICES]
+    user = await services.users.by_email(outsider)
+    assert user is not None
+    enrollment = await services.second_factor.begin(user)
+    user = await services.users.by_email(outsider)
+    assert user is not None
+    codes = await services.second_factor.confirm(user, admin.totp.current_code(enrollment.secret))
+    assert codes is not None
+    link = urlsplit((await _invite(adm, outsider))["invitation_url"]).path
     client = await admin.client()
-    refused = await client.post(link, data={"password": "attacker password"})
-    assert refused.status == 409 and "sign in" in (await refused.text()).lower()
+    # Whoever holds the link (the inviting admin too) cannot take the account over.
+    guessed = await client.post(link, data={"password": "attacker password"})
+    assert guessed.status == 401 and "Wrong e-mail or password" in await guessed.text()
+    no_code = await client.post(link, data={"password": PASSWORD})
+    assert no_code.status == 401
     assert outsider not in await _members(adm)
-    again = await admin.login(outsider, PASSWORD)  # the password is unchanged
-    assert (await again.api("GET", "/account/invitations")).status == 200
+    failed = await admin.db.fetch_value(
+        "SELECT count(*) FROM audit_log WHERE action = 'login.failed'"
+    )
+    assert failed == 2  # counted against the account's sign-in limit, as at the login form
+    joined = await client.post(link, data={"password": PASSWORD, "code": codes[0]})
+    assert joined.status == 201, await joined.text()
+    assert (await _members(adm))[outsider]["role"] == "viewer"
+    assert await services.users.by_email(outsider) is not None
+    assert (await client.post(link, data={"password": PASSWORD})).status == 404
+
+
+async def test_an_account_in_no_org_accepts_through_the_link(make_admin: AdminFactory) -> None:
+    admin, alpha, bravo, adm = await _two_orgs(make_admin)
+    loner = bravo.users["viewer"]
+    await admin.db.execute(
+        "DELETE FROM memberships WHERE org_id = ? AND user_id ="
+        " (SELECT id FROM users WHERE email = ?)",
+        (bravo.id, loner),
+    )
+    link = urlsplit((await _invite(adm, loner))["invitation_url"]).path
+    joined = await (await admin.client()).post(link, data={"password": PASSWORD})
+    assert joined.status == 201
+    signed_in = await admin.login(loner)
+    calls = await (await signed_in.api("GET", "/calls")).json()
+    assert [c["uid"] for c in calls["calls"]] == [alpha.call_uid]
 
 
 async def test_an_invitation_is_only_as_good_as_its_inviter(make_admin: AdminFactory) -> None:
