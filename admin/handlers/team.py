@@ -54,6 +54,7 @@ async def members(ctx: Ctx) -> web.StreamResponse:
         actions = Html("")
         if can_write:
             switch = "enable" if m.disabled else "disable"
+            own_row = m.user_id == ctx.actor.user_id
             actions = h(
                 "{role}{switch}{remove}",
                 role=form(
@@ -65,7 +66,9 @@ async def members(ctx: Ctx) -> web.StreamResponse:
                     ),
                     cls="inline",
                 ),
-                switch=button_form(
+                switch=Html("")
+                if own_row
+                else button_form(
                     ctx,
                     f"/team/{m.user_id}/{switch}",
                     switch.capitalize(),
@@ -145,8 +148,9 @@ async def add_member(ctx: Ctx) -> web.StreamResponse:
         return web.json_response(result, status=201)
     body = h(
         "<p>The invitation waits for an answer until {x}. Whoever the address belongs to "
-        "accepts it under Account once signed in; with no account yet, they choose a password "
-        "through this link. <strong>Hand it to them now</strong>: it is not shown again.</p>"
+        "accepts it through this link (choosing a password if they have no account yet), or "
+        "under Account if they sign in. <strong>Hand it to them now</strong>: it is not shown "
+        "again.</p>"
         '<p><code id="invitation-link" class="secret">{l}</code></p>'
         '<p><a href="/team">Back to the team</a></p>',
         x=issued.expires_at[:10],
