@@ -1,10 +1,15 @@
-"""``callwright demo``: the whole call path against the project's PBX simulator (or a real
-Asterisk, when ``[ari] url`` is set), with the live transcript printed as it happens.
+"""``callwright demo``: the whole call path, with the live transcript printed as it happens.
+
+With no Asterisk configured, against the project's PBX simulator: a simulated caller speaks to the
+demo assistant. With ``[ari] url`` set, through that Asterisk: the demo originates a Local channel
+into ``[demo] context`` (``Local/100@callwright-inbound``), whose dialplan hands the other half to
+our ARI app as a caller; that caller stays silent. ``--once`` exits when the call is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sys
 import time
@@ -12,22 +17,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
 from aiohttp import web
 
+from ari_app.ari.rest import AriRestClient
 from ari_app.demo_caller import converse, synthesize_phrases
 from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
 from callwright.call.journal import TurnRecord
 from callwright.config import Settings
 from callwright.dialog.demo_flow import DEMO_FLOW
+from callwright.errors import AriError, CallwrightError
 from callwright.process import wait_for_signal
-from callwright.store.calls import CallRepository
+from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
+from callwright.store.calls import Call, CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
+from callwright.tls import ari_client_context
 
 DEMO_NUMBER = "100"
 DEMO_CALLER = "+821012345678"
 DEMO_PHRASES = ("안녕하세요", "네")
+#: The id of the demo call's own half (;1) of the Local pair. The call service leaves channels
+#: whose id starts with "cw-" alone (ari_app.application), so it takes only the ;2 half as a call.
+DEMO_CHANNEL_PREFIX = "cw-demo-"
+#: Seconds the PBX has to bring the demo call to the assistant (also the originate's timeout).
+PBX_REACH_S = 30
+#: How often the demo checks whether its channel still exists.
+POLL_S = 0.2
+#: Seconds the call service has to close the call's row once the channel is gone.
+CLOSE_WITHIN_S = 10.0
 
 
 def format_turn(record: TurnRecord) -> str:
@@ -53,7 +72,10 @@ async def seed(settings: Settings) -> None:
         await db.close()
 
 
-async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO = sys.stdout) -> int:
+async def run_demo(
+    settings: Settings, *, once: bool, admin: bool, out: TextIO = sys.stdout,
+    vosk_models: VoskModelCache = SHARED_MODELS,
+) -> int:
     sim: PbxSimulator | None = None
     if not settings.ari.enabled:
         password = secrets.token_urlsafe(18)
@@ -67,7 +89,7 @@ async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO =
         settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=password))
         print(f"PBX simulator (fake Asterisk 22) listening at {sim.ari_url}/ari", file=out)
     await seed(settings)
-    service = CallService(settings)
+    service = CallService(settings, vosk_models=vosk_models)
     print("loading the speech model …", file=out, flush=True)
     await service.start()
     print(f"call service connected to ARI as {settings.ari.app!r}", file=out)
@@ -82,8 +104,11 @@ async def run_demo(settings: Settings, *, once: bool, admin: bool, out: TextIO =
         if sim is not None:
             code = await place_demo_call(sim, service, settings, out)
         else:
-            print(f"waiting for calls from Asterisk at {settings.ari.url}", file=out)
-        if once and sim is not None:
+            placed = await place_pbx_demo_call(service, settings, out)
+            if placed is None:
+                return 1
+            code = placed
+        if once:
             return code
         admin_runner = await start_admin(service, settings, out) if admin else None
         print("press Ctrl-C to stop", file=out, flush=True)
@@ -118,19 +143,124 @@ async def place_demo_call(
     if not rows:
         print("the call left no record", file=out)
         return 1
-    record = rows[0]
     greeting_ms = (
         f"{(report.greeting_heard_at - placed) * 1000:.0f} ms"
         if report.greeting_heard_at is not None
         else "never"
     )
+    return report_call(rows[0], settings, out,
+                       f"greeting heard {greeting_ms} after the call was placed")
+
+
+def report_call(record: Call, settings: Settings, out: TextIO, *notes: str) -> int:
+    """Print how the demo call ended and where it went; 0 if it completed."""
     print(f"\ncall {record.uid}: {record.status} ({record.end_reason}), "
           f"{(record.duration_ms or 0) / 1000:.1f} s", file=out)
-    print(f"greeting heard {greeting_ms} after the call was placed", file=out)
+    for note in notes:
+        print(note, file=out)
     if record.recording_path:
         print(f"recording: {record.recording_path}", file=out)
     print(f"store: {settings.store.path}", file=out, flush=True)
     return 0 if record.status == "completed" else 1
+
+
+async def place_pbx_demo_call(service: CallService, settings: Settings, out: TextIO) -> int | None:
+    """Place the demo call through the configured Asterisk, wait for its end and report it.
+
+    The call is ``POST /channels`` of ``Local/<demo number>@<[demo] context>`` into our own ARI
+    app: the context's dialplan sends the ``;2`` half to ``Stasis(<app>,<demo number>)``, where the
+    call service takes it as a call from the demo caller. Returns the call's exit code, or None
+    when no call could be placed or none reached the assistant (said on ``out``)."""
+    ari = settings.ari
+    endpoint = f"Local/{DEMO_NUMBER}@{settings.demo.context}"
+    channel_id = DEMO_CHANNEL_PREFIX + secrets.token_hex(6)
+    assert service.db is not None
+    calls = CallRepository(service.db)
+    newest = await calls.list_recent_all_orgs(1)
+    last_id = newest[0].id if newest else 0
+    print(f"\nplacing the demo call through Asterisk at {ari.url}: {endpoint}, "
+          f"from {DEMO_CALLER} …", file=out)
+    print("the demo caller stays silent: the assistant greets, asks again, then hangs up",
+          file=out, flush=True)
+    connector = aiohttp.TCPConnector(ssl=ari_client_context(ari))  # as the call service's
+    async with aiohttp.ClientSession(connector=connector) as http:
+        rest = AriRestClient(http, ari.url, ari.username, ari.password)
+        try:
+            await rest.originate(
+                endpoint, app=ari.app, caller_id=f'"Demo caller" <{DEMO_CALLER}>',
+                channel_id=channel_id, timeout_s=PBX_REACH_S,
+            )
+        except CallwrightError as exc:
+            print(f"the demo call could not be placed: {exc}", file=out, flush=True)
+            return None
+        if not await follow_demo_channel(rest, service, channel_id, last_id):
+            print(f"no call reached the assistant within {PBX_REACH_S} s; the demo call was "
+                  "hung up", file=out)
+    record = await demo_call_record(service, calls, last_id)
+    if record is None:
+        print(f"the demo call ended without reaching the assistant: check that context "
+              f"{settings.demo.context!r} ([demo] context) exists on Asterisk and sends "
+              f"{DEMO_NUMBER} to Stasis({ari.app},${{EXTEN}}), as [callwright-inbound] in "
+              "dialplan/extensions_callwright.conf does", file=out, flush=True)
+        return None
+    return report_call(record, settings, out)
+
+
+def demo_call_in_progress(service: CallService, last_id: int) -> bool:
+    return any(
+        call.call_id > last_id and call.caller == DEMO_CALLER and call.dialed == DEMO_NUMBER
+        for call in service.live.calls.values()
+    )
+
+
+async def follow_demo_channel(
+    rest: AriRestClient, service: CallService, channel_id: str, last_id: int
+) -> bool:
+    """Wait until the demo's channel is gone (the call is over). If no call reached the
+    assistant within ``PBX_REACH_S``, hang the channel up and return False."""
+    deadline = time.monotonic() + PBX_REACH_S
+    reached = False
+    while True:
+        reached = reached or demo_call_in_progress(service, last_id)
+        try:
+            await rest.get_channel(channel_id)
+        except AriError as exc:
+            if exc.status == 404:
+                return True
+            raise
+        if not reached and time.monotonic() > deadline:
+            with contextlib.suppress(CallwrightError):
+                await rest.hangup(channel_id)
+            return False
+        await asyncio.sleep(POLL_S)
+
+
+async def demo_call_record(
+    service: CallService, calls: CallRepository, last_id: int
+) -> Call | None:
+    """The demo call's row, once the call service has closed it; None if there is none."""
+    ended = asyncio.Event()
+
+    def on_end(uid: str, status: str, reason: str) -> None:
+        ended.set()
+
+    service.live.end_observers.append(on_end)
+    deadline = time.monotonic() + CLOSE_WITHIN_S
+    try:
+        while True:
+            ended.clear()
+            remaining = deadline - time.monotonic()
+            if not demo_call_in_progress(service, last_id) or remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), remaining)
+    finally:
+        service.live.end_observers.remove(on_end)
+    for record in await calls.list_recent_all_orgs(5):
+        if record.id > last_id and record.caller_number == DEMO_CALLER \
+                and record.dialed == DEMO_NUMBER:
+            return record
+    return None
 
 
 async def start_admin(service: CallService, settings: Settings, out: TextIO) -> web.AppRunner:

@@ -155,6 +155,8 @@ class AdminSettings:
 class DemoSettings:
     simulator_host: str = _opt("127.0.0.1", nonempty=True)
     simulator_port: int = _opt(0, lo=0, hi=65535)  # 0 = any free port
+    #: With a real Asterisk ([ari] url): the demo call is Local/<demo number>@<context>.
+    context: str = _opt("callwright-inbound", nonempty=True)
 
 
 @dataclass(frozen=True, slots=True)

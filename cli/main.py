@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the ARI application (the call service)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="call the demo assistant through the PBX simulator")
+    p = sub.add_parser(
+        "demo", help="call the demo assistant (through the PBX simulator, or [ari] url's Asterisk)"
+    )
     p.add_argument("--once", action="store_true", help="exit after one call")
     p.add_argument("--no-admin", action="store_true", help="do not start the admin web app")
     p.set_defaults(func=cmd_demo)

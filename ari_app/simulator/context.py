@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import CallFactory, SimulatedCall
 from ari_app.simulator.core import Pbx
+from ari_app.simulator.dialplan import CALLWRIGHT_INBOUND, InboundContext
 from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.media_websocket import WebSocketMediaEndpoint
 from ari_app.simulator.websocket import EventHub
@@ -50,3 +51,8 @@ class SimContext:
     media_sockets: dict[str, WebSocketMediaEndpoint] = field(default_factory=dict)
     #: Channels made by /channels/create and not dialed yet: id -> (dialstring, call).
     undialed: dict[str, tuple[str, SimulatedCall]] = field(default_factory=dict)
+    #: Contexts that send each extension to Stasis() (Local originates into them reach the app
+    #: as calls): the project's [callwright-inbound] unless changed.
+    inbound_contexts: dict[str, InboundContext] = field(
+        default_factory=lambda: dict(CALLWRIGHT_INBOUND)
+    )

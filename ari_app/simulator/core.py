@@ -6,7 +6,8 @@ it, in the recorded order (see tests/asterisk22/asterisk-facts/README.md):
 * entering Stasis: ``ChannelVarset STASISSTATUS=""`` (seen only by apps already subscribed),
   then ``StasisStart``; an app with no websocket makes it fail (``STASISSTATUS=FAILED``).
 * a hang-up: ``ChannelHangupRequest``, leaving the bridge, ``StasisEnd``, and for channels the
-  app created ``ChannelVarset STASISSTATUS=SUCCESS`` + ``ChannelDestroyed``.
+  app created (or was subscribed to by an originate) ``ChannelVarset STASISSTATUS=SUCCESS`` +
+  ``ChannelDestroyed``.
 * leaving a bridge: ``ChannelVarset BRIDGEPEER=""`` (if it was set), ``ChannelLeftBridge``, then
   the remaining members' ``BRIDGEPEER``/``ChannelConnectedLine`` when two or more remain.
 
@@ -120,6 +121,7 @@ class Pbx:
             self.emit(self.factory.dialplan(ch), [ch])
         self.set_var(ch, "STASISSTATUS", "")
         ch.stasis_app = app
+        ch.subscribed_by_stasis = app not in ch.subscribers
         ch.subscribers.add(app)
         self.emit(self.factory.stasis_start(ch, args), [ch])
         return True
@@ -131,7 +133,7 @@ class Pbx:
         self.emit(self.factory.stasis_end(ch), [ch])
         ch.stasis_app = None
         ch.leaving_stasis = False
-        if ch.created_by_app:
+        if ch.created_by_app or not ch.subscribed_by_stasis:
             if not ch.hangup_pending:
                 return
             self.set_var(ch, "STASISSTATUS", "SUCCESS")
@@ -354,4 +356,8 @@ class Pbx:
         self._destroying.clear()
 
     def answer(self, ch: Channel) -> None:
+        """The channel is answered: Up, then what waited for that (the other Local half)."""
         self.set_state(ch, STATE_UP)
+        callbacks, ch.on_answer = ch.on_answer, []
+        for cb in callbacks:
+            cb(ch)

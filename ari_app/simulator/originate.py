@@ -1,8 +1,10 @@
 """Outbound calls: ``POST /channels`` (originate), ``POST /channels/create`` + ``/dial``.
 
 Only ``Local/<exten>@<context>`` endpoints exist here (the lab Asterisk had no SIP either); the
-far end is a :class:`SimulatedCaller` that answers after ``SimContext.outbound_answer_s``. Any
-other technology fails the way an unloaded one does: ``500 {"error":"Allocation failed"}``.
+far end is a :class:`SimulatedCaller` that answers after ``SimContext.outbound_answer_s``, unless
+the context is one of ``SimContext.inbound_contexts`` (a context that sends its calls to Stasis(),
+like ``callwright-inbound``): then the ``;2`` half runs it (see :mod:`ari_app.simulator.dialplan`).
+Any other technology fails the way an unloaded one does: ``500 {"error":"Allocation failed"}``.
 
 Recorded event order for an originate with ``app`` (the app is subscribed to both halves):
 ``ChannelCallerId ;2``, ``ChannelConnectedLine ;2``, ``Dial ;1 ""``, ``ChannelDialplan ;2``,
@@ -19,6 +21,7 @@ from aiohttp import web
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import ContinuedTo, SimulatedCall
 from ari_app.simulator.context import SimContext
+from ari_app.simulator.dialplan import originate_into_stasis
 from ari_app.simulator.events import channel_json
 from ari_app.simulator.rest import AriRequest, error, json_response, no_content
 from ari_app.simulator.state import (
@@ -109,6 +112,12 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
     if subscribed:
         ch1.subscribers.add(app)
         ch2.subscribers.add(app)
+    inbound = ctx.inbound_contexts.get(target.context)
+    if inbound is not None:  # ;2 runs a context that hands it to Stasis(): see dialplan.py
+        originate_into_stasis(
+            pbx, ch1, ch2, inbound, app=app, args=args, after_answer=after_answer
+        )
+        return json_response(channel_json(ch1))
     call = SimulatedCall(ch1.id, _new_caller(ctx), "outbound", ch2.id)
     ctx.all_calls[ch1.id] = call
     response = json_response(channel_json(ch1))

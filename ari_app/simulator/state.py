@@ -122,6 +122,9 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     #: The Stasis app the channel is in, or None.
     stasis_app: str | None = None
+    #: Stasis() subscribed its app to the channel (nothing had before): StasisEnd unsubscribes
+    #: it. An app subscribed by an originate stays subscribed and hears ChannelDestroyed.
+    subscribed_by_stasis: bool = False
     #: The dialplan location before Stasis, restored when Stasis ends.
     pre_stasis_dialplan: DialplanLocation | None = None
     #: Apps that receive this channel's events.
@@ -145,6 +148,8 @@ class Channel:
     pending_dialstring: str | None = None
     #: Called once when the channel is gone (removed from the PBX).
     on_gone: list[Callable[[Channel], None]] = field(default_factory=list)
+    #: Called once when the channel is answered (its state becomes Up by an answer).
+    on_answer: list[Callable[[Channel], None]] = field(default_factory=list)
     #: Called when the app sends the channel back to the dialplan (/continue).
     on_continue: list[Callable[[Channel, DialplanLocation], None]] = field(default_factory=list)
 
