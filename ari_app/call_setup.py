@@ -13,9 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ari_app.services import SessionServices
-from callwright.call.journal import CallJournal
+from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline, TransferHandler
 from callwright.dialog.actions import CallContext, DialogEngine
@@ -89,19 +90,28 @@ async def build_pipeline(
     dialog: DialogEngine,
     recording: CallRecording | None,
     transfer: TransferHandler,
+    last_seq: int = 0,
 ) -> tuple[CallPipeline, CallContext]:
     """The call's pipeline with the assistant's speech engines and settings (the server's
-    defaults when ``assistant`` is None), and the context the dialog fills (slots)."""
+    defaults when ``assistant`` is None), and the context the dialog fills (slots). The slots
+    are saved on the call row after each assistant turn (:class:`SlotCheckpoint`), so a call
+    picked up after a restart has them; ``last_seq``: turns already journalled (a resumed call)."""
     ctx = CallContext(
         call_uid=call.uid, caller_number=caller_number, dialed=call.dialed, language=language
     )
+    checkpoint = SlotCheckpoint(svc, call.id, ctx)
+
+    def on_turn(call_id: int, record: TurnRecord) -> None:
+        svc.live.on_turn(call_id, record)
+        if record.speaker == "assistant":
+            checkpoint.save()
     pipeline = CallPipeline(
         transport=transport,
         stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
         tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
         dialog=dialog,
         ctx=ctx,
-        journal=CallJournal(svc.calls, call.id, observer=svc.live.on_turn),
+        journal=CallJournal(svc.calls, call.id, observer=on_turn, last_seq=last_seq),
         clock=svc.clock,
         settings=svc.pipeline_settings(assistant),
         recorder=recording.recorder if recording is not None else None,
@@ -109,6 +119,32 @@ async def build_pipeline(
         ringback_region=svc.settings.calls.ringback_region,
     )
     return pipeline, ctx
+
+
+class SlotCheckpoint:
+    """Writes the dialog's slots to the call row when they changed, one write at a time and off
+    the caller's path (a failed write is logged: the slots are written again at the end)."""
+
+    def __init__(self, svc: SessionServices, call_id: int, ctx: CallContext) -> None:
+        self._svc = svc
+        self._call_id = call_id
+        self._ctx = ctx
+        self._saved: dict[str, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def save(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._ctx.slots != self._saved:
+            slots = dict(self._ctx.slots)
+            try:
+                await self._svc.calls.set_slots(self._call_id, slots)
+            except (CallwrightError, ValueError) as exc:
+                log.warning("call %s: slots not saved: %s", self._call_id, exc)
+                return
+            self._saved = slots
 
 
 class CallEventWriter:

@@ -24,6 +24,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
+from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
@@ -122,7 +123,7 @@ class CallService:
         await self._start_media()
         ari = settings.ari
         rest = AriRestClient(self._ari_http, ari.url, ari.username, ari.password)
-        self.app = AriApplication(rest)
+        self.app = AriApplication(rest, app_name=ari.app, calls=CallRepository(self.db))
         services = SessionServices(
             rest=rest,
             settings=settings,
@@ -145,6 +146,7 @@ class CallService:
             return CallSession(services, event)
 
         self.app.session_factory = new_session
+        self._wire_recovery(services)
         # -- AudioSocket() dialplan calls: listening if a number has an AudioSocket UUID ---------
         assert self.audiosocket is not None
         self.audiosocket_dialplan = DialplanAudioSocket(
@@ -214,11 +216,38 @@ class CallService:
             if await asyncio.to_thread(_repair_if_present, path):
                 log.info("repaired recording %s", path)
 
+    # -- recovery, drain and stop (ari_app.recovery, ari_app.application) -------------------------
+    def _wire_recovery(self, services: SessionServices) -> None:
+        """Callers found in our app with no session (after a crash, a restart or a reconnect)
+        get a session in recovery mode; see ari_app.recovery."""
+        assert self.app is not None
+
+        def recovered_session(event: StasisStart) -> CallSession:
+            return CallSession(services, event, recovering=True)
+
+        self.app.recovery_factory = recovered_session
+
+    async def drain(self, *, now: asyncio.Event | None = None) -> None:
+        """Graceful drain (SIGTERM, ``callwright drain``): still connected, new callers go back
+        to the dialplan, calls in progress get ``[calls] drain_s`` to end, then each remaining
+        caller hears a line and is handed back (``[calls] fallback_target``). ``now``, once set
+        (a second SIGTERM), hands everyone back at once. :meth:`stop` then closes the rest."""
+        if self.app is None:
+            return
+        calls = self.settings.calls
+        await self.app.drain(calls.drain_s, dialplan_target(calls.fallback_target), now=now)
+
     async def stop(self) -> None:
+        """Hand every caller still here back to the dialplan at once (no line: see :meth:`drain`
+        for the graceful way), close their rows, and only then the events WebSocket."""
+        if self.app is not None:
+            at_once = asyncio.Event()
+            at_once.set()
+            await self.app.drain(0.0, dialplan_target(self.settings.calls.fallback_target),
+                                 now=at_once)
         if self._stream is not None:
             await self._stream.stop()
-        if self.app is not None:
-            await self.app.drain(grace_s=5.0)
+    # -- end of recovery, drain and stop -----------------------------------------------------------
         await self.clock.stop()
         if self._retention is not None:
             self._retention.cancel()

@@ -4,6 +4,12 @@ StasisStart → call row → number/assistant lookup → answer → mixing bridg
 (waiting for its own StasisStart before adding it, as Asterisk answers 422 before) → pipeline →
 hang-up or transfer → clean-up (media channel and bridge deleted: Asterisk does not do it) → the
 call row closed with status, end time, duration and reason. Whatever fails, the row is closed.
+
+A session may also start from a caller found in our app after a restart (``recovering``: the call
+row is continued and the call resumed, handed back or ended per the assistant, see
+:mod:`ari_app.recovery`), and the service may hand its caller back to the dialplan at any time
+(:meth:`CallSession.hand_back`: drain and stop). Bridges are ``cw-bridge-…``, media channels
+``cw-media-…``, so that what we own in Asterisk is recognisable.
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ from ari_app.call_setup import (
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
+from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
+from ari_app.recovery import (
+    HandBack,
+    hand_back_caller,
+    handback_line,
+    prepare_recovery,
+    recovered_dialog,
+)
 from ari_app.services import SessionServices
 from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
 from callwright.call.outcome import CallOutcome
@@ -46,11 +60,17 @@ log = logging.getLogger(__name__)
 
 
 class CallSession:
-    def __init__(self, services: SessionServices, start: StasisStart) -> None:
+    def __init__(
+        self, services: SessionServices, start: StasisStart, *, recovering: bool = False
+    ) -> None:
         self._svc = services
         self._start = start
         self.channel: Channel = start.channel
-        self.media_channel_id = f"cw-media-{uuid.uuid4().hex[:16]}"
+        self.media_channel_id = f"{MEDIA_ID_PREFIX}{uuid.uuid4().hex[:16]}"
+        #: A caller found in our app with no session (ari_app.recovery), not a new StasisStart.
+        self._recovering = recovering
+        #: Set when the service hands the caller back to the dialplan (drain, stop).
+        self._handback: HandBack | None = None
         self.bridge_id: str | None = None
         self.call: Call | None = None
         self._leg: MediaLeg | None = None
@@ -116,7 +136,23 @@ class CallSession:
             what=f"call on channel {self.channel.id}",
         )
 
+    def hand_back(self, handback: HandBack) -> None:
+        """The service drains or stops: the caller goes back to the dialplan, after a short line
+        when ``handback.announce``. One talking to a transfer target is left with them."""
+        if self._handback is not None or self._caller_gone.is_set():
+            return
+        self._handback = handback
+        if self._bridged is not None or self._pipeline is None:
+            return  # bridged: stays; in set-up: _converse sees the flag; cleanup continues it
+        line = None
+        if handback.announce:
+            language = self._assistant.language if self._assistant is not None else "en"
+            line = handback_line(language, self._svc.settings.calls.handback_line)
+        self._pipeline.finish(CallOutcome("transferred", f"handed_back: {handback.reason}"), line)
+
     async def _run(self) -> CallOutcome:
+        if self._recovering:
+            return await self._recover()
         svc = self._svc
         dialed = self._start.args[0] if self._start.args else (
             self.channel.dialplan.exten if self.channel.dialplan else ""
@@ -152,6 +188,27 @@ class CallSession:
         )
         return await self._converse(assistant.language, assistant, dialog)
 
+    async def _recover(self) -> CallOutcome:
+        """A caller found after a restart or a reconnect: its row continued, then per the
+        assistant's ``on_recovery`` (ari_app.recovery)."""
+        svc = self._svc
+        rec = await prepare_recovery(
+            svc, self.channel, self._start.args, draining=self._handback is not None
+        )
+        self.call, self._assistant = rec.call, rec.assistant
+        bind_call_uid(rec.call.uid)
+        svc.live.started(rec.call.uid, rec.call.id, rec.call.dialed, self.channel.caller.number)
+        if rec.action == "dialplan" or rec.assistant is None:
+            self._handback = self._handback or HandBack("recovered", rec.target, announce=False)
+            return CallOutcome("transferred", f"handed_back: {self._handback.reason}")
+        await self._connect_media()
+        if self._caller_gone.is_set():
+            return CallOutcome("abandoned", "caller_hangup")
+        dialog = await recovered_dialog(svc, rec, on_llm_error=self._llm_failed)
+        return await self._converse(
+            rec.assistant.language, rec.assistant, dialog, last_seq=rec.journal.last_seq
+        )
+
     async def _unknown_number(self, dialed: str) -> CallOutcome:
         svc = self._svc
         action = svc.settings.calls.unknown_number_action
@@ -172,7 +229,11 @@ class CallSession:
 
     async def _connect_media(self) -> None:
         svc = self._svc
-        bridge = await svc.rest.create_bridge(type="mixing", name=f"callwright-{self.channel.id}")
+        # Ours before Asterisk has it: a reconnect's reconciliation must not see an orphan.
+        self.bridge_id = f"{BRIDGE_ID_PREFIX}{uuid.uuid4().hex[:16]}"
+        bridge = await svc.rest.create_bridge(
+            type="mixing", name=self.bridge_id, bridge_id=self.bridge_id
+        )
         self.bridge_id = bridge.id
         self._leg = await svc.media_legs(self._assistant.media if self._assistant else None)
         svc.expect_media_channel(self.media_channel_id, self)
@@ -190,10 +251,13 @@ class CallSession:
         )
 
     async def _converse(
-        self, language: str, assistant: Assistant | None, dialog: DialogEngine
+        self, language: str, assistant: Assistant | None, dialog: DialogEngine,
+        last_seq: int = 0,
     ) -> CallOutcome:
         svc = self._svc
         assert self.call is not None and self._leg is not None
+        if self._handback is not None:  # handed back during the set-up
+            return CallOutcome("transferred", f"handed_back: {self._handback.reason}")
         pipeline, ctx = await build_pipeline(
             svc,
             transport=self._leg.transport,
@@ -204,11 +268,14 @@ class CallSession:
             dialog=dialog,
             recording=self._recording,
             transfer=self._attempt_transfer,
+            last_seq=last_seq,
         )
         self._pipeline = pipeline
         outcome = await pipeline.run()
         if ctx.slots:
             await svc.calls.set_slots(self.call.id, ctx.slots)
+        if self._handback is not None:
+            return outcome  # the caller goes back to the dialplan in _cleanup
         if outcome.transfer_target and self._bridged is not None:
             await self._stay_bridged(self._bridged)
         elif outcome.transfer_target:
@@ -272,7 +339,7 @@ class CallSession:
         )
 
     async def _hangup_caller(self) -> None:
-        if self._caller_gone.is_set():
+        if self._caller_gone.is_set() or self._handback is not None:
             return
         self._we_hung_up = True
         try:
@@ -282,12 +349,18 @@ class CallSession:
 
     async def _cleanup(self, outcome: CallOutcome) -> None:
         svc = self._svc
+        kept = self._handback is not None and self._bridged is not None
+        if self._handback is not None and not self._caller_gone.is_set() and not self._we_hung_up:
+            self._we_hung_up = True  # the caller leaves Stasis; its StasisEnd is not a hang-up
+            outcome = await hand_back_caller(
+                svc, self.call, self.channel.id, self._handback, outcome, bridged=kept
+            )
         svc.forget_media_channel(self.media_channel_id)
         if self._leg is not None:
             with contextlib.suppress(CallwrightError):
                 await svc.rest.hangup(self.media_channel_id)
             await self._leg.close()
-        if self.bridge_id is not None:
+        if self.bridge_id is not None and not kept:  # kept: the caller talks to a person
             try:
                 await svc.rest.destroy_bridge(self.bridge_id)
             except AriError as exc:

@@ -128,6 +128,14 @@ class CallsSettings:
     no_input_hangup_s: int = _opt(30, lo=0)  # 0 = never hang up for silence
     transfer_ring_s: float = _opt(30.0, lo=1.0, hi=600.0)  # bridged transfers: ring this long
     ringback_region: str = _opt("eu", choices=("eu", "us", "kr"))
+    #: Graceful drain (SIGTERM, ``callwright drain``): calls in progress get this long to end
+    #: before each caller is handed back to the dialplan.
+    drain_s: float = _opt(120.0, lo=0.0, hi=86400.0)
+    #: Where callers are handed back to the dialplan (drain, stop, recovery "dialplan"):
+    #: "context,extension[,priority]"; "" = the priority after Stasis() in the caller's dialplan.
+    fallback_target: str = ""
+    #: What a caller hears before being handed back ("" = a short line in the call's language).
+    handback_line: str = ""
 
 
 @dataclass(frozen=True, slots=True)

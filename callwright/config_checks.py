@@ -42,6 +42,7 @@ def _num(bound: float) -> str:
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WILDCARDS = {"0.0.0.0", "::", "[::]"}
+_DIALPLAN_TARGET = re.compile(r"^[^,\s]+,[^,\s]+(?:,\d+)?$")
 
 
 def _check_url(dotted: str, url: str, *, need_port: bool) -> None:
@@ -78,6 +79,10 @@ def _check_together(s: Settings) -> Settings:
                           else ("admin.tls_key", "admin.tls_cert"))
         raise ConfigError(missing, f"a file as well when {given} is set (HTTPS needs the "
                           "certificate and its private key)")
+    target = s.calls.fallback_target.strip()
+    if target and not _DIALPLAN_TARGET.match(target):
+        raise ConfigError("calls.fallback_target", "'context,extension[,priority]' or \"\" (the "
+                          "priority after Stasis())", s.calls.fallback_target)
     media = s.media
     if media.transport == "rtp" and media.format == "slin16":
         raise ConfigError(

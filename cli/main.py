@@ -17,6 +17,7 @@ from callwright.process import run_command, setup_logging, wait_for_signal
 from cli.accounts import add_user_parser
 from cli.models import add_models_parser
 from cli.privacy import add_privacy_parser
+from cli.serve import PidFile, add_drain_parser, pid_file, serve_until_stopped
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -39,12 +40,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if service.status.server is not None:
             print(f"callwright: /healthz, /readyz and /metrics at {service.status.server.url}",
                   flush=True)
-        try:
-            await wait_for_signal()
-        finally:
-            await service.stop()
+        # SIGTERM drains, a second one stops at once; the pid file serves `callwright drain`.
+        await serve_until_stopped(service)
 
-    asyncio.run(main())
+    with PidFile(pid_file(settings)):
+        asyncio.run(main())
     return 0
 
 
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the ARI application (the call service)")
     p.set_defaults(func=cmd_serve)
+
+    add_drain_parser(sub)
 
     p = sub.add_parser(
         "demo", help="call the demo assistant (through the PBX simulator, or [ari] url's Asterisk)"

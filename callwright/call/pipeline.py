@@ -23,7 +23,16 @@ from datetime import UTC, datetime
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.listener import CallerListener, CallerSpeech
 from callwright.call.outcome import CallOutcome
-from callwright.call.pipeline_events import _Dtmf, _End, _Event, _Failed, _Next, _NoInput, _Turn
+from callwright.call.pipeline_events import (
+    _Dtmf,
+    _End,
+    _Event,
+    _Failed,
+    _Finish,
+    _Next,
+    _NoInput,
+    _Turn,
+)
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.call.speaker import AssistantSpeaker, ReplyTiming
 from callwright.dialog.actions import (
@@ -137,6 +146,12 @@ class CallPipeline:
         """The call ended outside the pipeline (caller hung up, PBX gone)."""
         self._post(_End(outcome))
 
+    def finish(self, outcome: CallOutcome, text: str | None = None) -> None:
+        """End the call from outside while the caller is still here (the service drains and
+        hands callers back): the reply in progress stops, ``text`` is said whole (no barge-in),
+        then :meth:`run` returns ``outcome``."""
+        self._post(_Finish(outcome, text))
+
     async def run(self) -> CallOutcome:
         registration = self._clock.register(self._pacer, self._on_tick)
         try:
@@ -171,6 +186,12 @@ class CallPipeline:
         if isinstance(event, _End):
             if event.drain:
                 await self._wait_drained(limit_s=30.0)
+            return event.outcome
+        if isinstance(event, _Finish):
+            await self._interrupt_reply("finish")
+            if event.text:
+                await self._journal.event("last_words", text=event.text)
+                await self._say_whole(event.text)
             return event.outcome
         if isinstance(event, _Failed):
             if isinstance(event.error, CallwrightError):
@@ -325,6 +346,15 @@ class CallPipeline:
     async def _wait_drained(self, limit_s: float | None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._pacer.drained(), limit_s)
+
+    async def _say_whole(self, text: str) -> None:
+        """Say ``text`` to its end, barge-in or not, within bounds: the call is ending."""
+        try:
+            self._speaker.new_reply()
+            await asyncio.wait_for(self._speaker.say(text, interruptible=False), 5.0)
+            await self._wait_drained(limit_s=15.0)
+        except (CallwrightError, TimeoutError) as exc:
+            log.warning("call %s: could not say its last words: %s", self._ctx.call_uid, exc)
 
     async def _apologise(self) -> None:
         try:

@@ -37,6 +37,14 @@ class _End:
 
 
 @dataclass(frozen=True, slots=True)
+class _Finish:
+    """End the call from outside after saying ``text`` (the service hands the caller back)."""
+
+    outcome: CallOutcome
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Failed:
     error: BaseException
 
@@ -48,4 +56,4 @@ class _Next:
     actions: AsyncIterator[DialogAction]
 
 
-_Event = _Turn | _Dtmf | _NoInput | _End | _Failed | _Next
+_Event = _Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _Next
