@@ -7,7 +7,13 @@ once and shared by every call. onnxruntime releases the GIL while it loads and r
 loading and synthesis run on this engine's own threads; the result (one chunk per sentence, at the
 voice's rate) is joined and resampled to the rate the call asks for.
 
-``piper`` is imported when a voice is loaded, so the rest of Callwright works without it.
+Loading a voice includes one synthesis of :data:`FIRST_TEXT`, so the phonemizer (espeak-ng's data
+for the voice's language, or the model of another language's phonemizer) and the ONNX session's
+first run are ready before the engine serves a call.
+
+``piper`` is imported when a voice is loaded, so the rest of Callwright works without it; a
+process that takes calls imports it at start-up (:mod:`callwright.speech.warmup`), since a native
+import holds the GIL even on a worker thread.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from callwright.errors import SpeechError
 from callwright.media.resample import resample_once
 
 PIPER_REQUIREMENT = "piper-tts==1.8.0"
+#: Spoken once when a voice loads: digits, which every voice can say.
+FIRST_TEXT = "1 2 3."
 
 
 def _import_piper() -> Any:
@@ -120,9 +128,12 @@ class PiperTts:
                 )
         piper = _import_piper()
         try:
-            return piper.PiperVoice.load(self.model_path, config_path=self.config_path)
+            voice = piper.PiperVoice.load(self.model_path, config_path=self.config_path)
+            for _ in voice.synthesize(FIRST_TEXT):  # the phonemizer and the first run, now
+                pass
         except Exception as exc:  # onnxruntime, json and piper raise many unrelated types
             raise SpeechError(f"could not load the Piper voice {self.model_path}: {exc}") from exc
+        return voice
 
     def _synthesize(self, text: str, sample_rate: int, voice: str | None) -> bytes:
         piper = _import_piper()

@@ -1,18 +1,19 @@
 """PiperTts through the real ``piper`` package (piper-tts) and onnxruntime.
 
-No Piper voice can be downloaded here, so the end-to-end tests build a tiny voice with Piper's
-own signature: an ONNX graph taking ``input`` (phoneme ids, int64 [1, N]), ``input_lengths``,
-``scales`` (and ``sid`` when multi-speaker) and returning ``output`` (float [1, 1, samples]), plus
-a ``.onnx.json`` config with Piper's default phoneme-id map. The graph "speaks" each phoneme id as
-a block of ``BLOCK`` samples of a sine in FFT bin ``2 * id`` (id 0, the pad, is silence), so the
-test can read back from the audio which phonemes piper fed the model, and compare them with what
-espeak-ng says the text's phonemes are.
+No Piper voice can be downloaded here, so the end-to-end tests build a tiny voice with Piper's own
+signature (:mod:`tests.fakes.piper_voice`): it "speaks" each phoneme id as a tone the test can read
+back, so the test compares the phonemes Piper fed the model with what espeak-ng says the text's
+phonemes are.
+
+Nothing heavy is imported on a test's event loop: ``onnx`` (for building voices) comes with
+``tests.fakes.piper_voice`` at collection, and Piper's native modules with the product's warm-up
+(``callwright.speech.warmup.import_native_modules``, called by the session fixture in
+``tests/conftest.py`` as the call service calls it at start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,78 +26,10 @@ import pytest
 from callwright.errors import SpeechError
 from callwright.speech.piper_tts import PiperTts
 from callwright.speech.protocols import TtsEngine
+from tests.fakes.piper_voice import VOICE_RATE, build_tiny_voice, read_ids, spoken_phonemes
 
-BLOCK = 1024
-VOICE_RATE = 22050
 TtsFactory = Callable[..., Awaitable[PiperTts]]
 VoiceFactory = Callable[..., Path]
-
-
-def _need(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        pytest.fail(
-            f"{module} is not installed: these tests need piper-tts==1.8.0 (which brings "
-            "onnxruntime) and onnx==1.23.2 (to build the test voice)"
-        )
-
-
-def build_tiny_voice(
-    directory: Path, name: str = "tiny", speakers: dict[str, int] | None = None
-) -> Path:
-    """Write ``directory/NAME.onnx`` and its ``.onnx.json``: a Piper-compatible test voice."""
-    onnx = _need("onnx")
-    phoneme_ids = _need("piper.phoneme_ids")
-    helper, numpy_helper, tp = onnx.helper, onnx.numpy_helper, onnx.TensorProto
-    ramp = (2 * np.pi * 2 * np.arange(BLOCK) / BLOCK).astype(np.float32).reshape(1, 1, BLOCK)
-    inputs = [
-        helper.make_tensor_value_info("input", tp.INT64, [1, None]),
-        helper.make_tensor_value_info("input_lengths", tp.INT64, [1]),
-        helper.make_tensor_value_info("scales", tp.FLOAT, [3]),
-    ]
-    nodes = [helper.make_node("Cast", ["input"], ["ids_f"], to=tp.FLOAT)]
-    ids = "ids_f"
-    if speakers:  # speaker n shifts every id by n
-        inputs.append(helper.make_tensor_value_info("sid", tp.INT64, [1]))
-        nodes += [
-            helper.make_node("Cast", ["sid"], ["sid_f"], to=tp.FLOAT),
-            helper.make_node("Add", ["ids_f", "sid_f"], ["ids_s"]),
-        ]
-        ids = "ids_s"
-    nodes += [
-        helper.make_node("Unsqueeze", [ids, "axis2"], ["ids3"]),
-        helper.make_node("Mul", ["ids3", "ramp"], ["phase"]),
-        helper.make_node("Sin", ["phase"], ["wave"]),
-        helper.make_node("Gather", ["scales", "one"], ["length_scale"], axis=0),
-        helper.make_node("Mul", ["wave", "length_scale"], ["scaled"]),
-        helper.make_node("Reshape", ["scaled", "shape"], ["output"]),
-    ]
-    constants = [
-        numpy_helper.from_array(ramp, "ramp"),
-        numpy_helper.from_array(np.array([2], np.int64), "axis2"),
-        numpy_helper.from_array(np.array(1, np.int64), "one"),
-        numpy_helper.from_array(np.array([1, 1, -1], np.int64), "shape"),
-    ]
-    output = helper.make_tensor_value_info("output", tp.FLOAT, [1, 1, None])
-    graph = helper.make_graph(nodes, name, inputs, [output], constants)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = directory / f"{name}.onnx"
-    onnx.save(model, str(path))
-    config = {
-        "audio": {"sample_rate": VOICE_RATE},
-        "espeak": {"voice": "en-us"},
-        "phoneme_type": "espeak",
-        "num_symbols": 256,
-        "num_speakers": len(speakers or {}) or 1,
-        "speaker_id_map": speakers or {},
-        "phoneme_id_map": phoneme_ids.DEFAULT_PHONEME_ID_MAP,
-        "inference": {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8},
-    }
-    Path(f"{path}.json").write_text(json.dumps(config), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -124,22 +57,10 @@ async def make_tts() -> AsyncIterator[TtsFactory]:
         await tts.close()
 
 
-def read_ids(pcm: bytes) -> list[int]:
-    """The phoneme ids the tiny voice spoke, one per block of audio at the voice's rate."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    assert samples.size % BLOCK == 0
-    ids = []
-    for block in samples.reshape(-1, BLOCK):
-        loud = np.abs(block).max() > 300
-        ids.append(int(round(np.argmax(np.abs(np.fft.rfft(block))) / 2)) if loud else 0)
-    return ids
-
-
-def spoken_phonemes(ids: list[int]) -> str:
-    by_id = {v[0]: k for k, v in _need("piper.phoneme_ids").DEFAULT_PHONEME_ID_MAP.items()}
-    by_id[2] = " "  # a sentence's end; 0 (pad) and 1 (sentence start) say nothing
-    text = "".join(by_id[i] for i in ids if i not in (0, 1))
-    return " ".join("".join(c for c in text if c not in ".,?!;:").split())
+def change_config(voice: Path, **changes: Any) -> None:
+    config = Path(f"{voice}.json")
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    config.write_text(json.dumps({**settings, **changes}), encoding="utf-8")
 
 
 def espeak_ipa(text: str) -> str:
@@ -176,6 +97,19 @@ async def test_a_corrupt_voice_is_a_speech_error(make_tts: TtsFactory, tmp_path:
     tts = await make_tts(model)
     with pytest.raises(SpeechError, match="could not load the Piper voice"):
         await tts.synthesize("Hello", 8000)
+
+
+async def test_a_voice_that_loads_but_cannot_speak_is_refused_when_it_loads(
+    make_tts: TtsFactory, tiny_voice: VoiceFactory
+) -> None:
+    # Loading includes a first synthesis: a voice that cannot speak fails when its engine is
+    # built (at start-up, or when an assistant switches to it), never in the middle of a call.
+    path = tiny_voice("wants-a-speaker", speakers={"alice": 0, "bob": 1})
+    change_config(path, num_speakers=1, speaker_id_map={})  # the model still needs a speaker id
+    tts = await make_tts(path)
+    with pytest.raises(SpeechError, match="could not load the Piper voice"):
+        await tts.start()
+    assert tts.sample_rate is None
 
 
 async def test_empty_text_needs_no_voice(make_tts: TtsFactory, tmp_path: Path) -> None:
