@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from callwright.speech.vosk_stt import VoskModelCache
+from callwright.speech.warmup import import_native_modules
 
 BLOCK_LIMIT_S = 0.3
 ASTERISK22 = Path(__file__).resolve().parent / "asterisk22"
@@ -131,15 +132,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _warm_lazy_imports() -> None:
-    """Load, once and outside any test's event loop, what libraries import lazily on first use
-    (the openai client's resources: hundreds of ms on a fresh checkout), so that the watchdog
-    measures our code rather than the import system. The call service does the same at start-up
-    (it builds its LLM clients before taking calls)."""
-    import openai
-
-    client = openai.AsyncOpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1")
-    _ = (client.chat.completions, client.audio.transcriptions, client.audio.speech)
+def _warm_up_the_process() -> None:
+    """The product's start-up warm-up, once and outside any test's event loop: the native modules
+    of the speech engines and what the OpenAI client imports lazily. The call service runs the
+    same function before it connects to ARI, so tests measure the loop as a running service
+    has it, not the import system."""
+    import_native_modules()
 
 
 @pytest.fixture

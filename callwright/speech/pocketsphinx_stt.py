@@ -41,6 +41,9 @@ from callwright.speech.protocols import Transcript
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+#: Silence each stream decodes when the engine is warmed up (see
+#: :meth:`PocketsphinxSttEngine.warm_up`).
+WARM_UP_MS = 300
 #: Where ``callwright`` is importable from, for the worker processes.
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -301,6 +304,32 @@ class PocketsphinxSttEngine:
         worker = min((w for w in self._workers if w.alive), key=lambda w: len(w.streams))
         self._next_id = self._next_id % 0xFFFFFFFE + 1
         return PocketsphinxStream(worker, self._next_id, sample_rate, phrases)
+
+    async def warm_up(self, sample_rate: int, streams: int) -> int:
+        """Have ``streams`` free-speech decoders made and idle in the workers (at most
+        ``pool_size`` per worker); returns how many streams were opened for it.
+
+        A worker makes a free-speech decoder on a stream's OPEN when it has no idle one: 0.3-0.5 s
+        of its CPU (the language model and the whole dictionary, about 90 MB), which the caller's
+        turn would wait for. Here each stream decodes :data:`WARM_UP_MS` of silence and finishes,
+        which gives its decoder back to the worker's pool.
+        """
+        if sample_rate <= 0:
+            raise SpeechError(f"invalid sample rate {sample_rate}")
+        await self.start()
+        count = min(streams, self.processes * self.pool_size)
+        opened: list[PocketsphinxStream] = []
+        try:
+            for _ in range(count):  # all open at once, so each gets a decoder of its own
+                opened.append(await self.open_stream(sample_rate))
+            silence = bytes(sample_rate * 2 * WARM_UP_MS // 1000)
+            for stream in opened:
+                stream.feed(silence)
+            await asyncio.gather(*(stream.finish() for stream in opened))
+        finally:
+            for stream in opened:
+                await stream.close()
+        return count
 
     async def close(self) -> None:
         """Fail open streams and stop the worker processes."""

@@ -69,10 +69,20 @@ class RecognizerPool(Generic[R]):
         recognizer = self.take(key)
         if recognizer is not None:
             return recognizer
+        return self.create(key, create)
+
+    def create(self, key: PoolKey, create: Callable[[PoolKey], R]) -> R:
+        """A new recognizer from ``create`` (in a worker thread), never an idle one: for warming
+        the pool up before calls come (:meth:`release` it to keep it)."""
         recognizer = create(key)
         with self._lock:
             self.created += 1
         return recognizer
+
+    def idle_for(self, key: PoolKey) -> int:
+        """How many idle recognizers there are for ``key``."""
+        with self._lock:
+            return sum(1 for entry_key, _ in self._idle.values() if entry_key == key)
 
     def release(self, key: PoolKey, recognizer: R) -> None:
         """Reset ``recognizer`` and keep it for reuse (call in a worker thread: reset is native)."""

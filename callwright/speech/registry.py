@@ -14,8 +14,14 @@ many calls use them) and wraps every TTS engine in a :class:`~callwright.speech.
 so greetings and fixed prompts can be prewarmed. Concurrent requests for a configuration share one
 build; a failed build is not remembered, so the next call tries again.
 
-OpenAI engines get their client from the ``openai_client`` factory, called once per engine; the
-clients it returns belong to this object and are closed by :meth:`SpeechEngines.close`.
+OpenAI engines get their client from the ``openai_client`` factory, called once per engine on a
+worker thread (a client reads its CA certificates); the clients it returns belong to this object
+and are closed by :meth:`SpeechEngines.close`.
+
+Engines are built off the event loop (models load on worker threads; those loads release the
+GIL), so an engine for settings changed at run time is loaded while calls go on, and handed out
+once built. The native imports that would hold the GIL are done at start-up, before any build
+(:mod:`callwright.speech.warmup`).
 """
 
 from __future__ import annotations
@@ -160,7 +166,7 @@ class SpeechEngines:
             key = ("openai", model, language, int(limit), timeout)
 
             async def build() -> SttEngine:
-                client = self._client("assistant.stt.engine")
+                client = await self._client("assistant.stt.engine")
                 return OpenAiSttEngine(
                     client, model, language, max_turn_ms=int(limit), timeout_s=timeout
                 )
@@ -223,7 +229,7 @@ class SpeechEngines:
             key = ("openai", model, voice, fmt, speed, timeout)
 
             async def build() -> CachedTts:
-                client = self._client("assistant.tts.engine")
+                client = await self._client("assistant.tts.engine")
                 audio_format: ResponseFormat = "pcm" if fmt == "pcm" else "wav"
                 inner = OpenAiTts(
                     client, model, voice, audio_format, speed=speed, timeout_s=timeout
@@ -285,10 +291,10 @@ class SpeechEngines:
     def _cached(self, inner: EspeakTts | PiperTts | OpenAiTts) -> CachedTts:
         return CachedTts(inner, max_entries=self._tts_cache_entries)
 
-    def _client(self, key: str) -> AsyncOpenAI:
+    async def _client(self, key: str) -> AsyncOpenAI:
         if self._openai_client is None:
             raise ConfigError(key, "vosk, pocketsphinx or espeak-ng: no OpenAI client is set up")
-        client = self._openai_client()
+        client = await asyncio.to_thread(self._openai_client)
         self._clients.append(client)
         return client
 

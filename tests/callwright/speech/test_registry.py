@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -22,8 +23,7 @@ from callwright.speech.registry import SpeechEngines
 from callwright.speech.tts_cache import CachedTts
 from callwright.speech.vosk_stt import VoskModelCache, VoskSttEngine
 from tests.fakes.openai_audio_server import ScriptedAudioServer, Speech, Transcription
-
-from .test_piper_tts import VOICE_RATE, build_tiny_voice
+from tests.fakes.piper_voice import VOICE_RATE, build_tiny_voice
 
 RegistryFactory = Callable[..., SpeechEngines]
 
@@ -34,12 +34,14 @@ class ClientFactory:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.made: list[openai.AsyncOpenAI] = []
+        self.threads: list[threading.Thread] = []  # where each client was built
         self.fail_next: Exception | None = None
 
     def __call__(self) -> openai.AsyncOpenAI:
         if self.fail_next is not None:
             error, self.fail_next = self.fail_next, None
             raise error
+        self.threads.append(threading.current_thread())
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key="test-key", max_retries=0)
         self.made.append(client)
         return client
@@ -147,6 +149,18 @@ async def test_one_engine_per_configuration_shared_by_concurrent_calls(
     assert ko is not first
     assert len(clients.made) == 2
     assert engines.stt_engines() == [first, ko]
+
+
+async def test_openai_clients_are_built_off_the_event_loop(
+    make_registry: RegistryFactory, clients: ClientFactory
+) -> None:
+    # A client reads its CA certificates when it is built: tens of ms a call must not wait for.
+    engines = make_registry(clients)
+    await engines.stt_for({"engine": "openai"})
+    await engines.tts_for({"engine": "openai"})
+    loop_thread = threading.current_thread()
+    assert len(clients.threads) == 2
+    assert all(thread is not loop_thread for thread in clients.threads)
 
 
 async def test_a_failed_build_is_retried_by_the_next_call(
