@@ -1,9 +1,15 @@
 """The call service's composition root: every concrete class of the process is wired here.
 
 ``CallService(settings).start()`` opens the store (migrating it and closing calls a crash left
-"in progress"), loads the speech engines once, starts the process-wide pacer clock, and connects
-the ARI events WebSocket. It returns only when that WebSocket is up, so no call can reach
-``Stasis()`` while we are not listening (Asterisk would fail it).
+"in progress"), warms the process up, starts the process-wide pacer clock, and connects the ARI
+events WebSocket. It returns only when that WebSocket is up, so no call can reach ``Stasis()``
+while we are not listening (Asterisk would fail it).
+
+Warming up (:mod:`callwright.speech.warmup`) comes before the connection, so no call is the first
+user of anything slow: the native modules of every installed speech engine are imported, every
+assistant's engines are built and warmed at its calls' sample rate (``warm_streams`` free-speech
+recognizers each), the LLM client of every LLM assistant is built, and every greeting and fixed
+flow prompt is synthesised.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from callwright.call.live import LiveCalls
 from callwright.config import Settings
 from callwright.dialog.fixed_prompts import fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
-from callwright.errors import ConfigError, MediaError, SpeechError
+from callwright.errors import CallwrightError, ConfigError, MediaError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
@@ -43,7 +49,13 @@ from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
-from callwright.store.assistants import AssistantRepository
+from callwright.speech.warmup import (
+    DEFAULT_WARM_STREAMS,
+    EngineUse,
+    import_native_modules,
+    warm_engines,
+)
+from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
@@ -64,7 +76,16 @@ def _repair_if_present(path: Path) -> bool:
 
 
 class CallService:
-    def __init__(self, settings: Settings, *, vosk_models: VoskModelCache = SHARED_MODELS) -> None:
+    """The call service of one process. ``warm_streams``: free-speech streams made warm at
+    start-up per STT engine and call rate (see :func:`callwright.speech.warmup.warm_stt`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        vosk_models: VoskModelCache = SHARED_MODELS,
+        warm_streams: int = DEFAULT_WARM_STREAMS,
+    ) -> None:
         if not settings.ari.enabled:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
         if settings.media.transport == "rtp":
@@ -73,6 +94,7 @@ class CallService:
         #: ari.ca_file stops us here, before anything starts.
         self._ari_tls = ari_client_context(settings.ari)
         self.settings = settings
+        self.warm_streams = warm_streams
         self.live = LiveCalls()
         self.clock = PacerClock()
         self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
@@ -100,6 +122,9 @@ class CallService:
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
         await self._repair_recordings(self.db)
+        # Native imports hold the GIL even on a thread: all of them now, before any engine loads.
+        took = await asyncio.to_thread(import_native_modules)
+        log.info("imported the speech engines' modules in %.2f s", sum(took.values()))
         await self.speech.stt_for(None)  # load the default model now, not on the first call
         self.clock.start()
         self._http = aiohttp.ClientSession()
@@ -190,11 +215,21 @@ class CallService:
     # -- end of media legs -------------------------------------------------------------------------
 
     async def _prewarm(self, assistants: AssistantRepository) -> None:
-        """Synthesise every assistant's greeting and fixed flow prompts now, so the first words
-        (and every scripted reply) need no TTS during the call."""
-        for assistant in await assistants.list_all():
-            choice = media_choice(self.settings.media, assistant.media)
-            rate = media_format_for(choice.format).sample_rate
+        """Warm every assistant's speech engines and LLM client, then synthesise its greeting and
+        fixed flow prompts, so that no call is the first to use them and the first words (and
+        every scripted reply) need no TTS during the call."""
+        listed = await assistants.list_all()
+        server_rate = media_format_for(self.settings.media.format).sample_rate
+        uses = [EngineUse(None, None, server_rate, self.settings.calls.unknown_number_voice,
+                          name="calls to unknown numbers")]
+        for assistant in listed:
+            rate = self._sample_rate(assistant)
+            voice = voice_for(assistant.language, assistant.tts)
+            uses.append(EngineUse(assistant.stt, assistant.tts, rate, voice, name=assistant.name))
+        await warm_engines(self.speech, uses, streams=self.warm_streams)
+        for assistant in listed:
+            await self._prewarm_llm_client(assistant)
+            rate = self._sample_rate(assistant)
             texts = [assistant.greeting] if assistant.greeting else []
             flow = await assistants.latest_flow(assistant.id)
             if flow is not None:
@@ -205,6 +240,23 @@ class CallService:
                 await tts.prewarm(texts, rate, voice)
             except (SpeechError, ConfigError) as exc:
                 log.warning("could not prepare the prompts of %s: %s", assistant.name, exc)
+
+    def _sample_rate(self, assistant: Assistant) -> int:
+        choice = media_choice(self.settings.media, assistant.media)
+        return media_format_for(choice.format).sample_rate
+
+    async def _prewarm_llm_client(self, assistant: Assistant) -> None:
+        """Build the LLM client an LLM assistant's calls use (one per org key; built on first use
+        otherwise, which the first call would wait for)."""
+        if self.llm_clients is None or not assistant.llm.get("enabled", False):
+            return
+        credential = assistant.llm.get("credential")
+        try:
+            await self.llm_clients.client_for(
+                assistant.org_id, credential if isinstance(credential, str) else None
+            )
+        except CallwrightError as exc:  # its calls say so; the others must still be served
+            log.warning("the LLM of %s is unavailable: %s", assistant.name, exc)
 
     async def _repair_recordings(self, db: Database) -> None:
         rows = await db.fetch_all(
