@@ -25,6 +25,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("barge_in", []),
     ("media_capacity", []),
     ("admin_calls", []),
+    ("first_use", []),
 ]
 
 
