@@ -63,7 +63,12 @@ class AriError(CallwrightError):
 
 
 class AriUnavailable(CallwrightError):
-    """Asterisk's ARI could not be reached."""
+    """Asterisk's ARI could not be reached. ``status`` is the HTTP status when its HTTP server
+    did answer (503 while Asterisk boots or stops, a text/html 404 while ARI is not loaded)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class MediaError(CallwrightError):

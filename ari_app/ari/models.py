@@ -334,3 +334,30 @@ class AsteriskInfo:
             startup_time=None if status is None else status.opt_str("startup_time"),
             last_reload_time=None if status is None else status.opt_str("last_reload_time"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One entry of ``GET /asterisk/modules`` (``name`` as ``module show`` prints it:
+    ``chan_rtp.so``; the core's built-in parts have no ``.so``)."""
+
+    name: str
+    status: str = ""
+
+    @classmethod
+    def from_json(cls, value: object, where: str = "module") -> Module:
+        obj = JsonObject(value, where)
+        return cls(name=obj.req_str("name"), status=obj.str_or("status"))
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskPing:
+    """``GET /asterisk/ping``: ``timestamp`` is Asterisk's clock when it got the request."""
+
+    asterisk_id: str
+    timestamp: str
+
+    @classmethod
+    def from_json(cls, value: object, where: str = "ping") -> AsteriskPing:
+        obj = JsonObject(value, where)
+        return cls(asterisk_id=obj.str_or("asterisk_id"), timestamp=obj.req_str("timestamp"))

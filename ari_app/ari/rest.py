@@ -27,7 +27,15 @@ from yarl import URL
 
 from callwright.errors import AriError, AriUnavailable, ProtocolError
 
-from .models import Application, AsteriskInfo, Bridge, Channel, JsonObject
+from .models import (
+    Application,
+    AsteriskInfo,
+    AsteriskPing,
+    Bridge,
+    Channel,
+    JsonObject,
+    Module,
+)
 from .tls import tls_failure
 
 log = logging.getLogger(__name__)
@@ -168,7 +176,7 @@ class AriRestClient:
         if status >= 300:
             message = error_message(text, content_type.lower())
             if status == 503 or (status == 404 and "json" not in content_type.lower()):
-                raise AriUnavailable(f"ARI {method} {path} -> {status}: {message}")
+                raise AriUnavailable(f"ARI {method} {path} -> {status}: {message}", status)
             raise AriError(method, path, status, message)
         if not text.strip():
             return None
@@ -195,6 +203,13 @@ class AriRestClient:
 
     async def get_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self._object("GET", "/asterisk/info", "info"))
+
+    async def ping(self) -> AsteriskPing:
+        return AsteriskPing.from_json(await self._object("GET", "/asterisk/ping", "ping"))
+
+    async def list_modules(self) -> list[Module]:
+        return [Module.from_json(m, f"modules[{i}]")
+                for i, m in enumerate(await self._list("/asterisk/modules"))]
 
     async def get_application(self, name: str) -> Application:
         data = await self._object("GET", f"/applications/{_seg(name)}", "application")
@@ -302,6 +317,10 @@ class AriRestClient:
                    timeout_s: int | None = None) -> None:
         await self._request("POST", f"/channels/{_seg(channel_id)}/dial",
                             {"caller": caller, "timeout": timeout_s})
+
+    async def start_silence(self, channel_id: str) -> None:
+        """Play silence to the channel (its media then flows with nobody talking)."""
+        await self._request("POST", f"/channels/{_seg(channel_id)}/silence")
 
     async def snoop(
         self, channel_id: str, app: str, *, spy: str = "in", whisper: str = "none",

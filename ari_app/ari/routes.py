@@ -23,6 +23,8 @@ CLIENT_ROUTES: tuple[RouteUse, ...] = (
     RouteUse("GET", "/events", ("app", "subscribeAll")),
     # asterisk / applications
     RouteUse("GET", "/asterisk/info"),
+    RouteUse("GET", "/asterisk/ping"),
+    RouteUse("GET", "/asterisk/modules"),
     RouteUse("GET", "/applications/{applicationName}"),
     # channels
     RouteUse("GET", "/channels"),
@@ -50,6 +52,7 @@ CLIENT_ROUTES: tuple[RouteUse, ...] = (
     RouteUse("GET", "/channels/{channelId}/variable", ("variable",)),
     RouteUse("POST", "/channels/{channelId}/variable", ("variable", "value")),
     RouteUse("POST", "/channels/{channelId}/dial", ("caller", "timeout")),
+    RouteUse("POST", "/channels/{channelId}/silence"),
     RouteUse("POST", "/channels/{channelId}/snoop", (
         "app", "spy", "whisper", "appArgs", "snoopId",
     )),

@@ -36,6 +36,9 @@ def _fake_with_every_route() -> FakeAri:
     ok = Canned(204)
     for method, path, answer in [
         ("GET", "/asterisk/info", Canned(200, INFO)),
+        ("GET", "/asterisk/ping", Canned(200, {"asterisk_id": "x", "ping": "pong",
+                                               "timestamp": "2026-11-22T05:44:16.180+0000"})),
+        ("GET", "/asterisk/modules", Canned(200, [{"name": "chan_rtp.so", "status": "Running"}])),
         ("GET", "/applications/voicebot", Canned(200, APPLICATION)),
         ("GET", "/channels", Canned(200, [CHANNEL])),
         ("POST", "/channels", Canned(200, CHANNEL)),
@@ -50,6 +53,7 @@ def _fake_with_every_route() -> FakeAri:
         ("GET", "/channels/c1/variable", Canned(200, {"value": "v"})),
         ("POST", "/channels/c1/variable", ok),
         ("POST", "/channels/c1/dial", ok),
+        ("POST", "/channels/c1/silence", ok),
         ("POST", "/channels/c1/snoop", Canned(200, CHANNEL)),
         ("GET", "/bridges", Canned(200, [BRIDGE])),
         ("POST", "/bridges", Canned(200, BRIDGE)),
@@ -65,6 +69,8 @@ def _fake_with_every_route() -> FakeAri:
 async def _use_every_call(client: AriRestClient) -> None:
     """Every public call with every optional parameter set."""
     await client.get_info()
+    await client.ping()
+    await client.list_modules()
     await client.get_application("voicebot")
     await client.list_channels()
     await client.get_channel("c1")
@@ -85,6 +91,7 @@ async def _use_every_call(client: AriRestClient) -> None:
                                 other_channel_id="n2", originator="c1", formats="ulaw",
                                 variables={"A": "1"})
     await client.dial("c1", caller="c2", timeout_s=30)
+    await client.start_silence("c1")
     await client.snoop("c1", "voicebot", spy="both", whisper="none", app_args=["s"],
                        snoop_id="s1")
     await client.list_bridges()
