@@ -14,7 +14,8 @@ Modules: ``spec``/``spec_table`` (the ARI operations and route matching), ``stat
 bridges, ids), ``events`` (event JSON), ``websocket`` (events websocket, apps), ``core`` (Stasis,
 hang-ups, bridges), ``mixer`` (bridge audio), ``media_rtp``/``media_audiosocket``/
 ``media_websocket`` (ExternalMedia transports), ``calls``/``caller`` (simulated calls),
-``originate``/``external_media``/``rest_*`` (REST handlers), ``dialplan`` (contexts that hand Local
+``originate``/``external_media``/``rest_*`` (REST handlers), ``silence`` (silence played to a
+channel), ``modules_table`` (the loaded modules), ``dialplan`` (contexts that hand Local
 originates to Stasis(), like ``callwright-inbound``), ``http`` (auth, routing, restart phases),
 ``control`` (the ``/_sim`` control API), ``server`` (PbxSimulator).
 """

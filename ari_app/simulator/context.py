@@ -13,6 +13,8 @@ from ari_app.simulator.core import Pbx
 from ari_app.simulator.dialplan import CALLWRIGHT_INBOUND, InboundContext
 from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.media_websocket import WebSocketMediaEndpoint
+from ari_app.simulator.modules_table import ModuleRow, loaded_modules
+from ari_app.simulator.silence import SilenceGenerators
 from ari_app.simulator.websocket import EventHub
 
 #: What GET /asterisk/info reports about the build (the lab's Asterisk 22.10.1).
@@ -56,3 +58,7 @@ class SimContext:
     inbound_contexts: dict[str, InboundContext] = field(
         default_factory=lambda: dict(CALLWRIGHT_INBOUND)
     )
+    #: Loaded modules by name (GET /asterisk/modules); a test may remove one to unload it.
+    modules: dict[str, ModuleRow] = field(default_factory=loaded_modules)
+    #: Channels playing silence (POST /channels/{id}/silence).
+    silence: SilenceGenerators = field(default_factory=SilenceGenerators)

@@ -47,6 +47,12 @@ KNOWN_FORMATS = frozenset(
      "speex", "speex16", "speex32", "ilbc", "g719", "opus", "testlaw", "siren7", "siren14"}
 )
 
+#: The module that provides each kind of ExternalMedia channel. Without it Asterisk cannot make
+#: the channel and answers as for an originate of an unknown technology (recorded):
+#: ``500 {"error":"Allocation failed"}``.
+CHANNEL_MODULES = {"rtp": "chan_rtp.so", "audiosocket": "chan_audiosocket.so",
+                   "websocket": "chan_websocket.so"}
+
 READS = (
     "app", "external_host", "format", "encapsulation", "transport", "connection_type",
     "direction", "data", "channelId", "variables", "transport_data",
@@ -134,6 +140,9 @@ async def external_media(ctx: SimContext, req: AriRequest) -> web.Response:
     req.get("direction")  # any value is accepted, as Asterisk does (direction=in -> 200)
     if fmt not in KNOWN_FORMATS:
         return error(500, INTERNAL_ERROR)
+    technology = CHANNEL_MODULES["websocket" if transport == "websocket" else encapsulation]
+    if technology not in ctx.modules:  # the channel technology is not loaded
+        return json_response({"error": "Allocation failed"}, 500)
     if address is not None and encapsulation == "audiosocket" and fmt in AUDIOSOCKET_FORMATS:
         return await _create_audiosocket(
             ctx, app, fmt, external_host, address, req.get_str("data"), channel_id,

@@ -68,6 +68,29 @@ async def answer(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
     return no_content()
 
 
+@routes.add("POST", "/channels/{channelId}/silence")
+async def start_silence(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
+    """Silence played to the channel (see :mod:`ari_app.simulator.silence`)."""
+    ch = _find(ctx, req)
+    if ch is None:
+        return error(404, NOT_FOUND)
+    if not ch.in_stasis:
+        return error(409, NOT_IN_STASIS)
+    ctx.silence.start(ch)
+    return no_content()
+
+
+@routes.add("DELETE", "/channels/{channelId}/silence")
+async def stop_silence(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
+    ch = _find(ctx, req)
+    if ch is None:
+        return error(404, NOT_FOUND)
+    if not ch.in_stasis:
+        return error(409, NOT_IN_STASIS)
+    ctx.silence.stop(ch.id)
+    return no_content()
+
+
 @routes.add(
     "POST", "/channels/{channelId}/continue", reads=("context", "extension", "priority")
 )

@@ -1,4 +1,5 @@
-"""ARI ``/asterisk`` and ``/applications`` handlers (what a client needs to reconcile)."""
+"""ARI ``/asterisk`` and ``/applications`` handlers (what a client needs to reconcile, and
+``callwright doctor`` to check: the modules loaded, the clock in ``/asterisk/ping``)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ async def ping(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
             "timestamp": format_timestamp(ctx.pbx.clock()),
         }
     )
+
+
+MODULE_NOT_FOUND = "Module could not be found in running modules"
+
+
+@routes.add("GET", "/asterisk/modules")
+async def list_modules(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
+    return json_response([row.to_json() for row in ctx.modules.values()])
+
+
+@routes.add("GET", "/asterisk/modules/{moduleName}")
+async def get_module(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
+    row = ctx.modules.get(req.path_args["moduleName"])
+    if row is None:
+        return error(404, MODULE_NOT_FOUND)
+    return json_response(row.to_json())
 
 
 def _app_json(ctx: SimContext, name: str) -> dict[str, Any]:
