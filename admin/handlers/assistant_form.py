@@ -21,7 +21,16 @@ TEXT_FIELDS = (
     "system_prompt",
     "consent_prompt",
     "unknown_input_reply",
+    "on_recovery",
+    "recovery_line",
+    "recovery_target",
 )
+#: What a call gets when the service finds it orphaned after a restart (ari_app/recovery.py).
+RECOVERY_CHOICES = [
+    ("resume", "Resume the conversation"),
+    ("dialplan", "Hand the caller to the dialplan"),
+    ("hangup", "Apologise and hang up"),
+]
 
 
 def assistant_json(a: Assistant) -> dict[str, Any]:
@@ -35,6 +44,8 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
     for name in TEXT_FIELDS:
         if name in data or not partial:
             fields[name] = text(data, name, default="en" if name == "language" else "")
+    if not partial and not fields["on_recovery"]:
+        fields["on_recovery"] = "resume"
     if ctx.api:
         for name, kind in (
             ("stt", dict),
@@ -114,6 +125,8 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
     v: dict[str, Any] = {name: getattr(a, name) if a else "" for name in TEXT_FIELDS}
     if not v["language"]:
         v["language"] = "en"
+    if not v["on_recovery"]:
+        v["on_recovery"] = "resume"
     stt = a.stt if a else {}
     tts = a.tts if a else {}
     llm = a.llm if a else {}
@@ -163,6 +176,24 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
                 "</label>{p}</fieldset>",
                 c=Html(" checked") if checked else "",
                 p=field("Consent prompt", textarea("consent_prompt", v["consent_prompt"], rows=2)),
+            ),
+            h(
+                "<fieldset><legend>After a crash or restart</legend>{a}{b}{c}</fieldset>",
+                a=field(
+                    "A call in progress",
+                    select("on_recovery", RECOVERY_CHOICES, v["on_recovery"]),
+                    hint="What a caller still on the line gets when the service is back.",
+                ),
+                b=field(
+                    "First words when resuming",
+                    text_input("recovery_line", v["recovery_line"], maxlength=500),
+                    hint='Empty: "Sorry, I lost you for a moment." in the language.',
+                ),
+                c=field(
+                    "Dialplan target",
+                    text_input("recovery_target", v["recovery_target"], maxlength=200),
+                    hint="context,extension[,priority]; empty: the server's fallback.",
+                ),
             ),
             field(
                 "Tools (JSON list)",
