@@ -76,6 +76,7 @@ class AriApplication:
         self._media: dict[str, CallSession] = {}            # our media channel id → session
         self._kept: dict[str, KeptTransfer] = {}            # caller/leg id → kept transfer
         self._tasks: set[asyncio.Task[None]] = set()        # sessions
+        self._task_of: dict[str, asyncio.Task[None]] = {}   # caller channel id → its task
         self._chores: set[asyncio.Task[None]] = set()       # deletions, turned-away callers
         self.ignored_channels = 0
         self.draining = False
@@ -139,6 +140,7 @@ class AriApplication:
         self.sessions[session.channel.id] = session
         task = asyncio.get_running_loop().create_task(self._run(session))
         self._tasks.add(task)
+        self._task_of[session.channel.id] = task
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, session: CallSession) -> None:
@@ -146,6 +148,7 @@ class AriApplication:
             await session.run()
         finally:
             self.sessions.pop(session.channel.id, None)
+            self._task_of.pop(session.channel.id, None)
 
     def _chore(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -284,6 +287,14 @@ class AriApplication:
         if sessions:
             log.warning("handing %d caller(s) back to the dialplan (%s)", len(sessions), reason)
         for session in sessions:
+            if session.with_person:
+                # Talking to a transfer target: the PBX carries that call on. The session ends
+                # now (its bridge is kept); the next start watches the pair (KeptTransfer).
+                session.hand_back(HandBack(reason, target, announce=False))
+                task = self._task_of.get(session.channel.id)
+                if task is not None:
+                    task.cancel()
+                continue
             session.hand_back(HandBack(reason, target, announce=not now.is_set()))
         if self._tasks:
             await _wait_any(set(self._tasks), HANDBACK_LIMIT_S, now)

@@ -136,6 +136,11 @@ class CallSession:
             what=f"call on channel {self.channel.id}",
         )
 
+    @property
+    def with_person(self) -> bool:
+        """The caller talks to a transfer target: not ours to hand back."""
+        return self._bridged is not None
+
     def hand_back(self, handback: HandBack) -> None:
         """The service drains or stops: the caller goes back to the dialplan, after a short line
         when ``handback.announce``. One talking to a transfer target is left with them."""

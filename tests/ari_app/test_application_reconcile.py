@@ -32,6 +32,7 @@ class StandIn:
         self.bridge_id: str | None = None
         self.events: list[Any] = []
         self.handed_back: HandBack | None = None
+        self.with_person = False
         self.done = asyncio.Event()
 
     def handle(self, event: Any) -> None:
@@ -125,3 +126,48 @@ async def test_orphans_are_recovered_but_a_call_arriving_as_we_connect_is_a_new_
                 await stream.stop()
         finally:
             peer.close()
+
+
+async def test_a_caller_left_with_a_transfer_target_is_watched_and_cleaned_up(
+    sim: PbxSimulator,
+) -> None:
+    """The dead process had bridged the caller with a person (a bridged transfer): the new one
+    leaves them talking, and when the person hangs up it hangs the caller up and deletes the
+    bridge (Asterisk would leave both)."""
+    auth = aiohttp.encode_basic_auth(sim.username, sim.password)
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as raw, \
+            aiohttp.ClientSession() as http:
+        side = AppSide(sim, raw, APP)
+        await side.connect()
+        caller = await sim.place_call(app=APP)
+        await side.next_event("StasisStart")
+        _, bridge = await side.call("POST", "/bridges", type="mixing", bridgeId="cw-bridge-x1")
+        status, _ = await side.call("POST", "/channels", endpoint="Local/200@agents", app=APP,
+                                    appArgs="transfer,uid", channelId="cw-xfer-0001")
+        assert status == 200
+        agent = await sim.next_outbound_call(timeout=2)
+        for member in (caller.channel_id, "cw-xfer-0001"):
+            status, _ = await side.call("POST", f"/bridges/{bridge['id']}/addChannel",
+                                        channel=member)
+            assert status == 204
+        assert side.ws is not None
+        side.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        await asyncio.sleep(0.1)
+
+        rest = AriRestClient(http, sim.ari_url, sim.username, sim.password)
+        app = AriApplication(rest, app_name=APP)
+        stream = AriEventStream(http, sim.ari_url, sim.username, sim.password, APP,
+                                on_event=app.on_event, on_connected=app.on_connected)
+        await stream.start()
+        try:
+            assert app.last_plan is not None
+            assert [(k.caller.id, k.leg.id) for k in app.last_plan.keep] == [
+                (caller.channel_id, "cw-xfer-0001")]
+            await asyncio.sleep(RECOVERY_GRACE_S + 0.2)
+            assert not caller.is_ended and "cw-bridge-x1" in sim.pbx.bridges
+            await agent.caller.hangup()
+            await asyncio.wait_for(caller.ended(), 3)
+            await asyncio.sleep(0.2)
+            assert not sim.pbx.channels and not sim.pbx.bridges
+        finally:
+            await stream.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from tests.ari_app.service_process import (
     HANGUP_NUMBER,
     OPERATORS,
     PASSWORD,
+    REPO,
     ServiceProcess,
     seed,
     wait_for,
@@ -224,5 +226,47 @@ async def test_sigterm_drains_then_hands_back_and_closes_the_websocket_last(
             "transferred", "handed_back: server_drain")
         for call in calls.values():  # calls placed as the service connected are new calls
             assert "recovered" not in [e.kind for e in await repo.events(call.id)]
+    finally:
+        await repo._db.close()
+
+
+async def test_drain_now_from_the_command_hands_callers_back_at_once(
+    tmp_path: Path, sim: PbxSimulator, processes: list[ServiceProcess]
+) -> None:
+    """``callwright drain --now --wait``: two SIGTERMs through the pid file; drain_s (120 s) is
+    not waited for, the caller is handed back (no line) and the command returns once the
+    service has exited."""
+    await seed(tmp_path / "var" / "callwright.db")
+    config = write_config(tmp_path, sim, drain_s=120.0)
+    service, _ = await started(processes, sim, config, tmp_path / "now.log")
+    pid_file = tmp_path / "var" / "callwright.pid"
+    assert service.proc is not None and pid_file.read_text().strip() == str(service.proc.pid)
+    placed = time.monotonic()
+    call = await sim.place_call(dialed=DEMO_NUMBER, caller_number="5550201", app=APP)
+    await greeted(call, placed)
+
+    asked = time.monotonic()
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "--config", str(config), "drain", "--now", "--wait",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(command.communicate(), 60)
+    text = out.decode()
+    assert command.returncode == 0, text
+    assert "has stopped" in text
+    assert time.monotonic() - asked < 20, "drain --now does not wait for drain_s"
+    assert await service.wait(5) == 0
+    assert call.continued_to is not None, "handed back to the dialplan, not left in silence"
+    assert not pid_file.exists()
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "--config", str(config), "drain",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(again.communicate(), 30)
+    assert again.returncode == 1 and "no running service" in out.decode()
+    repo = await rows(tmp_path / "var" / "callwright.db")
+    try:
+        (row,) = await repo.list_recent_all_orgs(5)
+        assert (row.status, row.end_reason) == ("transferred", "handed_back: server_stop")
     finally:
         await repo._db.close()
