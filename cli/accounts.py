@@ -1,4 +1,5 @@
-"""``callwright user add`` and ``callwright org add``: how the first owner comes to exist.
+"""``callwright user add|disable|enable`` and ``callwright org add``: how the first owner comes to
+exist, and how whoever runs the machine shuts an account out of every org.
 
 There are no default credentials: an instance has no user until someone with access to the machine
 runs ``callwright org add "Acme" --slug acme`` and then
@@ -43,6 +44,14 @@ def add_user_parser(subparsers: Any) -> None:
         help="read the password from the first line of standard input (for scripts)",
     )
     add.set_defaults(func=cmd_user_add)
+    for verb, help_text in (
+        ("disable", "disable an account in every org: it cannot sign in, its sessions end and"
+         " its API tokens are revoked"),
+        ("enable", "enable a disabled account again (revoked tokens stay revoked)"),
+    ):
+        switch = user_sub.add_parser(verb, help=help_text)
+        switch.add_argument("email")
+        switch.set_defaults(func=cmd_user_switch, disabled=verb == "disable")
 
     org = subparsers.add_parser("org", help="organisations")
     org_sub = org.add_subparsers(dest="org_command", required=True)
@@ -78,16 +87,8 @@ async def add_user(
     passwords: Passwords | None = None,
 ) -> tuple[int, bool]:
     """Add ``email`` to the org with ``role`` (creating the user); (user id, account created)."""
-    passwords = passwords or Passwords()
-    users = UserRepo(db)
     org = await OrgRepository(db).get_by_slug(org_slug)
-    directory = Directory(
-        users,
-        passwords,
-        SessionManager(SessionRepo(db)),
-        AuditWriter(AuditRepo(db)),
-        TokenRepo(db),
-    )
+    directory = directory_for(db, passwords)
     added = await directory.add_member(Actor.cli(), None, org.id, email, role, password)
     return added.user_id, added.created_user
 
@@ -119,6 +120,42 @@ def cmd_user_add(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         )
     except (TeamError, PasswordPolicyError) as exc:
         print(f"callwright: {exc}", file=sys.stderr)
+    except CallwrightError as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+    return 1
+
+
+def directory_for(db: Database, passwords: Passwords | None = None) -> Directory:
+    """The team directory of the store, as the CLI uses it (acting as ``Actor.cli()``)."""
+    return Directory(
+        UserRepo(db),
+        passwords or Passwords(),
+        SessionManager(SessionRepo(db)),
+        AuditWriter(AuditRepo(db)),
+        TokenRepo(db),
+    )
+
+
+def cmd_user_switch(args: argparse.Namespace) -> int:
+    """``user disable EMAIL`` / ``user enable EMAIL``."""
+
+    async def run() -> int:
+        db = await Database.open(_db_path(args))
+        try:
+            user = await UserRepo(db).by_email(args.email)
+            if user is None:
+                raise TeamError(f"no account {args.email!r}")
+            changed = await directory_for(db).set_account_disabled(
+                Actor.cli(), user.id, args.disabled
+            )
+        finally:
+            await db.close()
+        state = "disabled" if args.disabled else "enabled"
+        print(f"{args.email}: {state}" if changed else f"{args.email} was already {state}")
+        return 0
+
+    try:
+        return asyncio.run(run())
     except CallwrightError as exc:
         print(f"callwright: {exc}", file=sys.stderr)
     return 1

@@ -184,6 +184,45 @@ class Directory:
         await self._revoke_tokens(actor, org_id, user_id, None, "member disabled")
         return True
 
+    async def set_account_disabled(self, actor: Actor, user_id: int, disabled: bool) -> bool:
+        """Disable (or enable again) a whole account, in every org; False if it already was so.
+
+        For whoever administers the machine (the CLI): a disabled account cannot sign in, all its
+        sessions end and its tokens in every org are revoked (re-enabling brings none back).
+        """
+        user = await self._users.get(user_id)
+        if user is None:
+            raise TeamError("no such user")
+        if user.disabled == disabled:
+            return False
+        memberships = await self._users.memberships(user_id)
+        if disabled:
+            for membership in memberships:
+                if (
+                    membership.role == Role.OWNER.value
+                    and not membership.disabled
+                    and await self._users.count_owners(membership.org.id) <= 1
+                ):
+                    raise TeamError(
+                        f"{user.email} is the last owner of org {membership.org.slug!r}:"
+                        " make someone else owner first"
+                    )
+        await self._users.set_disabled(user_id, disabled)
+        if not disabled:
+            await self._audit.record(actor, "user.enable", org_id=None, target=f"user:{user_id}")
+            return True
+        ended = await self._sessions.end_all_for_user(user_id)
+        await self._audit.record(
+            actor,
+            "user.disable",
+            org_id=None,
+            target=f"user:{user_id}",
+            detail={"sessions_ended": ended},
+        )
+        for membership in memberships:
+            await self._revoke_tokens(actor, membership.org.id, user_id, None, "account disabled")
+        return True
+
     async def _revoke_tokens(
         self, actor: Actor, org_id: int, user_id: int, roles: list[str] | None, reason: str
     ) -> tuple[int, ...]:

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from callwright.accounts.audit import Actor
+from callwright.accounts.directory import TeamError
 from callwright.store.users import UserRepo
-from tests.admin.conftest import PASSWORD, Admin, AdminFactory
+from cli.accounts import directory_for
+from tests.admin.conftest import FAST, PASSWORD, Admin, AdminFactory
 
 _CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
 
@@ -110,3 +115,47 @@ async def test_disabling_in_one_org_leaves_the_others(make_admin: AdminFactory) 
     assert [c["uid"] for c in calls["calls"]] == [bravo.call_uid]
     refused = await again.post_form("/org/switch", {"org": "alpha"})
     assert refused.status == 404
+
+
+async def test_the_cli_disables_an_account_in_every_org(make_admin: AdminFactory) -> None:
+    """``callwright user disable`` (whoever runs the machine): every org, every session and token;
+    the last owner of an org is refused; ``enable`` lets the account sign in again."""
+    admin = await make_admin()
+    alpha = await admin.org("alpha", with_data=False)
+    bravo = await admin.org("bravo", with_data=False)
+    users = UserRepo(admin.db)
+    shared = await users.by_email(alpha.users["editor"])
+    assert shared is not None
+    await users.add_membership(shared.id, bravo.id, "admin")
+    session = await admin.login(alpha.users["editor"])
+    in_bravo = await admin.login(alpha.users["editor"])
+    assert (await in_bravo.post_form("/org/switch", {"org": "bravo"})).status in (200, 303)
+    made = await (await in_bravo.api("POST", "/tokens", {"name": "ci", "role": "admin"})).json()
+    auth = {"Authorization": f"Bearer {made['token']}"}
+    client = await admin.client()
+    assert (await client.get("/api/v1/calls", headers=auth)).status == 200
+    directory = directory_for(admin.db, FAST)
+
+    assert await directory.set_account_disabled(Actor.cli(), shared.id, True) is True
+    assert await directory.set_account_disabled(Actor.cli(), shared.id, True) is False
+    assert (await session.api("GET", "/calls")).status == 401
+    assert (await in_bravo.api("GET", "/calls")).status == 401
+    assert (await client.get("/api/v1/calls", headers=auth)).status == 401
+    assert (await _sign_in(admin, alpha.users["editor"]))[0] == 401
+    owner = await users.by_email(alpha.users["owner"])
+    assert owner is not None
+    with pytest.raises(TeamError, match="last owner of org 'alpha'"):
+        await directory.set_account_disabled(Actor.cli(), owner.id, True)
+
+    assert await directory.set_account_disabled(Actor.cli(), shared.id, False) is True
+    assert (await _sign_in(admin, alpha.users["editor"]))[0] == 303
+    assert (await client.get("/api/v1/calls", headers=auth)).status == 401  # stays revoked
+    log = await admin.db.fetch_all(
+        "SELECT action, target FROM audit_log WHERE action IN"
+        " ('user.disable', 'user.enable', 'token.revoke') ORDER BY id"
+    )
+    assert [(r["action"], r["target"]) for r in log] == [
+        ("user.disable", f"user:{shared.id}"),
+        ("token.revoke", f"token:{made['id']}"),
+        ("user.enable", f"user:{shared.id}"),
+    ]

@@ -75,3 +75,49 @@ def test_password_prompt_must_match() -> None:
         read_password(False, io.StringIO(), ask=lambda _prompt: next(answers))
     same = iter(["same password!", "same password!"])
     assert read_password(False, io.StringIO(), ask=lambda _p: next(same)) == "same password!"
+
+
+@pytest.mark.allow_loop_block  # runs the CLI's own event loop inside the test (sync test)
+def test_user_disable_and_enable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLWRIGHT_STORE_PATH", str(tmp_path / "cw.db"))
+    parser = _parser()
+    for argv, stdin in (
+        (["org", "add", "Acme", "--slug", "acme"], None),
+        (["user", "add", "a@acme.example", "--org", "acme", "--role", "owner",
+          "--password-stdin"], "a very good password\n"),
+        (["user", "add", "b@acme.example", "--org", "acme", "--role", "editor",
+          "--password-stdin"], "a very good password\n"),
+    ):
+        args = parser.parse_args(argv)
+        code = args.func(args) if stdin is None else cmd_user_add(args, io.StringIO(stdin))
+        assert code == 0
+    capsys.readouterr()
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(list(argv))
+        return int(args.func(args))
+
+    assert run("user", "disable", "b@acme.example") == 0
+    assert capsys.readouterr().out == "b@acme.example: disabled\n"
+    assert run("user", "disable", "b@acme.example") == 0
+    assert "already disabled" in capsys.readouterr().out
+    assert run("user", "disable", "a@acme.example") == 1  # the org's last owner
+    assert "last owner of org 'acme'" in capsys.readouterr().err
+    assert run("user", "disable", "nobody@acme.example") == 1
+    assert "no account 'nobody@acme.example'" in capsys.readouterr().err
+    assert run("user", "enable", "b@acme.example") == 0
+    assert capsys.readouterr().out == "b@acme.example: enabled\n"
+
+    import asyncio
+
+    async def audit() -> list[str]:
+        db = await Database.open(tmp_path / "cw.db")
+        try:
+            rows = await db.fetch_all("SELECT action FROM audit_log WHERE action LIKE 'user.%'")
+            return [r["action"] for r in rows]
+        finally:
+            await db.close()
+
+    assert asyncio.run(audit()) == ["user.disable", "user.enable"]
