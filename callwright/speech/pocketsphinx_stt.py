@@ -12,6 +12,11 @@ included, for ~0.45 s and ``process_raw`` of 3 s of audio for ~1.4 s). Each work
 streams, reading their messages strictly in order, so one stream's audio is decoded in order.
 Streams are spread over the workers by load.
 
+A worker that dies (killed, crashed) fails its streams with a :class:`SpeechError`; one that stops
+answering (stopped, stuck in native code) is found by a watchdog: a ``FINISH`` after which nothing
+at all comes back from the worker for ``hang_timeout_s`` gets the worker killed, which fails its
+streams the same way. Either way the next stream opened starts a new worker in its place.
+
 Closed answers use a JSGF grammar of the alternatives (``public <phrase> = yes | no thanks;``)
 on a decoder without the language model, taught only the grammar's words (about 5 MB); phrases
 whose words are not in the model's dictionary are dropped. Free speech needs a decoder with the
@@ -28,14 +33,14 @@ import os
 import re
 import sys
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from callwright.errors import SpeechError
 from callwright.media.resample import Resampler
-from callwright.speech.pocketsphinx_worker import _HEADER, MODEL_RATE, Op, _frame
+from callwright.speech.pocketsphinx_process import WorkerProcess
+from callwright.speech.pocketsphinx_worker import MODEL_RATE, Op
 from callwright.speech.protocols import Transcript
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,8 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
 #: Silence each stream decodes when the engine is warmed up (see
 #: :meth:`PocketsphinxSttEngine.warm_up`).
 WARM_UP_MS = 300
+#: A worker that sends nothing for this long after a FINISH is taken as hung and killed.
+HANG_TIMEOUT_S = 5.0
 #: Where ``callwright`` is importable from, for the worker processes.
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,90 +68,12 @@ def _bundled_model_dir() -> Path:
     return Path(pocketsphinx.get_model_path("en-us"))
 
 
-class _Worker:
-    """One worker process and the task that routes its answers to the streams."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.streams: dict[int, PocketsphinxStream] = {}
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.error: SpeechError | None = None
-        self._stderr: deque[str] = deque(maxlen=20)
-        self._reader = asyncio.create_task(self._read(), name="pocketsphinx-worker")
-        self._log_task = asyncio.create_task(self._drain_stderr(), name="pocketsphinx-stderr")
-
-    @property
-    def alive(self) -> bool:
-        return self.error is None
-
-    def send(self, op: Op, stream_id: int, payload: bytes = b"") -> None:
-        if self.error is not None:
-            raise self.error
-        stdin = self.proc.stdin
-        if stdin is None or stdin.is_closing():
-            raise SpeechError("the pocketsphinx worker's input is closed")
-        stdin.write(_frame(op, stream_id, payload))
-
-    async def _read(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        try:
-            while True:
-                header = await stdout.readexactly(_HEADER.size)
-                op, sid, size = _HEADER.unpack(header)
-                payload = await stdout.readexactly(size) if size else b""
-                if op == Op.READY:
-                    if not self.ready.done():
-                        self.ready.set_result(None)
-                    continue
-                stream = self.streams.get(sid)
-                if op == Op.ERROR and sid == 0:
-                    raise SpeechError(f"pocketsphinx worker failed: {payload.decode()}")
-                if stream is not None:
-                    stream.answer(Op(op), payload)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self._log_task
-            detail = " | ".join(self._stderr) or f"exit status {await self.proc.wait()}"
-            self.fail(SpeechError(f"the pocketsphinx worker stopped: {detail}"))
-        except SpeechError as exc:
-            self.fail(exc)
-
-    async def _drain_stderr(self) -> None:
-        stderr = self.proc.stderr
-        assert stderr is not None
-        async for raw in stderr:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self._stderr.append(line)
-                log.warning("pocketsphinx worker %s: %s", self.proc.pid, line)
-
-    def fail(self, error: SpeechError) -> None:
-        if self.error is None:
-            self.error = error
-        if not self.ready.done():
-            self.ready.set_exception(error)
-            self.ready.exception()  # retrieved: the starter reads self.error
-        for stream in list(self.streams.values()):
-            stream.fail(error)
-
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        self.fail(SpeechError("the pocketsphinx engine is closed"))
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout_s)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-        await asyncio.gather(self._reader, self._log_task, return_exceptions=True)
-
-
 class PocketsphinxStream:
     """One caller turn. Create with :meth:`PocketsphinxSttEngine.open_stream`."""
 
     def __init__(
         self,
-        worker: _Worker,
+        worker: WorkerProcess,
         stream_id: int,
         sample_rate: int,
         phrases: dict[tuple[str, ...], str] | None,
@@ -195,6 +124,7 @@ class PocketsphinxStream:
             if tail:
                 self._worker.send(Op.AUDIO, self._id, tail)
             self._worker.send(Op.FINISH, self._id)
+            self._worker.watch()
         try:
             final = await asyncio.shield(self._final)
         except asyncio.CancelledError:
@@ -252,7 +182,8 @@ class PocketsphinxStream:
 class PocketsphinxSttEngine:
     """An :class:`~callwright.speech.protocols.SttEngine` with PocketSphinx's bundled US English
     model. ``processes`` worker processes decode (each loads the model, about 60 MB); each keeps
-    up to ``pool_size`` idle decoders warm. ``python`` is the interpreter the workers run."""
+    up to ``pool_size`` idle decoders warm. ``python`` is the interpreter the workers run;
+    ``hang_timeout_s`` how long a worker may stay silent after a FINISH before it is killed."""
 
     name = "pocketsphinx"
 
@@ -264,6 +195,7 @@ class PocketsphinxSttEngine:
         model_dir: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
         start_timeout_s: float = 60.0,
+        hang_timeout_s: float = HANG_TIMEOUT_S,
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be >= 1")
@@ -272,7 +204,8 @@ class PocketsphinxSttEngine:
         self.pool_size = pool_size
         self._python = python
         self._start_timeout_s = start_timeout_s
-        self._workers: list[_Worker] = []
+        self._hang_timeout_s = hang_timeout_s
+        self._workers: list[WorkerProcess] = []
         self._lock = asyncio.Lock()
         self._next_id = 0
         self._closed = False
@@ -355,7 +288,7 @@ class PocketsphinxSttEngine:
             raise SpeechError(f"the grammar has no English words for pocketsphinx: {grammar!r}")
         return phrases
 
-    async def _spawn(self) -> _Worker:
+    async def _spawn(self) -> WorkerProcess:
         root = str(_PROJECT_ROOT)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -371,7 +304,7 @@ class PocketsphinxSttEngine:
             )
         except OSError as exc:
             raise SpeechError(f"could not start a pocketsphinx worker: {exc}") from exc
-        worker = _Worker(proc)
+        worker = WorkerProcess(proc, self._hang_timeout_s)
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), self._start_timeout_s)
         except (SpeechError, TimeoutError) as exc:

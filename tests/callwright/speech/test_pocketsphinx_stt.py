@@ -275,3 +275,47 @@ async def test_grammar_words_missing_from_the_dictionary_are_left_out(
     with pytest.raises(SpeechError, match="no grammar phrase is in the English dictionary"):
         await only_unknown.finish()
     await only_unknown.close()
+
+
+@pytest.mark.slow
+async def test_a_hung_worker_is_killed_and_replaced(speak: Speak) -> None:
+    engine = PocketsphinxSttEngine(hang_timeout_s=1.0)
+    try:
+        await engine.start()
+        stream = await engine.open_stream(16000, GRAMMAR)
+        (pid,) = engine.worker_pids()
+        os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing any more
+        stream.feed(bytes(3200))
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SpeechError, match="gave no answer for 1 s"):
+            await asyncio.wait_for(stream.finish(), 10)
+        assert 0.9 < asyncio.get_running_loop().time() - started < 3.0
+        await stream.close()
+        with pytest.raises(ProcessLookupError):  # killed (and reaped), not left stopped
+            for _ in range(50):
+                os.kill(pid, 0)
+                await asyncio.sleep(0.05)
+        replacement = await engine.open_stream(16000, GRAMMAR)
+        assert engine.worker_pids() not in ([], [pid])
+        result = await recognise(replacement, await speak("yes", 16000, voice="en-us"), 16000)
+        await replacement.close()
+        assert result.text == "yes"
+    finally:
+        await engine.close()
+
+
+@pytest.mark.slow
+async def test_a_worker_that_answers_is_not_taken_for_a_hung_one(speak: Speak) -> None:
+    """Only silence for the whole watchdog period after a FINISH kills a worker."""
+    engine = PocketsphinxSttEngine(hang_timeout_s=0.3)
+    try:
+        await engine.start()
+        audio = await speak("no", 16000, voice="en-us")
+        for _ in range(3):
+            stream = await engine.open_stream(16000, GRAMMAR)
+            assert (await recognise(stream, audio, 16000)).text == "no"
+            await stream.close()
+            await asyncio.sleep(0.4)  # past the watchdog of the FINISH just answered
+        assert len(engine.worker_pids()) == 1
+    finally:
+        await engine.close()
