@@ -33,7 +33,7 @@ from ari_app.reconcile import (
 from ari_app.reconcile import (
     OrphanCaller,
     ReconcilePlan,
-    is_media_channel,
+    is_own_channel,
     plan_reconciliation,
 )
 from ari_app.recovery import HandBack, KeptTransfer, continue_caller
@@ -122,7 +122,7 @@ class AriApplication:
 
     def _new_caller(self, event: StasisStart) -> None:
         channel = event.channel
-        if is_media_channel(channel) or channel.id.startswith("cw-"):
+        if is_own_channel(channel):
             self.ignored_channels += 1
             log.info("ignoring StasisStart of media channel %s (%s)", channel.id, channel.name)
             return

@@ -16,8 +16,10 @@ on every connect the app lists what it owns (``GET /applications/{app}``, ``/cha
 * sessions whose caller is no longer listed: the caller left while we were not listening.
 
 Ours are recognisable by name too: media channels ``cw-media-…``, transfer legs ``cw-xfer-…`` and
-bridges ``cw-bridge-…``. Only what the app owns is touched: other apps' channels and bridges are
-not in its lists.
+bridges ``cw-bridge-…``. Every channel id we choose starts with ``cw-``, and such a channel is never
+a caller: the demo's own half of its Local pair (``cw-demo-…``, in our app by its originate) is
+left to the demo, however it looks. Only what the app owns is touched: other apps' channels and
+bridges are not in its lists.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ari_app.ari.models import Application, Bridge, Channel
 
 #: Channel name prefixes of media channels (never a caller).
 MEDIA_CHANNEL_PREFIXES = ("UnicastRTP/", "AudioSocket/", "WebSocket/", "Snoop/", "Recorder/")
+#: Every channel id the service or its tools choose (media, transfer legs, the demo's call).
+OWN_ID_PREFIX = "cw-"
 MEDIA_ID_PREFIX = "cw-media-"
 TRANSFER_ID_PREFIX = "cw-xfer-"
 BRIDGE_ID_PREFIX = "cw-bridge-"
@@ -40,6 +44,11 @@ def is_media_channel(channel: Channel) -> bool:
 
 def is_transfer_leg(channel: Channel) -> bool:
     return channel.id.startswith(TRANSFER_ID_PREFIX)
+
+
+def is_own_channel(channel: Channel) -> bool:
+    """A channel we made (its id is ours, or it is a media channel): never a caller."""
+    return channel.id.startswith(OWN_ID_PREFIX) or is_media_channel(channel)
 
 
 def stasis_args(channel: Channel, app: str) -> tuple[str, ...] | None:
@@ -114,8 +123,8 @@ def plan_reconciliation(
         if cid in by_id and cid not in owned_channels and cid not in session_callers
     ]
     for channel in orphans:
-        if is_media_channel(channel) or is_transfer_leg(channel):
-            continue
+        if is_own_channel(channel):
+            continue  # media channels and legs are deleted below; other ids of ours left alone
         args = stasis_args(channel, app_name)
         if args is None:
             continue  # subscribed but not in our Stasis(): not a call of ours to take

@@ -171,3 +171,46 @@ async def test_a_caller_left_with_a_transfer_target_is_watched_and_cleaned_up(
             assert not sim.pbx.channels and not sim.pbx.bridges
         finally:
             await stream.stop()
+
+
+async def test_the_demo_calls_own_half_is_no_orphan(sim: PbxSimulator) -> None:
+    """``callwright demo`` through a PBX originates ``Local/100@callwright-inbound`` into our app
+    with its own id (``cw-demo-…``): after an ARI outage both halves are listed by our app and
+    run Stasis(callwright); only the ``;2`` half, the demo's caller, is recovered, and the
+    demo's half is left alone."""
+    auth = aiohttp.encode_basic_auth(sim.username, sim.password)
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as raw, \
+            aiohttp.ClientSession() as http:
+        side = AppSide(sim, raw, APP)
+        await side.connect()
+        status, _ = await side.call("POST", "/channels", endpoint="Local/100@callwright-inbound",
+                                    app=APP, channelId="cw-demo-0a1b2c",
+                                    callerId='"Demo caller" <+821012345678>')
+        assert status == 200
+        demo_caller = (await side.next_event("StasisStart"))["channel"]["id"]
+        assert await side.call("POST", f"/channels/{demo_caller}/answer") == (204, "")
+        assert (await side.next_event("StasisStart"))["channel"]["id"] == "cw-demo-0a1b2c"
+        assert side.ws is not None
+        side.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        await asyncio.sleep(0.1)
+
+        rest = AriRestClient(http, sim.ari_url, sim.username, sim.password)
+        made: list[StandIn] = []
+
+        def recovered(event: StasisStart) -> Any:
+            made.append(StandIn(event, "recovered"))
+            return made[-1]
+
+        app = AriApplication(rest, app_name=APP, recovery_factory=recovered)
+        stream = AriEventStream(http, sim.ari_url, sim.username, sim.password, APP,
+                                on_event=app.on_event, on_connected=app.on_connected)
+        await stream.start()
+        try:
+            await asyncio.sleep(RECOVERY_GRACE_S + 0.2)
+            assert [s.channel.id for s in made] == [demo_caller]
+            assert app.last_plan is not None and app.last_plan.hang_up == []
+            assert "cw-demo-0a1b2c" in sim.pbx.channels
+            for stand_in in made:
+                stand_in.done.set()
+        finally:
+            await stream.stop()

@@ -93,3 +93,22 @@ def test_stasis_args_come_from_the_dialplan() -> None:
     continued = Channel(id="1", name="PJSIP/a", state="Up",
                         dialplan=Dialplan("fallback", "s", 3, "Wait", "2"))
     assert stasis_args(continued, APP) is None
+
+
+def test_our_own_channels_are_never_callers() -> None:
+    """The demo's half of its Local pair (``cw-demo-…``) is in our app by its originate and runs
+    Stasis(callwright): it is left alone, and only the ``;2`` half, the demo's caller, is
+    recovered. No other ``cw-`` id is taken for a caller either."""
+    demo = Channel(id="cw-demo-0a1b2c", name="Local/100@callwright-inbound-00000001;1",
+                   state="Up", caller=CallerId("Demo caller", "+821012345678"),
+                   dialplan=Dialplan("callwright-inbound", "100", 1, "Stasis", APP))
+    demo_caller = Channel(id="1.2", name="Local/100@callwright-inbound-00000001;2", state="Up",
+                          caller=CallerId("Demo caller", "+821012345678"),
+                          dialplan=Dialplan("callwright-inbound", "100", 3, "Stasis",
+                                            "callwright,100"))
+    other = caller("cw-something-1")
+    app = Application(APP, channel_ids=("cw-demo-0a1b2c", "1.2", "cw-something-1"))
+    plan = plan_reconciliation(APP, app, [demo, demo_caller, other], [],
+                               session_callers=set(), owned_channels=set(), owned_bridges=set())
+    assert [o.channel.id for o in plan.recover] == ["1.2"]
+    assert plan.hang_up == [] and plan.keep == []
