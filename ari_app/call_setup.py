@@ -66,8 +66,15 @@ async def start_recording(
 
 async def finish_recording(svc: SessionServices, call: Call, recording: CallRecording) -> None:
     """Close the WAV, encrypt it if asked (left in clear, with an ``error`` event, if that fails)
-    and note it on the call row."""
+    and note it on the call row. A recording the disk refused (full) keeps what reached it; the
+    pipeline noted when it stopped, or this notes it (a ``recording_stopped`` event) when the
+    refusal came with the last write."""
+    failed_during_call = recording.recorder.failed is not None
     info = await asyncio.to_thread(recording.recorder.close)
+    if info.error is not None and not failed_during_call:
+        log.error("call %s: the end of the recording was lost: %s", call.uid, info.error)
+        await svc.calls.add_event(call.id, "recording_stopped",
+                                  {"reason": "write_failed", "error": str(info.error)})
     path, key_id = info.path, None
     if recording.encrypt:
         try:
@@ -105,15 +112,19 @@ async def build_pipeline(
         svc.live.on_turn(call_id, record)
         if record.speaker == "assistant":
             checkpoint.save()
+    settings = svc.pipeline_settings(assistant)
     pipeline = CallPipeline(
         transport=transport,
         stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
         tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
+        fallback_tts=await svc.speech.tts_for(
+            {"engine": "espeak-ng", "voice": settings.fallback_voice}
+        ),
         dialog=dialog,
         ctx=ctx,
         journal=CallJournal(svc.calls, call.id, observer=on_turn, last_seq=last_seq),
         clock=svc.clock,
-        settings=svc.pipeline_settings(assistant),
+        settings=settings,
         recorder=recording.recorder if recording is not None else None,
         transfer=transfer,
         ringback_region=svc.settings.calls.ringback_region,

@@ -9,7 +9,8 @@ Warming up (:mod:`callwright.speech.warmup`) comes before the connection, so no 
 user of anything slow: the native modules of every installed speech engine are imported, every
 assistant's engines are built and warmed at its calls' sample rate (``warm_streams`` free-speech
 recognizers each), the LLM client of every LLM assistant is built, and every greeting and fixed
-flow prompt is synthesised.
+flow prompt is synthesised, with the lines said when a dependency fails (so a TTS engine that
+dies mid-call still has them).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ari_app.transports.audiosocket_server import AudioSocketServer
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
 from callwright.config import Settings
-from callwright.dialog.fixed_prompts import fixed_prompts
+from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.errors import CallwrightError, ConfigError, MediaError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
@@ -234,6 +235,7 @@ class CallService:
             flow = await assistants.latest_flow(assistant.id)
             if flow is not None:
                 texts.extend(fixed_prompts(flow[1]))
+            texts.extend(failure_prompts(assistant.language))  # ready if the TTS engine fails
             voice = voice_for(assistant.language, assistant.tts)
             try:
                 tts = await self.speech.tts_for(assistant.tts)

@@ -19,6 +19,7 @@ from callwright.config import Settings
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.factory import build_dialog_engine
+from callwright.dialog.fixed_prompts import REPEAT_LINES, line_for
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.dialog.llm_engine import LlmSettings as DialogLlmSettings
 from callwright.dialog.webhook_tools import ToolDeclarationError, parse_tool_declarations
@@ -174,6 +175,11 @@ class AssistantRuntime:
             return int(value) if isinstance(value, int | float) else default
 
         language = assistant.language if assistant is not None else "en"
+        fallback_voice = (  # espeak-ng says what the assistant's TTS engine fails on
+            voice_for(language, {})
+            if assistant is not None
+            else self._settings.calls.unknown_number_voice
+        )
         voice = (
             voice_for(language, assistant.tts)
             if assistant is not None
@@ -196,4 +202,6 @@ class AssistantRuntime:
             max_call_s=float(self._settings.calls.max_call_s),
             silence_hangup_s=float(self._settings.calls.no_input_hangup_s),
             apology_text=APOLOGIES.get(language.split("-")[0], APOLOGIES["en"]),
+            repeat_text=line_for(REPEAT_LINES, language),
+            fallback_voice=fallback_voice,
         )

@@ -8,7 +8,12 @@ turn still ends when the caller simply stops sending.
 
 Recognition runs only on speech: a stream is opened at speech onset with the pre-roll frames
 (the audio just before the onset), fed while the caller speaks, and finished at the end of the
-turn. The result is handed to ``on_turn``; errors are handed to ``on_error``.
+turn. The result is handed to ``on_turn``.
+
+A recogniser that fails on a turn (its worker crashed, or it gave no result within
+``stt_timeout_s`` of the end of the turn: a hung worker) is handed to ``on_error`` as a
+:class:`SpeechError`; the turn's stream is abandoned in the background (never awaited by the
+caller's path), and the next turn opens a new one, so the engine can replace what died.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ log = logging.getLogger(__name__)
 FRAME_MS = 20
 #: With no caller frame for this long, the clock ticks count as silence.
 GAP_MS = 60
+#: Longest wait for a turn's transcript after the end of the turn (the recogniser is then taken
+#: as failed for this turn).
+STT_TIMEOUT_S = 4.0
+#: Longest wait for an abandoned stream to close before it is left to itself.
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +69,9 @@ class CallerListener:
         on_turn: Callable[[CallerSpeech], None],
         on_speech_start: Callable[[float], None],
         on_barge_in: Callable[[Decision], None],
-        on_error: Callable[[BaseException], None],
+        on_error: Callable[[SpeechError], None],
         monotonic: Callable[[], float] = time.monotonic,
+        stt_timeout_s: float = STT_TIMEOUT_S,
     ) -> None:
         self._rate = sample_rate
         self._vad = vad
@@ -73,6 +84,7 @@ class CallerListener:
         self._on_barge_in = on_barge_in
         self._on_error = on_error
         self._monotonic = monotonic
+        self._stt_timeout_s = stt_timeout_s
         self._grammar: tuple[str, ...] | None = None
         self._assistant_speaking = False
         self._last_frame_ms = -1e9
@@ -177,15 +189,22 @@ class CallerListener:
     ) -> None:
         started = self._monotonic()
         try:
-            stream = await task
-            try:
+            async with asyncio.timeout(self._stt_timeout_s):
+                stream = await task
                 partial_seen = bool(stream.partial())
                 transcript = await stream.finish()
-            finally:
-                await stream.close()
-        except (SpeechError, OSError) as exc:
-            self._on_error(exc)
+        except TimeoutError:
+            self._spawn(self._close_quietly(task))  # in the background, within a bound
+            self._on_error(SpeechError(
+                f"the {self._stt.name} recogniser gave no result within "
+                f"{self._stt_timeout_s:g} s"
+            ))
             return
+        except (SpeechError, OSError) as exc:
+            self._spawn(self._close_quietly(task))  # in the background, within a bound
+            self._on_error(exc if isinstance(exc, SpeechError) else SpeechError(str(exc)))
+            return
+        self._spawn(self._close_quietly(task))
         stt_ms = (self._monotonic() - started) * 1000.0
         self._on_turn(
             CallerSpeech(
@@ -209,10 +228,19 @@ class CallerListener:
 
     async def _close_quietly(self, task: asyncio.Task[SttStream]) -> None:
         try:
-            stream = await task
-            await stream.close()
-        except (SpeechError, OSError) as exc:
-            log.debug("discarding a noise stream failed: %s", exc)
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                stream = await task
+                await stream.close()
+        except (SpeechError, OSError, TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and self._closing_task_cancelled():
+                raise
+            log.debug("closing a recognition stream failed: %r", exc)
+
+    @staticmethod
+    def _closing_task_cancelled() -> bool:
+        """True when the running task itself is being cancelled (not just the awaited one)."""
+        current = asyncio.current_task()
+        return current is not None and current.cancelling() > 0
 
     def _spawn(self, coro: object) -> None:
         assert asyncio.iscoroutine(coro)

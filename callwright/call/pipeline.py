@@ -6,9 +6,11 @@ the assistant side (``AssistantSpeaker`` on a pacer ticked by the shared ``Pacer
 dialog engine, writes every turn through the ``CallJournal`` as it happens, and records both sides
 into the stereo recorder when there is one.
 
-Failures (a dead speech engine, a dialog error) end the call politely: the caller hears a short
-apology and the outcome says what failed. The pipeline never closes the transport or the recorder:
-whoever created them does.
+A failing dependency degrades the call (an event on its timeline): a recogniser that fails on a
+turn (crash, or no transcript in ``stt_timeout_s``) gets "could you say it again?" and listening
+again; a failing TTS engine hands the sentence to espeak-ng; a recording the disk refuses stops.
+Other failures end the call politely: a short apology, and the outcome says what failed. The
+pipeline never closes the transport or the recorder: whoever created them does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.listener import CallerListener, CallerSpeech
@@ -31,10 +32,14 @@ from callwright.call.pipeline_events import (
     _Finish,
     _Next,
     _NoInput,
+    _Note,
+    _SttFailed,
     _Turn,
 )
 from callwright.call.pipeline_settings import PipelineSettings
+from callwright.call.recording_tap import RecordingTap
 from callwright.call.speaker import AssistantSpeaker, ReplyTiming
+from callwright.call.timeline import CallTimeline
 from callwright.dialog.actions import (
     CallContext,
     CallerTurn,
@@ -45,7 +50,7 @@ from callwright.dialog.actions import (
     Say,
     Transfer,
 )
-from callwright.errors import CallwrightError
+from callwright.errors import CallwrightError, MediaError, SpeechError
 from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
 from callwright.media.tones import ringback
@@ -81,7 +86,9 @@ class CallPipeline:
         transfer: TransferHandler | None = None,
         ringback_region: str = "eu",
         monotonic: Callable[[], float] = time.monotonic,
+        fallback_tts: TtsEngine | None = None,
     ) -> None:
+        """``fallback_tts`` says a sentence the TTS engine ``tts`` failed on (espeak-ng)."""
         self._transport = transport
         self._transfer = transfer
         self._ringback_region = ringback_region
@@ -90,19 +97,21 @@ class CallPipeline:
         self._journal = journal
         self._clock = clock
         self._settings = settings
-        self._recorder = recorder
+        self._tap = (
+            RecordingTap(recorder, self._recording_stopped) if recorder is not None else None
+        )
         self._monotonic = monotonic
         fmt = transport.format
         self._rate = fmt.sample_rate
-        self._spf = fmt.samples_per_frame
-        self._frames_per_ms = self._rate / 1000.0 / self._spf
+        self._time = CallTimeline(self._rate, fmt.samples_per_frame, monotonic)
         self._pacer = Pacer(
             fmt.pcm_frame_bytes, self._send, send_silence_when_idle=True,
             on_event=self._on_pacer_event,
         )
         self._speaker = AssistantSpeaker(
             pacer=self._pacer, tts=tts, sample_rate=self._rate, voice=settings.voice,
-            monotonic=monotonic,
+            monotonic=monotonic, fallback=fallback_tts, fallback_voice=settings.fallback_voice,
+            tts_timeout_s=settings.tts_timeout_s, on_fallback=self._tts_fell_back,
         )
         self._listener = CallerListener(
             sample_rate=self._rate,
@@ -114,11 +123,11 @@ class CallPipeline:
             on_turn=lambda speech: self._post(_Turn(speech)),
             on_speech_start=self._on_speech_start,
             on_barge_in=self._on_barge_in,
-            on_error=lambda exc: self._post(_Failed(exc)),
+            on_error=lambda exc: self._post(_SttFailed(exc)),
             monotonic=monotonic,
+            stt_timeout_s=settings.stt_timeout_s,
         )
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
-        self._t0 = monotonic()
         self._reply: asyncio.Task[None] | None = None
         self._reply_turn_end: float | None = None
         self._reply_speech_end: float | None = None
@@ -127,7 +136,7 @@ class CallPipeline:
         self._listening_since: float | None = None
         self._ended = False
         self._last_activity_ms = 0.0
-        self._unrecorded: tuple[bytes, int] | None = None  # assistant frame sent, not recorded yet
+        self._stt_failures = 0  # in a row
         self.barge_ins = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -136,8 +145,17 @@ class CallPipeline:
     def journal(self) -> CallJournal:
         return self._journal
 
+    @property
+    def settings(self) -> PipelineSettings:
+        return self._settings
+
+    @property
+    def recording_error(self) -> MediaError | None:
+        """Why the recording stopped during the call (None: it did not, or there is none)."""
+        return self._tap.error if self._tap is not None else None
+
     def now_ms(self) -> float:
-        return (self._monotonic() - self._t0) * 1000.0
+        return self._time.now_ms()
 
     def on_dtmf(self, digit: str) -> None:
         self._post(_Dtmf(digit))
@@ -174,7 +192,8 @@ class CallPipeline:
             await self._stop_reply()
             await self._listener.close()
             self._clock.unregister(registration)
-            self._record_sent()
+            if self._tap is not None:
+                self._tap.write_sent()
 
     # -- event handling --------------------------------------------------------------------------
 
@@ -198,7 +217,12 @@ class CallPipeline:
                 raise event.error
             raise CallwrightError(str(event.error)) from event.error
         if isinstance(event, _Turn):
+            self._stt_failures = 0
             await self._caller_turn(event.speech)
+        elif isinstance(event, _SttFailed):
+            await self._stt_failed(event.error)
+        elif isinstance(event, _Note):
+            await self._journal.event(event.kind, **event.detail)
         elif isinstance(event, _Dtmf):
             await self._journal.event("dtmf", digit=event.digit)
             if self._listen is not None and not self._listen.dtmf:
@@ -219,7 +243,7 @@ class CallPipeline:
             TurnRecord(
                 speaker="caller",
                 text=speech.text,
-                started_at=self._iso_at(speech.onset_ms),
+                started_at=self._time.iso_at_ms(speech.onset_ms),
                 ended_at=now_iso,
                 stt_ms=round(speech.stt_ms),
                 confidence=speech.confidence,
@@ -230,10 +254,28 @@ class CallPipeline:
         )
         await self._interrupt_reply("caller_turn")
         self._transcript_ready = self._monotonic()
-        detected_at = self._t0 + speech.detected_ms / 1000.0
+        detected_at = self._time.monotonic_at(speech.detected_ms)
         turn = CallerTurn(speech.text, confidence=speech.confidence)
-        speech_end = self._t0 + speech.end_ms / 1000.0
+        speech_end = self._time.monotonic_at(speech.end_ms)
         self._start_reply(self._dialog.on_caller_turn(turn), detected_at, speech_end)
+
+    async def _stt_failed(self, error: SpeechError) -> None:
+        """The recogniser failed on the caller's words: ask again and listen (the dialog is not
+        told: it still waits for its answer), or end the call when it keeps failing."""
+        self._stt_failures += 1
+        log.warning("call %s: recognition failed (%d in a row): %s",
+                    self._ctx.call_uid, self._stt_failures, error)
+        await self._journal.event("stt_error", message=str(error), in_a_row=self._stt_failures)
+        if self._stt_failures >= self._settings.max_stt_failures:
+            raise error
+        await self._interrupt_reply("stt_error")
+        self._start_reply(_say(self._settings.repeat_text), None)
+
+    def _tts_fell_back(self, text: str, error: SpeechError) -> None:
+        self._post(_Note("tts_fallback", {"text": text, "error": str(error)}))
+
+    def _recording_stopped(self, error: MediaError) -> None:
+        self._post(_Note("recording_stopped", {"reason": "write_failed", "error": str(error)}))
 
     # -- replies ---------------------------------------------------------------------------------
 
@@ -304,23 +346,13 @@ class CallPipeline:
             self._pacer.flush()
 
     async def _log_reply(self, timing: ReplyTiming, text: str, interrupted: bool) -> None:
-        def ms(a: float | None, b: float | None) -> int | None:
-            return None if a is None or b is None else round((b - a) * 1000)
-
-        await self._journal.turn(
-            TurnRecord(
-                speaker="assistant",
-                text=text,
-                started_at=self._iso_at_monotonic(timing.first_frame_at or self._monotonic()),
-                ended_at=utc_now_iso(),
-                interrupted=interrupted,
-                dialog_ms=ms(self._transcript_ready, timing.first_text_at),
-                tts_ms=ms(timing.first_text_at, timing.first_audio_ready_at),
-                first_frame_ms=ms(self._reply_turn_end, timing.first_frame_at),
-                heard_gap_ms=ms(self._reply_speech_end, timing.first_frame_at),
-                meta={"node": self._dialog.node_id()} if self._dialog.node_id() else {},
-            )
-        )
+        node = self._dialog.node_id()
+        await self._journal.turn(timing.record(
+            text, interrupted,
+            started_at=self._time.iso_at(timing.first_frame_at or self._monotonic()),
+            transcript_ready=self._transcript_ready, turn_end=self._reply_turn_end,
+            speech_end=self._reply_speech_end, meta={"node": node} if node else {},
+        ))
 
     async def _interrupt_reply(self, why: str) -> None:
         """Stop the current reply (if any) and log what the caller heard of it."""
@@ -350,49 +382,33 @@ class CallPipeline:
     async def _say_whole(self, text: str) -> None:
         """Say ``text`` to its end, barge-in or not, within bounds: the call is ending."""
         try:
-            self._speaker.new_reply()
-            await asyncio.wait_for(self._speaker.say(text, interruptible=False), 5.0)
-            await self._wait_drained(limit_s=15.0)
+            await self._speaker.say_to_the_end(text)
         except (CallwrightError, TimeoutError) as exc:
             log.warning("call %s: could not say its last words: %s", self._ctx.call_uid, exc)
 
     async def _apologise(self) -> None:
-        try:
-            await self._stop_reply()
-            self._speaker.new_reply()
-            await asyncio.wait_for(self._speaker.say(self._settings.apology_text), 5.0)
-            await self._wait_drained(limit_s=15.0)
-        except (CallwrightError, TimeoutError) as exc:
-            log.warning("could not apologise to the caller: %s", exc)
+        await self._stop_reply()
+        await self._say_whole(self._settings.apology_text)
 
     # -- hooks from media and the clock ----------------------------------------------------------
 
     def _on_frame(self, pcm: bytes) -> None:
         t = self.now_ms()
-        if self._recorder is not None:
-            self._recorder.write_caller(pcm, self._slot(t))
+        if self._tap is not None:
+            self._tap.caller(pcm, self._time.slot(t))
         self._listener.on_frame(pcm, t)
 
     def _send(self, frame: bytes) -> None:
         self._transport.send_frame(frame)
-        if self._recorder is not None:
+        if self._tap is not None:
             # Recorded in _on_tick, which the clock runs once every call's frame is on the wire:
             # the sends of one tick stay packed together (pacing), the file write comes after.
-            self._unrecorded = (frame, self._slot(self.now_ms()))
-
-    def _record_sent(self) -> None:
-        """Record the assistant frame :meth:`_send` put on the wire, if not done yet."""
-        unrecorded, self._unrecorded = self._unrecorded, None
-        if unrecorded is not None and self._recorder is not None:
-            self._recorder.write_assistant(*unrecorded)
-
-    def _slot(self, t_ms: float) -> int:
-        """The recording position of a frame handled at ``t_ms``: the nearest frame boundary."""
-        return int(t_ms * self._frames_per_ms + 0.5) * self._spf
+            self._tap.sent(frame, self._time.slot(self.now_ms()))
 
     def _on_tick(self, *_: object) -> None:
         t = self.now_ms()
-        self._record_sent()
+        if self._tap is not None:
+            self._tap.write_sent()
         speaking = self._pacer.is_speaking
         self._listener.set_assistant_speaking(speaking)
         self._listener.on_tick(t)
@@ -438,12 +454,7 @@ class CallPipeline:
     def _on_transport_closed(self, reason: str) -> None:
         self._post(_End(CallOutcome("completed", f"media_closed: {reason}")))
 
-    # -- time ------------------------------------------------------------------------------------
 
-    def _iso_at(self, t_ms: float) -> str:
-        return self._iso_at_monotonic(self._t0 + t_ms / 1000.0)
-
-    def _iso_at_monotonic(self, at: float) -> str:
-        wall = time.time() - (self._monotonic() - at)
-        stamp = datetime.fromtimestamp(wall, tz=UTC)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+async def _say(text: str) -> AsyncIterator[DialogAction]:
+    """A reply of one line, after which the dialog's last :class:`Listen` still holds."""
+    yield Say(text)

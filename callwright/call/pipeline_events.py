@@ -1,5 +1,6 @@
 """What a :class:`~callwright.call.pipeline.CallPipeline`'s event loop reacts to: a caller turn, a
-keypad digit, silence, the end of the call, a failure, or another assistant turn to start.
+keypad digit, silence, the end of the call, a failure, a recognition that failed, something to
+note on the call's timeline, or another assistant turn to start.
 
 Private to the pipeline: the listener, the clock hooks and the replies post these, and the loop
 handles them one at a time.
@@ -8,11 +9,13 @@ handles them one at a time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from callwright.call.listener import CallerSpeech
 from callwright.call.outcome import CallOutcome
 from callwright.dialog.actions import DialogAction
+from callwright.errors import SpeechError
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,26 @@ class _Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class _SttFailed:
+    """The recogniser failed on the caller's last turn (crashed, or no result in time)."""
+
+    error: SpeechError
+
+
+@dataclass(frozen=True, slots=True)
+class _Note:
+    """An event for the call's timeline, from a synchronous hook (recording stopped, TTS fell
+    back)."""
+
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class _Next:
     """Start another assistant turn (after a failed transfer)."""
 
     actions: AsyncIterator[DialogAction]
 
 
-_Event = _Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _Next
+_Event = _Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _SttFailed | _Note | _Next

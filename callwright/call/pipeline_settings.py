@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callwright.call.listener import STT_TIMEOUT_S
+from callwright.call.speaker import TTS_TIMEOUT_S
 from callwright.speech.barge_in import BargeInConfig
 from callwright.speech.endpointing import EndpointingConfig
 
@@ -22,3 +24,13 @@ class PipelineSettings:
     #: no-input re-prompts come first, this is the backstop.
     silence_hangup_s: float = 0.0
     apology_text: str = "Sorry, something went wrong on our side. Goodbye."
+    #: Said when the recogniser failed on the caller's words; the call then listens again.
+    repeat_text: str = "Sorry, I did not catch that. Could you say it again?"
+    #: Recognitions failing in a row that end the call (with ``apology_text``).
+    max_stt_failures: int = 3
+    #: Longest wait for a turn's transcript after the caller stopped speaking.
+    stt_timeout_s: float = STT_TIMEOUT_S
+    #: Longest wait for a sentence's audio before the fallback TTS (espeak-ng) says it.
+    tts_timeout_s: float = TTS_TIMEOUT_S
+    #: The espeak-ng voice of the fallback TTS (None: espeak-ng's default).
+    fallback_voice: str | None = None

@@ -12,6 +12,11 @@ The header's sizes are rewritten every ``header_every_ms`` of audio and at :meth
 crash leaves a file whose header is at most that much behind; :func:`repair_wav` fixes such a file
 (and one cut in the middle of a sample frame) at start-up. It assumes ``data`` is the last chunk.
 
+A write the disk refuses (``ENOSPC``: disk full, or any other ``OSError``) raises
+:class:`MediaError` and leaves the recorder :attr:`~StereoWavRecorder.failed`: later writes raise
+at once, and :meth:`~StereoWavRecorder.close` keeps what reached the disk, a readable WAV (the file
+closed and repaired), without raising.
+
 Cost and threading: a frame in order is a few comparisons and a slice assignment into the side's
 ``bytearray``; the sides are interleaved (numpy) once per chunk, and once per header period the file
 buffer goes out in one ``write`` and the header in one 40-byte ``pwrite``: a few microseconds on a
@@ -47,6 +52,8 @@ class RecordingInfo:
     path: Path
     duration_ms: int
     bytes: int  # file size, header included
+    #: Why the recording stopped before the end of the call (None: it did not).
+    error: MediaError | None = None
 
 
 def wav_header(sample_rate: int, data_bytes: int) -> bytes:
@@ -102,6 +109,8 @@ class StereoWavRecorder:
         self._limit = self._out_at = 0  # set by _limits()
         self._limits()
         self.late_samples_dropped = 0
+        #: The write the disk refused; the recorder takes no more audio once it is set.
+        self.failed: MediaError | None = None
         self._info: RecordingInfo | None = None
         period = (self._header_every + self._chunk) * FRAME_BYTES  # so one write(2) per period
         buffering = min(max(io.DEFAULT_BUFFER_SIZE, period), 1 << 16)
@@ -161,19 +170,41 @@ class StereoWavRecorder:
         return len(self._left) // SAMPLE_BYTES
 
     def close(self) -> RecordingInfo:
-        """Write out everything held, fix the header and close the file. Safe to call twice."""
+        """Write out everything held, fix the header and close the file. Safe to call twice.
+
+        After a failed write (:attr:`failed`), or if this last write fails, the file is closed
+        and repaired to what reached the disk, and the info carries the error (no exception).
+        """
         if self._info is not None:
             return self._info
         try:
-            self._write_out(self._high)
-            self._write_header()
+            if self.failed is None:
+                self._write_out(self._high)
+                self._write_header()
+        except MediaError:
+            pass  # self.failed is set: the part on disk is kept below
         finally:
-            self._file.close()
             self._limit = -1  # every later write takes _write, which refuses it
+            try:
+                self._file.close()  # the descriptor is closed even when the flush fails
+            except OSError as exc:
+                self._fail(exc)
+        if self.failed is None:
+            self._info = RecordingInfo(
+                self.path,
+                self._flushed * 1000 // self.sample_rate,
+                HEADER_BYTES + self._flushed * FRAME_BYTES,
+            )
+            return self._info
+        size = HEADER_BYTES
+        try:
+            repair_wav(self.path)
+            size = self.path.stat().st_size
+        except (MediaError, OSError):
+            pass  # not even the header reached the disk: nothing to keep
+        frames = max(0, size - HEADER_BYTES) // FRAME_BYTES
         self._info = RecordingInfo(
-            self.path,
-            self._flushed * 1000 // self.sample_rate,
-            HEADER_BYTES + self._flushed * FRAME_BYTES,
+            self.path, frames * 1000 // self.sample_rate, size, error=self.failed
         )
         return self._info
 
@@ -196,7 +227,16 @@ class StereoWavRecorder:
         self._limit = self._base + self._capacity
         self._out_at = self._flushed + self._window + self._chunk  # _high here: a chunk is due
 
+    def _fail(self, exc: OSError) -> MediaError:
+        if self.failed is None:
+            self.failed = MediaError(f"recorder: cannot write {self.path}: {exc}")
+            self.failed.__cause__ = exc
+            self._limit = -1  # every later write takes _write, which refuses it
+        return self.failed
+
     def _write(self, channel: int, pcm: bytes, at_sample: int) -> None:
+        if self.failed is not None:
+            raise self.failed
         if self._limit < 0:  # set by close()
             raise MediaError("recorder: write after close")
         if len(pcm) % SAMPLE_BYTES:
@@ -260,7 +300,7 @@ class StereoWavRecorder:
                 self._file.write(silence[:part])
                 gap -= part // FRAME_BYTES
         except OSError as exc:
-            raise MediaError(f"recorder: cannot write {self.path}: {exc}") from exc
+            raise self._fail(exc) from exc
         self._flushed = until
         self._high = max(self._high, until)
         if until >= self._base + self._capacity:
@@ -278,7 +318,7 @@ class StereoWavRecorder:
             header = wav_header(self.sample_rate, self._flushed * FRAME_BYTES)
             os.pwrite(self._file.fileno(), header[4:], 4)
         except OSError as exc:
-            raise MediaError(f"recorder: cannot write {self.path}: {exc}") from exc
+            raise self._fail(exc) from exc
         self._header_at = self._flushed
 
 

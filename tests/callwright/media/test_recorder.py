@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import builtins
+import errno
+import io
+import os
 import shutil
 import struct
 import tempfile
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -418,3 +423,64 @@ def test_steady_frames_never_leave_the_fast_path(
             if i >= 30:
                 rec.write_caller(frame, (i - 30) * FRAME)  # 0.6 s behind
     assert len(checked) <= 60
+
+
+class _SmallDisk(io.FileIO):
+    """A file on a disk with room for ``room`` bytes: writes past it fail with ENOSPC, as the
+    kernel answers (a write that partly fits writes the part that fits)."""
+
+    room = 0
+
+    def write(self, data: Any) -> int:
+        left = self.room - self.tell()
+        if left <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(memoryview(data).cast("B")[:left])
+
+
+def small_disk(room: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder's new files get ``room`` bytes of disk (reopening one is not limited)."""
+    _SmallDisk.room = room
+
+    def small_disk_open(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
+        if mode == "w+b":
+            return io.BufferedRandom(_SmallDisk(path, "w+"), buffering)
+        return builtins.open(path, mode, buffering)
+
+    monkeypatch.setattr("callwright.media.recorder.open", small_disk_open, raising=False)
+
+
+def test_a_full_disk_fails_the_recorder_once_and_close_keeps_what_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC injected at the file boundary (tests/callwright/call/test_pipeline_failures.py
+    fills a real tmpfs instead)."""
+    small_disk(HEADER_BYTES + 8000 * 4, monkeypatch)  # one second of stereo audio
+    rec = StereoWavRecorder(tmp_path / "call.wav", RATE, header_every_ms=200)
+    frame = ramp(FRAME).tobytes()
+    with pytest.raises(MediaError, match="No space left") as failed:
+        for i in range(3 * 50):  # three seconds
+            rec.write_caller(frame, i * FRAME)
+            rec.write_assistant(frame, i * FRAME)
+    assert rec.failed is failed.value
+    with pytest.raises(MediaError, match="No space left"):  # refused at once from then on
+        rec.write_caller(frame, 0)
+    info = rec.close()
+    assert info.error is failed.value
+    assert rec.close() is info
+    with wave.open(str(tmp_path / "call.wav")) as wav:
+        frames = wav.getnframes()
+    assert 0 < frames <= RATE and info.duration_ms == frames * 1000 // RATE
+    assert info.bytes == HEADER_BYTES + frames * 4
+
+
+def test_a_disk_full_only_at_close_still_closes_and_keeps_what_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_disk(HEADER_BYTES + 100 * 4, monkeypatch)
+    rec = StereoWavRecorder(tmp_path / "call.wav", RATE)
+    rec.write_caller(ramp(FRAME).tobytes(), 0)  # held in the reorder window, not written yet
+    info = rec.close()
+    assert info.error is not None and rec.failed is info.error
+    with wave.open(str(tmp_path / "call.wav")) as wav:
+        assert wav.getnframes() == 100
