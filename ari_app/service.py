@@ -31,6 +31,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
+from ari_app.post_call_events import PostCallService
 from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
 from ari_app.services import SessionServices
@@ -106,6 +107,8 @@ class CallService:
         self._stream: AriEventStream | None = None
         self.llm_clients: LlmClientFactory | None = None
         self._retention: asyncio.Task[None] | None = None
+        #: Post-call webhooks: the queueing call repository and the delivery worker.
+        self.post_call: PostCallService | None = None
         self.audiosocket: AudioSocketServer | None = None
         #: Calls from the AudioSocket() dialplan application (see ari_app.audiosocket_session).
         self.audiosocket_dialplan: DialplanAudioSocket | None = None
@@ -150,10 +153,13 @@ class CallService:
         ari = settings.ari
         rest = AriRestClient(self._ari_http, ari.url, ari.username, ari.password)
         self.app = AriApplication(rest, app_name=ari.app, calls=CallRepository(self.db))
+        self.post_call = PostCallService(self.db, master_key, self._http,
+                                         settings.admin.public_url)
+        self.post_call.start()
         services = SessionServices(
             rest=rest,
             settings=settings,
-            calls=CallRepository(self.db),
+            calls=self.post_call.calls,
             numbers=NumberRepository(self.db),
             dialogs=runtime,
             speech=self.speech,
@@ -307,6 +313,8 @@ class CallService:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
+        if self.post_call is not None:
+            await self.post_call.stop()
         if self.audiosocket is not None:
             await self.audiosocket.stop()
         await self.speech.close()

@@ -157,6 +157,9 @@ class AdminSettings:
     secure_cookies: bool = True
     tls_cert: Path | None = None  # both set = serve HTTPS (None = plain HTTP)
     tls_key: Path | None = None
+    #: The admin's address as people reach it (https://callwright.example.com): post-call events
+    #: and Slack messages link to a call's page with it ("" = no links).
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
