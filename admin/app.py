@@ -41,6 +41,7 @@ from admin.handlers import (
     recordings,
     retention,
     team,
+    webhooks,
 )
 from admin.keys import SERVICES
 from admin.routing import Route, register
@@ -79,6 +80,7 @@ def all_routes() -> list[Route]:
         *knowledge.ROUTES,
         *numbers.ROUTES,
         *credentials.ROUTES,
+        *webhooks.ROUTES,
         *retention.ROUTES,
         *team.ROUTES,
         *invitations.ROUTES,

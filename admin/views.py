@@ -18,6 +18,7 @@ _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/assistants", "Assistants", Permission.ASSISTANTS_READ),
     ("/numbers", "Numbers", Permission.NUMBERS_READ),
     ("/credentials", "Credentials", Permission.CREDENTIALS_READ),
+    ("/webhooks", "Webhooks", Permission.CREDENTIALS_READ),
     ("/retention", "Retention", Permission.RETENTION_READ),
     ("/team", "Team", Permission.USERS_READ),
     ("/tokens", "API tokens", Permission.TOKENS_MANAGE),

@@ -34,6 +34,7 @@ from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.tokens import TokenRepo
 from callwright.store.users import UserRepo
+from tests.admin.webhook_data import webhook_fixture
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -52,6 +53,8 @@ class OrgFixture:
     doc_id: int = 0
     token_id: int = 0
     invitation_id: int = 0
+    endpoint_id: int = 0
+    delivery_id: int = 0
 
 
 class Admin:
@@ -130,6 +133,7 @@ class Admin:
             org.id, "api_key", "openai", f"sk-secret-{org.slug}-ABCD"
         )
         org.credential_id = cred.id
+        org.endpoint_id, org.delivery_id = await webhook_fixture(self.db, self.master_key, org.id)
         org.doc_id = await KnowledgeRepository(self.db).add_document(
             org.id, assistant.id, "Hours", "We open at nine."
         )

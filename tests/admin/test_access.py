@@ -32,6 +32,8 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "doc_id": org.doc_id,
         "token_id": org.token_id,
         "invitation_id": org.invitation_id,
+        "endpoint_id": org.endpoint_id,
+        "delivery_id": org.delivery_id,
         "user_id": user_id,
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
@@ -61,6 +63,7 @@ def body_for(route: Route, org: OrgFixture) -> dict[str, Any]:
         "/team/{user_id}/role": {"role": "viewer"},
         "/tokens": {"name": "t", "role": "viewer"},
         "/org": {"require_totp": False},
+        "/webhooks/{endpoint_id}": {"enabled": False},
     }
     return bodies.get(route.path, {})
 

@@ -29,6 +29,7 @@ SETTINGS_ROUTES = {
     "/team/{user_id}/role": "required",
     "/credentials/{credential_id}/replace": "required",
     "/assistants/{assistant_id}/flow": "required",
+    "/webhooks/{endpoint_id}": "partial",
 }
 # POST routes with a body that only create new things (nothing existing can be half-changed).
 CREATE_ROUTES = {
@@ -41,6 +42,7 @@ CREATE_ROUTES = {
     "/assistants/{assistant_id}/knowledge",
     "/assistants/{assistant_id}/knowledge/qa",
     "/org/switch",
+    "/webhooks",
 }
 
 
