@@ -66,10 +66,11 @@ class DeliveryRepository:
 
     async def enqueue(
         self, org_id: int, endpoint_ids: Sequence[int], *, event_id: str, event: str,
-        call_uid: str, body: str, now: str, expires_at: str,
+        call_uid: str, body: str, now: str, expires_at: str, call_id: int | None = None,
     ) -> int:
         """One pending row per endpoint, due ``now``; an event already queued for an endpoint is
-        not queued twice (same ``event_id``). Returns how many rows were added."""
+        not queued twice (same ``event_id``). Returns how many rows were added. ``call_id``: the
+        call the body copies from (its deletion or erasure deletes the row)."""
         if not endpoint_ids:
             return 0
         added = 0
@@ -78,11 +79,11 @@ class DeliveryRepository:
                 for endpoint_id in endpoint_ids:
                     cur = await conn.execute(
                         "INSERT OR IGNORE INTO webhook_deliveries (org_id, endpoint_id, event_id,"
-                        " event, call_uid, body, created_at, next_at, expires_at)"
-                        " SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM webhooks"
+                        " event, call_id, call_uid, body, created_at, next_at, expires_at)"
+                        " SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ? FROM webhooks"
                         " WHERE id = ? AND org_id = ?",
-                        (org_id, event_id, event, call_uid, body, now, now, expires_at,
-                         endpoint_id, org_id),
+                        (org_id, event_id, event, call_id, call_uid, body, now, now,
+                         expires_at, endpoint_id, org_id),
                     )
                     added += cur.rowcount
                     await cur.close()

@@ -124,7 +124,7 @@ class PostCallEvents:
         created = str(event["created_at"])
         added = await self._deliveries.enqueue(
             call.org_id, [e.id for e in endpoints], event_id=str(event["id"]),
-            event=str(event["type"]), call_uid=call.uid,
+            event=str(event["type"]), call_id=call.id, call_uid=call.uid,
             body=events.encode(event), now=created,
             expires_at=format_iso(window_end(parse_iso(created))),
         )

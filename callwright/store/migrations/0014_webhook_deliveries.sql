@@ -14,12 +14,17 @@ CREATE UNIQUE INDEX webhooks_org_name ON webhooks(org_id, name);
 -- `body` is the exact JSON sent (the signature covers it); a failed attempt is retried with
 -- exponential backoff at `next_at` until `expires_at` (24 h after the event or a redelivery),
 -- then the row is `failed`. A redelivery puts a row back to `pending` with a new 24 h window.
+-- A body may hold the call's transcript and the caller's number, so a delivery never outlives
+-- what it copies: deleting the call deletes it (call_id), and so do the triggers below when the
+-- call's turns are deleted (erasure, transcript retention) or its caller number is replaced
+-- (erasure of a call without turns).
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY,
     org_id          INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
     endpoint_id     INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     event_id        TEXT NOT NULL,                   -- the same for every endpoint of one event
     event           TEXT NOT NULL,                   -- call.started, call.ended, ...
+    call_id         INTEGER REFERENCES calls(id) ON DELETE CASCADE,
     call_uid        TEXT NOT NULL DEFAULT '',
     body            TEXT NOT NULL,
     status          TEXT NOT NULL DEFAULT 'pending'
@@ -35,3 +40,13 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
 CREATE INDEX webhook_deliveries_org ON webhook_deliveries(org_id, id);
+CREATE INDEX webhook_deliveries_call ON webhook_deliveries(call_id);
+CREATE TRIGGER webhook_deliveries_turns_deleted AFTER DELETE ON call_turns
+BEGIN
+    DELETE FROM webhook_deliveries WHERE call_id = OLD.call_id;
+END;
+CREATE TRIGGER webhook_deliveries_caller_replaced AFTER UPDATE OF caller_number ON calls
+WHEN NEW.caller_number IS NOT OLD.caller_number
+BEGIN
+    DELETE FROM webhook_deliveries WHERE call_id = NEW.id;
+END;

@@ -275,3 +275,36 @@ def _epoch(iso: str) -> float:
     from callwright.store.clock import parse_iso
 
     return parse_iso(iso).timestamp()
+
+
+async def test_an_erased_caller_leaves_nothing_in_the_outbox(
+    make_db: MakeDb, make_receiver: MakeReceiver, http: aiohttp.ClientSession
+) -> None:
+    from callwright.privacy.caller_data import erase_caller
+
+    box = await open_outbox(await make_db(), http)
+    receiver = await make_receiver(503)
+    await box.endpoint(receiver.url)
+    await whole_call(box, caller="+4930555")
+    other = await whole_call(box, caller="+4930666")
+    await box.worker().run_once()
+    assert len(await box.deliveries.list(box.org.id)) == 8
+
+    await erase_caller(box.db, box.org.id, "+4930555", box.key)
+    left = await box.deliveries.list(box.org.id)
+    assert {d.call_uid for d in left} == {other.uid}  # the other caller's are kept
+    assert all("+4930555" not in d.body for d in left)
+    # Deleting a call (retention) deletes its deliveries with it.
+    await box.db.execute("DELETE FROM calls WHERE id = ?", (other.id,))
+    assert await box.deliveries.list(box.org.id) == []
+
+
+async def test_deleting_a_calls_transcript_deletes_its_deliveries(
+    make_db: MakeDb, make_receiver: MakeReceiver, http: aiohttp.ClientSession
+) -> None:
+    box = await open_outbox(await make_db(), http)
+    receiver = await make_receiver(200)
+    await box.endpoint(receiver.url, events=("call.ended",))
+    call = await whole_call(box)
+    await box.db.execute("DELETE FROM call_turns WHERE call_id = ?", (call.id,))
+    assert await box.deliveries.list(box.org.id) == []
