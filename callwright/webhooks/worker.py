@@ -63,7 +63,7 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         timeout_s: float = 10.0,
         batch: int = 20,
-        idle_s: float = 30.0,
+        idle_s: float = 5.0,
     ) -> None:
         self._deliveries = deliveries
         self._endpoints = endpoints
