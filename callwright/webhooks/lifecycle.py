@@ -54,7 +54,8 @@ class PostCallEvents:
         self._assistants = assistants
         self.public_url = public_url
         self._now = now
-        self._queued = queued
+        #: Called when a delivery was queued (the worker's wake).
+        self.queued = queued
 
     async def call_started(self, call: Call) -> None:
         await self._guarded(call, self._call_started)
@@ -129,7 +130,7 @@ class PostCallEvents:
             expires_at=format_iso(window_end(parse_iso(created))),
         )
         if added:
-            self._queued()
+            self.queued()
 
 
 def _wanting(endpoints: list[Endpoint], event: str) -> list[Endpoint]:

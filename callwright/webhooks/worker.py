@@ -93,8 +93,8 @@ class DeliveryWorker:
             made += len(due)
 
     async def run_forever(self) -> None:
-        """Deliver, then wait for the next due row, a :meth:`wake` or ``idle_s``. A store error
-        is logged and the loop goes on (the rows are still there next time)."""
+        """Deliver, then wait for the next due row, a :meth:`wake` or ``idle_s``. Any failure is
+        logged and the loop goes on (the rows are still there next time)."""
         while True:
             wait = self.idle_s
             try:
@@ -104,6 +104,8 @@ class DeliveryWorker:
                     wait = min(wait, max(0.05, (parse_iso(next_at) - self.now()).total_seconds()))
             except CallwrightError as exc:
                 log.error("webhook deliveries: %s", exc)
+            except Exception:  # the worker task's outermost boundary: it must not die
+                log.exception("webhook deliveries: unexpected failure")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):

@@ -12,7 +12,7 @@ import pytest
 from callwright.dialog.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER
 from callwright.store.calls import Call
 from callwright.store.clock import ms_between
-from callwright.store.webhook_deliveries import DeliveryRepository
+from callwright.store.webhook_deliveries import Delivery, DeliveryRepository
 from callwright.store.webhook_endpoints import EndpointRepository
 from callwright.webhooks.backoff import RETRY_WINDOW_S
 from callwright.webhooks.worker import EVENT_HEADER
@@ -308,3 +308,40 @@ async def test_deleting_a_calls_transcript_deletes_its_deliveries(
     call = await whole_call(box)
     await box.db.execute("DELETE FROM call_turns WHERE call_id = ?", (call.id,))
     assert await box.deliveries.list(box.org.id) == []
+
+
+async def test_the_worker_task_outlives_a_failure_and_is_woken_by_a_queued_event(
+    make_db: MakeDb, make_receiver: MakeReceiver, http: aiohttp.ClientSession
+) -> None:
+    import asyncio
+    import time
+
+    box = await open_outbox(await make_db(), http)
+    receiver = await make_receiver(200)
+    await box.endpoint(receiver.url, events=("call.ended",))
+    worker = box.worker()
+    worker.idle_s = 60.0  # only a wake (or the failure's retry) makes it look again
+    failures = [RuntimeError("disk on fire")]
+    real_due = box.deliveries.due
+
+    async def due(now: str, limit: int = 20) -> list[Delivery]:
+        if failures:
+            raise failures.pop()
+        return await real_due(now, limit)
+
+    box.deliveries.due = due  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run_forever())
+    try:
+        await asyncio.sleep(0.05)  # the first pass failed; the task is still there
+        assert not task.done() and not failures
+        box.post_call.queued = worker.wake  # as the call service wires it
+        await whole_call(box)
+        deadline = time.monotonic() + 5
+        while not receiver.received:
+            assert time.monotonic() < deadline, "the queued event was not sent"
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [r.json["type"] for r in receiver.received] == ["call.ended"]
