@@ -10,6 +10,11 @@ files are deleted (in a worker thread) before the rows that reference them, and 
 cannot be deleted keeps its reference (and its call) for the next run. Each run appends one
 ``retention.run`` audit entry per org (actor ``system``) with the counts.
 
+A call is held by its own legal hold (``calls.legal_hold``) or by a hold on its caller number in
+its org (``legal_holds``, :mod:`callwright.store.legal_holds`). ``run_once(dry_run=True)`` walks
+the same batches and counts what the run would delete (with the oldest start date per kind),
+writing nothing.
+
 Deleted turns leave their entries in the full-text index's segments until SQLite's automatic FTS
 merges rewrite them (they are no longer searchable); :func:`callwright.privacy.caller_data.
 erase_caller` forces that, because an erasure must leave nothing behind.
@@ -48,8 +53,14 @@ log = logging.getLogger(__name__)
 
 _HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
 _HAS_SLOTS = "c.slots NOT IN ('{}', '')"
+#: A call is held by its own hold (the flag) or by a hold on its caller number (migration 0016).
+HELD = (
+    "(c.legal_hold != 0 OR EXISTS (SELECT 1 FROM legal_holds h WHERE h.org_id = c.org_id"
+    " AND h.caller_number = c.caller_number))"
+)
 _CANDIDATES = (
-    f"SELECT c.id, c.assistant_id, c.started_at, c.status, c.legal_hold, c.recording_path,"
+    f"SELECT c.id, c.assistant_id, c.started_at, c.status, {HELD} AS legal_hold,"
+    " c.recording_path,"
     f" {_HAS_TURNS} AS has_turns, {_HAS_SLOTS} AS has_slots"
     " FROM calls c"
     " WHERE c.org_id IS :org AND c.started_at < :scan"
@@ -72,6 +83,10 @@ class OrgRetentionCounts:
     files_missing: int = 0  # of those, files that were already gone
     files_failed: int = 0  # files that could not be deleted: kept, retried next run
     held: int = 0  # calls on legal hold with something expired, left untouched
+    # started_at of the oldest call whose row / transcript / recording went (or would go):
+    oldest_call: str | None = None
+    oldest_transcript: str | None = None
+    oldest_recording: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -115,23 +130,31 @@ class RetentionJob:
         self._batch = batch_size
         self._audit = AuditRepo(db)
 
-    async def run_once(self) -> RetentionReport:
-        """One sweep over every org; returns the counts (also written to the audit log)."""
+    async def run_once(self, *, dry_run: bool = False) -> RetentionReport:
+        """One sweep over every org; returns the counts (also written to the audit log).
+
+        ``dry_run``: change nothing and write no audit entry, only count what this run would
+        delete (with the oldest start date per kind); recording files are not looked at, so a
+        file that would fail to delete counts as deleted."""
         now = self._clock()
         started_at = format_iso(now)
         results: list[OrgRetentionCounts] = []
         for row in await self._db.fetch_all("SELECT id FROM orgs ORDER BY id"):
             org_id = int(row["id"])
             policies = await self._policies(org_id)
-            counts = await self._sweep(policies, now)
+            counts = await self._sweep(policies, now, dry_run)
+            results.append(counts)
+            if dry_run:
+                continue
             await self._audit.append(
                 org_id=org_id, user_id=None, actor="system", action="retention.run",
                 target=f"org:{org_id}",
                 detail={**counts.detail(), "policy": _describe(policies)},
             )
-            results.append(counts)
-        orphans = await self._sweep(OrgPolicies(None), now)
-        if orphans.changed:
+        orphans = await self._sweep(OrgPolicies(None), now, dry_run)
+        if orphans.changed and dry_run:
+            results.append(orphans)
+        elif orphans.changed:
             await self._audit.append(
                 org_id=None, user_id=None, actor="system", action="retention.run",
                 target="calls-without-org", detail=orphans.detail(),
@@ -165,7 +188,8 @@ class RetentionJob:
                 overrides[stored.assistant_id] = policy
         return OrgPolicies(org_id, default, overrides)
 
-    async def _sweep(self, policies: OrgPolicies, now: datetime) -> OrgRetentionCounts:
+    async def _sweep(self, policies: OrgPolicies, now: datetime,
+                     dry_run: bool = False) -> OrgRetentionCounts:
         counts = OrgRetentionCounts(policies.org_id)
         params: dict[str, Any] = {
             "org": policies.org_id, "scan": scan_cutoff(policies, now),
@@ -188,14 +212,36 @@ class RetentionJob:
             params["after_at"], params["after_id"] = facts[-1].started_at, facts[-1].id
             decided = plan(policies, now, facts)
             counts.held += len(decided.held)
-            if not decided.empty:
-                await self._apply(decided, counts)
+            if decided.empty:
+                pass
+            elif dry_run:
+                await self._count(decided, facts, counts)
+            else:
+                await self._apply(decided, {f.id: f.started_at for f in facts}, counts)
             if len(rows) < self._batch:
                 break
             await asyncio.sleep(0)  # let the call path's writes in between batches
         return counts
 
-    async def _apply(self, decided: RetentionPlan, counts: OrgRetentionCounts) -> None:
+    async def _count(self, decided: RetentionPlan, facts: Sequence[CallFacts],
+                     counts: OrgRetentionCounts) -> None:
+        """What :meth:`_apply` would do to this batch, counted without a write."""
+        by_id = {f.id: f for f in facts}
+        calls, turns = decided.delete_calls, decided.delete_transcripts
+        recordings = [*(i for i in calls if by_id[i].recording_path is not None),
+                      *decided.delete_recordings]
+        counts.calls_deleted += len(calls)
+        counts.transcripts_deleted += len(turns)
+        counts.recordings_deleted += len(recordings)
+        if calls or turns:
+            ids = [*calls, *turns]
+            marks = ",".join("?" * len(ids))
+            counts.turns_deleted += int(await self._db.fetch_value(
+                f"SELECT count(*) FROM call_turns WHERE call_id IN ({marks})", ids))
+        _note_oldest(counts, {i: by_id[i].started_at for i in by_id}, calls, turns, recordings)
+
+    async def _apply(self, decided: RetentionPlan, started: dict[int, str],
+                     counts: OrgRetentionCounts) -> None:
         wanted = {*decided.delete_calls, *decided.delete_transcripts, *decided.delete_recordings}
         async with self._db.transaction() as conn:
             current = await _current(conn, sorted(wanted))
@@ -224,15 +270,29 @@ class RetentionJob:
             if recordings:
                 await _update_in(conn, "recording_path = NULL, recording_key_id = NULL",
                                  recordings)
+            _note_oldest(counts, started, calls, turns,
+                         [i for i in paths if i in gone or i in missing])
+
+
+def _note_oldest(counts: OrgRetentionCounts, started: dict[int, str], calls: Sequence[int],
+                 turns: Sequence[int], recordings: Sequence[int]) -> None:
+    """Lower the oldest dates of ``counts`` to those of the calls deleted, the kept calls whose
+    transcript went and the recordings removed (the same sets the counts count)."""
+    for name, ids in (("oldest_call", calls), ("oldest_transcript", turns),
+                      ("oldest_recording", recordings)):
+        dates = [started[i] for i in ids if i in started]
+        current = getattr(counts, name)
+        if dates and (current is None or min(dates) < current):
+            setattr(counts, name, min(dates))
 
 
 async def _current(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, str | None]:
-    """The recording paths of those of ``ids`` still present and not on legal hold, read under
-    the write lock."""
+    """The recording paths of those of ``ids`` still present and not on legal hold (their own
+    or their number's), read under the write lock."""
     marks = ",".join("?" * len(ids))
     async with conn.execute(
-        f"SELECT id, recording_path FROM calls WHERE id IN ({marks}) AND legal_hold = 0"
-        " AND status != 'in_progress'",
+        f"SELECT c.id, c.recording_path FROM calls c WHERE c.id IN ({marks}) AND NOT {HELD}"
+        " AND c.status != 'in_progress'",
         tuple(ids),
     ) as cur:
         return {int(row[0]): row[1] for row in await cur.fetchall()}
