@@ -19,7 +19,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.users import User, UserRepo
 
 
-def _aad(user_id: int) -> bytes:
+def totp_aad(user_id: int) -> bytes:
     return f"users.totp_secret:{user_id}".encode()
 
 
@@ -43,12 +43,12 @@ class SecondFactor:
         self._recovery = recovery
 
     def _open(self, user_id: int, sealed: bytes) -> str:
-        return self._key.decrypt(sealed, _aad(user_id)).decode()
+        return self._key.decrypt(sealed, totp_aad(user_id)).decode()
 
     async def begin(self, user: User) -> Enrollment:
         """A new pending secret for ``user`` (replacing any earlier pending one)."""
         secret = new_secret()
-        sealed = self._key.encrypt(secret.encode(), _aad(user.id))
+        sealed = self._key.encrypt(secret.encode(), totp_aad(user.id))
         await self._users.set_totp_pending(user.id, sealed)
         return Enrollment(secret, provisioning_uri(secret, user.email))
 
@@ -68,7 +68,7 @@ class SecondFactor:
             return None
         codes = new_recovery_codes()
         hashes = await self._recovery.hash_all(codes)
-        sealed = self._key.encrypt(enrollment.secret.encode(), _aad(user.id))
+        sealed = self._key.encrypt(enrollment.secret.encode(), totp_aad(user.id))
         await self._users.enable_totp(user.id, sealed, check.step, hashes)
         return codes
 

@@ -1,21 +1,24 @@
 """Encryption at rest for call recordings: a chunked AES-256-GCM file format (``.cwenc``).
 
 A finished WAV is encrypted once, after the call, into ``<name>.wav.cwenc``; the plaintext is then
-deleted. Every file has its own random 256-bit data key, sealed ("wrapped") in the header with the
-instance :class:`~callwright.privacy.secrets.MasterKey`, so the master key itself never encrypts
-bulk data and nonces can never repeat across files.
+deleted. Every file has its own random 256-bit file key, sealed ("wrapped") in the header with the
+org's current data key (:mod:`callwright.privacy.keyring`; files written before the keyring wrap
+it with the instance master key, whose id is then the legacy key id), so a long-lived key never
+encrypts bulk data and nonces can never repeat across files. The header names the wrapping key's
+id: a file stays readable after a rotation, and :func:`reencrypt_file` rewraps it under a new key
+(a temporary file renamed over the old one).
 
 Layout (integers big-endian)::
 
     magic        8  b"CWENC\\r\\n\\x1a"
     version      1  1
     key_id_len   1  n
-    key_id       n  the master key's id (ASCII)
+    key_id       n  the id of the key that wraps the file key (ASCII)
     chunk_size   4  plaintext bytes per chunk (64 KiB)
     plain_len    8  plaintext length
     file_nonce   8  random
     wrapped_len  2  m
-    wrapped      m  the data key sealed with the master key, AAD = every header byte before it
+    wrapped      m  the file key sealed with that key, AAD = every header byte before it
     chunk 0 .. k-1  AES-256-GCM(data key) ciphertext || 16-byte tag
 
 Chunk ``i`` holds plaintext bytes ``[i * chunk_size, min((i + 1) * chunk_size, plain_len))``, is
@@ -42,9 +45,10 @@ from types import TracebackType
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.secrets import NONCE_BYTES as SEALED_NONCE_BYTES
 from callwright.privacy.secrets import TAG_BYTES as SEALED_TAG_BYTES
-from callwright.privacy.secrets import DecryptionFailed, MasterKey
+from callwright.privacy.secrets import DecryptionFailed, SealingKey
 
 MAGIC = b"CWENC\r\n\x1a"
 VERSION = 1
@@ -68,7 +72,12 @@ class NotAnEncryptedRecording(RecordingCryptoError):
 
 
 class WrongRecordingKey(RecordingCryptoError):
-    """The recording was encrypted under another master key."""
+    """The recording was encrypted under a key this instance does not hold."""
+
+
+#: What opens a recording: the key itself, or a look-up from the key id in the file's header to
+#: the key (raising :class:`WrongRecordingKey` for an id it does not know).
+KeySource = SealingKey | Callable[[str], SealingKey]
 
 
 class RecordingTampered(RecordingCryptoError):
@@ -109,76 +118,132 @@ def _header_prefix(key_id: str, chunk_size: int, plain_len: int, file_nonce: byt
 
 
 def encrypt_file(
-    path: Path | str, master_key: MasterKey, *, chunk_size: int = CHUNK_SIZE
+    path: Path | str, key: SealingKey, *, chunk_size: int = CHUNK_SIZE
 ) -> tuple[Path, str]:
     """Encrypt ``path`` into ``<path>.cwenc``, delete the plaintext; return (new path, key id).
 
     The encrypted file is written under a temporary name, flushed to disk, then renamed: a crash
     leaves either the plaintext alone or both files (never a half-written ``.cwenc``).
     """
-    if not _MIN_CHUNK <= chunk_size <= _MAX_CHUNK:
-        raise ValueError(f"chunk size must be {_MIN_CHUNK} to {_MAX_CHUNK} bytes")
     source = Path(path)
     target = encrypted_path(source)
-    partial = target.with_name(target.name + ".part")
-    data_key = AESGCM.generate_key(bit_length=8 * DATA_KEY_BYTES)
-    aead = AESGCM(data_key)
-    file_nonce = os.urandom(FILE_NONCE_BYTES)
     with open(source, "rb") as plain:
         plain_len = os.fstat(plain.fileno()).st_size
-        wrapped_len = SEALED_NONCE_BYTES + DATA_KEY_BYTES + SEALED_TAG_BYTES
-        prefix = _header_prefix(master_key.key_id, chunk_size, plain_len, file_nonce, wrapped_len)
-        wrapped = master_key.encrypt(data_key, prefix)
-        if len(wrapped) != wrapped_len:  # MasterKey's sealing format changed under us
-            raise RecordingCryptoError(f"sealed key is {len(wrapped)} bytes, not {wrapped_len}")
-        header = prefix + wrapped
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(header)
-                for index in range(_chunk_count(plain_len, chunk_size)):
-                    want = min(chunk_size, plain_len - index * chunk_size)
-                    block = plain.read(want)
-                    if len(block) != want:
-                        raise RecordingCryptoError(f"{source} changed while it was encrypted")
-                    out.write(aead.encrypt(_chunk_nonce(file_nonce, index), block,
-                                           _chunk_aad(header, index)))
-                if plain.read(1):
-                    raise RecordingCryptoError(f"{source} grew while it was encrypted")
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    os.replace(partial, target)
+
+        def read(want: int) -> bytes:
+            block = plain.read(want)
+            if len(block) != want:
+                raise RecordingCryptoError(f"{source} changed while it was encrypted")
+            return block
+
+        _write_encrypted(target, read, plain_len, key, chunk_size)
+        if plain.read(1):
+            target.unlink(missing_ok=True)
+            raise RecordingCryptoError(f"{source} grew while it was encrypted")
     source.unlink()
-    return target, master_key.key_id
+    return target, key.key_id
 
 
-async def encrypt_recording(path: Path | str, master_key: MasterKey) -> tuple[Path, str]:
+def reencrypt_file(path: Path | str, keys: KeySource, new_key: SealingKey) -> str:
+    """Rewrite the ``.cwenc`` file at ``path`` under ``new_key`` (a new file key too); return the
+    key id it had. The new form is written to ``<path>.part``, flushed, then renamed over
+    ``path``: a crash leaves the old file whole (and a ``.part`` that the next run replaces).
+    Every chunk of the old file is authenticated before the rename."""
+    source = Path(path)
+    with EncryptedReader(source, keys) as reader:
+        old_id = reader.key_id
+        position = 0
+
+        def read(want: int) -> bytes:
+            nonlocal position
+            block = reader.read(position, want)
+            position += len(block)
+            return block
+
+        _write_encrypted(source, read, reader.size, new_key, reader.chunk_size)
+    return old_id
+
+
+def _write_encrypted(target: Path, read: Callable[[int], bytes], plain_len: int,
+                     key: SealingKey, chunk_size: int) -> None:
+    """Write ``plain_len`` bytes (from ``read``) encrypted to ``target`` via ``<target>.part``."""
+    if not _MIN_CHUNK <= chunk_size <= _MAX_CHUNK:
+        raise ValueError(f"chunk size must be {_MIN_CHUNK} to {_MAX_CHUNK} bytes")
+    partial = target.with_name(target.name + ".part")
+    file_key = AESGCM.generate_key(bit_length=8 * DATA_KEY_BYTES)
+    aead = AESGCM(file_key)
+    file_nonce = os.urandom(FILE_NONCE_BYTES)
+    wrapped_len = SEALED_NONCE_BYTES + DATA_KEY_BYTES + SEALED_TAG_BYTES
+    prefix = _header_prefix(key.key_id, chunk_size, plain_len, file_nonce, wrapped_len)
+    wrapped = key.encrypt(file_key, prefix)
+    if len(wrapped) != wrapped_len:  # the sealing format changed under us
+        raise RecordingCryptoError(f"sealed key is {len(wrapped)} bytes, not {wrapped_len}")
+    header = prefix + wrapped
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(header)
+            for index in range(_chunk_count(plain_len, chunk_size)):
+                block = read(min(chunk_size, plain_len - index * chunk_size))
+                out.write(aead.encrypt(_chunk_nonce(file_nonce, index), block,
+                                       _chunk_aad(header, index)))
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+
+
+async def encrypt_recording(path: Path | str, key: SealingKey) -> tuple[Path, str]:
     """:func:`encrypt_file` in a worker thread (for the call path)."""
-    return await asyncio.to_thread(encrypt_file, Path(path), master_key)
+    return await asyncio.to_thread(encrypt_file, Path(path), key)
+
+
+async def open_encrypted(path: Path | str, keyring: Keyring) -> EncryptedReader:
+    """An :class:`EncryptedReader` on ``path`` with the key its header names, from ``keyring``
+    (the file is read in worker threads)."""
+    try:
+        key = await keyring.key(await asyncio.to_thread(header_key_id, path))
+    except RecordingCryptoError:
+        raise
+    except DecryptionFailed as exc:
+        raise WrongRecordingKey(f"{path}: {exc}") from exc
+    return await asyncio.to_thread(EncryptedReader, path, key)
+
+
+def header_key_id(path: Path | str) -> str:
+    """The id of the key that wraps the file key of the ``.cwenc`` file at ``path``."""
+    with open(path, "rb") as handle:
+        start = handle.read(len(MAGIC) + 2)
+        if len(start) < len(MAGIC) + 2 or start[: len(MAGIC)] != MAGIC:
+            raise NotAnEncryptedRecording(f"{path} is not an encrypted recording")
+        raw = handle.read(start[len(MAGIC) + 1])
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise RecordingTampered(f"{path} has a damaged key id in its header") from exc
 
 
 class EncryptedReader:
     """Random access to the plaintext of a ``.cwenc`` file; decrypts only the chunks it needs.
 
-    Opening checks the magic, the key id, the sealed data key (which authenticates the header)
+    Opening checks the magic, the key id, the sealed file key (which authenticates the header)
     and the file's size. Reads may come from several threads. Close it (or use ``with``).
     """
 
-    def __init__(self, path: Path | str, master_key: MasterKey) -> None:
+    def __init__(self, path: Path | str, keys: KeySource) -> None:
         self.path = Path(path)
         self._fd = os.open(self.path, os.O_RDONLY)
         self._cache: tuple[int, bytes] | None = None
         self._lock = threading.Lock()
         try:
-            self._open(master_key)
+            self._open(keys)
         except BaseException:
             os.close(self._fd)
             raise
 
-    def _open(self, master_key: MasterKey) -> None:
+    def _open(self, keys: KeySource) -> None:
         start = os.pread(self._fd, len(MAGIC) + 2, 0)
         if len(start) < len(MAGIC) + 2 or start[: len(MAGIC)] != MAGIC:
             raise NotAnEncryptedRecording(f"{self.path} is not an encrypted recording")
@@ -197,11 +262,20 @@ class EncryptedReader:
         except UnicodeDecodeError as exc:
             raise RecordingTampered(f"{self.path} has a damaged key id in its header") from exc
         chunk_size, plain_len, file_nonce, wrapped_len = _FIXED.unpack(rest[id_len:])
-        if self.key_id != master_key.key_id:
-            raise WrongRecordingKey(
-                f"{self.path} was encrypted with master key {self.key_id}; "
-                f"this instance's key is {master_key.key_id}"
-            )
+        if isinstance(keys, SealingKey):
+            key = keys
+            if self.key_id != key.key_id:
+                raise WrongRecordingKey(
+                    f"{self.path} was encrypted with key {self.key_id}; the key given is "
+                    f"{key.key_id}"
+                )
+        else:
+            try:
+                key = keys(self.key_id)
+            except RecordingCryptoError:
+                raise
+            except DecryptionFailed as exc:
+                raise WrongRecordingKey(f"{self.path}: {exc}") from exc
         if not _MIN_CHUNK <= chunk_size <= _MAX_CHUNK or wrapped_len > _MAX_WRAPPED:
             raise RecordingTampered(f"{self.path} has an impossible header (altered?)")
         prefix_len = fixed_at + _FIXED.size
@@ -210,7 +284,7 @@ class EncryptedReader:
         if len(wrapped) != wrapped_len:
             raise RecordingTampered(f"{self.path} is truncated inside its header")
         try:
-            data_key = master_key.decrypt(wrapped, prefix)
+            data_key = key.decrypt(wrapped, prefix)
         except DecryptionFailed as exc:
             raise RecordingTampered(
                 f"{self.path}: the header failed authentication (altered or damaged)"
@@ -289,14 +363,14 @@ class EncryptedReader:
         self.close()
 
 
-def decrypt_to(path: Path | str, out: Path | str, master_key: MasterKey) -> Path:
+def decrypt_to(path: Path | str, out: Path | str, keys: KeySource) -> Path:
     """Decrypt the whole of ``path`` into ``out`` (mode 0600); return ``out``.
 
     Every chunk is authenticated before it is written; on any error ``out`` is removed, so a
     tampered recording never leaves a partial plaintext behind.
     """
     target = Path(out)
-    with EncryptedReader(path, master_key) as reader:
+    with EncryptedReader(path, keys) as reader:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -309,13 +383,13 @@ def decrypt_to(path: Path | str, out: Path | str, master_key: MasterKey) -> Path
 
 
 def copy_plaintext(
-    path: Path | str, master_key: MasterKey, write: Callable[[bytes], object]
+    path: Path | str, keys: KeySource, write: Callable[[bytes], object]
 ) -> int:
     """Feed the plaintext of a recording (encrypted or not) to ``write``; return the bytes fed."""
     total = 0
     source = Path(path)
     if is_encrypted(source):
-        with EncryptedReader(source, master_key) as reader:
+        with EncryptedReader(source, keys) as reader:
             for piece in reader.chunks():
                 write(piece)
                 total += len(piece)

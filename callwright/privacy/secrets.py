@@ -31,21 +31,66 @@ class DecryptionFailed(CallwrightError):
     """A sealed value did not open: it was altered, belongs elsewhere, or needs another key."""
 
 
-class MasterKey:
-    """The instance's AES-256 key. Its ``repr`` never shows the key."""
+class SealingKey:
+    """An AES-256 key that seals small values (AES-GCM) and names itself by ``key_id``.
+
+    The master key is one; an org's data keys (:mod:`callwright.privacy.keyring`) are others.
+    Its ``repr`` never shows the key."""
 
     __slots__ = ("_aead", "_key", "key_id")
+
+    def __init__(self, key: bytes, key_id: str) -> None:
+        if len(key) != KEY_BYTES:
+            raise KeyFileError(f"a key is {KEY_BYTES} bytes, got {len(key)}")
+        if not key_id or not key_id.isascii() or len(key_id) > 64:
+            raise ValueError(f"a key id is 1-64 ASCII characters, got {key_id!r}")
+        self._key = bytes(key)
+        self._aead = AESGCM(self._key)
+        self.key_id = key_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key_id={self.key_id!r})"
+
+    @property
+    def material(self) -> bytes:
+        """The raw key, for wrapping it under another key. Never log it."""
+        return self._key
+
+    def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Seal ``plaintext``: ``nonce (12 bytes) || ciphertext || tag (16 bytes)``."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, sealed: bytes, aad: bytes) -> bytes:
+        """Open a value sealed by :meth:`encrypt` with the same ``aad``.
+
+        Raises :class:`DecryptionFailed` if a byte was changed, the ``aad`` differs (the value was
+        moved to another row or org), or the value was sealed with another key.
+        """
+        if len(sealed) < NONCE_BYTES + TAG_BYTES:
+            raise DecryptionFailed(
+                f"sealed value is {len(sealed)} bytes, shorter than nonce and tag"
+            )
+        nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+        try:
+            return self._aead.decrypt(nonce, body, aad)
+        except InvalidTag as exc:
+            raise DecryptionFailed(
+                f"sealed value failed authentication with key {self.key_id}: it was altered, "
+                "belongs to another record, or was sealed with a different key"
+            ) from exc
+
+
+class MasterKey(SealingKey):
+    """The instance's AES-256 key, kept in a file. Its id is the first 8 hex digits of the key's
+    sha256: it names the key without revealing it."""
+
+    __slots__ = ()
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise KeyFileError(f"a master key is {KEY_BYTES} bytes, got {len(key)}")
-        self._key = bytes(key)
-        self._aead = AESGCM(self._key)
-        #: First 8 hex digits of the key's sha256: names the key without revealing it.
-        self.key_id = hashlib.sha256(self._key).hexdigest()[:8]
-
-    def __repr__(self) -> str:
-        return f"MasterKey(key_id={self.key_id!r})"
+        super().__init__(key, hashlib.sha256(bytes(key)).hexdigest()[:8])
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -105,27 +150,3 @@ class MasterKey:
                 f"master key file {path} holds {len(data)} bytes, expected exactly {KEY_BYTES}"
             )
         return cls(data)
-
-    def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
-        """Seal ``plaintext``: ``nonce (12 bytes) || ciphertext || tag (16 bytes)``."""
-        nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, aad)
-
-    def decrypt(self, sealed: bytes, aad: bytes) -> bytes:
-        """Open a value sealed by :meth:`encrypt` with the same ``aad``.
-
-        Raises :class:`DecryptionFailed` if a byte was changed, the ``aad`` differs (the value was
-        moved to another row or org), or the value was sealed with another key.
-        """
-        if len(sealed) < NONCE_BYTES + TAG_BYTES:
-            raise DecryptionFailed(
-                f"sealed value is {len(sealed)} bytes, shorter than nonce and tag"
-            )
-        nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
-        try:
-            return self._aead.decrypt(nonce, body, aad)
-        except InvalidTag as exc:
-            raise DecryptionFailed(
-                f"sealed value failed authentication with key {self.key_id}: it was altered, "
-                "belongs to another record, or was sealed with a different key"
-            ) from exc

@@ -1,8 +1,11 @@
 """Credentials: secrets an org stores for its assistants (LLM API keys, webhook URLs, ...).
 
-A secret is sealed with the instance master key (AES-256-GCM, see callwright.privacy.secrets)
-and never returned by listing: only its kind, name and last four characters (none at all for a
-secret shorter than 8 characters, where four would give too much away). The associated data binds
+A secret is sealed with its org's current data key (AES-256-GCM; the keys live in the keyring,
+callwright.privacy.keyring, wrapped by the instance master key); the row's ``key_id`` names the
+key, so a secret sealed before a rotation, or with the master key before the keyring existed (the
+legacy key id), still opens. It is never returned by listing: only its kind, name and last four
+characters (none at all for a secret shorter than 8 characters, where four would give too much
+away). The associated data binds
 the sealed value to its org and name, so a row copied into another org, or renamed, does not open.
 :meth:`CredentialRepository.reveal` is for internal use only (the LLM client); never log its
 result, never put it in a prompt, never send it to a browser.
@@ -15,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callwright.errors import NotFound, StoreError
-from callwright.privacy.secrets import DecryptionFailed, MasterKey
+from callwright.privacy.keyring import Keyring
+from callwright.privacy.secrets import MasterKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
 
@@ -70,19 +74,24 @@ def _check(kind: str | None, name: str, secret: str | None) -> None:
 
 class CredentialRepository:
     def __init__(
-        self, db: Database, master_key: MasterKey, now: Callable[[], str] = utc_now_iso
+        self, db: Database, keys: MasterKey | Keyring, now: Callable[[], str] = utc_now_iso
     ) -> None:
         self._db = db
-        self._key = master_key
+        self._keys = keys if isinstance(keys, Keyring) else Keyring(db, keys, now)
         self._now = now
 
-    def _seal(self, org_id: int, name: str, secret: str) -> bytes:
-        return self._key.encrypt(secret.encode("utf-8"), credential_aad(org_id, name))
+    async def _seal(self, org_id: int, name: str, secret: str) -> tuple[bytes, str]:
+        """The sealed secret and the id of the key that sealed it (the org's current key)."""
+        key = await self._keys.current(org_id)
+        return key.encrypt(secret.encode("utf-8"), credential_aad(org_id, name)), key.key_id
 
     async def put(self, org_id: int, kind: str, name: str, secret: str) -> Credential:
         """Store a new credential. Raises ValueError, CredentialExists, NotFound (unknown org)."""
         _check(kind, name, secret)
         now = self._now()
+        if await self._db.fetch_one("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) is None:
+            raise NotFound(f"org {org_id} not found")
+        sealed, key_id = await self._seal(org_id, name, secret)
         try:
             async with self._db.transaction() as conn:
                 async with conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) as cur:
@@ -91,8 +100,7 @@ class CredentialRepository:
                 await conn.execute(
                     "INSERT INTO credentials (org_id, kind, name, secret_enc, key_id, last_four,"
                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (org_id, kind, name, self._seal(org_id, name, secret), self._key.key_id,
-                     last_four(secret), now, now),
+                    (org_id, kind, name, sealed, key_id, last_four(secret), now, now),
                 )
         except sqlite3.IntegrityError as exc:
             raise CredentialExists(f"a credential named {name!r} already exists") from exc
@@ -103,11 +111,12 @@ class CredentialRepository:
     async def replace(self, org_id: int, name: str, secret: str) -> Credential:
         """Replace the secret of an existing credential (re-sealed with the current key)."""
         _check(None, name, secret)
+        await self.get(org_id, name)
+        sealed, key_id = await self._seal(org_id, name, secret)
         changed = await self._db.execute_rowcount(
             "UPDATE credentials SET secret_enc = ?, key_id = ?, last_four = ?, updated_at = ?"
             " WHERE org_id = ? AND name = ?",
-            (self._seal(org_id, name, secret), self._key.key_id, last_four(secret), self._now(),
-             org_id, name),
+            (sealed, key_id, last_four(secret), self._now(), org_id, name),
         )
         if changed == 0:
             raise NotFound(f"credential {name!r} not found")
@@ -157,10 +166,37 @@ class CredentialRepository:
         )
         if row is None:
             raise NotFound(f"credential {shown} not found")
-        if row["key_id"] != self._key.key_id:
-            raise DecryptionFailed(
-                f"credential {shown} was sealed with master key {row['key_id']}, but the loaded "
-                f"key is {self._key.key_id}: restore the original master key file"
-            )
-        plain = self._key.decrypt(bytes(row["secret_enc"]), credential_aad(org_id, row["name"]))
+        key = await self._keys.key(str(row["key_id"]))
+        plain = key.decrypt(bytes(row["secret_enc"]), credential_aad(org_id, row["name"]))
         return plain.decode("utf-8")
+
+    async def reseal_batch(self, org_id: int, limit: int = 50) -> int:
+        """Re-seal up to ``limit`` of the org's credentials that another key than the current
+        one sealed; return how many were re-sealed (0: none is left). A row changed meanwhile
+        (replaced, renamed, deleted) is left as it is now."""
+        current = await self._keys.current(org_id)
+        rows = await self._db.fetch_all(
+            "SELECT id, name, secret_enc, key_id FROM credentials"
+            " WHERE org_id = ? AND key_id != ? ORDER BY id LIMIT ?",
+            (org_id, current.key_id, limit),
+        )
+        done = 0
+        for row in rows:
+            aad = credential_aad(org_id, row["name"])
+            old = await self._keys.key(str(row["key_id"]))
+            sealed = current.encrypt(old.decrypt(bytes(row["secret_enc"]), aad), aad)
+            done += await self._db.execute_rowcount(
+                "UPDATE credentials SET secret_enc = ?, key_id = ?"
+                " WHERE id = ? AND key_id = ? AND secret_enc = ?",
+                (sealed, current.key_id, row["id"], row["key_id"], row["secret_enc"]),
+            )
+        return done
+
+    async def count_not_current(self, org_id: int) -> int:
+        """How many of the org's credentials another key than its current one sealed."""
+        current = await self._keys.current_id(org_id)
+        value = await self._db.fetch_value(
+            "SELECT COUNT(*) FROM credentials WHERE org_id = ? AND key_id != ?",
+            (org_id, current or ""),
+        )
+        return int(value or 0)

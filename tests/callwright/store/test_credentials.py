@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from callwright.errors import NotFound
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.secrets import DecryptionFailed, MasterKey
 from callwright.store.credentials import CredentialExists, CredentialRepository
 from tests.callwright.store.conftest import MakeDb, MakeOrg
@@ -16,8 +17,10 @@ async def test_put_list_reveal(make_db: MakeDb, make_org: MakeOrg) -> None:
     key = MasterKey.generate()
     repo = CredentialRepository(db, key)
     cred = await repo.put(org.id, "api_key", "openai", SECRET)
+    # Sealed with the org's data key (the keyring), not the master key itself.
     assert (cred.kind, cred.name, cred.last_four, cred.key_id) == (
-        "api_key", "openai", "WXYZ", key.key_id)
+        "api_key", "openai", "WXYZ", await Keyring(db, key).current_id(org.id))
+    assert cred.key_id != key.key_id
     listed = await repo.list(org.id)
     assert listed == [cred]
     assert SECRET not in repr(listed)
