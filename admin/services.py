@@ -16,6 +16,7 @@ from callwright.accounts.sessions import SessionManager
 from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import RecoveryCodes, TotpVerifier
 from callwright.knowledge.repository import KnowledgeRepository
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.audit import AuditRepo
@@ -46,6 +47,7 @@ class AdminServices:
     db: Database
     options: AdminOptions
     master_key: MasterKey
+    keyring: Keyring
     recordings_dir: Path
     passwords: Passwords
     users: UserRepo
@@ -87,17 +89,19 @@ def build_services(
     sessions = SessionManager(SessionRepo(db), hours=options.session_hours)
     token_repo = TokenRepo(db)
     second_factor = SecondFactor(users, master_key, totp, RecoveryCodes(passwords))
+    keyring = Keyring(db, master_key)
     return AdminServices(
         db=db,
         options=options,
         master_key=master_key,
+        keyring=keyring,
         recordings_dir=recordings_dir,
         passwords=passwords,
         users=users,
         orgs=OrgRepository(db),
         assistants=AssistantRepository(db),
         numbers=NumberRepository(db),
-        credentials=CredentialRepository(db, master_key),
+        credentials=CredentialRepository(db, keyring),
         retention=RetentionRepository(db),
         calls=CallSearch(db),
         knowledge=KnowledgeRepository(db),

@@ -2,8 +2,10 @@
 
 A plain recording is served from its file. A recording encrypted at rest (``.cwenc``, the call's
 ``recording_key_id`` set) is decrypted on the fly with
-:class:`callwright.privacy.recording_crypto.EncryptedReader`: only the chunks of the requested
-range are read and authenticated, in worker threads, and the plaintext never touches the disk.
+:class:`callwright.privacy.recording_crypto.EncryptedReader`, with the key its header names from
+the keyring (any key of the org's, current or retired, or the legacy master key): only the chunks
+of the requested range are read and authenticated, in worker threads, and the plaintext never
+touches the disk.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from admin.errors import Missing, UserError
 from admin.routing import Ctx, Route
 from callwright.accounts.roles import Permission
 from callwright.privacy.recording_crypto import (
-    EncryptedReader,
     RecordingCryptoError,
     WrongRecordingKey,
+    open_encrypted,
 )
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,8 @@ def _damaged(path: Path, exc: RecordingCryptoError) -> UserError:
     log.warning("admin: cannot decrypt the recording %s: %s", path, exc)
     if isinstance(exc, WrongRecordingKey):
         return UserError(
-            "This recording was encrypted with another master key; this server cannot play it.",
+            "This recording was encrypted with a key this server does not hold; it cannot be "
+            "played here.",
             status=409,
         )
     return UserError(
@@ -107,7 +110,7 @@ def _damaged(path: Path, exc: RecordingCryptoError) -> UserError:
 
 async def _serve_encrypted(ctx: Ctx, path: Path) -> web.StreamResponse:
     try:
-        reader = await asyncio.to_thread(EncryptedReader, path, ctx.services.master_key)
+        reader = await open_encrypted(path, ctx.services.keyring)
     except RecordingCryptoError as exc:
         raise _damaged(path, exc) from exc
     try:
