@@ -26,6 +26,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("media_capacity", []),
     ("admin_calls", []),
     ("first_use", []),
+    ("purge", []),
 ]
 
 
