@@ -4,6 +4,8 @@
     callwright privacy export --org acme --caller +15551234567 --out ./exports
     callwright privacy erase --org acme --caller +15551234567 --yes
     callwright privacy decrypt-recording var/recordings/2027/03/01/x.wav.cwenc --out x.wav
+    callwright privacy rotate-key [--org acme] [--reencrypt | --resume]
+    callwright privacy rotate-key --master
 
 Each handler loads the settings, opens the store (applying pending migrations) and, where it
 needs it, the instance master key. Actions are written to the audit log with actor ``cli``
@@ -19,11 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from callwright.config import Settings, load_config
-from callwright.errors import NotFound
+from callwright.errors import CallwrightError, NotFound
 from callwright.privacy.caller_data import erase_caller, export_caller
-from callwright.privacy.recording_crypto import decrypt_to
+from callwright.privacy.key_rotation import (
+    BATCH,
+    reencrypt_org,
+    rotate_master_key,
+    rotate_org_key,
+)
+from callwright.privacy.keyring import Keyring
+from callwright.privacy.recording_crypto import RecordingCryptoError, decrypt_to
 from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
+from callwright.store.audit import AuditRepo
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository
 
@@ -54,6 +64,29 @@ def add_privacy_parser(subparsers: Any) -> None:
     decrypt.add_argument("path", metavar="PATH")
     decrypt.add_argument("--out", required=True, metavar="FILE")
     decrypt.set_defaults(func=cmd_decrypt_recording)
+
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="new data keys for new data (every org, or one); optionally re-encrypt old data",
+        description="Make a new data key for each org (or --org SLUG): new credentials and "
+        "recordings use it, old ones stay readable with the retired key. --reencrypt then "
+        "rewrites old credentials and recordings with the new key, a file at a time, alongside "
+        "a running service; --resume does only that (after an interrupted --reencrypt). "
+        "--master replaces the master key file and re-wraps every data key (stop the service "
+        "and the admin first).",
+    )
+    rotate.add_argument("--org", metavar="SLUG", help="only this org")
+    rotate.add_argument("--reencrypt", action="store_true",
+                        help="then re-encrypt old credentials and recordings with the new key")
+    rotate.add_argument("--resume", action="store_true",
+                        help="no new key: re-encrypt what older keys still seal")
+    rotate.add_argument("--master", action="store_true",
+                        help="rotate the master key itself (service and admin stopped)")
+    rotate.add_argument("--batch", type=int, default=BATCH, metavar="N",
+                        help=f"rows or files per batch (default {BATCH})")
+    rotate.add_argument("--pause", type=float, default=0.05, metavar="SECONDS",
+                        help="pause between batches, leaving the disk to calls (default 0.05)")
+    rotate.set_defaults(func=cmd_rotate_key)
 
 
 def _caller_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,9 +204,82 @@ def cmd_decrypt_recording(args: argparse.Namespace) -> int:
     if out.exists():
         return _fail(f"{out} exists; choose another --out")
     key = MasterKey.load_or_create(settings.server.master_key_file)
+
+    async def main() -> None:
+        db = await Database.open(settings.store.path)
+        try:
+            keys = await Keyring(db, key).resolver()
+        finally:
+            await db.close()
+        await asyncio.to_thread(decrypt_to, Path(args.path), out, keys)
+
     try:
-        decrypt_to(Path(args.path), out, key)
-    except OSError as exc:
+        asyncio.run(main())
+    except (OSError, RecordingCryptoError) as exc:
         return _fail(f"cannot decrypt {args.path}: {exc}")
     print(f"decrypted to {out}")
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    if args.master and (args.org or args.reencrypt or args.resume):
+        return _fail("--master rotates the master key alone; run it without --org, --reencrypt"
+                     " and --resume", 2)
+    if args.reencrypt and args.resume:
+        return _fail("--reencrypt and --resume: choose one", 2)
+    if args.batch < 1 or args.pause < 0:
+        return _fail("--batch must be at least 1 and --pause not negative", 2)
+    settings = _settings(args)
+    key_file = Path(settings.server.master_key_file)
+    key = MasterKey.load_or_create(key_file)
+
+    async def main() -> list[str] | None:
+        db = await Database.open(settings.store.path)
+        try:
+            audit = AuditRepo(db)
+            if args.master:
+                new = await rotate_master_key(db, key, key_file)
+                await audit.append(org_id=None, user_id=None, actor="cli",
+                                   action="master_key.rotate", target="instance",
+                                   detail={"old": key.key_id, "new": new.key_id})
+                return [f"master key {key.key_id} replaced by {new.key_id} in {key_file};"
+                        " every data key re-wrapped"]
+            orgs = await OrgRepository(db).list()
+            if args.org:
+                orgs = [org for org in orgs if org.slug == args.org]
+                if not orgs:
+                    return None
+            keyring = Keyring(db, key)
+            lines = []
+            for org in orgs:
+                if not args.resume:
+                    old, new_id = await rotate_org_key(keyring, org.id)
+                    await audit.append(org_id=org.id, user_id=None, actor="cli",
+                                       action="key.rotate", target=f"org:{org.id}",
+                                       detail={"retired": old, "current": new_id})
+                    lines.append(f"{org.slug}: new data key {new_id}"
+                                 + (f" (retired {old})" if old else ""))
+                if args.reencrypt or args.resume:
+                    report = await reencrypt_org(db, keyring, Path(settings.recordings.dir),
+                                                 org.id, batch=args.batch, pause_s=args.pause)
+                    await audit.append(org_id=org.id, user_id=None, actor="cli",
+                                       action="key.reencrypt", target=f"org:{org.id}",
+                                       detail={"credentials": report.credentials,
+                                               "recordings": report.recordings,
+                                               "failed": len(report.failed)})
+                    lines.append(f"{org.slug}: re-encrypted {report.credentials} credential(s)"
+                                 f" and {report.recordings} recording(s)")
+                    lines.extend(f"{org.slug}: not re-encrypted: {why}" for why in report.failed)
+            return lines
+        finally:
+            await db.close()
+
+    try:
+        lines = asyncio.run(main())
+    except CallwrightError as exc:
+        return _fail(str(exc))
+    if lines is None:
+        return _fail(f"no org with slug {args.org!r}")
+    for line in lines:
+        print(line)
     return 0
