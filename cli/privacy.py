@@ -1,6 +1,7 @@
 """``callwright privacy ...``: retention, a caller's export and erasure, encrypted recordings.
 
-    callwright privacy retention run
+    callwright privacy retention run [--dry-run]
+    callwright privacy hold set|lift (--call UID | --number NUMBER) --org acme [--reason TEXT]
     callwright privacy export --org acme --caller +15551234567 --out ./exports
     callwright privacy erase --org acme --caller +15551234567 --yes
     callwright privacy decrypt-recording var/recordings/2027/03/01/x.wav.cwenc --out x.wav
@@ -36,6 +37,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository
+from cli.privacy_holds import add_hold_parser, cmd_retention_dry_run
 
 
 def add_privacy_parser(subparsers: Any) -> None:
@@ -48,7 +50,10 @@ def add_privacy_parser(subparsers: Any) -> None:
     retention = sub.add_parser("retention", help="retention policies")
     retention_sub = retention.add_subparsers(dest="retention_command", required=True)
     run = retention_sub.add_parser("run", help="delete what the retention policies expire, now")
+    run.add_argument("--dry-run", action="store_true",
+                     help="only report what the run would delete, per org")
     run.set_defaults(func=cmd_retention_run)
+    add_hold_parser(sub)
 
     export = sub.add_parser("export", help="write a ZIP of a caller's data in one org")
     _caller_arguments(export)
@@ -114,6 +119,8 @@ async def _org_id(db: Database, slug: str) -> int | None:
 
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
+    if getattr(args, "dry_run", False):
+        return cmd_retention_dry_run(args)
     settings = _settings(args)
 
     async def main() -> list[str]:
