@@ -9,6 +9,7 @@ from aiohttp import web
 
 from admin.errors import Missing, UserError
 from admin.handlers.calls import duration, status_badge
+from admin.handlers.legal_holds import as_json, hold_controls, hold_summary, holds_of_call
 from admin.html import Html, attrs, h, join
 from admin.routing import Ctx, Route
 from admin.views import done, field, form, page, respond, textarea
@@ -127,12 +128,14 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
     can_listen = ctx.principal.can(Permission.RECORDINGS_LISTEN)
     has_recording = call.get("recording_path") is not None
     recording_url = f"/calls/{uid}/recording" if has_recording and can_listen else None
+    held_by = await holds_of_call(ctx, int(call["id"]))
     data = {
         "call": _public_call(call),
         "turns": detail.turns,
         "events": detail.events,
         "notes": detail.notes,
         "recording_url": ("/api/v1" + recording_url) if recording_url else None,
+        "legal_holds": [as_json(x) for x in held_by],
     }
     if ctx.api:
         return respond(ctx, data, lambda: web.Response())
@@ -148,7 +151,7 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
         ("Assistant", call.get("assistant_name") or ""),
         ("Direction", call["direction"]),
         ("End reason", call["end_reason"]),
-        ("Legal hold", "yes" if call["legal_hold"] else "no"),
+        ("Legal hold", hold_summary(held_by)),
     ]
     meta = h(
         '<dl class="meta">{d}</dl>',
@@ -191,12 +194,13 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
         )
     body = h(
         '<p><a href="/calls">← All calls</a></p>{meta}{audio}<section><h2>Timeline</h2>{tl}'
-        '</section><section><h2>Notes</h2><ul class="notes">{notes}</ul>{nf}</section>',
+        '</section><section><h2>Notes</h2><ul class="notes">{notes}</ul>{nf}</section>{hold}',
         meta=meta,
         audio=audio,
         tl=timeline(call, detail.turns, detail.events),
         notes=notes,
         nf=note_form,
+        hold=hold_controls(ctx, uid, held_by),
     )
     return page(ctx, f"Call {call['caller_number'] or uid}", body)
 

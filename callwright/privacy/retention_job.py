@@ -162,6 +162,10 @@ class RetentionJob:
             results.append(orphans)
         return RetentionReport(started_at, format_iso(utc_now()), tuple(results))
 
+    async def preview(self, org_id: int) -> OrgRetentionCounts:
+        """The dry run of one org: what the next run would delete there (nothing is written)."""
+        return await self._sweep(await self._policies(org_id), self._clock(), dry_run=True)
+
     async def run_forever(self, interval_s: float = 3600.0) -> None:
         """Run now, then every ``interval_s`` seconds, until cancelled. A failed run is logged
         and retried at the next interval."""
