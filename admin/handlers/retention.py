@@ -89,8 +89,11 @@ async def show(ctx: Ctx) -> web.StreamResponse:
         field("Assistant", select("assistant_id", [(a.id, a.name) for a in assistants], "")),
     )
     body = h(
-        "<p>Calls older than these are deleted (calls on legal hold are kept). Transcripts and "
-        "recordings cannot outlive the call's metadata.</p><h2>Organisation default</h2>"
+        "<p>Calls older than these are deleted (calls on "
+        '<a href="/holds">legal hold</a> are kept). Transcripts and recordings cannot outlive '
+        "the call's metadata. "
+        '<a href="/retention/dry-run">What the next run would delete</a></p>'
+        "<h2>Organisation default</h2>"
         '<p class="hint">Source: {src}</p>{org}<h2>Assistants that differ</h2>{t}'
         "<h2>Set an assistant's own policy</h2>{o}",
         src=org_policy.source,

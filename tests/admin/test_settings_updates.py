@@ -43,6 +43,8 @@ CREATE_ROUTES = {
     "/assistants/{assistant_id}/knowledge/qa",
     "/org/switch",
     "/webhooks",
+    "/holds",  # a legal hold: created, or left as it was if it exists
+    "/holds/lift",  # removes a hold whole
 }
 
 
