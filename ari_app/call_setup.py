@@ -52,7 +52,8 @@ async def start_recording(
 ) -> CallRecording | None:
     """A recorder for the call, or None: the caller asked not to be recorded (noted as a
     ``recording_skipped`` event) or the assistant does not record calls. The file is encrypted at
-    the end when the server or the org says so."""
+    the end when the server (``[recordings] encrypt``, for every org) or the org (its "encrypt
+    recordings" setting, on for new orgs) says so."""
     if await svc.restrictions.is_do_not_record(assistant.org_id, caller_number):
         await svc.calls.add_event(call.id, "recording_skipped", {"reason": "caller_restriction"})
         return None
@@ -78,7 +79,9 @@ async def finish_recording(svc: SessionServices, call: Call, recording: CallReco
     path, key_id = info.path, None
     if recording.encrypt:
         try:
-            path, key_id = await encrypt_recording(info.path, svc.master_key)
+            key = await svc.keyring.current(call.org_id) if call.org_id is not None \
+                else svc.master_key
+            path, key_id = await encrypt_recording(info.path, key)
         except (OSError, CallwrightError) as exc:
             log.error("call %s: recording left unencrypted: %s", call.uid, exc)
             await svc.calls.add_event(call.id, "error",

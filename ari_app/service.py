@@ -46,6 +46,7 @@ from callwright.errors import CallwrightError, ConfigError, MediaError, SpeechEr
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
@@ -170,6 +171,7 @@ class CallService:
             restrictions=CallerRestrictionRepository(self.db, master_key),
             orgs=OrgRepository(self.db),
             master_key=master_key,
+            keyring=Keyring(self.db, master_key),
             expect_media_channel=self.app.expect_media_channel,
             forget_media_channel=self.app.forget_media_channel,
         )

@@ -14,6 +14,7 @@ from callwright.call.live import LiveCalls
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
@@ -41,6 +42,8 @@ class SessionServices:
     restrictions: CallerRestrictionRepository
     orgs: OrgRepository
     master_key: MasterKey
+    #: The orgs' data keys: a recording is encrypted with its org's current one.
+    keyring: Keyring
     expect_media_channel: Callable[[str, CallSession], None]
     forget_media_channel: Callable[[str], None]
 

@@ -1,4 +1,5 @@
-"""Org security settings (owners): require TOTP for owners and admins; may viewers hear calls."""
+"""Org security settings (owners): require TOTP for owners and admins; may viewers hear calls;
+are the org's call recordings encrypted at rest (with the org's data key; on for new orgs)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ def _flag(value: object) -> bool:
 
 async def settings(ctx: Ctx) -> web.StreamResponse:
     org = ctx.principal.org
+    encrypt = (await ctx.services.orgs.get(ctx.org_id)).encrypt_recordings
     data = {
         "name": org.name,
         "slug": org.slug,
         "require_totp": org.require_totp,
         "viewers_hear_recordings": org.viewers_hear_recordings,
+        "encrypt_recordings": encrypt,
     }
     if ctx.api:
         return respond(ctx, data, lambda: web.Response())
@@ -42,6 +45,12 @@ async def settings(ctx: Ctx) -> web.StreamResponse:
                     "Viewers may listen to call recordings</label>",
                     c=Html(" checked") if org.viewers_hear_recordings else "",
                 ),
+                h(
+                    '<label class="check">'
+                    '<input type="checkbox" name="encrypt_recordings"{c}> '
+                    "Encrypt call recordings at rest (applies to new recordings)</label>",
+                    c=Html(" checked") if encrypt else "",
+                ),
                 Html('<button type="submit">Save</button>'),
             ]
         ),
@@ -52,7 +61,7 @@ async def settings(ctx: Ctx) -> web.StreamResponse:
     )
 
 
-SETTINGS = ("require_totp", "viewers_hear_recordings")
+SETTINGS = ("require_totp", "viewers_hear_recordings", "encrypt_recordings")
 
 
 async def save(ctx: Ctx) -> web.StreamResponse:
@@ -66,6 +75,8 @@ async def save(ctx: Ctx) -> web.StreamResponse:
         sent = {key: _flag(data.get(key)) for key in SETTINGS}
     if "require_totp" in sent:
         await ctx.services.orgs.update(ctx.org_id, require_totp=sent["require_totp"])
+    if "encrypt_recordings" in sent:
+        await ctx.services.orgs.update(ctx.org_id, encrypt_recordings=sent["encrypt_recordings"])
     if "viewers_hear_recordings" in sent:
         await ctx.services.users.set_viewers_hear_recordings(
             ctx.org_id, sent["viewers_hear_recordings"]
@@ -80,6 +91,7 @@ async def save(ctx: Ctx) -> web.StreamResponse:
         {
             "require_totp": now.require_totp,
             "viewers_hear_recordings": now.viewers_hear_recordings,
+            "encrypt_recordings": (await ctx.services.orgs.get(ctx.org_id)).encrypt_recordings,
         },
         "/org",
     )
@@ -98,6 +110,7 @@ ROUTES = [
             "properties": {
                 "require_totp": {"type": "boolean"},
                 "viewers_hear_recordings": {"type": "boolean"},
+                "encrypt_recordings": {"type": "boolean"},
             },
         },
     ),

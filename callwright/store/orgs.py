@@ -56,9 +56,12 @@ class OrgRepository:
         self._now = now
 
     async def create(
-        self, name: str, slug: str, *, require_totp: bool = False, encrypt_recordings: bool = False
+        self, name: str, slug: str, *, require_totp: bool = False, encrypt_recordings: bool = True
     ) -> Org:
-        """Create an org. Raises ValueError for a bad name or slug, SlugTaken for a used slug."""
+        """Create an org. Raises ValueError for a bad name or slug, SlugTaken for a used slug.
+
+        A new org encrypts its recordings at rest unless told otherwise (orgs made before this
+        default keep their setting)."""
         name = name.strip()
         if not name:
             raise ValueError("an org needs a name")

@@ -98,14 +98,20 @@ async def test_org_settings_change_only_the_keys_sent(
     await save({"require_totp": True, "viewers_hear_recordings": True})
     # The attack in the issue: a body without require_totp turned it off.
     answer = await save({"viewers_hear_recordings": False})
-    assert answer == {"require_totp": True, "viewers_hear_recordings": False}
+    assert answer == {"require_totp": True, "viewers_hear_recordings": False,
+                      "encrypt_recordings": True}
     assert (await shown())["require_totp"] is True
     answer = await save({"require_totp": False})
-    assert answer == {"require_totp": False, "viewers_hear_recordings": False}
+    assert answer == {"require_totp": False, "viewers_hear_recordings": False,
+                      "encrypt_recordings": True}
     await save({"viewers_hear_recordings": True})
     unchanged = await shown()
-    assert await save({}) == {"require_totp": False, "viewers_hear_recordings": True}
+    assert await save({}) == {"require_totp": False, "viewers_hear_recordings": True,
+                              "encrypt_recordings": True}
     assert await shown() == unchanged
+    answer = await save({"encrypt_recordings": False})
+    assert answer == {"require_totp": False, "viewers_hear_recordings": True,
+                      "encrypt_recordings": False}
 
 
 async def test_org_settings_form_still_turns_an_unticked_box_off(
@@ -113,13 +119,14 @@ async def test_org_settings_form_still_turns_an_unticked_box_off(
 ) -> None:
     _, _, owner = owner_of
     await owner.api("POST", "/org", {"require_totp": False, "viewers_hear_recordings": True})
-    saved = await owner.post_form("/org", {})  # the form with both boxes unticked
+    saved = await owner.post_form("/org", {})  # the form with every box unticked
     assert saved.status == 303
     assert await _json(owner, "/org") == {
         "name": "Acme",
         "slug": "acme",
         "require_totp": False,
         "viewers_hear_recordings": False,
+        "encrypt_recordings": False,
     }
 
 

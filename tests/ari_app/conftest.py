@@ -59,7 +59,8 @@ async def make_harness(
     tmp_path: Path, vosk_models: VoskModelCache
 ) -> AsyncIterator[MakeHarness]:
     """``await make_harness(flow=..., env={...}, sim_options={...})``: a seeded demo number
-    (``DEMO_NUMBER``) served by a started call service connected to a started simulator."""
+    (``DEMO_NUMBER``) served by a started call service connected to a started simulator; its org
+    keeps recordings in clear unless ``encrypt_recordings=True``."""
     made: list[Harness] = []
 
     async def make(
@@ -69,6 +70,7 @@ async def make_harness(
         greeting: str = "",
         env: Mapping[str, str] | None = None,
         sim_options: Mapping[str, Any] | None = None,
+        encrypt_recordings: bool = False,
     ) -> Harness:
         settings = load_config(None, env={
             "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
@@ -93,6 +95,8 @@ async def make_harness(
                     llm=dict(llm or {"enabled": True}), record_calls=True,
                 )
                 await NumberRepository(db).create(org.id, DEMO_NUMBER, assistant_id=assistant.id)
+            # New orgs encrypt their recordings; these tests read the WAV unless they ask.
+            await db.execute("UPDATE orgs SET encrypt_recordings = ?", (int(encrypt_recordings),))
         finally:
             await db.close()
         # One warm free-speech recognizer (the product warms eight): enough for these calls,

@@ -47,3 +47,13 @@ async def test_update_flags_and_name(make_db: MakeDb) -> None:
     assert changed.name == "Acme Ltd" and changed.encrypt_recordings and changed.slug == "acme"
     with pytest.raises(NotFound):
         await repo.update(999, name="x")
+
+
+async def test_a_new_org_encrypts_its_recordings_unless_told_otherwise(
+    make_db: MakeDb,
+) -> None:
+    db = await make_db()
+    repo = OrgRepository(db)
+    assert (await repo.create("New", "new")).encrypt_recordings is True
+    plain = await repo.create("Plain", "plain", encrypt_recordings=False)
+    assert plain.encrypt_recordings is False
