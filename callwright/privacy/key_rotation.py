@@ -9,7 +9,7 @@
   key, so a second run only takes what is left.
 * :func:`rotate_master_key`: a new master key file; every data key is re-wrapped with it, and the
   values sealed with the master key itself (second-factor secrets, the instance's privacy secrets,
-  data from before the keyring) are re-sealed, or, for legacy credentials and recordings, kept
+  webhook signing secrets) are re-sealed, or, for legacy credentials and recordings, kept
   readable by keeping the former master key in the keyring, wrapped by the new one.
   The new key is written beside the old one (``<key file>.next``) before the store changes, and
   renamed over it after the commit: run again, an interrupted rotation completes.
@@ -31,6 +31,7 @@ from callwright.privacy.secrets import DecryptionFailed, MasterKey, SealingKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.webhook_endpoints import secret_aad
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,18 @@ async def rotate_master_key(db: Database, old: MasterKey, key_file: Path) -> Mas
             await conn.execute(
                 "UPDATE privacy_secrets SET secret_enc = ?, key_id = ? WHERE name = ?",
                 (_reseal(old, new, bytes(row["secret_enc"]), aad), new.key_id, row["name"]),
+            )
+        async with conn.execute(
+            "SELECT id, org_id, name, signing_secret_enc FROM webhooks WHERE secret_key_id = ?",
+            (old.key_id,),
+        ) as cur:
+            endpoints = list(await cur.fetchall())
+        for row in endpoints:
+            aad = secret_aad(int(row["org_id"]), str(row["name"]))
+            await conn.execute(
+                "UPDATE webhooks SET signing_secret_enc = ?, secret_key_id = ? WHERE id = ?",
+                (_reseal(old, new, bytes(row["signing_secret_enc"]), aad), new.key_id,
+                 row["id"]),
             )
         async with conn.execute(
             "SELECT id, totp_secret_enc, totp_pending_enc FROM users"

@@ -34,6 +34,7 @@ from callwright.privacy.secrets import MasterKey, SealingKey
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.webhook_endpoints import EndpointRepository
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
 _CHANNELS = itertools.count()
@@ -192,6 +193,9 @@ async def test_master_key_rotation_rewraps_everything(
     _, modern = await _recorded_call(db, org.id, folder, await ring.current(org.id), plain)
     creds = CredentialRepository(db, ring)
     await creds.put(org.id, "api_key", "llm", "sk-0123456789")
+    await creds.put(org.id, "webhook_url", "hook", "https://example.org/hook")
+    endpoint, signing = await EndpointRepository(db, master).create(
+        org.id, "crm", target="webhook", credential_name="hook", events=["call.ended"])
     pseudonym_secret = await load_or_create_secret(db, master)
     user_id = await db.execute(
         "INSERT INTO users (email, display_name, password_hash, created_at, totp_secret_enc)"
@@ -210,6 +214,8 @@ async def test_master_key_rotation_rewraps_everything(
             assert reader.read(0, reader.size) == plain
     assert await CredentialRepository(db, new).reveal(org.id, "llm") == "sk-0123456789"
     assert await load_or_create_secret(db, new) == pseudonym_secret
+    opened = await EndpointRepository(db, new).signing_secret(org.id, endpoint.id)
+    assert opened == signing.encode()
     sealed = await db.fetch_value("SELECT totp_secret_enc FROM users WHERE id = 1")
     assert new.decrypt(bytes(sealed), totp_aad(1)) == b"JBSWY3DPEHPK3PXP"
     # The old master key opens nothing any more.
