@@ -26,7 +26,7 @@ from pathlib import Path
 from callwright.accounts.second_factor import totp_aad
 from callwright.errors import CallwrightError
 from callwright.privacy.keyring import Keyring, wrap_aad
-from callwright.privacy.recording_crypto import reencrypt_file
+from callwright.privacy.recording_crypto import reencrypt_file, remove_recording
 from callwright.privacy.secrets import DecryptionFailed, MasterKey, SealingKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.credentials import CredentialRepository
@@ -107,6 +107,9 @@ async def reencrypt_org(
             )
             if changed:
                 report.recordings += 1
+            else:
+                # Erased or expired while it was rewritten: the rename must not bring it back.
+                await asyncio.to_thread(remove_recording, path)
         await asyncio.sleep(pause_s)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import sqlite3
 import struct
 import wave
 from pathlib import Path
@@ -23,11 +24,13 @@ from callwright.privacy.key_rotation import (
 from callwright.privacy.keyring import Keyring
 from callwright.privacy.recording_crypto import (
     EncryptedReader,
+    KeySource,
     RecordingCryptoError,
     WrongRecordingKey,
     encrypt_file,
     header_key_id,
     open_encrypted,
+    reencrypt_file,
 )
 from callwright.privacy.restrictions import load_or_create_secret
 from callwright.privacy.secrets import MasterKey, SealingKey
@@ -176,6 +179,29 @@ async def test_reencrypt_is_resumable_and_reports_a_missing_file(
     assert header_key_id(paths[0]) == current and header_key_id(paths[1]) == current
     assert _read_all(paths[0], await ring.key(str(current))) == plain
     assert not paths[0].with_name(paths[0].name + ".part").exists()
+
+
+async def test_a_recording_erased_while_it_is_rewritten_does_not_come_back(
+    make_db: MakeDb, make_org: MakeOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    ring = Keyring(db, MasterKey.generate())
+    call_id, path = await _recorded_call(db, org.id, tmp_path, await ring.current(org.id),
+                                         b"y" * 3000)
+    await ring.rotate(org.id)
+    rewrite = reencrypt_file
+
+    def erased_meanwhile(target: Path, keys: KeySource, new_key: SealingKey) -> str:
+        old = rewrite(target, keys, new_key)
+        with sqlite3.connect(db.path) as conn:  # the erasure, on another connection
+            conn.execute("UPDATE calls SET recording_path = NULL WHERE id = ?", (call_id,))
+        return old
+
+    monkeypatch.setattr("callwright.privacy.key_rotation.reencrypt_file", erased_meanwhile)
+    report = await reencrypt_org(db, ring, tmp_path, org.id)
+    assert report.recordings == 0
+    assert not path.exists()
 
 
 async def test_master_key_rotation_rewraps_everything(
