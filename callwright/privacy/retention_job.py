@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 _HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
 _HAS_SLOTS = "c.slots NOT IN ('{}', '')"
+_HAS_NOTES = "EXISTS (SELECT 1 FROM call_notes n WHERE n.call_id = c.id)"
+_HAS_DELIVERIES = ("EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.call_id = c.id"
+                   " AND d.status != 'pending')")
 #: A call is held by its own hold (the flag) or by a hold on its caller number (migration 0016).
 HELD = (
     "(c.legal_hold != 0 OR EXISTS (SELECT 1 FROM legal_holds h WHERE h.org_id = c.org_id"
@@ -61,12 +64,14 @@ HELD = (
 _CANDIDATES = (
     f"SELECT c.id, c.assistant_id, c.started_at, c.status, {HELD} AS legal_hold,"
     " c.recording_path,"
-    f" {_HAS_TURNS} AS has_turns, {_HAS_SLOTS} AS has_slots"
+    f" {_HAS_TURNS} AS has_turns, {_HAS_SLOTS} AS has_slots,"
+    f" (:notes_on AND {_HAS_NOTES}) AS has_notes,"
+    f" (:logs_on AND {_HAS_DELIVERIES}) AS has_deliveries"
     " FROM calls c"
     " WHERE c.org_id IS :org AND c.started_at < :scan"
     " AND (c.started_at, c.id) > (:after_at, :after_id) AND c.status != 'in_progress'"
     f" AND (c.recording_path IS NOT NULL OR c.started_at < :meta OR {_HAS_SLOTS}"
-    f" OR {_HAS_TURNS})"
+    f" OR {_HAS_TURNS} OR (:notes_on AND {_HAS_NOTES}) OR (:logs_on AND {_HAS_DELIVERIES}))"
     " ORDER BY c.started_at, c.id LIMIT :limit"
 )
 
@@ -83,6 +88,8 @@ class OrgRetentionCounts:
     files_missing: int = 0  # of those, files that were already gone
     files_failed: int = 0  # files that could not be deleted: kept, retried next run
     held: int = 0  # calls on legal hold with something expired, left untouched
+    notes_deleted: int = 0  # every note deleted, those of deleted calls included
+    deliveries_deleted: int = 0  # finished webhook deliveries of kept calls, past their clock
     # started_at of the oldest call whose row / transcript / recording went (or would go):
     oldest_call: str | None = None
     oldest_transcript: str | None = None
@@ -185,7 +192,8 @@ class RetentionJob:
         default = Policy()
         overrides: dict[int, Policy] = {}
         for stored in await RetentionRepository(self._db).list(org_id):
-            policy = Policy(stored.metadata_days, stored.transcript_days, stored.recording_days)
+            policy = Policy(stored.metadata_days, stored.transcript_days, stored.recording_days,
+                            stored.notes_days, stored.webhook_log_days)
             if stored.assistant_id is None:
                 default = policy
             else:
@@ -199,6 +207,8 @@ class RetentionJob:
             "org": policies.org_id, "scan": scan_cutoff(policies, now),
             "meta": metadata_scan_cutoff(policies, now), "after_at": "", "after_id": 0,
             "limit": self._batch,
+            "notes_on": any(p.notes_days is not None for p in policies.all()),
+            "logs_on": any(p.webhook_log_days is not None for p in policies.all()),
         }
         while True:
             rows = await self._db.fetch_all(_CANDIDATES, params)
@@ -210,6 +220,7 @@ class RetentionJob:
                     started_at=str(r["started_at"]), status=str(r["status"]),
                     legal_hold=bool(r["legal_hold"]), recording_path=r["recording_path"],
                     has_turns=bool(r["has_turns"]), has_slots=bool(r["has_slots"]),
+                    has_notes=bool(r["has_notes"]), has_deliveries=bool(r["has_deliveries"]),
                 )
                 for r in rows
             ]
@@ -242,11 +253,23 @@ class RetentionJob:
             marks = ",".join("?" * len(ids))
             counts.turns_deleted += int(await self._db.fetch_value(
                 f"SELECT count(*) FROM call_turns WHERE call_id IN ({marks})", ids))
+        if calls or decided.delete_notes:
+            ids = [*calls, *decided.delete_notes]
+            marks = ",".join("?" * len(ids))
+            counts.notes_deleted += int(await self._db.fetch_value(
+                f"SELECT count(*) FROM call_notes WHERE call_id IN ({marks})", ids))
+        if decided.delete_deliveries:
+            ids = list(decided.delete_deliveries)
+            marks = ",".join("?" * len(ids))
+            counts.deliveries_deleted += int(await self._db.fetch_value(
+                f"SELECT count(*) FROM webhook_deliveries WHERE call_id IN ({marks})"
+                " AND status != 'pending'", ids))
         _note_oldest(counts, {i: by_id[i].started_at for i in by_id}, calls, turns, recordings)
 
     async def _apply(self, decided: RetentionPlan, started: dict[int, str],
                      counts: OrgRetentionCounts) -> None:
-        wanted = {*decided.delete_calls, *decided.delete_transcripts, *decided.delete_recordings}
+        wanted = {*decided.delete_calls, *decided.delete_transcripts, *decided.delete_recordings,
+                  *decided.delete_notes, *decided.delete_deliveries}
         async with self._db.transaction() as conn:
             current = await _current(conn, sorted(wanted))
             held_now = {i for i in wanted if i not in current}
@@ -262,10 +285,20 @@ class RetentionJob:
             calls = [i for i in decided.delete_calls if i in current and i not in failed]
             turns = [i for i in decided.delete_transcripts if i in current]
             recordings = [i for i in decided.delete_recordings if i in gone or i in missing]
+            deliveries = [i for i in decided.delete_deliveries if i in current]
+            if deliveries:  # before the turns, whose deletion takes every delivery with them
+                cursor = await conn.execute(
+                    "DELETE FROM webhook_deliveries WHERE status != 'pending' AND call_id IN"
+                    f" ({','.join('?' * len(deliveries))})", deliveries)
+                counts.deliveries_deleted += cursor.rowcount
+                await cursor.close()
+            notes = [i for i in decided.delete_notes if i in current]
+            if notes:
+                counts.notes_deleted += await _delete_in(conn, "call_notes", "call_id", notes)
             if calls:
                 counts.turns_deleted += await _delete_in(conn, "call_turns", "call_id", calls)
                 await _delete_in(conn, "call_events", "call_id", calls)
-                await _delete_in(conn, "call_notes", "call_id", calls)
+                counts.notes_deleted += await _delete_in(conn, "call_notes", "call_id", calls)
                 counts.calls_deleted += await _delete_in(conn, "calls", "id", calls)
             if turns:
                 counts.turns_deleted += await _delete_in(conn, "call_turns", "call_id", turns)

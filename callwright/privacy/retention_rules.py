@@ -6,7 +6,10 @@ Three clocks run for every call, from its ``started_at``:
 - ``transcript_days``: past it, the call's turns are deleted (the rows, not just their text: a
   turn's timings and meta say what was said, and keeping empty rows would look like a transcript
   that exists), and the slots the dialog collected from them are cleared;
-- ``metadata_days``: past it, the whole call goes: row, turns, events, notes and recording.
+- ``metadata_days``: past it, the whole call goes: row, turns, events, notes and recording;
+- ``notes_days`` (optional, None: the notes go with the call): past it, the call's notes go;
+- ``webhook_log_days`` (optional, None: with the call): past it, the call's webhook deliveries
+  that are no longer pending (the delivery log, which copies the call) go.
 
 An assistant's own policy replaces the org's for that assistant's calls (all three values, as
 :meth:`~callwright.store.retention.RetentionRepository.effective` resolves it). A call on legal
@@ -35,9 +38,16 @@ class Policy:
     metadata_days: int = DEFAULT_METADATA_DAYS
     transcript_days: int = DEFAULT_TRANSCRIPT_DAYS
     recording_days: int = DEFAULT_RECORDING_DAYS
+    notes_days: int | None = None
+    webhook_log_days: int | None = None
+
+    def periods(self) -> list[int]:
+        """Every period of the policy that is set."""
+        return [d for d in (self.metadata_days, self.transcript_days, self.recording_days,
+                            self.notes_days, self.webhook_log_days) if d is not None]
 
     def __post_init__(self) -> None:
-        for days in (self.metadata_days, self.transcript_days, self.recording_days):
+        for days in self.periods():
             if days < 1:
                 raise ValueError(f"retention periods are at least one day, got {days}")
 
@@ -79,8 +89,7 @@ def cutoffs(policy: Policy, now: datetime) -> Cutoffs:
 def scan_cutoff(policies: OrgPolicies, now: datetime) -> str:
     """The newest cutoff any rule of the org uses, in the store's text form: calls that started
     at or after it have nothing to delete, so the job never reads them."""
-    shortest = min(min(p.metadata_days, p.transcript_days, p.recording_days)
-                   for p in policies.all())
+    shortest = min(min(p.periods()) for p in policies.all())
     return format_iso(now - timedelta(days=shortest))
 
 
@@ -102,6 +111,8 @@ class CallFacts:
     recording_path: str | None
     has_turns: bool
     has_slots: bool = False
+    has_notes: bool = False
+    has_deliveries: bool = False  # webhook deliveries no longer pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +124,13 @@ class RetentionPlan:
     delete_transcripts: tuple[int, ...] = ()  # kept calls: turns deleted, slots cleared
     delete_recordings: tuple[int, ...] = ()  # kept calls: file deleted, path cleared
     held: tuple[int, ...] = ()  # on legal hold, with something expired: untouched
+    delete_notes: tuple[int, ...] = ()  # kept calls: notes deleted
+    delete_deliveries: tuple[int, ...] = ()  # kept calls: finished webhook deliveries deleted
 
     @property
     def empty(self) -> bool:
-        return not (self.delete_calls or self.delete_transcripts or self.delete_recordings)
+        return not (self.delete_calls or self.delete_transcripts or self.delete_recordings
+                    or self.delete_notes or self.delete_deliveries)
 
 
 def decide(call: CallFacts, policy: Policy, now: datetime) -> tuple[bool, bool, bool]:
@@ -132,17 +146,32 @@ def decide(call: CallFacts, policy: Policy, now: datetime) -> tuple[bool, bool, 
     return (False, transcript, recording)
 
 
+def decide_logs(call: CallFacts, policy: Policy, now: datetime) -> tuple[bool, bool]:
+    """(delete its notes, delete its finished webhook deliveries) for a call that is kept,
+    ignoring legal hold."""
+    if call.status == "in_progress":
+        return (False, False)
+    started = parse_iso(call.started_at)
+    notes = (policy.notes_days is not None and call.has_notes
+             and started < now - timedelta(days=policy.notes_days))
+    deliveries = (policy.webhook_log_days is not None and call.has_deliveries
+                  and started < now - timedelta(days=policy.webhook_log_days))
+    return (notes, deliveries)
+
+
 def plan(policies: OrgPolicies, now: datetime, calls: Iterable[CallFacts]) -> RetentionPlan:
     """What to delete among ``calls`` (all of the org ``policies`` belongs to)."""
     delete_calls: list[int] = []
     transcripts: list[int] = []
     recordings: list[int] = []
     held: list[int] = []
+    notes: list[int] = []
+    deliveries: list[int] = []
     for call in calls:
-        whole, transcript, recording = decide(
-            call, policies.for_assistant(call.assistant_id), now
-        )
-        if not (whole or transcript or recording):
+        policy = policies.for_assistant(call.assistant_id)
+        whole, transcript, recording = decide(call, policy, now)
+        old_notes, old_deliveries = decide_logs(call, policy, now)
+        if not (whole or transcript or recording or old_notes or old_deliveries):
             continue
         if call.legal_hold:
             held.append(call.id)
@@ -153,7 +182,12 @@ def plan(policies: OrgPolicies, now: datetime, calls: Iterable[CallFacts]) -> Re
                 transcripts.append(call.id)
             if recording:
                 recordings.append(call.id)
+            if old_notes:
+                notes.append(call.id)
+            if old_deliveries:
+                deliveries.append(call.id)
     return RetentionPlan(
         delete_calls=tuple(delete_calls), delete_transcripts=tuple(transcripts),
-        delete_recordings=tuple(recordings), held=tuple(held),
+        delete_recordings=tuple(recordings), held=tuple(held), delete_notes=tuple(notes),
+        delete_deliveries=tuple(deliveries),
     )

@@ -1,4 +1,5 @@
-"""Retention policy rows: how long to keep call metadata, transcripts and recordings.
+"""Retention policy rows: how long to keep call metadata, transcripts, recordings, notes and
+webhook deliveries (the last two optional: None, they go with the call).
 
 An org has a default policy and may override it per assistant. Without any row the built-in
 defaults apply (365 days of metadata and transcripts, 90 days of recordings). The job that deletes
@@ -19,7 +20,8 @@ DEFAULT_METADATA_DAYS = 365
 DEFAULT_TRANSCRIPT_DAYS = 365
 DEFAULT_RECORDING_DAYS = 90
 MAX_DAYS = 36500
-_COLUMNS = "org_id, assistant_id, metadata_days, transcript_days, recording_days, updated_at"
+_COLUMNS = ("org_id, assistant_id, metadata_days, transcript_days, recording_days, notes_days,"
+            " webhook_log_days, updated_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class RetentionPolicy:
     recording_days: int
     updated_at: str | None  # None: built-in defaults, no row stored
     source: str  # "assistant", "org" or "default": where the values came from
+    notes_days: int | None = None  # None: notes go with the call
+    webhook_log_days: int | None = None  # None: finished webhook deliveries go with the call
 
 
 def _policy_from_row(row: sqlite3.Row) -> RetentionPolicy:
@@ -40,6 +44,9 @@ def _policy_from_row(row: sqlite3.Row) -> RetentionPolicy:
         metadata_days=int(row["metadata_days"]), transcript_days=int(row["transcript_days"]),
         recording_days=int(row["recording_days"]), updated_at=str(row["updated_at"]),
         source="org" if assistant_id is None else "assistant",
+        notes_days=None if row["notes_days"] is None else int(row["notes_days"]),
+        webhook_log_days=(None if row["webhook_log_days"] is None
+                          else int(row["webhook_log_days"])),
     )
 
 
@@ -117,16 +124,49 @@ class RetentionRepository:
                 updated = cursor.rowcount
                 await cursor.close()
                 if updated == 0:
-                    await conn.execute(
+                    await conn.execute(  # a new assistant policy starts with the org's logs
                         "INSERT INTO retention_policies (metadata_days, transcript_days,"
-                        " recording_days, updated_at, org_id, assistant_id)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (*values, org_id, assistant_id),
+                        " recording_days, updated_at, org_id, assistant_id, notes_days,"
+                        " webhook_log_days) SELECT ?, ?, ?, ?, ?, ?, o.notes_days,"
+                        " o.webhook_log_days FROM (SELECT 1) LEFT JOIN retention_policies o"
+                        " ON o.org_id = ? AND o.assistant_id IS NULL",
+                        (*values, org_id, assistant_id, org_id),
                     )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot set retention policy: {exc}") from exc
         policy = await self.get(org_id, assistant_id)
         assert policy is not None
+        return policy
+
+    async def set_logs(
+        self,
+        org_id: int,
+        assistant_id: int | None = None,
+        *,
+        notes_days: int | None,
+        webhook_log_days: int | None,
+    ) -> RetentionPolicy:
+        """Set how long notes and finished webhook deliveries are kept (None: with the call),
+        for the org default or one assistant. An assistant without its own policy gets one,
+        with the org's other periods. Raises ValueError, NotFound as :meth:`set`."""
+        for name, days in (("notes_days", notes_days), ("webhook_log_days", webhook_log_days)):
+            if days is not None and (isinstance(days, bool) or not isinstance(days, int)
+                                     or not 1 <= days <= MAX_DAYS):
+                raise ValueError(f"{name} must be empty or a whole number of days from 1 to"
+                                 f" {MAX_DAYS}")
+        if await self.get(org_id, assistant_id) is None:
+            base = await self.effective(org_id)
+            await self.set(org_id, assistant_id, metadata_days=base.metadata_days,
+                           transcript_days=base.transcript_days,
+                           recording_days=base.recording_days)
+        await self._db.execute(
+            "UPDATE retention_policies SET notes_days = ?, webhook_log_days = ?, updated_at = ?"
+            " WHERE org_id = ? AND assistant_id IS ?",
+            (notes_days, webhook_log_days, self._now(), org_id, assistant_id),
+        )
+        policy = await self.get(org_id, assistant_id)
+        if policy is None:
+            raise NotFound("retention policy removed meanwhile")
         return policy
 
     async def clear(self, org_id: int, assistant_id: int | None = None) -> bool:
