@@ -1,8 +1,9 @@
 """A caller's right of access and right to erasure, within one org.
 
-:func:`export_caller` writes a ZIP holding ``calls.json`` (every call of that caller in that org:
-metadata, turns, events, notes, and the caller's restrictions) and ``recordings/<uid>.wav`` (the
-recordings, decrypted when they were encrypted at rest).
+:func:`export_caller` writes a ZIP (:mod:`callwright.privacy.export_archive`: ``manifest.json``,
+``calls.json`` with every call of that caller in that org: metadata, turns, events, notes, and the
+caller's restrictions; ``turns.jsonl``; ``recordings/<uid>.wav``, decrypted when they were
+encrypted at rest). :func:`export_call` and :func:`erase_call` do the same for one call.
 
 :func:`erase_caller` deletes the caller's recordings, turns, events and notes, and anonymises the
 call rows (``caller_number`` becomes ``"erased"``, the name, slots, channel and recording reference
@@ -23,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from typing import Any
 import aiosqlite
 
 from callwright.errors import CallwrightError, NotFound
-from callwright.privacy.recording_crypto import copy_plaintext, remove_recording
+from callwright.privacy.export_archive import write_export
+from callwright.privacy.recording_crypto import remove_recording
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
@@ -45,6 +45,31 @@ log = logging.getLogger(__name__)
 ERASED = "erased"
 EXPORT_FORMAT = "callwright-caller-export"
 _MATCH = "org_id = ? AND (caller_number = ? OR (direction = 'outbound' AND dialed = ?))"
+_MATCH_CALL = "org_id = ? AND uid = ?"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Whose data: every call of a caller number (``kind="caller"``) or one call (``"call"``)."""
+
+    kind: str
+    value: str
+
+    @classmethod
+    def caller(cls, number: str) -> Subject:
+        return cls("caller", _number(number))
+
+    @classmethod
+    def call(cls, uid: str) -> Subject:
+        uid = uid.strip()
+        if not uid:
+            raise ValueError("a call uid is required")
+        return cls("call", uid)
+
+    def where(self, org_id: int) -> tuple[str, tuple[object, ...]]:
+        if self.kind == "call":
+            return _MATCH_CALL, (org_id, self.value)
+        return _MATCH, (org_id, self.value, self.value)
 
 
 class ErasureIncomplete(CallwrightError):
@@ -54,7 +79,7 @@ class ErasureIncomplete(CallwrightError):
 @dataclass(frozen=True, slots=True)
 class ErasureReport:
     org_id: int
-    pseudonym: str  # how the caller is named from now on (restrictions, audit log)
+    pseudonym: str  # how the caller is named from now on (restrictions, audit log); "" for a call
     calls_anonymised: int
     recordings_deleted: int
     turns_deleted: int
@@ -86,13 +111,34 @@ async def export_caller(
     ip: str = "",
 ) -> Path:
     """Write the caller's data in ``org_id`` to a new ZIP (mode 0600) in ``out_dir``."""
-    number = _number(caller_number)
+    return await export_subject(db, org_id, Subject.caller(caller_number), out_dir, master_key,
+                                actor=actor, user_id=user_id, ip=ip)
+
+
+async def export_call(
+    db: Database, org_id: int, uid: str, out_dir: Path, master_key: MasterKey, *,
+    actor: str = "cli", user_id: int | None = None, ip: str = "",
+) -> Path:
+    """Write one call of ``org_id`` to a new ZIP; NotFound if the org has no such call."""
+    subject = Subject.call(uid)
+    if await db.fetch_value("SELECT 1 FROM calls WHERE org_id = ? AND uid = ?",
+                            (org_id, subject.value)) is None:
+        raise NotFound(f"call {subject.value} not found")
+    return await export_subject(db, org_id, subject, out_dir, master_key,
+                                actor=actor, user_id=user_id, ip=ip)
+
+
+async def export_subject(
+    db: Database, org_id: int, subject: Subject, out_dir: Path, master_key: MasterKey, *,
+    actor: str = "cli", user_id: int | None = None, ip: str = "",
+) -> Path:
+    """The export of :func:`export_caller` or :func:`export_call`, by :class:`Subject`."""
     org = await OrgRepository(db).get(org_id)
     restrictions = CallerRestrictionRepository(db, master_key)
-    restriction = await restrictions.get(org_id, number)
-    rows = await db.fetch_all(
-        f"SELECT * FROM calls WHERE {_MATCH} ORDER BY started_at, id", (org_id, number, number)
-    )
+    restriction = (await restrictions.get(org_id, subject.value)
+                   if subject.kind == "caller" else None)
+    where, params = subject.where(org_id)
+    rows = await db.fetch_all(f"SELECT * FROM calls WHERE {where} ORDER BY started_at, id", params)
     calls: list[dict[str, Any]] = []
     recordings: dict[str, Path] = {}
     for row in rows:
@@ -115,7 +161,8 @@ async def export_caller(
     document: dict[str, Any] = {
         "format": EXPORT_FORMAT, "version": 1, "exported_at": utc_now_iso(),
         "org": {"id": org.id, "slug": org.slug, "name": org.name},
-        "caller_number": number,
+        "subject": {"kind": subject.kind, "value": subject.value},
+        "caller_number": subject.value if subject.kind == "caller" else None,
         "restrictions": None if restriction is None else {
             "do_not_record": restriction.do_not_record,
             "processing_restricted": restriction.processing_restricted,
@@ -125,14 +172,23 @@ async def export_caller(
     }
     name = f"callwright-export-{org.slug}-{document['exported_at'].replace(':', '')}.zip"
     path = await asyncio.to_thread(
-        _write_zip, Path(out_dir), name, document, recordings, master_key
+        write_export, Path(out_dir), name, document, recordings, master_key
     )
     await AuditRepo(db).append(
-        org_id=org_id, user_id=user_id, actor=actor, action="caller.export",
-        target=f"caller:{await restrictions.pseudonym(org_id, number)}",
+        org_id=org_id, user_id=user_id, actor=actor,
+        action="caller.export" if subject.kind == "caller" else "call.export",
+        target=await _target(restrictions, org_id, subject),
         detail={"calls": len(calls), "recordings": len(recordings), "file": path.name}, ip=ip,
     )
     return path
+
+
+async def _target(restrictions: CallerRestrictionRepository, org_id: int,
+                  subject: Subject) -> str:
+    """How the audit log names the subject: a caller by pseudonym only, a call by its uid."""
+    if subject.kind == "call":
+        return f"call:{subject.value}"
+    return f"caller:{await restrictions.pseudonym(org_id, subject.value)}"
 
 
 def _decoded(row: dict[str, Any], key: str) -> dict[str, Any]:
@@ -141,37 +197,6 @@ def _decoded(row: dict[str, Any], key: str) -> dict[str, Any]:
     except (TypeError, ValueError):
         pass  # exported as stored
     return row
-
-
-def _write_zip(out_dir: Path, name: str, document: dict[str, Any],
-               recordings: dict[str, Path], master_key: MasterKey) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    final = out_dir / name
-    partial = out_dir / (name + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
-            for call in document["calls"]:
-                source = recordings.get(call["uid"])
-                call["recording"] = None
-                if source is None:
-                    continue
-                if not source.is_file():
-                    call["recording"] = {"file": None, "missing": True}
-                    continue
-                member = f"recordings/{call['uid']}.wav"
-                with archive.open(member, "w", force_zip64=True) as handle:
-                    copy_plaintext(source, master_key, handle.write)
-                call["recording"] = {"file": member, "missing": False}
-            archive.writestr(
-                "calls.json", json.dumps(document, ensure_ascii=False, indent=2, default=str),
-                compress_type=zipfile.ZIP_DEFLATED,
-            )
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, final)
-    return final
 
 
 # -- erasure -------------------------------------------------------------------------------------
@@ -192,26 +217,56 @@ async def erase_caller(
     Raises NotFound for an unknown org and :class:`ErasureIncomplete` (nothing in the store
     changed) if a recording file exists but cannot be deleted.
     """
-    number = _number(caller_number)
+    return await erase_subject(db, org_id, Subject.caller(caller_number), master_key,
+                               actor=actor, user_id=user_id, ip=ip)
+
+
+async def erase_call(
+    db: Database, org_id: int, uid: str, master_key: MasterKey, *,
+    actor: str = "cli", user_id: int | None = None, ip: str = "",
+) -> ErasureReport:
+    """Erase one call of ``org_id`` as :func:`erase_caller` erases each of a caller's calls.
+
+    The caller's restrictions are left as they are (their other calls are not erased);
+    ``pseudonym`` in the report is empty. NotFound if the org has no such call.
+    """
+    subject = Subject.call(uid)
+    if await db.fetch_value("SELECT 1 FROM calls WHERE org_id = ? AND uid = ?",
+                            (org_id, subject.value)) is None:
+        raise NotFound(f"call {subject.value} not found")
+    return await erase_subject(db, org_id, subject, master_key,
+                               actor=actor, user_id=user_id, ip=ip)
+
+
+async def erase_subject(
+    db: Database, org_id: int, subject: Subject, master_key: MasterKey, *,
+    actor: str = "cli", user_id: int | None = None, ip: str = "",
+) -> ErasureReport:
+    """The erasure of :func:`erase_caller` or :func:`erase_call`, by :class:`Subject`."""
     if await db.fetch_value("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) is None:
         raise NotFound(f"org {org_id} not found")
     restrictions = CallerRestrictionRepository(db, master_key)
-    pseudonym = await restrictions.pseudonym(org_id, number)
+    by_caller = subject.kind == "caller"
+    pseudonym = await restrictions.pseudonym(org_id, subject.value) if by_caller else ""
     previous_secure_delete: int | None = None
     try:
         async with db.transaction() as conn:
             previous_secure_delete = await _pragma(conn, "secure_delete")
             await conn.execute("PRAGMA secure_delete=ON")
-            counts, held = await _erase_rows(conn, org_id, number)
-            await restrictions.record_erasure(conn, org_id, number, pseudonym, utc_now_iso())
+            counts, held = await _erase_rows(conn, *subject.where(org_id))
+            if by_caller:
+                await restrictions.record_erasure(
+                    conn, org_id, subject.value, pseudonym, utc_now_iso()
+                )
         if counts["turns"]:
             async with db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO call_turns_fts(call_turns_fts) VALUES ('optimize')"
                 )
         await AuditRepo(db).append(
-            org_id=org_id, user_id=user_id, actor=actor, action="caller.erase",
-            target=f"caller:{pseudonym}",
+            org_id=org_id, user_id=user_id, actor=actor,
+            action="caller.erase" if by_caller else "call.erase",
+            target=f"caller:{pseudonym}" if by_caller else f"call:{subject.value}",
             detail={"calls_anonymised": counts["calls"], "recordings_deleted": counts["files"],
                     "turns_deleted": counts["turns"], "events_deleted": counts["events"],
                     "notes_deleted": counts["notes"], "held_calls": list(held)},
@@ -234,11 +289,10 @@ async def erase_caller(
 
 
 async def _erase_rows(
-    conn: aiosqlite.Connection, org_id: int, number: str
+    conn: aiosqlite.Connection, where: str, params: tuple[object, ...]
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     async with conn.execute(
-        f"SELECT id, uid, recording_path, legal_hold FROM calls WHERE {_MATCH}",
-        (org_id, number, number),
+        f"SELECT id, uid, recording_path, legal_hold FROM calls WHERE {where}", params
     ) as cur:
         rows = list(await cur.fetchall())
     held = tuple(str(r["uid"]) for r in rows if r["legal_hold"])

@@ -29,6 +29,12 @@ def read_zip(path: Path) -> tuple[dict[str, Any], dict[str, bytes], int]:
     with zipfile.ZipFile(path) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
     document = json.loads(files.pop("calls.json"))
+    manifest = json.loads(files.pop("manifest.json"))
+    turns = [json.loads(line) for line in files.pop("turns.jsonl").decode().splitlines()]
+    assert manifest["subject"] == document["subject"]
+    assert manifest["counts"]["turns"] == len(turns) == sum(
+        len(c["turns"]) for c in document["calls"])
+    assert {m["file"] for m in manifest["files"]} == {"calls.json", "turns.jsonl", *files}
     return document, files, stat.S_IMODE(path.stat().st_mode)
 
 
