@@ -16,7 +16,9 @@ from the last number used. What happens next is the assistant's ``on_recovery``:
   ``[calls] fallback_target``, so the PBX routes the caller to a person.
 * ``hangup``: an apology, then the call is hung up.
 
-A caller whose number has no assistant any more is handed back to the dialplan.
+A caller whose number has no assistant any more is handed back to the dialplan. Each recovery is
+counted by what was done (``SessionServices.count_recovery``: the service's
+``callwright_recoveries_total{action}``).
 
 **Hand-back.** When the service drains or stops, each caller still talking to the assistant hears
 a short line (:func:`handback_line`) and is sent back to the dialplan (``[calls]
@@ -147,6 +149,7 @@ async def prepare_recovery(
         "assistant": assistant.id if assistant else None,
     })
     log.warning("call %s on channel %s recovered: %s", call.uid, channel.id, action)
+    svc.count_recovery(action)
     return Recovery(call, assistant, action, target, journal)
 
 

@@ -118,6 +118,7 @@ class CallService:
         self.status = ServiceStatus(
             settings.server, live=self.live, clock=self.clock, speech=self.speech,
             events=lambda: self._stream, db=lambda: self.db,
+            draining=lambda: self.app is not None and self.app.draining,
         )
 
     async def start(self) -> None:
@@ -174,6 +175,7 @@ class CallService:
             keyring=Keyring(self.db, master_key),
             expect_media_channel=self.app.expect_media_channel,
             forget_media_channel=self.app.forget_media_channel,
+            count_recovery=self.status.metrics.recovery,
         )
 
         def new_session(event: StasisStart) -> CallSession:

@@ -11,7 +11,8 @@ event-loop lag, follows the RTP streams of the media legs the service creates
 
 Readiness probes: ``ari`` (the events WebSocket is connected), ``store`` (the store is open, its
 disk has room and its write lock can be taken), ``models`` (the default speech recognition model
-is loaded).
+is loaded), ``draining`` (the service is not draining or stopping: once it is, new callers go back
+to the dialplan, so a load balancer or an upgrade script must not count on it).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class ServiceStatus:
         speech: SpeechEngines,
         events: Callable[[], AriEventStream | None],
         db: Callable[[], Database | None],
+        draining: Callable[[], bool],
         registry: CollectorRegistry | None = None,
         readiness_timeout_s: float = 2.0,
     ) -> None:
@@ -109,6 +111,7 @@ class ServiceStatus:
         self._speech = speech
         self._events = events
         self._db = db
+        self._draining = draining
         self.metrics = CallMetrics(self.registry)
         self.rtp = RtpStreams(self.metrics.rtp_stream_closed)
         self.metrics.readings = ServiceReadings(
@@ -124,6 +127,7 @@ class ServiceStatus:
         self.metrics.attach(live)
         probes: Mapping[str, Probe] = {
             "ari": self._ari_ready, "store": self._store_ready, "models": self._models_ready,
+            "draining": self._not_draining,
         }
         self.readiness = Readiness(probes, timeout_s=readiness_timeout_s)
         self.loop_lag = LoopLagSampler(self.metrics.loop_lag)
@@ -177,6 +181,11 @@ class ServiceStatus:
             await db.check_writable()
         except StoreError as exc:
             return str(exc)
+        return None
+
+    async def _not_draining(self) -> str | None:
+        if self._draining():
+            return "draining: new calls go back to the dialplan, calls in progress are ending"
         return None
 
     async def _models_ready(self) -> str | None:

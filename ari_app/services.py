@@ -46,6 +46,9 @@ class SessionServices:
     keyring: Keyring
     expect_media_channel: Callable[[str, CallSession], None]
     forget_media_channel: Callable[[str], None]
+    #: Counts a caller recovered after a restart or a reconnect, by what was done with it
+    #: ("resume", "dialplan" or "hangup"; the service's metrics, CallMetrics.recovery).
+    count_recovery: Callable[[str], None]
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
         return self.dialogs.pipeline_settings(assistant)

@@ -1,5 +1,6 @@
 """Health, readiness and metrics of the real call service against the PBX simulator: /readyz
-follows ARI and the store, a whole call moves the metrics, and its log lines carry its uid."""
+follows ARI, the store and draining, a whole call moves the metrics, recoveries are counted by
+action, and a call's log lines carry its uid."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,9 +21,22 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
-from ari_app.demo_caller import converse, synthesize_phrases
+from ari_app.demo_caller import converse, heard_speech_after, synthesize_phrases
+from ari_app.service import CallService
+from ari_app.simulator.calls import ContinuedTo
+from ari_app.simulator.server import PbxSimulator
+from callwright.config import load_config
+from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.observability.logs import log_handler
-from tests.ari_app.conftest import Harness, MakeHarness
+from callwright.speech.vosk_stt import VoskModelCache
+from callwright.store.assistants import AssistantRepository
+from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
+from callwright.store.seed import seed_demo
+from tests.ari_app.conftest import PASSWORD, Harness, MakeHarness
+from tests.ari_app.simulator.conftest import AppSide
+from tests.ari_app.simulator.media_helpers import RtpPeer
+from tests.ari_app.simulator.test_inbound_call import bridge_with_media
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +99,7 @@ async def test_readyz_follows_the_store_and_the_ari_connection(
     status, body = await readyz(url)
     assert status == 200, body
     assert body["checks"] == {name: {"ready": True, "detail": "ok"}
-                              for name in ("ari", "store", "models")}
+                              for name in ("ari", "store", "models", "draining")}
 
     # Another process holds the store's write lock: not ready, then ready again once it lets go.
     other = sqlite3.connect(h.settings.store.path, isolation_level=None)
@@ -176,3 +192,72 @@ async def test_a_call_moves_the_metrics_and_its_log_lines_carry_its_uid(
     naming = [r for r in records if row.uid in r["message"]]
     assert naming and all(r.get("call_uid") == row.uid for r in naming)
     assert all(r.get("call_uid") in (None, row.uid) for r in records)
+
+
+async def test_readyz_is_not_ready_once_the_service_drains(make_harness: MakeHarness) -> None:
+    h, url = await with_status(make_harness)
+    await wait_readyz(url, lambda status, _: status == 200)
+    await h.service.drain()  # no call in progress: the wait is over at once, draining stays
+    status, body = await readyz(url)
+    assert status == 503 and body["not_ready"] == ["draining"], body
+    assert body["checks"]["draining"]["detail"].startswith("draining")
+    assert body["checks"]["ari"]["ready"], "still connected while draining"
+
+
+async def test_recoveries_are_counted_by_action(
+    tmp_path: Path, vosk_models: VoskModelCache
+) -> None:
+    """Two callers left in our app by a process that died (bridged with its media channel): the
+    new service resumes the demo assistant's caller and hands the other assistant's caller to the
+    dialplan, and /metrics counts one of each."""
+    settings = load_config(None, env={
+        "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
+        "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
+        "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "CALLWRIGHT_SERVER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+    })
+    async with PbxSimulator(username=settings.ari.username, password=PASSWORD) as sim:
+        settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
+        db = await Database.open(settings.store.path)
+        try:
+            org, _, _ = await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting="",
+                                        flow=dict(DEMO_FLOW), record_calls=False)
+            desk = await AssistantRepository(db).create(
+                org.id, "Desk", "ko", "", flow=dict(DEMO_FLOW), on_recovery="dialplan",
+                recovery_target="operators,s,1")
+            await NumberRepository(db).create(org.id, "200", assistant_id=desk.id)
+        finally:
+            await db.close()
+        auth = aiohttp.encode_basic_auth(sim.username, sim.password)
+        peer = await RtpPeer.open()
+        try:
+            async with aiohttp.ClientSession(headers={"Authorization": auth}) as raw:
+                dead = AppSide(sim, raw, settings.ari.app)
+                await dead.connect()
+                calls = []
+                for dialed in (DEMO_NUMBER, "200"):
+                    calls.append(await sim.place_call(dialed=dialed, app=settings.ari.app))
+                    caller = (await dead.next_event("StasisStart"))["channel"]["id"]
+                    await bridge_with_media(dead, caller, peer)
+                assert dead.ws is not None
+                dead.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+                await asyncio.sleep(0.1)
+        finally:
+            peer.close()
+        resumed, handed = calls
+        service = CallService(settings, vosk_models=vosk_models, warm_streams=1)
+        await service.start()
+        try:
+            registry = service.status.registry
+
+            def counted(action: str) -> float | None:
+                return registry.get_sample_value("callwright_recoveries_total",
+                                                 {"action": action})
+
+            assert counted("resume") == 0
+            await heard_speech_after(resumed.caller, time.monotonic(), 5.0)
+            await asyncio.wait_for(handed.ended(), 5.0)  # 1 s in the dialplan, then the end
+            assert handed.continued_to == ContinuedTo("operators", "s", 1)
+            assert (counted("resume"), counted("dialplan"), counted("hangup")) == (1, 1, 0)
+        finally:
+            await service.stop()
