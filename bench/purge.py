@@ -1,13 +1,15 @@
 """Benchmark: a retention purge of a million calls while a live call writes its turns.
 
-    .venv/bin/python -m bench.purge [--calls 1000000] [--turns 2] [--batch 500] [--db PATH]
+    .venv/bin/python -m bench.purge [--calls 1000000] [--turns 2] [--batch 500]
+                                    [--max-batch-ms 20] [--db PATH]
 
 Seeds a fresh SQLite store (outside the measured part: plain ``sqlite3``, ``executemany`` in a
 few large transactions) with ``--calls`` finished calls of one org, all older than the default
 12-month retention, each with ``--turns`` transcript turns (full-text indexed, as in service).
 Then, through one :class:`~callwright.store.db.Database` (the single writer), a simulated live
 call writes a turn every 200 ms while :class:`~callwright.privacy.retention_job.RetentionJob`
-purges every old call in batches of ``--batch``. It prints and saves
+purges every old call in batches of at most ``--batch`` calls, sized so that each
+transaction takes about ``--max-batch-ms`` (the job's default, 20 ms). It prints and saves
 (``bench/results/purge.json``) the live write latency (p50/p99/max, ms) before and during the
 purge, the purge's duration and rate (calls/s), and the seeding time. Smaller scales
 (``--calls 2000``) run in a second; the figure of ``make bench`` is the full million.
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import save, summarize  # noqa: E402
-from callwright.privacy.retention_job import RetentionJob  # noqa: E402
+from callwright.privacy.retention_job import MAX_BATCH_S, RetentionJob  # noqa: E402
 from callwright.store.calls import CallRepository  # noqa: E402
 from callwright.store.clock import format_iso, utc_now_iso  # noqa: E402
 from callwright.store.db import Database  # noqa: E402
@@ -111,7 +113,7 @@ def prepare(path: Path, calls: int, turns: int) -> tuple[int, dict[str, float]]:
                     "store_mb": round(path.stat().st_size / 2**20, 1)}
 
 
-async def measure(path: Path, org_id: int, batch: int) -> dict[str, Any]:
+async def measure(path: Path, org_id: int, batch: int, max_batch_s: float) -> dict[str, Any]:
     db = await Database.open(path)
     try:
         baseline: list[float] = []
@@ -124,7 +126,8 @@ async def measure(path: Path, org_id: int, batch: int) -> dict[str, Any]:
         stop = asyncio.Event()
         task = asyncio.create_task(live_call(db, org_id, during, stop))
         started = time.perf_counter()
-        report = await RetentionJob(db, batch_size=batch).run_once()
+        job = RetentionJob(db, batch_size=batch, max_batch_s=max_batch_s or None)
+        report = await job.run_once()
         purge_s = time.perf_counter() - started
         stop.set()
         await task
@@ -135,7 +138,7 @@ async def measure(path: Path, org_id: int, batch: int) -> dict[str, Any]:
         await db.close()
     counts = report.for_org(org_id)
     return {
-        "batch": batch, "purge_s": round(purge_s, 2),
+        "batch": batch, "max_batch_ms": round(max_batch_s * 1000, 1), "purge_s": round(purge_s, 2),
         "calls_deleted": counts.calls_deleted, "turns_deleted": counts.turns_deleted,
         "purge_calls_per_s": round(counts.calls_deleted / purge_s) if purge_s else 0,
         "calls_left": remaining, "live_turns_kept": live_turns,
@@ -148,7 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--turns", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=500, help="largest batch (calls)")
+    parser.add_argument("--max-batch-ms", type=float, default=MAX_BATCH_S * 1000,
+                        help="target length of a purge transaction; 0: fixed batches")
     parser.add_argument("--db", type=Path, help="store file (default: a temporary one)")
     parser.add_argument("--no-save", action="store_true", help="print, do not save the figures")
     args = parser.parse_args(argv)
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"{path} exists: the benchmark needs a fresh store")
         org_id, seeding = prepare(path, args.calls, args.turns)
         figures = {"calls": args.calls, "turns_per_call": args.turns, **seeding,
-                   **asyncio.run(measure(path, org_id, args.batch))}
+                   **asyncio.run(measure(path, org_id, args.batch, args.max_batch_ms / 1000))}
     if args.no_save:
         print(figures)
     else:

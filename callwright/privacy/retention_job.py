@@ -3,8 +3,10 @@
 ``await RetentionJob(db).run_once()`` sweeps every org (and the calls to unknown numbers, which
 belong to no org and follow the built-in defaults), reading candidate calls in batches of
 ``batch_size`` (oldest first, keyset-paged, only calls old enough for some rule of the org and
-with something left to delete) and applying each batch's plan in its own short transaction, so a
-store of a million calls never holds the single writer for long. Inside that transaction the
+with something left to delete) and applying each batch's plan in its own short transaction (the
+batch shrinks until that transaction takes about ``max_batch_s``, 20 ms) and yielding between
+batches, so a store of a million calls never holds the single writer for long: a live call's
+write waits for one short batch at most. Inside that transaction the
 batch's calls are read again, so a legal hold set since the read is still respected; recording
 files are deleted (in a worker thread) before the rows that reference them, and a file that
 cannot be deleted keeps its reference (and its call) for the next run. Each run appends one
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -50,6 +53,11 @@ from callwright.store.db import Database
 from callwright.store.retention import RetentionRepository
 
 log = logging.getLogger(__name__)
+
+#: A purge transaction should hold the store's one writer about this long at most (live calls'
+#: writes wait for it); batches shrink or grow towards it, between MIN_BATCH and batch_size.
+MAX_BATCH_S = 0.02
+MIN_BATCH = 10
 
 _HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
 _HAS_SLOTS = "c.slots NOT IN ('{}', '')"
@@ -129,12 +137,16 @@ class RetentionJob:
         clock: Callable[[], datetime] = utc_now,
         *,
         batch_size: int = 500,
+        max_batch_s: float | None = MAX_BATCH_S,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_batch_s is not None and max_batch_s <= 0:
+            raise ValueError("max_batch_s must be positive (or None: batches of batch_size)")
         self._db = db
         self._clock = clock
         self._batch = batch_size
+        self._max_batch_s = max_batch_s
         self._audit = AuditRepo(db)
 
     async def run_once(self, *, dry_run: bool = False) -> RetentionReport:
@@ -212,6 +224,7 @@ class RetentionJob:
         }
         while True:
             rows = await self._db.fetch_all(_CANDIDATES, params)
+            limit = params["limit"]
             if not rows:
                 break
             facts = [
@@ -232,11 +245,22 @@ class RetentionJob:
             elif dry_run:
                 await self._count(decided, facts, counts)
             else:
+                started = time.perf_counter()
                 await self._apply(decided, {f.id: f.started_at for f in facts}, counts)
-            if len(rows) < self._batch:
+                params["limit"] = self.next_limit(limit, time.perf_counter() - started)
+            if len(rows) < limit:
                 break
             await asyncio.sleep(0)  # let the call path's writes in between batches
         return counts
+
+    def next_limit(self, limit: int, took_s: float) -> int:
+        """The size of the next batch: one whose transaction should take about
+        ``max_batch_s`` at the pace of the last one (halfway there, between ``MIN_BATCH`` and
+        ``batch_size``), so the writer is never held long whatever the store's speed."""
+        if self._max_batch_s is None or took_s <= 0:
+            return self._batch
+        wanted = int(limit * self._max_batch_s / took_s)
+        return max(min(MIN_BATCH, self._batch), min(self._batch, (limit + wanted) // 2))
 
     async def _count(self, decided: RetentionPlan, facts: Sequence[CallFacts],
                      counts: OrgRetentionCounts) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from callwright.privacy.retention_job import RetentionJob
+from callwright.privacy.retention_job import MIN_BATCH, RetentionJob
 from callwright.store.clock import format_iso
 from callwright.store.db import Database
 from callwright.store.legal_holds import LegalHoldRepository
@@ -177,7 +177,7 @@ async def test_the_purge_lets_another_writer_in_between_its_batches(
 
     writer = asyncio.create_task(live_call())
     await asyncio.sleep(0.01)
-    report = await job(db, batch_size=100).run_once()
+    report = await job(db, batch_size=100, max_batch_s=None).run_once()
     done.set()
     await writer
 
@@ -186,3 +186,49 @@ async def test_the_purge_lets_another_writer_in_between_its_batches(
     assert len(purges) == 10
     for before, after in zip(purges, purges[1:], strict=False):
         assert "live" in events[before + 1:after], f"no live write between batches: {events}"
+
+
+def test_batches_are_sized_towards_the_transaction_target() -> None:
+    sized = RetentionJob(None, lambda: NOW, batch_size=500, max_batch_s=0.02)  # type: ignore[arg-type]
+    assert sized.next_limit(500, 0.1) == 300  # 5 times too slow: halfway to 100
+    assert sized.next_limit(300, 0.001) == 500  # fast: back up, never above batch_size
+    assert sized.next_limit(20, 5.0) == MIN_BATCH
+    assert sized.next_limit(200, 0.02) == 200
+    fixed = RetentionJob(None, lambda: NOW, batch_size=500, max_batch_s=None)  # type: ignore[arg-type]
+    assert fixed.next_limit(10, 5.0) == 500
+    with pytest.raises(ValueError):
+        RetentionJob(None, max_batch_s=0)  # type: ignore[arg-type]
+
+
+async def test_slow_batches_shrink_so_the_writer_is_held_briefly(
+    make_db: MakeDb, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    old = format_iso(NOW - timedelta(days=800))
+    await db.executemany(
+        "INSERT INTO calls (uid, org_id, started_at, status) VALUES (?, ?, ?, 'completed')",
+        [(f"uid-{i}", org.id, old) for i in range(600)],
+    )
+    sizes: list[int] = []
+    opened = db.transaction
+
+    @asynccontextmanager
+    async def sized() -> AsyncIterator[aiosqlite.Connection]:
+        async with opened() as conn:
+            before = await db.fetch_value("SELECT count(*) FROM calls")
+            yield conn
+        sizes.append(int(before) - int(await db.fetch_value("SELECT count(*) FROM calls")))
+
+    monkeypatch.setattr(db, "transaction", sized)
+    real_apply = RetentionJob._apply
+
+    async def timed_apply(self: RetentionJob, *args: Any) -> None:  # 1 ms a call: a slow disk
+        await real_apply(self, *args)
+        await asyncio.sleep(len(args[0].delete_calls) / 1000)
+
+    monkeypatch.setattr(RetentionJob, "_apply", timed_apply)
+    report = await job(db, batch_size=200, max_batch_s=0.02).run_once()
+    assert report.for_org(org.id).calls_deleted == 600
+    assert sizes[0] == 200 and max(sizes[1:]) <= 110, sizes  # halfway to 20 calls, then on
+    assert min(sizes[:-1]) >= MIN_BATCH and max(sizes[-3:-1]) <= 30, sizes
