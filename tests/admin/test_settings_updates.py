@@ -25,6 +25,8 @@ SETTINGS_ROUTES = {
     "/assistants/{assistant_id}": "partial",
     "/retention": "required",
     "/retention/assistant": "required",
+    "/retention/logs": "required",
+    "/retention/assistant/logs": "required",
     "/numbers/{number_id}/assign": "required",
     "/team/{user_id}/role": "required",
     "/credentials/{credential_id}/replace": "required",
