@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from admin.read_audit import RecentReads
 from callwright.accounts.audit import AuditWriter
 from callwright.accounts.directory import Directory
 from callwright.accounts.invitations import Invitations
@@ -17,6 +18,7 @@ from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import RecoveryCodes, TotpVerifier
 from callwright.knowledge.repository import KnowledgeRepository
 from callwright.privacy.keyring import Keyring
+from callwright.privacy.request_actions import RequestActions
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.audit import AuditRepo
@@ -68,6 +70,8 @@ class AdminServices:
     authenticator: Authenticator
     directory: Directory
     invitations: Invitations
+    requests: RequestActions
+    reads: RecentReads
 
 
 def build_services(
@@ -79,6 +83,7 @@ def build_services(
     passwords: Passwords | None = None,
     limiter: LoginRateLimiter | None = None,
     totp: TotpVerifier | None = None,
+    exports_dir: Path | None = None,
 ) -> AdminServices:
     passwords = passwords or Passwords()
     limiter = limiter or LoginRateLimiter(LoginAttemptRepo(db))
@@ -115,4 +120,10 @@ def build_services(
         authenticator=Authenticator(users, passwords, limiter, sessions, second_factor, audit),
         directory=Directory(users, passwords, sessions, audit, token_repo),
         invitations=Invitations(users, InvitationRepo(db), passwords, audit),
+        # Exports wait here for their one-time download (default: beside the recordings).
+        requests=RequestActions(
+            db, master_key, exports_dir or Path(recordings_dir).parent / "exports", audit,
+            recordings_dir=Path(recordings_dir),
+        ),
+        reads=RecentReads(),
     )

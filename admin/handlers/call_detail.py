@@ -124,6 +124,7 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
     detail = await ctx.services.calls.call_detail(ctx.org_id, uid)
     if detail is None:
         raise Missing("This call")
+    await ctx.record("call.view", f"call:{uid}", api=ctx.api)  # a read of personal data
     call = detail.call
     can_listen = ctx.principal.can(Permission.RECORDINGS_LISTEN)
     has_recording = call.get("recording_path") is not None

@@ -153,6 +153,15 @@ async def _serve_encrypted(ctx: Ctx, path: Path) -> web.StreamResponse:
         reader.close()
 
 
+async def _audit_read(ctx: Ctx, uid: str) -> None:
+    """A download (no Range) is an entry each time; a player's Range requests one per listening."""
+    ranged = "Range" in ctx.request.headers
+    if ranged and not ctx.services.reads.first((ctx.actor.label, ctx.org_id, uid)):
+        return
+    await ctx.record("recording.play" if ranged else "recording.download", f"call:{uid}",
+                     range=ctx.request.headers.get("Range", "")[:60])
+
+
 async def recording(ctx: Ctx) -> web.StreamResponse:
     call = await ctx.services.calls.find_call(ctx.org_id, ctx.match("uid"))
     if call is None or not call.get("recording_path"):
@@ -162,6 +171,7 @@ async def recording(ctx: Ctx) -> web.StreamResponse:
     )
     if path is None:
         raise Missing("The recording file")
+    await _audit_read(ctx, call["uid"])
     if call.get("recording_key_id"):
         return await _serve_encrypted(ctx, path)
     # FileResponse serves the range, but takes ``bytes=-0`` for the whole file: judge it first.

@@ -7,7 +7,8 @@ and API route names one :class:`Permission`; :func:`allows` is the single place 
   allows it.
 - editor: what a viewer may, plus assistants, flows, knowledge documents (and reading numbers),
   and recordings.
-- admin: what an editor may, plus numbers, credentials, retention, API tokens, users below owner.
+- admin: what an editor may, plus numbers, credentials, retention, API tokens, users below owner,
+  and data-subject requests (export, erase, rectify, restrict, object).
 - owner: everything, including owners, org security settings and the audit log.
 """
 
@@ -69,6 +70,7 @@ class Permission(StrEnum):
     TOKENS_MANAGE = "tokens.manage"
     ORG_SETTINGS = "org.settings"
     AUDIT_READ = "audit.read"
+    PRIVACY_REQUESTS = "privacy.requests"
 
 
 _MINIMUM: dict[Permission, Role] = {
@@ -88,6 +90,7 @@ _MINIMUM: dict[Permission, Role] = {
     Permission.TOKENS_MANAGE: Role.ADMIN,
     Permission.ORG_SETTINGS: Role.OWNER,
     Permission.AUDIT_READ: Role.OWNER,
+    Permission.PRIVACY_REQUESTS: Role.ADMIN,
 }
 
 

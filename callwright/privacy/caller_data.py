@@ -32,6 +32,7 @@ import aiosqlite
 
 from callwright.errors import CallwrightError, NotFound
 from callwright.privacy.export_archive import write_export
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.recording_crypto import remove_recording
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
@@ -96,6 +97,14 @@ def _number(caller_number: str) -> str:
     return number
 
 
+def stored_path(stored: str, recordings_dir: Path | None) -> Path:
+    """A recording's file: ``stored`` as it is, or under ``recordings_dir`` when relative."""
+    path = Path(stored)
+    if recordings_dir is not None and not path.is_absolute():
+        return recordings_dir / path
+    return path
+
+
 # -- export --------------------------------------------------------------------------------------
 
 
@@ -131,8 +140,11 @@ async def export_call(
 async def export_subject(
     db: Database, org_id: int, subject: Subject, out_dir: Path, master_key: MasterKey, *,
     actor: str = "cli", user_id: int | None = None, ip: str = "",
+    recordings_dir: Path | None = None,
 ) -> Path:
-    """The export of :func:`export_caller` or :func:`export_call`, by :class:`Subject`."""
+    """The export of :func:`export_caller` or :func:`export_call`, by :class:`Subject`.
+
+    A recording path stored relative is taken relative to ``recordings_dir`` when given."""
     org = await OrgRepository(db).get(org_id)
     restrictions = CallerRestrictionRepository(db, master_key)
     restriction = (await restrictions.get(org_id, subject.value)
@@ -156,7 +168,7 @@ async def export_subject(
         recording_path = call.pop("recording_path")
         call.pop("recording_key_id")  # the server's file layout and keys are not the caller's
         if recording_path:
-            recordings[call["uid"]] = Path(recording_path)
+            recordings[call["uid"]] = stored_path(recording_path, recordings_dir)
         calls.append(call)
     document: dict[str, Any] = {
         "format": EXPORT_FORMAT, "version": 1, "exported_at": utc_now_iso(),
@@ -172,7 +184,8 @@ async def export_subject(
     }
     name = f"callwright-export-{org.slug}-{document['exported_at'].replace(':', '')}.zip"
     path = await asyncio.to_thread(
-        write_export, Path(out_dir), name, document, recordings, master_key
+        write_export, Path(out_dir), name, document, recordings,
+        await Keyring(db, master_key).resolver(),
     )
     await AuditRepo(db).append(
         org_id=org_id, user_id=user_id, actor=actor,
@@ -241,6 +254,7 @@ async def erase_call(
 async def erase_subject(
     db: Database, org_id: int, subject: Subject, master_key: MasterKey, *,
     actor: str = "cli", user_id: int | None = None, ip: str = "",
+    recordings_dir: Path | None = None,
 ) -> ErasureReport:
     """The erasure of :func:`erase_caller` or :func:`erase_call`, by :class:`Subject`."""
     if await db.fetch_value("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) is None:
@@ -253,7 +267,8 @@ async def erase_subject(
         async with db.transaction() as conn:
             previous_secure_delete = await _pragma(conn, "secure_delete")
             await conn.execute("PRAGMA secure_delete=ON")
-            counts, held = await _erase_rows(conn, *subject.where(org_id))
+            counts, held = await _erase_rows(conn, *subject.where(org_id),
+                                             recordings_dir=recordings_dir)
             if by_caller:
                 await restrictions.record_erasure(
                     conn, org_id, subject.value, pseudonym, utc_now_iso()
@@ -289,7 +304,8 @@ async def erase_subject(
 
 
 async def _erase_rows(
-    conn: aiosqlite.Connection, where: str, params: tuple[object, ...]
+    conn: aiosqlite.Connection, where: str, params: tuple[object, ...], *,
+    recordings_dir: Path | None = None,
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     async with conn.execute(
         f"SELECT id, uid, recording_path, legal_hold FROM calls WHERE {where}", params
@@ -297,7 +313,7 @@ async def _erase_rows(
         rows = list(await cur.fetchall())
     held = tuple(str(r["uid"]) for r in rows if r["legal_hold"])
     targets = [int(r["id"]) for r in rows if not r["legal_hold"]]
-    paths = [str(r["recording_path"]) for r in rows
+    paths = [str(stored_path(r["recording_path"], recordings_dir)) for r in rows
              if not r["legal_hold"] and r["recording_path"]]
     counts = {"calls": len(targets), "files": 0, "turns": 0, "events": 0, "notes": 0}
     if not targets:

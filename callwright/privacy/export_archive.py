@@ -21,8 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from callwright.privacy.recording_crypto import copy_plaintext
-from callwright.privacy.secrets import MasterKey
+from callwright.privacy.recording_crypto import KeySource, copy_plaintext
 
 MANIFEST = "manifest.json"
 CALLS = "calls.json"
@@ -34,7 +33,7 @@ def _dumps(value: Any, *, indent: int | None = 2) -> str:
 
 
 def write_export(out_dir: Path, name: str, document: dict[str, Any],
-                 recordings: dict[str, Path], master_key: MasterKey) -> Path:
+                 recordings: dict[str, Path], keys: KeySource) -> Path:
     """Write ``document`` (its ``calls``) and the ``recordings`` (uid → file) to ``out_dir/name``.
 
     Each call of ``document`` gains ``recording``: ``None`` (none), ``{"file": member,
@@ -56,7 +55,7 @@ def write_export(out_dir: Path, name: str, document: dict[str, Any],
                     call["recording"] = {"file": None, "missing": True}
                     continue
                 member = f"recordings/{call['uid']}.wav"
-                size, sha = _copy_recording(archive, member, source, master_key)
+                size, sha = _copy_recording(archive, member, source, keys)
                 call["recording"] = {"file": member, "missing": False}
                 members.append({"file": member, "type": "audio/wav", "bytes": size,
                                 "sha256": sha, "call_uid": call["uid"]})
@@ -92,7 +91,7 @@ def write_export(out_dir: Path, name: str, document: dict[str, Any],
 
 
 def _copy_recording(archive: zipfile.ZipFile, member: str, source: Path,
-                    master_key: MasterKey) -> tuple[int, str]:
+                    keys: KeySource) -> tuple[int, str]:
     digest = hashlib.sha256()
     with archive.open(member, "w", force_zip64=True) as handle:
 
@@ -100,5 +99,5 @@ def _copy_recording(archive: zipfile.ZipFile, member: str, source: Path,
             digest.update(chunk)
             handle.write(chunk)
 
-        size = copy_plaintext(source, master_key, feed)
+        size = copy_plaintext(source, keys, feed)
     return size, digest.hexdigest()

@@ -23,6 +23,7 @@ from callwright.accounts.roles import Role
 from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import TotpVerifier
 from callwright.knowledge.repository import KnowledgeRepository
+from callwright.privacy.requests import PrivacyRequestRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
@@ -55,6 +56,7 @@ class OrgFixture:
     invitation_id: int = 0
     endpoint_id: int = 0
     delivery_id: int = 0
+    request_id: int = 0
 
 
 class Admin:
@@ -134,6 +136,9 @@ class Admin:
         )
         org.credential_id = cred.id
         org.endpoint_id, org.delivery_id = await webhook_fixture(self.db, self.master_key, org.id)
+        org.request_id = (
+            await PrivacyRequestRepository(self.db).create(org.id, "export", "call", org.call_uid)
+        ).id
         org.doc_id = await KnowledgeRepository(self.db).add_document(
             org.id, assistant.id, "Hours", "We open at nine."
         )

@@ -34,6 +34,8 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "invitation_id": org.invitation_id,
         "endpoint_id": org.endpoint_id,
         "delivery_id": org.delivery_id,
+        "request_id": org.request_id,
+        "token": "not-a-link",
         "user_id": user_id,
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
@@ -64,6 +66,8 @@ def body_for(route: Route, org: OrgFixture) -> dict[str, Any]:
         "/tokens": {"name": "t", "role": "viewer"},
         "/org": {"require_totp": False},
         "/webhooks/{endpoint_id}": {"enabled": False},
+        "/requests": {"kind": "export", "subject": "+15550001"},
+        "/requests/{request_id}/refuse": {"reason": "identity not proven"},
     }
     return bodies.get(route.path, {})
 

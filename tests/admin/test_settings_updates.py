@@ -47,6 +47,11 @@ CREATE_ROUTES = {
     "/webhooks",
     "/holds",  # a legal hold: created, or left as it was if it exists
     "/holds/lift",  # removes a hold whole
+    "/requests",  # a data-subject request
+    # Carries out an open request once (the body is a rectification's input): it closes the
+    # request, nothing stays half-changed.
+    "/requests/{request_id}/execute",
+    "/requests/{request_id}/refuse",  # closes an open request, with its one required reason
 }
 
 
