@@ -145,7 +145,8 @@ def dry_run_line(name: str, counts: OrgRetentionCounts) -> str:
     )
     return (f"{name}: would delete {counts.calls_deleted} call(s) ({counts.turns_deleted}"
             f" turn(s)), {counts.transcripts_deleted} transcript(s) of kept calls,"
-            f" {counts.recordings_deleted} recording(s); {counts.held} on legal hold"
+            f" {counts.recordings_deleted} recording(s), {counts.notes_deleted} note(s),"
+            f" {counts.deliveries_deleted} webhook deliveries; {counts.held} on legal hold"
             + (f"; {oldest}" if oldest else ""))
 
 

@@ -152,6 +152,8 @@ async def dry_run(ctx: Ctx) -> web.StreamResponse:
             ("Turns, in all", counts.turns_deleted, None),
             ("Transcripts of calls kept", counts.transcripts_deleted, counts.oldest_transcript),
             ("Recordings", counts.recordings_deleted, counts.oldest_recording),
+            ("Notes, in all", counts.notes_deleted, None),
+            ("Webhook deliveries of calls kept", counts.deliveries_deleted, None),
             ("Kept: on legal hold", counts.held, None),
         )
     ]

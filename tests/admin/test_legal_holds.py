@@ -68,6 +68,7 @@ async def test_a_number_is_held_through_the_api_and_the_dry_run_reports_it(
     before = await (await owner.api("GET", "/retention/dry-run")).json()
     assert before["calls_deleted"] == 1 and before["turns_deleted"] == 3
     assert before["recordings_deleted"] == 2  # the old call's, and the 120-day one's (90 days)
+    assert (before["notes_deleted"], before["deliveries_deleted"]) == (0, 0)
     assert before["oldest_call"][:10] == format_iso(utc_now() - timedelta(days=800))[:10]
 
     response = await owner.api("POST", "/holds", {"number": NUMBER, "reason": "litigation"})
@@ -83,7 +84,7 @@ async def test_a_number_is_held_through_the_api_and_the_dry_run_reports_it(
     held = await (await owner.api("GET", "/retention/dry-run")).json()
     assert (held["calls_deleted"], held["recordings_deleted"], held["held"]) == (0, 0, 2)
     page = await (await owner.client.get("/retention/dry-run")).text()
-    assert "Kept: on legal hold" in page
+    assert "Kept: on legal hold" in page and "Webhook deliveries of calls kept" in page
     real = (await RetentionJob(admin.db).run_once()).for_org(org.id)
     assert (real.calls_deleted, real.recordings_deleted, real.held) == (0, 0, 2)
 

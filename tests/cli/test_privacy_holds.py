@@ -70,8 +70,8 @@ def test_a_held_number_and_the_dry_run(
 
     assert run([*base, "hold", "set", "--number", NUMBER, "--org", "acme"]) == 0
     assert run([*base, "retention", "run", "--dry-run"]) == 0
-    assert "would delete 0 call(s) (0 turn(s)), 0 transcript(s) of kept calls, 0 recording(s);" \
-           " 1 on legal hold" in capsys.readouterr().out
+    assert "would delete 0 call(s) (0 turn(s)), 0 transcript(s) of kept calls, 0 recording(s)," \
+           " 0 note(s), 0 webhook deliveries; 1 on legal hold" in capsys.readouterr().out
     assert run([*base, "retention", "run"]) == 0
     assert query(tmp_path, "SELECT id FROM calls ORDER BY id") == [(old,), (recent,)]
     assert run([*base, "hold", "lift", "--number", NUMBER, "--org", "acme"]) == 0
