@@ -4,6 +4,10 @@ With no Asterisk configured, against the project's PBX simulator: a simulated ca
 demo assistant. With ``[ari] url`` set, through that Asterisk: the demo originates a Local channel
 into ``[demo] context`` (``Local/100@callwright-inbound``), whose dialplan hands the other half to
 our ARI app as a caller; that caller stays silent. ``--once`` exits when the call is over.
+
+Without ``--once`` the admin runs next to it, over HTTPS when ``[admin] tls_cert`` and ``tls_key``
+are set (both files are checked before anything starts). The demo takes one call, so the service
+warms one free-speech recognizer instead of the product's eight: its start-up stays quick.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 import sys
 import time
 from dataclasses import replace
@@ -33,7 +38,7 @@ from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.store.calls import Call, CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
-from callwright.tls import ari_client_context
+from callwright.tls import admin_server_context, ari_client_context
 
 DEMO_NUMBER = "100"
 DEMO_CALLER = "+821012345678"
@@ -47,6 +52,8 @@ PBX_REACH_S = 30
 POLL_S = 0.2
 #: Seconds the call service has to close the call's row once the channel is gone.
 CLOSE_WITHIN_S = 10.0
+#: Free-speech recognizers the demo's service warms at start-up (one call at a time here).
+DEMO_WARM_STREAMS = 1
 
 
 def format_turn(record: TurnRecord) -> str:
@@ -76,6 +83,8 @@ async def run_demo(
     settings: Settings, *, once: bool, admin: bool, out: TextIO = sys.stdout,
     vosk_models: VoskModelCache = SHARED_MODELS,
 ) -> int:
+    # A wrong certificate or key stops the demo here, naming the setting, before anything starts.
+    admin_tls = admin_server_context(settings.admin) if admin else None
     sim: PbxSimulator | None = None
     if not settings.ari.enabled:
         password = secrets.token_urlsafe(18)
@@ -89,7 +98,7 @@ async def run_demo(
         settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=password))
         print(f"PBX simulator (fake Asterisk 22) listening at {sim.ari_url}/ari", file=out)
     await seed(settings)
-    service = CallService(settings, vosk_models=vosk_models)
+    service = CallService(settings, vosk_models=vosk_models, warm_streams=DEMO_WARM_STREAMS)
     print("loading the speech model …", file=out, flush=True)
     await service.start()
     print(f"call service connected to ARI as {settings.ari.app!r}", file=out)
@@ -110,7 +119,10 @@ async def run_demo(
             code = placed
         if once:
             return code
-        admin_runner = await start_admin(service, settings, out) if admin else None
+        admin_runner = None
+        if admin:
+            assert service.db is not None
+            admin_runner = await start_admin(service.db, settings, out, admin_tls)
         print("press Ctrl-C to stop", file=out, flush=True)
         try:
             await wait_for_signal()
@@ -263,19 +275,26 @@ async def demo_call_record(
     return None
 
 
-async def start_admin(service: CallService, settings: Settings, out: TextIO) -> web.AppRunner:
-    """Start the admin web app next to the call service (when it is installed)."""
+async def start_admin(
+    db: Database, settings: Settings, out: TextIO, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start the admin web app next to the call service, on the call service's store; over
+    HTTPS with ``ssl_context`` (``admin_server_context`` of ``[admin] tls_cert``/``tls_key``)."""
     from admin.app import build_admin_app  # the admin ships in this repository
     from callwright.privacy.secrets import MasterKey
 
-    assert service.db is not None
     master_key = MasterKey.load_or_create(settings.server.master_key_file)
-    app = build_admin_app(service.db, settings, master_key, Path(settings.recordings.dir))
+    app = build_admin_app(db, settings, master_key, Path(settings.recordings.dir))
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, settings.admin.host, settings.admin.port)
-    await site.start()
-    print(f"\nadmin: http://{settings.admin.host}:{settings.admin.port}/", file=out)
+    site = web.TCPSite(runner, settings.admin.host, settings.admin.port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    scheme = "http" if ssl_context is None else "https"
+    print(f"\nadmin: {scheme}://{settings.admin.host}:{settings.admin.port}/", file=out)
     print("log in with a user created by: callwright user add EMAIL --org demo --role owner",
           file=out)
     return runner

@@ -8,25 +8,32 @@ the simulator runs that context as dialplan/extensions_callwright.conf does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import re
+import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from ari_app import demo
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, run_demo
+from ari_app.service import CallService
 from ari_app.simulator.http import Phase
 from ari_app.simulator.server import PbxSimulator
 from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
+from callwright.errors import ConfigError
 from callwright.speech.vosk_stt import VoskModelCache
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
+from tests.fakes.certificates import make_certs
 
 pytestmark = pytest.mark.slow
 
@@ -166,3 +173,73 @@ async def test_a_call_that_never_reaches_the_assistant_is_hung_up_in_time(
     assert "no call reached the assistant within 1 s; the demo call was hung up" in text
     assert "the demo call ended without reaching the assistant" in text
     assert pbx.pbx.channels == {}
+
+
+def demo_settings(tmp_path: Path, **env: str) -> Settings:
+    """No ``[ari] url``: the demo runs its own simulator; the admin on a free local port."""
+    return load_config(None, env={
+        **store_env(tmp_path), "CALLWRIGHT_ADMIN_HOST": "127.0.0.1",
+        "CALLWRIGHT_ADMIN_PORT": str(free_port()), **env,
+    })
+
+
+async def test_the_demo_serves_its_admin_over_https_with_a_certificate(
+    tmp_path: Path, vosk_models: VoskModelCache
+) -> None:
+    """``callwright demo`` (simulator) with ``[admin] tls_cert``/``tls_key``: the demo call, then
+    the admin on https:// (said so), reachable by a client trusting the certificate's CA; the
+    service warmed one recognizer only; SIGTERM ends the demo with the call's exit code."""
+    certs = make_certs(tmp_path / "tls")
+    settings = demo_settings(tmp_path, CALLWRIGHT_ADMIN_TLS_CERT=str(certs.cert),
+                             CALLWRIGHT_ADMIN_TLS_KEY=str(certs.key))
+    out = io.StringIO()
+    made: list[int] = []
+
+    def service(settings: Settings, *, vosk_models: VoskModelCache,
+                warm_streams: int) -> CallService:
+        made.append(warm_streams)
+        return CallService(settings, vosk_models=vosk_models, warm_streams=warm_streams)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(demo, "CallService", service)
+    running = asyncio.create_task(run_demo(settings, once=False, admin=True, out=out,
+                                           vosk_models=vosk_models))
+    try:
+        deadline = time.monotonic() + 120
+        while "press Ctrl-C to stop" not in out.getvalue():
+            assert not running.done(), out.getvalue()
+            assert time.monotonic() < deadline, out.getvalue()
+            await asyncio.sleep(0.1)
+        url = f"https://127.0.0.1:{settings.admin.port}/"
+        assert f"\nadmin: {url}\n" in out.getvalue()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "login", ssl=certs.client_context()) as response:
+                assert response.status == 200
+            with pytest.raises(aiohttp.ClientError):  # no plain HTTP on that port
+                async with http.get(f"http://127.0.0.1:{settings.admin.port}/login"):
+                    pass
+        # wait_for_signal has its handlers on the loop: this ends the demo, not the tests.
+        os.kill(os.getpid(), signal.SIGTERM)
+        async with asyncio.timeout(30):
+            code = await running
+    finally:
+        mp.undo()
+        if not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    assert code == 0, out.getvalue()
+    assert "completed (demo_booked)" in out.getvalue()
+    assert made == [demo.DEMO_WARM_STREAMS] == [1]
+
+
+async def test_a_wrong_admin_key_stops_the_demo_before_anything_starts(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "tls")
+    other = make_certs(tmp_path / "other", "other")
+    settings = demo_settings(tmp_path, CALLWRIGHT_ADMIN_TLS_CERT=str(certs.cert),
+                             CALLWRIGHT_ADMIN_TLS_KEY=str(other.key))
+    out = io.StringIO()
+    with pytest.raises(ConfigError, match="admin.tls_key"):
+        await run_demo(settings, once=False, admin=True, out=out)
+    assert out.getvalue() == ""
+    assert not (tmp_path / "callwright.db").exists()
