@@ -148,7 +148,16 @@ def _link(ctx: Ctx, request_id: int, token: str) -> str:
     return (API_PREFIX if ctx.api else "") + download_path(request_id, token)
 
 
-def _actions(ctx: Ctx, r: PrivacyRequest) -> Html:
+def _turn_control(turns: list[dict[str, Any]] | None) -> Html:
+    """The call's turns to choose from, or a number to type when the call is not known yet."""
+    if not turns:
+        return text_input("seq", "", inputmode="numeric")
+    choices: list[tuple[Any, Any]] = [("", "(none: correct the name only)")]
+    choices += [(t["seq"], f"{t['seq']} · {t['speaker']}: {str(t['text'])[:80]}") for t in turns]
+    return select("seq", choices, "")
+
+
+def _actions(ctx: Ctx, r: PrivacyRequest, turns: list[dict[str, Any]] | None = None) -> Html:
     if r.is_open:
         extra: list[Html] = []
         if r.kind == "rectify":
@@ -158,7 +167,7 @@ def _actions(ctx: Ctx, r: PrivacyRequest) -> Html:
                 field("Call uid", text_input("call", r.subject if r.subject_kind == "call"
                                              else "", maxlength=64),
                       "Needed for a turn when the request is about a caller number."),
-                field("Turn number (seq)", text_input("seq", "", inputmode="numeric")),
+                field("Turn (seq)", _turn_control(turns)),
                 field("Corrected text", textarea("text", "", rows=2, maxlength=MAX_TEXT)),
                 field("Or the caller's corrected name", text_input("caller_name", "",
                                                                    maxlength=200)),
@@ -196,7 +205,10 @@ def _actions(ctx: Ctx, r: PrivacyRequest) -> Html:
     return Html("")
 
 
-def _detail(ctx: Ctx, r: PrivacyRequest, link: str | None = None) -> web.Response:
+def _detail(
+    ctx: Ctx, r: PrivacyRequest, link: str | None = None,
+    turns: list[dict[str, Any]] | None = None,
+) -> web.Response:
     rows = [
         ("Request", _KIND_LABELS[r.kind]),
         ("About", _subject(r)),
@@ -218,14 +230,18 @@ def _detail(ctx: Ctx, r: PrivacyRequest, link: str | None = None) -> web.Respons
     result = h("<h2>Result</h2><pre>{j}</pre>", j=esc_json(r.result)) if r.result else ""
     body = h(
         '<p><a href="/requests">← All requests</a></p>{shown}{meta}{result}{actions}',
-        shown=shown, meta=meta, result=result, actions=_actions(ctx, r),
+        shown=shown, meta=meta, result=result, actions=_actions(ctx, r, turns),
     )
     return page(ctx, f"Request #{r.id}", body)
 
 
 async def show(ctx: Ctx) -> web.StreamResponse:
     r = await ctx.services.requests.repo.get(ctx.org_id, ctx.match_int("request_id"))
-    return respond(ctx, r.to_json(), lambda: _detail(ctx, r))
+    turns = None
+    if not ctx.api and r.is_open and r.kind == "rectify" and r.subject_kind == "call":
+        detail = await ctx.services.calls.call_detail(ctx.org_id, r.subject)
+        turns = detail.turns if detail is not None else None
+    return respond(ctx, r.to_json(), lambda: _detail(ctx, r, turns=turns))
 
 
 def _answer(ctx: Ctx, outcome: Outcome) -> web.StreamResponse:

@@ -304,3 +304,19 @@ async def test_reads_of_calls_and_recordings_are_audited(
     viewer = await admin.login(alpha.users["viewer"])
     assert (await viewer.client.get(url)).status == 403
     assert len(await audit(admin, alpha, "recording.download")) == 2
+
+
+async def test_rectification_through_the_page_offers_the_calls_turns(
+    setup: tuple[Admin, OrgFixture, OrgFixture, LoggedIn],
+) -> None:
+    admin, alpha, _, who = setup
+    request_id = await make(who, "rectify", alpha.call_uid, "call")
+    page = await (await who.client.get(f"/requests/{request_id}")).text()
+    assert '<option value="2">2 · caller: I would like to book a table</option>' in page
+    posted = await who.post_form(f"/requests/{request_id}/execute",
+                                 {"call": alpha.call_uid, "seq": "2", "text": "a sofa",
+                                  "caller_name": ""})
+    assert posted.status == 303, await posted.text()
+    assert await admin.db.fetch_value(
+        "SELECT status FROM privacy_requests WHERE id = ?", (request_id,)) == "completed"
+    assert "a sofa" in await (await who.client.get(f"/calls/{alpha.call_uid}")).text()
