@@ -151,6 +151,10 @@ async def _purge_sessions(app: web.Application) -> AsyncIterator[None]:
                     log.info("admin: removed %d expired sessions", removed)
             except Exception:  # keep purging later; the admin itself is unaffected
                 log.exception("admin: purging expired sessions failed")
+            try:  # exports of data-subject requests whose link was used or expired
+                await services.requests.purge_exports()
+            except Exception:  # as above
+                log.exception("admin: purging expired exports failed")
             await asyncio.sleep(PURGE_EVERY_S)
 
     task = asyncio.create_task(loop(), name="admin-session-purge")

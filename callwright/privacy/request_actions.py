@@ -251,16 +251,29 @@ class RequestActions:
         never existed, :class:`LinkGone` for one used or expired (its file is deleted)."""
         request = await self.repo.get(org_id, request_id)
         state = await self.repo.use_download(org_id, request_id, sha256_text(token))
-        if state == "unknown" or request.export_file is None:
+        if state == "unknown":
             raise NotFound("no such download link")
-        path = self._folder(org_id) / request.export_file
-        if state == "gone" or not path.is_file():
-            await asyncio.to_thread(self._discard, org_id, request.export_file)
+        name = request.export_file
+        path = self._folder(org_id) / name if name else None
+        if state == "gone" or path is None or not path.is_file():
+            if name:
+                await asyncio.to_thread(self._discard, org_id, name)
             raise LinkGone("this download link was used already or has expired: prepare the"
                            " export again for a new one")
         await self._audit.record(actor, "request.download", org_id=org_id,
                                  target=f"request:{request_id}", detail={"kind": "export"})
         return path
+
+    async def purge_exports(self) -> int:
+        """Delete every export whose link was used or has expired; return how many files.
+
+        Run periodically (the admin does, hourly), so a ZIP nobody fetched does not stay."""
+        removed = 0
+        for org_id, request_id, name in await self.repo.stale_exports():
+            await asyncio.to_thread(self._discard, org_id, name)
+            await self.repo.forget_export(org_id, request_id, name)
+            removed += 1
+        return removed
 
     def discard_file(self, path: Path) -> None:
         """Delete a fetched export (call after it was sent)."""

@@ -185,6 +185,23 @@ class PrivacyRequestRepository:
             (token_hash, expires_at, export_file, org_id, request_id),
         )
 
+    async def stale_exports(self) -> tuple[tuple[int, int, str], ...]:
+        """(org, request, file) of every export whose link was used or has expired."""
+        rows = await self._db.fetch_all(
+            "SELECT org_id, id, export_file FROM privacy_requests WHERE export_file IS NOT NULL"
+            " AND (download_used_at IS NOT NULL OR download_expires_at IS NULL"
+            " OR download_expires_at <= ?)",
+            (self._now(),),
+        )
+        return tuple((int(r["org_id"]), int(r["id"]), str(r["export_file"])) for r in rows)
+
+    async def forget_export(self, org_id: int, request_id: int, export_file: str) -> None:
+        await self._db.execute(
+            "UPDATE privacy_requests SET export_file = NULL WHERE org_id = ? AND id = ?"
+            " AND export_file = ?",
+            (org_id, request_id, export_file),
+        )
+
     async def use_download(self, org_id: int, request_id: int, token_hash: str) -> str:
         """Spend the link: ``"ok"`` (now spent), ``"gone"`` (spent before or expired) or
         ``"unknown"`` (no such link on this request)."""

@@ -137,3 +137,25 @@ async def test_export_link_expires_by_the_clock_and_recordings_open_with_the_key
     with pytest.raises(LinkGone):
         await actions.redeem(org.id, request.id, again.download_token, STAFF)
     assert not list((tmp_path / "exports").rglob("*.zip"))
+
+
+async def test_exports_nobody_fetched_are_purged_after_expiry(
+    make_db: MakeDb, make_org: MakeOrg, make_call: MakeCall, tmp_path: Path
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    await make_call(db, org.id, age_days=1, caller=NUMBER)
+    clock = [NOW]
+    actions = RequestActions(db, MasterKey.generate(), tmp_path / "exports",
+                             AuditWriter(AuditRepo(db)), now=lambda: clock[0], link_ttl_s=60)
+    request = await actions.repo.create(org.id, "export", "caller", NUMBER)
+    outcome = await actions.execute(org.id, request.id, STAFF)
+    assert outcome.download_token is not None
+    assert await actions.purge_exports() == 0
+    assert len(list((tmp_path / "exports").rglob("*.zip"))) == 1
+    clock[0] = shift_iso(NOW, ms=60_000)
+    assert await actions.purge_exports() == 1
+    assert not list((tmp_path / "exports").rglob("*.zip"))
+    assert (await actions.repo.get(org.id, request.id)).export_file is None
+    with pytest.raises(LinkGone):  # still "gone", not unknown
+        await actions.redeem(org.id, request.id, outcome.download_token, STAFF)
