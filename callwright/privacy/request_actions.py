@@ -188,61 +188,79 @@ class RequestActions:
         self, request: PrivacyRequest, subject: Subject, actor: Actor, data: dict[str, Any]
     ) -> dict[str, Any]:
         """``data``: ``seq`` and ``text`` (a turn; with ``call`` = its uid when the subject is
-        a caller number), or ``caller_name`` (that call, or every call of the number)."""
+        a caller number) and/or ``caller_name`` (that call, or every call of the number). All is
+        checked before anything changes; each changed field is one audit entry."""
         org_id = request.org_id
-        if "caller_name" in data and data["caller_name"] is not None:
+        turn = await self._turn_to_fix(org_id, subject, data) if (
+            data.get("seq") is not None or data.get("text")) else None
+        name: str | None = None
+        names: list[Any] = []
+        if data.get("caller_name") is not None:
             name = str(data["caller_name"]).strip()
-            if len(name) > 200:
-                raise RequestError("a caller's name has at most 200 characters")
+            if not name or len(name) > 200:
+                raise RequestError("a caller's corrected name has 1 to 200 characters")
             where, params = subject.where(org_id)
-            rows = await self._db.fetch_all(f"SELECT id, caller_name FROM calls WHERE {where}",
-                                            params)
-            if not rows:
+            names = await self._db.fetch_all(
+                f"SELECT id, caller_name FROM calls WHERE {where}", params)
+            if not names:
                 raise RequestError("no call of this subject to correct")
-            async with _secure_transaction(self._db) as conn:
-                for row in rows:
+        if turn is None and name is None:
+            raise RequestError("give a turn (seq) and its corrected text, or the corrected name")
+        changes: list[dict[str, Any]] = []
+        async with _secure_transaction(self._db) as conn:
+            if turn is not None:
+                turn_id, uid, seq, old_text, text = turn
+                await conn.execute("UPDATE call_turns SET text = ? WHERE id = ?", (text, turn_id))
+                changes.append({"field": "turn", "call": uid, "seq": seq,
+                                "old_sha256": sha256_text(old_text),
+                                "new_sha256": sha256_text(text)})
+            if name is not None:
+                for row in names:
                     await conn.execute("UPDATE calls SET caller_name = ? WHERE id = ?",
                                        (name, row["id"]))
-            detail: dict[str, Any] = {
-                "field": "caller_name", "calls": len(rows),
-                "old_sha256": sorted({sha256_text(str(r["caller_name"])) for r in rows}),
-                "new_sha256": sha256_text(name),
-            }
-        else:
-            uid = subject.value if subject.kind == "call" else str(data.get("call") or "")
-            call_id = await self._call_id(org_id, uid.strip()) if uid.strip() else None
-            if call_id is None:
-                raise RequestError("choose the call whose transcript to correct")
-            if subject.kind == "caller" and not await self._db.fetch_value(
-                "SELECT 1 FROM calls WHERE id = ? AND (caller_number = ? OR"
-                " (direction = 'outbound' AND dialed = ?))",
-                (call_id, subject.value, subject.value),
-            ):
-                raise RequestError("that call is not one of this caller's")
-            seq, text = data.get("seq"), str(data.get("text") or "").strip()
-            if isinstance(seq, str) and seq.strip().isdigit():
-                seq = int(seq)
-            if not isinstance(seq, int) or isinstance(seq, bool):
-                raise RequestError("give the number (seq) of the turn to correct")
-            if not text or len(text) > MAX_TEXT:
-                raise RequestError(f"the corrected text has 1 to {MAX_TEXT} characters")
-            old = await self._db.fetch_one(
-                "SELECT id, text FROM call_turns WHERE call_id = ? AND seq = ?", (call_id, seq))
-            if old is None:
-                raise RequestError(f"this call has no turn {seq}")
-            async with _secure_transaction(self._db) as conn:
-                await conn.execute("UPDATE call_turns SET text = ? WHERE id = ?",
-                                   (text, old["id"]))
+                changes.append({
+                    "field": "caller_name", "calls": len(names),
+                    "old_sha256": sorted({sha256_text(str(r["caller_name"])) for r in names}),
+                    "new_sha256": sha256_text(name),
+                })
+        if turn is not None:
             async with self._db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO call_turns_fts(call_turns_fts) VALUES ('optimize')")
-            uid = uid.strip()
-            detail = {"field": "turn", "call": uid, "seq": seq,
-                      "old_sha256": sha256_text(str(old["text"])),
-                      "new_sha256": sha256_text(text)}
-        await self._audit.record(actor, "call.rectify", org_id=org_id,
-                                 target=f"request:{request.id}", detail=detail)
-        return detail
+        for change in changes:
+            await self._audit.record(actor, "call.rectify", org_id=org_id,
+                                     target=f"request:{request.id}", detail=change)
+        return {"changes": changes}
+
+    async def _turn_to_fix(
+        self, org_id: int, subject: Subject, data: dict[str, Any]
+    ) -> tuple[int, str, int, str, str]:
+        """(turn id, call uid, seq, old text, new text) of a valid turn correction."""
+        given = str(data.get("call") or "").strip()
+        if subject.kind == "call" and given and given != subject.value:
+            raise RequestError("this request is about another call")
+        uid = subject.value if subject.kind == "call" else given
+        call_id = await self._call_id(org_id, uid) if uid else None
+        if call_id is None:
+            raise RequestError("choose the call whose transcript to correct")
+        if subject.kind == "caller" and not await self._db.fetch_value(
+            "SELECT 1 FROM calls WHERE id = ? AND (caller_number = ? OR"
+            " (direction = 'outbound' AND dialed = ?))",
+            (call_id, subject.value, subject.value),
+        ):
+            raise RequestError("that call is not one of this caller's")
+        seq, text = data.get("seq"), str(data.get("text") or "").strip()
+        if isinstance(seq, str) and seq.strip().isdigit():
+            seq = int(seq)
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise RequestError("give the number (seq) of the turn to correct")
+        if not text or len(text) > MAX_TEXT:
+            raise RequestError(f"the corrected text has 1 to {MAX_TEXT} characters")
+        old = await self._db.fetch_one(
+            "SELECT id, text FROM call_turns WHERE call_id = ? AND seq = ?", (call_id, seq))
+        if old is None:
+            raise RequestError(f"this call has no turn {seq}")
+        return int(old["id"]), uid, seq, str(old["text"]), text
 
     # -- the one-time link ------------------------------------------------------------------
 

@@ -320,3 +320,25 @@ async def test_rectification_through_the_page_offers_the_calls_turns(
     assert await admin.db.fetch_value(
         "SELECT status FROM privacy_requests WHERE id = ?", (request_id,)) == "completed"
     assert "a sofa" in await (await who.client.get(f"/calls/{alpha.call_uid}")).text()
+
+
+async def test_rectification_of_a_turn_and_the_name_at_once_or_nothing(
+    setup: tuple[Admin, OrgFixture, OrgFixture, LoggedIn],
+) -> None:
+    admin, alpha, _, who = setup
+    request_id = await make(who, "rectify", alpha.call_uid, "call")
+    for bad in ({}, {"seq": 2}, {"seq": 2, "text": "ok", "caller_name": " "},
+                {"seq": 2, "text": "ok", "call": "someone-else"}):
+        refused = await who.api("POST", f"/requests/{request_id}/execute", bad)
+        assert refused.status in (400, 409), bad
+    assert await admin.db.fetch_value(
+        "SELECT caller_name FROM calls WHERE uid = ?", (alpha.call_uid,)) == "Ada"
+    assert await audit(admin, alpha, "call.rectify") == []
+    ran = await who.api("POST", f"/requests/{request_id}/execute",
+                        {"seq": 2, "text": "a sofa", "caller_name": "Ada L."})
+    assert ran.status == 200
+    changes = (await ran.json())["request"]["result"]["changes"]
+    assert [c["field"] for c in changes] == ["turn", "caller_name"]
+    assert len(await audit(admin, alpha, "call.rectify")) == 2
+    assert await admin.db.fetch_value(
+        "SELECT caller_name FROM calls WHERE uid = ?", (alpha.call_uid,)) == "Ada L."
