@@ -27,6 +27,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("admin_calls", []),
     ("first_use", []),
     ("purge", []),
+    ("lifecycle", []),
 ]
 
 
