@@ -19,7 +19,7 @@ from callwright.config import Settings
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.factory import build_dialog_engine
-from callwright.dialog.fixed_prompts import REPEAT_LINES, line_for
+from callwright.dialog.fixed_prompts import LLM_RETRY_LINES, REPEAT_LINES, line_for
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.dialog.llm_engine import LlmSettings as DialogLlmSettings
 from callwright.dialog.webhook_tools import ToolDeclarationError, parse_tool_declarations
@@ -61,6 +61,20 @@ def transfer_targets(raw: object) -> dict[str, str]:
             if isinstance(item, Mapping) and item.get("name") and item.get("target"):
                 targets[str(item["name"])] = str(item["target"])
     return targets
+
+
+def _count(value: object, default: int) -> int:
+    """A whole number of at least 1 from an assistant's JSON settings, else ``default``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return default
+    return value
+
+
+def _seconds(value: object) -> float | None:
+    """A positive duration from an assistant's JSON settings, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
 
 
 def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
@@ -150,6 +164,7 @@ class AssistantRuntime:
         server = self._settings.llm
         if not llm.get("enabled", False) or not server.enabled:
             return None
+        failure_target = str(llm.get("failure_target") or self._settings.calls.fallback_target)
         try:
             tools = parse_tool_declarations(assistant.tools)
         except ToolDeclarationError as exc:
@@ -164,6 +179,13 @@ class AssistantRuntime:
             fallback_text=str(llm.get("fallback_text") or APOLOGIES.get(assistant.language, "")),
             transfer_targets=transfer_targets(assistant.transfer_targets),
             webhook_tools=tools,
+            retry_text=str(llm.get("retry_text") or line_for(LLM_RETRY_LINES, assistant.language)),
+            max_failures=_count(llm.get("max_failures"), 2),
+            reply_budget_s=_seconds(llm.get("reply_budget_s")),
+            # After its failures in a row: back to the dialplan (so the PBX routes the caller to
+            # a person) when a target is set for the assistant or the server, else hang up.
+            on_failure="transfer" if failure_target else "hangup",
+            failure_target=failure_target or None,
         )
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:

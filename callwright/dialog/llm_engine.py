@@ -13,8 +13,11 @@ the history and the model is asked again, at most ``max_tool_rounds`` times per 
 
 The history holds what the caller heard: what was yielded, cut to the heard part by
 :meth:`on_interrupted`. Failures (timeouts, API errors, empty answers) never raise out of the
-generators: the engine says ``fallback_text``, hangs up or transfers, and records an
-:class:`LlmError` in :attr:`errors` (and calls ``on_error``).
+generators: a request that failed before its first word is tried once more within the reply's
+latency budget; a reply that still fails gets ``retry_text`` and the engine listens again, and
+after ``max_failures`` in a row it says ``fallback_text`` and hangs up or hands the caller back to
+the dialplan (:class:`LlmSettings`). Each failure is an :class:`LlmError` in :attr:`errors` (and
+``on_error``).
 
 The engine never sees credentials: the client carries its key in the Authorization header.
 """
@@ -41,7 +44,16 @@ from callwright.dialog.actions import (
     Transfer,
 )
 from callwright.dialog.llm_settings import LlmSettings, LlmTurnStats
-from callwright.dialog.llm_stream import _absorb, _close_quietly, _has_payload
+from callwright.dialog.llm_stream import (
+    MIN_RETRY_S,
+    Attempt,
+    UnusableReply,
+    _absorb,
+    _close_quietly,
+    _has_payload,
+    failure_reason,
+    is_retryable,
+)
 from callwright.dialog.llm_tools import (
     Retriever,
     Toolbox,
@@ -61,10 +73,6 @@ from callwright.errors import LlmError
 __all__ = ["LlmEngine", "LlmSettings", "LlmTurnStats", "Retriever", "ToolError"]
 
 log = logging.getLogger(__name__)
-
-
-class _Failure(Exception):
-    """Internal: a reply that streamed fine but is unusable (empty)."""
 
 
 class LlmEngine:
@@ -109,6 +117,7 @@ class LlmEngine:
         self._goal: str | None = None
         self._ended = False
         self._no_input = 0
+        self._failures = 0  # replies failed in a row
         self._generating = False
         self._heard: str | None = None
         self._last_user_text = ""
@@ -236,55 +245,31 @@ class LlmEngine:
     async def _respond(self) -> AsyncGenerator[DialogAction, None]:
         passages = await self._retrieve()
         for _ in range(self.settings.max_tool_rounds + 1):
-            spoken: list[str] = []
-            calls = ToolCallAssembler()
-            failure: BaseException | None = None
-            completed = False
-            started = self._clock()
-            ttft: float | None = None
-            self._generating = True
-            try:
-                stream = await self._open_stream(passages)
-                try:
-                    splitter = SentenceSplitter()
-                    while True:
-                        chunk = await self._next_chunk(stream)
-                        if chunk is None:
-                            break
-                        if ttft is None and _has_payload(chunk):
-                            ttft = self._clock() - started
-                        for sentence in _absorb(chunk, splitter, calls):
-                            spoken.append(sentence)
-                            yield Say(sentence)
-                    tail = splitter.flush()
-                    if tail:
-                        spoken.append(tail)
-                        yield Say(tail)
-                    completed = True
-                finally:
-                    await _close_quietly(stream)
-                if not spoken and not calls:
-                    raise _Failure("the model returned an empty answer")
-            except Exception as exc:  # the LLM boundary: nothing may escape into the call
-                failure = exc
-            finally:
-                self._generating = False
-                made = calls.calls() if completed else []
-                self._record_reply(spoken, made)
-                self.stats.append(
-                    LlmTurnStats(
-                        ttft_s=ttft,
-                        total_s=self._clock() - started,
-                        sentences=len(spoken),
-                        tool_calls=tuple(c.name for c in calls.calls()),
-                        ok=failure is None and completed,
-                    )
-                )
+            # The caller's wait for this request's first words, one retry included.
+            budget_end = self._clock() + self.settings.budget_s
+            tries = 0
+            while True:
+                wait_s = min(self.settings.timeout_s, budget_end - self._clock())
+                attempt = Attempt(wait_s)
+                async with aclosing(self._attempt(passages, attempt)) as says:
+                    async for say in says:
+                        yield say
+                failure = attempt.failure
+                if (
+                    failure is None or attempt.ttft is not None or tries >= self.settings.retries
+                    or not is_retryable(failure)
+                    or budget_end - self._clock() < MIN_RETRY_S
+                ):
+                    break
+                tries += 1
+                log.warning("%s: trying again", failure_reason(failure, wait_s))
             if failure is not None:
-                async with aclosing(self._fail(failure)) as actions:
+                async with aclosing(self._fail(failure, attempt.wait_s)) as actions:
                     async for action in actions:
                         yield action
                 return
+            self._failures = 0
+            made = attempt.made
             if not made:
                 yield Listen()
                 return
@@ -304,10 +289,59 @@ class LlmEngine:
                 self._finished = answers.finished
                 return  # the flow takes over: no Listen
         async with aclosing(
-            self._fail(_Failure("too many tool rounds without an answer"))
+            self._fail(UnusableReply("too many tool rounds without an answer"), 0.0)
         ) as actions:
             async for action in actions:
                 yield action
+
+    async def _attempt(
+        self, passages: Sequence[Passage], attempt: Attempt
+    ) -> AsyncGenerator[Say, None]:
+        """One request: its sentences as they come; how it went in ``attempt``. The first chunk
+        is awaited at most ``attempt.wait_s``, later ones ``timeout_s`` each."""
+        spoken = attempt.spoken
+        calls = ToolCallAssembler()
+        completed = False
+        started = self._clock()
+        self._generating = True
+        try:
+            stream = await self._open_stream(passages, attempt.wait_s)
+            try:
+                splitter = SentenceSplitter()
+                while True:
+                    wait_s = attempt.wait_s if attempt.ttft is None else self.settings.timeout_s
+                    chunk = await self._next_chunk(stream, wait_s)
+                    if chunk is None:
+                        break
+                    if attempt.ttft is None and _has_payload(chunk):
+                        attempt.ttft = self._clock() - started
+                    for sentence in _absorb(chunk, splitter, calls):
+                        spoken.append(sentence)
+                        yield Say(sentence)
+                tail = splitter.flush()
+                if tail:
+                    spoken.append(tail)
+                    yield Say(tail)
+                completed = True
+            finally:
+                await _close_quietly(stream)
+            if not spoken and not calls:
+                raise UnusableReply("the model returned an empty answer")
+        except Exception as exc:  # the LLM boundary: nothing may escape into the call
+            attempt.failure = exc
+        finally:
+            self._generating = False
+            attempt.made = calls.calls() if completed else []
+            self._record_reply(spoken, attempt.made)
+            self.stats.append(
+                LlmTurnStats(
+                    ttft_s=attempt.ttft,
+                    total_s=self._clock() - started,
+                    sentences=len(spoken),
+                    tool_calls=tuple(c.name for c in calls.calls()),
+                    ok=attempt.failure is None and completed,
+                )
+            )
 
     async def _retrieve(self) -> Sequence[Passage]:
         """Knowledge for the caller's last words; none (and a reported error) when it fails."""
@@ -322,7 +356,7 @@ class LlmEngine:
             return ()
 
     async def _open_stream(
-        self, passages: Sequence[Passage]
+        self, passages: Sequence[Passage], wait_s: float
     ) -> openai.AsyncStream[ChatCompletionChunk]:
         s = self.settings
         tools = self._tools.definitions()
@@ -336,7 +370,7 @@ class LlmEngine:
             passages=passages,
             tools=[t["function"]["name"] for t in tools],
         )
-        async with asyncio.timeout(s.timeout_s):
+        async with asyncio.timeout(wait_s):
             return await self._client.chat.completions.create(
                 model=s.model,
                 messages=messages,
@@ -348,10 +382,10 @@ class LlmEngine:
             )
 
     async def _next_chunk(
-        self, chunks: AsyncIterator[ChatCompletionChunk]
+        self, chunks: AsyncIterator[ChatCompletionChunk], wait_s: float
     ) -> ChatCompletionChunk | None:
         try:
-            async with asyncio.timeout(self.settings.timeout_s):
+            async with asyncio.timeout(wait_s):
                 return await anext(chunks)
         except StopAsyncIteration:
             return None
@@ -385,20 +419,21 @@ class LlmEngine:
         if self._on_error is not None:
             self._on_error(error)
 
-    async def _fail(self, exc: BaseException) -> AsyncGenerator[DialogAction, None]:
-        if isinstance(exc, TimeoutError | openai.APITimeoutError):
-            reason = f"the LLM timed out after {self.settings.timeout_s:g} s"
-        elif isinstance(exc, openai.APIStatusError):
-            reason = f"the LLM answered HTTP {exc.status_code}: {exc.message}"
-        elif isinstance(exc, _Failure):
-            reason = str(exc)
-        else:
-            reason = f"the LLM call failed: {type(exc).__name__}: {exc}"
-        error = LlmError(reason)
+    async def _fail(
+        self, exc: BaseException, waited_s: float
+    ) -> AsyncGenerator[DialogAction, None]:
+        """A reply failed: ask the caller again and listen, or (``max_failures`` in a row) end
+        the call with ``fallback_text``: hung up, or handed to ``failure_target``."""
+        error = LlmError(failure_reason(exc, waited_s))
         error.__cause__ = exc
         self._report(error)
-        self._ended = True
         s = self.settings
+        self._failures += 1
+        if self._failures < s.max_failures:
+            yield Say(s.retry_text)
+            yield Listen()
+            return
+        self._ended = True
         yield Say(s.fallback_text)
         if s.on_failure == "transfer" and s.failure_target:
             yield Transfer(s.failure_target, "llm_error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -229,8 +230,9 @@ async def test_http_500_says_fallback_hangs_up_and_records(
     make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
 ) -> None:
     seen: list[LlmError] = []
-    engine, _ = await make_llm(
-        Reply(status=500, error_message="boom"), greeting="Hi.", on_error=seen.append
+    engine, server = await make_llm(
+        Reply(status=500, error_message="boom"), greeting="Hi.", on_error=seen.append,
+        max_failures=1,
     )
     await started(engine, make_ctx())
     actions = await run(engine.on_caller_turn(CallerTurn("hello")))
@@ -241,6 +243,7 @@ async def test_http_500_says_fallback_hangs_up_and_records(
     assert seen == engine.errors
     assert engine.ended
     assert not engine.stats[-1].ok
+    assert len(server.requests) == 2  # tried once more (the server answers 500 again)
 
 
 async def test_failure_can_transfer_instead(
@@ -251,6 +254,7 @@ async def test_failure_can_transfer_instead(
         greeting="Hi.",
         on_failure="transfer",
         failure_target="from-internal,0,1",
+        max_failures=1,
     )
     await started(engine, make_ctx())
     actions = await run(engine.on_caller_turn(CallerTurn("hello")))
@@ -260,7 +264,7 @@ async def test_failure_can_transfer_instead(
 async def test_no_answer_times_out_into_the_fallback(
     make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
 ) -> None:
-    engine, _ = await make_llm(Reply(hang=True), greeting="Hi.", timeout_s=0.3)
+    engine, _ = await make_llm(Reply(hang=True), greeting="Hi.", timeout_s=0.3, max_failures=1)
     await started(engine, make_ctx())
     t0 = time.monotonic()
     actions = await run(engine.on_caller_turn(CallerTurn("hello")))
@@ -272,7 +276,9 @@ async def test_no_answer_times_out_into_the_fallback(
 async def test_slow_first_token_times_out(
     make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
 ) -> None:
-    engine, _ = await make_llm(Reply.text("Too late.", ttft_s=1.0), greeting="Hi.", timeout_s=0.3)
+    engine, _ = await make_llm(
+        Reply.text("Too late.", ttft_s=1.0), greeting="Hi.", timeout_s=0.3, max_failures=1
+    )
     await started(engine, make_ctx())
     actions = await run(engine.on_caller_turn(CallerTurn("hello")))
     assert actions == [Say(FALLBACK), Hangup("llm_error")]
@@ -282,9 +288,10 @@ async def test_stalled_stream_keeps_what_was_said_then_falls_back(
     make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
 ) -> None:
     reply = Reply(chunks=["Let me check that. ", "It is", " ready."], hang_after=1)
-    engine, _ = await make_llm(reply, greeting="Hi.", timeout_s=0.3)
+    engine, server = await make_llm(reply, greeting="Hi.", timeout_s=0.3, max_failures=1)
     await started(engine, make_ctx())
     actions = await run(engine.on_caller_turn(CallerTurn("Is my order ready?")))
+    assert len(server.requests) == 1  # words were spoken: not tried again
     assert actions == [Say("Let me check that."), Say(FALLBACK), Hangup("llm_error")]
     assert engine.history[-1] == {"role": "assistant", "content": "Let me check that."}
 
@@ -292,7 +299,7 @@ async def test_stalled_stream_keeps_what_was_said_then_falls_back(
 async def test_empty_answer_falls_back(
     make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
 ) -> None:
-    engine, _ = await make_llm(Reply(chunks=[]), greeting="Hi.")
+    engine, _ = await make_llm(Reply(chunks=[]), greeting="Hi.", max_failures=1)
     await started(engine, make_ctx())
     actions = await run(engine.on_caller_turn(CallerTurn("hello")))
     assert actions == [Say(FALLBACK), Hangup("llm_error")]
@@ -483,3 +490,109 @@ def test_build_tools() -> None:
     assert build_tools(end_call=False, transfer_targets={}) == []
     names = [t["function"]["name"] for t in build_tools(end_call=True, transfer_targets={"a": "b"})]
     assert names == ["end_call", "transfer_call"]
+
+
+RETRY_TEXT = "Sorry, say that again?"
+
+
+async def test_a_5xx_is_tried_once_more_and_the_retry_answers(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(Reply(status=503), Reply.text("Hello there."), greeting="Hi.")
+    await started(engine, make_ctx())
+    actions = await run(engine.on_caller_turn(CallerTurn("hello")))
+    assert actions == [Say("Hello there."), Listen()]
+    assert len(server.requests) == 2 and engine.errors == []
+    assert [s.ok for s in engine.stats] == [False, True]
+    # The retry is the same request: the caller's words once, no trace of the failed try.
+    assert server.requests[1].messages == server.requests[0].messages
+
+
+async def test_a_timeout_is_tried_once_more_within_the_reply_budget(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(
+        Reply(hang=True), Reply.text("Here I am."), greeting="Hi.", timeout_s=0.4,
+        reply_budget_s=1.0,
+    )
+    await started(engine, make_ctx())
+    t0 = time.monotonic()
+    actions = await run(engine.on_caller_turn(CallerTurn("hello")))
+    assert actions == [Say("Here I am."), Listen()]
+    assert time.monotonic() - t0 < 1.0
+    assert len(server.requests) == 2
+
+
+async def test_a_retry_only_waits_what_is_left_of_the_budget(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(
+        Reply(status=502), Reply(hang=True), greeting="Hi.", timeout_s=2.0, reply_budget_s=0.8,
+        retry_text=RETRY_TEXT,
+    )
+    await started(engine, make_ctx())
+    t0 = time.monotonic()
+    actions = await run(engine.on_caller_turn(CallerTurn("hello")))
+    took = time.monotonic() - t0
+    assert actions == [Say(RETRY_TEXT), Listen()]
+    assert 0.6 < took < 1.2  # the budget, not the 2 s timeout
+    assert len(server.requests) == 2
+    assert re.search(r"timed out after 0\.[78]\d* s", str(engine.errors[0]))
+
+
+async def test_no_retry_when_the_budget_is_spent(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(
+        Reply(hang=True), Reply.text("Too late anyway."), greeting="Hi.", timeout_s=0.4,
+        reply_budget_s=0.6, retry_text=RETRY_TEXT,
+    )
+    await started(engine, make_ctx())
+    actions = await run(engine.on_caller_turn(CallerTurn("hello")))
+    assert actions == [Say(RETRY_TEXT), Listen()]
+    assert len(server.requests) == 1
+
+
+async def test_a_refused_request_is_not_tried_again(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(
+        Reply(status=400), Reply.text("Never asked."), greeting="Hi.", retry_text=RETRY_TEXT
+    )
+    await started(engine, make_ctx())
+    actions = await run(engine.on_caller_turn(CallerTurn("hello")))
+    assert actions == [Say(RETRY_TEXT), Listen()]
+    assert len(server.requests) == 1 and "HTTP 400" in str(engine.errors[0])
+
+
+async def test_a_failed_reply_asks_again_then_the_second_in_a_row_ends_the_call(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, server = await make_llm(greeting="Hi.", retry_text=RETRY_TEXT)  # every answer: 500
+    await started(engine, make_ctx())
+    first = await run(engine.on_caller_turn(CallerTurn("hello")))
+    assert first == [Say(RETRY_TEXT), Listen()]
+    assert not engine.ended
+    second = await run(engine.on_caller_turn(CallerTurn("hello again")))
+    assert second == [Say(FALLBACK), Hangup("llm_error")]
+    assert engine.ended and len(engine.errors) == 2
+    assert len(server.requests) == 4  # each reply tried twice
+    # The caller's words stay in the history for the next request.
+    assert [m["content"] for m in server.requests[-1].messages if m["role"] == "user"] == [
+        "hello", "hello again",
+    ]
+
+
+async def test_a_good_reply_resets_the_failures_in_a_row(
+    make_llm: LlmFactory, make_ctx: Callable[..., CallContext]
+) -> None:
+    engine, _ = await make_llm(
+        Reply(status=500), Reply(status=500), Reply.text("Fine."), greeting="Hi.",
+        retry_text=RETRY_TEXT,
+    )
+    await started(engine, make_ctx())
+    assert await run(engine.on_caller_turn(CallerTurn("one"))) == [Say(RETRY_TEXT), Listen()]
+    assert await run(engine.on_caller_turn(CallerTurn("two"))) == [Say("Fine."), Listen()]
+    # The queue is empty: 500 from now on. One failure after a good reply: asked again.
+    assert await run(engine.on_caller_turn(CallerTurn("three"))) == [Say(RETRY_TEXT), Listen()]
+    assert not engine.ended

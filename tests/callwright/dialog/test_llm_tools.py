@@ -258,6 +258,7 @@ async def test_tool_rounds_are_bounded(make_engine: MakeEngine, make_kb: KbFacto
     engine, server = await make_engine(
         search, search, search, Reply.text("Never asked."),
         retriever=KnowledgeRetriever(kb.db, kb.assistant.id), max_tool_rounds=2,
+        max_failures=1,
     )
     actions = await run(engine.on_caller_turn(CallerTurn("parking?")))
     assert actions == [Say(FALLBACK), Hangup("llm_error")]
