@@ -39,6 +39,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.legal_holds import HELD_SQL
 from callwright.store.orgs import OrgRepository
 
 log = logging.getLogger(__name__)
@@ -308,7 +309,8 @@ async def _erase_rows(
     recordings_dir: Path | None = None,
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     async with conn.execute(
-        f"SELECT id, uid, recording_path, legal_hold FROM calls WHERE {where}", params
+        f"SELECT c.id, c.uid, c.recording_path, {HELD_SQL} AS legal_hold FROM calls c"
+        f" WHERE {where}", params
     ) as cur:
         rows = list(await cur.fetchall())
     held = tuple(str(r["uid"]) for r in rows if r["legal_hold"])

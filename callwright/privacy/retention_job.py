@@ -50,6 +50,7 @@ from callwright.privacy.retention_rules import (
 from callwright.store.audit import AuditRepo
 from callwright.store.clock import format_iso, utc_now
 from callwright.store.db import Database
+from callwright.store.legal_holds import HELD_SQL
 from callwright.store.retention import RetentionRepository
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,7 @@ _HAS_NOTES = "EXISTS (SELECT 1 FROM call_notes n WHERE n.call_id = c.id)"
 _HAS_DELIVERIES = ("EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.call_id = c.id"
                    " AND d.status != 'pending')")
 #: A call is held by its own hold (the flag) or by a hold on its caller number (migration 0016).
-HELD = (
-    "(c.legal_hold != 0 OR EXISTS (SELECT 1 FROM legal_holds h WHERE h.org_id = c.org_id"
-    " AND h.caller_number = c.caller_number))"
-)
+HELD = HELD_SQL
 _CANDIDATES = (
     f"SELECT c.id, c.assistant_id, c.started_at, c.status, {HELD} AS legal_hold,"
     " c.recording_path,"

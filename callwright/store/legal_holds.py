@@ -18,6 +18,11 @@ from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
 
 MAX_REASON = 500
+#: SQL true for a call (alias ``c``) held by its own hold or by a hold on its caller number.
+HELD_SQL = (
+    "(c.legal_hold != 0 OR EXISTS (SELECT 1 FROM legal_holds h WHERE h.org_id = c.org_id"
+    " AND h.caller_number = c.caller_number))"
+)
 MAX_NUMBER = 64
 _SELECT = (
     "SELECT h.id, h.org_id, h.call_id, c.uid AS call_uid, h.caller_number, h.reason, h.set_by,"

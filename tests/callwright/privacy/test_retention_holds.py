@@ -12,7 +12,10 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from callwright.privacy.caller_data import erase_caller
 from callwright.privacy.retention_job import MIN_BATCH, RetentionJob
+from callwright.privacy.secrets import MasterKey
+from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso
 from callwright.store.db import Database
 from callwright.store.legal_holds import LegalHoldRepository
@@ -232,3 +235,21 @@ async def test_slow_batches_shrink_so_the_writer_is_held_briefly(
     assert report.for_org(org.id).calls_deleted == 600
     assert sizes[0] == 200 and max(sizes[1:]) <= 110, sizes  # halfway to 20 calls, then on
     assert min(sizes[:-1]) >= MIN_BATCH and max(sizes[-3:-1]) <= 30, sizes
+
+
+async def test_an_erasure_leaves_the_calls_of_a_held_number(
+    make_db: MakeDb, make_org: MakeOrg, make_call: MakeCall
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    first = await make_call(db, org.id, age_days=9, caller=HELD_NUMBER, recording=True)
+    second = await make_call(db, org.id, age_days=1, caller=HELD_NUMBER)
+    await LegalHoldRepository(db).hold_number(org.id, HELD_NUMBER, "litigation")
+
+    report = await erase_caller(db, org.id, HELD_NUMBER, MasterKey.generate())
+
+    assert sorted(report.held_calls) == sorted([first.uid, second.uid])
+    assert report.calls_anonymised == 0
+    for call in (first, second):
+        kept = await CallRepository(db).get(call.id)
+        assert kept.caller_number == HELD_NUMBER and len(await CallRepository(db).turns(call.id))
