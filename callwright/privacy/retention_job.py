@@ -37,6 +37,7 @@ from typing import Any
 
 import aiosqlite
 
+from callwright.errors import StoreError
 from callwright.privacy.recording_crypto import remove_recording
 from callwright.privacy.retention_rules import (
     CallFacts,
@@ -59,6 +60,11 @@ log = logging.getLogger(__name__)
 #: writes wait for it); batches shrink or grow towards it, between MIN_BATCH and batch_size.
 MAX_BATCH_S = 0.02
 MIN_BATCH = 10
+#: While a run deletes, the writer does not checkpoint the WAL (a checkpoint inside one of its
+#: commits would hold every live write behind it): the job checkpoints on its own connection
+#: after this many batches, and gives the writer back SQLite's default at the end.
+CHECKPOINT_EVERY = 20
+DEFAULT_AUTOCHECKPOINT = 1000
 
 _HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
 _HAS_SLOTS = "c.slots NOT IN ('{}', '')"
@@ -145,6 +151,7 @@ class RetentionJob:
         self._clock = clock
         self._batch = batch_size
         self._max_batch_s = max_batch_s
+        self._batches = 0
         self._audit = AuditRepo(db)
 
     async def run_once(self, *, dry_run: bool = False) -> RetentionReport:
@@ -153,6 +160,19 @@ class RetentionJob:
         ``dry_run``: change nothing and write no audit entry, only count what this run would
         delete (with the oldest start date per kind); recording files are not looked at, so a
         file that would fail to delete counts as deleted."""
+        if not dry_run:
+            await self._db.set_autocheckpoint(0)
+            try:
+                return await self._run(dry_run=False)
+            finally:
+                try:
+                    await self._db.set_autocheckpoint(DEFAULT_AUTOCHECKPOINT)
+                    await self._db.checkpoint()
+                except StoreError as exc:  # the run's own outcome (or error) matters more
+                    log.warning("retention: could not restore WAL checkpoints: %s", exc)
+        return await self._run(dry_run=True)
+
+    async def _run(self, *, dry_run: bool) -> RetentionReport:
         now = self._clock()
         started_at = format_iso(now)
         results: list[OrgRetentionCounts] = []
@@ -246,6 +266,9 @@ class RetentionJob:
                 started = time.perf_counter()
                 await self._apply(decided, {f.id: f.started_at for f in facts}, counts)
                 params["limit"] = self.next_limit(limit, time.perf_counter() - started)
+                self._batches += 1
+                if self._batches % CHECKPOINT_EVERY == 0:
+                    await self._db.checkpoint()
             if len(rows) < limit:
                 break
             await asyncio.sleep(0)  # let the call path's writes in between batches

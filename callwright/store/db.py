@@ -56,6 +56,7 @@ class Database:
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
+        self._checkpointer: aiosqlite.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path | str, readers: int = 3, migrate: bool = True) -> Database:
@@ -87,6 +88,9 @@ class Database:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
@@ -194,6 +198,25 @@ class Database:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write to {self.path}: {exc}") from exc
             await writer.execute("ROLLBACK")
+
+    # -- WAL checkpoints off the writer ----------------------------------------------------------
+
+    async def set_autocheckpoint(self, pages: int) -> None:
+        """The writer's ``wal_autocheckpoint`` (SQLite's default 1000 pages; 0: the writer never
+        checkpoints, so a long series of writes, as a purge, leaves it to :meth:`checkpoint`)."""
+        await self.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
+    async def checkpoint(self) -> None:
+        """A PASSIVE WAL checkpoint on a connection of its own, outside the write lock: the
+        writer's transactions go on meanwhile, instead of one of them paying for the copy."""
+        self._require_writer()
+        if self._checkpointer is None:
+            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._checkpointer.execute("PRAGMA busy_timeout=5000")
+        try:
+            await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"checkpoint of {self.path} failed: {exc}") from exc
 
     # -- reads ------------------------------------------------------------------------------------
 

@@ -13,7 +13,12 @@ import aiosqlite
 import pytest
 
 from callwright.privacy.caller_data import erase_caller
-from callwright.privacy.retention_job import MIN_BATCH, RetentionJob
+from callwright.privacy.retention_job import (
+    CHECKPOINT_EVERY,
+    DEFAULT_AUTOCHECKPOINT,
+    MIN_BATCH,
+    RetentionJob,
+)
 from callwright.privacy.secrets import MasterKey
 from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso
@@ -253,3 +258,31 @@ async def test_an_erasure_leaves_the_calls_of_a_held_number(
     for call in (first, second):
         kept = await CallRepository(db).get(call.id)
         assert kept.caller_number == HELD_NUMBER and len(await CallRepository(db).turns(call.id))
+
+
+async def test_the_purge_checkpoints_off_the_writer_and_restores_it(
+    make_db: MakeDb, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    old = format_iso(NOW - timedelta(days=800))
+    await db.executemany(
+        "INSERT INTO calls (uid, org_id, started_at, status) VALUES (?, ?, ?, 'completed')",
+        [(f"uid-{i}", org.id, old) for i in range(CHECKPOINT_EVERY * 2 * 10 + 5)],
+    )
+    seen: list[int] = []
+    real = db.checkpoint
+
+    async def checkpoint() -> None:  # what the writer's own setting is at each checkpoint
+        async with db.transaction() as conn:
+            async with conn.execute("PRAGMA wal_autocheckpoint") as cur:
+                row = await cur.fetchone()
+        seen.append(int(row[0]) if row else -1)
+        await real()
+
+    monkeypatch.setattr(db, "checkpoint", checkpoint)
+    await job(db, batch_size=10, max_batch_s=None).run_once()
+    assert seen == [0, 0, DEFAULT_AUTOCHECKPOINT]  # every 20 batches, then once restored
+    assert await db.fetch_value("SELECT count(*) FROM calls") == 0
+    await job(db).run_once(dry_run=True)
+    assert len(seen) == 3  # a dry run writes nothing, so never checkpoints
