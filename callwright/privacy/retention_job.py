@@ -1,15 +1,17 @@
 """The retention job: applies :mod:`callwright.privacy.retention_rules` to the store.
 
 ``await RetentionJob(db).run_once()`` sweeps every org (and the calls to unknown numbers, which
-belong to no org and follow the built-in defaults), reading candidate calls in batches of
-``batch_size`` (oldest first, keyset-paged, only calls old enough for some rule of the org and
-with something left to delete) and applying each batch's plan in its own short transaction (the
-batch shrinks until that transaction takes about ``max_batch_s``, 20 ms) and yielding between
-batches, so a store of a million calls never holds the single writer for long: a live call's
-write waits for one short batch at most. Inside that transaction the
-batch's calls are read again, so a legal hold set since the read is still respected; recording
-files are deleted (in a worker thread) before the rows that reference them, and a file that
-cannot be deleted keeps its reference (and its call) for the next run. Each run appends one
+belong to no org and follow the built-in defaults), reading candidate calls in batches of at
+most ``batch_size`` (oldest first, keyset-paged, only calls old enough for some rule of the org
+and with something left to delete) and applying each batch's plan in its own short transaction
+(the batch shrinks until that transaction takes about ``max_batch_s``, 20 ms) and yielding
+between batches, so a store of a million calls never holds the single writer for long: a live
+call's write waits for one short batch at most. While it deletes, WAL checkpoints run on a
+connection of the job's own rather than inside one of the writer's commits (see
+``CHECKPOINT_EVERY``). Inside each batch's transaction its calls are read again, so a legal hold
+set since the read is still respected; recording files are deleted (in a worker thread) before
+the rows that reference them, and a file that cannot be deleted keeps its reference (and its
+call) for the next run. Each run appends one
 ``retention.run`` audit entry per org (actor ``system``) with the counts.
 
 A call is held by its own legal hold (``calls.legal_hold``) or by a hold on its caller number in
