@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ari_app.call_privacy import CallPrivacy, PrivateTurnStore
 from ari_app.services import SessionServices
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
@@ -48,13 +49,16 @@ def _open_recorder(path: Path, sample_rate: int) -> StereoWavRecorder:
 
 
 async def start_recording(
-    svc: SessionServices, call: Call, assistant: Assistant, caller_number: str, sample_rate: int
+    svc: SessionServices, call: Call, assistant: Assistant, caller_number: str, sample_rate: int,
+    privacy: CallPrivacy | None = None,
 ) -> CallRecording | None:
-    """A recorder for the call, or None: the caller asked not to be recorded (noted as a
-    ``recording_skipped`` event) or the assistant does not record calls. The file is encrypted at
-    the end when the server (``[recordings] encrypt``, for every org) or the org (its "encrypt
-    recordings" setting, on for new orgs) says so."""
-    if await svc.restrictions.is_do_not_record(assistant.org_id, caller_number):
+    """A recorder for the call, or None: the caller asked not to be recorded or not to be stored
+    (``privacy``, or looked up; noted as a ``recording_skipped`` event) or the assistant does not
+    record calls. The file is encrypted at the end when the server (``[recordings] encrypt``, for
+    every org) or the org (its "encrypt recordings" setting, on for new orgs) says so."""
+    if (privacy is not None and not privacy.record) or (
+        privacy is None and await svc.restrictions.is_do_not_record(assistant.org_id, caller_number)
+    ):
         await svc.calls.add_event(call.id, "recording_skipped", {"reason": "caller_restriction"})
         return None
     if not assistant.record_calls:
@@ -101,11 +105,13 @@ async def build_pipeline(
     recording: CallRecording | None,
     transfer: TransferHandler,
     last_seq: int = 0,
+    privacy: CallPrivacy | None = None,
 ) -> tuple[CallPipeline, CallContext]:
     """The call's pipeline with the assistant's speech engines and settings (the server's
     defaults when ``assistant`` is None), and the context the dialog fills (slots). The slots
     are saved on the call row after each assistant turn (:class:`SlotCheckpoint`), so a call
-    picked up after a restart has them; ``last_seq``: turns already journalled (a resumed call)."""
+    picked up after a restart has them; ``last_seq``: turns already journalled (a resumed call);
+    ``privacy``: the caller's restrictions (turns not transcribed, or nothing stored)."""
     ctx = CallContext(
         call_uid=call.uid, caller_number=caller_number, dialed=call.dialed, language=language
     )
@@ -113,7 +119,7 @@ async def build_pipeline(
 
     def on_turn(call_id: int, record: TurnRecord) -> None:
         svc.live.on_turn(call_id, record)
-        if record.speaker == "assistant":
+        if record.speaker == "assistant" and (privacy is None or privacy.store):
             checkpoint.save()
     settings = svc.pipeline_settings(assistant)
     pipeline = CallPipeline(
@@ -125,7 +131,10 @@ async def build_pipeline(
         ),
         dialog=dialog,
         ctx=ctx,
-        journal=CallJournal(svc.calls, call.id, observer=on_turn, last_seq=last_seq),
+        journal=CallJournal(
+            svc.calls if privacy is None else PrivateTurnStore(svc.calls, privacy), call.id,
+            observer=on_turn, last_seq=last_seq,
+        ),
         clock=svc.clock,
         settings=settings,
         recorder=recording.recorder if recording is not None else None,

@@ -28,6 +28,7 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
+from ari_app.call_privacy import CallPrivacy, caller_privacy, objection_line
 from ari_app.call_setup import (
     CallEventWriter,
     CallRecording,
@@ -41,6 +42,7 @@ from ari_app.media_leg import MediaLeg
 from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
 from ari_app.recovery import (
     HandBack,
+    dialplan_target,
     hand_back_caller,
     handback_line,
     prepare_recovery,
@@ -51,6 +53,7 @@ from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
+from callwright.dialog.announcement import AnnouncementDialog
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
@@ -84,6 +87,8 @@ class CallSession:
         self._events = CallEventWriter(services)
         self._assistant: Assistant | None = None
         self._bridged: BridgedTransfer | None = None
+        #: The caller's restrictions (ari_app.call_privacy), looked up before the call row.
+        self._privacy: CallPrivacy | None = None
 
     # -- events routed here by the application ---------------------------------------------------
 
@@ -165,19 +170,27 @@ class CallSession:
         found = await svc.numbers.find_inbound(dialed)
         number, assistant = found if found is not None else (None, None)
         self._assistant = assistant
+        privacy = await caller_privacy(
+            svc, number.org_id if number else None, self.channel.caller.number,
+            self.channel.caller.name,
+        )
+        self._privacy = privacy
         self.call = await svc.calls.create_call(
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
             number_id=number.id if number else None,
             dialed=dialed,
-            caller_number=self.channel.caller.number,
-            caller_name=self.channel.caller.name,
+            caller_number=privacy.stored_number,
+            caller_name=privacy.stored_name,
             channel_id=self.channel.id,
             direction="inbound",
         )
         bind_call_uid(self.call.uid)  # every later log line of this call carries its uid
         svc.live.started(self.call.uid, self.call.id, dialed, self.channel.caller.number)
         await svc.calls.add_event(self.call.id, "stasis_start", {"args": list(self._start.args)})
+        if privacy.kinds:
+            await svc.calls.add_event(self.call.id, "privacy_restriction",
+                                      {"kinds": sorted(privacy.kinds)})
         if assistant is None:
             return await self._unknown_number(dialed)
         await svc.rest.answer(self.channel.id)
@@ -185,13 +198,28 @@ class CallSession:
         await self._connect_media()
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
+        if privacy.objected:
+            return await self._object(assistant)
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
         assert self._leg is not None
         self._recording = await start_recording(
             svc, self.call, assistant, self.channel.caller.number,
-            self._leg.transport.format.sample_rate,
+            self._leg.transport.format.sample_rate, privacy,
         )
         return await self._converse(assistant.language, assistant, dialog)
+
+    async def _object(self, assistant: Assistant) -> CallOutcome:
+        """The caller objected to processing: they hear so, unrecorded, and go back to the
+        dialplan's fallback (the hand-back a draining service uses)."""
+        svc = self._svc
+        assert self.call is not None
+        await svc.calls.add_event(self.call.id, "caller_objected", {})
+        target = dialplan_target(svc.settings.calls.fallback_target)
+        dialog = AnnouncementDialog(objection_line(assistant.language), reason="caller_objection")
+        return await self._converse(
+            assistant.language, assistant, dialog,
+            then=HandBack("caller_objection", target, announce=False),
+        )
 
     async def _recover(self) -> CallOutcome:
         """A caller found after a restart or a reconnect: its row continued, then per the
@@ -257,8 +285,9 @@ class CallSession:
 
     async def _converse(
         self, language: str, assistant: Assistant | None, dialog: DialogEngine,
-        last_seq: int = 0,
+        last_seq: int = 0, then: HandBack | None = None,
     ) -> CallOutcome:
+        """The pipeline until the call ends; ``then``: hand the caller back once it has."""
         svc = self._svc
         assert self.call is not None and self._leg is not None
         if self._handback is not None:  # handed back during the set-up
@@ -274,10 +303,13 @@ class CallSession:
             recording=self._recording,
             transfer=self._attempt_transfer,
             last_seq=last_seq,
+            privacy=self._privacy,
         )
         self._pipeline = pipeline
         outcome = await pipeline.run()
-        if ctx.slots:
+        if then is not None and not self._caller_gone.is_set() and self._handback is None:
+            self._handback = then
+        if ctx.slots and (self._privacy is None or self._privacy.store):
             await svc.calls.set_slots(self.call.id, ctx.slots)
         if self._handback is not None:
             return outcome  # the caller goes back to the dialplan in _cleanup

@@ -2,6 +2,8 @@
 
     callwright privacy retention run [--dry-run]
     callwright privacy hold set|lift (--call UID | --number NUMBER) --org acme [--reason TEXT]
+    callwright privacy restrict NUMBER --org acme --what record,transcribe,store,object
+    callwright privacy unrestrict NUMBER --org acme
     callwright privacy export --org acme --caller +15551234567 --out ./exports
     callwright privacy erase --org acme --caller +15551234567 --yes
     callwright privacy decrypt-recording var/recordings/2027/03/01/x.wav.cwenc --out x.wav
@@ -38,6 +40,7 @@ from callwright.store.audit import AuditRepo
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository
 from cli.privacy_holds import add_hold_parser, cmd_retention_dry_run
+from cli.privacy_restrictions import add_restriction_parsers
 
 
 def add_privacy_parser(subparsers: Any) -> None:
@@ -54,6 +57,7 @@ def add_privacy_parser(subparsers: Any) -> None:
                      help="only report what the run would delete, per org")
     run.set_defaults(func=cmd_retention_run)
     add_hold_parser(sub)
+    add_restriction_parsers(sub)
 
     export = sub.add_parser("export", help="write a ZIP of a caller's data in one org")
     _caller_arguments(export)

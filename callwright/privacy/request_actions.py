@@ -179,9 +179,20 @@ class RequestActions:
                 (request.org_id, subject.value)) or "")
         if not number.strip() or number == ERASED:
             raise RequestError("this call has no caller number to restrict")
-        found = await self._restrictions.set(request.org_id, number, processing_restricted=True)
+        objection = request.kind == "object"
+        found = await self._restrictions.set(
+            request.org_id, number, processing_restricted=True,
+            # restriction: the caller is served but not recorded or transcribed; objection: the
+            # caller is told the call is not processed and handed to the dialplan's fallback
+            do_not_record=None if objection else True,
+            do_not_transcribe=None if objection else True,
+            object=True if objection else None,
+            reason=f"{'objection' if objection else 'restriction'} request {request.id}",
+        )
         return {"restriction": {"processing_restricted": found.processing_restricted,
-                                "do_not_record": found.do_not_record},
+                                "do_not_record": found.do_not_record,
+                                "do_not_transcribe": found.do_not_transcribe,
+                                "object": found.object},
                 "objection" if request.kind == "object" else "restricted": True}
 
     async def _rectify(

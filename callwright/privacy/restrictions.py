@@ -1,4 +1,16 @@
-"""Caller restrictions (DESIGN §4): do-not-record, processing restricted, erased.
+"""Caller restrictions (DESIGN §4, issue 12 item 2): what may be done with a caller's calls.
+
+The kinds (:data:`KINDS`, the names the CLI, API and admin use):
+
+- ``record``: do not record the caller's calls;
+- ``transcribe``: store their turns as :data:`NOT_TRANSCRIBED`, with no search-index entry (the
+  dialog still hears and understands the caller, in memory, for the call);
+- ``store``: keep only a minimal call row: the start, the number hashed with the org's salt
+  (:func:`hash_number`), the duration and the outcome; no name, turns, slots or recording;
+- ``object``: the caller objected to processing: the assistant says so and hands the caller to
+  the dialplan's fallback (:mod:`ari_app.session`).
+
+Each row carries a ``reason`` and the dates it was created and last changed.
 
 A restriction belongs to one org and one caller number. Restrictions set by an admin are stored
 under the plain number, so the admin can see whom they concern. When a caller's data is erased
@@ -32,7 +44,29 @@ from callwright.store.db import Database
 PSEUDONYM_PREFIX = "erased:hmac-sha256:"
 _SECRET_NAME = "caller_pseudonym"
 _SECRET_AAD = b"callwright/privacy_secrets/caller_pseudonym"
-_COLUMNS = "org_id, caller_number, do_not_record, processing_restricted, erased_at, created_at"
+_COLUMNS = ("org_id, caller_number, do_not_record, processing_restricted, erased_at, created_at,"
+            " do_not_transcribe, do_not_store, object, reason, updated_at")
+HASH_PREFIX = "hashed:hmac-sha256:"
+#: What a turn of a caller who must not be transcribed is stored as (migration 0018 keeps it out
+#: of the search index).
+NOT_TRANSCRIBED = "[not transcribed]"
+#: The kinds of restriction, as named by the CLI, API and admin, and the column each sets.
+KINDS: dict[str, str] = {
+    "record": "do_not_record", "transcribe": "do_not_transcribe", "store": "do_not_store",
+    "object": "object",
+}
+
+
+def parse_kinds(text: str) -> frozenset[str]:
+    """``"record,transcribe"`` → the kinds; ValueError naming an unknown or missing one."""
+    kinds = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = sorted(kinds - KINDS.keys())
+    if unknown:
+        raise ValueError(f"unknown restriction {', '.join(unknown)}: use "
+                         f"{', '.join(KINDS)} (comma-separated)")
+    if not kinds:
+        raise ValueError(f"name at least one restriction: {', '.join(KINDS)}")
+    return kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +78,19 @@ class CallerRestriction:
     processing_restricted: bool
     erased_at: str | None
     created_at: str
+    do_not_transcribe: bool = False
+    do_not_store: bool = False
+    object: bool = False
+    reason: str = ""
+    updated_at: str | None = None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds in force (:data:`KINDS`); an erased or restricted caller is not recorded."""
+        found = {kind for kind, column in KINDS.items() if getattr(self, column)}
+        if self.processing_restricted:
+            found.add("record")
+        return frozenset(found)
 
     @property
     def pseudonymised(self) -> bool:
@@ -56,6 +103,8 @@ def _from_row(row: sqlite3.Row) -> CallerRestriction:
         do_not_record=bool(row["do_not_record"]),
         processing_restricted=bool(row["processing_restricted"]),
         erased_at=row["erased_at"], created_at=str(row["created_at"]),
+        do_not_transcribe=bool(row["do_not_transcribe"]), do_not_store=bool(row["do_not_store"]),
+        object=bool(row["object"]), reason=str(row["reason"]), updated_at=row["updated_at"],
     )
 
 
@@ -65,17 +114,32 @@ def pseudonymise(secret: bytes, org_id: int, caller_number: str) -> str:
     return PSEUDONYM_PREFIX + hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def hash_number(secret: bytes, org_id: int, caller_number: str) -> str:
+    """The number a do-not-store call row keeps: an HMAC-SHA256 under a salt of the org's own
+    (derived from the instance secret and the org), so the same caller's calls can be counted
+    together within an org but not matched across orgs, nor reversed from the database alone."""
+    salt = hmac.new(secret, f"org-salt\x00{org_id}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(salt, caller_number.strip().encode(), hashlib.sha256).hexdigest()
+    return HASH_PREFIX + digest
+
+
 def _merge(rows: list[CallerRestriction], caller_number: str) -> CallerRestriction | None:
     """One view of a caller's plain and pseudonymised rows (either may be absent)."""
     if not rows:
         return None
     erased = [r.erased_at for r in rows if r.erased_at is not None]
+    updated = [r.updated_at for r in rows if r.updated_at is not None]
     return CallerRestriction(
         org_id=rows[0].org_id, caller_number=caller_number,
         do_not_record=any(r.do_not_record for r in rows),
         processing_restricted=any(r.processing_restricted for r in rows),
         erased_at=max(erased) if erased else None,
         created_at=min(r.created_at for r in rows),
+        do_not_transcribe=any(r.do_not_transcribe for r in rows),
+        do_not_store=any(r.do_not_store for r in rows),
+        object=any(r.object for r in rows),
+        reason="; ".join(r.reason for r in rows if r.reason),
+        updated_at=max(updated) if updated else None,
     )
 
 
@@ -94,6 +158,10 @@ class CallerRestrictionRepository:
     async def pseudonym(self, org_id: int, caller_number: str) -> str:
         """The pseudonym an erased ``caller_number`` of ``org_id`` is stored under."""
         return pseudonymise(await self._pseudonym_secret(), org_id, caller_number.strip())
+
+    async def hashed_number(self, org_id: int, caller_number: str) -> str:
+        """What a do-not-store call row keeps instead of ``caller_number`` (:func:`hash_number`)."""
+        return hash_number(await self._pseudonym_secret(), org_id, caller_number)
 
     async def get(self, org_id: int, caller_number: str) -> CallerRestriction | None:
         """The caller's restrictions (plain and erased rows merged), or None if there are none."""
@@ -123,8 +191,12 @@ class CallerRestrictionRepository:
         *,
         do_not_record: bool | None = None,
         processing_restricted: bool | None = None,
+        do_not_transcribe: bool | None = None,
+        do_not_store: bool | None = None,
+        object: bool | None = None,  # noqa: A002 - the column's name
+        reason: str | None = None,
     ) -> CallerRestriction:
-        """Change the given flags (None: leave as is), creating the row if needed.
+        """Change the given flags and reason (None: leave as is), creating the row if needed.
 
         An erased caller's pseudonymised row is updated in place, so setting a flag never brings
         an erased number back into the store. Raises NotFound for an unknown org.
@@ -143,20 +215,30 @@ class CallerRestrictionRepository:
                     (org_id, number, pseudonym, pseudonym),
                 ) as cur:
                     existing = await cur.fetchone()
+                now = self._now()
                 if existing is None:
                     await conn.execute(
                         "INSERT INTO caller_restrictions (org_id, caller_number, do_not_record,"
-                        " processing_restricted, created_at) VALUES (?, ?, ?, ?, ?)",
+                        " processing_restricted, do_not_transcribe, do_not_store, object,"
+                        " reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (org_id, number, int(bool(do_not_record)),
-                         int(bool(processing_restricted)), self._now()),
+                         int(bool(processing_restricted)), int(bool(do_not_transcribe)),
+                         int(bool(do_not_store)), int(bool(object)), (reason or "").strip(),
+                         now, now),
                     )
                 else:
                     await conn.execute(
                         "UPDATE caller_restrictions SET"
                         " do_not_record = COALESCE(?, do_not_record),"
-                        " processing_restricted = COALESCE(?, processing_restricted)"
+                        " processing_restricted = COALESCE(?, processing_restricted),"
+                        " do_not_transcribe = COALESCE(?, do_not_transcribe),"
+                        " do_not_store = COALESCE(?, do_not_store),"
+                        " object = COALESCE(?, object),"
+                        " reason = COALESCE(?, reason), updated_at = ?"
                         " WHERE id = ?",
                         (_opt_flag(do_not_record), _opt_flag(processing_restricted),
+                         _opt_flag(do_not_transcribe), _opt_flag(do_not_store),
+                         _opt_flag(object), None if reason is None else reason.strip(), now,
                          existing["id"]),
                     )
         except sqlite3.Error as exc:
@@ -164,6 +246,43 @@ class CallerRestrictionRepository:
         found = await self.get(org_id, number)
         assert found is not None
         return found
+
+    async def restrict(
+        self, org_id: int, caller_number: str, kinds: frozenset[str], reason: str = ""
+    ) -> CallerRestriction:
+        """Set the named kinds (:data:`KINDS`; others are left as they are) with ``reason``."""
+        flags = {KINDS[kind]: True for kind in kinds}
+        return await self.set(
+            org_id, caller_number, do_not_record=flags.get("do_not_record"),
+            do_not_transcribe=flags.get("do_not_transcribe"),
+            do_not_store=flags.get("do_not_store"), object=flags.get("object"),
+            reason=reason,
+        )
+
+    async def unrestrict(self, org_id: int, caller_number: str) -> CallerRestriction | None:
+        """Lift every restriction an admin can lift; the caller's view after, or None if there
+        was nothing to lift. An erased caller stays processing-restricted (their erasure is
+        remembered): only the plain number's flags and the kinds of 0018 are cleared."""
+        found = await self.get(org_id, caller_number)
+        if found is None:
+            return None
+        number = caller_number.strip()
+        pseudonym = await self.pseudonym(org_id, number)
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "DELETE FROM caller_restrictions WHERE org_id = ? AND caller_number = ?",
+                    (org_id, number),
+                )
+                await conn.execute(
+                    "UPDATE caller_restrictions SET do_not_transcribe = 0, do_not_store = 0,"
+                    " object = 0, reason = '', updated_at = ?"
+                    " WHERE org_id = ? AND caller_number = ?",
+                    (self._now(), org_id, pseudonym),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot lift caller restriction: {exc}") from exc
+        return await self.get(org_id, number)
 
     async def list(self, org_id: int) -> list[CallerRestriction]:
         """The org's restrictions as stored (erased callers appear under their pseudonym)."""

@@ -17,6 +17,7 @@ from callwright.privacy.keyring import Keyring
 from callwright.privacy.recording_crypto import encrypt_file, is_encrypted
 from callwright.privacy.request_actions import LinkGone, RequestActions
 from callwright.privacy.requests import PrivacyRequestRepository, RequestError, received_date
+from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
 from callwright.store.calls import CallRepository
@@ -159,3 +160,24 @@ async def test_exports_nobody_fetched_are_purged_after_expiry(
     assert (await actions.repo.get(org.id, request.id)).export_file is None
     with pytest.raises(LinkGone):  # still "gone", not unknown
         await actions.redeem(org.id, request.id, outcome.download_token, STAFF)
+
+
+async def test_restrict_and_object_requests_set_the_matching_flags(
+    make_db: MakeDb, make_org: MakeOrg, make_call: MakeCall, tmp_path: Path
+) -> None:
+    db = await make_db()
+    org = await make_org(db)
+    key = MasterKey.generate()
+    other = "+4915550000001"
+    actions = RequestActions(db, key, tmp_path / "exports", AuditWriter(AuditRepo(db)))
+    restricted = await actions.repo.create(org.id, "restrict", "caller", NUMBER)
+    objected = await actions.repo.create(org.id, "object", "caller", other)
+    await actions.execute(org.id, restricted.id, STAFF)
+    await actions.execute(org.id, objected.id, STAFF)
+    repo = CallerRestrictionRepository(db, key)
+    found = await repo.get(org.id, NUMBER)
+    assert found is not None and found.kinds == {"record", "transcribe"}
+    assert found.reason == f"restriction request {restricted.id}"
+    objection = await repo.get(org.id, other)
+    assert objection is not None and objection.object and "object" in objection.kinds
+    assert objection.reason == f"objection request {objected.id}"

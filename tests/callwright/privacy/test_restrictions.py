@@ -4,11 +4,16 @@ import pytest
 
 from callwright.errors import NotFound
 from callwright.privacy.restrictions import (
+    HASH_PREFIX,
+    NOT_TRANSCRIBED,
     PSEUDONYM_PREFIX,
     CallerRestrictionRepository,
+    hash_number,
+    parse_kinds,
     pseudonymise,
 )
 from callwright.privacy.secrets import DecryptionFailed, MasterKey
+from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
@@ -110,3 +115,73 @@ async def test_erasure_without_an_earlier_restriction(make_db: MakeDb, make_org:
     found = await repo.get(org.id, NUMBER)
     assert found is not None and found.processing_restricted and not found.do_not_record
     assert await repo.get(org.id, "+15550000000") is None
+
+
+async def test_kinds_reasons_and_dates_and_lifting(make_db: MakeDb, make_org: MakeOrg) -> None:
+    db = await make_db()
+    acme = await make_org(db)
+    times = iter(["2027-03-01T10:00:00.000Z", "2027-03-02T10:00:00.000Z",
+                  "2027-03-03T10:00:00.000Z"])
+    repo = CallerRestrictionRepository(db, MasterKey.generate(), now=lambda: next(times))
+    first = await repo.restrict(acme.id, NUMBER, frozenset({"transcribe"}), "asked on the phone")
+    assert first.kinds == {"transcribe"} and first.reason == "asked on the phone"
+    assert first.created_at == first.updated_at == "2027-03-01T10:00:00.000Z"
+    more = await repo.restrict(acme.id, NUMBER, frozenset({"store", "object"}), "letter")
+    assert more.kinds == {"transcribe", "store", "object"}  # earlier kinds are kept
+    assert more.reason == "letter" and more.updated_at == "2027-03-02T10:00:00.000Z"
+    assert more.created_at == "2027-03-01T10:00:00.000Z"
+    assert await repo.unrestrict(acme.id, NUMBER) is None
+    assert await repo.unrestrict(acme.id, NUMBER) is None
+
+
+async def test_lifting_keeps_an_erased_caller_restricted(
+    make_db: MakeDb, make_org: MakeOrg
+) -> None:
+    db = await make_db()
+    acme = await make_org(db)
+    repo = CallerRestrictionRepository(db, MasterKey.generate())
+    await erase(repo, db, acme.id, NUMBER)
+    await repo.restrict(acme.id, NUMBER, frozenset({"object"}), "")
+    after = await repo.unrestrict(acme.id, NUMBER)
+    assert after is not None and after.processing_restricted and not after.object
+    assert after.kinds == {"record"}
+
+
+def test_kinds_parse_with_clear_errors() -> None:
+    assert parse_kinds(" record, Transcribe ,") == {"record", "transcribe"}
+    with pytest.raises(ValueError, match="unknown restriction bogus"):
+        parse_kinds("record,bogus")
+    with pytest.raises(ValueError, match="at least one"):
+        parse_kinds(" , ")
+
+
+def test_the_stored_hash_is_per_org_and_keyed() -> None:
+    secret = b"s" * 32
+    one = hash_number(secret, 1, NUMBER)
+    assert one.startswith(HASH_PREFIX) and NUMBER not in one
+    assert one == hash_number(secret, 1, f" {NUMBER} ")
+    assert one != hash_number(secret, 2, NUMBER)
+    assert one != hash_number(b"t" * 32, 1, NUMBER)
+
+
+async def test_not_transcribed_turns_have_no_search_entry(
+    make_db: MakeDb, make_org: MakeOrg
+) -> None:
+    db = await make_db()
+    acme = await make_org(db)
+    calls = CallRepository(db)
+    call = await calls.create_call(acme.id, None, None, "100", NUMBER, "", "ch-1")
+    await calls.add_turn(call.id, 1, "caller", NOT_TRANSCRIBED, "2027-03-01T10:00:00.000Z")
+    turn_id = await calls.add_turn(call.id, 2, "caller", "zebra crossing",
+                                   "2027-03-01T10:00:01.000Z")
+    indexed = "SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?"
+    assert await db.fetch_all(indexed, ("transcribed",)) == []
+    assert [r[0] for r in await db.fetch_all(indexed, ("zebra",))] == [turn_id]
+    # Rectified to "[not transcribed]" and back; deleted: the index follows without corruption.
+    await db.execute("UPDATE call_turns SET text = ? WHERE id = ?", (NOT_TRANSCRIBED, turn_id))
+    assert await db.fetch_all(indexed, ("zebra",)) == []
+    await db.execute("UPDATE call_turns SET text = 'lion' WHERE id = ?", (turn_id,))
+    assert [r[0] for r in await db.fetch_all(indexed, ("lion",))] == [turn_id]
+    await db.execute("DELETE FROM call_turns WHERE call_id = ?", (call.id,))
+    assert await db.fetch_all(indexed, ("lion",)) == []
+    await db.execute("INSERT INTO call_turns_fts(call_turns_fts) VALUES ('integrity-check')")

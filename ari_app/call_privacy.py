@@ -1,0 +1,119 @@
+"""What a caller's restrictions (:mod:`callwright.privacy.restrictions`) change in their call,
+looked up once when the call comes in, before its row exists, and honoured by the session
+whichever dialog (flow or LLM) the assistant runs:
+
+- ``record``: no recording (a ``recording_skipped`` event, as before);
+- ``transcribe``: turns are stored as ``[not transcribed]`` (no search-index entry, migration
+  0018); the dialog keeps the words in memory for the call (:class:`PrivateTurnStore`);
+- ``store``: the row keeps the number hashed with the org's salt and no caller name; no turns,
+  no journal events, no slots and no recording;
+- ``object``: the caller hears :func:`objection_line` and goes back to the dialplan's fallback
+  (``[calls] fallback_target``) through the same hand-back as a draining service.
+
+The call row gets a ``privacy_restriction`` event naming the kinds that applied (no number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ari_app.services import SessionServices
+from callwright.call.journal import TurnStore
+from callwright.privacy.restrictions import NOT_TRANSCRIBED
+
+OBJECTION_LINES = {
+    "en": "You have objected to the processing of your calls, so this call is not processed. "
+          "Let me pass you on.",
+    "ko": "통화 처리에 반대하셨으므로 이 통화는 처리되지 않습니다. 연결해 드리겠습니다.",
+    "de": "Sie haben der Verarbeitung Ihrer Anrufe widersprochen, daher wird dieser Anruf nicht "
+          "verarbeitet. Ich verbinde Sie weiter.",
+    "fr": "Vous vous êtes opposé au traitement de vos appels : cet appel n'est pas traité. "
+          "Je vous transfère.",
+    "es": "Usted se opuso al tratamiento de sus llamadas, así que esta llamada no se procesa. "
+          "Le paso con alguien.",
+    "ja": "通話の処理に異議を申し立てられているため、この通話は処理されません。おつなぎします。",
+}
+
+
+def objection_line(language: str) -> str:
+    """What a caller who objected hears before the hand-back (English by default)."""
+    return OBJECTION_LINES.get(language.split("-")[0].lower(), OBJECTION_LINES["en"])
+
+
+@dataclass(frozen=True, slots=True)
+class CallPrivacy:
+    """The restrictions in force for one call, and the number and name its row keeps."""
+
+    kinds: frozenset[str]
+    stored_number: str
+    stored_name: str
+
+    @property
+    def record(self) -> bool:
+        return not self.kinds & {"record", "store", "object"}
+
+    @property
+    def store(self) -> bool:
+        """False: only the minimal row (no turns, events from the journal, slots)."""
+        return "store" not in self.kinds
+
+    @property
+    def objected(self) -> bool:
+        return "object" in self.kinds
+
+
+async def caller_privacy(
+    svc: SessionServices, org_id: int | None, caller_number: str, caller_name: str
+) -> CallPrivacy:
+    """The caller's restrictions in ``org_id`` (none for an unknown number or no caller ID)."""
+    if org_id is None or not caller_number.strip():
+        return CallPrivacy(frozenset(), caller_number, caller_name)
+    found = await svc.restrictions.get(org_id, caller_number)
+    kinds = found.kinds if found is not None else frozenset()
+    if "store" in kinds:
+        hashed = await svc.restrictions.hashed_number(org_id, caller_number)
+        return CallPrivacy(kinds, hashed, "")
+    return CallPrivacy(kinds, caller_number, caller_name)
+
+
+class PrivateTurnStore:
+    """The call journal's store for a restricted caller: ``transcribe`` stores each turn's text
+    as :data:`NOT_TRANSCRIBED` (and no meta: tool arguments would repeat the words); ``store``
+    stores no turn and no journal event. Otherwise it passes everything through."""
+
+    def __init__(self, inner: TurnStore, privacy: CallPrivacy) -> None:
+        self._inner = inner
+        self._privacy = privacy
+
+    async def add_turn(
+        self,
+        call_id: int,
+        seq: int,
+        speaker: str,
+        text: str,
+        started_at: str,
+        ended_at: str | None = None,
+        interrupted: bool = False,
+        stt_ms: int | None = None,
+        dialog_ms: int | None = None,
+        tts_ms: int | None = None,
+        first_frame_ms: int | None = None,
+        confidence: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        if not self._privacy.store:
+            return 0
+        if "transcribe" in self._privacy.kinds:
+            text, meta = NOT_TRANSCRIBED, {}
+        return await self._inner.add_turn(
+            call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,
+            tts_ms, first_frame_ms, confidence, meta,
+        )
+
+    async def add_event(
+        self, call_id: int, kind: str, detail: dict[str, Any] | None = None
+    ) -> int:
+        if not self._privacy.store:
+            return 0
+        return await self._inner.add_event(call_id, kind, detail)
