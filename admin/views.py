@@ -21,6 +21,7 @@ _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/webhooks", "Webhooks", Permission.CREDENTIALS_READ),
     ("/retention", "Retention", Permission.RETENTION_READ),
     ("/requests", "Requests", Permission.PRIVACY_REQUESTS),
+    ("/restrictions", "Restrictions", Permission.PRIVACY_REQUESTS),
     ("/team", "Team", Permission.USERS_READ),
     ("/tokens", "API tokens", Permission.TOKENS_MANAGE),
     ("/audit", "Audit log", Permission.AUDIT_READ),
