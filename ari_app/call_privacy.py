@@ -15,12 +15,19 @@ The call row gets a ``privacy_restriction`` event naming the kinds that applied 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ari_app.services import SessionServices
 from callwright.call.journal import TurnStore
+from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED
+
+log = logging.getLogger(__name__)
 
 OBJECTION_LINES = {
     "en": "You have objected to the processing of your calls, so this call is not processed. "
@@ -117,3 +124,45 @@ class PrivateTurnStore:
         if not self._privacy.store:
             return 0
         return await self._inner.add_event(call_id, kind, detail)
+
+
+class DeclinableRecorder(StereoWavRecorder):
+    """A call's recorder the caller can refuse mid-call (the opt-out key): once
+    :meth:`decline` is called, audio is dropped, and :meth:`discard` closes and deletes the
+    file, so none of the call is kept."""
+
+    declined = False
+
+    def decline(self) -> None:
+        """Stop at once (on the event loop, where the pipeline writes): nothing more is written."""
+        self.declined = True
+
+    def write_caller(self, pcm: bytes, at_sample: int) -> None:
+        if not self.declined:
+            super().write_caller(pcm, at_sample)
+
+    def write_assistant(self, pcm: bytes, at_sample: int) -> None:
+        if not self.declined:
+            super().write_assistant(pcm, at_sample)
+
+    def discard(self) -> None:
+        """Close and delete what was recorded (blocking: run it in a thread)."""
+        info = self.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(info.path).unlink()
+
+
+async def decline_recording(
+    svc: SessionServices, call_id: int, recorder: DeclinableRecorder, digit: str
+) -> None:
+    """The caller pressed the opt-out key: the recording stops now, its file is deleted, the
+    row is marked ``recording_declined`` and the timeline gets a ``recording_declined`` event."""
+    recorder.decline()
+    try:
+        await asyncio.to_thread(recorder.discard)
+    except OSError as exc:
+        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
+        await svc.calls.add_event(call_id, "error",
+                                  {"message": f"declined recording not deleted: {exc}"})
+    await svc.calls.decline_recording(call_id)
+    await svc.calls.add_event(call_id, "recording_declined", {"digit": digit})

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ari_app.call_privacy import CallPrivacy, PrivateTurnStore
+from ari_app.call_privacy import CallPrivacy, DeclinableRecorder, PrivateTurnStore
 from ari_app.services import SessionServices
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline, TransferHandler
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.errors import CallwrightError, LlmError
-from callwright.media.recorder import StereoWavRecorder
 from callwright.media.transport import MediaTransport
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.store.assistants import Assistant
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class CallRecording:
-    recorder: StereoWavRecorder
+    recorder: DeclinableRecorder
     encrypt: bool
 
 
@@ -43,9 +42,9 @@ def recording_path(recordings_dir: Path, call: Call) -> Path:
     return Path(recordings_dir) / day / f"{call.uid}.wav"
 
 
-def _open_recorder(path: Path, sample_rate: int) -> StereoWavRecorder:
+def _open_recorder(path: Path, sample_rate: int) -> DeclinableRecorder:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return StereoWavRecorder(path, sample_rate)
+    return DeclinableRecorder(path, sample_rate)
 
 
 async def start_recording(

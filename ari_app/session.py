@@ -28,7 +28,12 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
-from ari_app.call_privacy import CallPrivacy, caller_privacy, objection_line
+from ari_app.call_privacy import (
+    CallPrivacy,
+    caller_privacy,
+    decline_recording,
+    objection_line,
+)
 from ari_app.call_setup import (
     CallEventWriter,
     CallRecording,
@@ -54,6 +59,7 @@ from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
+from callwright.dialog.consent import ConsentDialog
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
@@ -89,6 +95,8 @@ class CallSession:
         self._bridged: BridgedTransfer | None = None
         #: The caller's restrictions (ari_app.call_privacy), looked up before the call row.
         self._privacy: CallPrivacy | None = None
+        #: The caller refusing the recording (the opt-out key): stop, delete, mark the row.
+        self._declining: asyncio.Task[None] | None = None
 
     # -- events routed here by the application ---------------------------------------------------
 
@@ -107,7 +115,21 @@ class CallSession:
         elif isinstance(event, StasisEnd):
             self._caller_left("caller_hangup" if not self._we_hung_up else "assistant_hangup")
         elif isinstance(event, ChannelDtmfReceived) and self._pipeline is not None:
-            self._pipeline.on_dtmf(event.digit)
+            if not self._opted_out(event.digit):
+                self._pipeline.on_dtmf(event.digit)
+
+    def _opted_out(self, digit: str) -> bool:
+        """The opt-out key ([recordings] optout_digit) while recording: the recording stops now
+        and is deleted (:func:`decline_recording`); the key is not the dialog's."""
+        optout = self._svc.settings.recordings.optout_digit
+        recording = self._recording
+        if not optout or digit != optout or recording is None or self.call is None:
+            return False
+        self._recording = None
+        recording.recorder.decline()
+        self._declining = asyncio.get_running_loop().create_task(
+            decline_recording(self._svc, self.call.id, recording.recorder, digit))
+        return True
 
     def _media_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart) and not self._media_ready.done():
@@ -206,6 +228,8 @@ class CallSession:
             svc, self.call, assistant, self.channel.caller.number,
             self._leg.transport.format.sample_rate, privacy,
         )
+        if self._recording is not None and assistant.consent_prompt.strip():
+            dialog = ConsentDialog(dialog, assistant.consent_prompt.strip())
         return await self._converse(assistant.language, assistant, dialog)
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
@@ -408,6 +432,8 @@ class CallSession:
         if self.call is None:
             log.error("channel %s ended before its call row existed: %s", self.channel.id, outcome)
             return
+        if self._declining is not None:
+            await self._declining
         if self._recording is not None:
             await finish_recording(svc, self.call, self._recording)
         if self._hangup_cause is not None:

@@ -147,6 +147,8 @@ class StoreSettings:
 class RecordingsSettings:
     dir: Path = Path("var/recordings")
     encrypt: bool = False
+    #: The key a caller presses to refuse the recording (stopped and deleted at once); "": none.
+    optout_digit: str = _opt("9", choices=("", *"0123456789*#"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ DIRECTIONS = ("inbound", "outbound")
 _CALL_COLUMNS = (
     "id, uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,"
     " channel_id, started_at, answered_at, ended_at, duration_ms, status, end_reason,"
-    " recording_path, recording_key_id, slots, legal_hold"
+    " recording_path, recording_key_id, slots, legal_hold, recording_declined"
 )
 _TURN_COLUMNS = (
     "id, call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,"
@@ -55,6 +55,8 @@ class Call:
     recording_key_id: str | None
     slots: dict[str, Any]
     legal_hold: bool
+    #: The caller refused the recording during the call (migration 0019): none is kept.
+    recording_declined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ def call_from_row(row: sqlite3.Row) -> Call:
         end_reason=str(row["end_reason"]), recording_path=row["recording_path"],
         recording_key_id=row["recording_key_id"],
         slots=decode_json(row["slots"], dict, "calls.slots"), legal_hold=bool(row["legal_hold"]),
+        recording_declined=bool(row["recording_declined"]),
     )
 
 
@@ -220,6 +223,14 @@ class CallRepository:
         changed = await self._db.execute_rowcount(
             "UPDATE calls SET recording_path = ?, recording_key_id = ? WHERE id = ?",
             (path, key_id, call_id),
+        )
+        return changed > 0
+
+    async def decline_recording(self, call_id: int) -> bool:
+        """The caller refused the recording: marked, and no recording noted on the row."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE calls SET recording_declined = 1, recording_path = NULL,"
+            " recording_key_id = NULL WHERE id = ?", (call_id,),
         )
         return changed > 0
 
