@@ -153,10 +153,11 @@ class DeclinableRecorder(StereoWavRecorder):
 
 
 async def decline_recording(
-    svc: SessionServices, call_id: int, recorder: DeclinableRecorder, digit: str
+    svc: SessionServices, call_id: int, recorder: DeclinableRecorder, how: str
 ) -> None:
-    """The caller pressed the opt-out key: the recording stops now, its file is deleted, the
-    row is marked ``recording_declined`` and the timeline gets a ``recording_declined`` event."""
+    """The caller refused the recording (``how``: "key 9", "said"): the recording stops now, its
+    file is deleted, the row is marked ``recording_declined`` and the timeline gets a
+    ``recording_declined`` event."""
     recorder.decline()
     try:
         await asyncio.to_thread(recorder.discard)
@@ -165,4 +166,4 @@ async def decline_recording(
         await svc.calls.add_event(call_id, "error",
                                   {"message": f"declined recording not deleted: {exc}"})
     await svc.calls.decline_recording(call_id)
-    await svc.calls.add_event(call_id, "recording_declined", {"digit": digit})
+    await svc.calls.add_event(call_id, "recording_declined", {"how": how})

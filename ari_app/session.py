@@ -122,14 +122,20 @@ class CallSession:
         """The opt-out key ([recordings] optout_digit) while recording: the recording stops now
         and is deleted (:func:`decline_recording`); the key is not the dialog's."""
         optout = self._svc.settings.recordings.optout_digit
-        recording = self._recording
-        if not optout or digit != optout or recording is None or self.call is None:
+        if not optout or digit != optout or self._recording is None:
             return False
+        self._decline_recording(f"key {digit}")
+        return True
+
+    def _decline_recording(self, how: str) -> None:
+        """The caller refused the recording (a key, or said so: ConsentDialog)."""
+        recording = self._recording
+        if recording is None or self.call is None:
+            return
         self._recording = None
         recording.recorder.decline()
         self._declining = asyncio.get_running_loop().create_task(
-            decline_recording(self._svc, self.call.id, recording.recorder, digit))
-        return True
+            decline_recording(self._svc, self.call.id, recording.recorder, how))
 
     def _media_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart) and not self._media_ready.done():
@@ -229,7 +235,10 @@ class CallSession:
             self._leg.transport.format.sample_rate, privacy,
         )
         if self._recording is not None and assistant.consent_prompt.strip():
-            dialog = ConsentDialog(dialog, assistant.consent_prompt.strip())
+            dialog = ConsentDialog(
+                dialog, assistant.consent_prompt.strip(), language=assistant.language,
+                on_decline=lambda: self._decline_recording("said"),
+            )
         return await self._converse(assistant.language, assistant, dialog)
 
     async def _object(self, assistant: Assistant) -> CallOutcome:

@@ -1,41 +1,119 @@
 """The consent notice (issue 12, item 1): a recorded call opens with the assistant's
-``consent_prompt``, whatever dialog (flow or LLM) follows.
+``consent_prompt``, whatever dialog (flow or LLM) follows, and the caller can refuse the recording
+by saying so.
 
 :class:`ConsentDialog` wraps the call's dialog: its opening is the notice, said whole (no
-barge-in), then the inner dialog's own opening; everything else is the inner dialog's. The call
-session applies it when the call is recorded, so the recording, which starts with the pipeline,
-holds the notice as its first audio.
+barge-in), then the inner dialog's own opening; everything else is the inner dialog's, except:
+
+- a caller turn that says one of the language's :data:`DECLINE_PHRASES` ("don't record") calls
+  ``on_decline`` (the session stops and deletes the recording) and is answered with
+  :func:`declined_line`; the inner dialog never hears it. Each :class:`Listen` with a grammar
+  (closed answers, Vosk grammar mode) gets the phrases added, so they can be recognised there too.
+- with a ``privacy_notice`` and a ``notice_digit``, that key is answered with the notice (the
+  dialog's last Listen still holds), when the current Listen takes keys.
+
+The session applies it when the call is recorded, so the recording, which starts with the
+pipeline, holds the notice as its first audio. The opt-out *key* is handled by the session
+itself (it must work whatever the current Listen accepts).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
-from callwright.dialog.actions import CallContext, CallerTurn, DialogAction, DialogEngine, Say
+from callwright.dialog.actions import (
+    CallContext,
+    CallerTurn,
+    DialogAction,
+    DialogEngine,
+    Listen,
+    Say,
+)
+
+#: What a caller says to refuse the recording, per language (matched in a turn, lower-cased,
+#: punctuation and apostrophes ignored).
+DECLINE_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": ("don't record", "do not record", "stop recording", "stop the recording"),
+    "ko": ("녹음하지 마세요", "녹음 하지 마세요", "녹음 중지"),
+    "de": ("nicht aufnehmen", "aufnahme stoppen"),
+    "fr": ("n'enregistrez pas", "ne pas enregistrer", "arrêtez l'enregistrement"),
+    "es": ("no grabe", "no grabar", "pare la grabación"),
+    "ja": ("録音しないで", "録音を止めて"),
+}
+
+DECLINED_LINES = {
+    "en": "The recording is stopped and what was recorded of this call is deleted.",
+    "ko": "녹음을 중지했으며 이 통화의 녹음은 삭제되었습니다.",
+    "de": "Die Aufnahme ist beendet und das bisher Aufgenommene gelöscht.",
+    "fr": "L'enregistrement est arrêté et ce qui a été enregistré est supprimé.",
+    "es": "La grabación se ha detenido y lo grabado de esta llamada se ha borrado.",
+    "ja": "録音を停止し、この通話の録音は削除しました。",
+}
+
+
+def _base(language: str) -> str:
+    return language.split("-")[0].lower()
+
+
+def decline_phrases(language: str) -> tuple[str, ...]:
+    """The language's phrases (English when it has none of its own)."""
+    return DECLINE_PHRASES.get(_base(language), DECLINE_PHRASES["en"])
+
+
+def declined_line(language: str) -> str:
+    return DECLINED_LINES.get(_base(language), DECLINED_LINES["en"])
+
+
+def _normal(text: str) -> str:
+    text = re.sub(r"['’`]", "", text.lower())
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def says_decline(text: str, language: str) -> bool:
+    """True if ``text`` contains one of the language's decline phrases."""
+    said = f" {_normal(text)} "
+    return any(f" {_normal(p)} " in said for p in decline_phrases(language))
 
 
 class ConsentDialog:
-    def __init__(self, inner: DialogEngine, notice: str) -> None:
+    def __init__(
+        self,
+        inner: DialogEngine,
+        notice: str,
+        *,
+        language: str = "en",
+        on_decline: Callable[[], None] | None = None,
+        privacy_notice: str = "",
+        notice_digit: str = "",
+    ) -> None:
         self.inner = inner
         self.notice = notice
+        self.language = language
+        self._on_decline = on_decline
+        self._declined = False
+        self.privacy_notice = privacy_notice.strip()
+        self.notice_digit = notice_digit
 
     async def begin(self, ctx: CallContext) -> AsyncIterator[DialogAction]:
         yield Say(self.notice, interruptible=False)
-        source = self.inner.begin(ctx)
-        try:
-            async for action in source:
-                yield action
-        finally:
-            close = getattr(source, "aclose", None)
-            if callable(close):
-                await close()
+        async for action in self._grammars(self.inner.begin(ctx)):
+            yield action
 
     def on_caller_turn(self, turn: CallerTurn) -> AsyncIterator[DialogAction]:
-        return self.inner.on_caller_turn(turn)
+        if self.privacy_notice and self.notice_digit and turn.dtmf == self.notice_digit:
+            return _say(self.privacy_notice)
+        if (self._on_decline is not None and not self._declined and turn.text
+                and says_decline(turn.text, self.language)):
+            self._declined = True
+            self._on_decline()
+            return _say(declined_line(self.language))
+        return self._grammars(self.inner.on_caller_turn(turn))
 
     def on_no_input(self) -> AsyncIterator[DialogAction]:
-        return self.inner.on_no_input()
+        return self._grammars(self.inner.on_no_input())
 
     def on_interrupted(self, heard: str) -> None:
         self.inner.on_interrupted(heard)
@@ -43,8 +121,28 @@ class ConsentDialog:
     def node_id(self) -> str | None:
         return self.inner.node_id()
 
+    async def _grammars(self, source: AsyncIterator[DialogAction]) -> AsyncIterator[DialogAction]:
+        """``source``'s actions, the decline phrases added to each closed grammar."""
+        extra = decline_phrases(self.language) if self._on_decline is not None else ()
+        try:
+            async for action in source:
+                if isinstance(action, Listen) and action.grammar is not None and extra \
+                        and not self._declined:
+                    grammar = (*action.grammar, *(p for p in extra if p not in action.grammar))
+                    action = replace(action, grammar=grammar)
+                yield action
+        finally:
+            close = getattr(source, "aclose", None)
+            if callable(close):
+                await close()
+
     def __getattr__(self, name: str) -> Any:
         """Optional hooks the pipeline looks up by name (``on_transfer_failed``) are inner's."""
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+async def _say(text: str) -> AsyncIterator[DialogAction]:
+    """A reply of one line, after which the dialog's last Listen still holds."""
+    yield Say(text)

@@ -87,7 +87,7 @@ async def test_the_opt_out_key_stops_and_deletes_the_recording(
     recordings = Path(h.settings.recordings.dir)
     assert not [p for p in recordings.rglob("*") if p.is_file()]  # noqa: ASYNC240
     events = [(e.kind, e.detail) for e in await h.calls.events(row.id)]
-    assert ("recording_declined", {"digit": "9"}) in events
+    assert ("recording_declined", {"how": "key 9"}) in events
     assert not any(kind == "dtmf" for kind, _ in events)  # the key was not the dialog's
 
 
