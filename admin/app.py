@@ -39,6 +39,7 @@ from admin.handlers import (
     legal_holds,
     numbers,
     org,
+    org_consent,
     recordings,
     requests,
     restrictions,
@@ -92,6 +93,7 @@ def all_routes() -> list[Route]:
         *invitations.ROUTES,
         *audit.ROUTES,
         *org.ROUTES,
+        *org_consent.ROUTES,
         *account.ROUTES,
         *docs.ROUTES,
     ]

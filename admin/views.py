@@ -26,6 +26,7 @@ _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/tokens", "API tokens", Permission.TOKENS_MANAGE),
     ("/audit", "Audit log", Permission.AUDIT_READ),
     ("/org", "Organisation", Permission.ORG_SETTINGS),
+    ("/org/consent", "Consent on calls", Permission.ORG_SETTINGS),
     ("/account", "Account", None),
 )
 

@@ -234,12 +234,22 @@ class CallSession:
             svc, self.call, assistant, self.channel.caller.number,
             self._leg.transport.format.sample_rate, privacy,
         )
-        if self._recording is not None and assistant.consent_prompt.strip():
-            dialog = ConsentDialog(
-                dialog, assistant.consent_prompt.strip(), language=assistant.language,
-                on_decline=lambda: self._decline_recording("said"),
-            )
+        if self._recording is not None:
+            dialog = await self._with_consent(assistant, dialog)
         return await self._converse(assistant.language, assistant, dialog)
+
+    async def _with_consent(self, assistant: Assistant, dialog: DialogEngine) -> DialogEngine:
+        """A recorded call opens with the consent notice: the assistant's, else the org's."""
+        org = await self._svc.orgs.get(assistant.org_id)
+        notice = assistant.consent_prompt.strip() or org.consent_prompt.strip()
+        if not notice:
+            return dialog
+        return ConsentDialog(
+            dialog, notice, language=assistant.language,
+            on_decline=lambda: self._decline_recording("said"),
+            privacy_notice=org.privacy_notice,
+            notice_digit=self._svc.settings.recordings.notice_digit,
+        )
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
         """The caller objected to processing: they hear so, unrecorded, and go back to the

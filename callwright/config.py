@@ -149,6 +149,8 @@ class RecordingsSettings:
     encrypt: bool = False
     #: The key a caller presses to refuse the recording (stopped and deleted at once); "": none.
     optout_digit: str = _opt("9", choices=("", *"0123456789*#"))
+    #: The key that plays the org's privacy notice during a recorded call; "": none.
+    notice_digit: str = _opt("0", choices=("", *"0123456789*#"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,10 @@ from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_COLUMNS = "id, name, slug, require_totp, encrypt_recordings, created_at"
+_COLUMNS = ("id, name, slug, require_totp, encrypt_recordings, created_at, consent_prompt,"
+            " privacy_notice")
+#: The longest consent prompt or privacy notice an org may set (both are spoken on calls).
+MAX_NOTICE = 2000
 
 
 class SlugTaken(StoreError):
@@ -27,6 +30,10 @@ class Org:
     require_totp: bool
     encrypt_recordings: bool
     created_at: str
+    #: The notice a recorded call opens with when its assistant has none (migration 0020).
+    consent_prompt: str = ""
+    #: Said on the privacy-notice key ([recordings] notice_digit); "" for none.
+    privacy_notice: str = ""
 
 
 def org_from_row(row: sqlite3.Row) -> Org:
@@ -37,6 +44,8 @@ def org_from_row(row: sqlite3.Row) -> Org:
         require_totp=bool(row["require_totp"]),
         encrypt_recordings=bool(row["encrypt_recordings"]),
         created_at=str(row["created_at"]),
+        consent_prompt=str(row["consent_prompt"]),
+        privacy_notice=str(row["privacy_notice"]),
     )
 
 
@@ -101,8 +110,11 @@ class OrgRepository:
         name: str | None = None,
         require_totp: bool | None = None,
         encrypt_recordings: bool | None = None,
+        consent_prompt: str | None = None,
+        privacy_notice: str | None = None,
     ) -> Org:
-        """Change an org's name or flags (the slug is permanent). Raises NotFound."""
+        """Change an org's name, flags or notices (the slug is permanent). Raises NotFound, and
+        ValueError for a notice over :data:`MAX_NOTICE` characters."""
         sets: list[str] = []
         params: list[object] = []
         if name is not None:
@@ -116,6 +128,14 @@ class OrgRepository:
         if encrypt_recordings is not None:
             sets.append("encrypt_recordings = ?")
             params.append(int(encrypt_recordings))
+        for column, text in (("consent_prompt", consent_prompt),
+                             ("privacy_notice", privacy_notice)):
+            if text is not None:
+                if len(text.strip()) > MAX_NOTICE:
+                    raise ValueError(f"the {column.replace('_', ' ')} has at most {MAX_NOTICE}"
+                                     " characters")
+                sets.append(f"{column} = ?")
+                params.append(text.strip())
         if sets:
             changed = await self._db.execute_rowcount(
                 f"UPDATE orgs SET {', '.join(sets)} WHERE id = ?", (*params, org_id)

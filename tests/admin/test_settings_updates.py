@@ -22,6 +22,7 @@ from tests.admin.conftest import PASSWORD, Admin, AdminFactory, LoggedIn, OrgFix
 # a body without some keys: "partial" (only the keys sent change) or "required" (400).
 SETTINGS_ROUTES = {
     "/org": "partial",
+    "/org/consent": "partial",  # tested in test_org_consent.py (one key sent, the other kept)
     "/assistants/{assistant_id}": "partial",
     "/retention": "required",
     "/retention/assistant": "required",
@@ -52,6 +53,10 @@ CREATE_ROUTES = {
     # request, nothing stays half-changed.
     "/requests/{request_id}/execute",
     "/requests/{request_id}/refuse",  # closes an open request, with its one required reason
+    # A caller's restriction: created, or the kinds sent added (the others kept, never
+    # cleared by a missing key); number and what are refused with a 400 when missing.
+    "/restrictions",
+    "/restrictions/lift",  # removes a caller's restriction whole
 }
 
 

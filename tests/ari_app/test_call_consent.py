@@ -105,3 +105,25 @@ async def test_other_keys_still_reach_the_dialog_and_the_recording_is_kept(
     row = await h.closed_call()
     assert not row.recording_declined and row.recording_path is not None
     assert Path(row.recording_path).exists()  # noqa: ASYNC240
+
+
+async def test_the_org_notice_opens_the_call_and_the_notice_key_plays_the_privacy_notice(
+    make_harness: MakeHarness,
+) -> None:
+    h = await make_harness()
+    assert h.service.db is not None
+    await h.service.db.execute("UPDATE orgs SET consent_prompt = ?, privacy_notice = ?",
+                               (NOTICE, "We keep recordings for ninety days."))
+    call = await h.sim.place_call(dialed=DEMO_NUMBER, caller_number="5554203",
+                                  app=h.settings.ari.app)
+    await call.caller.wait_for_speech(timeout=10)
+    await call.caller.wait_until_quiet(1000, timeout=30)
+    await call.caller.send_dtmf("0")
+    await call.caller.wait_for_speech(timeout=10)
+    await call.caller.wait_until_quiet(1000, timeout=30)
+    await call.caller.hangup()
+    row = await h.closed_call()
+    texts = [t.text for t in await h.calls.turns(row.id) if t.speaker == "assistant"]
+    assert texts[0].startswith(NOTICE)
+    assert "We keep recordings for ninety days." in texts
+    assert row.recording_path is not None and not row.recording_declined
