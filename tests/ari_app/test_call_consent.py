@@ -5,6 +5,7 @@ recording at once, deletes it and marks the row ``recording_declined``."""
 from __future__ import annotations
 
 import asyncio
+import time
 import wave
 from pathlib import Path
 
@@ -12,9 +13,13 @@ import numpy as np
 import pytest
 
 from ari_app.demo import DEMO_NUMBER
+from ari_app.demo_caller import converse, synthesize_phrases
 from ari_app.simulator.caller import FRAME_BYTES, frame_rms
 from callwright.dialog.demo_flow import DEMO_FLOW
+from callwright.privacy.restrictions import NOT_TRANSCRIBED, CallerRestrictionRepository
+from callwright.privacy.secrets import MasterKey
 from tests.ari_app.conftest import Harness, MakeHarness
+from tests.fakes.openai_server import Reply, ScriptedOpenAI, ToolCall
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +132,40 @@ async def test_the_org_notice_opens_the_call_and_the_notice_key_plays_the_privac
     assert texts[0].startswith(NOTICE)
     assert "We keep recordings for ninety days." in texts
     assert row.recording_path is not None and not row.recording_declined
+
+
+async def test_the_llm_path_opens_with_the_notice_and_understands_an_untranscribed_caller(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same session layer serves an LLM assistant: the notice first; a caller restricted
+    to ``transcribe`` is understood by the LLM (their words in its request) but not stored."""
+    monkeypatch.setenv("CALLWRIGHT_LLM_API_KEY", "sk-test-consent")
+    reply = Reply.text("네, 알겠습니다.", tool_calls=[ToolCall("end_call", {"reason": "done"})])
+    async with ScriptedOpenAI([reply]) as llm:
+        h = await make_harness(flow=None, greeting="안녕하세요, 무엇을 도와드릴까요?", env={
+            "CALLWRIGHT_LLM_BASE_URL": llm.base_url, "CALLWRIGHT_LLM_MODEL": "scripted-model",
+        })
+        await with_notice(h)
+        assert h.service.db is not None
+        [org] = await h.service.db.fetch_all("SELECT org_id FROM assistants")
+        restrictions = CallerRestrictionRepository(
+            h.service.db, MasterKey.load_or_create(h.settings.server.master_key_file))
+        await restrictions.restrict(org["org_id"], "5554204", frozenset({"transcribe"}))
+        audio = await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko")
+        placed = time.monotonic()
+        call = await h.sim.place_call(dialed=DEMO_NUMBER, caller_number="5554204",
+                                      app=h.settings.ari.app)
+        report = await converse(call, ["안녕하세요"], audio, placed_at=placed, turn_timeout_s=25)
+        assert report.ended_by_assistant
+        row = await h.closed_call()
+        turns = await h.calls.turns(row.id)
+        assert [t.speaker for t in turns] == ["assistant", "caller", "assistant"]
+        assert {t.text for t in turns} == {NOT_TRANSCRIBED}
+        (request,) = llm.requests
+        assert request.messages[-1]["role"] == "user"
+        # The LLM had the words recognised (free speech: not always what was said), in memory.
+        heard = request.messages[-1]["content"]
+        assert heard.strip() and heard != NOT_TRANSCRIBED
+        assert row.recording_path is not None
+        with wave.open(row.recording_path) as wav:
+            assert wav.getnframes() > 8000
