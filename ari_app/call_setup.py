@@ -21,9 +21,10 @@ from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline, TransferHandler
 from callwright.dialog.actions import CallContext, DialogEngine
-from callwright.errors import CallwrightError, LlmError
+from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
 from callwright.media.transport import MediaTransport
 from callwright.privacy.recording_crypto import encrypt_recording
+from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -121,18 +122,17 @@ async def build_pipeline(
         if record.speaker == "assistant" and (privacy is None or privacy.store):
             checkpoint.save()
     settings = svc.pipeline_settings(assistant)
+    fallback = await svc.speech.tts_for({"engine": "espeak-ng", "voice": settings.fallback_voice})
     pipeline = CallPipeline(
         transport=transport,
         stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
-        tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
-        fallback_tts=await svc.speech.tts_for(
-            {"engine": "espeak-ng", "voice": settings.fallback_voice}
-        ),
+        tts=await _tts_or_fallback(svc, call, assistant, fallback),
+        fallback_tts=fallback,
         dialog=dialog,
         ctx=ctx,
         journal=CallJournal(
             svc.calls if privacy is None else PrivateTurnStore(svc.calls, privacy), call.id,
-            observer=on_turn, last_seq=last_seq,
+            observer=on_turn, last_seq=last_seq, queue=svc.writes,
         ),
         clock=svc.clock,
         settings=settings,
@@ -141,6 +141,21 @@ async def build_pipeline(
         ringback_region=svc.settings.calls.ringback_region,
     )
     return pipeline, ctx
+
+
+async def _tts_or_fallback(
+    svc: SessionServices, call: Call, assistant: Assistant | None, fallback: TtsEngine
+) -> TtsEngine:
+    """The assistant's TTS engine; espeak-ng (``fallback``) for the whole call when that engine
+    cannot be had (a Piper voice gone from the disk), noted as a ``tts_unavailable`` event."""
+    try:
+        return await svc.speech.tts_for(assistant.tts if assistant is not None else None)
+    except (SpeechError, ConfigError) as exc:
+        log.error("call %s: the assistant's TTS engine is unavailable, espeak-ng speaks: %s",
+                  call.uid, exc)
+        await svc.calls.add_event(call.id, "tts_unavailable",
+                                  {"error": str(exc), "fallback": fallback.name})
+        return fallback
 
 
 class SlotCheckpoint:

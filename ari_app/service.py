@@ -65,11 +65,15 @@ from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
+from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
+from callwright.store.write_queue import WriteQueue
 from callwright.tls import ari_client_context
 
 log = logging.getLogger(__name__)
 
+#: At stop, how long the call path's queued store writes get to go through a locked store.
+STOP_WRITES_S = 10.0
 #: How often the retention job sweeps the store (it also runs once at start-up).
 RETENTION_INTERVAL_S = 3600.0
 
@@ -101,6 +105,8 @@ class CallService:
         self.live = LiveCalls()
         self.clock = PacerClock()
         self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
+        #: The call path's store writes, in order, retried while the store is locked.
+        self.writes = WriteQueue()
         self.db: Database | None = None
         self.app: AriApplication | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -161,7 +167,7 @@ class CallService:
         services = SessionServices(
             rest=rest,
             settings=settings,
-            calls=self.post_call.calls,
+            calls=QueuedCallRepository(self.db, self.writes, inner=self.post_call.calls),
             numbers=NumberRepository(self.db),
             dialogs=runtime,
             speech=self.speech,
@@ -176,6 +182,7 @@ class CallService:
             expect_media_channel=self.app.expect_media_channel,
             forget_media_channel=self.app.forget_media_channel,
             count_recovery=self.status.metrics.recovery,
+            writes=self.writes,
         )
 
         def new_session(event: StasisStart) -> CallSession:
@@ -329,5 +336,8 @@ class CallService:
         if self._ari_http is not None:
             await self._ari_http.close()
         await self.status.stop()
+        lost = await self.writes.close(STOP_WRITES_S)
+        if lost:
+            log.error("%d store write(s) lost: the store stayed locked at shutdown", lost)
         if self.db is not None:
             await self.db.close()

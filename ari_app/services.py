@@ -22,6 +22,7 @@ from callwright.store.assistants import Assistant
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
+from callwright.store.write_queue import WriteQueue
 
 if TYPE_CHECKING:
     from ari_app.session import CallSession
@@ -49,6 +50,9 @@ class SessionServices:
     #: Counts a caller recovered after a restart or a reconnect, by what was done with it
     #: ("resume", "dialplan" or "hangup"; the service's metrics, CallMetrics.recovery).
     count_recovery: Callable[[str], None]
+    #: The store writes of every call, in order, retried while the store is locked; ``calls``
+    #: writes through it, and a call's journal submits its turns to it without waiting.
+    writes: WriteQueue | None = None
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
         return self.dialogs.pipeline_settings(assistant)

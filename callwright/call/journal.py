@@ -2,16 +2,24 @@
 
 A failed write is logged and counted, never raised into the call: losing one turn row must not
 drop the caller. The call row itself is created and closed by the session, not here.
+
+With a ``queue`` (the service's :class:`~callwright.store.write_queue.WriteQueue`) the call does
+not wait for the store at all: each write is queued and :meth:`CallJournal.turn` returns at once,
+while the queue writes it in order, retrying while the store is locked (a locked store would
+otherwise hold the caller's reply up to the store's busy timeout, then lose the turn).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from callwright.errors import StoreError
+from callwright.store.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +79,12 @@ class CallJournal:
         observer: Callable[[int, TurnRecord], None] | None = None,
         *,
         last_seq: int = 0,
+        queue: WriteQueue | None = None,
     ) -> None:
         """``last_seq``: the turns already stored for this call (a call resumed after a restart
-        numbers its turns on from there)."""
+        numbers its turns on from there); ``queue``: write through it, without waiting."""
         self._store = store
+        self._queue = queue
         self.call_id = call_id
         self._observer = observer
         self._seq = last_seq
@@ -86,29 +96,41 @@ class CallJournal:
         self.turns.append(record)
         if self._observer is not None:
             self._observer(self.call_id, record)
-        try:
-            await self._store.add_turn(
-                self.call_id,
-                self._seq,
-                record.speaker,
-                record.text,
-                record.started_at,
-                record.ended_at,
-                record.interrupted,
-                record.stt_ms,
-                record.dialog_ms,
-                record.tts_ms,
-                record.first_frame_ms,
-                record.confidence,
-                record.meta,
-            )
-        except StoreError as exc:
-            self.failed_writes += 1
-            log.error("call %s: could not store turn %d: %s", self.call_id, self._seq, exc)
+        write = functools.partial(
+            self._store.add_turn,
+            self.call_id,
+            self._seq,
+            record.speaker,
+            record.text,
+            record.started_at,
+            record.ended_at,
+            record.interrupted,
+            record.stt_ms,
+            record.dialog_ms,
+            record.tts_ms,
+            record.first_frame_ms,
+            record.confidence,
+            record.meta,
+        )
+        await self._write(f"turn {self._seq}", write)
 
     async def event(self, kind: str, **detail: Any) -> None:
+        await self._write(f"event {kind}", functools.partial(
+            self._store.add_event, self.call_id, kind, detail
+        ))
+
+    async def _write(self, what: str, write: Callable[[], Awaitable[int]]) -> None:
+        if self._queue is not None:
+            self._queue.submit(f"call {self.call_id} {what}", write).add_done_callback(
+                self._written
+            )
+            return
         try:
-            await self._store.add_event(self.call_id, kind, detail)
+            await write()
         except StoreError as exc:
             self.failed_writes += 1
-            log.error("call %s: could not store event %s: %s", self.call_id, kind, exc)
+            log.error("call %s: could not store %s: %s", self.call_id, what, exc)
+
+    def _written(self, future: asyncio.Future[int]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.failed_writes += 1  # logged by the queue

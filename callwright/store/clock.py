@@ -7,9 +7,15 @@ three fractional digits and a ``Z``. That fixed shape makes string order equal t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 _ONE_MS = timedelta(milliseconds=1)
+#: Set while the store's write queue applies a write it held back (the store was locked): the
+#: write's "now" stays when it was made (see :func:`writing_as_of`).
+_WRITE_TIME: ContextVar[str | None] = ContextVar("callwright_store_write_time", default=None)
 
 
 def utc_now() -> datetime:
@@ -26,8 +32,21 @@ def format_iso(moment: datetime) -> str:
 
 
 def utc_now_iso() -> str:
-    """The current UTC time as ``"YYYY-MM-DDTHH:MM:SS.mmmZ"``."""
-    return format_iso(utc_now())
+    """The current UTC time as ``"YYYY-MM-DDTHH:MM:SS.mmmZ"``, or, inside
+    :func:`writing_as_of`, the time given there."""
+    stamp = _WRITE_TIME.get()
+    return stamp if stamp is not None else format_iso(utc_now())
+
+
+@contextlib.contextmanager
+def writing_as_of(stamp: str) -> Iterator[None]:
+    """Within the block (in this task, and tasks it starts), :func:`utc_now_iso` is ``stamp``:
+    a write delayed by a locked store stores the time it was made (a call's start, its end)."""
+    token = _WRITE_TIME.set(stamp)
+    try:
+        yield
+    finally:
+        _WRITE_TIME.reset(token)
 
 
 def parse_iso(text: str) -> datetime:
