@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from openai import AsyncOpenAI
 
+from callwright.call.listener import STT_TIMEOUT_S
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.dialog.actions import DialogEngine
@@ -28,6 +29,7 @@ from callwright.errors import ConfigError, LlmError, NotFound
 from callwright.knowledge.retriever import KnowledgeRetriever
 from callwright.speech.barge_in import BargeInConfig
 from callwright.speech.endpointing import EndpointingConfig
+from callwright.speech.registry import DEFAULT_OPENAI_STT_TIMEOUT_S
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
@@ -75,6 +77,16 @@ def _seconds(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     return float(value)
+
+
+def stt_deadline(stt: Mapping[str, Any]) -> float:
+    """How long a call waits for a turn's transcript before the recogniser counts as failed: the
+    engine's own ``timeout_s`` when set, the OpenAI engine's default for it (a transcription
+    over HTTP), else :data:`~callwright.call.listener.STT_TIMEOUT_S` (local engines)."""
+    value = _seconds(stt.get("timeout_s"))
+    if value is not None:
+        return value
+    return DEFAULT_OPENAI_STT_TIMEOUT_S if stt.get("engine") == "openai" else STT_TIMEOUT_S
 
 
 def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
@@ -225,5 +237,6 @@ class AssistantRuntime:
             silence_hangup_s=float(self._settings.calls.no_input_hangup_s),
             apology_text=APOLOGIES.get(language.split("-")[0], APOLOGIES["en"]),
             repeat_text=line_for(REPEAT_LINES, language),
+            stt_timeout_s=stt_deadline(assistant.stt if assistant is not None else {}),
             fallback_voice=fallback_voice,
         )

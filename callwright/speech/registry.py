@@ -53,6 +53,8 @@ TTS_ENGINES = ("espeak-ng", "piper", "openai")
 DEFAULT_OPENAI_STT_MODEL = "whisper-1"
 DEFAULT_OPENAI_TTS_MODEL = "gpt-4o-mini-tts"
 DEFAULT_OPENAI_VOICE = "alloy"
+#: How long an OpenAI transcription may take (``assistant.stt.timeout_s`` overrides it).
+DEFAULT_OPENAI_STT_TIMEOUT_S = 15.0
 
 #: ``(engine, (option, value), ...)``: one engine instance per distinct key.
 Key = tuple[Any, ...]
@@ -162,7 +164,7 @@ class SpeechEngines:
             model = options.text("model", DEFAULT_OPENAI_STT_MODEL) or ""
             language = options.text("language")
             limit = options.number("max_turn_ms", 1000, 600000) or self._max_turn_ms
-            timeout = options.number("timeout_s", 0.1, 600) or 15.0
+            timeout = options.number("timeout_s", 0.1, 600) or DEFAULT_OPENAI_STT_TIMEOUT_S
             key = ("openai", model, language, int(limit), timeout)
 
             async def build() -> SttEngine:
