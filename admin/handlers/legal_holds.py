@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -59,7 +60,7 @@ def hold_controls(ctx: Ctx, uid: str, held_by: list[LegalHold]) -> Html:
     if not ctx.principal.can(Permission.RETENTION_WRITE):
         return Html("")
     if any(x.call_id is not None for x in held_by):
-        control = button_form(ctx, f"/holds/lift?call={uid}", "Lift legal hold",
+        control = button_form(ctx, f"/holds/lift?{urlencode({'call': uid})}", "Lift legal hold",
                               confirm="Retention may then delete this call.")
     else:
         control = form(ctx, "/holds", h(
@@ -79,7 +80,9 @@ async def list_holds(ctx: Ctx) -> web.StreamResponse:
     for hold in found:
         what = (h('<a href="/calls/{u}">call {u}</a>', u=hold.call_uid) if hold.call_uid
                 else h("every call from {n}", n=hold.caller_number))
-        query = f"call={hold.call_uid}" if hold.call_uid else f"number={hold.caller_number}"
+        # urlencode: a number's "+" would otherwise reach the server as a space
+        query = urlencode({"call": hold.call_uid} if hold.call_uid
+                          else {"number": hold.caller_number})
         lift = button_form(ctx, f"/holds/lift?{query}", "Lift") if can_write else Html("")
         rows.append(h("<tr><td>{w}</td><td>{r}</td><td>{b}</td><td>{at}</td><td>{x}</td></tr>",
                       w=what, r=hold.reason, b=hold.set_by, at=hold.created_at[:16], x=lift))

@@ -120,3 +120,18 @@ async def test_bad_hold_requests_and_roles(make_admin: AdminFactory) -> None:
     assert "Put on legal hold" not in await (
         await editor.client.get(f"/calls/{org.call_uid}")).text()
     assert await admin.db.fetch_value("SELECT count(*) FROM legal_holds") == 0
+
+
+async def test_a_number_hold_is_lifted_through_the_list_page(make_admin: AdminFactory) -> None:
+    """The list's Lift button keeps the number's "+" (it used to arrive as a space: 404)."""
+    admin = await make_admin()
+    org = await admin.org("acme")
+    owner = await admin.login(org.users["owner"])
+    assert (await owner.api("POST", "/holds", {"number": NUMBER})).status == 201
+    page = await (await owner.client.get("/holds")).text()
+    assert "/holds/lift?number=%2B15557654321" in page
+    lifted = await owner.post_form("/holds/lift?number=%2B15557654321")
+    assert lifted.status == 303
+    assert (await (await owner.api("GET", "/holds")).json())["holds"] == []
+    assert await audit(admin, org) == [("legal_hold.set", f"number:{NUMBER}"),
+                                       ("legal_hold.lift", f"number:{NUMBER}")]
