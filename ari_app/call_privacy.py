@@ -24,6 +24,7 @@ from typing import Any
 
 from ari_app.services import SessionServices
 from callwright.call.journal import TurnStore
+from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED
 
@@ -45,7 +46,7 @@ OBJECTION_LINES = {
 
 def objection_line(language: str) -> str:
     """What a caller who objected hears before the hand-back (English by default)."""
-    return OBJECTION_LINES.get(language.split("-")[0].lower(), OBJECTION_LINES["en"])
+    return line_for(OBJECTION_LINES, language)
 
 
 @dataclass(frozen=True, slots=True)

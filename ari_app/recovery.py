@@ -46,6 +46,7 @@ from callwright.call.outcome import CallOutcome
 from callwright.call.resume import JournalledCall, resume_point
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
+from callwright.dialog.fixed_prompts import line_for
 from callwright.dialog.resume import ResumedDialog, ResumePoint, recovery_line
 from callwright.errors import CallwrightError, LlmError
 from callwright.store.assistants import Assistant
@@ -68,7 +69,7 @@ def handback_line(language: str, configured: str = "") -> str:
     """``configured`` when set, else the line for ``language`` (English by default)."""
     if configured.strip():
         return configured.strip()
-    return HANDBACK_LINES.get(language.split("-")[0].lower(), HANDBACK_LINES["en"])
+    return line_for(HANDBACK_LINES, language)
 
 
 def dialplan_target(text: str) -> DialplanTarget | None:

@@ -32,6 +32,7 @@ from callwright.dialog.actions import (
     Listen,
     Say,
 )
+from callwright.dialog.fixed_prompts import line_for
 
 #: What a caller says to refuse the recording, per language (matched in a turn, lower-cased,
 #: punctuation and apostrophes ignored).
@@ -54,17 +55,13 @@ DECLINED_LINES = {
 }
 
 
-def _base(language: str) -> str:
-    return language.split("-")[0].lower()
-
-
 def decline_phrases(language: str) -> tuple[str, ...]:
     """The language's phrases (English when it has none of its own)."""
-    return DECLINE_PHRASES.get(_base(language), DECLINE_PHRASES["en"])
+    return line_for(DECLINE_PHRASES, language)
 
 
 def declined_line(language: str) -> str:
-    return DECLINED_LINES.get(_base(language), DECLINED_LINES["en"])
+    return line_for(DECLINED_LINES, language)
 
 
 def _normal(text: str) -> str:

@@ -4,7 +4,9 @@ before any call, so scripted replies start without waiting for TTS."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TEXT_FIELDS = ("text", "prompt", "reprompt", "no_input_prompt")
 
@@ -48,8 +50,8 @@ LLM_RETRY_LINES = {
 }
 
 
-def line_for(lines: Mapping[str, str], language: str) -> str:
-    """The line of ``lines`` for ``language`` (``ko-KR`` → ``ko``), English when there is none."""
+def line_for(lines: Mapping[str, T], language: str) -> T:
+    """The entry of ``lines`` for ``language`` (``ko-KR`` → ``ko``), English when there is none."""
     return lines.get(language.split("-")[0].lower(), lines["en"])
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from callwright.dialog.actions import CallContext, CallerTurn, DialogAction, DialogEngine, Say
+from callwright.dialog.fixed_prompts import line_for
 
 __all__ = ["RECOVERY_LINES", "ResumableDialog", "ResumePoint", "ResumedDialog", "recovery_line"]
 
@@ -34,7 +35,7 @@ def recovery_line(language: str, configured: str = "") -> str:
     """``configured`` when it is set, else the line for ``language`` (English by default)."""
     if configured.strip():
         return configured.strip()
-    return RECOVERY_LINES.get(language.split("-")[0].lower(), RECOVERY_LINES["en"])
+    return line_for(RECOVERY_LINES, language)
 
 
 @dataclass(frozen=True, slots=True)
