@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ari_app.ari.events import ApplicationReplaced, AriEvent, StasisStart
@@ -242,22 +242,18 @@ class AriApplication:
     async def _delete(self, channel_ids: list[str], bridge_ids: list[str]) -> None:
         """Orphaned media channels and transfer legs first (so no bridge is emptied of a
         caller's media while it matters), then orphaned bridges; 404s mean already gone."""
-        for channel_id in channel_ids:
+        deletions: list[tuple[str, str, Callable[[str], Awaitable[object]]]] = [
+            *(("channel", channel_id, self._rest.hangup) for channel_id in channel_ids),
+            *(("bridge", bridge_id, self._rest.destroy_bridge) for bridge_id in bridge_ids),
+        ]
+        for kind, item_id, delete in deletions:
             try:
-                await self._rest.hangup(channel_id)
+                await delete(item_id)
             except AriError as exc:
                 if exc.status != 404:
-                    log.warning("could not delete orphaned channel %s: %s", channel_id, exc)
+                    log.warning("could not delete orphaned %s %s: %s", kind, item_id, exc)
             except CallwrightError as exc:
-                log.warning("could not delete orphaned channel %s: %s", channel_id, exc)
-        for bridge_id in bridge_ids:
-            try:
-                await self._rest.destroy_bridge(bridge_id)
-            except AriError as exc:
-                if exc.status != 404:
-                    log.warning("could not delete orphaned bridge %s: %s", bridge_id, exc)
-            except CallwrightError as exc:
-                log.warning("could not delete orphaned bridge %s: %s", bridge_id, exc)
+                log.warning("could not delete orphaned %s %s: %s", kind, item_id, exc)
 
     async def on_disconnected(self, reason: str) -> None:
         log.warning("ARI events connection lost (%s); calls in progress keep their media", reason)
