@@ -161,13 +161,17 @@ async def save_org(ctx: Ctx) -> web.StreamResponse:
     return await _save(ctx, None)
 
 
-async def save_assistant(ctx: Ctx) -> web.StreamResponse:
-    data = await ctx.input()
-    assistant_id = optional_id(data, "assistant_id")
+async def chosen_assistant(ctx: Ctx) -> int:
+    """The body's ``assistant_id``: required, and one of the org's assistants (else 404)."""
+    assistant_id = optional_id(await ctx.input(), "assistant_id")
     if assistant_id is None:
         raise UserError("Choose an assistant.", field="assistant_id")
     await ctx.services.assistants.get(ctx.org_id, assistant_id)
-    return await _save(ctx, assistant_id)
+    return assistant_id
+
+
+async def save_assistant(ctx: Ctx) -> web.StreamResponse:
+    return await _save(ctx, await chosen_assistant(ctx))
 
 
 def optional_days(data: dict[str, Any], name: str) -> int | None:
@@ -199,12 +203,7 @@ async def save_logs_org(ctx: Ctx) -> web.StreamResponse:
 
 
 async def save_logs_assistant(ctx: Ctx) -> web.StreamResponse:
-    data = await ctx.input()
-    assistant_id = optional_id(data, "assistant_id")
-    if assistant_id is None:
-        raise UserError("Choose an assistant.", field="assistant_id")
-    await ctx.services.assistants.get(ctx.org_id, assistant_id)
-    return await _save_logs(ctx, assistant_id)
+    return await _save_logs(ctx, await chosen_assistant(ctx))
 
 
 async def clear_assistant(ctx: Ctx) -> web.StreamResponse:
