@@ -1,4 +1,5 @@
-"""The Asterisk 22 reference data in tests/asterisk22/ (see its README), and the skip rule."""
+"""The Asterisk 22 reference data in tests/asterisk22/ and the FreeSWITCH 1.10 data in
+tests/freeswitch110/ (see their READMEs), and the skip rule."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tests.conftest import ASTERISK22
 REPO = Path(__file__).resolve().parents[1]
 LAB_COPY = REPO.parent / "shared"
 FOLDERS = ("asterisk-ari", "asterisk-facts")
+FREESWITCH110 = REPO / "tests" / "freeswitch110"
+FREESWITCH_FOLDERS = ("freeswitch-facts",)
 
 
 def differences(ours: Path, theirs: Path) -> list[str]:
@@ -43,6 +46,13 @@ def test_the_reference_data_is_in_the_repository() -> None:
     assert list((ASTERISK22 / "asterisk-facts").glob("*.jsonl"))
 
 
+def test_the_freeswitch_data_is_in_the_repository() -> None:
+    facts = FREESWITCH110 / "freeswitch-facts"
+    assert (facts / "README.md").is_file()
+    assert len(list(facts.glob("esl-*.jsonl"))) == 5
+    assert len(list(facts.glob("audio-fork-t*.jsonl"))) >= 10
+
+
 def test_differences_finds_a_changed_and_a_missing_file(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     for tree in (ours, theirs):
@@ -65,6 +75,14 @@ if LAB_COPY.is_dir():  # the lab's machines and CI have it; a clone elsewhere ha
         assert not stale, (
             f"tests/asterisk22/{folder} is not the lab's current copy"
             f" (see tests/asterisk22/README.md): {stale}"
+        )
+
+    @pytest.mark.parametrize("folder", FREESWITCH_FOLDERS)
+    def test_the_freeswitch_copy_is_current_with_the_lab(folder: str) -> None:
+        stale = differences(FREESWITCH110 / folder, LAB_COPY / folder)
+        assert not stale, (
+            f"tests/freeswitch110/{folder} is not the lab's current copy"
+            f" (see tests/freeswitch110/README.md): {stale}"
         )
 
 
