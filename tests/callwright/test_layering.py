@@ -21,7 +21,7 @@ import callwright
 ENGINE_DIR = Path(callwright.__file__).resolve().parent
 #: The top-level packages the engine must never import: the adapters, the admin web app, the
 #: ``callwright`` command's composition root, and what only tests and benchmarks use.
-FORBIDDEN = frozenset({"ari_app", "agi", "admin", "cli", "bench", "tests"})
+FORBIDDEN = frozenset({"ari_app", "fs_app", "agi", "admin", "cli", "bench", "tests"})
 
 
 def imported_names(tree: ast.AST) -> list[tuple[int, str]]:
