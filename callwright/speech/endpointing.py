@@ -85,6 +85,9 @@ class SpeechEnded:
     end_ms: float
     forced: bool
     at_ms: float
+    #: Which silence ended the turn: "silence" (``end_silence_ms``), or the reason a
+    #: :class:`~callwright.speech.turn_end.TurnEndDecider` chose a shorter or longer one.
+    reason: str = "silence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,11 @@ class Endpointer:
         return self._state
 
     @property
+    def onset_ms(self) -> float:
+        """Start of the first speech frame of the current (candidate) turn."""
+        return self._onset
+
+    @property
     def in_turn(self) -> bool:
         """True between SpeechStarted and its SpeechEnded/NoiseDiscarded."""
         return self._state in (EndpointState.SPEAKING, EndpointState.STOPPING)
@@ -124,8 +132,12 @@ class Endpointer:
         self._state = EndpointState.QUIET
         self._last_t = None
 
-    def process(self, is_speech: bool, t_ms: float) -> list[EndpointEvent]:
-        """Feed the verdict for the frame starting at ``t_ms`` (non-decreasing)."""
+    def process(
+        self, is_speech: bool, t_ms: float, *, end_silence_ms: float | None = None
+    ) -> list[EndpointEvent]:
+        """Feed the verdict for the frame starting at ``t_ms`` (non-decreasing).
+        ``end_silence_ms`` overrides the configured silence for this frame (what a
+        :class:`~callwright.speech.turn_end.TurnEndDecider` asks for)."""
         if self._last_t is not None and t_ms < self._last_t:
             raise ValueError(f"time went backwards: {t_ms} after {self._last_t}")
         self._last_t = t_ms
@@ -149,12 +161,12 @@ class Endpointer:
                 self._speech_end = end
             else:
                 self._state = EndpointState.STOPPING
-            self._check_end(end, events)
+            self._check_end(end, events, end_silence_ms)
         else:  # STOPPING
             if is_speech:
                 self._speech_end = end
                 self._state = EndpointState.SPEAKING
-            self._check_end(end, events)
+            self._check_end(end, events, end_silence_ms)
         return events
 
     def finish(self, t_ms: float) -> list[EndpointEvent]:
@@ -171,9 +183,12 @@ class Endpointer:
             self._state = EndpointState.SPEAKING
             events.append(SpeechStarted(self._onset, end))
 
-    def _check_end(self, end: float, events: list[EndpointEvent]) -> None:
+    def _check_end(
+        self, end: float, events: list[EndpointEvent], end_silence_ms: float | None
+    ) -> None:
         cfg = self.config
-        if self._state is EndpointState.STOPPING and end - self._speech_end >= cfg.end_silence_ms:
+        silence = cfg.end_silence_ms if end_silence_ms is None else end_silence_ms
+        if self._state is EndpointState.STOPPING and end - self._speech_end >= silence:
             self._close(forced=False, at=end, events=events)
         elif end - self._onset >= cfg.max_turn_ms:
             self._close(forced=True, at=end, events=events)

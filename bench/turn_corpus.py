@@ -1,0 +1,147 @@
+"""The turn-taking corpus: caller turns made with espeak-ng, Korean (for Vosk) and English (for
+pocketsphinx): short answers, digit strings read in groups, sentences with hesitations, each with
+and without background noise.
+
+Each :class:`CorpusItem` is said in parts, with a pause between parts (the pauses inside a turn
+that must not end it). :func:`render` synthesises it at 8 kHz PCM16 and returns the audio with the
+call time each part ends, so a test or a bench knows where the caller really stopped. Rendering is
+deterministic (espeak-ng is, and the noise has a fixed seed): the unit tests of the end-of-turn
+decision use the same audio as ``bench.turn_taking``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from callwright.speech.espeak_tts import parse_wav, resample_pcm16
+
+RATE = 8000
+#: A sample louder than this counts as sound when trimming a part's silences.
+TRIM_THRESHOLD = 300
+#: Background noise level (RMS, dBFS) of the noisy variants: an office line.
+NOISE_DBFS = -42.0
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusItem:
+    name: str
+    language: str                 # espeak-ng voice and the recogniser's language: "ko" or "en"
+    answer: str                   # "yes_no", "choice", "digits", "free"
+    parts: tuple[str, ...]        # said one after the other
+    pauses_ms: tuple[int, ...] = ()   # the pause after each part but the last
+    grammar: tuple[str, ...] | None = None
+    min_digits: int | None = None
+    max_digits: int | None = None
+    noise: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+    @property
+    def has_pauses(self) -> bool:
+        return any(p >= 300 for p in self.pauses_ms)
+
+    def noisy(self) -> CorpusItem:
+        return CorpusItem(self.name + "+noise", self.language, self.answer, self.parts,
+                          self.pauses_ms, self.grammar, self.min_digits, self.max_digits, True)
+
+
+KO_YES_NO = ("네", "예", "아니요", "아니오", "응", "아니")
+KO_DIGITS = ("공", "영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구")
+KO_CHOICE = ("예약", "취소", "변경", "상담원")
+EN_YES_NO = ("yes", "yeah", "no", "nope")
+EN_DIGITS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _clean() -> list[CorpusItem]:
+    return [
+        CorpusItem("ko_yes", "ko", "yes_no", ("네",), grammar=KO_YES_NO),
+        CorpusItem("ko_no", "ko", "yes_no", ("아니요",), grammar=KO_YES_NO),
+        CorpusItem("ko_choice", "ko", "choice", ("예약",), grammar=KO_CHOICE),
+        CorpusItem("ko_choice2", "ko", "choice", ("상담원",), grammar=KO_CHOICE),
+        CorpusItem("ko_phone", "ko", "digits", ("공일공", "일이삼사", "오육칠팔"), (500, 700),
+                   grammar=KO_DIGITS, min_digits=11, max_digits=11),
+        CorpusItem("ko_pin", "ko", "digits", ("일이삼사",), grammar=KO_DIGITS,
+                   min_digits=4, max_digits=4),
+        CorpusItem("ko_card", "ko", "digits", ("사오육칠", "팔구공일"), (800,),
+                   grammar=KO_DIGITS, min_digits=8, max_digits=8),
+        CorpusItem("ko_free", "ko", "free", ("예약하고 싶어요",)),
+        CorpusItem("ko_free_pause", "ko", "free", ("저는", "내일 예약하고 싶어요"), (600,)),
+        CorpusItem("ko_free_hesitant", "ko", "free", ("음", "예약을 변경하고 싶어요"), (450,)),
+        CorpusItem("en_yes", "en", "yes_no", ("yes",), grammar=EN_YES_NO),
+        CorpusItem("en_no", "en", "yes_no", ("no",), grammar=EN_YES_NO),
+        CorpusItem("en_phone", "en", "digits", ("five five five", "one two three four"), (600,),
+                   grammar=EN_DIGITS, min_digits=7, max_digits=7),
+        CorpusItem("en_free", "en", "free", ("I would like to book a table",)),
+        CorpusItem("en_free_pause", "en", "free", ("I'd like to", "book a table"), (700,)),
+        CorpusItem("en_free_hesitant", "en", "free", ("um", "tomorrow at seven"), (400,)),
+    ]
+
+
+def corpus(noise: bool = True) -> list[CorpusItem]:
+    """Every item, clean, then (with ``noise``) each again under background noise."""
+    items = _clean()
+    return items + [item.noisy() for item in items] if noise else items
+
+
+@dataclass(slots=True)
+class Rendered:
+    item: CorpusItem
+    pcm: bytes                       # 8 kHz PCM16 LE, with LEAD_MS of silence before and after
+    part_ends_ms: list[float] = field(default_factory=list)  # where each part's sound ends
+
+    @property
+    def speech_end_ms(self) -> float:
+        return self.part_ends_ms[-1]
+
+
+#: Silence before the first part and after the last.
+LEAD_MS = 300
+TAIL_MS = 1500
+
+
+def synthesize(text: str, language: str, rate: int = RATE) -> np.ndarray:
+    """espeak-ng's audio of ``text`` at ``rate``, silence trimmed at both ends (int16)."""
+    wav = subprocess.run(["espeak-ng", "-v", language, "--stdout", text],
+                         check=True, capture_output=True, timeout=30).stdout
+    samples, from_rate = parse_wav(wav)
+    pcm = np.frombuffer(resample_pcm16(samples, from_rate, rate), dtype="<i2")
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > TRIM_THRESHOLD)
+    if loud.size == 0:
+        return pcm[:0]
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def render(item: CorpusItem, rate: int = RATE, seed: int = 16) -> Rendered:
+    """The item's audio (parts and pauses, lead and tail silence, noise when asked)."""
+    chunks: list[np.ndarray] = [np.zeros(rate * LEAD_MS // 1000, dtype=np.int16)]
+    ends: list[float] = []
+    at = float(LEAD_MS)
+    for i, part in enumerate(item.parts):
+        audio = synthesize(part, item.language, rate)
+        chunks.append(audio)
+        at += len(audio) * 1000.0 / rate
+        ends.append(at)
+        pause = item.pauses_ms[i] if i < len(item.pauses_ms) else TAIL_MS
+        chunks.append(np.zeros(rate * pause // 1000, dtype=np.int16))
+        at += pause
+    signal = np.concatenate(chunks).astype(np.float64)
+    if item.noise:
+        rng = np.random.default_rng(seed)
+        level = 32768.0 * 10 ** (NOISE_DBFS / 20.0)
+        # Low-passed white noise: line hiss with some body, steady under the whole turn.
+        white = rng.standard_normal(signal.size + 8)
+        hiss = np.convolve(white, np.ones(8) / np.sqrt(8), mode="valid")[: signal.size]
+        signal = signal + hiss * level
+    pcm = np.clip(np.round(signal), -32768, 32767).astype("<i2").tobytes()
+    return Rendered(item, pcm, ends)
+
+
+def frames(pcm: bytes, frame_ms: int = 20, rate: int = RATE) -> list[bytes]:
+    """``pcm`` cut in whole frames (a short last frame dropped)."""
+    size = rate * frame_ms // 1000 * 2
+    return [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]

@@ -1,0 +1,363 @@
+"""End of turn that knows what it is waiting for.
+
+The plain :class:`~callwright.speech.endpointing.Endpointer` ends a turn after a fixed silence
+(``end_silence_ms``, 600 ms by default). A person answers after about 200 ms because they know
+when the other has finished: a yes/no question is answered by "yes", a phone number is finished
+at its last digit. :class:`TurnEndDecider` gives the endpointer that knowledge, one frame at a
+time, with no clock of its own (everything is fed with its call time):
+
+- :class:`Expectation` says what the turn should hold: a closed answer (the grammar's phrases),
+  a digit string (with its length when known) or free speech.
+- The recogniser's partial result is fed in (:meth:`TurnEndDecider.partial`); from it the decider
+  asks for a short silence (``complete_silence_ms``) once the expected answer is complete, the
+  full silence (the backstop, ``end_silence_ms``) before any word is recognised, a longer hold
+  (``unfinished_silence_ms``) while it is plainly unfinished (a grammar phrase cut short, a
+  digit string short of its length, a trailing hesitation or connective), or
+  something in between for free speech (``free_silence_ms``).
+- :class:`CallerPace` learns how long this caller pauses: a pause inside a turn where it could
+  have ended and the caller went on, or a turn ended that the caller went on from within
+  ``RESUME_MS``; the silence for open answers (free speech, digits of unknown length) is raised
+  to match, up to the backstop.
+- An eager end (:class:`LikelyEnd`) is announced once the silence reaches ``eager_silence_ms``
+  with the answer complete: the caller of the decider may start preparing the reply, holding its
+  audio until the :class:`~callwright.speech.endpointing.SpeechEnded` confirms it; a
+  :class:`TurnResumed` says the caller went on, and the prepared reply is to be dropped.
+
+Every decision (:class:`SilencePlan`) carries its reason, so the journal and the bench can say why
+a turn ended when it did.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from callwright.errors import ConfigError
+from callwright.speech.endpointing import (
+    Endpointer,
+    EndpointEvent,
+    EndpointState,
+    SpeechEnded,
+    SpeechStarted,
+)
+
+
+class AnswerKind(enum.Enum):
+    CLOSED = "closed"  # one of a grammar's phrases (yes/no, a choice, a number in a range)
+    DIGITS = "digits"  # a digit string, read digit by digit, maybe in groups
+    FREE = "free"      # anything
+
+
+#: Digit words per language family, as the recognisers spell them (lower case).
+DIGIT_WORDS: dict[str, tuple[str, ...]] = {
+    "ko": ("공", "영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"),
+    "en": ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+}
+
+#: Words after which a speaker is not done: hesitations and connectives, per language family.
+UNFINISHED_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({
+        "uh", "um", "er", "erm", "hmm", "mm", "and", "or", "but", "so", "to", "the", "a", "an",
+        "of", "for", "with", "my", "i", "i'd", "i'm", "like", "is", "at", "in", "on", "that",
+        "because", "then", "well", "please",
+    }),
+    "ko": frozenset({
+        "음", "어", "그", "저", "아", "그러니까", "그리고", "그래서", "근데", "그런데", "저는",
+        "제가", "좀", "이제", "뭐",
+    }),
+}
+
+#: Korean sentence endings that close a statement or a question (polite and plain forms).
+KO_FINAL_ENDINGS = ("요", "다", "까", "죠", "네", "니다", "세요", "어", "아")
+
+#: Speech starting again this soon after a turn ended means the end was premature.
+RESUME_MS = 1500.0
+
+_SPACE = re.compile(r"\s+")
+
+
+def family(language: str) -> str:
+    """``ko`` for Korean, ``en`` for everything else (the words this module knows)."""
+    return "ko" if language.lower().startswith("ko") else "en"
+
+
+def words_of(text: str) -> list[str]:
+    """The partial's words, lower case, without Vosk's ``[unk]``."""
+    return [w for w in _SPACE.split(text.strip().lower()) if w and w != "[unk]"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the caller's turn should hold."""
+
+    kind: AnswerKind
+    phrases: tuple[str, ...] = ()
+    language: str = "en"
+    min_digits: int | None = None
+    max_digits: int | None = None
+
+    @classmethod
+    def free(cls, language: str = "en") -> Expectation:
+        return cls(AnswerKind.FREE, language=language)
+
+    @classmethod
+    def from_grammar(
+        cls, grammar: tuple[str, ...] | None, language: str,
+        *, min_digits: int | None = None, max_digits: int | None = None,
+    ) -> Expectation:
+        """The expectation a :class:`~callwright.dialog.actions.Listen` implies: free speech
+        without a grammar, digits when every phrase is a digit word, a closed answer otherwise."""
+        if not grammar:
+            return cls.free(language)
+        phrases = tuple(" ".join(words_of(p)) for p in grammar if words_of(p))
+        digit_words = set(DIGIT_WORDS[family(language)])
+        if phrases and all(p in digit_words for p in phrases):
+            return cls(AnswerKind.DIGITS, phrases, language, min_digits, max_digits)
+        return cls(AnswerKind.CLOSED, phrases, language)
+
+
+class Completeness(enum.Enum):
+    NOTHING = "nothing"        # no words yet
+    UNFINISHED = "unfinished"  # plainly not done: wait the full silence
+    OPEN = "open"              # may be done (free speech, digits of unknown length)
+    COMPLETE = "complete"      # the expected answer is all there
+
+
+def completeness(expect: Expectation, partial: str) -> Completeness:
+    """How complete ``partial`` is as an answer to ``expect``."""
+    words = words_of(partial)
+    if not words:
+        return Completeness.NOTHING
+    fam = family(expect.language)
+    if words[-1] in UNFINISHED_WORDS[fam]:
+        return Completeness.UNFINISHED
+    if expect.kind is AnswerKind.CLOSED:
+        return _closed(expect.phrases, words)
+    if expect.kind is AnswerKind.DIGITS:
+        return _digits(expect, words, fam)
+    if fam == "ko":
+        # A Korean sentence ends with its verb ending; without one the speaker is mid-sentence
+        # ("저는 ... 예약하고"), with one they may well be done ("예약하고 싶어요").
+        last = words[-1]
+        return (Completeness.COMPLETE if last.endswith(KO_FINAL_ENDINGS)
+                else Completeness.UNFINISHED if len(words) > 1 else Completeness.OPEN)
+    return Completeness.OPEN
+
+
+def _closed(phrases: tuple[str, ...], words: list[str]) -> Completeness:
+    said = " ".join(words)
+    for phrase in phrases:
+        if said == phrase or said.endswith(" " + phrase):
+            longer = any(p != phrase and p.startswith(phrase + " ") for p in phrases)
+            return Completeness.OPEN if longer else Completeness.COMPLETE
+    if any(p.startswith(said + " ") for p in phrases):
+        return Completeness.UNFINISHED  # the first words of a longer phrase
+    return Completeness.OPEN  # outside the grammar (free-form fallback, [unk]): no judgement
+
+
+def _digits(expect: Expectation, words: list[str], fam: str) -> Completeness:
+    digit_words = set(DIGIT_WORDS[fam])
+    count = sum(1 for w in words if w in digit_words)
+    if expect.max_digits is not None and count >= expect.max_digits:
+        return Completeness.COMPLETE
+    if expect.min_digits is not None and count < expect.min_digits:
+        return Completeness.UNFINISHED
+    if expect.min_digits is not None and expect.max_digits == expect.min_digits:
+        return Completeness.COMPLETE
+    return Completeness.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEndConfig:
+    """Silences (ms) that end a turn, by how complete the answer is; the backstop is the
+    endpointer's ``end_silence_ms``."""
+
+    complete_silence_ms: float = 160.0
+    free_silence_ms: float = 360.0
+    open_digits_silence_ms: float = 450.0
+    #: Hold for a plainly unfinished answer (a digit string short of its known length, a trailing
+    #: "um" or "to"): longer than the backstop, as groups of a phone number are read with pauses
+    #: of up to 800 ms, and so is "I'd like to ... book a table".
+    unfinished_silence_ms: float = 1000.0
+    eager_silence_ms: float = 120.0
+    #: A pause inside a turn longer than this is taken as the caller's pace (shorter ones are
+    #: the gaps between words).
+    pace_min_pause_ms: float = 200.0
+    #: The silence for open answers is at least the caller's long pauses times this.
+    pace_factor: float = 1.25
+    pace_memory: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("complete_silence_ms", "free_silence_ms", "open_digits_silence_ms",
+                     "unfinished_silence_ms", "eager_silence_ms", "pace_min_pause_ms"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"turn_end.{name}", "a duration > 0 ms", getattr(self, name))
+        if self.pace_factor < 1.0:
+            raise ConfigError("turn_end.pace_factor", "a factor ≥ 1", self.pace_factor)
+        if self.pace_memory < 1:
+            raise ConfigError("turn_end.pace_memory", "at least 1", self.pace_memory)
+
+
+class CallerPace:
+    """The caller's long pauses inside turns (those followed by more speech), most recent kept."""
+
+    def __init__(self, memory: int = 8) -> None:
+        self._pauses: deque[float] = deque(maxlen=memory)
+
+    def pause(self, ms: float) -> None:
+        self._pauses.append(ms)
+
+    @property
+    def longest(self) -> float:
+        """The longest remembered pause (0 when none)."""
+        return max(self._pauses, default=0.0)
+
+    def __len__(self) -> int:
+        return len(self._pauses)
+
+
+@dataclass(frozen=True, slots=True)
+class SilencePlan:
+    silence_ms: float
+    reason: str  # "complete", "free", "open", "unfinished", "nothing", "backstop"
+
+
+@dataclass(frozen=True, slots=True)
+class LikelyEnd:
+    """The answer looks complete and the caller has been quiet ``eager_silence_ms``: prepare
+    the reply, hold its audio until the turn's SpeechEnded."""
+
+    onset_ms: float
+    end_ms: float
+    partial: str
+    at_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResumed:
+    """The caller went on after a :class:`LikelyEnd`: drop what was prepared."""
+
+    at_ms: float
+
+
+TurnEvent = EndpointEvent | LikelyEnd | TurnResumed
+
+
+class TurnEndDecider:
+    """One call's end-of-turn decisions. Feed every frame's VAD verdict (:meth:`process`) and
+    each new partial result (:meth:`partial`); set what the next turn expects with
+    :meth:`expect`. Returns the endpointer's events plus :class:`LikelyEnd` and
+    :class:`TurnResumed`. ``SpeechEnded.reason`` says which silence ended the turn."""
+
+    def __init__(
+        self, endpointer: Endpointer, config: TurnEndConfig | None = None,
+        expectation: Expectation | None = None, *, eager: bool = True,
+    ) -> None:
+        self.endpointer = endpointer
+        self.config = config or TurnEndConfig()
+        self.expectation = expectation or Expectation.free()
+        self.eager = eager
+        self.pace = CallerPace(self.config.pace_memory)
+        self._partial = ""
+        self._state_was = endpointer.state
+        self._silence_from: float | None = None
+        self._likely_sent = False
+        self._last_end: float | None = None  # end of the speech of the last turn
+
+    @property
+    def backstop_ms(self) -> float:
+        return self.endpointer.config.end_silence_ms
+
+    def expect(self, expectation: Expectation) -> None:
+        self.expectation = expectation
+
+    def partial(self, text: str) -> None:
+        """The recogniser's latest partial for the turn in progress."""
+        self._partial = text
+
+    def plan(self) -> SilencePlan:
+        """The silence that ends the turn now, given the partial and the caller's pace."""
+        cfg = self.config
+        backstop = self.backstop_ms
+        state = completeness(self.expectation, self._partial)
+        paced = self.pace.longest * cfg.pace_factor
+        if state is Completeness.COMPLETE:
+            return SilencePlan(min(cfg.complete_silence_ms, backstop), "complete")
+        if state is Completeness.UNFINISHED:
+            return SilencePlan(max(cfg.unfinished_silence_ms, backstop), "unfinished")
+        if state is Completeness.NOTHING:
+            return SilencePlan(backstop, "nothing")
+        base = (cfg.open_digits_silence_ms if self.expectation.kind is AnswerKind.DIGITS
+                else cfg.free_silence_ms)
+        if paced > base:
+            return SilencePlan(min(paced, backstop), "paced")
+        return SilencePlan(base, "free" if self.expectation.kind is AnswerKind.FREE else "open")
+
+    def process(self, is_speech: bool, t_ms: float) -> list[TurnEvent]:
+        """Feed the verdict for the frame starting at ``t_ms``."""
+        ep = self.endpointer
+        plan = self.plan() if ep.state is EndpointState.STOPPING else None
+        events: list[TurnEvent] = list(
+            ep.process(is_speech, t_ms, end_silence_ms=plan.silence_ms if plan else None)
+        )
+        end = t_ms + ep.frame_ms
+        state = ep.state
+        if self._state_was is EndpointState.STOPPING and state is EndpointState.SPEAKING:
+            # A pause where the turn could have ended (not after "um" or half a number) that the
+            # caller then went on from tells how long this caller pauses.
+            if self._silence_from is not None and plan is not None and plan.reason != "unfinished":
+                self._learn(t_ms - self._silence_from)
+            if self._likely_sent:
+                events.append(TurnResumed(end))
+            self._likely_sent = False
+            self._silence_from = None
+        if state is EndpointState.STOPPING and self._state_was is not EndpointState.STOPPING:
+            self._silence_from = t_ms
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._partial = ""
+                self._likely_sent = False
+                # Speaking again soon after a turn ended: the end came too early (a cut-off).
+                if self._last_end is not None and event.onset_ms - self._last_end < RESUME_MS:
+                    self._learn(event.onset_ms - self._last_end)
+                self._last_end = None
+        for i, event in enumerate(events):
+            if isinstance(event, SpeechEnded):
+                self._last_end = None if event.forced else event.end_ms
+                reason = "forced" if event.forced else (plan.reason if plan else "backstop")
+                events[i] = SpeechEnded(event.onset_ms, event.end_ms, event.forced, event.at_ms,
+                                        reason)
+        if any(isinstance(e, SpeechEnded) for e in events) or state is EndpointState.QUIET:
+            self._silence_from = None
+            self._likely_sent = False
+        elif (
+            self.eager and plan is not None and not self._likely_sent
+            and state is EndpointState.STOPPING and self._silence_from is not None
+            and plan.reason == "complete"
+            and end - self._silence_from >= self.config.eager_silence_ms
+        ):
+            self._likely_sent = True
+            events.append(LikelyEnd(ep.onset_ms, self._silence_from, self._partial, end))
+        self._state_was = state
+        return events
+
+    def _learn(self, pause_ms: float) -> None:
+        if pause_ms >= self.config.pace_min_pause_ms:
+            self.pace.pause(pause_ms)
+
+    def finish(self, t_ms: float) -> list[TurnEvent]:
+        """End a turn in progress at ``t_ms`` (see :meth:`Endpointer.finish`)."""
+        self._silence_from = None
+        self._likely_sent = False
+        events: list[TurnEvent] = list(self.endpointer.finish(t_ms))
+        self._state_was = self.endpointer.state
+        return events
+
+    def reset(self) -> None:
+        self.endpointer.reset()
+        self._state_was = self.endpointer.state
+        self._silence_from = None
+        self._likely_sent = False
+        self._partial = ""

@@ -1,0 +1,222 @@
+"""The end-of-turn decision, driven by the turn-taking corpus (bench/turn_corpus.py): real
+espeak-ng audio through the WebRTC VAD, and the partial a recogniser would give (the words of each
+part, ``PARTIAL_LAG_MS`` after the part ends). Time is the frames' call time; no clock is read."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench.turn_corpus import CorpusItem, Rendered, corpus, frames, render
+from callwright.errors import ConfigError
+from callwright.speech.endpointing import Endpointer, EndpointingConfig, SpeechEnded
+from callwright.speech.turn_end import (
+    AnswerKind,
+    Completeness,
+    Expectation,
+    LikelyEnd,
+    SilencePlan,
+    TurnEndConfig,
+    TurnEndDecider,
+    TurnEvent,
+    TurnResumed,
+    completeness,
+)
+from callwright.speech.vad import VoiceActivityDetector
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is a system dependency (make system-deps)")
+
+#: How long after a part's end its words show in the partial (Vosk decodes as the audio comes).
+PARTIAL_LAG_MS = 80
+FRAME_MS = 20
+
+
+def spoken_words(item: CorpusItem, part: str) -> str:
+    """What a recogniser writes for ``part``: digit groups come out digit by digit."""
+    if item.answer == "digits" and item.language == "ko":
+        return " ".join(part)
+    return part
+
+
+def expectation(item: CorpusItem) -> Expectation:
+    return Expectation.from_grammar(item.grammar, item.language,
+                                    min_digits=item.min_digits, max_digits=item.max_digits)
+
+
+def run(rendered: Rendered, *, lag_ms: float = PARTIAL_LAG_MS, eager: bool = True,
+        decider: TurnEndDecider | None = None) -> list[tuple[float, TurnEvent]]:
+    item = rendered.item
+    decider = decider or TurnEndDecider(Endpointer(EndpointingConfig()), eager=eager)
+    decider.expect(expectation(item))
+    vad = VoiceActivityDetector(8000, 2, FRAME_MS)
+    events: list[tuple[float, TurnEvent]] = []
+    for i, pcm in enumerate(frames(rendered.pcm)):
+        t = i * FRAME_MS
+        heard = [spoken_words(item, p) for p, end in zip(item.parts, rendered.part_ends_ms,
+                                                          strict=True) if end + lag_ms <= t]
+        decider.partial(" ".join(heard))
+        events += [(t, e) for e in decider.process(vad.is_speech(pcm), t)]
+    return events
+
+
+_RENDERED: dict[str, Rendered] = {}
+
+
+def rendered(item: CorpusItem) -> Rendered:
+    if item.name not in _RENDERED:
+        _RENDERED[item.name] = render(item)
+    return _RENDERED[item.name]
+
+
+ITEMS = corpus()
+
+
+@needs_espeak
+@pytest.mark.parametrize("item", ITEMS, ids=[i.name for i in ITEMS])
+def test_each_turn_ends_once_after_the_caller_finished(item: CorpusItem) -> None:
+    audio = rendered(item)
+    ends = [e for _, e in run(audio) if isinstance(e, SpeechEnded)]
+    assert len(ends) == 1, ends  # a pause inside the turn never ended it (no cut-off)
+    end = ends[0]
+    assert end.at_ms > audio.speech_end_ms
+    # Closed answers and complete digit strings end within 250 ms of the end of the sound (VAD
+    # hangover included); free speech within 450 ms; the backstop is 600 ms of VAD silence.
+    budget = 450.0 if item.answer == "free" else 250.0
+    if item.noise:
+        budget += 120.0  # the VAD hears the noise as speech for a few frames after the words
+    assert end.at_ms - audio.speech_end_ms <= budget, (end.reason, end.at_ms)
+
+
+@needs_espeak
+@pytest.mark.parametrize("name", ["ko_yes", "ko_no", "ko_pin", "en_yes", "ko_phone"])
+def test_a_complete_closed_answer_ends_on_the_short_silence_after_a_likely_end(name: str) -> None:
+    item = next(i for i in ITEMS if i.name == name)
+    events = [e for _, e in run(rendered(item))]
+    kinds = [type(e) for e in events]
+    assert kinds.count(LikelyEnd) == 1 and TurnResumed not in kinds
+    assert kinds.index(LikelyEnd) < kinds.index(SpeechEnded)
+    end = next(e for e in events if isinstance(e, SpeechEnded))
+    assert end.reason == "complete"
+
+
+@needs_espeak
+def test_a_digit_string_short_of_its_length_holds_through_the_pauses_between_groups() -> None:
+    item = next(i for i in ITEMS if i.name == "ko_card")  # a pause of 800 ms after 4 of 8 digits
+    plain = TurnEndDecider(Endpointer(EndpointingConfig()))
+    # Without knowing the length, the 800 ms pause ends the turn (the old behaviour's cut-off).
+    blind = Expectation(AnswerKind.FREE, language="ko")
+    plain.expect(blind)
+    vad = VoiceActivityDetector(8000, 2, FRAME_MS)
+    ends = [e for i, pcm in enumerate(frames(rendered(item).pcm))
+            for e in plain.process(vad.is_speech(pcm), i * FRAME_MS) if isinstance(e, SpeechEnded)]
+    assert len(ends) == 2
+    # Knowing it, the turn is one.
+    assert [e for _, e in run(rendered(item)) if isinstance(e, SpeechEnded)][0].reason == "complete"
+
+
+@needs_espeak
+def test_a_partial_that_lags_is_a_later_end_not_a_cut_off() -> None:
+    item = next(i for i in ITEMS if i.name == "ko_phone")
+    audio = rendered(item)
+    ends = [e for _, e in run(audio, lag_ms=400) if isinstance(e, SpeechEnded)]
+    assert len(ends) == 1 and ends[0].at_ms > audio.speech_end_ms
+
+
+def feed(decider: TurnEndDecider, script: str, t0: float = 0.0) -> list[TurnEvent]:
+    """``#`` a speech frame, ``.`` a silent one, from ``t0``."""
+    out: list[TurnEvent] = []
+    for i, ch in enumerate(script):
+        out += decider.process(ch == "#", t0 + i * FRAME_MS)
+    return out
+
+
+def test_an_eager_end_taken_back_when_the_caller_goes_on() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.from_grammar(("네", "아니요"), "ko"))
+    events = feed(decider, "#" * 10)
+    decider.partial("네")
+    events += feed(decider, "......####", t0=200)  # 120 ms of silence, then speech again
+    kinds = [type(e) for e in events]
+    assert kinds.count(LikelyEnd) == 1
+    assert kinds.index(TurnResumed) > kinds.index(LikelyEnd)
+    assert SpeechEnded not in kinds
+    resumed = next(e for e in events if isinstance(e, TurnResumed))
+    likely = next(e for e in events if isinstance(e, LikelyEnd))
+    # Taken back on the first speech frame: within one frame of the caller going on.
+    assert resumed.at_ms - 320 <= FRAME_MS and likely.partial == "네"
+    # The pause was learned as the caller's pace (120 ms is shorter than a pause that counts).
+    assert len(decider.pace) == 0
+
+
+def test_no_eager_end_when_turned_off() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()), eager=False)
+    decider.expect(Expectation.from_grammar(("yes", "no"), "en"))
+    feed(decider, "#" * 10)
+    decider.partial("yes")
+    events = feed(decider, "." * 12, t0=200)
+    assert [type(e) for e in events] == [SpeechEnded]
+
+
+def test_free_speech_silence_follows_the_callers_pace() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig(end_silence_ms=800)))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 20)
+    decider.partial("book a table")
+    assert decider.plan().reason == "free" and decider.plan().silence_ms == 360
+    feed(decider, "." * 15 + "#" * 10, t0=400)  # a 300 ms pause, then more words
+    assert decider.pace.longest == 300
+    assert decider.plan().reason == "paced" and decider.plan().silence_ms == 375
+    # A turn ended, and the caller went on 500 ms after its last word: a cut-off, learned.
+    events = feed(decider, "." * 19, t0=900)
+    assert [type(e) for e in events] == [SpeechEnded]
+    feed(decider, "." * 6 + "#" * 5, t0=1280)
+    assert decider.pace.longest == 1400 - 900  # onset of the new speech - end of the last
+    assert decider.plan().reason == "nothing"  # the new turn has no words yet
+    decider.partial("at seven")
+    assert decider.plan() == SilencePlan(500 * 1.25, "paced")
+
+
+def test_a_pause_after_a_hesitation_is_not_the_callers_pace() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 20)
+    decider.partial("I'd like to")
+    events = feed(decider, "." * 35 + "#" * 10, t0=400)  # 700 ms, longer than the backstop
+    assert not [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(decider.pace) == 0
+
+
+@pytest.mark.parametrize(("expect", "partial", "state"), [
+    (Expectation.from_grammar(("네", "아니요"), "ko"), "네", Completeness.COMPLETE),
+    (Expectation.from_grammar(("네", "아니요"), "ko"), "", Completeness.NOTHING),
+    (Expectation.from_grammar(("네", "아니요"), "ko"), "[unk] 아니요", Completeness.COMPLETE),
+    (Expectation.from_grammar(("yes", "yes please"), "en"), "yes", Completeness.OPEN),
+    (Expectation.from_grammar(("yes please", "no"), "en"), "yes", Completeness.UNFINISHED),
+    (Expectation.from_grammar(("yes", "no"), "en"), "uh", Completeness.UNFINISHED),
+    (Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko", min_digits=4, max_digits=4),
+     "일 이 삼", Completeness.UNFINISHED),
+    (Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko", min_digits=4, max_digits=4),
+     "일 이 삼 사", Completeness.COMPLETE),
+    (Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko"), "일 이", Completeness.OPEN),
+    (Expectation.free("ko"), "예약하고 싶어요", Completeness.COMPLETE),
+    (Expectation.free("ko"), "저는 예약하고", Completeness.UNFINISHED),
+    (Expectation.free("en"), "I'd like to", Completeness.UNFINISHED),
+    (Expectation.free("en"), "book a table", Completeness.OPEN),
+])
+def test_completeness(expect: Expectation, partial: str, state: Completeness) -> None:
+    assert completeness(expect, partial) is state
+
+
+def test_expectation_from_a_listen() -> None:
+    assert Expectation.from_grammar(None, "ko").kind is AnswerKind.FREE
+    assert Expectation.from_grammar(("one", "two", "oh"), "en").kind is AnswerKind.DIGITS
+    assert Expectation.from_grammar(("예약", "취소"), "ko").kind is AnswerKind.CLOSED
+
+
+def test_bad_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        TurnEndConfig(complete_silence_ms=0)
+    with pytest.raises(ConfigError):
+        TurnEndConfig(pace_factor=0.5)
