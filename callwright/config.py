@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from callwright.config_checks import _check_together, _check_value
+from callwright.config_pbx import PBX_LIST, check_pbx_list, read_pbx_list
 from callwright.errors import ConfigError
 
 ENV_PREFIX = "CALLWRIGHT_"
 ENV_CONFIG_FILE = "CALLWRIGHT_CONFIG"
 DEFAULT_LLM_KEY_ENV = "CALLWRIGHT_LLM_API_KEY"
+#: The name of the one PBX the ``[ari]`` section describes (no ``[[pbx]]`` list).
+DEFAULT_PBX = "default"
 
 T = TypeVar("T")
 
@@ -51,6 +55,9 @@ class ServerSettings:
     master_key_file: Path = Path("var/master.key")
     status_port: int = _opt(0, lo=0, hi=65535)  # 0 = no status listener
     status_host: str = _opt("127.0.0.1", nonempty=True)
+    #: This call node's name in the store (calls.node_id, call_nodes): "" = the host name.
+    #: Every node sharing one store needs its own (see docs/scale-out.md).
+    node_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,17 @@ class DemoSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PbxSettings:
+    """One Asterisk server this node serves: a ``[[pbx]]`` entry, or the ``[ari]`` and
+    ``[media]`` sections as the only one (named ``default``). Each has its own ARI connection,
+    reconciliation and media legs (see :mod:`callwright.config_pbx`)."""
+
+    name: str
+    ari: AriSettings
+    media: MediaSettings
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     ari: AriSettings = field(default_factory=AriSettings)
@@ -189,6 +207,23 @@ class Settings:
     demo: DemoSettings = field(default_factory=DemoSettings)
     #: The file the settings came from (None: defaults and environment only).
     config_file: Path | None = None
+    #: The ``[[pbx]]`` entries (empty: the ``[ari]`` section is the only PBX, if set).
+    pbx: tuple[PbxSettings, ...] = ()
+
+    @property
+    def pbxes(self) -> tuple[PbxSettings, ...]:
+        """The Asterisk servers this node serves: the ``[[pbx]]`` list, else ``[ari]`` with
+        ``[media]`` as one named ``default`` (none when ``[ari] url`` is unset)."""
+        if self.pbx:
+            return self.pbx
+        if self.ari.enabled:
+            return (PbxSettings(DEFAULT_PBX, self.ari, self.media),)
+        return ()
+
+    @property
+    def node_id(self) -> str:
+        """``[server] node_id``, else this host's name."""
+        return self.server.node_id or socket.gethostname() or "callwright"
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -222,6 +257,7 @@ def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Setti
         raw = _read_toml(path)
         base = path.parent
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    pbx_tables = raw.pop(PBX_LIST, [])
     for section, table in raw.items():
         if section not in SECTIONS:
             raise ConfigError(
@@ -237,7 +273,11 @@ def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Setti
     _apply_env(values, env)
     built = {name: _build(name, values[name], base) for name in SECTIONS}
     settings = Settings(**built, config_file=path)
-    return _check_together(settings)
+    settings = _check_together(settings)
+    entries = read_pbx_list(pbx_tables, lambda section, table, ignore: _build_over(
+        section, values[section], table, ignore, base))
+    pbx = tuple(PbxSettings(name, ari, media) for name, ari, media in entries)
+    return check_pbx_list(replace(settings, pbx=pbx))
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -350,6 +390,20 @@ def _apply_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> Non
 
 
 # -- building and checking -------------------------------------------------------------------------
+
+
+def _build_over(
+    section: str, defaults: dict[str, Any], table: Mapping[str, Any], ignore: tuple[str, ...],
+    base: Path,
+) -> Any:
+    """A section's settings from a ``[[pbx]]`` entry's TOML ``table`` over the section's own
+    values (``defaults``, less the ``ignore`` keys): each key known and of its type, then built
+    and checked as :func:`_build` does."""
+    given = {k: v for k, v in defaults.items() if k not in ignore}
+    for key, value in table.items():
+        _require_known(section, key)
+        given[key] = _from_toml(section, key, value)
+    return _build(section, given, base)
 
 
 def _build(section: str, given: dict[str, Any], base: Path) -> Any:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from callwright.errors import ConfigError
 
 if TYPE_CHECKING:  # config.py imports the checks from here
-    from callwright.config import Settings
+    from callwright.config import AriSettings, MediaSettings, Settings
 
 
 def _check_value(dotted: str, value: Any, meta: Mapping[str, Any]) -> None:
@@ -62,18 +62,7 @@ def _check_url(dotted: str, url: str, *, need_port: bool) -> None:
 
 def _check_together(s: Settings) -> Settings:
     """Checks that involve more than one key; resolves media.advertise_host."""
-    if s.ari.url:
-        _check_url("ari.url", s.ari.url, need_port=True)
-        path = urlsplit(s.ari.url).path.rstrip("/")
-        if path.endswith("/ari"):
-            raise ConfigError("ari.url", "the URL without /ari (the client adds it)", s.ari.url)
-        if path:
-            raise ConfigError("ari.url", "http(s)://host:port with no path", s.ari.url)
-        if not s.ari.password:
-            raise ConfigError("ari.password", "a password (from ari.conf) when ari.url is set")
-    if s.ari.ca_file is not None and not s.ari.verify:
-        raise ConfigError("ari.ca_file", "no CA file with ari.verify = false (a CA to trust and "
-                          "no checks contradict each other; drop one)", str(s.ari.ca_file))
+    check_ari("ari", s.ari)
     if (s.admin.tls_cert is None) != (s.admin.tls_key is None):
         given, missing = (("admin.tls_cert", "admin.tls_key") if s.admin.tls_key is None
                           else ("admin.tls_key", "admin.tls_cert"))
@@ -83,26 +72,7 @@ def _check_together(s: Settings) -> Settings:
     if target and not _DIALPLAN_TARGET.match(target):
         raise ConfigError("calls.fallback_target", "'context,extension[,priority]' or \"\" (the "
                           "priority after Stasis())", s.calls.fallback_target)
-    media = s.media
-    if media.transport == "rtp" and media.format == "slin16":
-        raise ConfigError(
-            "media.format",
-            "ulaw, alaw or slin with media.transport = rtp: Asterisk 22 drops 16 kHz RTP sent "
-            "back to it (slin16, dynamic payload type 118) without a log line, so the caller "
-            "would hear nothing; use media.transport = audiosocket or websocket for 16 kHz",
-            media.format,
-        )
-    if media.rtp_port_min >= media.rtp_port_max:
-        raise ConfigError("media.rtp_port_max", "a port above media.rtp_port_min "
-                          f"({media.rtp_port_min})", media.rtp_port_max)
-    if media.rtp_port_min % 2:
-        raise ConfigError("media.rtp_port_min", "an even port (RTP uses even ports)",
-                          media.rtp_port_min)
-    if not media.advertise_host:
-        if media.bind_host in _WILDCARDS:
-            raise ConfigError("media.advertise_host", "an address Asterisk can reach, when "
-                              f"media.bind_host is the wildcard {media.bind_host}")
-        media = replace(media, advertise_host=media.bind_host)
+    media = check_media("media", s.media)
     if s.vad.end_silence_ms >= s.vad.max_turn_ms:
         raise ConfigError("vad.end_silence_ms", f"less than vad.max_turn_ms ({s.vad.max_turn_ms})",
                           s.vad.end_silence_ms)
@@ -115,3 +85,47 @@ def _check_together(s: Settings) -> Settings:
     if not _ENV_NAME.match(s.llm.api_key_env):
         raise ConfigError("llm.api_key_env", "an environment variable name", s.llm.api_key_env)
     return replace(s, media=media)
+
+
+def check_ari(prefix: str, ari: AriSettings) -> None:
+    """The ARI keys of ``[ari]`` or of a ``[[pbx]]`` entry (``prefix`` names it in errors)."""
+    if ari.url:
+        _check_url(f"{prefix}.url", ari.url, need_port=True)
+        path = urlsplit(ari.url).path.rstrip("/")
+        if path.endswith("/ari"):
+            raise ConfigError(f"{prefix}.url", "the URL without /ari (the client adds it)",
+                              ari.url)
+        if path:
+            raise ConfigError(f"{prefix}.url", "http(s)://host:port with no path", ari.url)
+        if not ari.password:
+            raise ConfigError(f"{prefix}.password",
+                              f"a password (from ari.conf) when {prefix}.url is set")
+    if ari.ca_file is not None and not ari.verify:
+        raise ConfigError(f"{prefix}.ca_file", f"no CA file with {prefix}.verify = false (a CA "
+                          "to trust and no checks contradict each other; drop one)",
+                          str(ari.ca_file))
+
+
+def check_media(prefix: str, media: MediaSettings) -> MediaSettings:
+    """The media keys of ``[media]`` or of a ``[[pbx]]`` entry's ``media`` table; returns them
+    with ``advertise_host`` resolved."""
+    if media.transport == "rtp" and media.format == "slin16":
+        raise ConfigError(
+            f"{prefix}.format",
+            "ulaw, alaw or slin with media.transport = rtp: Asterisk 22 drops 16 kHz RTP sent "
+            "back to it (slin16, dynamic payload type 118) without a log line, so the caller "
+            "would hear nothing; use media.transport = audiosocket or websocket for 16 kHz",
+            media.format,
+        )
+    if media.rtp_port_min >= media.rtp_port_max:
+        raise ConfigError(f"{prefix}.rtp_port_max", f"a port above {prefix}.rtp_port_min "
+                          f"({media.rtp_port_min})", media.rtp_port_max)
+    if media.rtp_port_min % 2:
+        raise ConfigError(f"{prefix}.rtp_port_min", "an even port (RTP uses even ports)",
+                          media.rtp_port_min)
+    if not media.advertise_host:
+        if media.bind_host in _WILDCARDS:
+            raise ConfigError(f"{prefix}.advertise_host", "an address Asterisk can reach, when "
+                              f"{prefix}.bind_host is the wildcard {media.bind_host}")
+        media = replace(media, advertise_host=media.bind_host)
+    return media
