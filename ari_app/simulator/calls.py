@@ -15,10 +15,12 @@ enters Stasis again after ``wait_s`` (a new ``StasisStart`` with the same channe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.core import Pbx
+from ari_app.simulator.far_end import AMD_PROFILES, AmdProfile
 from ari_app.simulator.state import (
     STATE_UP,
     CallerId,
@@ -26,6 +28,9 @@ from ari_app.simulator.state import (
     ChannelKind,
     DialplanLocation,
 )
+
+#: The dialplan context of dialplan/extensions_callwright.conf that runs AMD().
+AMD_CONTEXT = "callwright-amd"
 
 #: How long a call that failed to enter Stasis lives on (NoOp, Hangup).
 FAILED_CALL_S = 0.02
@@ -58,6 +63,11 @@ class SimulatedCall:
     stasis_status: str = ""
     continued_to: ContinuedTo | None = None
     hangup_cause: int | None = None
+    #: Outbound: the destination's configured outcome (far_end.OUTCOMES), and the dialed exten.
+    outcome: str = ""
+    dialed: str = ""
+    #: Outbound: the AMD profile of the far end (far_end.AMD_PROFILES key), if any.
+    amd: str | None = None
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def ended(self) -> None:
@@ -71,6 +81,38 @@ class SimulatedCall:
     def _mark_ended(self) -> None:
         self._ended.set()
         self.caller.close()
+
+    def failed(self, cause: int) -> None:
+        """An outbound call that was never answered ended with ``cause``."""
+        if self.hangup_cause is None:
+            self.hangup_cause = cause
+        self._mark_ended()
+
+
+def run_amd(
+    pbx: Pbx,
+    ch: Channel,
+    loc: DialplanLocation,
+    then: StasisReentry,
+    profile: AmdProfile,
+    failed: Callable[[], None],
+) -> None:
+    """``AMD()`` on ``ch`` (sent to ``loc`` by /continue): after the profile's recorded duration,
+    ``AMDSTATUS`` then ``AMDCAUSE`` are set (ChannelVarset to apps still subscribed, as an
+    originate's app is) and the channel enters ``Stasis(then.app, then.args)`` again."""
+    ch.dialplan = DialplanLocation(loc.context, loc.exten, loc.priority, "AMD", "")
+    pbx.emit(pbx.factory.dialplan(ch), [ch])
+
+    def done() -> None:
+        if pbx.channels.get(ch.id) is not ch or ch.hangup_pending:
+            return
+        pbx.set_var(ch, "AMDSTATUS", profile.status)
+        pbx.set_var(ch, "AMDCAUSE", profile.cause)
+        ch.dialplan = DialplanLocation(loc.context, loc.exten, loc.priority + 1, "", "")
+        if not pbx.enter_stasis(ch, then.app, list(then.args), announce_dialplan=True):
+            failed()
+
+    asyncio.get_running_loop().call_later(profile.duration_s, done)
 
 
 class CallFactory:
@@ -86,6 +128,11 @@ class CallFactory:
         self.pbx = pbx
         self.dialplan_s = dialplan_s
         self.stasis_contexts = dict(stasis_contexts or {})
+        #: Contexts that run ``AMD()`` and then ``Stasis(app, args)`` (the project's
+        #: ``[callwright-amd]``): the result comes from the far end's AMD profile.
+        self.amd_contexts: dict[str, StasisReentry] = {
+            AMD_CONTEXT: StasisReentry(app="callwright", args=("amd",)),
+        }
 
     def local_pair(
         self,
@@ -153,6 +200,10 @@ class CallFactory:
                     call.hangup_cause = 16
                     pbx.hangup(ch2, 16, True)
 
+            amd = self.amd_contexts.get(loc.context)
+            if amd is not None:
+                run_amd(pbx, ch1, loc, amd, AMD_PROFILES[call.amd or "hello"], dialplan_done)
+                return
             reentry = self.stasis_contexts.get(loc.context)
             if reentry is None:
                 asyncio.get_running_loop().call_later(self.dialplan_s, dialplan_done)

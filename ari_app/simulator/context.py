@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import CallFactory, SimulatedCall
 from ari_app.simulator.core import Pbx
 from ari_app.simulator.dialplan import CALLWRIGHT_INBOUND, InboundContext
+from ari_app.simulator.far_end import Destinations
 from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.media_websocket import WebSocketMediaEndpoint
 from ari_app.simulator.modules_table import ModuleRow, loaded_modules
@@ -37,8 +39,8 @@ class SimContext:
     entity_id: str
     startup_time: float
     rng: random.Random
-    #: Seconds before the far end of an outbound call answers.
-    outbound_answer_s: float = 0.0
+    #: What each destination of an outbound call does (answer, busy, ...), see far_end.py.
+    destinations: Destinations = field(default_factory=Destinations)
     #: Seconds between the externalMedia response and the channel's Dial...StasisStart.
     media_stasis_delay_s: float = 0.001
     #: Loss and reordering on the RTP sent to the app (None: a clean network).
@@ -62,3 +64,10 @@ class SimContext:
     modules: dict[str, ModuleRow] = field(default_factory=loaded_modules)
     #: Channels playing silence (POST /channels/{id}/silence).
     silence: SilenceGenerators = field(default_factory=SilenceGenerators)
+    #: Tasks the simulator runs on its own (a far end playing its greeting).
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

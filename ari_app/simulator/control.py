@@ -19,10 +19,18 @@ POST     /_sim/calls/{channel_id}/hangup      the caller hangs up -> 204
 GET      /_sim/calls/{channel_id}/heard.wav   what the caller heard, 8 kHz mono WAV
 POST     /_sim/restart                        ``{"down_s":2.0}``: simulate ``core restart now``
                                               (runs in the background) -> 202
+PUT      /_sim/destinations/{exten}           what dialing ``Local/{exten}@…`` does:
+                                              ``{"outcome":"answer|busy|congestion|no_answer|
+                                              invalid","ring_s":0,"busy_s":5,"amd":"hello|
+                                              speech|silence|tone|noframes","hangup_after_s":
+                                              null}`` -> 200 (400 on a bad value)
+GET      /_sim/destinations                   ``{exten: {...}, ...}`` -> 200
+DELETE   /_sim/destinations/{exten}           back to answering -> 204 (404 if not set)
 =======  ===================================  ==================================================
 
 ``{call}`` is ``{"channel_id","direction","stasis_status","ended","continued_to",
-"hangup_cause"}`` with ``continued_to`` null or ``{"context","extension","priority"}``.
+"hangup_cause","outcome","dialed"}`` (``outcome``/``dialed``: outbound calls' far end), with
+``continued_to`` null or ``{"context","extension","priority"}``.
 """
 
 from __future__ import annotations
@@ -35,11 +43,13 @@ import json
 import math
 import wave
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import numpy as np
 from aiohttp import web
 
 from ari_app.simulator.calls import SimulatedCall
+from ari_app.simulator.far_end import FarEnd
 from ari_app.simulator.rest import error, json_response, no_content
 
 if TYPE_CHECKING:
@@ -57,6 +67,8 @@ def call_json(call: SimulatedCall) -> dict[str, Any]:
         if cont is None
         else {"context": cont.context, "extension": cont.extension, "priority": cont.priority},
         "hangup_cause": call.hangup_cause,
+        "outcome": call.outcome,
+        "dialed": call.dialed,
     }
 
 
@@ -92,7 +104,7 @@ class ControlApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.rel_url.raw_path.split("/") if p][1:]  # drop "_sim"
         method = request.method
-        body = await self._body(request) if method == "POST" else {}
+        body = await self._body(request) if method in ("POST", "PUT") else {}
         if isinstance(body, web.Response):
             return body
         if parts == ["calls"]:
@@ -100,6 +112,8 @@ class ControlApi:
                 return await self._place(body)
             if method == "GET":
                 return json_response([call_json(c) for c in self.sim.calls])
+        elif parts and parts[0] == "destinations":
+            return self._destinations(parts[1:], method, body)
         elif parts == ["restart"] and method == "POST":
             self._background(self.sim.restart(float(body.get("down_s", 2.0))))
             return json_response({"restarting": True}, 202)
@@ -108,6 +122,26 @@ class ControlApi:
             if call is None:
                 return error(404, "Call not found")
             return await self._call_action(call, parts[2:], method, body)
+        return error(404, "Resource not found")
+
+    def _destinations(
+        self, rest: list[str], method: str, body: dict[str, Any]
+    ) -> web.Response:
+        destinations = self.sim.ctx.destinations
+        if not rest and method == "GET":
+            return json_response({k: v.to_json() for k, v in destinations.by_exten.items()})
+        if len(rest) != 1:
+            return error(404, "Resource not found")
+        exten = unquote(rest[0])
+        if method == "PUT":
+            try:
+                far_end = FarEnd.from_json(body)
+            except ValueError as exc:
+                return error(400, str(exc))
+            destinations.set(exten, far_end)
+            return json_response({exten: far_end.to_json()})
+        if method == "DELETE":
+            return no_content() if destinations.remove(exten) else error(404, "No such destination")
         return error(404, "Resource not found")
 
     async def _place(self, body: dict[str, Any]) -> web.Response:

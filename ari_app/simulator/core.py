@@ -202,6 +202,17 @@ class Pbx:
         for cb in callbacks:
             cb(ch)
 
+    def destroy(self, ch: Channel, cause: int) -> None:
+        """The channel ends now: ``ChannelDestroyed`` (cause) to its subscribers, nothing else
+        (the far end of a failed originate: see :mod:`ari_app.simulator.far_end`)."""
+        if self.channels.get(ch.id) is not ch:
+            return
+        ch.hangup_pending = True
+        ch.hangup_cause = cause
+        if ch.subscribers:
+            self.emit(self.factory.destroyed(ch, cause), [ch])
+        self._remove(ch)
+
     def remove_silently(self, ch: Channel) -> None:
         """A channel that ends with nobody subscribed (a failed call, a dialplan hang-up)."""
         if ch.bridge_id is not None:

@@ -1,7 +1,10 @@
 """Outbound calls: ``POST /channels`` (originate), ``POST /channels/create`` + ``/dial``.
 
 Only ``Local/<exten>@<context>`` endpoints exist here (the lab Asterisk had no SIP either); the
-far end is a :class:`SimulatedCaller` that answers after ``SimContext.outbound_answer_s``, unless
+far end is a :class:`SimulatedCaller` that behaves as ``SimContext.destinations`` says for the
+extension (answers, busy, congestion, rings until the timeout, does not exist: see
+:mod:`ari_app.simulator.far_end` for the recorded sequences), ringing for the simulator's
+``outbound_answer_s`` and answering when nothing was said about it, unless
 the context is one of ``SimContext.inbound_contexts`` (a context that sends its calls to Stasis(),
 like ``callwright-inbound``): then the ``;2`` half runs it (see :mod:`ari_app.simulator.dialplan`).
 Any other technology fails the way an unloaded one does: ``500 {"error":"Allocation failed"}``.
@@ -23,6 +26,12 @@ from ari_app.simulator.calls import ContinuedTo, SimulatedCall
 from ari_app.simulator.context import SimContext
 from ari_app.simulator.dialplan import originate_into_stasis
 from ari_app.simulator.events import channel_json
+from ari_app.simulator.far_end import (
+    ANSWER_SETTLE_S,
+    DEFAULT_ORIGINATE_TIMEOUT_S,
+    FarEnd,
+    callee_audio,
+)
 from ari_app.simulator.rest import AriRequest, error, json_response, no_content
 from ari_app.simulator.state import (
     STATE_DOWN,
@@ -34,6 +43,10 @@ from ari_app.simulator.state import (
     DialplanLocation,
     parse_caller_id,
 )
+
+#: States the far end's indications put a channel in (as ARI names them).
+STATE_RINGING = "Ringing"
+STATE_BUSY = "Busy"
 
 
 class EndpointError(Exception):
@@ -118,9 +131,13 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
             pbx, ch1, ch2, inbound, app=app, args=args, after_answer=after_answer
         )
         return json_response(channel_json(ch1))
-    call = SimulatedCall(ch1.id, _new_caller(ctx), "outbound", ch2.id)
-    ctx.all_calls[ch1.id] = call
+    far = ctx.destinations.lookup(target.exten, target.context)
+    call = _new_call(ctx, ch1.id, ch2.id, target, far)
     response = json_response(channel_json(ch1))
+    timeout_s = req.get_int("timeout", DEFAULT_ORIGINATE_TIMEOUT_S)
+
+    def alive() -> bool:
+        return pbx.channels.get(ch1.id) is ch1 and not ch1.hangup_pending
 
     def ringing() -> None:
         if pbx.channels.get(ch1.id) is not ch1:
@@ -129,14 +146,61 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
             # "Stasis app ... doesn't exist": the channel is created, then hung up, unseen.
             pbx.remove_silently(ch1)
             pbx.remove_silently(ch2)
+            call.failed(0)
+            return
+        if far.outcome == "invalid":  # no such extension/context: both halves vanish
+            pbx.destroy(ch2, 0)
+            pbx.destroy(ch1, 0)
+            call.failed(0)
             return
         pbx.emit(pbx.factory.caller_id(ch2), [ch2])
         pbx.emit(pbx.factory.connected_line(ch2), [ch2])
         pbx.emit(pbx.factory.dial(ch1, "", target.dialstring), [ch1])
-        pbx.later(answered, ctx.outbound_answer_s)
+        if far.outcome in ("busy", "congestion"):
+            refused(far.outcome)
+            return
+        if far.outcome == "no_answer" or far.ring_s > 0:
+            far_end_step(1, "Ringing", "")
+            pbx.set_state(ch1, STATE_RINGING)
+            pbx.emit(pbx.factory.dial(ch1, "RINGING", target.dialstring), [ch1])
+            far_end_step(2, "Wait", "60")
+            if timeout_s > 0 and (far.outcome == "no_answer" or far.ring_s >= timeout_s):
+                pbx.later(no_answer, float(timeout_s))
+            elif far.outcome != "no_answer":
+                pbx.later(answered, far.ring_s)
+            return
+        pbx.later(answered, 0.0)
+
+    def far_end_step(priority: int, app_name: str, app_data: str) -> None:
+        ch2.dialplan = DialplanLocation(
+            target.context, target.exten, priority, app_name, app_data
+        )
+        pbx.emit(pbx.factory.dialplan(ch2), [ch2])
+
+    def refused(outcome: str) -> None:
+        status, cause = ("BUSY", 17) if outcome == "busy" else ("CONGESTION", 34)
+        far_end_step(1, outcome.capitalize(), f"{far.busy_s:g}")
+        pbx.set_state(ch2, STATE_BUSY)
+        pbx.emit(pbx.factory.dial(ch1, status, target.dialstring), [ch1])
+        pbx.emit(pbx.factory.hangup_request(ch2, 0, False), [ch2])
+        pbx.destroy(ch1, 0)
+        pbx.emit(pbx.factory.hangup_request(ch2, 16, True), [ch2])
+        ch2.dialplan = DialplanLocation(target.context, target.exten, 1)
+        pbx.destroy(ch2, cause)
+        call.failed(cause)
+
+    def no_answer() -> None:
+        if not alive():
+            return
+        pbx.emit(pbx.factory.hangup_request(ch2, 19, False), [ch2])
+        pbx.emit(pbx.factory.hangup_request(ch2, 16, True), [ch2])
+        ch2.dialplan = ch2.dialplan.running("", "")
+        pbx.destroy(ch2, 19)
+        pbx.destroy(ch1, 19)
+        call.failed(19)
 
     def answered() -> None:
-        if pbx.channels.get(ch1.id) is not ch1 or ch1.hangup_pending:
+        if not alive():
             return
         ch2.dialplan = ch2.dialplan.running("Answer", "")
         pbx.emit(pbx.factory.dialplan(ch2), [ch2])
@@ -144,6 +208,7 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
         pbx.set_state(ch1, STATE_UP)
         pbx.emit(pbx.factory.dial(ch1, "ANSWER", target.dialstring), [ch1])
         ctx.calls.attach_caller(call, ch1, ch2)
+        _far_end_script(ctx, call, ch2, far)
         if app:
             if pbx.enter_stasis(ch1, app, args):
                 ctx.outbound.put_nowait(call)
@@ -160,6 +225,38 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
 
     pbx.later(ringing)
     return response
+
+
+def _new_call(
+    ctx: SimContext, ch1_id: str, ch2_id: str, target: LocalEndpoint, far: FarEnd
+) -> SimulatedCall:
+    call = SimulatedCall(ch1_id, _new_caller(ctx), "outbound", ch2_id)
+    call.outcome, call.dialed, call.amd = far.outcome, target.exten, far.amd
+    ctx.all_calls[ch1_id] = call
+    return call
+
+
+def _far_end_script(ctx: SimContext, call: SimulatedCall, ch2: Channel, far: FarEnd) -> None:
+    """What the answered far end does on its own: play its AMD profile's audio (a greeting, a
+    tone, silence) after the answer settles, hang up after ``hangup_after_s``."""
+    pbx = ctx.pbx
+    if far.amd is not None:
+        audio = callee_audio(far.amd_profile)
+
+        def play() -> None:
+            if audio and pbx.channels.get(ch2.id) is ch2:
+                ctx.background(call.caller.say(audio))
+
+        pbx.later(play, ANSWER_SETTLE_S)
+    if far.hangup_after_s is None:
+        return
+
+    def hang_up() -> None:
+        if pbx.channels.get(ch2.id) is ch2 and not ch2.hangup_pending:
+            call.hangup_cause = 16
+            pbx.hangup(ch2, 16, True)
+
+    pbx.later(hang_up, far.hangup_after_s)
 
 
 async def create(ctx: SimContext, req: AriRequest) -> web.Response:
@@ -192,8 +289,7 @@ async def create(ctx: SimContext, req: AriRequest) -> web.Response:
     )
     ch1.variables.update(variables)
     ch1.subscribers.add(app)
-    call = SimulatedCall(ch1.id, _new_caller(ctx), "outbound", ch2.id)
-    ctx.all_calls[ch1.id] = call
+    call = _new_call(ctx, ch1.id, ch2.id, target, FarEnd())
     ctx.undialed[ch1.id] = (target.dialstring, call)
 
     def forget(gone: Channel) -> None:
@@ -225,20 +321,56 @@ async def dial(ctx: SimContext, req: AriRequest) -> web.Response:
     dialstring, call = pending
     pbx = ctx.pbx
     ch2 = pbx.channels.get(ch.peer_id or "")
+    exten, _, context = dialstring.partition("@")
+    far = ctx.destinations.lookup(exten, context)
+    call.outcome, call.amd = far.outcome, far.amd
+    timeout_s = req.get_int("timeout", 0)  # 0: no limit
+
+    def alive() -> bool:
+        return pbx.channels.get(ch.id) is ch and not ch.hangup_pending
 
     def ring() -> None:
-        if pbx.channels.get(ch.id) is not ch:
+        if not alive():
             return
         pbx.emit(pbx.factory.dial(ch, "", dialstring), [ch])
-        pbx.later(answered, ctx.outbound_answer_s)
+        if far.outcome in ("busy", "congestion", "invalid"):
+            # The channel stays in Stasis, Down, until the timeout or the far end's hang-up.
+            status = {"busy": "BUSY", "congestion": "CONGESTION"}.get(far.outcome, "CHANUNAVAIL")
+            pbx.emit(pbx.factory.dial(ch, status, ""), [ch])
+            cause = {"busy": 17, "congestion": 34}.get(far.outcome)
+            if cause is not None and (timeout_s <= 0 or far.busy_s < timeout_s):
+                pbx.later(lambda: far_end_hangup(cause), far.busy_s)
+            elif timeout_s > 0:
+                pbx.later(timed_out, float(timeout_s))
+            return
+        if far.outcome == "no_answer" or far.ring_s > 0:
+            pbx.set_state(ch, STATE_RINGING)
+            pbx.emit(pbx.factory.dial(ch, "RINGING", ""), [ch])
+            if timeout_s > 0 and (far.outcome == "no_answer" or far.ring_s >= timeout_s):
+                pbx.later(timed_out, float(timeout_s))
+            elif far.outcome != "no_answer":
+                pbx.later(answered, far.ring_s)
+            return
+        pbx.later(answered, 0.0)
+
+    def timed_out() -> None:
+        if alive():
+            pbx.hangup(ch, 32, True, destroy_cause=19)
+            call.failed(19)
+
+    def far_end_hangup(cause: int) -> None:
+        if alive():
+            pbx.hangup(ch, cause, False, destroy_cause=cause)
+            call.failed(cause)
 
     def answered() -> None:
-        if pbx.channels.get(ch.id) is not ch or ch.hangup_pending or ch2 is None:
+        if not alive() or ch2 is None:
             return
         ch2.state = STATE_UP
         pbx.set_state(ch, STATE_UP)
         pbx.emit(pbx.factory.dial(ch, "ANSWER", ""), [ch])
         ctx.calls.attach_caller(call, ch, ch2)
+        _far_end_script(ctx, call, ch2, far)
         ctx.outbound.put_nowait(call)
 
     pbx.later(ring)

@@ -172,7 +172,7 @@ async def set_variable(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
 
 ORIGINATE_READS = (
     "endpoint", "extension", "context", "priority", "app", "appArgs", "callerId",
-    "variables", "otherChannelId",
+    "variables", "otherChannelId", "timeout",
 )
 
 
@@ -195,7 +195,7 @@ async def create_channel(ctx: SimContext, req: AriRequest) -> web.StreamResponse
     return await originate.create(ctx, req)
 
 
-@routes.add("POST", "/channels/{channelId}/dial")
+@routes.add("POST", "/channels/{channelId}/dial", reads=("timeout",))
 async def dial(ctx: SimContext, req: AriRequest) -> web.StreamResponse:
     return await originate.dial(ctx, req)
 

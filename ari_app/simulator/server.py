@@ -28,6 +28,7 @@ from ari_app.simulator.context import SimContext
 from ari_app.simulator.control import ControlApi
 from ari_app.simulator.core import Pbx
 from ari_app.simulator.events import EventFactory
+from ari_app.simulator.far_end import Destinations, FarEnd
 from ari_app.simulator.http import AriHttp, Phase
 from ari_app.simulator.media_rtp import RtpImpairment
 from ari_app.simulator.rest import RouteTable
@@ -95,7 +96,7 @@ class PbxSimulator:
             entity_id=entity_id,
             startup_time=time.time(),
             rng=self._rng,
-            outbound_answer_s=outbound_answer_s,
+            destinations=Destinations(default_ring_s=outbound_answer_s),
             media_stasis_delay_s=media_stasis_delay_s,
             rtp_impairment=rtp_impairment,
         )
@@ -186,6 +187,10 @@ class PbxSimulator:
     ) -> SimulatedCall:
         """The next outbound call (POST /channels or /dial) whose far end answered."""
         return await asyncio.wait_for(self.ctx.outbound.get(), timeout)
+
+    def set_destination(self, exten: str, far_end: FarEnd) -> None:
+        """What dialing ``exten`` (``Local/<exten>@…``, or ``"<exten>@<context>"``) does."""
+        self.ctx.destinations.set(exten, far_end)
 
     @property
     def calls(self) -> list[SimulatedCall]:
