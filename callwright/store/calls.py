@@ -25,7 +25,8 @@ DIRECTIONS = ("inbound", "outbound")
 _CALL_COLUMNS = (
     "id, uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,"
     " channel_id, started_at, answered_at, ended_at, duration_ms, status, end_reason,"
-    " recording_path, recording_key_id, slots, legal_hold, recording_declined"
+    " recording_path, recording_key_id, slots, legal_hold, recording_declined, node_id, pbx,"
+    " recording_node"
 )
 _TURN_COLUMNS = (
     "id, call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,"
@@ -57,6 +58,19 @@ class Call:
     legal_hold: bool
     #: The caller refused the recording during the call (migration 0019): none is kept.
     recording_declined: bool = False
+    #: The call node that took the call and the PBX it came from (migration 0028; '' before).
+    node_id: str = ""
+    pbx: str = ""
+    #: The node that wrote the recording (on the path the nodes share), None: no recording.
+    recording_node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallOrigin:
+    """Where the calls a repository creates are taken: this node and one of its PBXs."""
+
+    node_id: str
+    pbx: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +117,7 @@ def call_from_row(row: sqlite3.Row) -> Call:
         recording_key_id=row["recording_key_id"],
         slots=decode_json(row["slots"], dict, "calls.slots"), legal_hold=bool(row["legal_hold"]),
         recording_declined=bool(row["recording_declined"]),
+        node_id=str(row["node_id"]), pbx=str(row["pbx"]), recording_node=row["recording_node"],
     )
 
 
@@ -129,9 +144,16 @@ def _dumps(value: dict[str, Any], what: str) -> str:
 
 
 class CallRepository:
-    def __init__(self, db: Database, now: Callable[[], str] = utc_now_iso) -> None:
+    """``origin``: the node and PBX written on the calls it creates and recordings it notes
+    ('' for both when None: one node, one PBX, as before issue 13)."""
+
+    def __init__(
+        self, db: Database, now: Callable[[], str] = utc_now_iso, *,
+        origin: CallOrigin | None = None,
+    ) -> None:
         self._db = db
         self._now = now
+        self.origin = origin
 
     # -- writes (the call path) -------------------------------------------------------------------
 
@@ -151,12 +173,13 @@ class CallRepository:
             raise ValueError(f"call direction must be inbound or outbound, got {direction!r}")
         uid = secrets.token_urlsafe(12)
         started_at = self._now()
+        origin = self.origin or CallOrigin("", "")
         call_id = await self._db.execute(
             "INSERT INTO calls (uid, org_id, assistant_id, number_id, dialed, caller_number,"
-            " caller_name, direction, channel_id, started_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " caller_name, direction, channel_id, started_at, node_id, pbx)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,
-             channel_id, started_at),
+             channel_id, started_at, origin.node_id, origin.pbx),
         )
         return Call(
             id=call_id, uid=uid, org_id=org_id, assistant_id=assistant_id, number_id=number_id,
@@ -164,6 +187,7 @@ class CallRepository:
             direction=direction, channel_id=channel_id, started_at=started_at, answered_at=None,
             ended_at=None, duration_ms=None, status="in_progress", end_reason="",
             recording_path=None, recording_key_id=None, slots={}, legal_hold=False,
+            node_id=origin.node_id, pbx=origin.pbx,
         )
 
     async def mark_answered(self, call_id: int) -> bool:
@@ -219,10 +243,13 @@ class CallRepository:
         return changed > 0
 
     async def set_recording(self, call_id: int, path: str, key_id: str | None) -> bool:
-        """Note where the recording is and which key encrypts it (None: not encrypted)."""
+        """Note where the recording is, which key encrypts it (None: not encrypted) and which
+        node writes it (this repository's origin)."""
+        node = self.origin.node_id if self.origin is not None else None
         changed = await self._db.execute_rowcount(
-            "UPDATE calls SET recording_path = ?, recording_key_id = ? WHERE id = ?",
-            (path, key_id, call_id),
+            "UPDATE calls SET recording_path = ?, recording_key_id = ?, recording_node = ?"
+            " WHERE id = ?",
+            (path, key_id, node, call_id),
         )
         return changed > 0
 
@@ -274,11 +301,15 @@ class CallRepository:
     async def reopen_call(self, call_id: int) -> bool:
         """Put a call closed by a restart back in progress (the service found its caller still in
         Asterisk and picks the call up again): status, reason, end time and duration cleared.
-        False when the call is in progress already (or unknown)."""
+        False when the call is in progress already (or unknown). With an origin, the call is
+        this node's from now on (a node taking over a lost node's PBX resumes its calls)."""
+        sql, params = "", tuple[object, ...]((call_id,))
+        if self.origin is not None:
+            sql, params = ", node_id = ?, pbx = ?", (self.origin.node_id, self.origin.pbx, call_id)
         changed = await self._db.execute_rowcount(
             "UPDATE calls SET status = 'in_progress', end_reason = '', ended_at = NULL,"
-            " duration_ms = NULL WHERE id = ? AND status != 'in_progress'",
-            (call_id,),
+            f" duration_ms = NULL{sql} WHERE id = ? AND status != 'in_progress'",
+            params,
         )
         return changed > 0
 
@@ -299,10 +330,15 @@ class CallRepository:
         return call_from_row(row)
 
     async def find_by_channel(self, channel_id: str) -> Call | None:
-        """The newest call on Asterisk channel ``channel_id`` (the call path, after a restart)."""
+        """The newest call on Asterisk channel ``channel_id`` (the call path, after a restart);
+        with an origin, on its PBX only (two Asterisk servers may use the same channel ids),
+        rows from before issue 13 (no PBX) included."""
+        sql, params = "SELECT {} FROM calls WHERE channel_id = ?", tuple[str, ...]((channel_id,))
+        if self.origin is not None:
+            sql = "SELECT {} FROM calls WHERE channel_id = ? AND pbx IN (?, '')"
+            params = (channel_id, self.origin.pbx)
         row = await self._db.fetch_one(
-            f"SELECT {_CALL_COLUMNS} FROM calls WHERE channel_id = ? ORDER BY id DESC LIMIT 1",
-            (channel_id,),
+            sql.format(_CALL_COLUMNS) + " ORDER BY id DESC LIMIT 1", params,
         )
         return None if row is None else call_from_row(row)
 

@@ -32,9 +32,10 @@ class QueuedCallRepository(CallRepository):
     def __init__(
         self, db: Database, queue: WriteQueue, inner: CallRepository | None = None
     ) -> None:
-        super().__init__(db)
+        inner = inner if inner is not None else CallRepository(db)
+        super().__init__(db, origin=inner.origin)  # its reads (find_by_channel) as the inner's
         self.queue = queue
-        self._inner = inner if inner is not None else CallRepository(db)
+        self._inner = inner
 
     async def _queued(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
         if self.queue.applying():  # a queued write calling this one (a journal's turn): in place

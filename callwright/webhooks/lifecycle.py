@@ -21,7 +21,7 @@ from typing import Any
 from callwright.errors import CallwrightError
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.store.assistants import AssistantRepository
-from callwright.store.calls import Call, CallRepository
+from callwright.store.calls import Call, CallOrigin, CallRepository
 from callwright.store.clock import format_iso, parse_iso, utc_now_iso
 from callwright.store.db import Database
 from callwright.store.webhook_deliveries import DeliveryRepository
@@ -141,9 +141,10 @@ class NotifyingCallRepository(CallRepository):
     """The call path's call repository: starting and closing a call queue its events."""
 
     def __init__(
-        self, db: Database, post_call: PostCallEvents, now: Callable[[], str] = utc_now_iso
+        self, db: Database, post_call: PostCallEvents, now: Callable[[], str] = utc_now_iso, *,
+        origin: CallOrigin | None = None,
     ) -> None:
-        super().__init__(db, now)
+        super().__init__(db, now, origin=origin)
         self.post_call = post_call
 
     async def create_call(
