@@ -29,6 +29,13 @@ from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import Endpointer, NoiseDiscarded, SpeechEnded, SpeechStarted
 from callwright.speech.protocols import SttEngine, SttStream
+from callwright.speech.turn_end import (
+    Expectation,
+    LikelyEnd,
+    TurnEndConfig,
+    TurnEndDecider,
+    TurnResumed,
+)
 from callwright.speech.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class CallerSpeech:
     detected_ms: float     # call time the end of turn was detected
     stt_ms: float          # detected → final transcript ready
     partial_seen: bool
+    #: Which silence ended the turn (see :class:`~callwright.speech.turn_end.SilencePlan`).
+    end_reason: str = "silence"
 
 
 class CallerListener:
@@ -72,9 +81,23 @@ class CallerListener:
         on_error: Callable[[SpeechError], None],
         monotonic: Callable[[], float] = time.monotonic,
         stt_timeout_s: float = STT_TIMEOUT_S,
+        language: str = "en",
+        turn_end: TurnEndConfig | None = None,
+        on_likely_end: Callable[[LikelyEnd], None] | None = None,
+        on_resumed: Callable[[TurnResumed], None] | None = None,
     ) -> None:
+        """``turn_end`` None keeps the fixed end-of-turn silence (``end_silence_ms``); with it,
+        the silence follows what the turn waits for (:class:`TurnEndDecider`), and
+        ``on_likely_end``/``on_resumed`` hear its eager ends and their taking back."""
         self._rate = sample_rate
         self._vad = vad
+        self._language = language
+        self._turn_end = (
+            TurnEndDecider(endpointer, turn_end, eager=on_likely_end is not None)
+            if turn_end is not None else None
+        )
+        self._on_likely_end = on_likely_end
+        self._on_resumed = on_resumed
         self._endpointer = endpointer
         self._barge_in = barge_in
         self._stt = stt
@@ -97,8 +120,17 @@ class CallerListener:
 
     # -- configuration from the dialog -----------------------------------------------------------
 
-    def set_grammar(self, grammar: Sequence[str] | None) -> None:
+    def set_grammar(
+        self, grammar: Sequence[str] | None, *,
+        min_digits: int | None = None, max_digits: int | None = None,
+    ) -> None:
+        """What the next turns are recognised against, and so what ends them (the digits'
+        length, when the answer is a digit string)."""
         self._grammar = tuple(grammar) if grammar else None
+        if self._turn_end is not None:
+            self._turn_end.expect(Expectation.from_grammar(
+                self._grammar, self._language, min_digits=min_digits, max_digits=max_digits,
+            ))
 
     def set_assistant_speaking(self, speaking: bool) -> None:
         if speaking != self._assistant_speaking:
@@ -142,7 +174,13 @@ class CallerListener:
         if self._assistant_speaking:
             for decision in self._barge_in.process(speech, t_ms):
                 self._on_barge_in(decision)
-        events = self._endpointer.process(speech, t_ms)
+        decider = self._turn_end
+        if decider is None:
+            events: list[object] = list(self._endpointer.process(speech, t_ms))
+        else:
+            if self._stream is not None:
+                decider.partial(self._stream.partial())
+            events = list(decider.process(speech, t_ms))
         if pcm is not None and self._stream_task is not None:
             self._feed(pcm)
         for event in events:
@@ -150,9 +188,13 @@ class CallerListener:
                 self._start_stream()
                 self._on_speech_start(event.onset_ms)
             elif isinstance(event, SpeechEnded):
-                self._finish_stream(event.onset_ms, event.end_ms, t_ms)
+                self._finish_stream(event.onset_ms, event.end_ms, t_ms, event.reason)
             elif isinstance(event, NoiseDiscarded):
                 self._discard_stream()
+            elif isinstance(event, LikelyEnd) and self._on_likely_end is not None:
+                self._on_likely_end(event)
+            elif isinstance(event, TurnResumed) and self._on_resumed is not None:
+                self._on_resumed(event)
         if pcm is not None:
             self._pre_roll.append(pcm)
 
@@ -176,16 +218,19 @@ class CallerListener:
         else:
             self._pending.append(pcm)
 
-    def _finish_stream(self, onset_ms: float, end_ms: float, detected_ms: float) -> None:
+    def _finish_stream(
+        self, onset_ms: float, end_ms: float, detected_ms: float, reason: str
+    ) -> None:
         task = self._stream_task
         self._stream_task = None
         self._stream = None
         if task is None:
             return
-        self._spawn(self._finish(task, onset_ms, end_ms, detected_ms))
+        self._spawn(self._finish(task, onset_ms, end_ms, detected_ms, reason))
 
     async def _finish(
-        self, task: asyncio.Task[SttStream], onset_ms: float, end_ms: float, detected_ms: float
+        self, task: asyncio.Task[SttStream], onset_ms: float, end_ms: float, detected_ms: float,
+        reason: str,
     ) -> None:
         started = self._monotonic()
         try:
@@ -215,6 +260,7 @@ class CallerListener:
                 detected_ms=detected_ms,
                 stt_ms=stt_ms,
                 partial_seen=partial_seen,
+                end_reason=reason,
             )
         )
 

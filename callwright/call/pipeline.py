@@ -126,6 +126,8 @@ class CallPipeline:
             on_error=lambda exc: self._post(_SttFailed(exc)),
             monotonic=monotonic,
             stt_timeout_s=settings.stt_timeout_s,
+            language=settings.language,
+            turn_end=settings.turn_end,
         )
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._reply: asyncio.Task[None] | None = None
@@ -247,9 +249,9 @@ class CallPipeline:
                 ended_at=now_iso,
                 stt_ms=round(speech.stt_ms),
                 confidence=speech.confidence,
-                meta={"grammar": list(self._listen.grammar)}
+                meta={"grammar": list(self._listen.grammar), "end": speech.end_reason}
                 if self._listen and self._listen.grammar
-                else {},
+                else {"end": speech.end_reason},
             )
         )
         await self._interrupt_reply("caller_turn")
@@ -297,7 +299,8 @@ class CallPipeline:
                     await self._speaker.say(action.text, action.interruptible)
                 elif isinstance(action, Listen):
                     self._listen = action
-                    self._listener.set_grammar(action.grammar)
+                    self._listener.set_grammar(action.grammar, min_digits=action.min_digits,
+                                               max_digits=action.max_digits)
                 elif isinstance(action, Hangup):
                     end = CallOutcome("completed", action.reason)
                     break

@@ -9,6 +9,7 @@ from callwright.call.listener import STT_TIMEOUT_S
 from callwright.call.speaker import TTS_TIMEOUT_S
 from callwright.speech.barge_in import BargeInConfig
 from callwright.speech.endpointing import EndpointingConfig
+from callwright.speech.turn_end import TurnEndConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,8 @@ class PipelineSettings:
     endpointing: EndpointingConfig
     barge_in: BargeInConfig
     vad_aggressiveness: int = 2
+    #: The end of turn that knows what it waits for (None: the fixed ``end_silence_ms``).
+    turn_end: TurnEndConfig | None = TurnEndConfig()
     pre_roll_ms: int = 300
     max_call_s: float = 1800.0
     #: Hang up when the caller has not spoken for this long (0 = never); the dialog's own

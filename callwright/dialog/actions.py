@@ -24,11 +24,15 @@ class Say:
 class Listen:
     """Wait for the caller. ``grammar`` restricts recognition to these phrases (Vosk grammar mode);
     ``None`` means free speech. After ``no_input_s`` seconds of silence the engine's
-    ``on_no_input`` is called. ``dtmf`` allows keypad answers."""
+    ``on_no_input`` is called. ``dtmf`` allows keypad answers. ``min_digits``/``max_digits``
+    give the length of a digit-string answer when known (the turn ends sooner once it is all
+    said, and holds through the pauses between groups before)."""
 
     grammar: tuple[str, ...] | None = None
     no_input_s: float = 8.0
     dtmf: bool = True
+    min_digits: int | None = None
+    max_digits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,11 @@ class FlowEngine:
         if text:
             yield self._say(text, node.interruptible)
         words = self.grammar(node) if isinstance(node, AskNode) else None
-        yield Listen(grammar=words, no_input_s=node.no_input_s, dtmf=True)
+        low = high = None
+        if isinstance(node, AskNode) and node.answer == "digits":
+            low, high = node.length or node.min_length, node.length or node.max_length
+        yield Listen(grammar=words, no_input_s=node.no_input_s, dtmf=True,
+                     min_digits=low, max_digits=high)
 
     # --- answers ----------------------------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""The listener ends a turn on what the recogniser heard: corpus audio frame by frame (call time
+from the frame count, no clock), a recogniser whose partial is the answer once the audio of it
+was said (a part's words ``LAG_MS`` after its end)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Sequence
+
+import pytest
+
+from bench.turn_corpus import corpus, frames, render
+from callwright.call.listener import CallerListener, CallerSpeech
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector
+from callwright.speech.endpointing import Endpointer, EndpointingConfig
+from callwright.speech.protocols import Transcript
+from callwright.speech.turn_end import LikelyEnd, TurnEndConfig
+from callwright.speech.vad import VoiceActivityDetector
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                reason="espeak-ng is a system dependency (make system-deps)")
+
+
+class Clock:
+    now_ms = 0.0
+
+
+class HearingStream:
+    """Its partial is the words of each part ``LAG_MS`` after the part's end (``script``)."""
+
+    def __init__(self, script: list[tuple[float, str]], clock: Clock) -> None:
+        self.script, self.clock = script, clock
+
+    def feed(self, pcm: bytes) -> None:
+        return None
+
+    def partial(self) -> str:
+        return " ".join(text for end, text in self.script if end + LAG_MS <= self.clock.now_ms)
+
+    async def finish(self) -> Transcript:
+        return Transcript(" ".join(text for _, text in self.script), 0.9)
+
+    async def close(self) -> None:
+        return None
+
+
+class HearingStt:
+    name = "hearing"
+
+    def __init__(self, script: list[tuple[float, str]], clock: Clock) -> None:
+        self.script, self.clock = script, clock
+
+    async def open_stream(
+        self, sample_rate: int, grammar: Sequence[str] | None = None
+    ) -> HearingStream:
+        return HearingStream(self.script, self.clock)
+
+    async def close(self) -> None:
+        return None
+
+
+LAG_MS = 80
+
+
+async def listen(name: str, turn_end: TurnEndConfig | None) -> tuple[list[CallerSpeech],
+                                                                      list[LikelyEnd], float]:
+    item = next(i for i in corpus() if i.name == name)
+    audio = render(item)
+    clock = Clock()
+    spoken = [" ".join(p) if item.answer == "digits" and item.language == "ko" else p
+              for p in item.parts]
+    stt = HearingStt(list(zip(audio.part_ends_ms, spoken, strict=True)), clock)
+    turns: list[CallerSpeech] = []
+    likely: list[LikelyEnd] = []
+    listener = CallerListener(
+        sample_rate=8000, vad=VoiceActivityDetector(8000, 2, 20),
+        endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
+        stt=stt, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
+        on_barge_in=lambda _: None, on_error=lambda exc: pytest.fail(str(exc)),
+        language=item.language, turn_end=turn_end, on_likely_end=likely.append,
+    )
+    listener.set_grammar(item.grammar, min_digits=item.min_digits, max_digits=item.max_digits)
+    for i, pcm in enumerate(frames(audio.pcm)):
+        clock.now_ms = i * 20.0
+        listener.on_frame(pcm, i * 20.0)
+        await asyncio.sleep(0)  # the stream opens and takes its audio
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await listener.close()
+    return turns, likely, audio.speech_end_ms
+
+
+@pytest.mark.parametrize("name", ["ko_yes", "ko_no", "ko_pin", "en_yes"])
+async def test_a_closed_answer_ends_on_a_short_silence(name: str) -> None:
+    turns, likely, speech_end = await listen(name, TurnEndConfig())
+    [turn] = turns
+    assert turn.end_reason == "complete"
+    assert turn.detected_ms - speech_end <= 250
+    assert len(likely) == 1 and likely[0].at_ms < turn.detected_ms
+
+
+async def test_without_the_smart_end_the_full_silence_ends_it() -> None:
+    turns, likely, speech_end = await listen("ko_yes", None)
+    [turn] = turns
+    # (the VAD hears the last 20-40 ms of espeak's fading sound as silence)
+    assert turn.end_reason == "silence" and turn.detected_ms - speech_end >= 550
+    assert likely == []
+
+
+async def test_a_phone_number_read_in_groups_is_one_turn() -> None:
+    turns, _, speech_end = await listen("ko_phone", TurnEndConfig())
+    [turn] = turns
+    assert turn.onset_ms < 1000 and turn.detected_ms > speech_end
