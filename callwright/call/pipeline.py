@@ -58,7 +58,7 @@ from callwright.media.transport import MediaTransport
 from callwright.speech.barge_in import BargeInDetector, Decision, Interrupt, Pause, Resume
 from callwright.speech.endpointing import Endpointer
 from callwright.speech.protocols import SttEngine, TtsEngine
-from callwright.speech.vad import VoiceActivityDetector
+from callwright.speech.silero_vad import detector as vad_detector
 from callwright.store.clock import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class CallPipeline:
         )
         self._listener = CallerListener(
             sample_rate=self._rate,
-            vad=VoiceActivityDetector(self._rate, settings.vad_aggressiveness, fmt.frame_ms),
+            vad=vad_detector(settings.vad, self._rate, settings.vad_aggressiveness, fmt.frame_ms),
             endpointer=Endpointer(settings.endpointing),
             barge_in=BargeInDetector(settings.barge_in),
             stt=stt,

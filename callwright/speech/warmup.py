@@ -17,6 +17,9 @@ Measured on cold processes (``python -m bench.first_use``, 2 cores; figures in i
   loaded on a worker thread by :class:`~callwright.speech.registry.SpeechEngines` and handed to
   calls once built; a Piper voice's load includes a first synthesis (the phonemizer and the ONNX
   session's first run).
+* The Silero VAD model (when ``silero-vad`` is installed) is loaded by
+  :func:`import_native_modules` too (about 0.3 s), so an assistant switched to it never loads it
+  in a call.
 * OpenAI clients import their API resources lazily, and their HTTP stack imports its asyncio
   backend on the first request (~90 ms of a stalled loop on the first streamed reply):
   :func:`import_native_modules` does both imports.
@@ -43,6 +46,7 @@ from callwright.speech.openai_tts import OpenAiTts
 from callwright.speech.pocketsphinx_stt import PocketsphinxSttEngine
 from callwright.speech.protocols import SttEngine, TtsEngine
 from callwright.speech.registry import SpeechEngines
+from callwright.speech.silero_vad import SHARED_SILERO
 from callwright.speech.tts_cache import CachedTts
 from callwright.speech.vosk_stt import VoskSttEngine
 
@@ -82,6 +86,13 @@ def import_native_modules() -> dict[str, float]:
         started = time.perf_counter()
         importlib.import_module(name)
         took[name] = time.perf_counter() - started
+    if importlib.util.find_spec("silero_vad") and importlib.util.find_spec("onnxruntime"):
+        started = time.perf_counter()
+        try:  # a call never loads it: an assistant set to Silero gets WebRTC without it
+            SHARED_SILERO.load()
+        except SpeechError as exc:
+            log.warning("Silero VAD not loaded: %s", exc)
+        took["silero-vad model"] = time.perf_counter() - started
     started = time.perf_counter()
     # The resources load on first access (chat, audio); no request is made, nothing is opened.
     client = openai.AsyncOpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1")

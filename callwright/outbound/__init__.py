@@ -1,0 +1,1 @@
+"""Outbound calls and campaigns: what the engine decides (no I/O), shared by every adapter."""
