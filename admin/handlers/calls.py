@@ -69,10 +69,12 @@ def status_badge(status: str) -> Html:
     return h('<span class="badge status-{s}">{t}</span>', s=status, t=status.replace("_", " "))
 
 
-def call_row(call: CallSummary) -> Html:
+def call_row(call: CallSummary, *, where: bool = False) -> Html:
+    """A row of a calls table; ``where``: with the node and PBX columns (LIVE_HEADERS)."""
+    cells = "<td>{node}</td><td>{pbx}</td>" if where else ""
     return h(
         '<tr><td><a href="/calls/{uid}">{started}</a></td><td>{caller}</td><td>{dialed}</td>'
-        "<td>{assistant}</td><td>{status}</td><td>{dur}</td><td>{rec}</td></tr>",
+        "<td>{assistant}</td><td>{status}</td><td>{dur}</td><td>{rec}</td>" + cells + "</tr>",
         uid=call.uid,
         started=call.started_at[:19].replace("T", " "),
         caller=call.caller_name or call.caller_number or "unknown",
@@ -81,10 +83,14 @@ def call_row(call: CallSummary) -> Html:
         status=status_badge(call.status),
         dur=duration(call.duration_ms),
         rec="●" if call.has_recording else "",
+        node=call.node_id,
+        pbx=call.pbx,
     )
 
 
 CALL_HEADERS = ["Started (UTC)", "Caller", "Dialed", "Assistant", "Status", "Length", "Rec."]
+#: The calls in progress (dashboard): every node's, so which node and PBX each is on.
+LIVE_HEADERS = [*CALL_HEADERS, "Node", "PBX"]
 
 
 async def list_calls(ctx: Ctx) -> web.StreamResponse:

@@ -1,4 +1,9 @@
-"""The dashboard: calls in progress (refreshed live by admin.js), today's calls, failures."""
+"""The dashboard: calls in progress (refreshed live by admin.js), today's calls, failures.
+
+The calls in progress are read from the store, so every call node's calls are listed (issue 13:
+several nodes share one store), each with the node that took it and the PBX it came from; an
+admin process holds no call state of its own and any number of them can serve this page.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.handlers.calls import CALL_HEADERS, call_row
+from admin.handlers.calls import CALL_HEADERS, LIVE_HEADERS, call_row
 from admin.html import h, join
 from admin.routing import Ctx, Route
 from admin.views import page, respond, table
@@ -50,7 +55,8 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
         "<section><h2>Failures today</h2>{failures}</section>"
         '<p><a href="/calls?since={today}">All of today\'s calls →</a></p>',
         tiles=tiles,
-        live=table(CALL_HEADERS, [call_row(c) for c in live], "No calls in progress."),
+        live=table(LIVE_HEADERS, [call_row(c, where=True) for c in live],
+                   "No calls in progress."),
         failures=table(CALL_HEADERS, [call_row(c) for c in failures], "No failed calls today."),
         today=today,
     )

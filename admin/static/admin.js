@@ -46,7 +46,7 @@ function renderLive(container, data) {
     wrap.className = "table-wrap";
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
-    for (const title of ["Started (UTC)", "Caller", "Dialed", "Assistant", "Status", "Length", "Rec."]) {
+    for (const title of ["Started (UTC)", "Caller", "Dialed", "Assistant", "Status", "Length", "Rec.", "Node", "PBX"]) {
       const th = document.createElement("th");
       th.textContent = title;
       head.appendChild(th);
@@ -67,6 +67,8 @@ function renderLive(container, data) {
       row.insertCell().appendChild(badge);
       row.insertCell().textContent = "";
       row.insertCell().textContent = call.has_recording ? "●" : "";
+      row.insertCell().textContent = call.node_id || "";
+      row.insertCell().textContent = call.pbx || "";
     }
     wrap.appendChild(table);
     container.replaceChildren(wrap);

@@ -95,6 +95,9 @@ class CallSummary:
     number_id: int | None
     end_reason: str
     has_recording: bool
+    #: The call node that took it and the PBX it came from (issue 13; '' before).
+    node_id: str = ""
+    pbx: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -124,7 +127,8 @@ def fts_query(text: str) -> str:
 _SUMMARY_COLUMNS = (
     "c.id, c.uid, c.started_at, c.ended_at, c.duration_ms, c.status, c.direction,"
     " c.caller_number, c.caller_name, c.dialed, c.assistant_id, a.name AS assistant_name,"
-    " c.number_id, c.end_reason, c.recording_path IS NOT NULL AS has_recording"
+    " c.number_id, c.end_reason, c.recording_path IS NOT NULL AS has_recording, c.node_id,"
+    " c.pbx"
 )
 
 
@@ -145,6 +149,8 @@ def _summary(row: sqlite3.Row) -> CallSummary:
         number_id=row["number_id"],
         end_reason=row["end_reason"],
         has_recording=bool(row["has_recording"]),
+        node_id=row["node_id"],
+        pbx=row["pbx"],
     )
 
 
