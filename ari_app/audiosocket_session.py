@@ -18,9 +18,14 @@ sends 0x00), which is recorded as ``completed``/``caller_hangup``; when the assi
 call we send a hang-up frame and close, and AudioSocket() returns to the dialplan (its next
 priority, ``Hangup()`` above, runs). An error frame or an unusable stream is a ``failed`` call.
 
-Limits of this path: no caller ID (``caller_number`` is ""), so caller restrictions (do-not-record)
-cannot apply; no transfers (they need ARI: the pipeline is told the transfer failed, so the flow's
-fallback runs); ``unknown_number_action = "continue"`` only closes the connection, which makes
+Consent is that of the ARI path, through the same helpers: a recorded call opens with the consent
+notice (:func:`ari_app.call_privacy.with_consent`), and the opt-out key (a 0x03 frame) or phrase
+stops the recording and deletes it, marking the row ``recording_declined``.
+
+Limits of this path: no caller ID (``caller_number`` is ""), so restrictions set on a caller
+number cannot apply (there is no number to match; docs/privacy.md says so); no transfers (they
+need ARI: the pipeline is told the transfer failed, so the flow's fallback runs);
+``unknown_number_action = "continue"`` only closes the connection, which makes
 AudioSocket() return, as a hang-up does.
 """
 
@@ -30,6 +35,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ari_app.call_privacy import (
+    decline_recording,
+    is_optout_key,
+    with_consent,
+)
 from ari_app.call_setup import (
     CallEventWriter,
     CallRecording,
@@ -106,6 +116,8 @@ class AudioSocketCallSession:
         self._assistant: Assistant | None = None
         self._events = CallEventWriter(services)
         self._we_closed = False
+        #: The caller refusing the recording (the opt-out key or phrase): stop, delete, mark.
+        self._declining: asyncio.Task[None] | None = None
 
     @property
     def _caller_gone(self) -> bool:
@@ -149,9 +161,29 @@ class AudioSocketCallSession:
         self._recording = await start_recording(
             svc, self.call, assistant, "", self._transport.format.sample_rate
         )
+        if self._recording is not None:
+            dialog = await with_consent(svc, assistant, dialog,
+                                        lambda: self._decline_recording("said"))
         if self._caller_gone:
             return CallOutcome("abandoned", "caller_hangup")
         return await self._converse(assistant.language, assistant, dialog)
+
+    def _on_key(self, digit: str) -> None:
+        """A key from Asterisk: the opt-out key while recording is the session's (the recording
+        stops and is deleted), any other the pipeline's."""
+        if is_optout_key(self._svc, digit) and self._recording is not None:
+            self._decline_recording(f"key {digit}")
+        elif self._pipeline is not None:
+            self._pipeline.on_dtmf(digit)
+
+    def _decline_recording(self, how: str) -> None:
+        recording = self._recording
+        if recording is None or self.call is None:
+            return
+        self._recording = None
+        recording.recorder.decline()
+        self._declining = asyncio.get_running_loop().create_task(
+            decline_recording(self._svc, self.call.id, recording.recorder, how))
 
     async def _unknown_number(self) -> CallOutcome:
         svc = self._svc
@@ -181,7 +213,7 @@ class AudioSocketCallSession:
             recording=self._recording, transfer=self._no_transfer,
         )
         self._pipeline = pipeline
-        self._transport.on_dtmf = pipeline.on_dtmf
+        self._transport.on_dtmf = self._on_key
         try:
             outcome = await pipeline.run()
         finally:
@@ -233,6 +265,8 @@ class AudioSocketCallSession:
             return
         try:
             await self._events.flush()
+            if self._declining is not None:
+                await self._declining
             if self._recording is not None:
                 await finish_recording(svc, call, self._recording)
             ended = self._transport.ended_reason

@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ari_app.services import SessionServices
 from callwright.call.journal import TurnStore
+from callwright.dialog.actions import DialogEngine
+from callwright.dialog.consent import ConsentDialog
 from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED
+from callwright.store.assistants import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +172,45 @@ async def decline_recording(
                                   {"message": f"declined recording not deleted: {exc}"})
     await svc.calls.decline_recording(call_id)
     await svc.calls.add_event(call_id, "recording_declined", {"how": how})
+
+
+async def decline_prior_recording(
+    svc: SessionServices, call_id: int, path: Path, how: str
+) -> None:
+    """A resumed call's caller refused the recording (:mod:`ari_app.recovery`): what was recorded
+    before the restart (``path``, the file the previous run left) is deleted, the row is marked
+    ``recording_declined`` and the timeline gets a ``recording_declined`` event, as on the call's
+    first run."""
+    try:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    except OSError as exc:
+        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
+        await svc.calls.add_event(call_id, "error",
+                                  {"message": f"declined recording not deleted: {exc}"})
+    await svc.calls.decline_recording(call_id)
+    await svc.calls.add_event(call_id, "recording_declined", {"how": how})
+
+
+def is_optout_key(svc: SessionServices, digit: str) -> bool:
+    """``digit`` is the opt-out key ([recordings] optout_digit; "" turns the key off)."""
+    optout = svc.settings.recordings.optout_digit
+    return bool(optout) and digit == optout
+
+
+async def with_consent(
+    svc: SessionServices, assistant: Assistant, dialog: DialogEngine,
+    on_decline: Callable[[], None], *, notice: bool = True,
+) -> DialogEngine:
+    """``dialog`` opened by the consent notice (the assistant's, else the org's) and listening
+    for the decline phrases, for a recorded call on any call path (ARI, AudioSocket, recovery).
+    ``notice`` False (a resumed call: the caller heard it before the restart): no notice, the
+    phrases still heard. Without any notice configured, ``dialog`` unchanged, as before."""
+    org = await svc.orgs.get(assistant.org_id)
+    text = assistant.consent_prompt.strip() or org.consent_prompt.strip()
+    if not text:
+        return dialog
+    return ConsentDialog(
+        dialog, text if notice else "", language=assistant.language, on_decline=on_decline,
+        privacy_notice=org.privacy_notice,
+        notice_digit=svc.settings.recordings.notice_digit,
+    )

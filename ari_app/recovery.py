@@ -35,10 +35,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ari_app.ari.events import AriEvent, ChannelDestroyed, ChannelHangupRequest, StasisEnd
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import AriRestClient
+from ari_app.call_privacy import CallPrivacy, caller_privacy
+from ari_app.call_setup import recording_path
 from ari_app.services import SessionServices
 from ari_app.transfer import DialplanTarget, parse_target
 from callwright.call.assistant_runtime import APOLOGIES
@@ -114,6 +117,11 @@ class Recovery:
     action: str                  # "resume", "dialplan" or "hangup"
     target: DialplanTarget | None
     journal: JournalledCall
+    #: The caller's restrictions, looked up again (they apply to the rest of the call).
+    privacy: CallPrivacy
+    #: What the previous run recorded of the call (a file left on disk), which the caller can
+    #: still refuse with the opt-out key or phrase; None when there is none.
+    prior_recording: Path | None = None
 
 
 async def prepare_recovery(
@@ -127,19 +135,23 @@ async def prepare_recovery(
     dialed = call.dialed if call is not None else (args[0] if args else "")
     found = await svc.numbers.find_inbound(dialed)
     number, assistant = found if found is not None else (None, None)
+    privacy = await caller_privacy(svc, number.org_id if number else None,
+                                   channel.caller.number, channel.caller.name)
     if call is None:
         call = await calls.create_call(
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
             number_id=number.id if number else None,
-            dialed=dialed, caller_number=channel.caller.number,
-            caller_name=channel.caller.name, channel_id=channel.id, direction="inbound",
+            dialed=dialed, caller_number=privacy.stored_number,
+            caller_name=privacy.stored_name, channel_id=channel.id, direction="inbound",
         )
         await calls.mark_answered(call.id)
         journal = JournalledCall(ResumePoint(), 0)
     else:
         await calls.reopen_call(call.id)
         journal = await resume_point(calls, call.id)
+    if privacy.kinds:
+        await calls.add_event(call.id, "privacy_restriction", {"kinds": sorted(privacy.kinds)})
     action = assistant.on_recovery if assistant is not None else "dialplan"
     if draining and action == "resume":
         action = "dialplan"
@@ -151,7 +163,11 @@ async def prepare_recovery(
     })
     log.warning("call %s on channel %s recovered: %s", call.uid, channel.id, action)
     svc.count_recovery(action)
-    return Recovery(call, assistant, action, target, journal)
+    prior = None
+    if action == "resume" and not call.recording_declined and privacy.record:
+        left = recording_path(svc.recordings_dir, call)
+        prior = left if await asyncio.to_thread(left.exists) else None
+    return Recovery(call, assistant, action, target, journal, privacy, prior)
 
 
 async def recovered_dialog(

@@ -31,7 +31,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
-from ari_app.post_call_events import PostCallService
+from ari_app.post_call_events import PostCallService, calls_left_open
 from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
 from ari_app.services import SessionServices
@@ -59,7 +59,6 @@ from callwright.speech.warmup import (
     warm_engines,
 )
 from callwright.store.assistants import Assistant, AssistantRepository
-from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
@@ -130,6 +129,7 @@ class CallService:
     async def start(self) -> None:
         settings = self.settings
         self.db = await Database.open(settings.store.path)
+        left_open = await calls_left_open(self.db)  # their call.ended: PostCallService
         closed = await close_abandoned_calls(self.db)
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
@@ -160,10 +160,17 @@ class CallService:
         await self._start_media()
         ari = settings.ari
         rest = AriRestClient(self._ari_http, ari.url, ari.username, ari.password)
-        self.app = AriApplication(rest, app_name=ari.app, calls=CallRepository(self.db))
         self.post_call = PostCallService(self.db, master_key, self._http,
                                          settings.admin.public_url)
+        # Its repository: a transfer kept over a restart, closed by the app, sends call.ended.
+        self.app = AriApplication(rest, app_name=ari.app, calls=self.post_call.calls)
         self.post_call.start()
+        app, reconciled = self.app, asyncio.Event()
+        self.post_call.after_restart(left_open, reconciled, lambda: app.last_plan)
+
+        async def on_connected(reconnect: bool) -> None:
+            await app.on_connected(reconnect)
+            reconciled.set()  # the first reconciliation ran: the restart's call.ended can go
         services = SessionServices(
             rest=rest,
             settings=settings,
@@ -205,7 +212,7 @@ class CallService:
             settings.ari.password,
             settings.ari.app,
             on_event=self.app.on_event,
-            on_connected=self.app.on_connected,
+            on_connected=on_connected,
             on_disconnected=self.app.on_disconnected,
             reconnect_max_s=settings.ari.reconnect_max_s,
         )

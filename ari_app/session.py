@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from pathlib import Path
 
 from ari_app.ari.events import (
     AriEvent,
@@ -31,8 +32,11 @@ from ari_app.ari.models import Channel
 from ari_app.call_privacy import (
     CallPrivacy,
     caller_privacy,
+    decline_prior_recording,
     decline_recording,
+    is_optout_key,
     objection_line,
+    with_consent,
 )
 from ari_app.call_setup import (
     CallEventWriter,
@@ -59,7 +63,6 @@ from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
-from callwright.dialog.consent import ConsentDialog
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
@@ -97,6 +100,8 @@ class CallSession:
         self._privacy: CallPrivacy | None = None
         #: The caller refusing the recording (the opt-out key): stop, delete, mark the row.
         self._declining: asyncio.Task[None] | None = None
+        #: A resumed call's recording from before the restart, the caller may still refuse.
+        self._prior_recording: Path | None = None
 
     # -- events routed here by the application ---------------------------------------------------
 
@@ -121,8 +126,8 @@ class CallSession:
     def _opted_out(self, digit: str) -> bool:
         """The opt-out key ([recordings] optout_digit) while recording: the recording stops now
         and is deleted (:func:`decline_recording`); the key is not the dialog's."""
-        optout = self._svc.settings.recordings.optout_digit
-        if not optout or digit != optout or self._recording is None:
+        if not is_optout_key(self._svc, digit) or (
+                self._recording is None and self._prior_recording is None):
             return False
         self._decline_recording(f"key {digit}")
         return True
@@ -130,7 +135,13 @@ class CallSession:
     def _decline_recording(self, how: str) -> None:
         """The caller refused the recording (a key, or said so: ConsentDialog)."""
         recording = self._recording
-        if recording is None or self.call is None:
+        if self.call is None:
+            return
+        if recording is None:
+            prior, self._prior_recording = self._prior_recording, None
+            if prior is not None:
+                self._declining = asyncio.get_running_loop().create_task(
+                    decline_prior_recording(self._svc, self.call.id, prior, how))
             return
         self._recording = None
         recording.recorder.decline()
@@ -235,21 +246,9 @@ class CallSession:
             self._leg.transport.format.sample_rate, privacy,
         )
         if self._recording is not None:
-            dialog = await self._with_consent(assistant, dialog)
+            dialog = await with_consent(svc, assistant, dialog,
+                                        lambda: self._decline_recording("said"))
         return await self._converse(assistant.language, assistant, dialog)
-
-    async def _with_consent(self, assistant: Assistant, dialog: DialogEngine) -> DialogEngine:
-        """A recorded call opens with the consent notice: the assistant's, else the org's."""
-        org = await self._svc.orgs.get(assistant.org_id)
-        notice = assistant.consent_prompt.strip() or org.consent_prompt.strip()
-        if not notice:
-            return dialog
-        return ConsentDialog(
-            dialog, notice, language=assistant.language,
-            on_decline=lambda: self._decline_recording("said"),
-            privacy_notice=org.privacy_notice,
-            notice_digit=self._svc.settings.recordings.notice_digit,
-        )
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
         """The caller objected to processing: they hear so, unrecorded, and go back to the
@@ -271,7 +270,7 @@ class CallSession:
         rec = await prepare_recovery(
             svc, self.channel, self._start.args, draining=self._handback is not None
         )
-        self.call, self._assistant = rec.call, rec.assistant
+        self.call, self._assistant, self._privacy = rec.call, rec.assistant, rec.privacy
         bind_call_uid(rec.call.uid)
         svc.live.started(rec.call.uid, rec.call.id, rec.call.dialed, self.channel.caller.number)
         if rec.action == "dialplan" or rec.assistant is None:
@@ -280,7 +279,13 @@ class CallSession:
         await self._connect_media()
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
+        if rec.privacy.objected:
+            return await self._object(rec.assistant)
         dialog = await recovered_dialog(svc, rec, on_llm_error=self._llm_failed)
+        if rec.prior_recording is not None:  # the caller may still refuse what was recorded
+            self._prior_recording = rec.prior_recording
+            dialog = await with_consent(svc, rec.assistant, dialog,
+                                        lambda: self._decline_recording("said"), notice=False)
         return await self._converse(
             rec.assistant.language, rec.assistant, dialog, last_seq=rec.journal.last_seq
         )

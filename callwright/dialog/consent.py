@@ -95,7 +95,8 @@ class ConsentDialog:
         self.notice_digit = notice_digit
 
     async def begin(self, ctx: CallContext) -> AsyncIterator[DialogAction]:
-        yield Say(self.notice, interruptible=False)
+        if self.notice.strip():  # "" (a resumed call): the caller heard it before the restart
+            yield Say(self.notice, interruptible=False)
         async for action in self._grammars(self.inner.begin(ctx)):
             yield action
 
