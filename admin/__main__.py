@@ -1,8 +1,9 @@
 """``python -m admin``: the composition root of the admin web app.
 
 Reads the settings (``--config`` or ``$CALLWRIGHT_CONFIG``), opens and migrates the store, loads
-the master key, builds the app with :func:`admin.app.build_admin_app` and serves it on
-``[admin] host:port`` until SIGINT or SIGTERM: over HTTPS when ``[admin] tls_cert`` and
+the master key, loads and warms the speech engines of test calls from the browser
+(:class:`admin.try_calls.TryCalls`), builds the app with :func:`admin.app.build_admin_app` and
+serves it on ``[admin] host:port`` until SIGINT or SIGTERM: over HTTPS when ``[admin] tls_cert`` and
 ``tls_key`` are set (both files are checked first, so a wrong one stops the start with the
 setting named), else plain HTTP.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from admin.app import build_admin_app
+from admin.try_calls import TryCalls
 from callwright.config import load_config
 from callwright.errors import CallwrightError
 from callwright.privacy.secrets import MasterKey
@@ -39,8 +41,13 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
     master_key = MasterKey.load_or_create(Path(settings.server.master_key_file))
     db = await Database.open(settings.store.path)
     runner: web.AppRunner | None = None
+    # Test calls from the browser: their engines are imported, loaded and warmed now, before the
+    # admin serves anyone, never inside a call (a native import or model load holds the GIL).
+    try_calls = TryCalls(settings, db, master_key)
     try:
-        app = build_admin_app(db, settings, master_key, Path(settings.recordings.dir))
+        await try_calls.start()
+        app = build_admin_app(db, settings, master_key, Path(settings.recordings.dir),
+                              try_calls=try_calls)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         bind_host = host or settings.admin.host
@@ -57,6 +64,7 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
     finally:
         if runner is not None:
             await runner.cleanup()
+        await try_calls.close()
         await db.close()
 
 

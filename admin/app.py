@@ -29,6 +29,7 @@ from admin.handlers import (
     audit,
     auth,
     call_detail,
+    call_restrictions,
     calls,
     credentials,
     dashboard,
@@ -45,11 +46,13 @@ from admin.handlers import (
     restrictions,
     retention,
     team,
+    try_it,
     webhooks,
 )
 from admin.keys import SERVICES
 from admin.routing import Route, register
 from admin.services import AdminOptions, build_services
+from admin.try_calls import TRY_CALLS, TryCalls
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.totp import TotpVerifier
@@ -78,8 +81,10 @@ def all_routes() -> list[Route]:
         *dashboard.ROUTES,
         *calls.ROUTES,
         *call_detail.ROUTES,
+        *call_restrictions.ROUTES,
         *recordings.ROUTES,
         *assistants.ROUTES,
+        *try_it.ROUTES,
         *flow.ROUTES,
         *knowledge.ROUTES,
         *numbers.ROUTES,
@@ -108,6 +113,7 @@ def build_admin_app(
     passwords: Passwords | None = None,
     limiter: LoginRateLimiter | None = None,
     totp: TotpVerifier | None = None,
+    try_calls: TryCalls | None = None,
 ) -> web.Application:
     section = getattr(settings, "admin", settings)  # the whole Settings, or its [admin]
     options = AdminOptions(
@@ -126,6 +132,8 @@ def build_admin_app(
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES)
     app[SERVICES] = services
+    if try_calls is not None:  # test calls from the browser (started by the caller)
+        app[TRY_CALLS] = try_calls
     headers.setup(app, https=options.secure_cookies)
     auth.setup(app)
     invitations.setup(app)

@@ -16,6 +16,7 @@ from admin.handlers.assistant_form import (
     merge_settings,
     settings_form,
 )
+from admin.handlers.try_it import try_panel
 from admin.html import Html, h
 from admin.routing import Ctx, Route
 from admin.views import button_form, done, page, respond, table, yes_no
@@ -68,7 +69,8 @@ async def show_assistant(ctx: Ctx) -> web.StreamResponse:
         id=a.id,
     )
     if can_write:
-        settings = await settings_form(ctx, a, f"/assistants/{a.id}")
+        settings = h("{t}{f}", t=try_panel(ctx, a),
+                     f=await settings_form(ctx, a, f"/assistants/{a.id}"))
         delete = button_form(
             ctx,
             f"/assistants/{a.id}/delete",

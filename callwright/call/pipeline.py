@@ -162,6 +162,15 @@ class CallPipeline:
     def on_dtmf(self, digit: str) -> None:
         self._post(_Dtmf(digit))
 
+    def caller_typed(self, text: str) -> None:
+        """A caller turn typed instead of spoken (the admin's test calls from a browser): taken
+        as a recognised turn said now (it interrupts the reply in progress, as speech would)."""
+        t = self.now_ms()
+        self._post(_Turn(CallerSpeech(
+            text=text, confidence=None, onset_ms=t, end_ms=t, detected_ms=t, stt_ms=0.0,
+            partial_seen=False,
+        )))
+
     def end(self, outcome: CallOutcome) -> None:
         """The call ended outside the pipeline (caller hung up, PBX gone)."""
         self._post(_End(outcome))

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from admin.app import build_admin_app
 from admin.services import AdminOptions
+from admin.try_calls import TryCalls
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.roles import Role
@@ -63,10 +64,12 @@ class Admin:
     """A running admin app over a fresh store, with helpers to make orgs, users and calls."""
 
     def __init__(
-        self, db: Database, tmp: Path, secure_cookies: bool = False, llm_base_url: str = ""
+        self, db: Database, tmp: Path, secure_cookies: bool = False, llm_base_url: str = "",
+        try_calls: TryCalls | None = None,
     ) -> None:
         self.db = db
         self.tmp = tmp
+        self.try_calls = try_calls
         self.recordings = tmp / "recordings"
         self.recordings.mkdir(exist_ok=True)
         self.master_key = MasterKey.generate()
@@ -82,6 +85,7 @@ class Admin:
             passwords=FAST,
             limiter=self.limiter,
             totp=self.totp,
+            try_calls=try_calls,
         )
         self.clients: list[TestClient[Any, Any]] = []
         self.server: TestServer | None = None
@@ -95,6 +99,8 @@ class Admin:
             await client.close()
         if self.server is not None:
             await self.server.close()
+        if self.try_calls is not None:
+            await self.try_calls.close()
 
     async def client(self) -> TestClient[Any, Any]:
         assert self.server is not None
@@ -276,9 +282,15 @@ def _settled_heap() -> None:
 async def make_admin(tmp_path: Path) -> AsyncIterator[AdminFactory]:
     made: list[tuple[Admin, Database]] = []
 
-    async def factory(secure_cookies: bool = False, llm_base_url: str = "") -> Admin:
+    async def factory(
+        secure_cookies: bool = False, llm_base_url: str = "",
+        try_calls: Callable[[Database], Awaitable[TryCalls]] | None = None,
+    ) -> Admin:
+        """``try_calls``: builds the admin's test calls on its store (see test_try_call_socket)."""
         db = await Database.open(tmp_path / f"admin{len(made)}.db")
-        admin = Admin(db, tmp_path, secure_cookies=secure_cookies, llm_base_url=llm_base_url)
+        tries = await try_calls(db) if try_calls is not None else None
+        admin = Admin(db, tmp_path, secure_cookies=secure_cookies, llm_base_url=llm_base_url,
+                      try_calls=tries)
         await admin.start()
         made.append((admin, db))
         return admin

@@ -116,6 +116,23 @@ async def test_dtmf_is_a_caller_turn(make_rig: MakeRig) -> None:
     assert dialog.turns == [CallerTurn("", dtmf="1")]
 
 
+async def test_a_typed_turn_is_a_caller_turn_that_cuts_the_reply(make_rig: MakeRig) -> None:
+    dialog = ScriptedDialog("Hello, this greeting is long enough to be cut short by a typed turn",
+                            {"yes": [Say("Typed it"), Hangup()]})
+    rig = make_rig(dialog, [])
+    await wait_until(lambda: rig.transport.voiced_frames() > 3)
+    rig.pipeline.caller_typed("yes")
+    outcome = await asyncio.wait_for(rig.task, 10)
+    assert outcome.reason == "assistant_hangup"
+    assert dialog.turns == [CallerTurn("yes")]
+    turns = rig.store.turns
+    assert [(t["speaker"], t["interrupted"]) for t in turns] == [
+        ("caller", False), ("assistant", True), ("assistant", False)
+    ]
+    assert (turns[0]["text"], turns[2]["text"]) == ("yes", "Typed it")
+    assert turns[1]["text"] != dialog.greeting  # the greeting was cut: only what was heard
+
+
 async def test_a_silent_caller_is_hung_up_after_the_backstop(make_rig: MakeRig) -> None:
     rig = make_rig(ScriptedDialog("Hello there, anyone?", {}), silence_hangup_s=0.6)
     started = asyncio.get_running_loop().time()
