@@ -21,9 +21,9 @@ class RawEsl:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def next(self, timeout: float = 3.0) -> EslMessage:
+    async def next(self, within_s: float = 3.0) -> EslMessage:
         """The next message that is not an event (events are kept in ``events``)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 while self.pending:
                     message = self.pending.pop(0)
@@ -36,9 +36,12 @@ class RawEsl:
                     raise EOFError("closed")
                 self.pending.extend(self.parser.feed(data))
 
-    async def event(self, name: str, timeout: float = 3.0, **fields: str) -> EslEvent:
-        async with asyncio.timeout(timeout):
+    async def event(self, name: str, *, within_s: float = 3.0, **fields: str) -> EslEvent:
+        async with asyncio.timeout(within_s):
             while True:
+                for message in [m for m in self.pending if is_event(m)]:
+                    self.pending.remove(message)
+                    self.events.append(parse_event(message))
                 for i, event in enumerate(self.events):
                     if event.name == name and all(event.get(k) == v for k, v in fields.items()):
                         return self.events.pop(i)
@@ -51,13 +54,17 @@ class RawEsl:
                     else:
                         self.pending.append(message)
 
+    async def custom(self, subclass: str) -> EslEvent:
+        """The next CUSTOM event of ``subclass``."""
+        return await self.event("CUSTOM", **{"Event-Subclass": subclass})  # type: ignore[arg-type]
+
     async def command(self, raw: str) -> EslMessage:
         self.writer.write(raw.encode())
         await self.writer.drain()
         return await self.next()
 
-    async def closed(self, timeout: float = 3.0) -> bool:
-        async with asyncio.timeout(timeout):
+    async def closed(self, within_s: float = 3.0) -> bool:
+        async with asyncio.timeout(within_s):
             while data := await self.reader.read(65536):
                 self.pending.extend(self.parser.feed(data))
         return True

@@ -1,0 +1,232 @@
+"""The dialplan ``socket`` app and mod_audio_fork in the simulator, driven by a bare app the way
+the lab's script drove the real FreeSWITCH (esl-outbound.jsonl, audio-fork-t4w.jsonl)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from aiohttp import WSMsgType, web
+
+from ari_app.simulator.caller import SimulatedCaller
+from fs_app import audio_fork
+from fs_app.esl import commands
+from fs_app.esl.events import parse_disconnect_notice
+from fs_app.simulator.server import FreeswitchSimulator, SimCall, socket_dialplan
+from tests.fs_app.simulator.esl_client import RawEsl
+
+
+def tone(hz: float, seconds: float, rate: int = 8000) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return (8000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
+@dataclass
+class ForkServer:
+    """The app's side of mod_audio_fork: records what FreeSWITCH sends."""
+
+    texts: list[str] = field(default_factory=list)
+    binaries: list[bytes] = field(default_factory=list)
+    protocol: str | None = None
+    ws: web.WebSocketResponse | None = None
+    closed_code: int | None = None
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=(audio_fork.SUBPROTOCOL,))
+        await ws.prepare(request)
+        self.protocol, self.ws = ws.ws_protocol, ws
+        self.connected.set()
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.texts.append(message.data)
+            elif message.type == WSMsgType.BINARY:
+                self.binaries.append(message.data)
+        self.closed_code = ws.close_code
+        self.gone.set()
+        return ws
+
+
+@dataclass
+class Rig:
+    sim: FreeswitchSimulator
+    app_port: int
+    fork: ForkServer
+    fork_url: str
+    accepted: asyncio.Queue[RawEsl]
+
+    async def call(self, caller: SimulatedCaller | None = None) -> tuple[SimCall, RawEsl]:
+        call = self.sim.place_call("callwright", caller or SimulatedCaller())
+        esl = await asyncio.wait_for(self.accepted.get(), 3)
+        return call, esl
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    accepted: asyncio.Queue[RawEsl] = asyncio.Queue()
+    conns: list[RawEsl] = []
+
+    async def on_socket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        esl = RawEsl(reader, writer)
+        conns.append(esl)
+        await accepted.put(esl)
+
+    app_server = await asyncio.start_server(on_socket, "127.0.0.1", 0)
+    app_port = app_server.sockets[0].getsockname()[1]
+    fork = ForkServer()
+    web_app = web.Application()
+    web_app.router.add_get("/fork", fork.handle)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    sim = FreeswitchSimulator(dialplan=socket_dialplan("127.0.0.1", app_port))
+    await sim.start()
+    yield Rig(sim, app_port, fork, f"ws://127.0.0.1:{port}/fork", accepted)
+    await sim.stop()
+    for esl in conns:
+        esl.close()
+    app_server.close()
+    await app_server.wait_closed()
+    await runner.cleanup()
+
+
+Command = Callable[[str], Awaitable[str]]
+
+
+async def start_call(rig: Rig, esl: RawEsl) -> str:
+    connect = await esl.command(commands.connect().decode())
+    data = connect.decoded()
+    assert connect.reply_text == "+OK\n" and data["Socket-Mode"] == "async"
+    assert data["Answer-State"] == "ringing"
+    assert (await esl.command(commands.myevents().decode())).reply_text == "+OK Events Enabled"
+    assert (await esl.command(commands.linger().decode())).reply_text == "+OK will linger"
+    assert (await esl.command(commands.execute("answer").decode())).reply_text == "+OK"
+    await esl.event("CHANNEL_ANSWER")
+    return data["Unique-ID"]
+
+
+async def test_audio_back_is_heard_only_while_the_channel_writes_frames(rig: Rig) -> None:
+    caller = SimulatedCaller()
+    call, esl = await rig.call(caller)
+    uuid = await start_call(rig, esl)
+    start = audio_fork.start_args(uuid, rig.fork_url, rate=8000, metadata={"callId": "t"},
+                                  bidirectional_rate=8000)
+    assert (await esl.command(commands.api(start).decode())).text == "+OK Success\n"
+    await esl.custom("mod_audio_fork::connect")
+    await asyncio.sleep(0.3)
+    assert rig.fork.protocol == audio_fork.SUBPROTOCOL
+    assert rig.fork.texts[0] == '{"callId":"t"}'  # metadata first
+    assert rig.fork.binaries and {len(b) for b in rig.fork.binaries} == {320}
+    ws = rig.fork.ws
+    assert ws is not None
+    # parked: nothing is heard, marks never fire
+    await ws.send_bytes(tone(1000, 0.48))  # whole 80 ms chunks: a shorter tail would wait
+    await ws.send_str(audio_fork.mark("parked"))
+    await asyncio.sleep(0.8)
+    assert caller.heard_frames() == []
+    # writing frames: the buffered audio plays, the mark is reported
+    await esl.command(commands.execute("playback", "silence_stream://-1").decode())
+    await esl.event("PLAYBACK_START")
+    heard_at = await caller.wait_for_speech(2)
+    await asyncio.sleep(0.7)
+    assert audio_fork.mark_report("parked", "playout") in rig.fork.texts
+    # killAudio: marks cleared, the playback broken (CF_BREAK)
+    await ws.send_bytes(tone(600, 2.0))
+    await ws.send_str(audio_fork.mark("m2"))
+    await asyncio.sleep(0.5)
+    await ws.send_str(audio_fork.kill_audio())
+    await esl.custom("mod_audio_fork::kill_audio")
+    stop = await esl.event("PLAYBACK_STOP")
+    assert stop.get("Playback-Status") == "break"
+    await asyncio.sleep(0.2)
+    assert audio_fork.mark_report("m2", "cleared") in rig.fork.texts
+    assert heard_at >= 0
+    # hang-up by uuid_kill: the fork closes 1000, the socket lingers
+    assert (await esl.command(commands.api(f"uuid_kill {uuid}").decode())).text == "+OK\n"
+    await esl.event("CHANNEL_HANGUP_COMPLETE")
+    notice = parse_disconnect_notice(await esl.next())
+    assert notice.lingering and notice.linger_s == -1
+    await asyncio.wait_for(rig.fork.gone.wait(), 3)
+    assert rig.fork.closed_code == 1000
+    await asyncio.wait_for(call.ended.wait(), 3)
+
+
+async def test_a_queued_sendmsg_hangup_waits_behind_an_endless_playback(rig: Rig) -> None:
+    call, esl = await rig.call()
+    await start_call(rig, esl)
+    await esl.command(commands.execute("playback", "silence_stream://-1").decode())
+    await esl.event("PLAYBACK_START")
+    assert (await esl.command(commands.hangup().decode())).reply_text == "+OK"
+    await asyncio.sleep(0.5)
+    assert call.b.channel.alive  # as observed: it waits for ever
+    assert (await esl.command(commands.api(f"uuid_kill {call.b.channel.uuid}").decode())).is_ok
+    await asyncio.wait_for(call.ended.wait(), 3)
+
+
+async def test_without_linger_the_socket_is_closed_after_the_hangup(rig: Rig) -> None:
+    caller = SimulatedCaller()
+    call, esl = await rig.call(caller)
+    await esl.command(commands.connect().decode())
+    await esl.command(commands.myevents().decode())
+    await esl.command(commands.execute("answer").decode())
+    await esl.event("CHANNEL_ANSWER")
+    await caller.hangup()
+    hangup = await esl.event("CHANNEL_HANGUP")
+    assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
+    notice = parse_disconnect_notice(await esl.next())
+    assert notice.disposition == "disconnect" and notice.text.startswith("Disconnected")
+    assert await esl.closed()
+
+
+async def test_the_app_closing_tcp_hangs_the_call_up(rig: Rig) -> None:
+    call, esl = await rig.call()
+    await start_call(rig, esl)
+    esl.close()
+    await asyncio.wait_for(call.ended.wait(), 3)
+    assert call.a.channel.hangup_cause == "NORMAL_CLEARING"
+
+
+async def test_an_unknown_application_hangs_up_out_of_order(rig: Rig) -> None:
+    call, esl = await rig.call()
+    await start_call(rig, esl)
+    await esl.command(commands.execute("nosuchapp", "x").decode())
+    hangup = await esl.event("CHANNEL_HANGUP")
+    assert hangup.get("Hangup-Cause") == "DESTINATION_OUT_OF_ORDER"
+
+
+async def test_nobody_listening_runs_the_rest_of_the_dialplan() -> None:
+    sim = FreeswitchSimulator(dialplan=socket_dialplan(
+        "127.0.0.1", 9, fallback=[("hangup", "DESTINATION_OUT_OF_ORDER")]))
+    await sim.start()
+    try:
+        call = sim.place_call("callwright", SimulatedCaller())
+        await asyncio.wait_for(call.ended.wait(), 3)
+        assert call.b.channel.hangup_cause == "DESTINATION_OUT_OF_ORDER"
+        assert call.a.channel.hangup_cause == "DESTINATION_OUT_OF_ORDER"
+    finally:
+        await sim.stop()
+
+
+async def test_fork_arguments_are_checked_as_the_module_checks_them(rig: Rig) -> None:
+    _, esl = await rig.call()
+    uuid = await start_call(rig, esl)
+
+    async def api(line: str) -> str:
+        return (await esl.command(commands.api(line).decode())).text
+
+    assert await api(f"uuid_audio_fork {uuid} start {rig.fork_url} quad 8k") == "-ERR no reply\n"
+    assert await api(f"uuid_audio_fork {uuid} start {rig.fork_url} mono 11k") == \
+        "-ERR Operation Failed\n"
+    assert (await api(f"uuid_audio_fork {uuid} start {rig.fork_url}")).startswith("-USAGE:")
+    assert await api(f"uuid_audio_fork {uuid} bogus") == "-ERR Operation Failed\n"
+    assert await api(f"uuid_audio_fork {uuid} start {rig.fork_url} mono 8k fork {{}} true true"
+                     " 8000") == "+OK Success\n"
+    assert await api(f"uuid_audio_fork {uuid} stop") == "-ERR Operation Failed\n"
+    assert await api(f"uuid_audio_fork {uuid} stop fork {json.dumps(1)}") == "+OK Success\n"
