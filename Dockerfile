@@ -19,6 +19,7 @@ COPY agi ./agi
 COPY voice_models ./voice_models
 RUN python3 -m venv .venv \
  && .venv/bin/pip install --no-cache-dir -r requirements.txt \
+ && .venv/bin/pip install --no-cache-dir --no-deps silero-vad==6.2.3 \
  && .venv/bin/pip install --no-cache-dir --no-deps .
 
 RUN useradd --system --home /srv/callwright callwright && mkdir -p /srv/callwright \

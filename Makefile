@@ -34,6 +34,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt
+	# Silero VAD: only its ONNX model is used (onnxruntime runs it); its own code would pull torch.
+	$(BIN)/pip install -q --no-deps silero-vad==6.2.3
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
 

@@ -30,6 +30,7 @@ from callwright.knowledge.retriever import KnowledgeRetriever
 from callwright.speech.barge_in import BargeInConfig
 from callwright.speech.endpointing import EndpointingConfig
 from callwright.speech.registry import DEFAULT_OPENAI_STT_TIMEOUT_S
+from callwright.speech.silero_vad import VAD_KINDS
 from callwright.speech.turn_end import TurnEndConfig
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.credentials import CredentialRepository
@@ -234,6 +235,7 @@ class AssistantRuntime:
                 min_speech_ms=pick("barge_in_min_ms", vad.barge_in_min_ms),
             ),
             vad_aggressiveness=pick("vad_aggressiveness", vad.aggressiveness),
+            vad=str(media["vad"]) if media.get("vad") in VAD_KINDS else "webrtc",
             # "fixed": every turn ends after end_silence_ms, as before the smart end of turn.
             turn_end=None if media.get("turn_end") == "fixed" else TurnEndConfig(),
             max_call_s=float(self._settings.calls.max_call_s),

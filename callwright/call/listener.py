@@ -29,6 +29,7 @@ from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import Endpointer, NoiseDiscarded, SpeechEnded, SpeechStarted
 from callwright.speech.protocols import SttEngine, SttStream
+from callwright.speech.silero_vad import FrameVad
 from callwright.speech.turn_end import (
     Expectation,
     LikelyEnd,
@@ -36,7 +37,6 @@ from callwright.speech.turn_end import (
     TurnEndDecider,
     TurnResumed,
 )
-from callwright.speech.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class CallerListener:
         self,
         *,
         sample_rate: int,
-        vad: VoiceActivityDetector,
+        vad: FrameVad,
         endpointer: Endpointer,
         barge_in: BargeInDetector,
         stt: SttEngine,

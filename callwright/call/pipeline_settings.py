@@ -19,6 +19,8 @@ class PipelineSettings:
     endpointing: EndpointingConfig
     barge_in: BargeInConfig
     vad_aggressiveness: int = 2
+    #: The voice detector: "webrtc" or "silero" (its model loaded at start-up).
+    vad: str = "webrtc"
     #: The end of turn that knows what it waits for (None: the fixed ``end_silence_ms``).
     turn_end: TurnEndConfig | None = TurnEndConfig()
     pre_roll_ms: int = 300

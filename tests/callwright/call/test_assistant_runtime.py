@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from callwright.call.assistant_runtime import stt_deadline
+from typing import cast
+
+from callwright.call.assistant_runtime import AssistantRuntime, stt_deadline
 from callwright.call.listener import STT_TIMEOUT_S
+from callwright.config import load_config
 from callwright.speech.registry import DEFAULT_OPENAI_STT_TIMEOUT_S
+from callwright.speech.turn_end import TurnEndConfig
+from callwright.store.assistants import Assistant, AssistantRepository
 
 
 def test_local_engines_get_the_short_deadline() -> None:
@@ -22,3 +27,20 @@ def test_a_transcription_over_http_gets_its_engine_timeout() -> None:
 def test_a_nonsense_timeout_is_ignored() -> None:
     for bad in (0, -1, True, "5", None):
         assert stt_deadline({"engine": "vosk", "timeout_s": bad}) == STT_TIMEOUT_S
+
+
+def _assistant(media: dict[str, object]) -> Assistant:
+    return Assistant(
+        id=1, org_id=1, name="a", language="ko", greeting="", system_prompt="", stt={}, tts={},
+        llm={}, media=dict(media), record_calls=False, consent_prompt="", tools=[],
+        transfer_targets=[], unknown_input_reply="", created_at="", updated_at="",
+    )
+
+
+def test_the_voice_detector_and_the_end_of_turn_are_chosen_per_assistant() -> None:
+    runtime = AssistantRuntime(load_config(None, env={}), cast(AssistantRepository, None))
+    plain = runtime.pipeline_settings(_assistant({}))
+    assert plain.vad == "webrtc" and plain.turn_end == TurnEndConfig()
+    chosen = runtime.pipeline_settings(_assistant({"vad": "silero", "turn_end": "fixed"}))
+    assert chosen.vad == "silero" and chosen.turn_end is None
+    assert runtime.pipeline_settings(_assistant({"vad": "neural"})).vad == "webrtc"
