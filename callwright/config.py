@@ -58,6 +58,9 @@ class ServerSettings:
     #: This call node's name in the store (calls.node_id, call_nodes): "" = the host name.
     #: Every node sharing one store needs its own (see docs/scale-out.md).
     node_id: str = ""
+    #: A node not heard from (its heartbeat in the store) for this long is lost: another node
+    #: closes its calls in progress (callwright.cluster.heartbeat). It beats 6 times as often.
+    node_lost_s: float = _opt(30.0, lo=3.0, hi=3600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,25 @@ class DemoSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeswitchSettings:
+    """FreeSWITCH through the dialplan's ``socket`` app and mod_audio_fork (``callwright
+    serve-freeswitch``; docs/freeswitch.md)."""
+
+    #: Written as calls.pbx on its calls.
+    name: str = _opt("freeswitch", nonempty=True)
+    #: Where we listen for the dialplan's ``socket <host>:<port> async full``.
+    socket_host: str = _opt("127.0.0.1", nonempty=True)
+    socket_port: int = _opt(8040, lo=0, hi=65535)
+    #: Where we listen for mod_audio_fork's WebSocket; ``audio_url_host``: the host FreeSWITCH
+    #: dials to reach it ("" = audio_host).
+    audio_host: str = _opt("127.0.0.1", nonempty=True)
+    audio_port: int = _opt(8090, lo=0, hi=65535)
+    audio_url_host: str = ""
+    #: The fork's rate both ways: 8000 or 16000 (16 kHz audio goes to the recogniser as is).
+    sample_rate: int = _opt(8000, lo=8000, hi=16000)
+
+
+@dataclass(frozen=True, slots=True)
 class PbxSettings:
     """One Asterisk server this node serves: a ``[[pbx]]`` entry, or the ``[ari]`` and
     ``[media]`` sections as the only one (named ``default``). Each has its own ARI connection,
@@ -205,6 +227,7 @@ class Settings:
     recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    freeswitch: FreeswitchSettings = field(default_factory=FreeswitchSettings)
     #: The file the settings came from (None: defaults and environment only).
     config_file: Path | None = None
     #: The ``[[pbx]]`` entries (empty: the ``[ari]`` section is the only PBX, if set).
@@ -238,6 +261,7 @@ SECTIONS: dict[str, type[Any]] = {
     "recordings": RecordingsSettings,
     "admin": AdminSettings,
     "demo": DemoSettings,
+    "freeswitch": FreeswitchSettings,
 }
 
 
