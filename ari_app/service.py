@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ from callwright.store.orgs import OrgRepository
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
-from callwright.tls import ari_client_context
+from callwright.tls import ari_client_context, require_readable
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ def _repair_if_present(path: Path) -> bool:
 
 class CallService:
     """The call service of one process. ``warm_streams``: free-speech streams made warm at
-    start-up per STT engine and call rate (see :func:`callwright.speech.warmup.warm_stt`)."""
+    start-up per STT engine and call rate (see :func:`callwright.speech.warmup.warm_stt`);
+    ``ari_tls``: the TLS context for Asterisk, built by :meth:`start` when not given."""
 
     def __init__(
         self,
@@ -91,14 +93,20 @@ class CallService:
         *,
         vosk_models: VoskModelCache = SHARED_MODELS,
         warm_streams: int = DEFAULT_WARM_STREAMS,
+        ari_tls: ssl.SSLContext | None = None,
     ) -> None:
         if not settings.ari.enabled:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
         if settings.media.transport == "rtp":
             check_rtp_send_format(settings.media.format)
-        #: One TLS context for everything to Asterisk (REST, events, media websockets); a bad
-        #: ari.ca_file stops us here, before anything starts.
-        self._ari_tls = ari_client_context(settings.ari)
+        if settings.ari.verify and settings.ari.ca_file is not None:
+            # A missing or unreadable ari.ca_file stops us here, before anything starts; what
+            # is in it is read at the start of start(), with the rest of the TLS context.
+            require_readable("ari.ca_file", settings.ari.ca_file)
+        #: One TLS context for everything to Asterisk (REST, events, media websockets): given,
+        #: or built on a worker thread first thing in :meth:`start` (loading the system's or
+        #: ari.ca_file's CA certificates takes 150 ms and more: never on the event loop).
+        self._ari_tls = ari_tls
         self.settings = settings
         self.warm_streams = warm_streams
         self.live = LiveCalls()
@@ -126,8 +134,15 @@ class CallService:
             draining=lambda: self.app is not None and self.app.draining,
         )
 
+    @property
+    def ari_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for Asterisk: given to the constructor, or built by :meth:`start`."""
+        return self._ari_tls
+
     async def start(self) -> None:
         settings = self.settings
+        if self._ari_tls is None:  # a bad ari.ca_file stops us here, before the store opens
+            self._ari_tls = await asyncio.to_thread(ari_client_context, settings.ari)
         self.db = await Database.open(settings.store.path)
         left_open = await calls_left_open(self.db)  # their call.ended: PostCallService
         closed = await close_abandoned_calls(self.db)
