@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import aiohttp
 
 from ari_app.reconcile import ReconcilePlan
+from callwright.privacy.call_restrictions import CallRestrictionRepository
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
@@ -63,6 +64,7 @@ class PostCallService:
             calls=CallRepository(db), endpoints=endpoints, deliveries=deliveries,
             restrictions=CallerRestrictionRepository(db, master_key),
             assistants=AssistantRepository(db), public_url=public_url, queued=self.worker.wake,
+            call_restrictions=CallRestrictionRepository(db),
         )
         #: The call path's call repository (SessionServices.calls).
         self.calls = NotifyingCallRepository(db, self.events)

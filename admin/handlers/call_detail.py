@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.errors import Missing, UserError
+from admin.handlers import call_restrictions as restricting
 from admin.handlers.calls import duration, status_badge
 from admin.handlers.legal_holds import as_json, hold_controls, hold_summary, holds_of_call
 from admin.html import Html, attrs, h, join
@@ -130,14 +131,22 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
     has_recording = call.get("recording_path") is not None
     recording_url = f"/calls/{uid}/recording" if has_recording and can_listen else None
     held_by = await holds_of_call(ctx, int(call["id"]))
-    data = {
+    restricted = await restricting.repo(ctx).for_call(ctx.org_id, int(call["id"]))
+    if restricted is not None and restricted.recording:
+        recording_url = None  # a restricted recording is not played
+    shown = await restricting.may_reveal(ctx, uid, restricted)
+    turns = detail.turns if shown else []
+    data: dict[str, Any] = {
         "call": _public_call(call),
-        "turns": detail.turns,
+        "turns": turns,
         "events": detail.events,
         "notes": detail.notes,
         "recording_url": ("/api/v1" + recording_url) if recording_url else None,
         "legal_holds": [as_json(x) for x in held_by],
+        "restriction": restricting.as_json(restricted) if restricted is not None else None,
     }
+    if not shown:
+        data["transcript_restricted"] = True
     if ctx.api:
         return respond(ctx, data, lambda: web.Response())
     meta_rows = [
@@ -153,12 +162,18 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
         ("Direction", call["direction"]),
         ("End reason", call["end_reason"]),
         ("Legal hold", hold_summary(held_by)),
+        ("Restricted", restricting.summary(restricted)),
     ]
     meta = h(
         '<dl class="meta">{d}</dl>',
         d=join(h("<div><dt>{k}</dt><dd>{v}</dd></div>", k=k, v=v) for k, v in meta_rows),
     )
-    if recording_url:
+    if restricted is not None and restricted.recording and has_recording:
+        audio = Html(
+            '<section><h2>Recording</h2><p class="hint" id="recording-restricted">The recording '
+            "of this call is restricted: it cannot be played.</p></section>"
+        )
+    elif recording_url:
         audio = h(
             '<section><h2>Recording</h2><audio controls preload="metadata"{a}></audio>'
             '<p class="hint">Stereo: caller left, assistant right.</p></section>',
@@ -195,13 +210,16 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
         )
     body = h(
         '<p><a href="/calls">← All calls</a></p>{meta}{audio}<section><h2>Timeline</h2>{tl}'
-        '</section><section><h2>Notes</h2><ul class="notes">{notes}</ul>{nf}</section>{hold}',
+        '</section><section><h2>Notes</h2><ul class="notes">{notes}</ul>{nf}</section>{hold}'
+        "{restrict}",
         meta=meta,
         audio=audio,
-        tl=timeline(call, detail.turns, detail.events),
+        tl=join([Html("") if shown else restricting.withheld_transcript(ctx, uid),
+                 timeline(call, turns, detail.events)]),
         notes=notes,
         nf=note_form,
         hold=hold_controls(ctx, uid, held_by),
+        restrict=restricting.controls(ctx, uid, restricted),
     )
     return page(ctx, f"Call {call['caller_number'] or uid}", body)
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from admin.errors import Missing, UserError
 from admin.routing import Ctx, Route
 from callwright.accounts.roles import Permission
+from callwright.privacy.call_restrictions import CallRestrictionRepository
 from callwright.privacy.recording_crypto import (
     RecordingCryptoError,
     WrongRecordingKey,
@@ -166,6 +167,11 @@ async def recording(ctx: Ctx) -> web.StreamResponse:
     call = await ctx.services.calls.find_call(ctx.org_id, ctx.match("uid"))
     if call is None or not call.get("recording_path"):
         raise Missing("This recording")
+    restricted = await CallRestrictionRepository(ctx.services.db).for_call(
+        ctx.org_id, int(call["id"]))
+    if restricted is not None and restricted.recording:
+        raise UserError("This recording's processing is restricted: it cannot be played nor "
+                        "downloaded until the restriction is lifted.", status=403)
     path = await asyncio.to_thread(
         recording_file, ctx.services.recordings_dir, call["recording_path"]
     )

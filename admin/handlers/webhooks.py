@@ -23,6 +23,7 @@ from admin.routing import Ctx, Route
 from admin.views import button_form, done, field, form, page, respond, select, table, text_input
 from callwright.accounts.roles import Permission
 from callwright.errors import NotFound
+from callwright.privacy.call_restrictions import CallRestrictionRepository
 from callwright.store.clock import format_iso, utc_now
 from callwright.store.webhook_deliveries import STATUSES, Delivery, DeliveryRepository
 from callwright.store.webhook_endpoints import (
@@ -234,6 +235,11 @@ async def list_deliveries(ctx: Ctx) -> web.StreamResponse:
 
 async def redeliver(ctx: Ctx) -> web.StreamResponse:
     delivery_id = ctx.match_int("delivery_id")
+    delivery = await _deliveries(ctx).get(ctx.org_id, delivery_id)  # NotFound: a 404
+    if delivery.call_uid and await CallRestrictionRepository(ctx.services.db).for_uid(
+            ctx.org_id, delivery.call_uid) is not None:
+        raise UserError("This delivery's call has its processing restricted: its events are not "
+                        "sent again until the restriction is lifted.", status=409)
     now = utc_now()
     again = await _deliveries(ctx).redeliver(
         ctx.org_id, delivery_id, now=format_iso(now), expires_at=format_iso(window_end(now))

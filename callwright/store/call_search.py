@@ -188,9 +188,13 @@ class CallSearch:
             where.append("(c.started_at < ? OR (c.started_at = ? AND c.id < ?))")
             params.extend([cursor.started_at, cursor.started_at, cursor.id])
         if flt.text:
+            # A call whose transcript is restricted (callwright.privacy.call_restrictions) is
+            # never found by its words.
             where.append(
                 "c.id IN (SELECT t.call_id FROM call_turns t WHERE t.id IN"
-                " (SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?))"
+                " (SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?)"
+                " AND t.call_id NOT IN (SELECT r.call_id FROM call_restrictions r"
+                " WHERE r.transcript != 0))"
             )
             params.append(fts_query(flt.text))
         sql = (

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callwright.errors import CallwrightError
+from callwright.privacy.call_restrictions import CallRestrictionRepository
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import Call, CallOrigin, CallRepository
@@ -46,8 +47,11 @@ class PostCallEvents:
         public_url: str = "",
         now: Callable[[], str] = utc_now_iso,
         queued: Callable[[], None] = lambda: None,
+        call_restrictions: CallRestrictionRepository | None = None,
     ) -> None:
         self._calls = calls
+        #: A stored call's own restriction (transcript withheld; no recording.ready).
+        self._call_restrictions = call_restrictions
         self._endpoints = endpoints
         self._deliveries = deliveries
         self._restrictions = restrictions
@@ -93,6 +97,9 @@ class PostCallEvents:
         restricted = await self._restrictions.is_processing_restricted(
             call.org_id, call.caller_number
         )
+        own = None if self._call_restrictions is None else \
+            await self._call_restrictions.for_call(call.org_id, call.id)
+        restricted = restricted or (own is not None and own.transcript)
         facts = await self._facts(call, restricted=restricted)
         flow = None
         if call.assistant_id is not None:
@@ -106,7 +113,7 @@ class PostCallEvents:
         for message in messages:
             await self._queue(call, _wanting(subscribed, "message.taken"),
                               events.message_taken(facts, message, now))
-        if call.recording_path is not None:
+        if call.recording_path is not None and (own is None or not own.recording):
             await self._queue(call, _wanting(subscribed, "recording.ready"),
                               events.recording_ready(facts, now))
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from callwright.privacy.call_restrictions import CallRestrictionRepository
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import Assistant, AssistantRepository
@@ -81,6 +82,7 @@ async def open_outbox(
     post_call = PostCallEvents(
         calls=CallRepository(db), endpoints=endpoints, deliveries=deliveries,
         restrictions=restrictions, assistants=assistants, public_url=public_url, now=clock.iso,
+        call_restrictions=CallRestrictionRepository(db),
     )
     calls = NotifyingCallRepository(db, post_call, now=clock.iso)
     return Outbox(db, key, org, assistant, clock, credentials, endpoints, deliveries,
