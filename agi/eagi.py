@@ -5,8 +5,11 @@ dialplan/extensions_agi.conf): the AGI environment and replies on stdin, our com
 the caller's audio on fd 3. The call then goes the way the ARI path goes, one step at a time:
 
 1. Look up the dialed number (first argument, else ``agi_extension``) and create the call row at
-   once; ``CALLWRIGHT_CALL_UID`` is set on the channel. The speech model starts loading in the
-   background (it takes seconds in a fresh process) while the greeting is prepared and played.
+   once; ``CALLWRIGHT_CALL_UID`` is set on the channel. The speech engines' native modules are
+   imported on a worker thread from the moment the script starts (as the call service does
+   before it connects: :mod:`callwright.speech.warmup`); then the speech model loads and its
+   recognizer is warmed in the background (seconds in a fresh process) while the greeting is
+   prepared and played, so the caller's first turn is not the recognizer's first decode.
 2. ``ANSWER``; the dialog engine (the assistant's flow, or the demo flow) opens.
 3. Each ``Say`` is synthesised (the next one while the previous plays), written to a temporary
    raw signed-linear file (``.sln`` at 8 kHz, ``.sln16`` at 16 kHz) and played with
@@ -18,7 +21,10 @@ the caller's audio on fd 3. The call then goes the way the ARI path goes, one st
    ``CALLWRIGHT_TRANSFER_DIAL`` (``Tech/resource``) is set and the script ends, so the dialplan
    goes on. The caller hanging up (SIGHUP, the ``HANGUP`` line, fd 3 closing) ends the call.
 
-Whatever happens, the call row is closed with its status and reason.
+Whatever happens, the call row is closed with its status and reason. The call's store writes go
+through a :class:`~callwright.store.write_queue.WriteQueue`, as the call service's do: a store
+locked by another process (a backup, the admin, the call service) delays them, in order, without
+failing the call or holding up its turns; at the end they get :data:`CLOSE_WRITES_S` to go through.
 """
 
 from __future__ import annotations
@@ -26,13 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import signal
-import stat
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +44,7 @@ from typing import Any
 
 from agi.eagi_audio import CallerAudio, Gone, Heard, NoInput, listen_for_turn, open_audio_pipe
 from agi.eagi_prompts import Keyed, PromptPlayer
+from agi.eagi_stdio import open_stdio
 from agi.fastagi import AgiClosed, AgiSession, open_session
 from agi.protocol import DeadChannel
 from callwright.call.assistant_runtime import AssistantRuntime
@@ -48,22 +53,28 @@ from callwright.call.pipeline_settings import PipelineSettings
 from callwright.config import Settings
 from callwright.dialog.actions import CallContext, CallerTurn, DialogEngine, Listen, Transfer
 from callwright.dialog.announcement import AnnouncementDialog
-from callwright.errors import CallwrightError, MediaError, ProtocolError, StoreError
+from callwright.errors import CallwrightError, MediaError, ProtocolError
 from callwright.speech.protocols import SttEngine
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vad import VoiceActivityDetector
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
+from callwright.speech.warmup import NativeImports, warm_stt_for
 from callwright.store.assistants import Assistant, AssistantRepository
-from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso, utc_now_iso
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
+from callwright.store.queued_calls import QueuedCallRepository
+from callwright.store.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
 
 VAR_CALL_UID = "CALLWRIGHT_CALL_UID"
 VAR_TRANSFER = "CALLWRIGHT_TRANSFER"
 VAR_TRANSFER_DIAL = "CALLWRIGHT_TRANSFER_DIAL"
+#: Warm free-speech recognizers an EAGI call wants: its caller's.
+WARM_STREAMS = 1
+#: At the end of the call, how long its queued store writes get to go through a locked store.
+CLOSE_WRITES_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +100,24 @@ class EagiCall:
     """One call on one run of the EAGI script."""
 
     def __init__(self, settings: Settings, session: AgiSession, audio: CallerAudio,
-                 engines: SpeechEngines, db: Database, tmp_dir: Path) -> None:
+                 engines: SpeechEngines, db: Database, tmp_dir: Path, *,
+                 writes: WriteQueue | None = None, imports: NativeImports | None = None) -> None:
         self.settings = settings
         self.session = session
         self.audio = audio
         self.engines = engines
         self._db = db
-        self._calls = CallRepository(db)
+        #: The call's writes, in order, retried while the store is locked (never failing it).
+        self.writes = writes if writes is not None else WriteQueue()
+        self._imports = imports if imports is not None else NativeImports()
+        self._calls = QueuedCallRepository(db, self.writes)
         self._runtime = AssistantRuntime(settings, AssistantRepository(db))
         self._tmp = tmp_dir
         self._gone = asyncio.Event()
         self._stt: asyncio.Task[SttEngine] | None = None
         self._started = time.monotonic()
+        #: Writes the call does not wait for (queued in ``writes``; their errors are logged there).
+        self._later: set[asyncio.Task[object]] = set()
 
     def on_sighup(self) -> None:
         """Asterisk sends SIGHUP when the channel hangs up."""
@@ -128,7 +145,7 @@ class EagiCall:
         except BaseException:
             watch.cancel()
             raise
-        journal = CallJournal(self._calls, call.id)
+        journal = CallJournal(self._calls, call.id, queue=self.writes)
         outcome = Outcome("failed", "error: setup did not finish")
         try:
             await journal.event("eagi_start", channel=env.channel, rate=self.audio.sample_rate)
@@ -152,7 +169,12 @@ class EagiCall:
             if outcome.hang_up and not self._gone.is_set():
                 with contextlib.suppress(CallwrightError):
                     await self.session.hangup()
-            await self._calls.close_call(call.id, outcome.status, outcome.reason)
+            try:  # the queue keeps it if the store stays locked: run_eagi waits for it again
+                async with asyncio.timeout(CLOSE_WRITES_S):
+                    await self._calls.close_call(call.id, outcome.status, outcome.reason)
+            except (TimeoutError, CallwrightError) as exc:
+                log.error("call %s: its end is not written yet: %s", call.uid,
+                          exc or "the store is locked")
             log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)
 
     async def _unknown_number(self, call_id: int, journal: CallJournal) -> Outcome:
@@ -162,7 +184,7 @@ class EagiCall:
             return Outcome("rejected", "unknown_number: continued in dialplan", hang_up=False)
         if action == "message":
             await self.session.answer()
-            await self._calls.mark_answered(call_id)
+            self._write_later(self._calls.mark_answered(call_id))
             dialog = AnnouncementDialog(self.settings.calls.unknown_number_message,
                                         reason="unknown_number")
             ended = await self._converse(dialog, self._runtime.pipeline_settings(None),
@@ -173,27 +195,33 @@ class EagiCall:
 
     async def _assistant_call(self, assistant: Assistant, call_id: int, uid: str,
                               journal: CallJournal) -> Outcome:
-        # The model loads (seconds) while the greeting is synthesised and played.
-        self._stt = asyncio.ensure_future(self.engines.stt_for(assistant.stt))
+        # The model loads and its recognizer warms (seconds) while the greeting plays.
+        self._stt = asyncio.ensure_future(self._warm_stt(assistant.stt))
         self._stt.add_done_callback(lambda t: None if t.cancelled() else t.exception())
         dialog = await self._runtime.for_assistant(assistant)
         settings = self._runtime.pipeline_settings(assistant)
         await self.session.answer()
-        await self._calls.mark_answered(call_id)
+        self._write_later(self._calls.mark_answered(call_id))
         env = self.session.env
         ctx = CallContext(call_uid=uid, caller_number=env.caller_number, dialed=env.dialed,
                           language=assistant.language)
         outcome = await self._converse(dialog, settings, journal, ctx, assistant.tts)
         if ctx.slots:
-            try:
-                await self._calls.set_slots(call_id, ctx.slots)
-            except StoreError as exc:
-                log.error("call %s: could not store the slots: %s", uid, exc)
+            self._write_later(self._calls.set_slots(call_id, dict(ctx.slots)))
         return outcome
+
+    def _write_later(self, write: Coroutine[Any, Any, object]) -> None:
+        """Queue a store write the call does not wait for (a locked store must not hold up the
+        caller); the queue applies it in order and logs a write that fails for good."""
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(write)
+        self._later.add(task)
+        task.add_done_callback(_forget_write)
+        task.add_done_callback(self._later.discard)
 
     async def _converse(self, dialog: DialogEngine, settings: PipelineSettings,
                         journal: CallJournal, ctx: CallContext,
                         tts_json: Mapping[str, Any] | None) -> Outcome:
+        await self._imports.done()  # the TTS engine loads after the native imports
         player = PromptPlayer(
             session=self.session, audio=self.audio, tts=await self.engines.tts_for(tts_json),
             voice=settings.voice, dialog=dialog, journal=journal, tmp_dir=self._tmp,
@@ -248,6 +276,10 @@ class EagiCall:
             await player.say_once(settings.apology_text)
             return Outcome("failed", f"error: {type(exc).__name__}: {exc}")
 
+    async def _warm_stt(self, options: Mapping[str, Any] | None) -> SttEngine:
+        await self._imports.done()
+        return await warm_stt_for(self.engines, options, self.audio.sample_rate, WARM_STREAMS)
+
     async def _stt_engine(self) -> SttEngine:
         if self._stt is None:
             raise MediaError("this call has no speech recogniser")
@@ -265,6 +297,11 @@ class EagiCall:
         return Outcome("transferred", step.reason, hang_up=False)
 
 
+def _forget_write(task: asyncio.Task[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # logged by the write queue
+
+
 async def _log_caller(journal: CallJournal, heard: Heard, listen: Listen) -> None:
     await journal.turn(TurnRecord(
         speaker="caller",
@@ -278,55 +315,6 @@ async def _log_caller(journal: CallJournal, heard: Heard, listen: Listen) -> Non
     ))
 
 
-class _PipeSink:
-    """Commands to stdout (a pipe): short lines, buffered by the transport."""
-
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self._transport = transport
-
-    def write(self, data: bytes) -> None:
-        self._transport.write(data)
-
-    async def drain(self) -> None:
-        if self._transport.is_closing():
-            raise ConnectionResetError("stdout is closed")
-
-    def close(self) -> None:
-        self._transport.close()
-
-    async def wait_closed(self) -> None:
-        return None
-
-
-def _is_pipe(fd: int) -> bool:
-    mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
-async def _open_stdio(
-    fds: EagiFds,
-) -> tuple[asyncio.StreamReader, _PipeSink, asyncio.BaseTransport]:
-    """Asyncio streams over the script's stdin and stdout (pipes from Asterisk); the fds
-    themselves stay open (their owner closes them)."""
-    for fd in (fds.stdin, fds.stdout):
-        if not _is_pipe(fd):
-            raise ValueError(f"fd {fd} is not a pipe or socket")
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    stdin, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader),
-        os.fdopen(fds.stdin, "rb", buffering=0, closefd=False),
-    )
-    try:
-        stdout, _ = await loop.connect_write_pipe(
-            asyncio.Protocol, os.fdopen(fds.stdout, "wb", buffering=0, closefd=False)
-        )
-    except BaseException:
-        stdin.close()
-        raise
-    return reader, _PipeSink(stdout), stdin
-
-
 async def run_eagi(
     settings: Settings,
     fds: EagiFds = EagiFds(),
@@ -336,7 +324,7 @@ async def run_eagi(
 ) -> int:
     """Run one EAGI call on ``fds``; the exit status (1 when the call could not start)."""
     try:
-        reader, writer, stdin = await _open_stdio(fds)
+        reader, writer, stdin = await open_stdio(fds.stdin, fds.stdout)
     except (OSError, ValueError) as exc:
         log.error("EAGI: stdin and stdout must be pipes from Asterisk: %s", exc)
         return 1
@@ -352,12 +340,15 @@ async def run_eagi(
     engines = SpeechEngines(settings.speech, vosk_models=vosk_models,
                             max_turn_ms=settings.vad.max_turn_ms)
     loop = asyncio.get_running_loop()
+    imports = NativeImports()  # on a worker thread, while the store opens and the call starts
+    writes = WriteQueue()
     db: Database | None = None
     audio_pipe: asyncio.BaseTransport | None = None
     try:
         audio_pipe = await open_audio_pipe(fds.audio, audio)
         db = await Database.open(settings.store.path)
-        call = EagiCall(settings, session, audio, engines, db, tmp)
+        call = EagiCall(settings, session, audio, engines, db, tmp, writes=writes,
+                        imports=imports)
         if handle_sighup:
             loop.add_signal_handler(signal.SIGHUP, call.on_sighup)
         await call.run()
@@ -377,6 +368,10 @@ async def run_eagi(
             audio_pipe.close()
         await session.close()
         stdin.close()
+        lost = await writes.close(CLOSE_WRITES_S)
+        if lost:
+            log.error("EAGI: %d store write(s) lost: the store stayed locked", lost)
+        await imports.close()
         if db is not None:
             await db.close()
         await asyncio.to_thread(shutil.rmtree, tmp, True)

@@ -26,10 +26,16 @@ Measured on cold processes (``python -m bench.first_use``, 2 cores; figures in i
 
 Order at start-up (``ari_app.service.CallService.start``): :func:`import_native_modules` in a
 worker thread, then :func:`warm_engines` for every configured assistant, then the ARI connection.
+
+A process that takes a single call (``agi.eagi``, started by Asterisk for each call) has no time
+before its call: it starts :func:`import_native_modules` in a worker thread as it starts, loads its
+engines once the imports are done, and warms its recognizer with :func:`warm_stt_for` while the
+greeting plays, so the caller's first turn is not the recognizer's first decode.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import json
@@ -108,12 +114,45 @@ async def warm_stt(engine: SttEngine, sample_rate: int, streams: int) -> None:
         await engine.warm_up(sample_rate, streams)
 
 
+async def warm_stt_for(
+    speech: SpeechEngines, options: Mapping[str, Any] | None, sample_rate: int, streams: int
+) -> SttEngine:
+    """The STT engine for ``options`` (None: the server's default), loaded and with ``streams``
+    warm free-speech turns at ``sample_rate`` (:func:`warm_stt`)."""
+    engine = await speech.stt_for(options)
+    await warm_stt(engine, sample_rate, streams)
+    return engine
+
+
 async def warm_tts(tts: TtsEngine, sample_rate: int, voice: str | None) -> None:
     """Synthesise :data:`WARM_UP_TEXT` with ``tts`` at ``sample_rate`` (not cached): the engine's
     first synthesis and its resampler for that rate. OpenAI engines are left alone (paid)."""
     inner = tts.inner if isinstance(tts, CachedTts) else tts
     if not isinstance(inner, OpenAiTts):
         await inner.synthesize(WARM_UP_TEXT, sample_rate, voice)
+
+
+class NativeImports:
+    """:func:`import_native_modules` on a worker thread, started at once (in a running loop);
+    engines wait for it (:meth:`done`) before they load, so that no engine imports native code
+    on a call's behalf. For a process started for one call (EAGI), where there is no "before"."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[dict[str, float]] = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(import_native_modules), name="native-imports")
+
+    async def done(self) -> None:
+        """Wait for the imports (a failed one is logged: the engine that needs it says so)."""
+        try:
+            took = await asyncio.shield(self._task)
+        except Exception as exc:  # an import's own error; the engines report what is missing
+            log.warning("importing the speech engines' modules failed: %s", exc)
+            return
+        log.debug("imported the speech engines' modules in %.2f s", sum(took.values()))
+
+    async def close(self) -> None:
+        """A thread cannot be cancelled: wait for it before the process goes on to exit."""
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)
