@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,10 +53,12 @@ from admin.handlers import (
 from admin.keys import SERVICES
 from admin.routing import Route, register
 from admin.services import AdminOptions, build_services
+from admin.speech_choices import CHOICES, Choices
 from admin.try_calls import TRY_CALLS, TryCalls
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.totp import TotpVerifier
+from callwright.config import DEFAULT_LLM_KEY_ENV
 from callwright.privacy.secrets import MasterKey
 from callwright.store.db import Database
 
@@ -132,6 +135,7 @@ def build_admin_app(
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES)
     app[SERVICES] = services
+    app[CHOICES] = Choices(options.llm_base_url, os.environ.get(DEFAULT_LLM_KEY_ENV))
     if try_calls is not None:  # test calls from the browser (started by the caller)
         app[TRY_CALLS] = try_calls
     headers.setup(app, https=options.secure_cookies)

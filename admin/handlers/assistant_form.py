@@ -8,10 +8,13 @@ from typing import Any
 
 from admin.errors import UserError
 from admin.forms import flag, json_value, optional_id, text, whole
-from admin.html import Html, h, join
+from admin.html import Html, h, join, options
 from admin.routing import Ctx
+from admin.speech_choices import CHOICES, Choice, SpeechCatalog
 from admin.views import field, form, select, text_input, textarea
 from callwright.errors import NotFound
+from callwright.speech.registry import STT_ENGINES as STT_ENGINE_NAMES
+from callwright.speech.registry import TTS_ENGINES as TTS_ENGINE_NAMES
 from callwright.store.assistants import Assistant
 
 TEXT_FIELDS = (
@@ -65,10 +68,10 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
             fields["record_calls"] = data["record_calls"]
         return fields
     fields["record_calls"] = flag(data.get("record_calls"))
-    stt: dict[str, Any] = {"engine": text(data, "stt_engine", max_len=50) or "vosk"}
+    stt: dict[str, Any] = {"engine": choice(data, "stt_engine", STT_ENGINE_NAMES, "vosk")}
     if text(data, "stt_model", max_len=200):
         stt["model"] = text(data, "stt_model")
-    tts: dict[str, Any] = {"engine": text(data, "tts_engine", max_len=50) or "espeak-ng"}
+    tts: dict[str, Any] = {"engine": choice(data, "tts_engine", TTS_ENGINE_NAMES, "espeak-ng")}
     if text(data, "tts_voice", max_len=100):
         tts["voice"] = text(data, "tts_voice")
     if text(data, "tts_rate", max_len=5):
@@ -87,6 +90,77 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
 
 
 SETTINGS_OBJECTS = ("stt", "tts", "llm", "media")
+
+
+def choice(data: dict[str, Any], name: str, known: tuple[str, ...], default: str) -> str:
+    """One of ``known`` (empty: ``default``); anything else is refused, naming the choices."""
+    value = text(data, name, max_len=50) or default
+    if value not in known:
+        raise UserError(f"{name}: choose one of {', '.join(known)}", field=name)
+    return value
+
+
+def _with_current(choices: list[Choice], current: str, what: str) -> list[Choice]:
+    """``choices``, plus the saved value when it is not among them (still shown, not lost)."""
+    if current and current not in {value for value, _ in choices}:
+        return [*choices, (current, f"{current} ({what})")]
+    return choices
+
+
+def speech_fieldset(catalog: SpeechCatalog, stt: dict[str, Any], tts: dict[str, Any]) -> Html:
+    """Engines, models and voices as choices of what this server has."""
+    stt_engine = str(stt.get("engine", "vosk"))
+    tts_engine = str(tts.get("engine", "espeak-ng"))
+    model = str(stt.get("model", ""))
+    voice = str(tts.get("voice", ""))
+    models: list[Choice] = [("", "The server's default model"), *catalog.stt_models]
+    voice_groups = []
+    for engine, label in catalog.tts_engines:
+        group = catalog.voices.get(engine, [])
+        if group:
+            voice_groups.append(h(
+                '<optgroup label="{l}">{o}</optgroup>', l=label,
+                o=options(group, voice if engine == tts_engine else None),
+            ))
+    known_voices = {v for group in catalog.voices.values() for v, _ in group}
+    extra = h('<option value="{v}" selected>{v} (saved)</option>', v=voice) \
+        if voice and voice not in known_voices else ""
+    voice_select = h(
+        '<select name="tts_voice"><option value="">The language\'s default voice</option>'
+        "{x}{g}</select>", x=extra, g=join(voice_groups),
+    )
+    missing = h('<small class="hint">Not installed here: {m}.</small>',
+                m=", ".join(catalog.missing)) if catalog.missing else ""
+    return h(
+        "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}{m}</fieldset>",
+        a=field("Speech recognition", select(
+            "stt_engine", _with_current(catalog.stt_engines, stt_engine, "not installed"),
+            stt_engine)),
+        b=field("Recognition model", select(
+            "stt_model", _with_current(models, model, "not on this server"), model),
+            hint="Vosk models in voice_models/ (callwright models fetch NAME adds one)."),
+        c=field("Voice engine", select(
+            "tts_engine", _with_current(catalog.tts_engines, tts_engine, "not installed"),
+            tts_engine)),
+        d=field("Voice", voice_select, hint="Pick one of the chosen engine's voices."),
+        e=field("Speaking rate (words/min)",
+                text_input("tts_rate", tts.get("rate", ""), inputmode="numeric")),
+        m=missing,
+    )
+
+
+def llm_model_field(models: list[str], current: str) -> Html:
+    """A text box, with the LLM server's models as suggestions when it listed them."""
+    if not models:
+        return field("Model", text_input("llm_model", current),
+                     hint="The LLM server did not list its models: type the model's name.")
+    listed = join(h('<option value="{m}">', m=m) for m in models)
+    return field(
+        "Model",
+        h('{i}<datalist id="llm-models">{o}</datalist>',
+          i=text_input("llm_model", current, list="llm-models"), o=listed),
+        hint=f"{len(models)} model(s) on the LLM server: start typing, or pick one.",
+    )
 
 
 async def check_llm_credential(ctx: Ctx, llm: dict[str, Any]) -> None:
@@ -131,6 +205,9 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
     tts = a.tts if a else {}
     llm = a.llm if a else {}
     checked = bool(a and a.record_calls)
+    choices = ctx.request.app[CHOICES]
+    catalog = await choices.speech()
+    llm_choices = await choices.llm_models()
     body = join(
         [
             field("Name", text_input("name", v["name"], required=True, maxlength=200)),
@@ -147,24 +224,14 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
                 "When the caller is not understood",
                 textarea("unknown_input_reply", v["unknown_input_reply"], rows=2),
             ),
-            h(
-                "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}</fieldset>",
-                a=field("STT engine", text_input("stt_engine", stt.get("engine", "vosk"))),
-                b=field("STT model", text_input("stt_model", stt.get("model", ""))),
-                c=field("TTS engine", text_input("tts_engine", tts.get("engine", "espeak-ng"))),
-                d=field("TTS voice", text_input("tts_voice", tts.get("voice", ""))),
-                e=field(
-                    "TTS rate (words/min)",
-                    text_input("tts_rate", tts.get("rate", ""), inputmode="numeric"),
-                ),
-            ),
+            speech_fieldset(catalog, stt, tts),
             h(
                 "<fieldset><legend>LLM</legend>"
                 '<label class="check"><input type="checkbox" name="llm_enabled"{c}> '
                 "Use an LLM</label>"
                 "{m}{k}</fieldset>",
                 c=Html(" checked") if llm.get("enabled") else "",
-                m=field("Model", text_input("llm_model", llm.get("model", ""))),
+                m=llm_model_field(llm_choices, str(llm.get("model", ""))),
                 k=field(
                     "API key credential",
                     select("llm_credential_id", cred_choices, llm.get("credential_id") or ""),

