@@ -49,8 +49,8 @@ def _flow_errors(errors: list[dict[str, Any]]) -> Html:
 def _diagram(source: str, errors: list[dict[str, Any]]) -> Html:
     """The flow drawn (read-only), its problems on their nodes; nothing if it is not JSON."""
     try:
-        definition = json.loads(source) if source else None
-    except ValueError:
+        definition = parse_json(source, "definition") if source else None
+    except UserError:  # not JSON (too deep, broken): the errors above say so
         return Html("")
     svg = flow_svg(definition, [Problem(e["node"], e["field"], e["message"]) for e in errors])
     if not svg:
