@@ -29,11 +29,16 @@ Dialplan = Mapping[str, Sequence[tuple[str, str]]]
 FRAME_S = 0.02
 
 
-def socket_dialplan(host: str, port: int, *, fallback: Iterable[tuple[str, str]] = ()) -> dict[
-        str, list[tuple[str, str]]]:
-    """The operator's extension: hand the call to our app, or run ``fallback`` when it is down."""
-    return {"park": [("answer", ""), ("park", "")],
-            "callwright": [("socket", f"{host}:{port} async full"), *fallback]}
+def socket_dialplan(
+    host: str, port: int, *, extensions: Iterable[str] = ("callwright",),
+    fallback: Iterable[tuple[str, str]] = (),
+) -> dict[str, list[tuple[str, str]]]:
+    """The operator's dialplan: ``extensions`` hand the call to our app (``socket``), running
+    ``fallback`` when it is down; ``park`` answers and parks (a transfer target)."""
+    plan = {"park": [("answer", ""), ("park", "")]}
+    for extension in extensions:
+        plan[extension] = [("socket", f"{host}:{port} async full"), *fallback]
+    return plan
 
 
 @dataclass

@@ -1,0 +1,383 @@
+"""One call handed to us by the dialplan's ``socket <host>:<port> async full`` (ESL outbound).
+
+FreeSWITCH connects as soon as the dialplan reaches ``socket``, the channel still ringing. The
+session sends ``connect`` (the reply is the channel's data: its uuid, the number dialled, the
+caller), ``myevents`` (this channel's events) and ``linger`` (so its last events still come after
+the hang-up), finds the number's assistant, opens the call row, answers, starts
+``playback silence_stream://-1`` (mod_audio_fork's audio back is only heard while the channel
+writes frames; killAudio's CF_BREAK ends that playback, so it is started again each time it ends)
+and the fork towards our WebSocket server, then runs the engine's call pipeline on the fork.
+
+Barge-in stops the reply in the pipeline and sends ``killAudio`` (what FreeSWITCH buffered is
+dropped); keys come as DTMF events; transfers are ``uuid_transfer``; we hang up with ``uuid_kill``
+(a queued ``sendmsg`` hangup would wait for ever behind the silence playback, as observed) and
+close the socket once FreeSWITCH says it is done with the channel (the linger notice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ari_app.call_setup import run_guarded
+from callwright.call.journal import CallJournal
+from callwright.call.outcome import CallOutcome
+from callwright.call.pipeline import CallPipeline
+from callwright.dialog.actions import CallContext, DialogEngine
+from callwright.dialog.announcement import AnnouncementDialog
+from callwright.errors import CallwrightError, MediaError
+from callwright.observability.logs import bind_call_uid
+from callwright.store.assistants import Assistant
+from callwright.store.calls import Call
+from fs_app import audio_fork
+from fs_app.esl import commands
+from fs_app.esl.events import DisconnectNotice, EslEvent
+from fs_app.esl.message import EslCommandError, EslProtocolError
+from fs_app.esl_socket import EslSocket
+from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkTransport
+from fs_app.hangup_causes import outcome_for_cause
+from fs_app.services import FsServices
+
+log = logging.getLogger(__name__)
+
+SILENCE = "silence_stream://-1"
+#: How long the answer may take before the call is given up.
+ANSWER_TIMEOUT_S = 5.0
+#: After our uuid_kill, how long we wait for FreeSWITCH's last word before closing the socket.
+HANGUP_WAIT_S = 3.0
+APOLOGY_LIMIT_S = 15.0
+
+
+class KillAudioJournal(CallJournal):
+    """The call's journal; a barge-in (the pipeline notes it as it stops the reply) also drops
+    what FreeSWITCH still holds of that reply (``killAudio``)."""
+
+    def __init__(self, *args: Any, on_barge_in: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_barge_in = on_barge_in
+
+    async def event(self, kind: str, **detail: Any) -> None:
+        if kind == "barge_in":
+            self._on_barge_in()
+        await super().event(kind, **detail)
+
+
+class FreeswitchCallSession:
+    def __init__(self, svc: FsServices, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self._svc = svc
+        self.esl = EslSocket(reader, writer, on_event=self._on_event, on_notice=self._on_notice,
+                             on_closed=self._on_closed)
+        self.uuid = ""
+        self.call: Call | None = None
+        self._assistant: Assistant | None = None
+        self._pipeline: CallPipeline | None = None
+        self._transport: ForkTransport | None = None
+        self._fork_url: str | None = None
+        self.hangup_cause: str | None = None
+        self._caller_gone = asyncio.Event()
+        self._answered = asyncio.Event()
+        self._done_with_channel = asyncio.Event()  # HANGUP_COMPLETE or a notice
+        self._we_hung_up = False
+        self._transferred = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.kill_audio_sent = 0
+        self.silence_restarts = 0
+
+    # -- the call --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.esl.start()
+        try:
+            await run_guarded(
+                self._run, caller_gone=self._caller_gone.is_set,
+                end_politely=self._end_politely, finish=self._finish,
+                what=f"FreeSWITCH call {self.uuid or '(connecting)'}",
+            )
+        finally:
+            await self._let_go()
+
+    async def _run(self) -> CallOutcome:
+        svc = self._svc
+        connect = await self.esl.checked(commands.connect())
+        data = connect.decoded()
+        self.uuid = data.get("Unique-ID", "")
+        if not self.uuid:
+            raise EslProtocolError("the connect reply names no channel (no Unique-ID)")
+        dialed = data.get("Caller-Destination-Number", "")
+        caller_number = data.get("Caller-Caller-ID-Number", "")
+        caller_name = data.get("Caller-Caller-ID-Name", "")
+        await self.esl.checked(commands.myevents())
+        await self.esl.checked(commands.linger())
+        found = await svc.numbers.find_inbound(dialed)
+        number, assistant = found if found is not None else (None, None)
+        self._assistant = assistant
+        self.call = await svc.calls.create_call(
+            org_id=number.org_id if number else None,
+            assistant_id=assistant.id if assistant else None,
+            number_id=number.id if number else None, dialed=dialed,
+            caller_number=caller_number, caller_name=caller_name,
+            channel_id=f"freeswitch/{self.uuid}", direction="inbound",
+        )
+        bind_call_uid(self.call.uid)
+        svc.live.started(self.call.uid, self.call.id, dialed, caller_number)
+        await svc.calls.add_event(self.call.id, "freeswitch_socket", {
+            "uuid": self.uuid, "channel": data.get("Channel-Name", ""),
+            "switch": data.get("FreeSWITCH-Switchname", ""), "core_uuid": data.get("Core-UUID", ""),
+            "pbx": svc.settings.freeswitch.name,
+        })
+        if assistant is None:
+            return await self._unknown_number(dialed)
+        await self._answer()
+        await svc.calls.mark_answered(self.call.id)
+        if self._caller_gone.is_set():
+            return CallOutcome("abandoned", "caller_hangup")
+        dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
+        return await self._converse(assistant.language, assistant, dialog)
+
+    async def _unknown_number(self, dialed: str) -> CallOutcome:
+        svc = self._svc
+        action = svc.settings.calls.unknown_number_action
+        assert self.call is not None
+        await svc.calls.add_event(self.call.id, "unknown_number",
+                                  {"dialed": dialed, "action": action})
+        if action == "continue":
+            target = svc.settings.calls.fallback_target
+            if await self._transfer_to(target):
+                return CallOutcome("rejected", "unknown_number: continued in dialplan")
+        elif action == "message":
+            await self._answer()
+            if not self._caller_gone.is_set():
+                await self._converse("en", None, svc.dialogs.announcement(
+                    svc.settings.calls.unknown_number_message))
+        await self._hang_up()
+        return CallOutcome("rejected", "unknown_number")
+
+    async def _answer(self) -> None:
+        await self.esl.checked(commands.execute("answer"))
+        waiter = asyncio.get_running_loop().create_task(self._answered.wait())
+        gone = asyncio.get_running_loop().create_task(self._caller_gone.wait())
+        try:
+            await asyncio.wait({waiter, gone}, timeout=ANSWER_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            gone.cancel()
+        if not self._answered.is_set() and not self._caller_gone.is_set():
+            raise MediaError(f"FreeSWITCH did not answer {self.uuid} in {ANSWER_TIMEOUT_S:.0f} s")
+
+    async def _start_fork(self) -> ForkTransport:
+        svc, fs = self._svc, self._svc.settings.freeswitch
+        if fs.sample_rate not in (8000, 16000):
+            raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {fs.sample_rate}")
+        transport = ForkTransport(fs.sample_rate)
+        self._transport = transport
+        self._fork_url = svc.forks.expect(transport)
+        await self.esl.checked(commands.execute("playback", SILENCE))
+        assert self.call is not None
+        reply = await self.esl.api(audio_fork.start_args(
+            self.uuid, self._fork_url, rate=fs.sample_rate, metadata={"call": self.call.uid},
+            bidirectional_rate=fs.sample_rate,
+        ))
+        if not reply.startswith("+OK"):
+            raise MediaError(f"uuid_audio_fork start failed: {reply.strip()} (is mod_audio_fork"
+                             " loaded?)")
+        try:
+            await asyncio.wait_for(asyncio.shield(transport.connected), CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise MediaError(f"mod_audio_fork did not connect to {self._fork_url} in"
+                             f" {CONNECT_TIMEOUT_S:.0f} s") from None
+        return transport
+
+    async def _converse(self, language: str, assistant: Assistant | None,
+                        dialog: DialogEngine) -> CallOutcome:
+        svc = self._svc
+        assert self.call is not None
+        transport = self._transport or await self._start_fork()
+        settings = svc.dialogs.pipeline_settings(assistant)
+        fallback = await svc.speech.tts_for({"engine": "espeak-ng",
+                                             "voice": settings.fallback_voice})
+        ctx = CallContext(call_uid=self.call.uid, caller_number=self.call.caller_number,
+                          dialed=self.call.dialed, language=language)
+        pipeline = CallPipeline(
+            transport=transport,
+            stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
+            tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
+            fallback_tts=fallback, dialog=dialog, ctx=ctx,
+            journal=KillAudioJournal(svc.calls, self.call.id, observer=svc.live.on_turn,
+                                     queue=svc.writes, on_barge_in=self._kill_audio),
+            clock=svc.clock, settings=settings, transfer=self._transfer_to,
+            ringback_region=svc.settings.calls.ringback_region,
+        )
+        self._pipeline = pipeline
+        if self._caller_gone.is_set():
+            pipeline.end(outcome_for_cause(self.hangup_cause or "NORMAL_CLEARING"))
+        outcome = await pipeline.run()
+        if ctx.slots:
+            await svc.calls.set_slots(self.call.id, ctx.slots)
+        if not self._transferred:
+            await self._hang_up()
+        return outcome
+
+    # -- FreeSWITCH's side -------------------------------------------------------------------------
+    def _on_event(self, event: EslEvent) -> None:
+        if event.uuid and self.uuid and event.uuid != self.uuid:
+            return
+        name = event.name
+        if name == "CHANNEL_ANSWER":
+            self._answered.set()
+        elif name == "DTMF" and self._pipeline is not None:
+            self._pipeline.on_dtmf(event.get("DTMF-Digit"))
+        elif name == "CHANNEL_HANGUP":
+            self._gone(event.get("Hangup-Cause", "NORMAL_CLEARING"))
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._done_with_channel.set()
+        elif name == "CHANNEL_EXECUTE_COMPLETE" and event.get("Application") == "playback" \
+                and event.get("Application-Data") == SILENCE:
+            self._keep_writing()
+        elif name == "CUSTOM" and event.subclass == "mod_audio_fork::connect_failed":
+            log.error("call %s: mod_audio_fork could not connect: %s", self.uuid, event.body)
+
+    def _on_notice(self, notice: DisconnectNotice) -> None:
+        self._done_with_channel.set()
+        if not self._caller_gone.is_set():
+            self._gone(self.hangup_cause or "NORMAL_CLEARING")
+
+    def _on_closed(self, reason: str) -> None:
+        self._done_with_channel.set()
+        if not self._caller_gone.is_set() and not self._transferred:
+            log.warning("call %s: the ESL socket ended: %s", self.uuid, reason)
+            self._gone(self.hangup_cause or "NORMAL_CLEARING", reason=f"esl: {reason}")
+
+    def _gone(self, cause: str, reason: str | None = None) -> None:
+        if self._caller_gone.is_set():
+            return
+        self.hangup_cause = cause
+        self._caller_gone.set()
+        if self._pipeline is not None and not self._we_hung_up and not self._transferred:
+            outcome = outcome_for_cause(cause) if reason is None or not reason.startswith(
+                "esl: protocol") else CallOutcome("failed", f"pbx_connection: {reason}")
+            self._pipeline.end(outcome)
+
+    def _keep_writing(self) -> None:
+        """The silence playback ended (killAudio's CF_BREAK, uuid_break): start it again, or the
+        fork's audio back is no longer heard."""
+        if self._caller_gone.is_set() or self._we_hung_up or self._transferred:
+            return
+        self.silence_restarts += 1
+        self._spawn(self._command_quietly(commands.execute("playback", SILENCE)))
+
+    def _kill_audio(self) -> None:
+        if self._transport is not None:
+            self.kill_audio_sent += 1
+            self._transport.kill_audio()
+
+    # -- our side ----------------------------------------------------------------------------------
+    async def _transfer_to(self, target: str) -> bool:
+        """A blind transfer: ``uuid_transfer <uuid> <extension> XML <context>``. ``target`` is
+        ``context,extension[,priority]``, ``extension@context`` or an extension (in the
+        channel's context). True when FreeSWITCH took it."""
+        context, extension = "", target.strip()
+        if "," in extension:
+            context, extension = (part.strip() for part in extension.split(",")[:2])
+        elif "@" in extension:
+            extension, context = (part.strip() for part in extension.split("@", 1))
+        if not extension or any(ch.isspace() for ch in extension + context):
+            log.error("call %s: transfer target %r unusable on FreeSWITCH", self.uuid, target)
+            return False
+        await self._stop_fork()
+        line = f"uuid_transfer {self.uuid} {extension}" + (f" XML {context}" if context else "")
+        self._transferred = True
+        try:
+            reply = await self.esl.api(line)
+        except EslProtocolError as exc:
+            reply = f"-ERR {exc}"
+        if reply.startswith("+OK"):
+            if self.call is not None:
+                await self._svc.calls.add_event(self.call.id, "transferred",
+                                                {"target": target, "how": "uuid_transfer"})
+            return True
+        self._transferred = False
+        log.warning("call %s: uuid_transfer refused: %s", self.uuid, reply.strip())
+        return False
+
+    async def _stop_fork(self) -> None:
+        if self._fork_url is None:
+            return
+        with contextlib.suppress(EslProtocolError):
+            await self.esl.api(audio_fork.stop_args(self.uuid))
+        self._svc.forks.forget(self._fork_url)
+        self._fork_url = None
+
+    async def _hang_up(self) -> None:
+        """End the call from our side: ``uuid_kill`` (not a queued sendmsg hangup)."""
+        if self._caller_gone.is_set() or self._we_hung_up or not self.esl.open:
+            return
+        self._we_hung_up = True
+        try:
+            reply = await self.esl.api(f"uuid_kill {self.uuid}")
+        except EslProtocolError as exc:
+            log.warning("call %s: uuid_kill failed: %s", self.uuid, exc)
+            return
+        if not reply.startswith("+OK"):
+            log.warning("call %s: uuid_kill answered %s", self.uuid, reply.strip())
+
+    async def _end_politely(self) -> None:
+        if self._pipeline is None and self.call is not None and not self._caller_gone.is_set():
+            settings = self._svc.dialogs.pipeline_settings(self._assistant)
+            apology = AnnouncementDialog(settings.apology_text, reason="setup_failed")
+            try:
+                async with asyncio.timeout(APOLOGY_LIMIT_S):
+                    await self._converse(settings.language, self._assistant, apology)
+            except (CallwrightError, TimeoutError) as exc:
+                log.warning("could not apologise to FreeSWITCH caller %s: %s", self.uuid, exc)
+        await self._hang_up()
+
+    async def _finish(self, outcome: CallOutcome) -> None:
+        svc, call = self._svc, self.call
+        if call is None:
+            log.error("FreeSWITCH call %s ended before its call row existed: %s", self.uuid,
+                      outcome)
+            return
+        try:
+            if self.hangup_cause is not None:
+                await svc.calls.add_event(call.id, "hangup", {"cause": self.hangup_cause})
+            if self._transport is not None:
+                await svc.calls.add_event(call.id, "freeswitch_media", {
+                    "frames_in": self._transport.frames_in, "kill_audio": self.kill_audio_sent,
+                    "silence_restarts": self.silence_restarts,
+                })
+        finally:
+            await svc.calls.close_call(call.id, outcome.status, outcome.reason)
+            svc.live.ended(call.id, outcome.status, outcome.reason)
+            log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)
+
+    async def _let_go(self) -> None:
+        """After the call: wait for FreeSWITCH's last events (bounded), close the socket."""
+        if self._transport is not None:
+            await self._transport.close()
+        if self._fork_url is not None:
+            self._svc.forks.forget(self._fork_url)
+        if self.esl.open and (self._we_hung_up or self._caller_gone.is_set()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done_with_channel.wait(), HANGUP_WAIT_S)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.esl.close()
+
+    def _llm_failed(self, error: Exception) -> None:
+        if self.call is not None:
+            detail = {"error": type(error).__name__, "message": str(error)[:500]}
+            self._spawn(self._svc.calls.add_event(self.call.id, "llm_error", detail))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _command_quietly(self, data: bytes) -> None:
+        with contextlib.suppress(EslProtocolError, EslCommandError):
+            await self.esl.command(data)

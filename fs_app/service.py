@@ -1,0 +1,178 @@
+"""The FreeSWITCH call service's composition root (``callwright serve-freeswitch``).
+
+``FreeswitchService(settings).start()`` opens the store (closing calls a crash left in progress),
+imports the speech engines' native modules and loads the default model before taking a call,
+starts the pacer clock and mod_audio_fork's WebSocket server, then listens for the dialplan's
+``socket`` application: each connection is one call (:class:`FreeswitchCallSession`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+
+import aiohttp
+
+from callwright.call.assistant_runtime import AssistantRuntime, voice_for
+from callwright.call.live import LiveCalls
+from callwright.config import Settings
+from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
+from callwright.dialog.llm_client import LlmClientFactory
+from callwright.errors import ConfigError, MediaError, SpeechError
+from callwright.media.pacer import PacerClock
+from callwright.privacy.secrets import MasterKey
+from callwright.speech.registry import SpeechEngines
+from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
+from callwright.speech.warmup import (
+    DEFAULT_WARM_STREAMS,
+    EngineUse,
+    import_native_modules,
+    warm_engines,
+)
+from callwright.store.assistants import AssistantRepository
+from callwright.store.calls import CallOrigin, CallRepository
+from callwright.store.credentials import CredentialRepository
+from callwright.store.db import Database
+from callwright.store.numbers import NumberRepository
+from callwright.store.queued_calls import QueuedCallRepository
+from callwright.store.recovery import close_abandoned_calls
+from callwright.store.write_queue import WriteQueue
+from fs_app.call_session import FreeswitchCallSession
+from fs_app.fork_media import ForkServer
+from fs_app.services import FsServices
+
+log = logging.getLogger(__name__)
+
+STOP_WRITES_S = 10.0
+
+
+class FreeswitchService:
+    def __init__(self, settings: Settings, *, vosk_models: VoskModelCache = SHARED_MODELS,
+                 warm_streams: int = DEFAULT_WARM_STREAMS) -> None:
+        fs = settings.freeswitch
+        if fs.sample_rate not in (8000, 16000):
+            raise ConfigError("freeswitch.sample_rate", "8000 or 16000", fs.sample_rate)
+        self.settings = settings
+        self.warm_streams = warm_streams
+        self.live = LiveCalls()
+        self.clock = PacerClock()
+        self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
+        self.writes = WriteQueue()
+        self.forks = ForkServer(fs.audio_host, fs.audio_port, fs.audio_url_host)
+        self.db: Database | None = None
+        self.services: FsServices | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.llm_clients: LlmClientFactory | None = None
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    @property
+    def socket_port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.db = await Database.open(settings.store.path)
+        closed = await close_abandoned_calls(self.db)
+        if closed:
+            log.warning("closed %d call(s) left in progress by a previous run", closed)
+        await asyncio.to_thread(import_native_modules)
+        await self.speech.stt_for(None)  # the default model now, not on the first call
+        self.clock.start()
+        self._http = aiohttp.ClientSession()
+        master_key = await asyncio.to_thread(
+            MasterKey.load_or_create, settings.server.master_key_file
+        )
+        credentials = CredentialRepository(self.db, master_key)
+        if settings.llm.enabled:
+            self.llm_clients = LlmClientFactory(settings.llm, credentials)
+            await self.llm_clients.start()
+        assistants = AssistantRepository(self.db)
+        runtime = AssistantRuntime(settings, assistants, db=self.db, llm_clients=self.llm_clients,
+                                   http=self._http, credentials=credentials)
+        await self._prewarm(assistants)
+        await self.forks.start()
+        origin = CallOrigin(settings.node_id, settings.freeswitch.name)
+        self.services = FsServices(
+            settings=settings,
+            calls=QueuedCallRepository(self.db, self.writes,
+                                       inner=CallRepository(self.db, origin=origin)),
+            numbers=NumberRepository(self.db), dialogs=runtime, speech=self.speech,
+            clock=self.clock, live=self.live, forks=self.forks, writes=self.writes,
+        )
+        fs = settings.freeswitch
+        try:
+            self._server = await asyncio.start_server(self._accept, fs.socket_host,
+                                                      fs.socket_port)
+        except OSError as exc:
+            raise MediaError(f"cannot listen for FreeSWITCH's socket app on "
+                             f"{fs.socket_host}:{fs.socket_port}: {exc}") from exc
+        log.info("waiting for FreeSWITCH on %s:%d (socket app), audio on %s:%d",
+                 fs.socket_host, self.socket_port, fs.audio_host, self.forks.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.services is not None
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await FreeswitchCallSession(self.services, reader, writer).run()
+        except asyncio.CancelledError:
+            # stop(): the session closed its row (server_shutdown). Not re-raised: asyncio's
+            # stream server would log a cancelled connection task as an error.
+            log.info("a FreeSWITCH call was ended by the service stopping")
+        finally:
+            self._sessions.discard(task)
+
+    async def _prewarm(self, assistants: AssistantRepository) -> None:
+        """Every assistant's engines warmed at the fork's rate, its prompts synthesised."""
+        rate = self.settings.freeswitch.sample_rate
+        listed = await assistants.list_all()
+        uses = [EngineUse(None, None, rate, self.settings.calls.unknown_number_voice,
+                          name="calls to unknown numbers")]
+        uses += [EngineUse(a.stt, a.tts, rate, voice_for(a.language, a.tts), name=a.name)
+                 for a in listed]
+        await warm_engines(self.speech, uses, streams=self.warm_streams)
+        for assistant in listed:
+            texts = [assistant.greeting] if assistant.greeting else []
+            flow = await assistants.latest_flow(assistant.id)
+            if flow is not None:
+                texts.extend(fixed_prompts(flow[1]))
+            texts.extend(failure_prompts(assistant.language))
+            try:
+                tts = await self.speech.tts_for(assistant.tts)
+                await tts.prewarm(texts, rate, voice_for(assistant.language, assistant.tts))
+            except (SpeechError, ConfigError) as exc:
+                log.warning("could not prepare the prompts of %s: %s", assistant.name, exc)
+
+    async def stop(self) -> None:
+        """Stop taking calls, end the calls in progress (their rows closed), release the rest."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        await asyncio.gather(*self._sessions, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        await self.forks.stop()
+        await self.clock.stop()
+        await self.speech.close()
+        if self.llm_clients is not None:
+            await self.llm_clients.aclose()
+        if self._http is not None:
+            await self._http.close()
+        lost = await self.writes.close(STOP_WRITES_S)
+        if lost:
+            log.error("%d store write(s) lost: the store stayed locked at shutdown", lost)
+        if self.db is not None:
+            await self.db.close()
+
+
+def with_ports(settings: Settings, socket_port: int, audio_port: int) -> Settings:
+    """``settings`` listening on other ports (0 = any free one: tests and the demo)."""
+    return replace(settings, freeswitch=replace(settings.freeswitch, socket_port=socket_port,
+                                                audio_port=audio_port))

@@ -1,0 +1,30 @@
+"""What a FreeSWITCH call session needs from the rest of the process, wired once in
+:mod:`fs_app.service` (the composition root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callwright.call.assistant_runtime import AssistantRuntime
+from callwright.call.live import LiveCalls
+from callwright.config import Settings
+from callwright.media.pacer import PacerClock
+from callwright.speech.registry import SpeechEngines
+from callwright.store.calls import CallRepository
+from callwright.store.numbers import NumberRepository
+from callwright.store.write_queue import WriteQueue
+from fs_app.fork_media import ForkServer
+
+
+@dataclass(slots=True)
+class FsServices:
+    settings: Settings
+    calls: CallRepository
+    numbers: NumberRepository
+    dialogs: AssistantRuntime
+    speech: SpeechEngines
+    clock: PacerClock
+    live: LiveCalls
+    forks: ForkServer
+    #: The store writes of every call, in order, retried while the store is locked.
+    writes: WriteQueue | None = None

@@ -1,0 +1,121 @@
+"""Whole calls through FreeSWITCH: the FreeSWITCH call service against the FreeSWITCH simulator
+(the dialplan's socket app over real TCP, mod_audio_fork over a real WebSocket on 127.0.0.1),
+real Vosk (Korean), real espeak-ng, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
+from ari_app.demo_caller import heard_speech_after, synthesize_phrases
+from ari_app.simulator.caller import SimulatedCaller
+from callwright.dialog.demo_flow import DEMO_FLOW
+from tests.fs_app.conftest import FsHarness, MakeFsHarness
+
+pytestmark = pytest.mark.slow
+
+TURN_S = 25.0
+
+
+async def talk(h: FsHarness, caller: SimulatedCaller, phrases: tuple[str, ...]) -> list[float]:
+    """Wait for the greeting, then say each phrase once the assistant is quiet; the delays from
+    the end of each phrase to the first reply audio heard."""
+    audio = await synthesize_phrases(await h.caller_voice(), phrases, "ko")
+    await caller.wait_for_speech(TURN_S)
+    gaps = []
+    for pcm in audio:
+        await caller.wait_until_quiet(900, timeout=TURN_S)
+        await caller.say(pcm)
+        stopped = time.monotonic()
+        gaps.append(await heard_speech_after(caller, stopped, TURN_S) - stopped)
+    return gaps
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+async def test_a_call_is_answered_greeted_understood_replied_and_logged(
+    make_fs_harness: MakeFsHarness, rate: int,
+) -> None:
+    h = await make_fs_harness(rate=rate)
+    caller = SimulatedCaller()
+    call = h.dial(caller_number=DEMO_CALLER, caller=caller)
+    gaps = await talk(h, caller, DEMO_PHRASES)
+    await asyncio.wait_for(call.ended.wait(), TURN_S)  # the assistant hung up (uuid_kill)
+
+    row = await h.closed_call()
+    assert row.status == "completed", row.end_reason
+    assert row.end_reason == "demo_booked"
+    assert row.dialed == DEMO_NUMBER and row.caller_number == DEMO_CALLER
+    assert row.channel_id == f"freeswitch/{call.b.channel.uuid}"
+    assert row.pbx == "freeswitch"
+    assert row.answered_at is not None
+    turns = await h.calls.turns(row.id)
+    assert [t.speaker for t in turns] == ["assistant", "caller", "assistant", "caller", "assistant"]
+    assert [t.text for t in turns if t.speaker == "caller"] == list(DEMO_PHRASES)
+    nodes = DEMO_FLOW["nodes"]
+    assert turns[0].text == nodes["greet"]["prompt"]
+    assert turns[4].text == nodes["booked"]["text"]
+    assert all(0 < gap < 5 for gap in gaps), gaps
+    events = {e.kind: e.detail for e in await h.calls.events(row.id)}
+    assert events["freeswitch_socket"]["uuid"] == call.b.channel.uuid
+    assert events["freeswitch_media"]["frames_in"] > 100
+    assert call.b.channel.hangup_cause == "NORMAL_CLEARING"
+    assert h.sim.channels == {}  # nothing left on the switch
+
+
+async def test_the_caller_barging_in_stops_the_reply_with_kill_audio(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness()
+    caller = SimulatedCaller()
+    call = h.dial(caller=caller)
+    hello = (await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko"))[0]
+    await caller.wait_for_speech(TURN_S)
+    await asyncio.sleep(0.8)  # into the greeting
+    await caller.say(hello)
+    said_end = time.monotonic()
+    await caller.wait_until_quiet(600, timeout=TURN_S)
+    await caller.hangup()
+    row = await h.closed_call()
+    events = [(e.kind, e.detail) for e in await h.calls.events(row.id)]
+    barge = [d for k, d in events if k == "barge_in"]
+    assert barge, events
+    media = next(d for k, d in events if k == "freeswitch_media")
+    assert media["kill_audio"] >= 1 and media["silence_restarts"] >= 1
+    turns = await h.calls.turns(row.id)
+    assert turns[0].interrupted
+    assert said_end > 0 and call.ended.is_set() or await asyncio.wait_for(call.ended.wait(), 5)
+
+
+async def test_keys_reach_the_dialog_and_the_caller_hanging_up_closes_the_row(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness()
+    caller = SimulatedCaller()
+    call = h.dial(caller=caller)
+    await caller.wait_for_speech(TURN_S)
+    await caller.wait_until_quiet(900, timeout=TURN_S)
+    caller.send_dtmf("1")
+    await asyncio.sleep(1.0)
+    await caller.hangup()
+    row = await h.closed_call()
+    assert row.status == "completed" and row.end_reason == "caller_hangup"
+    kinds = [e.kind for e in await h.calls.events(row.id)]
+    assert "hangup" in kinds
+    await asyncio.wait_for(call.ended.wait(), 5)
+    assert h.sim.channels == {}
+
+
+async def test_an_unknown_number_hears_a_message_and_is_hung_up(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness()
+    caller = SimulatedCaller()
+    call = h.dial("999", caller=caller)
+    await caller.wait_for_speech(TURN_S)
+    await asyncio.wait_for(call.ended.wait(), TURN_S)
+    row = await h.closed_call()
+    assert row.status == "rejected" and row.end_reason == "unknown_number"
+    assert row.org_id is None
