@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
+from admin.assistant_rows import read_tools, read_transfer_targets, tool_rows, transfer_rows
 from admin.errors import UserError
 from admin.forms import flag, json_value, optional_id, text, whole
 from admin.html import Html, h, join, options
@@ -84,8 +84,8 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
         await ctx.services.credentials.get_by_id(ctx.org_id, credential_id)  # same org, or 404
     llm["credential_id"] = credential_id
     fields.update(stt=stt, tts=tts, llm=llm)
-    fields["tools"] = json_value(data, "tools", list, api=False)
-    fields["transfer_targets"] = json_value(data, "transfer_targets", list, api=False)
+    fields["tools"] = read_tools(data)
+    fields["transfer_targets"] = read_transfer_targets(data)
     return fields
 
 
@@ -262,22 +262,8 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
                     hint="context,extension[,priority]; empty: the server's fallback.",
                 ),
             ),
-            field(
-                "Tools (JSON list)",
-                textarea(
-                    "tools", json.dumps(a.tools if a else [], indent=2), rows=4, class_="code"
-                ),
-            ),
-            field(
-                "Transfer targets (JSON list)",
-                textarea(
-                    "transfer_targets",
-                    json.dumps(a.transfer_targets if a else [], indent=2),
-                    rows=4,
-                    class_="code",
-                ),
-                hint='e.g. [{"name": "sales", "endpoint": "PJSIP/200"}]',
-            ),
+            tool_rows(a.tools if a else [], [c.name for c in creds if c.kind == "webhook_url"]),
+            transfer_rows(a.transfer_targets if a else []),
             Html('<button type="submit">Save</button>'),
         ]
     )

