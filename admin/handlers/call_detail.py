@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.errors import Missing, UserError
+from admin.event_words import event_words
 from admin.handlers import call_restrictions as restricting
 from admin.handlers.calls import duration, status_badge
 from admin.handlers.legal_holds import as_json, hold_controls, hold_summary, holds_of_call
@@ -97,10 +98,11 @@ def timeline(
                 0,
                 h(
                     '<li class="event{bad}"><span class="when">{when}</span>'
-                    '<span class="who">{kind}</span><p>{detail}</p></li>',
+                    '<span class="who" title="{name}">{kind}</span><p>{detail}</p></li>',
                     bad=" error" if is_error else "",
                     when=_offset(start, event["at"]),
-                    kind=event["kind"].replace("_", " "),
+                    kind=event_words(event["kind"]),
+                    name=event["kind"],
                     detail=", ".join(f"{k}: {v}" for k, v in detail.items())
                     if isinstance(detail, dict)
                     else str(detail),
