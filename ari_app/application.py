@@ -22,9 +22,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-from ari_app.ari.events import ApplicationReplaced, AriEvent, StasisStart
+from ari_app.ari.events import ApplicationReplaced, AriEvent, Dial, StasisStart
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import AriRestClient
 from ari_app.reconcile import (
@@ -45,6 +45,13 @@ from callwright.store.calls import CallRepository
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[StasisStart], CallSession]
+
+
+class OutboundWatcher(Protocol):
+    """An outbound call being placed (ari_app.outbound_call): its channel's events until a
+    session takes it."""
+
+    def handle(self, event: AriEvent) -> None: ...
 
 #: How long a reconciliation waits for the StasisStarts queued behind it before it takes the
 #: callers it found for orphans (see AriApplication._settle).
@@ -78,6 +85,7 @@ class AriApplication:
         self._tasks: set[asyncio.Task[None]] = set()        # sessions
         self._task_of: dict[str, asyncio.Task[None]] = {}   # caller channel id → its task
         self._chores: set[asyncio.Task[None]] = set()       # deletions, turned-away callers
+        self._outbound: dict[str, OutboundWatcher] = {}     # our originated channel → its dial
         self.ignored_channels = 0
         self.draining = False
         #: Where new callers go while draining (None: the priority after Stasis()).
@@ -95,11 +103,29 @@ class AriApplication:
     def forget_media_channel(self, channel_id: str) -> None:
         self._media.pop(channel_id, None)
 
+    def expect_outbound(self, channel_id: str, watcher: OutboundWatcher) -> None:
+        """Events of ``channel_id`` (an outbound call we originate) go to ``watcher`` until a
+        session takes the channel (:meth:`start_session`)."""
+        self._outbound[channel_id] = watcher
+
+    def forget_outbound(self, channel_id: str) -> None:
+        self._outbound.pop(channel_id, None)
+
+    def start_session(self, session: CallSession) -> asyncio.Task[None]:
+        """Run ``session`` (an answered outbound call); its task, done when the call is."""
+        self._start_session(session)
+        return self._task_of[session.channel.id]
+
     # -- events ----------------------------------------------------------------------------------
 
     async def on_event(self, event: AriEvent) -> None:
         if isinstance(event, ApplicationReplaced):
             log.error("another process connected as our ARI application: events now go there")
+            return
+        if isinstance(event, Dial):  # about an outbound call's channel (its peer)
+            dialing = self._outbound.get(event.peer.id)
+            if dialing is not None:
+                dialing.handle(event)
             return
         channel = getattr(event, "channel", None)
         if not isinstance(channel, Channel):
@@ -116,6 +142,10 @@ class AriApplication:
         if kept is not None:
             if kept.handle(event):
                 self._chore(self._end_kept(kept))
+            return
+        dialing = self._outbound.get(channel.id)
+        if dialing is not None:
+            dialing.handle(event)
             return
         if isinstance(event, StasisStart):
             self._new_caller(event)
@@ -173,7 +203,7 @@ class AriApplication:
             log.warning("could not reconcile with Asterisk after %s: %s",
                         "a reconnect" if reconnect else "start-up", exc)
             return
-        owned_channels = set(self._media) | set(self._kept)
+        owned_channels = set(self._media) | set(self._kept) | set(self._outbound)
         owned_bridges = {s.bridge_id for s in self.sessions.values() if s.bridge_id}
         owned_bridges |= {k.bridge_id for k in self._kept.values()}
         plan = plan_reconciliation(

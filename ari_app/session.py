@@ -48,6 +48,7 @@ from ari_app.call_setup import (
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
+from ari_app.outbound_start import OutboundStart
 from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
 from ari_app.recovery import (
     HandBack,
@@ -73,7 +74,8 @@ log = logging.getLogger(__name__)
 
 class CallSession:
     def __init__(
-        self, services: SessionServices, start: StasisStart, *, recovering: bool = False
+        self, services: SessionServices, start: StasisStart, *, recovering: bool = False,
+        outbound: OutboundStart | None = None,
     ) -> None:
         self._svc = services
         self._start = start
@@ -81,6 +83,8 @@ class CallSession:
         self.media_channel_id = f"{MEDIA_ID_PREFIX}{uuid.uuid4().hex[:16]}"
         #: A caller found in our app with no session (ari_app.recovery), not a new StasisStart.
         self._recovering = recovering
+        #: An outbound call the callee answered (ari_app.outbound_call), not an inbound one.
+        self._outbound = outbound
         #: Set when the service hands the caller back to the dialplan (drain, stop).
         self._handback: HandBack | None = None
         self.bridge_id: str | None = None
@@ -202,6 +206,8 @@ class CallSession:
     async def _run(self) -> CallOutcome:
         if self._recovering:
             return await self._recover()
+        if self._outbound is not None:
+            return await self._run_outbound(self._outbound)
         svc = self._svc
         dialed = self._start.args[0] if self._start.args else (
             self.channel.dialplan.exten if self.channel.dialplan else ""
@@ -290,6 +296,20 @@ class CallSession:
             rec.assistant.language, rec.assistant, dialog, last_seq=rec.journal.last_seq
         )
 
+    async def _run_outbound(self, out: OutboundStart) -> CallOutcome:
+        """An answered outbound call: its row exists and the channel is Up; the assistant
+        speaks first, with the call's variables as the first slots (see _converse)."""
+        svc = self._svc
+        self.call, self._assistant = out.call, out.assistant
+        bind_call_uid(out.call.uid)
+        svc.live.started(out.call.uid, out.call.id, out.call.dialed, out.call.dialed)
+        await svc.calls.mark_answered(out.call.id)
+        await self._connect_media()
+        if self._caller_gone.is_set():
+            return CallOutcome("completed", "callee_hangup")
+        dialog = await out.dialog(self._llm_failed)
+        return await self._converse(out.assistant.language, out.assistant, dialog)
+
     async def _unknown_number(self, dialed: str) -> CallOutcome:
         svc = self._svc
         action = svc.settings.calls.unknown_number_action
@@ -353,6 +373,8 @@ class CallSession:
             last_seq=last_seq,
             privacy=self._privacy,
         )
+        if self._outbound is not None:
+            ctx.slots.update(self._outbound.variables)
         self._pipeline = pipeline
         outcome = await pipeline.run()
         if then is not None and not self._caller_gone.is_set() and self._handback is None:
