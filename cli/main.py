@@ -15,6 +15,7 @@ from typing import Any
 from callwright.config import Settings, load_config
 from callwright.process import run_command, setup_logging, wait_for_signal
 from cli.accounts import add_user_parser
+from cli.calls import add_call_parser
 from cli.doctor import add_doctor_parser
 from cli.models import add_models_parser
 from cli.privacy import add_privacy_parser
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate the configuration and print it")
     p.set_defaults(func=cmd_check)
 
+    add_call_parser(sub)
     add_doctor_parser(sub)
     add_models_parser(sub)
     add_privacy_parser(sub)
