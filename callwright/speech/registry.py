@@ -43,6 +43,7 @@ from callwright.speech.openai_tts import OpenAiTts, ResponseFormat
 from callwright.speech.piper_tts import PiperTts
 from callwright.speech.pocketsphinx_stt import PocketsphinxSttEngine
 from callwright.speech.protocols import SttEngine
+from callwright.speech.stt_scheduler import default_threads
 from callwright.speech.tts_cache import CachedTts
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache, VoskSttEngine
 
@@ -140,7 +141,8 @@ class SpeechEngines:
             async def build() -> SttEngine:
                 path = await asyncio.to_thread(self._resolve, model)
                 return await VoskSttEngine.load(
-                    path, threads=self.settings.stt_threads, models=self._vosk_models
+                    path, threads=self.settings.stt_threads or default_threads(),
+                    models=self._vosk_models,
                 )
 
         elif engine == "pocketsphinx":
@@ -152,7 +154,9 @@ class SpeechEngines:
             key = ("pocketsphinx",)
 
             async def build() -> SttEngine:
-                stt = PocketsphinxSttEngine(processes=self.settings.stt_threads)
+                stt = PocketsphinxSttEngine(
+                    processes=self.settings.stt_threads or default_threads()
+                )
                 try:
                     await stt.start()
                 except BaseException:

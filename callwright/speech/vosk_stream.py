@@ -16,11 +16,15 @@ from typing import TYPE_CHECKING, Any
 from callwright.errors import SpeechError
 from callwright.speech.protocols import Transcript
 from callwright.speech.recognizer_pool import PoolKey
+from callwright.speech.stt_scheduler import FINISHING, LIVE
 
 if TYPE_CHECKING:  # vosk_stt imports VoskStream from here
     from callwright.speech.vosk_stt import KaldiRecognizerLike, VoskSttEngine
 
 UNK = "[unk]"
+#: While the engine's threads are all busy, a live stream asks for a partial result only every
+#: this many batches (a partial costs a decoder traceback; the final result matters more).
+BUSY_PARTIAL_EVERY = 4
 
 
 def _words_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,6 +67,7 @@ class VoskStream:
         self._partial = ""
         self._result: Transcript | None = None
         self._final_job: asyncio.Future[dict[str, Any]] | None = None
+        self._batches = 0
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="vosk-stream")
 
     @property
@@ -106,7 +111,9 @@ class VoskStream:
         if self._error is not None:
             raise self._error
         if self._final_job is None:
-            self._final_job = asyncio.ensure_future(self._engine.run(self._final_result))
+            self._final_job = asyncio.ensure_future(
+                self._engine.run(self._final_result, priority=FINISHING)
+            )
             self._final_job.add_done_callback(_retrieve)
         final = await asyncio.shield(self._final_job)
         segments = [*self._segments, final]
@@ -161,23 +168,36 @@ class VoskStream:
                     break
                 batch = bytes(self._pending[:size])
                 del self._pending[:size]
+                self._batches += 1
+                want_partial = (self._finishing is False and (
+                    not self._engine.busy or self._batches % BUSY_PARTIAL_EVERY == 0))
                 try:
-                    segment, partial = await self._engine.run(self._accept, batch)
+                    segment, partial = await self._engine.run(
+                        self._accept, batch, want_partial,
+                        priority=FINISHING if self._finishing else LIVE,
+                    )
                 except SpeechError as exc:
                     self.fail(exc)
                     return
                 if segment is not None:
                     self._segments.append(segment)
-                self._partial = partial
+                if partial is not None:
+                    self._partial = partial
             if self._closing or self._error is not None:
                 return
             if self._finishing and len(self._pending) < 2:
                 return
 
-    def _accept(self, batch: bytes) -> tuple[dict[str, Any] | None, str]:
+    def _accept(
+        self, batch: bytes, want_partial: bool = True
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """Decode ``batch``: a finished segment (Vosk's own endpoint), and the new partial
+        (None when not asked for: the last one stands)."""
         recognizer = self._live_recognizer()
         if recognizer.AcceptWaveform(batch):
             return json.loads(recognizer.Result()), ""
+        if not want_partial:
+            return None, None
         return None, _text_of(json.loads(recognizer.PartialResult()), "partial")
 
     def _final_result(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@ call. Each caller turn opens a :class:`VoskStream`, which borrows a warm ``Kaldi
 :class:`~callwright.speech.recognizer_pool.RecognizerPool` keyed by ``(sample_rate, grammar)``.
 
 ``AcceptWaveform`` can block for hundreds of milliseconds, so it never runs on the event loop: every
-native call runs on the engine's own ``ThreadPoolExecutor``. A stream has one worker task that
+native call runs on the engine's own threads (a :class:`PriorityExecutor`: a turn that has
+ended goes before live audio). A stream has one worker task that
 takes the audio queued by :meth:`VoskStream.feed` in order, in batches when it has fallen behind,
 and awaits the executor for each batch, so a stream's audio is decoded strictly in order while
 different streams share the threads fairly.
@@ -23,12 +24,12 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 from callwright.errors import SpeechError
 from callwright.speech.recognizer_pool import PoolKey, RecognizerPool
+from callwright.speech.stt_scheduler import LIVE, PriorityExecutor, default_threads
 from callwright.speech.vosk_stream import UNK, VoskStream
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ class VoskSttEngine:
     """An :class:`~callwright.speech.protocols.SttEngine` backed by one shared Vosk model.
 
     Construct, then ``await engine.start()`` (or use :meth:`load`, which does both); the model
-    loads in a worker thread. ``threads`` is the size of the decoding thread pool, ``pool_size``
+    loads in a worker thread. ``threads`` is the size of the decoding thread pool (None or 0: one
+    per core), which runs a turn that has ended before live audio; ``pool_size``
     the number of idle recognizers kept warm. ``log_level`` is passed to ``vosk.SetLogLevel``
     (process-wide; ``None`` leaves it alone; -1 hides Kaldi's LOG lines, keeps warnings).
     """
@@ -144,19 +146,20 @@ class VoskSttEngine:
         self,
         model_path: str | os.PathLike[str],
         *,
-        threads: int = 2,
+        threads: int | None = None,
         pool_size: int = 8,
         models: VoskModelCache = SHARED_MODELS,
         log_level: int | None = -1,
         max_batch_ms: int = MAX_BATCH_MS,
     ) -> None:
+        threads = threads or default_threads()
         if threads < 1:
             raise ValueError("threads must be >= 1")
         self.model_path = Path(model_path)
         self._models = models
         self._log_level = log_level
         self._max_batch_ms = max_batch_ms
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vosk")
+        self._executor = PriorityExecutor(threads, thread_name_prefix="vosk")
         self.pool: RecognizerPool[KaldiRecognizerLike] = RecognizerPool(
             scrub_recognizer, max_idle=pool_size
         )
@@ -170,7 +173,7 @@ class VoskSttEngine:
         cls,
         model_path: str | os.PathLike[str],
         *,
-        threads: int = 2,
+        threads: int | None = None,
         pool_size: int = 8,
         models: VoskModelCache = SHARED_MODELS,
     ) -> VoskSttEngine:
@@ -214,13 +217,18 @@ class VoskSttEngine:
         self._streams.add(stream)
         return stream
 
-    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking ``func(*args)`` on the engine's threads; errors become SpeechError."""
+    @property
+    def busy(self) -> bool:
+        """Every decoding thread is taken and jobs wait (streams then ask for fewer partials)."""
+        return self._executor.busy
+
+    async def run(self, func: Callable[..., Any], *args: Any, priority: int = LIVE) -> Any:
+        """Run blocking ``func(*args)`` on the engine's threads, the lower ``priority`` first;
+        errors become SpeechError."""
         if self._closed:
             raise SpeechError("the Vosk engine is closed")
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, func, *args)
+            return await asyncio.wrap_future(self._executor.submit_at(priority, func, *args))
         except SpeechError:
             raise
         except RuntimeError as exc:
