@@ -85,6 +85,8 @@ class FreeswitchCallSession:
         self._transferred = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kill_audio_sent = 0
+        #: Why the ESL stream went bad (None: it did not).
+        self.esl_error: str | None = None
         self.silence_restarts = 0
 
     # -- the call --------------------------------------------------------------------------------
@@ -247,19 +249,25 @@ class FreeswitchCallSession:
 
     def _on_closed(self, reason: str) -> None:
         self._done_with_channel.set()
-        if not self._caller_gone.is_set() and not self._transferred:
-            log.warning("call %s: the ESL socket ended: %s", self.uuid, reason)
-            self._gone(self.hangup_cause or "NORMAL_CLEARING", reason=f"esl: {reason}")
+        if self._caller_gone.is_set() or self._transferred or self._we_hung_up:
+            return
+        if reason.startswith("protocol error"):
+            # Not the caller leaving: FreeSWITCH's stream went bad. The call fails with why
+            # (closing the socket makes FreeSWITCH hang the channel up).
+            self.esl_error = reason
+            if self._pipeline is not None:
+                self._pipeline.end(CallOutcome("failed", f"pbx_connection: {reason}"))
+            return
+        log.warning("call %s: the ESL socket ended: %s", self.uuid, reason)
+        self._gone(self.hangup_cause or "NORMAL_CLEARING")
 
-    def _gone(self, cause: str, reason: str | None = None) -> None:
+    def _gone(self, cause: str) -> None:
         if self._caller_gone.is_set():
             return
         self.hangup_cause = cause
         self._caller_gone.set()
         if self._pipeline is not None and not self._we_hung_up and not self._transferred:
-            outcome = outcome_for_cause(cause) if reason is None or not reason.startswith(
-                "esl: protocol") else CallOutcome("failed", f"pbx_connection: {reason}")
-            self._pipeline.end(outcome)
+            self._pipeline.end(outcome_for_cause(cause))
 
     def _keep_writing(self) -> None:
         """The silence playback ended (killAudio's CF_BREAK, uuid_break): start it again, or the

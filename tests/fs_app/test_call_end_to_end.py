@@ -11,13 +11,14 @@ import pytest
 
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
 from ari_app.demo_caller import heard_speech_after, synthesize_phrases
-from ari_app.simulator.caller import SimulatedCaller
+from ari_app.simulator.caller import SimulatedCaller, frame_rms
 from callwright.dialog.demo_flow import DEMO_FLOW
 from tests.fs_app.conftest import FsHarness, MakeFsHarness
 
 pytestmark = pytest.mark.slow
 
 TURN_S = 25.0
+GREETING = DEMO_FLOW["nodes"]["greet"]["prompt"]
 
 
 async def talk(h: FsHarness, caller: SimulatedCaller, phrases: tuple[str, ...]) -> list[float]:
@@ -65,28 +66,44 @@ async def test_a_call_is_answered_greeted_understood_replied_and_logged(
     assert h.sim.channels == {}  # nothing left on the switch
 
 
-async def test_the_caller_barging_in_stops_the_reply_with_kill_audio(
+def last_speech_heard(caller: SimulatedCaller, before: float) -> float:
+    """Monotonic time of the last speech frame the caller heard before ``before``."""
+    last = 0.0
+    for t_rel, pcm in caller.heard_frames():
+        at = caller.t0 + t_rel
+        if at <= before and frame_rms(pcm) >= caller.speech_rms:
+            last = at
+    return last
+
+
+async def test_talking_over_the_greeting_stops_it_with_kill_audio(
     make_fs_harness: MakeFsHarness,
 ) -> None:
     h = await make_fs_harness()
     caller = SimulatedCaller()
     call = h.dial(caller=caller)
-    hello = (await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko"))[0]
+    (hello,) = await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko")
     await caller.wait_for_speech(TURN_S)
-    await asyncio.sleep(0.8)  # into the greeting
-    await caller.say(hello)
-    said_end = time.monotonic()
-    await caller.wait_until_quiet(600, timeout=TURN_S)
+    await asyncio.sleep(1.0)  # a second into a ~5 s greeting
+    said_at = time.monotonic()
+    speaking = asyncio.ensure_future(caller.say(hello))
+    await asyncio.sleep(1.2)
+    stopped = last_speech_heard(caller, time.monotonic())
+    # FreeSWITCH holds up to ~240 ms the pipeline already sent: killAudio drops it.
+    assert stopped - said_at < 0.8, f"greeting went on {stopped - said_at:.2f} s"
+    await speaking
+    await heard_speech_after(caller, time.monotonic(), 10)  # the flow moved on
+    await caller.wait_until_quiet(900, timeout=15)
     await caller.hangup()
     row = await h.closed_call()
-    events = [(e.kind, e.detail) for e in await h.calls.events(row.id)]
-    barge = [d for k, d in events if k == "barge_in"]
-    assert barge, events
-    media = next(d for k, d in events if k == "freeswitch_media")
-    assert media["kill_audio"] >= 1 and media["silence_restarts"] >= 1
     turns = await h.calls.turns(row.id)
-    assert turns[0].interrupted
-    assert said_end > 0 and call.ended.is_set() or await asyncio.wait_for(call.ended.wait(), 5)
+    assert turns[0].speaker == "assistant" and turns[0].interrupted
+    assert 0 < len(turns[0].text) < len(GREETING)
+    assert turns[1].speaker == "caller" and turns[1].text == "안녕하세요"
+    assert turns[2].text == DEMO_FLOW["nodes"]["offer"]["prompt"]
+    media = next(e.detail for e in await h.calls.events(row.id) if e.kind == "freeswitch_media")
+    assert media["kill_audio"] >= 1 and media["silence_restarts"] >= 1
+    await asyncio.wait_for(call.ended.wait(), 5)
 
 
 async def test_keys_reach_the_dialog_and_the_caller_hanging_up_closes_the_row(
