@@ -20,6 +20,7 @@ import pytest
 
 from callwright.speech.vosk_stt import VoskModelCache
 from callwright.speech.warmup import import_native_modules
+from tests.pg_server import PgServer, find_bin_dir
 
 BLOCK_LIMIT_S = 0.3
 ASTERISK22 = Path(__file__).resolve().parent / "asterisk22"
@@ -127,6 +128,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_loop_block: opt out of the event-loop watchdog (say why)"
     )
+    config.addinivalue_line(
+        "markers", "store_engines(*names): run a make_db test on these store engines only"
+        " (default: sqlite and postgresql; say why)"
+    )
     strict = bool(config.getoption("--strict-skips")) or os.environ.get("CI", "") == "true"
     config.pluginmanager.register(SkipLedger(strict), "callwright-skip-ledger")
 
@@ -168,3 +173,43 @@ def vosk_models(ko_model_dir: Path) -> VoskModelCache:
     cache = VoskModelCache()
     cache.get(ko_model_dir)
     return cache
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer | None]:
+    """A throwaway PostgreSQL cluster for the whole session (tests/pg_server.py), or None when
+    PostgreSQL is not installed (the tests that need it skip, which fails a --strict-skips run:
+    `make test` installs Debian's postgresql). Session-scoped and requested by name, so its start
+    (about a second of initdb and pg_ctl) happens before any test's event loop runs."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        yield None
+        return
+    server = PgServer(bin_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+STORE_ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses ``store_engine`` (through ``make_db``) runs once per store engine, or on
+    those its ``store_engines`` mark names (a test of one engine's own machinery)."""
+    if "store_engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("store_engines")
+        engines = marker.args if marker else STORE_ENGINES
+        metafunc.parametrize("store_engine", engines, indirect=True)
+
+
+@pytest.fixture
+def store_engine(request: pytest.FixtureRequest, postgres_server: PgServer | None) -> str:
+    """The store engine of this run of the test ("sqlite" or "postgresql"): a test using a
+    fixture that depends on it (``make_db``, tests/callwright/store/conftest.py) runs on both,
+    unless marked ``@pytest.mark.store_engines("sqlite")`` (say why)."""
+    if request.param == "postgresql" and postgres_server is None:
+        pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql)")
+    return str(request.param)

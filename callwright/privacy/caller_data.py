@@ -13,7 +13,9 @@ erased and processing-restricted (:mod:`callwright.privacy.restrictions`). So th
 does not survive in the database file either, the erasure runs with ``PRAGMA secure_delete=ON``
 (freed content is overwritten with zeros), rewrites the full-text index of turns (FTS5
 ``optimize``: deleted turns otherwise linger in its older segments), then checkpoints and truncates
-the WAL. The FTS rewrite costs time proportional to the whole index; erasures are rare.
+the WAL. The FTS rewrite costs time proportional to the whole index; erasures are rare. On
+PostgreSQL those three steps are SQLite's alone: the deleted rows' old versions are left to
+PostgreSQL's vacuum (autovacuum, or a ``VACUUM`` the operator runs).
 
 A caller is matched by ``caller_number`` on inbound calls and by the dialed number on outbound
 ones. Both functions write the audit log; its entries name the caller by pseudonym only.
@@ -28,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from callwright.errors import CallwrightError, NotFound
 from callwright.privacy.export_archive import write_export
 from callwright.privacy.keyring import Keyring
@@ -39,6 +39,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection
 from callwright.store.legal_holds import HELD_SQL
 from callwright.store.orgs import OrgRepository
 
@@ -266,15 +267,16 @@ async def erase_subject(
     previous_secure_delete: int | None = None
     try:
         async with db.transaction() as conn:
-            previous_secure_delete = await _pragma(conn, "secure_delete")
-            await conn.execute("PRAGMA secure_delete=ON")
+            if db.engine == "sqlite":
+                previous_secure_delete = await _pragma(conn, "secure_delete")
+                await conn.execute("PRAGMA secure_delete=ON")
             counts, held = await _erase_rows(conn, *subject.where(org_id),
                                              recordings_dir=recordings_dir)
             if by_caller:
                 await restrictions.record_erasure(
                     conn, org_id, subject.value, pseudonym, utc_now_iso()
                 )
-        if counts["turns"]:
+        if counts["turns"] and db.engine == "sqlite":
             async with db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO call_turns_fts(call_turns_fts) VALUES ('optimize')"
@@ -288,11 +290,12 @@ async def erase_subject(
                     "notes_deleted": counts["notes"], "held_calls": list(held)},
             ip=ip,
         )
-        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if db.engine == "sqlite":
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         if previous_secure_delete is not None:
             await db.execute(f"PRAGMA secure_delete={int(previous_secure_delete)}")
-    truncated = await asyncio.to_thread(_wal_is_empty, db.path)
+    truncated = db.path is None or await asyncio.to_thread(_wal_is_empty, db.path)
     if not truncated:
         log.warning("erasure: the WAL of %s could not be truncated (a reader was busy); "
                     "old pages stay in it until the next checkpoint", db.path)
@@ -305,7 +308,7 @@ async def erase_subject(
 
 
 async def _erase_rows(
-    conn: aiosqlite.Connection, where: str, params: tuple[object, ...], *,
+    conn: Connection, where: str, params: tuple[object, ...], *,
     recordings_dir: Path | None = None,
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     async with conn.execute(
@@ -352,7 +355,7 @@ def _remove_all(paths: list[str]) -> int:
     return removed
 
 
-async def _pragma(conn: aiosqlite.Connection, name: str) -> int:
+async def _pragma(conn: Connection, name: str) -> int:
     async with conn.execute(f"PRAGMA {name}") as cur:
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])

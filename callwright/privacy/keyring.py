@@ -25,6 +25,7 @@ from callwright.errors import StoreError
 from callwright.privacy.secrets import KEY_BYTES, DecryptionFailed, MasterKey, SealingKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 _COLUMNS = "id, org_id, wrapped, master_key_id, state, created_at, retired_at"
 
@@ -59,7 +60,7 @@ def new_key_id() -> str:
     return "d" + secrets.token_hex(6)
 
 
-def _info(row: sqlite3.Row) -> DataKeyInfo:
+def _info(row: Row) -> DataKeyInfo:
     return DataKeyInfo(
         id=str(row["id"]), org_id=None if row["org_id"] is None else int(row["org_id"]),
         master_key_id=str(row["master_key_id"]), state=str(row["state"]),
@@ -79,7 +80,7 @@ class Keyring:
         self._now = now
         self._cache: dict[str, SealingKey] = {}
 
-    def _unwrap(self, row: sqlite3.Row) -> SealingKey:
+    def _unwrap(self, row: Row) -> SealingKey:
         key_id = str(row["id"])
         cached = self._cache.get(key_id)
         if cached is not None:
@@ -166,7 +167,7 @@ class Keyring:
             )
         return [_info(row) for row in rows]
 
-    async def _current_row(self, org_id: int) -> sqlite3.Row | None:
+    async def _current_row(self, org_id: int) -> Row | None:
         return await self._db.fetch_one(
             f"SELECT {_COLUMNS} FROM data_keys WHERE org_id = ? AND state = 'current'", (org_id,)
         )

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from callwright.accounts.audit import Actor, AuditWriter
 from callwright.errors import NotFound
 from callwright.privacy.caller_data import (
@@ -44,6 +42,7 @@ from callwright.privacy.restrictions import PSEUDONYM_PREFIX, CallerRestrictionR
 from callwright.privacy.secrets import MasterKey
 from callwright.store.clock import shift_iso, utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection
 
 LINK_TTL_S = 3600
 MAX_TEXT = 4000
@@ -234,7 +233,7 @@ class RequestActions:
                     "old_sha256": sorted({sha256_text(str(r["caller_name"])) for r in names}),
                     "new_sha256": sha256_text(name),
                 })
-        if turn is not None:
+        if turn is not None and self._db.engine == "sqlite":
             async with self._db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO call_turns_fts(call_turns_fts) VALUES ('optimize')")
@@ -327,9 +326,14 @@ class RequestActions:
 
 
 @contextlib.asynccontextmanager
-async def _secure_transaction(db: Database) -> AsyncIterator[aiosqlite.Connection]:
-    """A write transaction with ``PRAGMA secure_delete=ON`` (freed pages are zeroed)."""
+async def _secure_transaction(db: Database) -> AsyncIterator[Connection]:
+    """A write transaction with ``PRAGMA secure_delete=ON`` (freed pages are zeroed) on SQLite;
+    a plain one on PostgreSQL (deleted rows are left to its vacuum)."""
     previous: int | None = None
+    if db.engine != "sqlite":
+        async with db.transaction() as conn:
+            yield conn
+        return
     try:
         async with db.transaction() as conn:
             async with conn.execute("PRAGMA secure_delete") as cur:

@@ -10,7 +10,6 @@ here) and due :data:`DUE_DAYS` days later. Its status moves from ``open`` to ``c
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from callwright.errors import CallwrightError, NotFound
 from callwright.store.clock import format_iso, parse_iso, shift_iso, utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 KINDS = ("export", "erase", "rectify", "restrict", "object")
 SUBJECT_KINDS = ("caller", "call")
@@ -66,7 +66,7 @@ class PrivacyRequest:
         return data
 
 
-def _from_row(row: sqlite3.Row) -> PrivacyRequest:
+def _from_row(row: Row) -> PrivacyRequest:
     try:
         result = json.loads(row["result"])
     except ValueError:

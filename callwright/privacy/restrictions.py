@@ -34,12 +34,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from callwright.errors import NotFound, StoreError
 from callwright.privacy.secrets import DecryptionFailed, MasterKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection, Row
 
 PSEUDONYM_PREFIX = "erased:hmac-sha256:"
 _SECRET_NAME = "caller_pseudonym"
@@ -97,7 +96,7 @@ class CallerRestriction:
         return self.caller_number.startswith(PSEUDONYM_PREFIX)
 
 
-def _from_row(row: sqlite3.Row) -> CallerRestriction:
+def _from_row(row: Row) -> CallerRestriction:
     return CallerRestriction(
         org_id=int(row["org_id"]), caller_number=str(row["caller_number"]),
         do_not_record=bool(row["do_not_record"]),
@@ -292,7 +291,7 @@ class CallerRestrictionRepository:
         return [_from_row(row) for row in rows]
 
     async def record_erasure(
-        self, conn: aiosqlite.Connection, org_id: int, caller_number: str, pseudonym: str,
+        self, conn: Connection, org_id: int, caller_number: str, pseudonym: str,
         at: str,
     ) -> None:
         """Inside the caller's erasure transaction: re-key the caller's row to ``pseudonym``
@@ -315,7 +314,7 @@ class CallerRestrictionRepository:
             "INSERT INTO caller_restrictions (org_id, caller_number, do_not_record,"
             " processing_restricted, erased_at, created_at) VALUES (?, ?, ?, 1, ?, ?)"
             " ON CONFLICT (org_id, caller_number) DO UPDATE SET"
-            " do_not_record = MAX(do_not_record, excluded.do_not_record),"
+            " do_not_record = MAX(caller_restrictions.do_not_record, excluded.do_not_record),"
             " processing_restricted = 1, erased_at = excluded.erased_at",
             (org_id, pseudonym, do_not_record, at, at),
         )
@@ -350,7 +349,7 @@ async def load_or_create_secret(db: Database, master_key: MasterKey) -> bytes:
     return master_key.decrypt(bytes(row["secret_enc"]), _SECRET_AAD)
 
 
-async def _org_exists(conn: aiosqlite.Connection, org_id: int) -> bool:
+async def _org_exists(conn: Connection, org_id: int) -> bool:
     async with conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) as cur:
         return await cur.fetchone() is not None
 

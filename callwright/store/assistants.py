@@ -28,6 +28,7 @@ from typing import Any
 from callwright.errors import NotFound, StoreError
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _DIALPLAN_TARGET = re.compile(r"^[^,\s]+,[^,\s]+(?:,\d+)?$")
@@ -85,7 +86,7 @@ def decode_json(text: str | bytes | None, kind: type[Any], column: str) -> Any:
     return value
 
 
-def assistant_from_row(row: sqlite3.Row) -> Assistant:
+def assistant_from_row(row: Row) -> Assistant:
     return Assistant(
         id=int(row["id"]),
         org_id=int(row["org_id"]),

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 _SECRET_WORDS = ("password", "secret", "token", "key", "code")
 
@@ -47,7 +47,7 @@ class AuditEntry:
         return dict(self.__dict__)
 
 
-def _entry(row: sqlite3.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     try:
         detail = json.loads(row["detail"])
     except ValueError:

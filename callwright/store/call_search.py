@@ -3,7 +3,8 @@
 Every query takes the org id and keeps to it: a call of another org is never returned, it is
 simply not found. Lists are ordered newest first by ``(started_at, id)`` and paged by keyset (the
 last row's pair is the cursor), so page 5,000 costs what page 1 costs; there is no total count. Each
-filter has an index in front of it (0001 and 0003), and the transcript filter goes through FTS5.
+filter has an index in front of it (0001 and 0003), and the transcript filter goes through FTS5
+(PostgreSQL: full-text search on a tsvector column, :func:`transcript_search`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import base64
 import binascii
 import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from callwright.store.db import Database
+from callwright.store.engine import EngineName, Row
 
 CALL_STATUSES = ("in_progress", "completed", "failed", "transferred", "rejected", "abandoned")
 MAX_PAGE = 200
@@ -124,6 +125,24 @@ def fts_query(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in _WORD.findall(text)[:12])
 
 
+def ts_query(text: str) -> str:
+    """The words of ``text`` as PostgreSQL ``to_tsquery`` text (all must appear), the same query
+    as :func:`fts_query`: each word is one quoted lexeme (a word holds only word characters, so
+    nothing else gets through), and a word PostgreSQL cuts in two ("foo_bar") must match as a
+    phrase, as FTS5 matches it."""
+    return " & ".join(f"'{word}'" for word in _WORD.findall(text)[:12])
+
+
+def transcript_search(engine: EngineName, text: str) -> tuple[str, tuple[str]]:
+    """(SQL selecting the ids of the turns whose text holds every word of ``text``, its
+    parameters) for ``engine``: FTS5's ``call_turns_fts`` on SQLite, the ``search`` tsvector column
+    of ``call_turns`` on PostgreSQL. Turns stored as "[not transcribed]" are in neither index."""
+    if engine == "postgresql":
+        return ("SELECT id FROM call_turns WHERE search @@ to_tsquery('callwright_search', ?)",
+                (ts_query(text),))
+    return "SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?", (fts_query(text),)
+
+
 _SUMMARY_COLUMNS = (
     "c.id, c.uid, c.started_at, c.ended_at, c.duration_ms, c.status, c.direction,"
     " c.caller_number, c.caller_name, c.dialed, c.assistant_id, a.name AS assistant_name,"
@@ -132,7 +151,7 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary(row: sqlite3.Row) -> CallSummary:
+def _summary(row: Row) -> CallSummary:
     return CallSummary(
         id=row["id"],
         uid=row["uid"],
@@ -188,15 +207,13 @@ class CallSearch:
             where.append("(c.started_at < ? OR (c.started_at = ? AND c.id < ?))")
             params.extend([cursor.started_at, cursor.started_at, cursor.id])
         if flt.text:
+            matching, query = transcript_search(self._db.engine, flt.text)
             # A call whose transcript is restricted (callwright.privacy.call_restrictions) is
             # never found by its words.
-            where.append(
-                "c.id IN (SELECT t.call_id FROM call_turns t WHERE t.id IN"
-                " (SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?)"
-                " AND t.call_id NOT IN (SELECT r.call_id FROM call_restrictions r"
-                " WHERE r.transcript != 0))"
-            )
-            params.append(fts_query(flt.text))
+            where.append(f"c.id IN (SELECT t.call_id FROM call_turns t WHERE t.id IN ({matching})"
+                         " AND t.call_id NOT IN (SELECT r.call_id FROM call_restrictions r"
+                         " WHERE r.transcript != 0))")
+            params.extend(query)
         sql = (
             f"SELECT {_SUMMARY_COLUMNS} FROM calls c"
             " LEFT JOIN assistants a ON a.id = c.assistant_id"

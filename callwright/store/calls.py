@@ -18,6 +18,7 @@ from callwright.errors import NotFound, StoreError
 from callwright.store.assistants import decode_json
 from callwright.store.clock import ms_between, utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 FINAL_STATUSES = ("completed", "failed", "transferred", "rejected", "abandoned")
 SPEAKERS = ("caller", "assistant")
@@ -104,7 +105,7 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def call_from_row(row: sqlite3.Row) -> Call:
+def call_from_row(row: Row) -> Call:
     return Call(
         id=int(row["id"]), uid=str(row["uid"]), org_id=_opt_int(row["org_id"]),
         assistant_id=_opt_int(row["assistant_id"]), number_id=_opt_int(row["number_id"]),
@@ -121,7 +122,7 @@ def call_from_row(row: sqlite3.Row) -> Call:
     )
 
 
-def turn_from_row(row: sqlite3.Row) -> Turn:
+def turn_from_row(row: Row) -> Turn:
     confidence = row["confidence"]
     return Turn(
         id=int(row["id"]), call_id=int(row["call_id"]), seq=int(row["seq"]),

@@ -22,6 +22,7 @@ from callwright.privacy.keyring import Keyring
 from callwright.privacy.secrets import MasterKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 KINDS = ("api_key", "access_token", "webhook_url", "password")
 MIN_LEN_FOR_LAST_FOUR = 8
@@ -46,7 +47,7 @@ class Credential:
     updated_at: str
 
 
-def _from_row(row: sqlite3.Row) -> Credential:
+def _from_row(row: Row) -> Credential:
     return Credential(
         id=int(row["id"]), org_id=int(row["org_id"]), kind=str(row["kind"]),
         name=str(row["name"]), key_id=str(row["key_id"]), last_four=str(row["last_four"]),

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 PENDING = "pending"
 
@@ -36,7 +36,7 @@ _SELECT = (
 )
 
 
-def _invitation(row: sqlite3.Row) -> Invitation:
+def _invitation(row: Row) -> Invitation:
     return Invitation(
         id=int(row["id"]),
         org_id=int(row["org_id"]),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from callwright.errors import NotFound, StoreError
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 MAX_REASON = 500
 #: SQL true for a call (alias ``c``) held by its own hold or by a hold on its caller number.
@@ -49,7 +50,7 @@ class LegalHold:
         return f"number:{self.caller_number}"
 
 
-def _hold(row: sqlite3.Row) -> LegalHold:
+def _hold(row: Row) -> LegalHold:
     return LegalHold(
         id=int(row["id"]), org_id=int(row["org_id"]),
         call_id=None if row["call_id"] is None else int(row["call_id"]),

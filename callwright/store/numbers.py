@@ -13,12 +13,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from callwright.errors import CallwrightError, NotFound, StoreError
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection, Row
 
 KINDS = ("did", "extension", "tollfree", "mobile")
 DIRECTIONS = ("inbound", "outbound", "both")
@@ -57,7 +56,7 @@ class Number:
         return not self.number.startswith("+")
 
 
-def number_from_row(row: sqlite3.Row) -> Number:
+def number_from_row(row: Row) -> Number:
     assistant_id = row["assistant_id"]
     return Number(
         id=int(row["id"]),
@@ -243,7 +242,7 @@ class NumberRepository:
 
 
 async def number_with_assistant(
-    row: aiosqlite.Row, assistants: AssistantRepository
+    row: Row, assistants: AssistantRepository
 ) -> tuple[Number, Assistant | None]:
     """The number in ``row`` (selected with NUMBER_COLUMNS) and its assistant, if it has one."""
     found = number_from_row(row)
@@ -256,7 +255,7 @@ async def number_with_assistant(
 
 
 async def _require_org_and_assistant(
-    conn: aiosqlite.Connection, org_id: int, assistant_id: int | None
+    conn: Connection, org_id: int, assistant_id: int | None
 ) -> None:
     """Inside a transaction: the org exists and the assistant (if any) belongs to it."""
     async with conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)) as cur:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from callwright.errors import NotFound, StoreError
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _COLUMNS = ("id, name, slug, require_totp, encrypt_recordings, created_at, consent_prompt,"
@@ -36,7 +37,7 @@ class Org:
     privacy_notice: str = ""
 
 
-def org_from_row(row: sqlite3.Row) -> Org:
+def org_from_row(row: Row) -> Org:
     return Org(
         id=int(row["id"]),
         name=str(row["name"]),

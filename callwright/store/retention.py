@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from callwright.errors import NotFound, StoreError
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 DEFAULT_METADATA_DAYS = 365
 DEFAULT_TRANSCRIPT_DAYS = 365
@@ -37,7 +38,7 @@ class RetentionPolicy:
     webhook_log_days: int | None = None  # None: finished webhook deliveries go with the call
 
 
-def _policy_from_row(row: sqlite3.Row) -> RetentionPolicy:
+def _policy_from_row(row: Row) -> RetentionPolicy:
     assistant_id = None if row["assistant_id"] is None else int(row["assistant_id"])
     return RetentionPolicy(
         org_id=int(row["org_id"]), assistant_id=assistant_id,
@@ -128,7 +129,7 @@ class RetentionRepository:
                         "INSERT INTO retention_policies (metadata_days, transcript_days,"
                         " recording_days, updated_at, org_id, assistant_id, notes_days,"
                         " webhook_log_days) SELECT ?, ?, ?, ?, ?, ?, o.notes_days,"
-                        " o.webhook_log_days FROM (SELECT 1) LEFT JOIN retention_policies o"
+                        " o.webhook_log_days FROM (SELECT 1) AS one LEFT JOIN retention_policies o"
                         " ON o.org_id = ? AND o.assistant_id IS NULL",
                         (*values, org_id, assistant_id, org_id),
                     )

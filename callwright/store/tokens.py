@@ -6,12 +6,12 @@ token row by the sha256 of the token. Someone who reads the database cannot sign
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TokenRow:
     revoked_at: str | None
 
 
-def _session(row: sqlite3.Row) -> SessionRow:
+def _session(row: Row) -> SessionRow:
     return SessionRow(
         id=row["id"],
         user_id=row["user_id"],
@@ -52,7 +52,7 @@ def _session(row: sqlite3.Row) -> SessionRow:
     )
 
 
-def _token(row: sqlite3.Row) -> TokenRow:
+def _token(row: Row) -> TokenRow:
     return TokenRow(
         id=row["id"],
         org_id=row["org_id"],
@@ -168,6 +168,8 @@ class TokenRepo:
     ) -> tuple[int, ...]:
         """Revoke the live tokens ``user_id`` issued in ``org_id`` (only those with one of
         ``roles``, when given); return their ids, for the audit log."""
+        if roles is not None and not roles:
+            return ()  # no role wanted: nothing to revoke (and no empty IN () list to send)
         wanted = "" if roles is None else f" AND role IN ({', '.join('?' for _ in roles)})"
         params: tuple[object, ...] = (org_id, user_id, *(roles or ()))
         async with self._db.transaction() as conn:

@@ -9,12 +9,12 @@ live in :mod:`callwright.accounts.directory`.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
 from callwright.errors import StoreError
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 
 class DuplicateUser(StoreError):
@@ -74,7 +74,7 @@ class Member:
     account_disabled: bool = False  # the whole account is disabled (CLI, store)
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(
         id=row["id"],
         email=row["email"],
@@ -95,7 +95,7 @@ _MEMBERSHIP_SQL = (
 )
 
 
-def _org_access(row: sqlite3.Row) -> OrgAccess:
+def _org_access(row: Row) -> OrgAccess:
     return OrgAccess(
         id=row["org_id"],
         slug=row["slug"],
@@ -105,7 +105,7 @@ def _org_access(row: sqlite3.Row) -> OrgAccess:
     )
 
 
-def _membership(row: sqlite3.Row) -> Membership:
+def _membership(row: Row) -> Membership:
     return Membership(
         user_id=row["user_id"],
         role=row["role"],

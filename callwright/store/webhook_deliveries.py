@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from callwright.errors import NotFound, StoreError
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 STATUSES = ("pending", "delivered", "failed")
 _COLUMNS = (
@@ -47,7 +48,7 @@ class Delivery:
     last_error: str
 
 
-def _from_row(row: sqlite3.Row) -> Delivery:
+def _from_row(row: Row) -> Delivery:
     code = row["response_code"]
     return Delivery(
         id=int(row["id"]), org_id=int(row["org_id"]), endpoint_id=int(row["endpoint_id"]),

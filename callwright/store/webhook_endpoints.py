@@ -20,6 +20,7 @@ from callwright.errors import NotFound, StoreError
 from callwright.privacy.secrets import DecryptionFailed, MasterKey
 from callwright.store.clock import utc_now_iso
 from callwright.store.db import Database
+from callwright.store.engine import Row
 
 #: The events an endpoint may subscribe to.
 EVENT_TYPES = ("call.started", "call.ended", "message.taken", "recording.ready")
@@ -72,7 +73,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _from_row(row: sqlite3.Row) -> Endpoint:
+def _from_row(row: Row) -> Endpoint:
     try:
         events = json.loads(row["events"])
     except ValueError:

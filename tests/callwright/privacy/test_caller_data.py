@@ -186,6 +186,7 @@ async def test_erasure_is_scoped_to_the_org_and_the_caller(
     assert (again.calls_anonymised, again.turns_deleted) == (0, 0)
 
 
+@pytest.mark.store_engines("sqlite")  # SQLite's own file and WAL
 async def test_nothing_of_the_caller_remains_in_the_database_file(
     make_db: MakeDb, make_org: MakeOrg, make_call: MakeCall
 ) -> None:

@@ -219,6 +219,7 @@ async def test_reencryption_leaves_the_loop_and_the_store_to_calls(
     assert waits and max(waits) < 0.25, max(waits)
 
 
+@pytest.mark.store_engines("sqlite")  # writes the SQLite file directly
 async def test_a_recording_erased_while_it_is_rewritten_does_not_come_back(
     make_db: MakeDb, make_org: MakeOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

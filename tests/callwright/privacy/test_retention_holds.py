@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from callwright.privacy.caller_data import erase_caller
@@ -23,6 +22,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection
 from callwright.store.legal_holds import LegalHoldRepository
 from callwright.store.retention import RetentionRepository
 from tests.callwright.privacy.conftest import NOW, MakeCall
@@ -166,7 +166,7 @@ async def test_the_purge_lets_another_writer_in_between_its_batches(
     opened = db.transaction
 
     @asynccontextmanager
-    async def logged() -> AsyncIterator[aiosqlite.Connection]:
+    async def logged() -> AsyncIterator[Connection]:
         async with opened() as conn:
             yield conn
         events.append("purge")
@@ -178,7 +178,7 @@ async def test_the_purge_lets_another_writer_in_between_its_batches(
         seq = 0
         while not done.is_set():
             await db.execute("INSERT INTO audit_log (org_id, actor, action, target, detail, at)"
-                             " VALUES (?, 'test', 'live', ?, '{}', ?)", (org.id, seq, old))
+                             " VALUES (?, 'test', 'live', ?, '{}', ?)", (org.id, str(seq), old))
             events.append("live")
             seq += 1
             await asyncio.sleep(0)
@@ -222,7 +222,7 @@ async def test_slow_batches_shrink_so_the_writer_is_held_briefly(
     opened = db.transaction
 
     @asynccontextmanager
-    async def sized() -> AsyncIterator[aiosqlite.Connection]:
+    async def sized() -> AsyncIterator[Connection]:
         async with opened() as conn:
             before = await db.fetch_value("SELECT count(*) FROM calls")
             yield conn
@@ -260,6 +260,7 @@ async def test_an_erasure_leaves_the_calls_of_a_held_number(
         assert kept.caller_number == HELD_NUMBER and len(await CallRepository(db).turns(call.id))
 
 
+@pytest.mark.store_engines("sqlite")  # SQLite's WAL checkpoints
 async def test_the_purge_checkpoints_off_the_writer_and_restores_it(
     make_db: MakeDb, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:

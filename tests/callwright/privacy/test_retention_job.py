@@ -8,15 +8,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from callwright.privacy.recording_crypto import SUFFIX
 from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
+from callwright.store.call_search import transcript_search
 from callwright.store.calls import Call, CallRepository
 from callwright.store.clock import format_iso
 from callwright.store.db import Database
+from callwright.store.engine import Connection
 from callwright.store.retention import RetentionRepository
 from tests.callwright.privacy.conftest import NOW, MakeCall
 from tests.callwright.store.conftest import MakeAssistant, MakeDb, MakeOrg
@@ -81,8 +82,9 @@ async def test_each_kind_of_data_expires_on_its_own_clock(
         assert await count(db, f"SELECT count(*) FROM {table} WHERE call_id = ?", old.id) == 0
     assert old.recording_path is not None and not on_disk(old.recording_path)
     # the full-text index no longer finds the deleted turns
-    assert await count(db, "SELECT count(*) FROM call_turns_fts WHERE call_turns_fts MATCH"
-                           " 'hello'") == 4  # fresh, month and the two held
+    matching, query = transcript_search(db.engine, "hello")
+    assert await count(db, f"SELECT count(*) FROM ({matching}) AS hits",
+                       *query) == 4  # fresh, month and the two held
 
     counts = report.for_org(org.id)
     assert (counts.calls_deleted, counts.transcripts_deleted, counts.recordings_deleted,
@@ -255,7 +257,7 @@ async def test_large_stores_are_swept_in_short_batches(
     opened = db.transaction
 
     @asynccontextmanager
-    async def counting() -> AsyncIterator[aiosqlite.Connection]:
+    async def counting() -> AsyncIterator[Connection]:
         nonlocal transactions
         transactions += 1
         async with opened() as conn:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from callwright.errors import NotFound
+from callwright.store.call_search import transcript_search
 from callwright.store.calls import Call, CallRepository
 from callwright.store.clock import shift_iso, utc_now_iso
 from callwright.store.db import Database
@@ -122,13 +123,9 @@ async def test_turns_round_trip_and_barge_in_update(make_db: MakeDb) -> None:
     assert (turns[1].dialog_ms, turns[1].tts_ms, turns[1].first_frame_ms) == (12, 40, 95)
     assert turns[1].meta == {"node": "hours"} and turns[1].ended_at is None
     # the full-text index follows the barge-in edit
-    hits = await db.fetch_all(
-        "SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?", ("close",)
-    )
+    hits = await db.fetch_all(*transcript_search(db.engine, "close"))
     assert hits == []
-    hits = await db.fetch_all(
-        "SELECT rowid FROM call_turns_fts WHERE call_turns_fts MATCH ?", ("nine",)
-    )
+    hits = await db.fetch_all(*transcript_search(db.engine, "nine"))
     assert [h[0] for h in hits] == [reply]
     with pytest.raises(ValueError, match="speaker"):
         await repo.add_turn(call.id, 2, "robot", "beep", t0)

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from callwright.errors import StoreError
-from tests.callwright.store.conftest import MakeDb
+from tests.callwright.store.conftest import MakeDb, MakeSqliteDb
 
 
 async def test_an_open_store_is_writable_and_nothing_is_written(make_db: MakeDb) -> None:
@@ -27,14 +27,16 @@ async def test_a_closed_store_is_not_writable(make_db: MakeDb) -> None:
         await db.check_writable()
 
 
-async def test_a_full_disk_is_not_writable(make_db: MakeDb) -> None:
-    db = await make_db()
+async def test_a_full_disk_is_not_writable(make_sqlite_db: MakeSqliteDb) -> None:
+    db = await make_sqlite_db()
     with pytest.raises(StoreError, match="MiB free on the disk"):
         await db.check_writable(min_free_bytes=2**62)
 
 
-async def test_a_store_locked_by_another_process_waits_for_the_lock(make_db: MakeDb) -> None:
-    db = await make_db()
+async def test_a_store_locked_by_another_process_waits_for_the_lock(
+    make_sqlite_db: MakeSqliteDb,
+) -> None:
+    db = await make_sqlite_db()
     other = sqlite3.connect(db.path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")
@@ -47,8 +49,10 @@ async def test_a_store_locked_by_another_process_waits_for_the_lock(make_db: Mak
         other.close()
 
 
-async def test_cancelling_the_check_does_not_leave_a_transaction_open(make_db: MakeDb) -> None:
-    db = await make_db()
+async def test_cancelling_the_check_does_not_leave_a_transaction_open(
+    make_sqlite_db: MakeSqliteDb,
+) -> None:
+    db = await make_sqlite_db()
     other = sqlite3.connect(db.path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")

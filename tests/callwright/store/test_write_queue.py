@@ -17,7 +17,7 @@ from callwright.store.calls import CallRepository
 from callwright.store.clock import ms_between
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.write_queue import WriteQueue, is_busy
-from tests.callwright.store.conftest import MakeDb
+from tests.callwright.store.conftest import MakeDb, MakeSqliteDb
 from tests.fakes.store_lock import LONGER_THAN_BUSY_TIMEOUT_S, hold_write_lock
 
 Locker = Callable[[Path, float], Awaitable[asyncio.Task[None]]]
@@ -44,9 +44,9 @@ def turn(text: str) -> TurnRecord:
 
 @pytest.mark.slow
 async def test_a_call_writes_through_a_lock_longer_than_the_busy_timeout(
-    make_db: MakeDb, locked: Locker
+    make_sqlite_db: MakeSqliteDb, locked: Locker
 ) -> None:
-    db = await make_db()
+    db = await make_sqlite_db()
     queue = WriteQueue()
     calls = QueuedCallRepository(db, queue)
     call = await calls.create_call(None, None, None, "100", "5551234", "", "chan-1")
@@ -95,16 +95,16 @@ async def test_a_write_that_fails_for_another_reason_fails_alone(make_db: MakeDb
         call.id, 1, "caller", "again", "2025-01-01T00:00:00.000Z"))
     await journal.turn(turn("second"))
     assert await queue.flush(5)
-    with pytest.raises(StoreError, match="UNIQUE"):
+    with pytest.raises(StoreError, match="(?i)unique"):
         await duplicate
     assert [t.text for t in await calls.turns(call.id)] == ["first", "second"]
     assert queue.failed == 1 and queue.busy_retries == 0 and journal.failed_writes == 0
 
 
 async def test_close_gives_up_on_what_the_lock_still_holds(
-    make_db: MakeDb, locked: Locker
+    make_sqlite_db: MakeSqliteDb, locked: Locker
 ) -> None:
-    db = await make_db()
+    db = await make_sqlite_db()
     queue = WriteQueue()
     calls = QueuedCallRepository(db, queue)
     call = await calls.create_call(None, None, None, "100", "5551234", "", "chan-1")
@@ -142,9 +142,9 @@ async def test_busy_and_locked_are_told_from_other_errors(tmp_path: Path) -> Non
 
 
 async def test_an_awaited_write_is_not_lost_when_its_waiter_is_cancelled(
-    make_db: MakeDb, locked: Locker
+    make_sqlite_db: MakeSqliteDb, locked: Locker
 ) -> None:
-    db = await make_db()
+    db = await make_sqlite_db()
     queue = WriteQueue()
     calls = QueuedCallRepository(db, queue)
     call = await calls.create_call(None, None, None, "100", "5551234", "", "chan-1")
