@@ -46,6 +46,7 @@ from admin.handlers import (
     requests,
     restrictions,
     retention,
+    setup,
     team,
     try_it,
     webhooks,
@@ -58,7 +59,7 @@ from admin.try_calls import TRY_CALLS, TryCalls
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.totp import TotpVerifier
-from callwright.config import DEFAULT_LLM_KEY_ENV
+from callwright.config import DEFAULT_LLM_KEY_ENV, Settings
 from callwright.privacy.secrets import MasterKey
 from callwright.store.db import Database
 
@@ -103,6 +104,7 @@ def all_routes() -> list[Route]:
         *org.ROUTES,
         *org_consent.ROUTES,
         *account.ROUTES,
+        *setup.ROUTES,
         *docs.ROUTES,
     ]
 
@@ -135,6 +137,8 @@ def build_admin_app(
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_UPLOAD_BYTES)
     app[SERVICES] = services
+    if isinstance(settings, Settings):  # the setup wizard checks the server's own settings
+        app[setup.SETUP_SETTINGS] = settings
     app[CHOICES] = Choices(options.llm_base_url, os.environ.get(DEFAULT_LLM_KEY_ENV))
     if try_calls is not None:  # test calls from the browser (started by the caller)
         app[TRY_CALLS] = try_calls

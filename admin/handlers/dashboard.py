@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.handlers.calls import CALL_HEADERS, LIVE_HEADERS, call_row
-from admin.html import h, join
+from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import page, respond, table
 from callwright.accounts.roles import Permission
@@ -48,8 +48,15 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
             ("failed", counts.get("failed", 0), "failed"),
         )
     )
+    setup = Html("")
+    if ctx.principal.can(Permission.ORG_SETTINGS):  # first run: offered; later: a link
+        first = not await ctx.services.assistants.list(ctx.org_id)
+        setup = h('<p class="{c}"><a href="/setup">{t}</a></p>',
+                  c="flash ok" if first else "hint",
+                  t="New here? Set up Callwright: connect the PBX, make a first assistant →"
+                  if first else "Setup wizard: PBX connection, templates, checks")
     body = h(
-        '<section class="tiles" aria-live="polite">{tiles}</section>'
+        '{setup}<section class="tiles" aria-live="polite">{tiles}</section>'
         '<section><h2>In progress <small class="hint">live</small></h2>'
         '<div id="live-calls" data-poll="/api/v1/dashboard">{live}</div></section>'
         "<section><h2>Failures today</h2>{failures}</section>"
@@ -59,6 +66,7 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
                    "No calls in progress."),
         failures=table(CALL_HEADERS, [call_row(c) for c in failures], "No failed calls today."),
         today=today,
+        setup=setup,
     )
     return page(ctx, "Dashboard", body)
 

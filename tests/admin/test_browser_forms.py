@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ari_app.simulator.server import PbxSimulator
 from callwright.dialog.demo_flow import DEMO_FLOW_EN
 from callwright.store.assistants import AssistantRepository
 from tests.admin.conftest import AdminFactory
@@ -69,4 +70,32 @@ async def test_the_flow_diagram_shows_a_problem_on_its_node(
     assert await page.locator("svg.flow-diagram g[data-node=decline][data-missing]").count() == 1
     box = await page.locator("svg.flow-diagram").bounding_box()
     assert box is not None and box["height"] > 200  # drawn, not an empty element
+    await page.close()
+
+
+async def test_the_setup_wizard_from_first_run_to_a_try_it_panel(
+    make_admin: AdminFactory, browser: Any  # noqa: F811
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme", with_data=False)
+    page = await browser.new_page()
+    page.set_default_timeout(10_000)
+    base = await sign_in(page, admin, org.users["owner"])
+    await page.click("text=New here? Set up Callwright")
+    await page.wait_for_selector("h1:has-text('Set up Callwright')")
+    # The doctor's checks arrive by themselves (no [ari] url in this server's settings).
+    await page.wait_for_selector("#setup-checklist li[data-check=ari].check-fail")
+    async with PbxSimulator(password="wizard-secret") as pbx:
+        await page.fill("input[name=ari_url]", pbx.ari_url)
+        await page.fill("input[name=ari_password]", "wizard-secret")
+        await page.select_option("select[name=transport]", "audiosocket")
+        await page.click("text=Test the connection and show the settings")
+        await page.wait_for_selector("#pbx-checks li[data-check=ari].check-ok")
+    assert "load = chan_audiosocket.so" in await page.inner_text("#setup-pbx")
+    await page.select_option("select[name=template]", "booking")
+    await page.fill("#setup-assistant input[name=number]", "+1 555 010 0200")
+    await page.click("text=Create the assistant")
+    await page.wait_for_selector("h1:has-text('Bookings')")
+    assert await page.locator("#try-it h2:has-text('Try it')").count() == 1
+    assert page.url.startswith(base + "/assistants/")
     await page.close()

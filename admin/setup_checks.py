@@ -1,0 +1,93 @@
+"""The setup wizard's checks: the PBX connection it was just given, tested live, and the checks of
+``callwright doctor`` that concern this server, as lines of a checklist.
+
+The verdicts and their fixes are the doctor's (:mod:`callwright.doctor`, :mod:`ari_app.doctor`);
+this module only chooses which to run from the admin. The media-path probe is left to
+``callwright doctor`` (it originates test channels on the PBX): the wizard does not do that on
+its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ari_app.ari.rest import AriRestClient
+from ari_app.doctor import app_check, classify, clock_check, describe, modules_check
+from callwright.config import AriSettings, Settings
+from callwright.doctor import asterisk as verdicts
+from callwright.doctor.asterisk import AriProblem
+from callwright.doctor.local import ari_tls, disk_check
+from callwright.doctor.report import Check, fail
+from callwright.doctor.speech import SPEECH_ID, check_need, speech_needs
+from callwright.doctor.store import AssistantSpeech
+from callwright.errors import AriError, AriUnavailable, ConfigError, ProtocolError
+from callwright.speech.model_store import load_manifest
+from callwright.store.assistants import Assistant
+
+#: How long each request to the PBX may take (a wizard must not hang on a PBX that is silent).
+STEP_TIMEOUT_S = 3.0
+
+
+class BadPbxSettings(ValueError):
+    """What the wizard was given cannot be tried (the message says why)."""
+
+
+def check_ari_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadPbxSettings("ARI URL: write it as http://host:8088 (or https://host:8089)")
+    if parts.path not in ("", "/"):
+        raise BadPbxSettings("ARI URL: leave out the path (/ari is added by Callwright)")
+    return url.strip().rstrip("/")
+
+
+async def pbx_checks(
+    base: Settings, ari: AriSettings, transport: str, *, step_timeout_s: float = STEP_TIMEOUT_S
+) -> list[Check]:
+    """ARI reached with these credentials, the app, the modules the transport needs, the clock."""
+    settings = dataclasses.replace(
+        base, ari=ari, media=dataclasses.replace(base.media, transport=transport)
+    )
+    # Building a TLS context reads the system's CA bundle: blocking, so off the loop.
+    context, tls_line = await asyncio.to_thread(ari_tls, settings)
+    if context is None:
+        return [tls_line]
+    connector = aiohttp.TCPConnector(ssl=context)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        rest = AriRestClient(session, ari.url, ari.username, ari.password,
+                             timeout_s=step_timeout_s)
+        try:
+            info = await rest.get_info()
+        except (AriError, AriUnavailable, ProtocolError) as exc:
+            problem = classify(exc)
+            return [verdicts.ari_failure(problem, ari, describe(exc, problem))]
+        checks = [verdicts.ari_reached(ari, info.version or "", info.entity_id or "")]
+        checks.append(await app_check(rest, ari.app))
+        checks.append((await modules_check(rest, settings))[0])
+        checks.append(await clock_check(rest))
+    return checks
+
+
+async def server_checks(settings: Settings, assistants: Iterable[Assistant]) -> list[Check]:
+    """The doctor's lines for this server: the configured PBX (as above), the speech models the
+    assistants need, the disk for recordings."""
+    if settings.ari.enabled:
+        checks = await pbx_checks(settings, settings.ari, settings.media.transport)
+    else:
+        checks = [verdicts.ari_failure(AriProblem.NOT_CONFIGURED, settings.ari, "")]
+    try:
+        manifest = await asyncio.to_thread(load_manifest)
+    except ConfigError as exc:
+        checks.append(fail(SPEECH_ID, "speech models", str(exc),
+                           "reinstall Callwright: voice_models/manifest.json is damaged"))
+    else:
+        uses = [AssistantSpeech(a.name, a.stt, a.tts) for a in assistants]
+        for need in speech_needs(settings.speech, uses):
+            checks.append(await asyncio.to_thread(check_need, need, settings.speech, manifest))
+    checks.append(await asyncio.to_thread(disk_check, settings))
+    return checks

@@ -1,0 +1,134 @@
+"""The setup wizard (issue 17): the PBX connection tested live (against the project's ARI
+simulator), the settings to paste filled in, the first assistant from a template with a number,
+the doctor's checks as a checklist, and who may use it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from admin.setup_snippets import PbxChoice, snippets
+from admin.setup_templates import templates
+from ari_app.simulator.server import PbxSimulator
+from callwright.dialog.flow import validate_flow
+from callwright.store.assistants import AssistantRepository
+from callwright.store.numbers import NumberRepository
+from tests.admin.conftest import AdminFactory
+
+PASSWORD = "sim-secret-4567"
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[PbxSimulator]:
+    sim = PbxSimulator(password=PASSWORD)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def test_the_snippets_carry_the_values_given() -> None:
+    files = {s.file: s.text for s in snippets(PbxChoice(
+        "http://10.0.0.5:8088", "cw", "p;w", "myapp", "audiosocket", "200", ami=True))}
+    assert "bindaddr = 10.0.0.5\nbindport = 8088" in files["/etc/asterisk/http.conf"]
+    assert "[cw]\ntype = user" in files["/etc/asterisk/ari.conf"]
+    assert "password = p\\;w" in files["/etc/asterisk/ari.conf"]  # ; would start a comment
+    assert "exten => 200,1,NoOp(Callwright)\n same => n,Stasis(myapp)" in files[
+        "/etc/asterisk/extensions.conf"]
+    assert "load = chan_audiosocket.so" in files["/etc/asterisk/modules.conf"]
+    assert "load = chan_rtp.so" not in files["/etc/asterisk/modules.conf"]
+    assert "[cw]\nsecret = p;w" not in files["/etc/asterisk/manager.conf"]
+    assert 'url = "http://10.0.0.5:8088"' in files["callwright.toml"]
+    assert 'transport = "audiosocket"' in files["callwright.toml"]
+
+
+def test_every_template_is_a_valid_flow() -> None:
+    for template in templates("PJSIP/300").values():
+        assert validate_flow(template.flow, llm_available=False) == [], template.key
+
+
+async def test_the_pbx_is_tested_live_and_the_settings_shown(
+    make_admin: AdminFactory, pbx: PbxSimulator
+) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme", with_data=False)
+    owner = await admin.login(org.users["owner"])
+    form = {"ari_url": pbx.ari_url, "ari_username": pbx.username, "ari_password": PASSWORD,
+            "ari_app": "callwright", "transport": "rtp", "number": "100"}
+    response = await owner.post_form("/setup/pbx", form)
+    page = await response.text()
+    assert response.status == 200, page
+    ari_line = re.search(r'<li class="check-(\w+)" data-check="ari">', page)
+    assert ari_line is not None and ari_line.group(1) == "ok"
+    assert f"password = {PASSWORD}" in page
+    assert "same =&gt; n,Stasis(callwright)" in page
+
+    response = await owner.post_form("/setup/pbx", {**form, "ari_password": "wrong"})
+    page = await response.text()
+    ari_line = re.search(r'<li class="check-(\w+)" data-check="ari">(.*?)</li>', page)
+    assert ari_line is not None and ari_line.group(1) == "fail"
+    assert "password" in ari_line.group(2).lower(), ari_line.group(2)
+
+    response = await owner.post_form("/setup/pbx", {**form, "ari_url": "pbx.example"})
+    assert response.status == 400
+    assert "http://host:8088" in await response.text()
+
+
+async def test_an_assistant_from_a_template_with_a_number(make_admin: AdminFactory) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme", with_data=False)
+    owner = await admin.login(org.users["owner"])
+    dashboard = await (await owner.client.get("/")).text()
+    assert 'href="/setup">New here? Set up Callwright' in dashboard
+    data = aiohttp.FormData()
+    for key, value in (("_csrf", await owner.csrf()), ("template", "receptionist"),
+                       ("name", "Front desk"), ("front_desk", "PJSIP/300"),
+                       ("number", "+1 555 010 0100")):
+        data.add_field(key, value)
+    response = await owner.client.post("/setup/assistant", data=data, allow_redirects=False)
+    assert response.status == 303, await response.text()
+    made = await AssistantRepository(admin.db).find_by_name(org.id, "Front desk")
+    assert made is not None
+    assert response.headers["Location"] == f"/assistants/{made.id}?notice=created"
+    flow = await AssistantRepository(admin.db).latest_flow(made.id)
+    assert flow is not None and flow[1]["nodes"]["to_sales"]["target"] == "PJSIP/300"
+    numbers = await NumberRepository(admin.db).list(org.id)
+    assert [(n.number, n.assistant_id) for n in numbers] == [("+15550100100", made.id)]
+    dashboard = await (await owner.client.get("/")).text()
+    assert "Setup wizard: PBX connection" in dashboard
+
+    faq = aiohttp.FormData()
+    faq.add_field("_csrf", await owner.csrf())
+    faq.add_field("template", "faq")
+    response = await owner.client.post("/setup/assistant", data=faq, allow_redirects=False)
+    assert response.status == 400
+    assert "choose a text file" in await response.text()
+    faq = aiohttp.FormData()
+    faq.add_field("_csrf", await owner.csrf())
+    faq.add_field("template", "faq")
+    faq.add_field("document", b"We open at nine and close at five.", filename="hours.txt",
+                  content_type="text/plain")
+    response = await owner.client.post("/setup/assistant", data=faq, allow_redirects=False)
+    assert response.status == 303
+    docs = await admin.db.fetch_all("SELECT title FROM knowledge_docs")
+    assert [d["title"] for d in docs] == ["hours.txt"]
+
+
+async def test_the_checks_and_who_may_run_the_wizard(make_admin: AdminFactory) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    owner = await admin.login(org.users["owner"])
+    response = await owner.client.get("/api/v1/setup/checks")
+    assert response.status == 200
+    checks = {c["id"]: c for c in (await response.json())["checks"]}
+    assert checks["ari"]["status"] == "FAIL"  # no [ari] url in this server's settings
+    assert "ari.url is not set" in checks["ari"]["detail"]
+    assert checks["disk"]["status"] in ("ok", "warn")
+    page = await (await owner.client.get("/setup")).text()
+    assert 'data-src="/api/v1/setup/checks"' in page and "/static/setup.js" in page
+    for role in ("admin", "editor", "viewer"):
+        other = await admin.login(org.users[role])
+        assert (await other.client.get("/setup")).status == 403, role
+        assert (await other.post_form("/setup/pbx", {})).status == 403, role
