@@ -147,6 +147,13 @@ class OutboundCallRepository:
             (org_id, limit))
         return [_row(r) for r in rows]
 
+    async def for_contact(self, contact_id: int) -> list[OutboundCall]:
+        """A campaign contact's attempts, oldest first."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM outbound_calls WHERE contact_id = ? ORDER BY id",
+            (contact_id,))
+        return [_row(r) for r in rows]
+
     async def claim(self, node: str, limit: int) -> list[OutboundCall]:
         """Up to ``limit`` queued calls, now ``dialing`` by ``node`` (oldest first)."""
         if limit <= 0:
