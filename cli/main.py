@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agi.cli import add_agi_parser  # FastAGI/EAGI, for PBXes without ARI
 
     add_agi_parser(sub)
+    from fs_app.cli import add_freeswitch_parser  # FreeSWITCH: socket app and mod_audio_fork
+
+    add_freeswitch_parser(sub)
     return parser
 
 
