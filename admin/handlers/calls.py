@@ -24,7 +24,7 @@ from callwright.store.call_search import (
     SearchError,
 )
 
-_FILTER_KEYS = ("since", "until", "number", "caller", "assistant", "status", "q")
+_FILTER_KEYS = ("since", "until", "number", "caller", "assistant", "status", "q", "tests")
 
 
 def _id_or_none(value: str, name: str) -> int | None:
@@ -53,6 +53,7 @@ def parse_filter(query: Any) -> CallFilter:
             assistant_id=_id_or_none(query.get("assistant", ""), "assistant"),
             status=query.get("status") or None,
             text=(query.get("q") or "").strip() or None,
+            include_tests=query.get("tests", "") in ("1", "on", "true"),
         )
     except SearchError as exc:
         raise UserError(str(exc), field=str(exc).split(":", 1)[0]) from exc
@@ -80,7 +81,8 @@ def call_row(call: CallSummary, *, where: bool = False) -> Html:
         caller=call.caller_name or call.caller_number or "unknown",
         dialed=call.dialed,
         assistant=call.assistant_name or "",
-        status=status_badge(call.status),
+        status=join([status_badge(call.status), h(' <span class="badge">test</span>')
+                     if call.direction == "test" else ""]),
         dur=duration(call.duration_ms),
         rec="●" if call.has_recording else "",
         node=call.node_id,
@@ -143,6 +145,9 @@ async def list_calls(ctx: Ctx) -> web.StreamResponse:
                         "q", query.get("q", ""), type="search", placeholder="words said in the call"
                     ),
                 ),
+                h('<label class="check"><input type="checkbox" name="tests" value="1"{c}> '
+                  "Include test calls</label>",
+                  c=Html(" checked") if query.get("tests") else ""),
             ]
         ),
     )
@@ -170,6 +175,7 @@ ROUTES = [
         list_calls,
         Permission.CALLS_READ,
         "List calls (filters, keyset pages)",
-        query=("since", "until", "number", "caller", "assistant", "status", "q", "cursor", "limit"),
+        query=("since", "until", "number", "caller", "assistant", "status", "q", "tests", "cursor",
+               "limit"),
     ),
 ]
