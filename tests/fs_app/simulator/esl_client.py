@@ -54,6 +54,16 @@ class RawEsl:
                     else:
                         self.pending.append(message)
 
+    async def next_any(self) -> EslMessage:
+        """The next message, event or not (events already set aside first)."""
+        while True:
+            if self.pending:
+                return self.pending.pop(0)
+            data = await self.reader.read(65536)
+            if not data:
+                raise EOFError("closed")
+            self.pending.extend(self.parser.feed(data))
+
     async def custom(self, subclass: str) -> EslEvent:
         """The next CUSTOM event of ``subclass``."""
         return await self.event("CUSTOM", **{"Event-Subclass": subclass})  # type: ignore[arg-type]
