@@ -16,6 +16,7 @@ from callwright.config import Settings, load_config
 from callwright.process import run_command, setup_logging, wait_for_signal
 from cli.accounts import add_user_parser
 from cli.calls import add_call_parser
+from cli.campaigns import add_campaign_parser
 from cli.doctor import add_doctor_parser
 from cli.models import add_models_parser
 from cli.privacy import add_privacy_parser
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     add_call_parser(sub)
+    add_campaign_parser(sub)
     add_doctor_parser(sub)
     add_models_parser(sub)
     add_privacy_parser(sub)
