@@ -73,6 +73,11 @@ class _Term:
         # A term holds only word characters: quoting makes it a plain string to FTS5.
         return f'"{self.stem}"' + ("*" if self.prefix else "")
 
+    def tsquery(self) -> str:
+        """The term in PostgreSQL's ``to_tsquery`` syntax (a quoted lexeme, ``:*`` for a
+        prefix), the same match as :meth:`fts`."""
+        return f"'{self.stem}'" + (":*" if self.prefix else "")
+
     def found_in(self, words: Sequence[str]) -> bool:
         if self.prefix:
             return any(w.startswith(self.stem) for w in words)
@@ -215,14 +220,27 @@ class KnowledgeRetriever:
         terms = query_terms(query)
         if not terms:
             return []
-        sql = (
-            "SELECT c.text AS text, bm25(knowledge_chunks) AS rank, d.title AS title,"
-            " d.kind AS kind, CASE WHEN d.kind = 'qa' THEN d.body ELSE '' END AS answer"
-            " FROM knowledge_chunks AS c"
-            " JOIN knowledge_docs AS d ON d.id = c.doc_id AND d.assistant_id = c.assistant_id"
-            " WHERE knowledge_chunks MATCH ? AND c.assistant_id = ?"
-        )
-        params: list[object] = [" OR ".join(t.fts() for t in terms), self.assistant_id]
+        columns = ("c.text AS text, d.title AS title, d.kind AS kind,"
+                   " CASE WHEN d.kind = 'qa' THEN d.body ELSE '' END AS answer")
+        joined = " JOIN knowledge_docs AS d ON d.id = c.doc_id AND d.assistant_id = c.assistant_id"
+        if self._db.engine == "postgresql":
+            # The passages' tsvector column (migration 0001); ts_rank grows with relevance where
+            # bm25 shrinks, so its negation sorts the same way.
+            sql = (
+                f"SELECT {columns}, -ts_rank(c.search, q.query) AS rank"
+                " FROM (SELECT to_tsquery('callwright_search', ?) AS query) AS q"
+                f" JOIN knowledge_chunks AS c ON c.search @@ q.query{joined}"
+                " WHERE c.assistant_id = ?"
+            )
+            match = " | ".join(t.tsquery() for t in terms)
+        else:
+            sql = (
+                f"SELECT {columns}, bm25(knowledge_chunks) AS rank"
+                f" FROM knowledge_chunks AS c{joined}"
+                " WHERE knowledge_chunks MATCH ? AND c.assistant_id = ?"
+            )
+            match = " OR ".join(t.fts() for t in terms)
+        params: list[object] = [match, self.assistant_id]
         if self.org_id is not None:
             sql += " AND d.org_id = ?"
             params.append(self.org_id)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,22 @@ class Kb:
 
 
 class KbFactory:
-    def __init__(self, folder: Path) -> None:
+    """``open_db``: how a new database is made (default: an SQLite file in ``folder``; the
+    knowledge tests pass ``make_db``, so they run on both store engines)."""
+
+    def __init__(
+        self, folder: Path, open_db: Callable[[], Awaitable[Database]] | None = None
+    ) -> None:
         self._folder = folder
+        self._open_db = open_db
         self._opened: list[Database] = []
         self._counter = itertools.count(1)
 
     async def __call__(self, db: Database | None = None) -> Kb:
         n = next(self._counter)
-        if db is None:
+        if db is None and self._open_db is not None:
+            db = await self._open_db()
+        elif db is None:
             db = await Database.open(self._folder / f"kb-{n}.db")
             self._opened.append(db)
         org = await OrgRepository(db).create(f"Org {n}", f"org-{n}")
