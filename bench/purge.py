@@ -32,6 +32,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.purge_trace import (  # noqa: E402
+    LIVE_TASK,
+    StoreTrace,
+    slowest_writes,
+    span_stats,
+)
 from bench.report import save, summarize  # noqa: E402
 from callwright.privacy.retention_job import MAX_BATCH_S, RetentionJob  # noqa: E402
 from callwright.store.calls import CallRepository  # noqa: E402
@@ -79,8 +85,9 @@ def seed(path: Path, org_id: int, calls: int, turns: int, now: datetime) -> None
 
 
 async def live_call(db: Database, org_id: int, latencies: list[float],
-                    stop: asyncio.Event) -> int:
-    """A call in progress writing one turn every 200 ms; each write's latency in ms."""
+                    stop: asyncio.Event, trace: StoreTrace | None = None) -> int:
+    """A call in progress writing one turn every 200 ms; each write's latency in ms (and, with
+    ``trace``, its span)."""
     repo = CallRepository(db)
     call = await repo.create_call(org_id, None, None, "100", "+15550000000", "Live", "live-1")
     seq = 0
@@ -89,6 +96,8 @@ async def live_call(db: Database, org_id: int, latencies: list[float],
         await repo.add_turn(call.id, seq, "caller" if seq % 2 == 0 else "assistant",
                             "live turn while the purge runs", utc_now_iso())
         latencies.append((time.perf_counter() - started) * 1000)
+        if trace is not None:
+            trace.note("live_write", started)
         seq += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LIVE_INTERVAL_S)
@@ -124,7 +133,9 @@ async def measure(path: Path, org_id: int, batch: int, max_batch_s: float) -> di
         stop.set()
         live_id = await task
         stop = asyncio.Event()
-        task = asyncio.create_task(live_call(db, org_id, during, stop))
+        trace = StoreTrace()
+        trace.attach(db)
+        task = asyncio.create_task(live_call(db, org_id, during, stop, trace), name=LIVE_TASK)
         started = time.perf_counter()
         job = RetentionJob(db, batch_size=batch, max_batch_s=max_batch_s or None)
         report = await job.run_once()
@@ -144,6 +155,9 @@ async def measure(path: Path, org_id: int, batch: int, max_batch_s: float) -> di
         "calls_left": remaining, "live_turns_kept": live_turns,
         "live_write_ms_before": summarize(baseline),
         "live_write_ms_during": summarize(during),
+        "purge_transactions": span_stats(trace, "transaction"),
+        "checkpoints": span_stats(trace, "checkpoint"),
+        "slowest_live_writes": slowest_writes(trace),
     }
 
 

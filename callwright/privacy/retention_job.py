@@ -8,10 +8,11 @@ and with something left to delete) and applying each batch's plan in its own sho
 between batches, so a store of a million calls never holds the single writer for long: a live
 call's write waits for one short batch at most. While it deletes, WAL checkpoints run on a
 connection of the job's own rather than inside one of the writer's commits (see
-``CHECKPOINT_EVERY``). Inside each batch's transaction its calls are read again, so a legal hold
-set since the read is still respected; recording files are deleted (in a worker thread) before
-the rows that reference them, and a file that cannot be deleted keeps its reference (and its
-call) for the next run. Each run appends one
+``CHECKPOINT_EVERY``), and the full-text index is merged in small steps of the job's own between
+batches instead of inside them (see ``MERGE_PAGES``). Inside each batch's transaction its calls
+are read again, so a legal hold set since the read is still respected; recording files are
+deleted (in a worker thread) before the rows that reference them, and a file that cannot be
+deleted keeps its reference (and its call) for the next run. Each run appends one
 ``retention.run`` audit entry per org (actor ``system``) with the counts.
 
 A call is held by its own legal hold (``calls.legal_hold``) or by a hold on its caller number in
@@ -19,9 +20,10 @@ its org (``legal_holds``, :mod:`callwright.store.legal_holds`). ``run_once(dry_r
 the same batches and counts what the run would delete (with the oldest start date per kind),
 writing nothing.
 
-Deleted turns leave their entries in the full-text index's segments until SQLite's automatic FTS
-merges rewrite them (they are no longer searchable); :func:`callwright.privacy.caller_data.
-erase_caller` forces that, because an erasure must leave nothing behind.
+Deleted turns leave their entries in the full-text index's segments until FTS merges rewrite them
+(they are no longer searchable): the run's merge steps, then SQLite's automatic merges;
+:func:`callwright.privacy.caller_data.erase_caller` forces that at once, because an erasure must
+leave nothing behind.
 
 The call service starts ``run_forever`` as a background task.
 """
@@ -66,6 +68,17 @@ MIN_BATCH = 10
 #: after this many batches, and gives the writer back SQLite's default at the end.
 CHECKPOINT_EVERY = 20
 DEFAULT_AUTOCHECKPOINT = 1000
+#: FTS5 merges the transcript index's segments inside whichever write fills a level, and the
+#: deletes of a purge write segments fast: measured (bench.fts_merges), such a merge inside one
+#: batch costs 40-70 ms of CPU at 200,000-400,000 turns, growing with the index, and the live
+#: writes bench.purge found slowest waited behind batches of that kind. While a run deletes
+#: (SQLite only), FTS5's own merges are off (automerge 0, crisismerge out of reach) and the job
+#: merges after each batch, in a transaction of its own, about this many pages; FTS5's defaults
+#: are back at the end (a run killed midway leaves them off until the next run ends: searches
+#: still work, on more segments).
+MERGE_PAGES = 64
+FTS_MERGE_DEFAULTS = {"automerge": 4, "crisismerge": 16}
+FTS_MERGES_OFF = {"automerge": 0, "crisismerge": 2000}
 
 _HAS_TURNS = "EXISTS (SELECT 1 FROM call_turns t WHERE t.call_id = c.id)"
 _HAS_SLOTS = "c.slots NOT IN ('{}', '')"
@@ -163,14 +176,17 @@ class RetentionJob:
         file that would fail to delete counts as deleted."""
         if not dry_run:
             await self._db.set_autocheckpoint(0)
+            await self._fts_merges(FTS_MERGES_OFF)
             try:
                 return await self._run(dry_run=False)
             finally:
                 try:
+                    await self._fts_merges(FTS_MERGE_DEFAULTS)
                     await self._db.set_autocheckpoint(DEFAULT_AUTOCHECKPOINT)
                     await self._db.checkpoint()
                 except StoreError as exc:  # the run's own outcome (or error) matters more
-                    log.warning("retention: could not restore WAL checkpoints: %s", exc)
+                    log.warning("retention: could not restore WAL checkpoints or FTS merges: %s",
+                                exc)
         return await self._run(dry_run=True)
 
     async def _run(self, *, dry_run: bool) -> RetentionReport:
@@ -267,6 +283,7 @@ class RetentionJob:
                 started = time.perf_counter()
                 await self._apply(decided, {f.id: f.started_at for f in facts}, counts)
                 params["limit"] = self.next_limit(limit, time.perf_counter() - started)
+                await self._merge_step()
                 self._batches += 1
                 if self._batches % CHECKPOINT_EVERY == 0:
                     await self._db.checkpoint()
@@ -274,6 +291,26 @@ class RetentionJob:
                 break
             await asyncio.sleep(0)  # let the call path's writes in between batches
         return counts
+
+    @property
+    def _fts5(self) -> bool:
+        """The transcript index is SQLite's FTS5 (PostgreSQL's has no segments to merge)."""
+        return self._db.engine == "sqlite"
+
+    async def _fts_merges(self, settings: dict[str, int]) -> None:
+        """Set FTS5's merge settings of the transcript index (kept in the index itself)."""
+        if self._fts5:
+            for name, value in settings.items():
+                await self._db.execute(
+                    "INSERT INTO call_turns_fts(call_turns_fts, rank) VALUES (?, ?)",
+                    (name, value))
+
+    async def _merge_step(self) -> None:
+        """About ``MERGE_PAGES`` pages of the index's merging, in a short write of its own."""
+        if self._fts5:
+            await self._db.execute(
+                "INSERT INTO call_turns_fts(call_turns_fts, rank) VALUES ('merge', ?)",
+                (MERGE_PAGES,))
 
     def next_limit(self, limit: int, took_s: float) -> int:
         """The size of the next batch: one whose transaction should take about
