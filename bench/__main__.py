@@ -23,6 +23,8 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("pipeline_latency", []),
     ("pacing", ["--repeat", "3", "--duration", "8"]),
     ("barge_in", []),
+    ("turn_taking", []),
+    ("live_capacity", []),
     ("media_capacity", []),
     ("admin_calls", []),
     ("first_use", []),

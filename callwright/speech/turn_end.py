@@ -10,7 +10,8 @@ time, with no clock of its own (everything is fed with its call time):
   a digit string (with its length when known) or free speech.
 - The recogniser's partial result is fed in (:meth:`TurnEndDecider.partial`); from it the decider
   asks for a short silence (``complete_silence_ms``) once the expected answer is complete, the
-  full silence (the backstop, ``end_silence_ms``) before any word is recognised, a longer hold
+  full silence (the backstop, ``end_silence_ms``) before any word is recognised (for a closed
+  answer ``closed_silence_ms``, as the partial lags the audio), a longer hold
   (``unfinished_silence_ms``) while it is plainly unfinished (a grammar phrase cut short, a
   digit string short of its length, a trailing hesitation or connective), or
   something in between for free speech (``free_silence_ms``).
@@ -175,6 +176,10 @@ class TurnEndConfig:
     endpointer's ``end_silence_ms``."""
 
     complete_silence_ms: float = 160.0
+    #: A closed answer (yes/no, a choice) not (yet) matched in the partial: the recogniser's
+    #: partial lags the audio by up to ~300 ms (Vosk refreshes it every 240 ms of audio), and
+    #: such answers are a word or two, said without pauses inside.
+    closed_silence_ms: float = 250.0
     free_silence_ms: float = 360.0
     open_digits_silence_ms: float = 450.0
     #: Hold for a plainly unfinished answer (a digit string short of its known length, a trailing
@@ -190,8 +195,9 @@ class TurnEndConfig:
     pace_memory: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("complete_silence_ms", "free_silence_ms", "open_digits_silence_ms",
-                     "unfinished_silence_ms", "eager_silence_ms", "pace_min_pause_ms"):
+        for name in ("complete_silence_ms", "closed_silence_ms", "free_silence_ms",
+                     "open_digits_silence_ms", "unfinished_silence_ms", "eager_silence_ms",
+                     "pace_min_pause_ms"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"turn_end.{name}", "a duration > 0 ms", getattr(self, name))
         if self.pace_factor < 1.0:
@@ -221,7 +227,8 @@ class CallerPace:
 @dataclass(frozen=True, slots=True)
 class SilencePlan:
     silence_ms: float
-    reason: str  # "complete", "free", "open", "unfinished", "nothing", "backstop"
+    #: "complete", "closed", "free", "open", "paced", "unfinished", "nothing"
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +294,8 @@ class TurnEndDecider:
             return SilencePlan(min(cfg.complete_silence_ms, backstop), "complete")
         if state is Completeness.UNFINISHED:
             return SilencePlan(max(cfg.unfinished_silence_ms, backstop), "unfinished")
+        if self.expectation.kind is AnswerKind.CLOSED:
+            return SilencePlan(min(max(cfg.closed_silence_ms, paced), backstop), "closed")
         if state is Completeness.NOTHING:
             return SilencePlan(backstop, "nothing")
         base = (cfg.open_digits_silence_ms if self.expectation.kind is AnswerKind.DIGITS

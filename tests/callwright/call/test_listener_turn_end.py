@@ -68,9 +68,7 @@ async def listen(name: str, turn_end: TurnEndConfig | None) -> tuple[list[Caller
     item = next(i for i in corpus() if i.name == name)
     audio = render(item)
     clock = Clock()
-    spoken = [" ".join(p) if item.answer == "digits" and item.language == "ko" else p
-              for p in item.parts]
-    stt = HearingStt(list(zip(audio.part_ends_ms, spoken, strict=True)), clock)
+    stt = HearingStt(list(zip(audio.part_ends_ms, item.parts, strict=True)), clock)
     turns: list[CallerSpeech] = []
     likely: list[LikelyEnd] = []
     listener = CallerListener(

@@ -33,13 +33,6 @@ PARTIAL_LAG_MS = 80
 FRAME_MS = 20
 
 
-def spoken_words(item: CorpusItem, part: str) -> str:
-    """What a recogniser writes for ``part``: digit groups come out digit by digit."""
-    if item.answer == "digits" and item.language == "ko":
-        return " ".join(part)
-    return part
-
-
 def expectation(item: CorpusItem) -> Expectation:
     return Expectation.from_grammar(item.grammar, item.language,
                                     min_digits=item.min_digits, max_digits=item.max_digits)
@@ -54,8 +47,8 @@ def run(rendered: Rendered, *, lag_ms: float = PARTIAL_LAG_MS, eager: bool = Tru
     events: list[tuple[float, TurnEvent]] = []
     for i, pcm in enumerate(frames(rendered.pcm)):
         t = i * FRAME_MS
-        heard = [spoken_words(item, p) for p, end in zip(item.parts, rendered.part_ends_ms,
-                                                          strict=True) if end + lag_ms <= t]
+        heard = [p for p, end in zip(item.parts, rendered.part_ends_ms, strict=True)
+                 if end + lag_ms <= t]
         decider.partial(" ".join(heard))
         events += [(t, e) for e in decider.process(vad.is_speech(pcm), t)]
     return events
@@ -220,3 +213,15 @@ def test_bad_settings_are_config_errors() -> None:
         TurnEndConfig(complete_silence_ms=0)
     with pytest.raises(ConfigError):
         TurnEndConfig(pace_factor=0.5)
+
+
+def test_a_closed_answer_not_yet_in_the_partial_ends_on_a_moderate_silence() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.from_grammar(("네", "아니요"), "ko"))
+    feed(decider, "#" * 10)
+    assert decider.plan() == SilencePlan(250, "closed")  # the partial lags the audio
+    decider.partial("네")
+    assert decider.plan() == SilencePlan(160, "complete")
+    decider.expect(Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko", min_digits=4))
+    decider.partial("")
+    assert decider.plan().reason == "nothing"  # not for digits: groups come with pauses

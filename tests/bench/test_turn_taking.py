@@ -1,0 +1,46 @@
+"""The pure parts of the turn-taking bench: the corpus, its flow, and the summary."""
+
+from __future__ import annotations
+
+from bench.turn_corpus import corpus
+from bench.turn_taking import TurnFigure, flow_for, summarise
+from callwright.dialog.flow import validate_flow
+
+
+def test_the_corpus_holds_what_the_issue_asks_for() -> None:
+    items = corpus()
+    kinds = {(i.language, i.answer) for i in items}
+    assert {("ko", "yes_no"), ("ko", "digits"), ("ko", "free"), ("en", "yes_no"),
+            ("en", "digits"), ("en", "free")} <= kinds
+    assert any(i.has_pauses and i.answer == "digits" for i in items)
+    assert any(i.has_pauses and i.answer == "free" for i in items)
+    assert sum(i.noise for i in items) == len(items) // 2
+
+
+def test_each_language_gets_a_valid_flow_asking_each_item() -> None:
+    for language in ("ko", "en"):
+        items = [i for i in corpus(noise=False) if i.language == language]
+        flow = flow_for(items)
+        assert validate_flow(flow, llm_available=False) == []
+        asks = [n for n in flow["nodes"].values() if n["kind"] == "ask"]
+        assert len(asks) == len(items)
+        node, item = next((n, i) for n, i in zip(asks, items, strict=True)
+                          if i.answer == "digits")
+        assert node["answer"] == "digits" and node["length"] == item.max_digits
+
+
+def test_the_summary_counts_cut_offs_on_paused_turns() -> None:
+    items = {i.name: i for i in corpus()}
+    figures = [
+        TurnFigure(items["ko_yes"], 180.0, False),
+        TurnFigure(items["ko_no"], 220.0, False),
+        TurnFigure(items["ko_phone"], None, True, 40.0),
+        TurnFigure(items["ko_card"], 240.0, False),
+        TurnFigure(items["ko_free"], None, False),
+    ]
+    summary = summarise(figures)
+    assert summary["turns"] == 5 and summary["no_reply"] == 1
+    assert summary["cut_offs"] == 1 and summary["cut_off_items"] == ["ko_phone"]
+    assert summary["cut_off_rate_on_paused_turns"] == 0.5
+    assert summary["gap_ms_closed_all"]["n"] == 3
+    assert summary["gap_ms_clean"]["yes_no"]["p50"] == 200.0
