@@ -314,6 +314,8 @@ class FreeswitchCallSession:
     async def _stop_fork(self) -> None:
         if self._fork_url is None:
             return
+        if self._transport is not None:
+            self._transport.release()
         with contextlib.suppress(EslProtocolError):
             await self.esl.api(audio_fork.stop_args(self.uuid))
         self._svc.forks.forget(self._fork_url)

@@ -45,6 +45,7 @@ class ForkTransport:
         self.frames_in = 0
         self.closed_reason: str | None = None
         self._partial = b""
+        self._released = False
 
     # -- the MediaTransport protocol ---------------------------------------------------------
     async def start(self, on_frame: FrameSink, on_closed: Callable[[str], None]) -> None:
@@ -65,6 +66,11 @@ class ForkTransport:
         """Drop what FreeSWITCH has buffered and not yet played (its marks come back cleared)."""
         if self._ws is not None and self.closed_reason is None:
             self._outbox.put_nowait(audio_fork.kill_audio())
+
+    def release(self) -> None:
+        """We are about to stop the fork ourselves (a transfer): its end is not a media failure
+        and is not reported to the pipeline."""
+        self._released = True
 
     def mark(self, name: str) -> None:
         if self._ws is not None and self.closed_reason is None:
@@ -138,7 +144,7 @@ class ForkTransport:
             return
         self.closed_reason = reason
         self._done.set()
-        if self._on_closed is not None:
+        if self._on_closed is not None and not self._released:
             self._on_closed(reason)
 
     async def wait_done(self) -> None:

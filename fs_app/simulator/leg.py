@@ -186,9 +186,10 @@ class Leg:
             self.parked = False
         self.sim.fire("CHANNEL_EXECUTE_COMPLETE", channel,
                       info + [("Application-Response", "_none_")])
-        if self.transfer_to is not None:
+        if self.transfer_to is not None:  # the channel leaves the socket app for good
             conn.close()
             await conn_task
+            self.socket = None
         else:
             self.sim.keep(conn_task)
 

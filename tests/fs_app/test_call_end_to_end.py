@@ -136,3 +136,33 @@ async def test_an_unknown_number_hears_a_message_and_is_hung_up(
     row = await h.closed_call()
     assert row.status == "rejected" and row.end_reason == "unknown_number"
     assert row.org_id is None
+
+
+TRANSFER_FLOW = {
+    "version": 1, "name": "transfer", "language": "ko", "start": "to_desk",
+    "nodes": {
+        "to_desk": {"kind": "transfer", "text": "연결해 드리겠습니다.", "target": "default,desk",
+                    "reason": "to_desk", "on_fail": "sorry"},
+        "sorry": {"kind": "hangup", "text": "죄송합니다.", "reason": "transfer_failed"},
+    },
+}
+
+
+async def test_a_transfer_is_a_uuid_transfer_and_the_call_row_says_so(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness(flow=TRANSFER_FLOW)
+    h.sim.dialplan = {**h.sim.dialplan, "desk": [("park", "")]}
+    caller = SimulatedCaller()
+    call = h.dial(caller=caller)
+    row = await h.closed_call(within_s=20)
+    assert row.status == "transferred", row.end_reason
+    assert row.end_reason == "to_desk"
+    kinds = {e.kind: e.detail for e in await h.calls.events(row.id)}
+    assert kinds["transferred"] == {"target": "default,desk", "how": "uuid_transfer"}
+    await asyncio.sleep(0.3)
+    assert call.b.channel.alive and call.b.channel.destination == "desk"
+    assert call.b.parked  # the desk extension has the caller now
+    assert caller.heard_segments()  # the line before the transfer was heard
+    await caller.hangup()
+    await asyncio.wait_for(call.ended.wait(), 5)
