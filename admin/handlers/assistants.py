@@ -13,6 +13,7 @@ from admin.handlers.assistant_form import (
     TEXT_FIELDS,
     assistant_fields,
     assistant_json,
+    merge_media,
     merge_settings,
     settings_form,
 )
@@ -90,8 +91,7 @@ async def update_assistant(ctx: Ctx) -> web.StreamResponse:
     assistant_id = ctx.match_int("assistant_id")
     current = await ctx.services.assistants.get(ctx.org_id, assistant_id)
     fields = await assistant_fields(ctx, partial=ctx.api)
-    if ctx.api:
-        fields = merge_settings(current, fields)
+    fields = merge_settings(current, fields) if ctx.api else merge_media(current, fields)
     with user_errors():
         updated = await ctx.services.assistants.update(ctx.org_id, assistant_id, **fields)
     await ctx.record("assistant.update", f"assistant:{assistant_id}", fields=sorted(fields))
