@@ -15,6 +15,8 @@ from callwright.accounts.roles import Permission
 _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/", "Dashboard", Permission.CALLS_READ),
     ("/calls", "Calls", Permission.CALLS_READ),
+    ("/outbound", "Outbound calls", Permission.CALLS_READ),
+    ("/campaigns", "Campaigns", Permission.ASSISTANTS_READ),
     ("/assistants", "Assistants", Permission.ASSISTANTS_READ),
     ("/numbers", "Numbers", Permission.NUMBERS_READ),
     ("/credentials", "Credentials", Permission.CREDENTIALS_READ),

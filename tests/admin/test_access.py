@@ -15,12 +15,18 @@ import pytest
 from admin.app import all_routes
 from admin.routing import Route
 from callwright.accounts.roles import Role
+from callwright.campaigns.contacts_csv import Contact
+from callwright.store.campaigns import Campaign, CampaignRepository
 from callwright.store.credentials import CredentialRepository
 from tests.admin.conftest import Admin, AdminFactory, LoggedIn, OrgFixture
 
 ROUTES = all_routes()
 _PARAM = re.compile(r"\{(\w+)\}")
 _BELOW = {Role.EDITOR: Role.VIEWER, Role.ADMIN: Role.EDITOR, Role.OWNER: Role.ADMIN}
+
+
+#: org id -> the id of a campaign of that org (made by the two_orgs fixture).
+CAMPAIGNS: dict[int, int] = {}
 
 
 def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
@@ -37,6 +43,8 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "request_id": org.request_id,
         "token": "not-a-link",
         "user_id": user_id,
+        "campaign_id": CAMPAIGNS.get(org.id, 0),
+        "action": "start",
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
 
@@ -81,6 +89,10 @@ async def two_orgs(make_admin: AdminFactory) -> tuple[Admin, OrgFixture, OrgFixt
     admin = await make_admin()
     alpha = await admin.org("alpha")
     bravo = await admin.org("bravo")
+    for org in (alpha, bravo):
+        CAMPAIGNS[org.id] = (await CampaignRepository(admin.db).create(
+            Campaign(0, org.id, f"{org.slug} campaign", org.assistant_id),
+            [Contact(2, "+15550100100")])).id
     return admin, alpha, bravo
 
 
