@@ -25,7 +25,7 @@ from admin.try_calls import TryCalls
 from callwright.config import load_config
 from callwright.errors import CallwrightError
 from callwright.privacy.secrets import MasterKey
-from callwright.store.db import Database
+from callwright.store.db import open_store
 from callwright.tls import admin_server_context
 
 log = logging.getLogger("admin")
@@ -39,7 +39,7 @@ async def serve(config: Path | None, host: str | None, port: int | None) -> None
     )
     ssl_context = admin_server_context(settings.admin)
     master_key = MasterKey.load_or_create(Path(settings.server.master_key_file))
-    db = await Database.open(settings.store.path)
+    db = await open_store(settings.store)
     runner: web.AppRunner | None = None
     # Test calls from the browser: their engines are imported, loaded and warmed now, before the
     # admin serves anyone, never inside a call (a native import or model load holds the GIL).

@@ -36,13 +36,13 @@ def cmd_agi_serve(args: argparse.Namespace) -> int:
     from agi.fastagi import FastAgiServer
     from agi.routing import RoutingScript
     from callwright.process import setup_logging, wait_for_signal
-    from callwright.store.db import Database
+    from callwright.store.db import open_store
     from callwright.store.numbers import NumberRepository
 
     setup_logging(settings.server.log_level, settings.server.log_format)
 
     async def main() -> None:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         server = FastAgiServer({"route": RoutingScript(NumberRepository(db))},
                                args.host, args.port)
         try:

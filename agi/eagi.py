@@ -61,7 +61,7 @@ from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.speech.warmup import NativeImports, warm_stt_for
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.clock import format_iso, utc_now_iso
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.numbers import NumberRepository
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.write_queue import WriteQueue
@@ -346,7 +346,7 @@ async def run_eagi(
     audio_pipe: asyncio.BaseTransport | None = None
     try:
         audio_pipe = await open_audio_pipe(fds.audio, audio)
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         call = EagiCall(settings, session, audio, engines, db, tmp, writes=writes,
                         imports=imports)
         if handle_sighup:

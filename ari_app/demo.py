@@ -36,7 +36,7 @@ from callwright.errors import AriError, CallwrightError
 from callwright.process import wait_for_signal
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.store.calls import Call, CallRepository
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.seed import seed_demo
 from callwright.tls import admin_server_context, ari_client_context
 
@@ -69,7 +69,7 @@ def format_turn(record: TurnRecord) -> str:
 
 
 async def seed(settings: Settings) -> None:
-    db = await Database.open(settings.store.path)
+    db = await open_store(settings.store)
     try:
         await seed_demo(
             db, number=DEMO_NUMBER, language="ko", greeting="", flow=DEMO_FLOW,

@@ -151,6 +151,9 @@ class CallsSettings:
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
     path: Path = Path("var/callwright.db")
+    #: A PostgreSQL store shared by several nodes ("postgresql://user:password@host/db"); when
+    #: set it is used instead of the SQLite file at ``path`` (see docs/scale-out.md).
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

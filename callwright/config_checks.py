@@ -73,6 +73,10 @@ def _check_together(s: Settings) -> Settings:
         raise ConfigError("calls.fallback_target", "'context,extension[,priority]' or \"\" (the "
                           "priority after Stasis())", s.calls.fallback_target)
     media = check_media("media", s.media)
+    if s.store.url and not s.store.url.startswith(("postgresql://", "postgres://")):
+        # The value is not repeated: it may hold a password.
+        raise ConfigError("store.url", 'a postgresql:// URL, or "" for the SQLite file at'
+                          " store.path")
     if s.vad.end_silence_ms >= s.vad.max_turn_ms:
         raise ConfigError("vad.end_silence_ms", f"less than vad.max_turn_ms ({s.vad.max_turn_ms})",
                           s.vad.end_silence_ms)

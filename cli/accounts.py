@@ -24,7 +24,7 @@ from callwright.accounts.sessions import SessionManager
 from callwright.config import load_config
 from callwright.errors import CallwrightError, NotFound
 from callwright.store.audit import AuditRepo
-from callwright.store.db import Database
+from callwright.store.db import Database, store_target
 from callwright.store.orgs import OrgRepository, SlugTaken
 from callwright.store.tokens import SessionRepo, TokenRepo
 from callwright.store.users import UserRepo
@@ -61,9 +61,11 @@ def add_user_parser(subparsers: Any) -> None:
     org_add.set_defaults(func=cmd_org_add)
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> Path | str:
+    """The store the configuration names: its PostgreSQL URL, or its SQLite file."""
     config = getattr(args, "config", None)
-    return Path(load_config(Path(config) if config else None).store.path)
+    store = load_config(Path(config) if config else None).store
+    return store_target(store.path, store.url)
 
 
 def read_password(from_stdin: bool, stdin: TextIO, ask: Any = getpass.getpass) -> str:

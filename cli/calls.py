@@ -29,7 +29,7 @@ from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.numbers import NumberRepository
 from callwright.store.outbound_calls import OutboundCall, OutboundCallRepository
 
@@ -69,7 +69,7 @@ def cmd_call_place(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
 
     async def main() -> int:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             assistants = AssistantRepository(db)
             org_id = await db.fetch_value(

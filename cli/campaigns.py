@@ -33,7 +33,7 @@ from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.store.assistants import AssistantRepository
 from callwright.store.campaigns import ACTIONS, Campaign, CampaignRepository
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.numbers import NumberRepository
 from callwright.store.outbound_calls import OutboundCallRepository
 
@@ -100,7 +100,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _fail("--window: HH:MM-HH:MM")
 
     async def main() -> int:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             org_id = await db.fetch_value("SELECT org_id FROM assistants WHERE id = ?",
                                           (args.assistant,))
@@ -125,7 +125,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 async def _with_campaign(args: argparse.Namespace) -> tuple[Database, Campaign] | int:
-    db = await Database.open(_settings(args).store.path)
+    db = await open_store(_settings(args).store)
     try:
         return db, await CampaignRepository(db).get(args.id)
     except NotFound as exc:
@@ -198,7 +198,7 @@ def cmd_dial(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def main() -> int:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             master_key = await asyncio.to_thread(
                 MasterKey.load_or_create, settings.server.master_key_file)

@@ -89,20 +89,21 @@ def cmd_pbx_sim(args: argparse.Namespace) -> int:
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from callwright.store.db import Database
+    from callwright.store.db import describe_store, open_store
 
     async def main() -> list[int]:
-        db = await Database.open(settings.store.path, migrate=False)
+        db = await open_store(settings.store, migrate=False)
         try:
             return await db.migrate()
         finally:
             await db.close()
 
     applied = asyncio.run(main())
+    store = describe_store(settings.store)
     if applied:
-        print(f"{settings.store.path}: applied migration(s) {', '.join(map(str, applied))}")
+        print(f"{store}: applied migration(s) {', '.join(map(str, applied))}")
     else:
-        print(f"{settings.store.path}: up to date")
+        print(f"{store}: up to date")
     return 0
 
 

@@ -37,7 +37,7 @@ from callwright.privacy.recording_crypto import RecordingCryptoError, decrypt_to
 from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.orgs import OrgRepository
 from cli.privacy_holds import add_hold_parser, cmd_retention_dry_run
 from cli.privacy_restrictions import add_restriction_parsers
@@ -128,7 +128,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def main() -> list[str]:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             slugs = {org.id: org.slug for org in await OrgRepository(db).list()}
             report = await RetentionJob(db).run_once()
@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     key = MasterKey.load_or_create(settings.server.master_key_file)
 
     async def main() -> Path | None:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             org_id = await _org_id(db, args.org)
             if org_id is None:
@@ -181,7 +181,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     key = MasterKey.load_or_create(settings.server.master_key_file)
 
     async def main() -> list[str] | None:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             org_id = await _org_id(db, args.org)
             if org_id is None:
@@ -217,7 +217,7 @@ def cmd_decrypt_recording(args: argparse.Namespace) -> int:
     key = MasterKey.load_or_create(settings.server.master_key_file)
 
     async def main() -> None:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             keys = await Keyring(db, key).resolver()
         finally:
@@ -245,7 +245,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     key = MasterKey.load_or_create(key_file)
 
     async def main() -> list[str] | None:
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)
         try:
             audit = AuditRepo(db)
             if args.master:

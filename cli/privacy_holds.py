@@ -24,7 +24,7 @@ from callwright.config import load_config
 from callwright.errors import NotFound
 from callwright.privacy.retention_job import OrgRetentionCounts, RetentionJob
 from callwright.store.audit import AuditRepo
-from callwright.store.db import Database
+from callwright.store.db import Database, store_target
 from callwright.store.legal_holds import LegalHold, LegalHoldRepository
 from callwright.store.orgs import OrgRepository
 
@@ -48,9 +48,11 @@ def add_hold_parser(sub: Any) -> None:
     listing.set_defaults(func=cmd_hold_list)
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def _store_path(args: argparse.Namespace) -> Path | str:
+    """The store the configuration names: its PostgreSQL URL, or its SQLite file."""
     config = getattr(args, "config", None)
-    return load_config(Path(config) if config else None).store.path
+    store = load_config(Path(config) if config else None).store
+    return store_target(store.path, store.url)
 
 
 def _fail(message: str, code: int = 1) -> int:

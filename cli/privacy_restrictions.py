@@ -45,7 +45,7 @@ from callwright.privacy.restrictions import (
 )
 from callwright.privacy.secrets import MasterKey
 from callwright.store.audit import AuditRepo
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.orgs import OrgRepository
 
 
@@ -85,7 +85,7 @@ def describe(found: CallerRestriction) -> str:
 async def _open(args: argparse.Namespace) -> tuple[Database, RestrictionActions,
                                                    CallerRestrictionRepository, int]:
     settings = load_config(Path(args.config) if getattr(args, "config", None) else None)
-    db = await Database.open(settings.store.path)
+    db = await open_store(settings.store)
     try:
         org = await OrgRepository(db).get_by_slug(args.org)
     except NotFound:
@@ -112,7 +112,7 @@ def describe_call(found: CallRestriction) -> str:
 async def _open_calls(args: argparse.Namespace) -> tuple[Database, CallRestrictionActions,
                                                          CallRestrictionRepository, int]:
     settings = load_config(Path(args.config) if getattr(args, "config", None) else None)
-    db = await Database.open(settings.store.path)
+    db = await open_store(settings.store)
     try:
         org = await OrgRepository(db).get_by_slug(args.org)
     except NotFound:

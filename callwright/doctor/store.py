@@ -21,7 +21,7 @@ from callwright.doctor.local import existing_ancestor
 from callwright.doctor.report import Check, fail, ok, warn
 from callwright.errors import StoreError
 from callwright.store.assistants import AssistantRepository
-from callwright.store.db import Database, available_migrations
+from callwright.store.db import Database, available_migrations, describe_store
 
 STORE_ID, STORE_TITLE = "store", "store (SQLite)"
 
@@ -43,7 +43,7 @@ class StoreFindings:
     assistants_unread: str = ""
 
 
-def migrations_verdict(path: Path, applied: set[int], shipped: set[int]) -> Check | None:
+def migrations_verdict(path: Path | str, applied: set[int], shipped: set[int]) -> Check | None:
     """A line when the applied migrations are not exactly the shipped ones, else None."""
     newer = sorted(applied - shipped)
     if newer:
@@ -71,7 +71,19 @@ def _missing(path: Path) -> StoreFindings:
 
 async def inspect_store(store: StoreSettings) -> StoreFindings:
     """Open the database (without migrating), compare migrations, try the write lock, and read
-    the assistants' speech settings. Waits at most SQLite's busy timeout (5 s) for a lock."""
+    the assistants' speech settings. Waits at most SQLite's busy timeout (5 s) for a lock.
+    A PostgreSQL store (``[store] url``) is opened by its URL (shown without its password)."""
+    if store.url:
+        name = describe_store(store)
+        try:
+            db = await Database.open(store.url, readers=1, migrate=False)
+        except StoreError as exc:
+            return StoreFindings(fail(STORE_ID, STORE_TITLE, str(exc), _unreadable_fix(name)),
+                                 assistants_unread="the database does not open")
+        try:
+            return await _inspect_open(db, name)
+        finally:
+            await db.close()
     path = Path(store.path)
     if not await asyncio.to_thread(path.exists):
         return await asyncio.to_thread(_missing, path)
@@ -86,12 +98,15 @@ async def inspect_store(store: StoreSettings) -> StoreFindings:
         await db.close()
 
 
-def _unreadable_fix(path: Path) -> str:
+def _unreadable_fix(path: Path | str) -> str:
+    if isinstance(path, str):
+        return (f"check that PostgreSQL answers at {path}, that the database exists and that its"
+                " user may read and write it, or set [store] url")
     return (f"check that {path} is a Callwright database readable and writable by this user "
             "(with its -wal and -shm files), or set [store] path")
 
 
-async def _inspect_open(db: Database, path: Path) -> StoreFindings:
+async def _inspect_open(db: Database, path: Path | str) -> StoreFindings:
     try:
         rows = await db.fetch_all("SELECT number FROM schema_migrations")
         applied = {int(row[0]) for row in rows}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from callwright.config import StoreSettings
 from callwright.store.engine import (
     MIN_FREE_BYTES,
     Connection,
@@ -27,7 +28,7 @@ from callwright.store.engine import (
     Row,
 )
 from callwright.store.migration_files import available_migrations
-from callwright.store.postgres_db import PostgresDatabase
+from callwright.store.postgres_db import PostgresDatabase, redact_url
 from callwright.store.sqlite_db import SqliteDatabase
 
 __all__ = [
@@ -43,7 +44,9 @@ __all__ = [
     "Row",
     "SqliteDatabase",
     "available_migrations",
+    "describe_store",
     "open_database",
+    "open_store",
     "store_target",
 ]
 
@@ -56,5 +59,17 @@ def store_target(path: Path, url: str = "") -> Path | str:
 async def open_database(
     path: Path, url: str = "", *, readers: int = 3, migrate: bool = True
 ) -> Database:
-    """The store the ``[store]`` settings name (``url`` wins over ``path``), opened."""
+    """The store ``path`` and ``url`` name (``url`` wins over ``path``), opened."""
     return await Database.open(store_target(path, url), readers=readers, migrate=migrate)
+
+
+async def open_store(
+    settings: StoreSettings, *, readers: int = 3, migrate: bool = True
+) -> Database:
+    """The store the ``[store]`` settings name, opened: the composition roots' one way in."""
+    return await open_database(settings.path, settings.url, readers=readers, migrate=migrate)
+
+
+def describe_store(settings: StoreSettings) -> str:
+    """The store the settings name, for messages: its URL without password, or its path."""
+    return redact_url(settings.url) if settings.url else str(settings.path)

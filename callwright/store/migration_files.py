@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from callwright.errors import StoreError
-from callwright.store.pg_sql import strip_comments
+from callwright.store.pg_sql import lex, strip_comments
 
 __all__ = ["Migration", "available_migrations", "shipped_migrations", "to_postgres"]
 
@@ -82,9 +82,9 @@ _TRANSLATIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
     (re.compile(r"\)\s*WITHOUT\s+ROWID\s*;", re.I), ");"),
-    (re.compile(r"strftime\(\s*'%Y-%m-%dT%H:%M:%fZ'\s*,\s*'now'\s*\)", re.I),
-     "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
 )
+_NOW = re.compile(r"strftime\(\s*'%Y-%m-%dT%H:%M:%fZ'\s*,\s*'now'\s*\)", re.I)
+_PG_NOW = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 _UNPORTABLE = re.compile(r"\b(CREATE\s+VIRTUAL\s+TABLE|CREATE\s+TRIGGER|DROP\s+TRIGGER|PRAGMA"
                          r"|strftime|julianday|datetime\()", re.I)
 
@@ -92,9 +92,14 @@ _UNPORTABLE = re.compile(r"\b(CREATE\s+VIRTUAL\s+TABLE|CREATE\s+TRIGGER|DROP\s+T
 def to_postgres(sql: str) -> str:
     """The SQLite migration ``sql`` in PostgreSQL's dialect (see the module docstring). Raises
     StoreError for what only a hand-written ``.postgresql.sql`` version can say."""
-    code = strip_comments(sql)
-    for pattern, replacement in _TRANSLATIONS:
-        code = pattern.sub(replacement, code)
+    code = _NOW.sub(_PG_NOW, strip_comments(sql))
+    pieces: list[str] = []
+    for kind, text in lex(code):  # string literals and quoted names are left as they are
+        if kind == "code":
+            for pattern, replacement in _TRANSLATIONS:
+                text = pattern.sub(replacement, text)
+        pieces.append(text)
+    code = "".join(pieces)
     bad = _UNPORTABLE.search(code)
     if bad:
         raise StoreError(f"{bad.group(0)!r} has no automatic PostgreSQL translation: write a"
