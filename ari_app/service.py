@@ -32,6 +32,8 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import MediaLeg, media_format_for
 from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
+from ari_app.outbound_call import OutboundOptions
+from ari_app.outbound_jobs import OutboundJobs
 from ari_app.post_call_events import PostCallService, calls_left_open
 from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
@@ -127,6 +129,8 @@ class CallService:
         #: Calls from the AudioSocket() dialplan application (see ari_app.audiosocket_session).
         self.audiosocket_dialplan: DialplanAudioSocket | None = None
         self._legs: MediaLegBuilder | None = None
+        #: Places the queued outbound calls and runs the campaign dialler (ari_app.outbound_jobs).
+        self.outbound: OutboundJobs | None = None
         #: Health, readiness and metrics, served on [server] status_port (ari_app.service_status).
         self.status = ServiceStatus(
             settings.server, live=self.live, clock=self.clock, speech=self.speech,
@@ -233,6 +237,10 @@ class CallService:
         )
         await self._stream.start()
         log.info("connected to ARI at %s as app %r", settings.ari.url, settings.ari.app)
+        # Outbound calls and campaigns (ari_app.outbound_jobs), once ARI is connected.
+        self.outbound = OutboundJobs(services, self.db, self.app, node=settings.node_id,
+                                     options=OutboundOptions(app=settings.ari.app))
+        await self.outbound.start()
 
     # -- media legs (RTP, AudioSocket, WebSocket; see ari_app.media_legs) -------------------------
     async def _start_media(self) -> None:
@@ -333,6 +341,8 @@ class CallService:
     async def stop(self) -> None:
         """Hand every caller still here back to the dialplan at once (no line: see :meth:`drain`
         for the graceful way), close their rows, and only then the events WebSocket."""
+        if self.outbound is not None:
+            await self.outbound.stop()
         if self.app is not None:
             at_once = asyncio.Event()
             at_once.set()
