@@ -18,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
@@ -28,7 +29,9 @@ from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import CallContext
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
+from callwright.media.recorder import StereoWavRecorder
 from callwright.media.transport import FrameSink, MediaFormat
+from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -106,6 +109,11 @@ class BrowserLine:
                 await task
 
 
+def _open_recorder(path: Path, rate: int) -> StereoWavRecorder:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return StereoWavRecorder(path, rate)
+
+
 class TryCallSession:
     """One test call on an open WebSocket (``ws``), for ``assistant``, made by ``user_name``."""
 
@@ -123,6 +131,7 @@ class TryCallSession:
         self._user_name = user_name
         self._line = BrowserLine(ws, rate)
         self._pipeline: CallPipeline | None = None
+        self._recorder: StereoWavRecorder | None = None
         self.call: Call | None = None
         self.outcome: CallOutcome | None = None
 
@@ -161,6 +170,8 @@ class TryCallSession:
             outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
             self.outcome = outcome
+            if self._recorder is not None:
+                await self._finish_recording(call, self._recorder)
             await tries.calls.close_call(call.id, outcome.status, outcome.reason)
             if self._reservation is not None:
                 self._reservation.release()
@@ -181,6 +192,9 @@ class TryCallSession:
                                                "voice": settings.fallback_voice})
         ctx = CallContext(call_uid=call.uid, caller_number="", dialed=call.dialed,
                           language=assistant.language)
+        if assistant.record_calls:  # recorded as the assistant's phone calls are
+            path = tries.recordings_dir / call.started_at[:10].replace("-", "/") / f"{call.uid}.wav"
+            self._recorder = await asyncio.to_thread(_open_recorder, path, self._rate)
         return CallPipeline(
             transport=self._line,
             stt=await tries.speech.stt_for(assistant.stt),
@@ -191,9 +205,26 @@ class TryCallSession:
             journal=CallJournal(tries.calls, call.id, observer=self._on_turn),
             clock=tries.clock,
             settings=settings,
+            recorder=self._recorder,
             transfer=self._no_transfer,
             ringback_region=tries.settings.calls.ringback_region,
         )
+
+    async def _finish_recording(self, call: Call, recorder: StereoWavRecorder) -> None:
+        """Close the WAV, encrypt it when the server or the org says so, note it on the row."""
+        tries = self._tries
+        info = await asyncio.to_thread(recorder.close)
+        path, key_id = info.path, None
+        org = await tries.orgs.get(self._assistant.org_id)
+        if tries.settings.recordings.encrypt or org.encrypt_recordings:
+            try:
+                path, key_id = await encrypt_recording(info.path, await tries.keyring.current(
+                    self._assistant.org_id))
+            except (OSError, CallwrightError) as exc:
+                log.error("test call %s: recording left unencrypted: %s", call.uid, exc)
+                await tries.calls.add_event(call.id, "error",
+                                            {"message": f"recording not encrypted: {exc}"})
+        await tries.calls.set_recording(call.id, str(path), key_id)
 
     async def _tts(self, call: Call, fallback: TtsEngine) -> TtsEngine:
         try:

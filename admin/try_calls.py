@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -28,6 +29,7 @@ from callwright.config import Settings
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.errors import CallwrightError
 from callwright.media.pacer import PacerClock
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
@@ -37,6 +39,7 @@ from callwright.store.browser_calls import BrowserCallRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.orgs import OrgRepository
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,18 @@ class TryCalls:
         limits: TryCallLimits | None = None,
         vosk_models: VoskModelCache = SHARED_MODELS,
         warm_streams: int = 1,
+        recordings_dir: Path | None = None,
     ) -> None:
+        """``recordings_dir``: where recordings go (``[recordings] dir`` unless given)."""
         self.settings = settings
         self.limits = limits or TryCallLimits()
         self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
         self.clock = PacerClock()
         self.calls = CallRepository(db)
         self.marks = BrowserCallRepository(db)
+        self.orgs = OrgRepository(db)
+        self.keyring = Keyring(db, master_key)
+        self.recordings_dir = recordings_dir or Path(settings.recordings.dir)
         self._db = db
         self._master_key = master_key
         self._assistants = AssistantRepository(db)

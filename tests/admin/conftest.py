@@ -65,14 +65,14 @@ class Admin:
 
     def __init__(
         self, db: Database, tmp: Path, secure_cookies: bool = False, llm_base_url: str = "",
-        try_calls: TryCalls | None = None,
+        try_calls: TryCalls | None = None, master_key: MasterKey | None = None,
     ) -> None:
         self.db = db
         self.tmp = tmp
         self.try_calls = try_calls
         self.recordings = tmp / "recordings"
         self.recordings.mkdir(exist_ok=True)
-        self.master_key = MasterKey.generate()
+        self.master_key = master_key or MasterKey.generate()
         self.limiter = LoginRateLimiter(LoginAttemptRepo(db))
         self.totp = TotpVerifier()
         self.app = build_admin_app(
@@ -284,13 +284,16 @@ async def make_admin(tmp_path: Path) -> AsyncIterator[AdminFactory]:
 
     async def factory(
         secure_cookies: bool = False, llm_base_url: str = "",
-        try_calls: Callable[[Database], Awaitable[TryCalls]] | None = None,
+        try_calls: Callable[[Database, MasterKey, Path], Awaitable[TryCalls]] | None = None,
     ) -> Admin:
-        """``try_calls``: builds the admin's test calls on its store (see test_try_call_socket)."""
+        """``try_calls``: builds the admin's test calls on its store, master key and recordings
+        directory (see tests/admin/try_call_data.py)."""
         db = await Database.open(tmp_path / f"admin{len(made)}.db")
-        tries = await try_calls(db) if try_calls is not None else None
+        key = MasterKey.generate()
+        tries = (await try_calls(db, key, tmp_path / "recordings")
+                 if try_calls is not None else None)
         admin = Admin(db, tmp_path, secure_cookies=secure_cookies, llm_base_url=llm_base_url,
-                      try_calls=tries)
+                      try_calls=tries, master_key=key)
         await admin.start()
         made.append((admin, db))
         return admin

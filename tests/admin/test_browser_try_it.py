@@ -142,5 +142,10 @@ async def test_typing_instead_of_speaking_without_a_microphone_on_a_phone_sized_
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
-    assert overflow <= 1, "the assistant page with its Try it panel must fit a phone's width"
+    wide = await page.evaluate(
+        """() => [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + (e.name || e.id))"""
+    )
+    assert overflow <= 1, f"the assistant page must fit a phone's width; too wide: {wide}"
     await context.close()

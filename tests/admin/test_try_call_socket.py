@@ -263,3 +263,30 @@ async def test_try_panel_on_the_assistant_page(make_admin: AdminFactory) -> None
     page = await (await plain_editor.client.get(f"/assistants/{plain_org.assistant_id}")).text()
     assert "not available in this admin process" in page
     assert "Start test call" not in page
+
+
+async def test_a_test_call_is_recorded_when_the_assistant_records(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await korean_assistant(admin, org, record=True)
+    editor = await admin.login(org.users["editor"])
+    ws = await open_socket(admin, editor, assistant_id)
+    uid = (await messages_until(ws, "started"))[-1]["call_uid"]
+    await messages_until(ws, "turn")
+    await ws.send_str(json.dumps({"type": "say", "text": HELLO}))
+    await messages_until(ws, "ended")
+    await settled(admin)
+    row = await admin.db.fetch_one(
+        "SELECT recording_path, recording_key_id FROM calls WHERE uid = ?", (uid,)
+    )
+    assert row is not None and row["recording_path"]
+    assert row["recording_key_id"]  # new orgs encrypt their recordings
+    assert str(admin.recordings) in row["recording_path"]
+    # The admin plays it like any recording (decrypted with the org's key).
+    owner = await admin.login(org.users["admin"])
+    response = await owner.client.get(f"/calls/{uid}/recording")
+    assert response.status == 200
+    body = await response.read()
+    assert body[:4] == b"RIFF" and len(body) > 16000 * 4  # stereo 16 kHz, over a second

@@ -5,6 +5,7 @@ calls run on the real engines (Korean Vosk, espeak-ng)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from admin.try_calls import TryCallLimits, TryCalls
@@ -31,12 +32,12 @@ FLOW: dict[str, Any] = {
     },
 }
 
-MakeTries = Callable[[Database], Awaitable[TryCalls]]
+MakeTries = Callable[[Database, MasterKey, Path], Awaitable[TryCalls]]
 
 
 def tries_factory(limits: TryCallLimits | None = None, start: bool = True) -> MakeTries:
-    async def make(db: Database) -> TryCalls:
-        tries = TryCalls(Settings(), db, MasterKey.generate(), limits=limits)
+    async def make(db: Database, master_key: MasterKey, recordings: Path) -> TryCalls:
+        tries = TryCalls(Settings(), db, master_key, limits=limits, recordings_dir=recordings)
         if start:
             await tries.start()
         return tries
@@ -44,8 +45,8 @@ def tries_factory(limits: TryCallLimits | None = None, start: bool = True) -> Ma
     return make
 
 
-async def korean_assistant(admin: Admin, org: OrgFixture) -> int:
+async def korean_assistant(admin: Admin, org: OrgFixture, *, record: bool = False) -> int:
     created = await AssistantRepository(admin.db).create(
-        org.id, "Korean front desk", "ko", flow=FLOW
+        org.id, "Korean front desk", "ko", flow=FLOW, record_calls=record
     )
     return created.id
