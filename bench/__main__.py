@@ -27,6 +27,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("live_capacity", []),
     ("media_capacity", []),
     ("admin_calls", []),
+    ("admin_calls_postgres", []),
     ("first_use", []),
     ("purge", []),
     ("lifecycle", []),

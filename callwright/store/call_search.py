@@ -208,8 +208,11 @@ class CallSearch:
             where.append("c.started_at < ?")
             params.append(flt.until)
         if cursor is not None:
-            where.append("(c.started_at < ? OR (c.started_at = ? AND c.id < ?))")
-            params.extend([cursor.started_at, cursor.started_at, cursor.id])
+            # The first term is implied by the second; it is there so that PostgreSQL, like
+            # SQLite, starts the index scan at the cursor instead of filtering up to it.
+            where.append("c.started_at <= ?"
+                         " AND (c.started_at < ? OR (c.started_at = ? AND c.id < ?))")
+            params.extend([cursor.started_at, cursor.started_at, cursor.started_at, cursor.id])
         if flt.text:
             matching, query = transcript_search(self._db.engine, flt.text)
             # A call whose transcript is restricted (callwright.privacy.call_restrictions) is
