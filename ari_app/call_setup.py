@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,22 +185,33 @@ class SlotCheckpoint:
 
 
 class CallEventWriter:
-    """Writes call events from synchronous callbacks (an LLM failure reported mid-call) without
-    blocking them; :meth:`flush` waits for what is still being written."""
+    """Writes call events from synchronous callbacks (an LLM failure reported mid-call) and the
+    call's set-up writes (:meth:`later`) without blocking them; :meth:`flush` waits for what is
+    still being written."""
 
     def __init__(self, svc: SessionServices) -> None:
         self._svc = svc
-        self._tasks: set[asyncio.Task[int]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def later(self, write: Coroutine[Any, Any, Any]) -> None:
+        """Start ``write`` (a store write whose result the call does not need: an event, the
+        answer time) and go on: through the write queue it lands in order behind the call's row,
+        so a locked store does not hold up the greeting. A write that fails is logged (by the
+        queue)."""
+        task = asyncio.get_running_loop().create_task(write)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a set-up write failed: %s", task.exception())
 
     def llm_failed(self, call: Call | None, error: LlmError) -> None:
         if call is None:
             return
         detail = {"error": type(error).__name__, "message": str(error)[:500]}
-        task = asyncio.get_running_loop().create_task(
-            self._svc.calls.add_event(call.id, "llm_error", detail)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.later(self._svc.calls.add_event(call.id, "llm_error", detail))
 
     async def flush(self) -> None:
         if self._tasks:

@@ -220,7 +220,7 @@ class CallSession:
             self.channel.caller.name,
         )
         self._privacy = privacy
-        self.call = await svc.calls.create_call(
+        self.call = await svc.calls.start_call(  # a locked store does not hold it up
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
             number_id=number.id if number else None,
@@ -232,14 +232,17 @@ class CallSession:
         )
         bind_call_uid(self.call.uid)  # every later log line of this call carries its uid
         svc.live.started(self.call.uid, self.call.id, dialed, self.channel.caller.number)
-        await svc.calls.add_event(self.call.id, "stasis_start", {"args": list(self._start.args)})
+        # Set-up writes queue behind the row and are not waited for: a locked store must not
+        # hold up the greeting (the row itself waits at most ROW_WAIT_S, see queued_calls).
+        self._events.later(svc.calls.add_event(self.call.id, "stasis_start",
+                                               {"args": list(self._start.args)}))
         if privacy.kinds:
-            await svc.calls.add_event(self.call.id, "privacy_restriction",
-                                      {"kinds": sorted(privacy.kinds)})
+            self._events.later(svc.calls.add_event(self.call.id, "privacy_restriction",
+                                                   {"kinds": sorted(privacy.kinds)}))
         if assistant is None:
             return await self._unknown_number(dialed)
         await svc.rest.answer(self.channel.id)
-        await svc.calls.mark_answered(self.call.id)
+        self._events.later(svc.calls.mark_answered(self.call.id))
         await self._connect_media()
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
@@ -347,9 +350,9 @@ class CallSession:
             bridge.id, self.media_channel_id, stasis_started=asyncio.shield(self._media_ready)
         )
         assert self.call is not None
-        await svc.calls.add_event(
+        self._events.later(svc.calls.add_event(
             self.call.id, "media_connected", {"bridge": bridge.id, "media_channel": media.name}
-        )
+        ))
 
     async def _converse(
         self, language: str, assistant: Assistant | None, dialog: DialogEngine,

@@ -104,6 +104,11 @@ class CallEvent:
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
+def new_call_uid() -> str:
+    """A fresh random call uid (16 URL-safe characters)."""
+    return secrets.token_urlsafe(12)
+
+
 
 def call_from_row(row: Row) -> Call:
     return Call(
@@ -168,11 +173,14 @@ class CallRepository:
         caller_name: str,
         channel_id: str,
         direction: str = "inbound",
+        *,
+        uid: str | None = None,
     ) -> Call:
-        """Insert an in-progress call started now, with a fresh random ``uid``."""
+        """Insert an in-progress call started now, with ``uid`` (:func:`new_call_uid` when not
+        given: the call path may name a call before its row is written)."""
         if direction not in DIRECTIONS:
             raise ValueError(f"call direction must be inbound or outbound, got {direction!r}")
-        uid = secrets.token_urlsafe(12)
+        uid = uid if uid is not None else new_call_uid()
         started_at = self._now()
         origin = self.origin or CallOrigin("", "")
         call_id = await self._db.execute(
@@ -190,6 +198,24 @@ class CallRepository:
             recording_path=None, recording_key_id=None, slots={}, legal_hold=False,
             node_id=origin.node_id, pbx=origin.pbx,
         )
+
+    async def start_call(
+        self,
+        org_id: int | None,
+        assistant_id: int | None,
+        number_id: int | None,
+        dialed: str,
+        caller_number: str,
+        caller_name: str,
+        channel_id: str,
+        direction: str = "inbound",
+    ) -> Call:
+        """A new call for a call path that writes all of it through this repository: here
+        :meth:`create_call`; the call path's queued repository
+        (:class:`~callwright.store.queued_calls.QueuedCallRepository`) does not let a locked
+        store hold it up (a provisional id until its row is written)."""
+        return await self.create_call(org_id, assistant_id, number_id, dialed, caller_number,
+                                      caller_name, channel_id, direction)
 
     async def mark_answered(self, call_id: int) -> bool:
         """Set ``answered_at`` to now, once; False if already set (or no such call)."""

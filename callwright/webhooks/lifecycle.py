@@ -164,9 +164,11 @@ class NotifyingCallRepository(CallRepository):
         caller_name: str,
         channel_id: str,
         direction: str = "inbound",
+        *,
+        uid: str | None = None,
     ) -> Call:
         call = await super().create_call(org_id, assistant_id, number_id, dialed, caller_number,
-                                         caller_name, channel_id, direction)
+                                         caller_name, channel_id, direction, uid=uid)
         await self.post_call.call_started(call)
         return call
 
