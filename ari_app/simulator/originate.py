@@ -18,6 +18,7 @@ Recorded event order for an originate with ``app`` (the app is subscribed to bot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
@@ -85,7 +86,23 @@ def _id_taken(ctx: SimContext, *ids: str | None) -> bool:
     return any(i is not None and i in ctx.pbx.channels for i in ids)
 
 
-async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) -> web.Response:
+class OriginateParams(Protocol):
+    """What an originate reads: an ARI request, or the fields of an AMI Originate."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def get_str(self, name: str) -> str: ...
+
+    def get_int(self, name: str, default: int) -> int: ...
+
+    def variables(self) -> dict[str, str]: ...
+
+
+async def originate(
+    ctx: SimContext, req: OriginateParams, channel_id: str | None, *, subscribe: bool = True
+) -> web.Response:
+    """``subscribe``: the app is subscribed to both halves (ARI); an AMI Originate into
+    Stasis() is not (the app hears of the channel at its StasisStart only)."""
     endpoint = req.get_str("endpoint")
     if not endpoint:
         return error(400, "Endpoint must be specified")
@@ -122,7 +139,7 @@ async def originate(ctx: SimContext, req: AriRequest, channel_id: str | None) ->
     ch2.state = STATE_RING
     ch1.variables.update(variables)
     subscribed = bool(app) and pbx.app_active(app)
-    if subscribed:
+    if subscribed and subscribe:
         ch1.subscribers.add(app)
         ch2.subscribers.add(app)
     inbound = ctx.inbound_contexts.get(target.context)

@@ -22,6 +22,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from ari_app.simulator.ami import AmiServer
 from ari_app.simulator.caller import SimulatedCaller
 from ari_app.simulator.calls import CallFactory, SimulatedCall, StasisReentry
 from ari_app.simulator.context import SimContext
@@ -75,6 +76,10 @@ class PbxSimulator:
         rtp_impairment: RtpImpairment | None = None,
         ssl_context: ssl.SSLContext | None = None,
         stasis_contexts: dict[str, StasisReentry] | None = None,
+        ami: bool = False,
+        ami_port: int = 0,
+        ami_username: str = "callwright",
+        ami_secret: str | None = None,
     ) -> None:
         self.host = host
         #: Serve ARI and the media websockets over TLS (https/wss), as Asterisk's tlsenable.
@@ -110,12 +115,19 @@ class PbxSimulator:
         )
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        #: The AMI server (ari_app.simulator.ami), when asked for: ``ami_port`` (0 picks one).
+        self.ami: AmiServer | None = None
+        if ami:
+            self.ami = AmiServer(self.ctx, ami_username, ami_secret or self.password, host,
+                                 ami_port)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._runner = web.AppRunner(self.http.make_app(), handle_signals=False)
         await self._runner.setup()
         await self._listen()
+        if self.ami is not None:
+            await self.ami.start()
 
     async def _listen(self) -> None:
         assert self._runner is not None
@@ -128,6 +140,8 @@ class PbxSimulator:
             self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self.ami is not None:
+            await self.ami.stop()
         self.hub.abort_all()
         self.pbx.wipe()
         if self._runner is not None:
