@@ -11,6 +11,12 @@ Migrations are the same numbered files as SQLite's (:mod:`callwright.store.migra
 applied under a session advisory lock (:data:`MIGRATION_LOCK`), so nodes starting together
 apply each migration once: the others wait, then find it done.
 
+Setting up: an empty database and a role that owns it (``CREATE DATABASE callwright OWNER
+callwright``); the first migration creates the ``unaccent`` extension (trusted: the database
+owner may), a case-insensitive ICU collation ``nocase`` and the text search configuration
+``callwright_search``. The server's ICU support and ``unaccent`` come with Debian's and the
+official builds.
+
 Driver errors become the DB-API classes of :mod:`callwright.store.engine` (a unique violation is
 an :data:`~callwright.store.engine.IntegrityError`), with asyncpg's error as ``__cause__`` and its
 SQLSTATE in ``sqlstate``.
@@ -341,7 +347,10 @@ class PostgresDatabase(Database):
                     yield PostgresConnection(raw, self._id_tables)
                 except BaseException:
                     if not raw.is_closed():
-                        await tx.rollback()
+                        try:
+                            await tx.rollback()
+                        except _DRIVER_ERRORS as exc:  # the connection went: nothing to undo
+                            log.warning("rollback failed: %s", exc)
                     raise
                 else:
                     try:

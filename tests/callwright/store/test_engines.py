@@ -175,3 +175,36 @@ def test_the_migration_translation() -> None:
     assert "to_char(now() AT TIME ZONE 'UTC'" in sql
     with pytest.raises(StoreError, match="postgresql.sql"):
         to_postgres("CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END;")
+
+
+async def test_a_read_only_postgresql_is_not_writable(pg: PgServer) -> None:
+    url = await pg.create_database()
+    db = await Database.open(url)
+    await db.check_writable()
+    name = url.rsplit("/", 1)[1]
+    await db.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    await db.close()
+    standby_like = await Database.open(url, migrate=False)
+    try:
+        with pytest.raises(StoreError, match="read-only"):
+            await standby_like.check_writable()
+    finally:
+        await standby_like.close()
+        await pg.drop_database(url)
+
+
+async def test_a_database_owner_without_superuser_can_migrate(pg: PgServer) -> None:
+    admin = await Database.open(pg.url(), migrate=False)
+    name = "owned_by_app"
+    try:
+        await admin.execute("CREATE ROLE cw_app LOGIN")
+        await admin.execute(f"CREATE DATABASE {name} OWNER cw_app")
+        url = f"postgresql://cw_app@127.0.0.1:{pg.port}/{name}"
+        db = await Database.open(url)
+        assert await db.fetch_value("SELECT count(*) FROM schema_migrations") == len(
+            available_migrations())
+        await db.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute("DROP ROLE IF EXISTS cw_app")
+        await admin.close()
