@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from admin import headers
+from admin import headers, model_downloads
 from admin.errors import error_middleware
 from admin.handlers import (
     account,
@@ -40,6 +40,7 @@ from admin.handlers import (
     invitations,
     knowledge,
     legal_holds,
+    models,
     numbers,
     org,
     org_consent,
@@ -54,6 +55,7 @@ from admin.handlers import (
     webhooks,
 )
 from admin.keys import SERVICES
+from admin.model_downloads import MODEL_DOWNLOADS, ModelDownloads
 from admin.routing import Route, register
 from admin.services import AdminOptions, build_services
 from admin.speech_choices import CHOICES, Choices
@@ -109,6 +111,7 @@ def all_routes() -> list[Route]:
         *org_consent.ROUTES,
         *account.ROUTES,
         *setup.ROUTES,
+        *models.ROUTES,
         *docs.ROUTES,
     ]
 
@@ -143,6 +146,9 @@ def build_admin_app(
     app[SERVICES] = services
     if isinstance(settings, Settings):  # the setup wizard checks the server's own settings
         app[setup.SETUP_SETTINGS] = settings
+    speech = getattr(settings, "speech", None)
+    app[MODEL_DOWNLOADS] = ModelDownloads(getattr(speech, "models_mirror", None))
+    app.cleanup_ctx.append(model_downloads.cleanup)
     app[CHOICES] = Choices(options.llm_base_url, os.environ.get(DEFAULT_LLM_KEY_ENV))
     if try_calls is not None:  # test calls from the browser (started by the caller)
         app[TRY_CALLS] = try_calls

@@ -153,7 +153,7 @@ def speech_fieldset(
             stt_engine)),
         b=field("Recognition model", select(
             "stt_model", _with_current(models, model, "not on this server"), model),
-            hint="Vosk models in voice_models/ (callwright models fetch NAME adds one)."),
+            hint="Installed Vosk models; owners download more under Speech models (/models)."),
         c=field("Voice engine", select(
             "tts_engine", _with_current(catalog.tts_engines, tts_engine, "not installed"),
             tts_engine)),

@@ -57,6 +57,7 @@ CREATE_ROUTES = {
     # cleared by a missing key); number and what are refused with a 400 when missing.
     "/restrictions",
     "/restrictions/lift",  # removes a caller's restriction whole
+    "/models/download",  # starts a model's download (its one key required)
 }
 
 
