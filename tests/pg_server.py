@@ -56,12 +56,15 @@ class PgServer:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.dir = Path(tempfile.mkdtemp(prefix="cw-pg-"))
+        # Under root the postgres account must reach the directory: /tmp, not a $TMPDIR that
+        # may be inside root's home.
+        root = os.geteuid() == 0
+        self.dir = Path(tempfile.mkdtemp(prefix="cw-pg-", dir="/tmp" if root else None))
         self.data = self.dir / "data"
         self.port = free_port()
         self._as_user: list[str] = []
         self._counter = itertools.count(1)
-        if os.geteuid() == 0:
+        if root:
             account = pwd.getpwnam("postgres")
             os.chown(self.dir, account.pw_uid, account.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
