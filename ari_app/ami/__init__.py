@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface, through panoramisk: live PBX status, hang-ups, originate."""
