@@ -251,6 +251,10 @@ class EslConnection:
         if channel is None:
             self.send(reply(f"-ERR invalid session id [{target}]"))
             return
+        if self.mode == "sync" and self.channel is channel:
+            # sync mode: the reply comes once the app has run (a 2 s playback: after 2 s)
+            self._sim.sendmsg(channel, headers, done=lambda: self.send(reply("+OK")))
+            return
         self.send(reply("+OK"))
         self._sim.sendmsg(channel, headers)
 

@@ -84,6 +84,15 @@ class Fork:
         self.graceful = True
         self._outbox.put_nowait(b"")
 
+    async def drop(self) -> None:
+        """The fork's socket goes away mid-call (close 1001, for tests): what a network failure
+        or the module's restart looks like to the server. No event, as no server close."""
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=1001)
+        self._outbox.put_nowait(None)
+
     async def stop(self, text: str | None = None) -> None:
         """``stop [text]`` or the channel hung up: the optional final TEXT frame, close 1000."""
         if text:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuidlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fs_app.simulator.channel import Channel
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WAKE = ("", "")
+#: An app queued by ``sendmsg``: name, argument, and what to do once it has run (the reply of
+#: a sync-mode socket, which FreeSWITCH sends only then).
+QueuedApp = tuple[str, str, Callable[[], None] | None]
+WAKE: QueuedApp = ("", "", None)
 #: Dialplan applications the simulator knows; any other is "invalid" (the channel is hung up
 #: DESTINATION_OUT_OF_ORDER, as observed for ``sendmsg`` execute of an unknown app).
 KNOWN_APPS = frozenset({"answer", "playback", "hangup", "set", "park", "socket", "sleep",
@@ -31,7 +35,7 @@ class Leg:
     def __init__(self, sim: FreeswitchSimulator, channel: Channel) -> None:
         self.sim = sim
         self.channel = channel
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.queue: asyncio.Queue[QueuedApp] = asyncio.Queue()
         self.playing: PlaybackSource | None = None
         self._playback_end: asyncio.Future[str] | None = None
         self.transfer_to: str | None = None
@@ -151,10 +155,12 @@ class Leg:
         while self.channel.alive and self.transfer_to is None:
             if self.socket is not None and self.socket.closed.is_set():
                 break
-            item = await self.queue.get()
-            if item == WAKE:
+            app, arg, done = await self.queue.get()
+            if not app:
                 continue
-            await self.execute(*item)
+            await self.execute(app, arg)
+            if done is not None:
+                done()
 
     async def run_socket(self, arg: str) -> None:
         channel = self.channel

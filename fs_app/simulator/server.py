@@ -12,7 +12,7 @@ import logging
 import time
 import uuid as uuidlib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -242,18 +242,20 @@ class FreeswitchSimulator:
     def broadcast(self, channel: Channel, target: str) -> None:
         leg = self.legs.get(channel.uuid)
         if leg is not None:
-            leg.queue.put_nowait(("playback", target))
+            leg.queue.put_nowait(("playback", target, None))
 
-    def sendmsg(self, channel: Channel, headers: Mapping[str, str]) -> None:
+    def sendmsg(self, channel: Channel, headers: Mapping[str, str],
+                done: Callable[[], None] | None = None) -> None:
+        """Queue the message's app on the channel; ``done`` runs once it has run."""
         leg = self.legs.get(channel.uuid)
         command = headers.get("call-command", "")
         if command == "hangup":
             cause = headers.get("hangup-cause", "NORMAL_CLEARING")
             if leg is not None:  # runs when the channel gets to it, like any queued message
-                leg.queue.put_nowait(("hangup", cause))
+                leg.queue.put_nowait(("hangup", cause, done))
         elif command == "execute" and leg is not None:
             leg.queue.put_nowait((headers.get("execute-app-name", ""),
-                                  headers.get("execute-app-arg", "")))
+                                  headers.get("execute-app-arg", ""), done))
 
     def hang_up(self, channel: Channel, cause: str, *,
                 peer_cause: str | None = "NORMAL_CLEARING") -> None:

@@ -132,3 +132,16 @@ async def test_fork_arguments_are_checked_as_the_module_checks_them(rig: Rig) ->
                      " 8000") == "+OK Success\n"
     assert await api(f"uuid_audio_fork {uuid} stop") == "-ERR Operation Failed\n"
     assert await api(f"uuid_audio_fork {uuid} stop fork {json.dumps(1)}") == "+OK Success\n"
+
+
+async def test_in_sync_mode_a_sendmsg_is_answered_once_its_app_has_run(rig: Rig) -> None:
+    rig.sim.dialplan = {"sync": [("socket", f"127.0.0.1:{rig.app_port} full")]}
+    rig.sim.place_call("sync", SimulatedCaller())
+    esl = await asyncio.wait_for(rig.accepted.get(), 3)
+    connect = await esl.command(commands.connect().decode())
+    assert connect.decoded()["Socket-Mode"] == "sync"
+    await esl.command(commands.execute("answer").decode())
+    sent = asyncio.get_running_loop().time()
+    played = await esl.command(commands.execute("playback", "silence_stream://500").decode())
+    assert played.reply_text == "+OK"
+    assert asyncio.get_running_loop().time() - sent >= 0.45
