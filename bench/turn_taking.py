@@ -14,7 +14,9 @@ type and grammar of that item. For every turn:
 
 Each language runs twice, in a fresh service: the assistant as shipped (end of turn that knows
 what it waits for) and with ``media.turn_end = "fixed"`` (every turn ends after ``end_silence_ms``,
-as before), so the figures stand beside today's.
+as before), so the figures stand beside today's. Before that, :mod:`bench.turn_decisions`
+gives when each Korean turn is decided in audio time, with the real recogniser and no CPU
+contention (the endpointing part of the gap, whatever else loads the machine).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from ari_app.service import CallService
 from ari_app.simulator.caller import SimulatedCaller, frame_rms
 from ari_app.simulator.server import PbxSimulator
+from bench import turn_decisions
 from bench.report import save, summarize
 from bench.turn_corpus import LEAD_MS, CorpusItem, Rendered, corpus, render
 from callwright.config import load_config
@@ -192,7 +195,9 @@ def summarise(figures: list[TurnFigure]) -> dict[str, Any]:
 
 
 async def run(languages: list[str], repeats: int) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+    # First the decisions in audio time (real Vosk partials, no CPU contention): figures that
+    # hold on a loaded machine too.
+    results: dict[str, Any] = {"decisions_ko_vosk": await turn_decisions.run()}
     for language in languages:
         for mode, media in (("smart", {}), ("fixed", {"turn_end": "fixed"})):
             with tempfile.TemporaryDirectory(prefix="callwright-turns-") as tmp:

@@ -57,6 +57,12 @@ class PriorityExecutor(Executor):
             return len(self._queue)
 
     @property
+    def idle(self) -> bool:
+        """No job running or waiting."""
+        with self._cond:
+            return not self._queue and self._running == 0
+
+    @property
     def busy(self) -> bool:
         """Every thread is taken and jobs are waiting."""
         with self._cond:

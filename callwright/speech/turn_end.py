@@ -138,12 +138,10 @@ def completeness(expect: Expectation, partial: str) -> Completeness:
         return _closed(expect.phrases, words)
     if expect.kind is AnswerKind.DIGITS:
         return _digits(expect, words, fam)
-    if fam == "ko":
-        # A Korean sentence ends with its verb ending; without one the speaker is mid-sentence
-        # ("저는 ... 예약하고"), with one they may well be done ("예약하고 싶어요").
-        last = words[-1]
-        return (Completeness.COMPLETE if last.endswith(KO_FINAL_ENDINGS)
-                else Completeness.UNFINISHED if len(words) > 1 else Completeness.OPEN)
+    if fam == "ko" and len(words) > 1 and words[-1].endswith(KO_FINAL_ENDINGS):
+        # A Korean sentence ends with its verb ending ("예약하고 싶어요"). Its absence proves
+        # nothing: the recogniser often gets the last syllable wrong.
+        return Completeness.COMPLETE
     return Completeness.OPEN
 
 
@@ -227,7 +225,7 @@ class CallerPace:
 @dataclass(frozen=True, slots=True)
 class SilencePlan:
     silence_ms: float
-    #: "complete", "closed", "free", "open", "paced", "unfinished", "nothing"
+    #: "complete", "closed", "free", "open", "paced", "short", "unfinished", "nothing"
     reason: str
 
 
@@ -298,6 +296,10 @@ class TurnEndDecider:
             return SilencePlan(min(max(cfg.closed_silence_ms, paced), backstop), "closed")
         if state is Completeness.NOTHING:
             return SilencePlan(backstop, "nothing")
+        if self.expectation.kind is AnswerKind.FREE and len(words_of(self._partial)) < 2:
+            # One word of free speech is more often the start of a sentence ("I ...", "저는")
+            # than the whole answer: the full silence.
+            return SilencePlan(backstop, "short")
         base = (cfg.open_digits_silence_ms if self.expectation.kind is AnswerKind.DIGITS
                 else cfg.free_silence_ms)
         if paced > base:

@@ -218,6 +218,11 @@ class VoskSttEngine:
         return stream
 
     @property
+    def idle(self) -> bool:
+        """No decoding running or waiting (for benchmarks that step audio by audio)."""
+        return self._executor.idle and all(s.pending_bytes == 0 for s in list(self._streams))
+
+    @property
     def busy(self) -> bool:
         """Every decoding thread is taken and jobs wait (streams then ask for fewer partials)."""
         return self._executor.busy

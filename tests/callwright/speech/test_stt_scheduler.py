@@ -24,12 +24,12 @@ def test_a_finishing_turn_goes_before_live_audio() -> None:
     jobs: list[Future[None]] = [executor.submit_at(LIVE, ran.append, "live 1"),
             executor.submit_at(LIVE, ran.append, "live 2"),
             executor.submit_at(FINISHING, ran.append, "final")]
-    assert executor.busy and executor.queued == 3
+    assert executor.busy and executor.queued == 3 and not executor.idle
     gate.set()
     for job in [blocker, *jobs]:
         job.result(5)
     assert ran == ["final", "live 1", "live 2"]
-    assert not executor.busy
+    assert not executor.busy and executor.idle
     executor.shutdown()
 
 

@@ -194,7 +194,8 @@ def test_a_pause_after_a_hesitation_is_not_the_callers_pace() -> None:
      "일 이 삼 사", Completeness.COMPLETE),
     (Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko"), "일 이", Completeness.OPEN),
     (Expectation.free("ko"), "예약하고 싶어요", Completeness.COMPLETE),
-    (Expectation.free("ko"), "저는 예약하고", Completeness.UNFINISHED),
+    (Expectation.free("ko"), "저는 예약하고", Completeness.OPEN),
+    (Expectation.free("ko"), "저는 음", Completeness.UNFINISHED),
     (Expectation.free("en"), "I'd like to", Completeness.UNFINISHED),
     (Expectation.free("en"), "book a table", Completeness.OPEN),
 ])
@@ -225,3 +226,14 @@ def test_a_closed_answer_not_yet_in_the_partial_ends_on_a_moderate_silence() -> 
     decider.expect(Expectation.from_grammar(tuple("공일이삼사오육칠팔구"), "ko", min_digits=4))
     decider.partial("")
     assert decider.plan().reason == "nothing"  # not for digits: groups come with pauses
+
+
+def test_one_word_of_free_speech_waits_the_full_silence() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("ko"))
+    decider.partial("내일")
+    assert decider.plan() == SilencePlan(600, "short")
+    decider.partial("저는 내일 예약하고 싶어요")
+    assert decider.plan() == SilencePlan(160, "complete")
+    decider.partial("저는 내일 예약")
+    assert decider.plan() == SilencePlan(360, "free")

@@ -1,0 +1,106 @@
+"""When the end of turn is decided, in audio time, with the real recogniser's partials and no
+CPU contention: the turn-taking corpus (Korean) goes frame by frame through the call's
+:class:`~callwright.call.listener.CallerListener` and the Vosk engine, each frame decoded before
+the next is fed (as on an idle machine where decoding keeps up with the audio).
+
+Per item: the end of the rendered speech → the frame that ended the turn (``detected_ms``), the
+number of turns it was cut into, why it ended, and what Vosk heard. This is the endpointing part
+of the caller-heard gap; the rest (final result, dialog, first frame) is measured by
+``bench.call_latency`` (``stages_ms``, ``turn_end_to_first_reply_frame_ms``). It runs on a loaded
+machine as on an idle one, so it stands beside today's figures whatever else runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from bench.report import summarize
+from bench.turn_corpus import CorpusItem, corpus, frames, render
+from callwright.call.listener import CallerListener, CallerSpeech
+from callwright.config import load_config
+from callwright.errors import SpeechError
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector
+from callwright.speech.endpointing import Endpointer, EndpointingConfig
+from callwright.speech.registry import SpeechEngines
+from callwright.speech.turn_end import TurnEndConfig
+from callwright.speech.vad import VoiceActivityDetector
+from callwright.speech.vosk_stt import VoskSttEngine
+
+
+async def settle(engine: VoskSttEngine) -> None:
+    """Let the streams' workers take what was fed and the threads decode it."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    while not engine.idle:  # noqa: ASYNC110 (the threads set no event: polled, in a bench)
+        await asyncio.sleep(0.001)
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def decide(engine: VoskSttEngine, item: CorpusItem,
+                 turn_end: TurnEndConfig | None) -> dict[str, Any]:
+    audio = render(item)
+    turns: list[CallerSpeech] = []
+    errors: list[SpeechError] = []
+    listener = CallerListener(
+        sample_rate=8000, vad=VoiceActivityDetector(8000, 2, 20),
+        endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
+        stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
+        on_barge_in=lambda _: None, on_error=errors.append, language=item.language,
+        turn_end=turn_end,
+    )
+    listener.set_grammar(item.grammar, min_digits=item.min_digits, max_digits=item.max_digits)
+    for i, pcm in enumerate(frames(audio.pcm)):
+        listener.on_frame(pcm, i * 20.0)
+        await settle(engine)
+    for _ in range(200):
+        if not listener.in_speech and len(turns) + len(errors) > 0:
+            break
+        await asyncio.sleep(0.01)
+    await listener.close()
+    last = turns[-1] if turns else None
+    return {
+        "item": item.name, "answer": item.answer, "noise": item.noise,
+        "turns": len(turns), "cut": len(turns) > 1 or any(
+            t.detected_ms < audio.speech_end_ms for t in turns),
+        "decided_after_ms": None if last is None else round(last.detected_ms
+                                                            - audio.speech_end_ms),
+        "reason": None if last is None else last.end_reason,
+        "heard": " | ".join(t.text for t in turns),
+    }
+
+
+async def run() -> dict[str, Any]:
+    engines = SpeechEngines(load_config(None, env={}).speech)
+    try:
+        engine = await engines.stt_for({"engine": "vosk"})
+        assert isinstance(engine, VoskSttEngine)
+        items = [i for i in corpus() if i.language == "ko"]
+        results: dict[str, Any] = {}
+        for mode, turn_end in (("smart", TurnEndConfig()), ("fixed", None)):
+            rows = [await decide(engine, item, turn_end) for item in items]
+            by_type: dict[str, list[float]] = defaultdict(list)
+            for row in rows:
+                if row["decided_after_ms"] is not None and not row["cut"]:
+                    by_type[row["answer"]].append(row["decided_after_ms"])
+            closed = [v for k, vs in by_type.items() if k != "free" for v in vs]
+            paused = [r for r in rows if next(i for i in items if i.name == r["item"]).has_pauses]
+            results[mode] = {
+                "decided_after_speech_end_ms": {k: summarize(v) for k, v in by_type.items()},
+                "closed_all": summarize(closed),
+                "cut_turns": sorted(r["item"] for r in rows if r["cut"]),
+                "cut_off_rate_on_paused_turns": round(
+                    sum(r["cut"] for r in paused) / len(paused), 3) if paused else None,
+                "items": rows,
+            }
+        return results
+    finally:
+        await engines.close()
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(asyncio.run(run()), indent=1, ensure_ascii=False))
