@@ -11,47 +11,50 @@ assistant's engines are built and warmed at its calls' sample rate (``warm_strea
 recognizers each), the LLM client of every LLM assistant is built, and every greeting and fixed
 flow prompt is synthesised, with the lines said when a dependency fails (so a TTS engine that
 dies mid-call still has them).
+
+Several PBXs and several nodes (issue 13): the node serves every PBX of ``Settings.pbxes``, each
+through its own :class:`~ari_app.pbx_link.PbxLink` (ARI connection, application, media); the rest
+of the process is shared. Its calls carry its ``node_id`` and their PBX; at start-up it closes
+only its own calls left in progress; its heartbeat and the jobs that run on one node at a time
+are :class:`~ari_app.node_jobs.NodeJobs` (see docs/scale-out.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from ari_app.application import AriApplication
-from ari_app.ari.connection import AriEventStream
-from ari_app.ari.events import StasisStart
-from ari_app.ari.rest import AriRestClient
+from ari_app.ari.connection import AriEventStream, ConnectedHandler
 from ari_app.audiosocket_session import DialplanAudioSocket
-from ari_app.media_leg import MediaLeg, media_format_for
-from ari_app.media_legs import MediaLegBuilder, build_media_leg_factory, media_choice
+from ari_app.media_leg import media_format_for
+from ari_app.media_legs import media_choice
+from ari_app.node_jobs import NodeJobs
 from ari_app.outbound_call import OutboundOptions
 from ari_app.outbound_jobs import OutboundJobs
+from ari_app.pbx_link import PbxLink
 from ari_app.post_call_events import PostCallService, calls_left_open
+from ari_app.reconcile import ReconcilePlan
 from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
 from ari_app.services import SessionServices
-from ari_app.session import CallSession
 from ari_app.transports.audiosocket_server import AudioSocketServer
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
-from callwright.config import Settings
+from callwright.config import PbxSettings, Settings
 from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
-from callwright.errors import CallwrightError, ConfigError, MediaError, SpeechError
+from callwright.errors import CallwrightError, ConfigError, SpeechError
 from callwright.media.codecs import check_rtp_send_format
 from callwright.media.pacer import PacerClock
 from callwright.media.recorder import repair_wav
 from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
-from callwright.privacy.retention_job import RetentionJob
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
@@ -62,12 +65,12 @@ from callwright.speech.warmup import (
     warm_engines,
 )
 from callwright.store.assistants import Assistant, AssistantRepository
+from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
-from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
 from callwright.tls import ari_client_context, require_readable
@@ -76,8 +79,6 @@ log = logging.getLogger(__name__)
 
 #: At stop, how long the call path's queued store writes get to go through a locked store.
 STOP_WRITES_S = 10.0
-#: How often the retention job sweeps the store (it also runs once at start-up).
-RETENTION_INTERVAL_S = 3600.0
 
 
 def _repair_if_present(path: Path) -> bool:
@@ -97,10 +98,16 @@ class CallService:
         warm_streams: int = DEFAULT_WARM_STREAMS,
         ari_tls: ssl.SSLContext | None = None,
     ) -> None:
-        if not settings.ari.enabled:
+        if not settings.pbxes:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
-        if settings.media.transport == "rtp":
-            check_rtp_send_format(settings.media.format)
+        for pbx in settings.pbxes:
+            if pbx.media.transport == "rtp":
+                check_rtp_send_format(pbx.media.format)
+        self.node_id = settings.node_id
+        #: One per PBX served, in the order of Settings.pbxes; ``app`` is the first one's.
+        self.links: list[PbxLink] = []
+        self._link_http: list[aiohttp.ClientSession] = []  # PBXs with a TLS trust of their own
+        self.node_jobs: NodeJobs | None = None
         if settings.ari.verify and settings.ari.ca_file is not None:
             # A missing or unreadable ari.ca_file stops us here, before anything starts; what
             # is in it is read at the start of start(), with the rest of the TLS context.
@@ -122,13 +129,11 @@ class CallService:
         self._ari_http: aiohttp.ClientSession | None = None  # to Asterisk only (its TLS trust)
         self._stream: AriEventStream | None = None
         self.llm_clients: LlmClientFactory | None = None
-        self._retention: asyncio.Task[None] | None = None
         #: Post-call webhooks: the queueing call repository and the delivery worker.
         self.post_call: PostCallService | None = None
         self.audiosocket: AudioSocketServer | None = None
         #: Calls from the AudioSocket() dialplan application (see ari_app.audiosocket_session).
         self.audiosocket_dialplan: DialplanAudioSocket | None = None
-        self._legs: MediaLegBuilder | None = None
         #: Places the queued outbound calls and runs the campaign dialler (ari_app.outbound_jobs).
         self.outbound: OutboundJobs | None = None
         #: Health, readiness and metrics, served on [server] status_port (ari_app.service_status).
@@ -136,6 +141,7 @@ class CallService:
             settings.server, live=self.live, clock=self.clock, speech=self.speech,
             events=lambda: self._stream, db=lambda: self.db,
             draining=lambda: self.app is not None and self.app.draining,
+            pbx_events={pbx.name: self._events_of(pbx.name) for pbx in settings.pbxes},
         )
 
     @property
@@ -149,7 +155,9 @@ class CallService:
             self._ari_tls = await asyncio.to_thread(ari_client_context, settings.ari)
         self.db = await Database.open(settings.store.path)
         left_open = await calls_left_open(self.db)  # their call.ended: PostCallService
-        closed = await close_abandoned_calls(self.db)
+        mine = {c.id for c in await CallRepository(self.db).list_in_progress()
+                if c.node_id in (self.node_id, "")}  # the other nodes' calls are theirs
+        closed = await close_abandoned_calls(self.db, node_id=self.node_id)
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
         await self._repair_recordings(self.db)
@@ -163,9 +171,6 @@ class CallService:
         master_key = await asyncio.to_thread(
             MasterKey.load_or_create, settings.server.master_key_file
         )
-        self._retention = asyncio.get_running_loop().create_task(
-            RetentionJob(self.db).run_forever(RETENTION_INTERVAL_S), name="retention"
-        )
         credentials = CredentialRepository(self.db, master_key)
         if settings.llm.enabled:
             self.llm_clients = LlmClientFactory(settings.llm, credentials)
@@ -176,91 +181,103 @@ class CallService:
             credentials=credentials,
         )
         await self._prewarm(assistants)
-        await self._start_media()
-        ari = settings.ari
-        rest = AriRestClient(self._ari_http, ari.url, ari.username, ari.password)
         self.post_call = PostCallService(self.db, master_key, self._http,
                                          settings.admin.public_url)
-        # Its repository: a transfer kept over a restart, closed by the app, sends call.ended.
-        self.app = AriApplication(rest, app_name=ari.app, calls=self.post_call.calls)
-        self.post_call.start()
-        app, reconciled = self.app, asyncio.Event()
-        self.post_call.after_restart(left_open, reconciled, lambda: app.last_plan)
-
-        async def on_connected(reconnect: bool) -> None:
-            await app.on_connected(reconnect)
-            reconciled.set()  # the first reconciliation ran: the restart's call.ended can go
-        services = SessionServices(
-            rest=rest,
-            settings=settings,
-            calls=QueuedCallRepository(self.db, self.writes, inner=self.post_call.calls),
+        self.node_jobs = NodeJobs(
+            self.db, self.node_id, [pbx.name for pbx in settings.pbxes],
+            deliveries=self.post_call.worker.run_forever,
+            node_lost_s=settings.server.node_lost_s,
+        )
+        await self.node_jobs.start()
+        for pbx in settings.pbxes:
+            self.links.append(PbxLink(
+                settings, pbx, node_id=self.node_id, db=self.db, writes=self.writes,
+                http=await self._http_for(pbx), clock=self.clock,
+                track_leg=self.status.track_leg, notifying=self.post_call.calls,
+            ))
+        first = self.links[0]
+        self.app = first.app
+        reconciled = asyncio.Event()
+        self.post_call.after_restart(
+            [c for c in left_open if c[0] in mine], reconciled, self._last_plans)
+        template = SessionServices(
+            rest=first.rest,
+            settings=first.settings,
+            calls=first.queued_calls,
             numbers=NumberRepository(self.db),
             dialogs=runtime,
             speech=self.speech,
             clock=self.clock,
-            media_legs=self._media_leg,
+            media_legs=first.media_leg,
             recordings_dir=Path(settings.recordings.dir),
             live=self.live,
             restrictions=CallerRestrictionRepository(self.db, master_key),
             orgs=OrgRepository(self.db),
             master_key=master_key,
             keyring=Keyring(self.db, master_key),
-            expect_media_channel=self.app.expect_media_channel,
-            forget_media_channel=self.app.forget_media_channel,
+            expect_media_channel=first.app.expect_media_channel,
+            forget_media_channel=first.app.forget_media_channel,
             count_recovery=self.status.metrics.recovery,
             writes=self.writes,
         )
-
-        def new_session(event: StasisStart) -> CallSession:
-            return CallSession(services, event)
-
-        self.app.session_factory = new_session
-        self._wire_recovery(services)
+        for link in self.links:
+            await link.start_media()  # fail at start-up, not on the first call
+            link.wire(template)
         # -- AudioSocket() dialplan calls: listening if a number has an AudioSocket UUID ---------
-        assert self.audiosocket is not None
+        # (on the first PBX's AudioSocket server: the AudioSocket() application names no PBX)
+        self.audiosocket = first.audiosocket
+        assert first.services is not None
         self.audiosocket_dialplan = DialplanAudioSocket(
-            self.audiosocket, services, AudioSocketNumbers(self.db)
+            self.audiosocket, first.services, AudioSocketNumbers(self.db)
         )
         await self.audiosocket_dialplan.refresh()
         # -- end of AudioSocket() dialplan calls ---------------------------------------------------
         await self.status.start()  # a taken status port fails here, before ARI sends us calls
-        self._stream = AriEventStream(
-            self._ari_http,
-            settings.ari.url,
-            settings.ari.username,
-            settings.ari.password,
-            settings.ari.app,
-            on_event=self.app.on_event,
-            on_connected=on_connected,
-            on_disconnected=self.app.on_disconnected,
-            reconnect_max_s=settings.ari.reconnect_max_s,
-        )
-        await self._stream.start()
-        log.info("connected to ARI at %s as app %r", settings.ari.url, settings.ari.app)
-        # Outbound calls and campaigns (ari_app.outbound_jobs), once ARI is connected.
-        self.outbound = OutboundJobs(services, self.db, self.app, node=settings.node_id,
-                                     options=OutboundOptions(app=settings.ari.app))
+        connected: set[str] = set()
+        await asyncio.gather(*(link.connect(self._reconciling(link, reconciled, connected))
+                               for link in self.links))
+        self._stream = first.stream
+        # Outbound calls and campaigns leave through the first PBX (ari_app.outbound_jobs).
+        self.outbound = OutboundJobs(first.services, self.db, first.app, node=self.node_id,
+                                     options=OutboundOptions(app=first.settings.ari.app))
         await self.outbound.start()
 
-    # -- media legs (RTP, AudioSocket, WebSocket; see ari_app.media_legs) -------------------------
-    async def _start_media(self) -> None:
-        media = self.settings.media
-        self.audiosocket = AudioSocketServer(
-            media.bind_host, media.audiosocket_port,
-            advertise_host=media.advertise_host or media.bind_host,
-        )
-        if media.transport == "audiosocket":
-            await self.audiosocket.start()  # fail at start-up, not on the first call
-        self._legs = build_media_leg_factory(
-            self.settings, self.audiosocket, http=self._ari_http, ticker=self.clock
-        )
+    # -- PBXs (ari_app.pbx_link) -----------------------------------------------------------------
+    async def _http_for(self, pbx: PbxSettings) -> aiohttp.ClientSession:
+        """The HTTP session to ``pbx``: the process's one to Asterisk when it trusts the same
+        certificates as ``[ari]``, else one of its own (its TLS context made off the loop)."""
+        assert self._ari_http is not None
+        ari = self.settings.ari
+        if (pbx.ari.ca_file, pbx.ari.verify) == (ari.ca_file, ari.verify):
+            return self._ari_http
+        context = await asyncio.to_thread(ari_client_context, pbx.ari)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+        self._link_http.append(session)
+        return session
 
-    async def _media_leg(self, overrides: Mapping[str, Any] | None = None) -> MediaLeg:
-        """A new media leg: the server default, or the assistant's ``media`` overrides."""
-        if self._legs is None:
-            raise MediaError("the call service is not started")
-        return self.status.track_leg(await self._legs(overrides))
-    # -- end of media legs -------------------------------------------------------------------------
+    def _events_of(self, name: str) -> Callable[[], AriEventStream | None]:
+        def events() -> AriEventStream | None:
+            return next((link.stream for link in self.links if link.name == name), None)
+        return events
+
+    def _reconciling(self, link: PbxLink, reconciled: asyncio.Event,
+                     done: set[str]) -> ConnectedHandler:
+        """``link``'s reconciliation, setting ``reconciled`` once every PBX's first one ran."""
+        async def on_connected(reconnect: bool) -> None:
+            await link.app.on_connected(reconnect)
+            done.add(link.name)
+            if len(done) == len(self.links):
+                reconciled.set()  # the restart's call.ended can go (PostCallService)
+        return on_connected
+
+    def _last_plans(self) -> ReconcilePlan | None:
+        """What the PBXs' last reconciliations picked up, as one plan (None: none ran)."""
+        plans = [link.app.last_plan for link in self.links if link.app.last_plan is not None]
+        if not plans:
+            return None
+        return ReconcilePlan(recover=[o for p in plans for o in p.recover],
+                             keep=[k for p in plans for k in p.keep])
+    # -- end of PBXs -------------------------------------------------------------------------------
 
     async def _prewarm(self, assistants: AssistantRepository) -> None:
         """Warm every assistant's speech engines and LLM client, then synthesise its greeting and
@@ -311,6 +328,8 @@ class CallService:
         rows = await db.fetch_all(
             "SELECT recording_path FROM calls WHERE recording_path IS NOT NULL"
             " AND end_reason = 'server_restart'"
+            " AND (recording_node IS NULL OR recording_node IN (?, ''))",
+            (self.node_id,),
         )
         for row in rows:
             path = Path(row[0])
@@ -318,48 +337,34 @@ class CallService:
                 log.info("repaired recording %s", path)
 
     # -- recovery, drain and stop (ari_app.recovery, ari_app.application) -------------------------
-    def _wire_recovery(self, services: SessionServices) -> None:
-        """Callers found in our app with no session (after a crash, a restart or a reconnect)
-        get a session in recovery mode; see ari_app.recovery."""
-        assert self.app is not None
-
-        def recovered_session(event: StasisStart) -> CallSession:
-            return CallSession(services, event, recovering=True)
-
-        self.app.recovery_factory = recovered_session
-
     async def drain(self, *, now: asyncio.Event | None = None) -> None:
         """Graceful drain (SIGTERM, ``callwright drain``): still connected, new callers go back
         to the dialplan, calls in progress get ``[calls] drain_s`` to end, then each remaining
         caller hears a line and is handed back (``[calls] fallback_target``). ``now``, once set
         (a second SIGTERM), hands everyone back at once. :meth:`stop` then closes the rest."""
-        if self.app is None:
-            return
         calls = self.settings.calls
-        await self.app.drain(calls.drain_s, dialplan_target(calls.fallback_target), now=now)
+        await asyncio.gather(*(link.app.drain(calls.drain_s, dialplan_target(
+            calls.fallback_target), now=now) for link in self.links))
 
     async def stop(self) -> None:
         """Hand every caller still here back to the dialplan at once (no line: see :meth:`drain`
         for the graceful way), close their rows, and only then the events WebSocket."""
         if self.outbound is not None:
             await self.outbound.stop()
-        if self.app is not None:
-            at_once = asyncio.Event()
-            at_once.set()
-            await self.app.drain(0.0, dialplan_target(self.settings.calls.fallback_target),
-                                 now=at_once)
-        if self._stream is not None:
-            await self._stream.stop()
+        at_once = asyncio.Event()
+        at_once.set()
+        target = dialplan_target(self.settings.calls.fallback_target)
+        await asyncio.gather(*(link.app.drain(0.0, target, now=at_once) for link in self.links))
+        for link in self.links:
+            await link.disconnect()
     # -- end of recovery, drain and stop -----------------------------------------------------------
         await self.clock.stop()
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+        if self.node_jobs is not None:
+            await self.node_jobs.stop_jobs()  # released: another node takes them over now
         if self.post_call is not None:
             await self.post_call.stop()
-        if self.audiosocket is not None:
-            await self.audiosocket.stop()
+        for link in self.links:
+            await link.stop_media()
         await self.speech.close()
         if self.llm_clients is not None:
             await self.llm_clients.aclose()
@@ -367,9 +372,13 @@ class CallService:
             await self._http.close()
         if self._ari_http is not None:
             await self._ari_http.close()
+        for session in self._link_http:
+            await session.close()
         await self.status.stop()
         lost = await self.writes.close(STOP_WRITES_S)
         if lost:
             log.error("%d store write(s) lost: the store stayed locked at shutdown", lost)
+        if self.node_jobs is not None:
+            await self.node_jobs.stopped()  # its calls are closed: stopped, not lost
         if self.db is not None:
             await self.db.close()

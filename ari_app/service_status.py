@@ -9,10 +9,12 @@ event-loop lag, follows the RTP streams of the media legs the service creates
 (:meth:`ServiceStatus.track_leg`) and, when ``[server] status_port`` is set, serves
 ``/healthz``, ``/readyz`` and ``/metrics``.
 
-Readiness probes: ``ari`` (the events WebSocket is connected), ``store`` (the store is open, its
-disk has room and its write lock can be taken), ``models`` (the default speech recognition model
-is loaded), ``draining`` (the service is not draining or stopping: once it is, new callers go back
-to the dialplan, so a load balancer or an upgrade script must not count on it).
+Readiness probes: ``ari`` (the events WebSocket is connected; with a ``[[pbx]]`` list, one probe
+``ari:<name>`` per PBX, so ``/readyz`` says which Asterisk is unreachable), ``store`` (the store
+is open, its disk has room and its write lock can be taken), ``models`` (the default speech
+recognition model is loaded), ``draining`` (the service is not draining or stopping: once it is,
+new callers go back to the dialplan, so a load balancer or an upgrade script must not count on
+it).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ari_app.media_leg import MediaLeg
 from ari_app.status_server import StatusServer
 from ari_app.transports.rtp import RtpTransport
 from callwright.call.live import LiveCalls
-from callwright.config import ServerSettings
+from callwright.config import DEFAULT_PBX, ServerSettings
 from callwright.errors import StoreError
 from callwright.media.pacer import PacerClock
 from callwright.media.rtp_stats import RtpReceiveSnapshot
@@ -39,6 +41,29 @@ from callwright.observability.metrics import CallMetrics, ServiceReadings
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import VoskSttEngine
 from callwright.store.db import Database
+
+
+def ari_probes(
+    pbx_events: Mapping[str, Callable[[], AriEventStream | None]]
+) -> dict[str, Probe]:
+    """A readiness probe per PBX, on its events WebSocket: ``ari`` for the one PBX of the
+    ``[ari]`` section, ``ari:<name>`` for each ``[[pbx]]`` entry."""
+    if list(pbx_events) == [DEFAULT_PBX]:
+        return {"ari": _ari_probe(pbx_events[DEFAULT_PBX])}
+    return {f"ari:{name}": _ari_probe(events) for name, events in pbx_events.items()}
+
+
+def _ari_probe(events: Callable[[], AriEventStream | None]) -> Probe:
+    async def ari_ready() -> str | None:
+        stream = events()
+        if stream is None:
+            return "not connected yet (the service is starting)"
+        if stream.connected:
+            return None
+        if stream.failure is not None:
+            return f"gave up: {stream.failure}"
+        return f"events WebSocket down ({stream.last_disconnect_reason or 'connecting'})"
+    return ari_ready
 
 
 class RtpStreams:
@@ -106,10 +131,10 @@ class ServiceStatus:
         draining: Callable[[], bool],
         registry: CollectorRegistry | None = None,
         readiness_timeout_s: float = 2.0,
+        pbx_events: Mapping[str, Callable[[], AriEventStream | None]] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._speech = speech
-        self._events = events
         self._db = db
         self._draining = draining
         self.metrics = CallMetrics(self.registry)
@@ -125,9 +150,9 @@ class ServiceStatus:
             rtp_streams=self.rtp.snapshots,
         )
         self.metrics.attach(live)
-        probes: Mapping[str, Probe] = {
-            "ari": self._ari_ready, "store": self._store_ready, "models": self._models_ready,
-            "draining": self._not_draining,
+        probes: dict[str, Probe] = {
+            **ari_probes(pbx_events or {DEFAULT_PBX: events}), "store": self._store_ready,
+            "models": self._models_ready, "draining": self._not_draining,
         }
         self.readiness = Readiness(probes, timeout_s=readiness_timeout_s)
         self.loop_lag = LoopLagSampler(self.metrics.loop_lag)
@@ -163,15 +188,6 @@ class ServiceStatus:
         engines = self._speech.stt_engines()
         return sum(e.queued_audio_s for e in engines if isinstance(e, VoskSttEngine))
 
-    async def _ari_ready(self) -> str | None:
-        stream = self._events()
-        if stream is None:
-            return "not connected yet (the service is starting)"
-        if stream.connected:
-            return None
-        if stream.failure is not None:
-            return f"gave up: {stream.failure}"
-        return f"events WebSocket down ({stream.last_disconnect_reason or 'connecting'})"
 
     async def _store_ready(self) -> str | None:
         db = self._db()

@@ -49,11 +49,13 @@ class NodeHeartbeat:
 
     async def stop(self, *, mark_stopped: bool = True) -> None:
         """Stop beating and mark the node stopped (its calls are closed by then);
-        ``mark_stopped`` False: go silent, as a node that died would."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        ``mark_stopped`` False: go silent, as a node that died would. Nothing when not beating
+        (never started, or stopped already)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
         if not mark_stopped:
             return
         try:

@@ -89,7 +89,10 @@ class SingletonJob:
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop the body and the checks, and give the lock up for the next node (``release``
-        False: keep it until it expires, as a node that died would)."""
+        False: keep it until it expires, as a node that died would). Stopping a job that is not
+        running (never started, or stopped already) does nothing."""
+        if self._loop is None and self._running is None:
+            return
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -138,3 +138,18 @@ async def test_the_sweep_closes_a_silent_nodes_calls_only(make_db: MakeDb) -> No
     await alive.stop()
     listed = {n.node_id: n for n in await nodes.list_nodes()}
     assert listed["node-a"].stopped_at is not None and listed["node-b"].stopped_at is None
+
+
+async def test_stopping_twice_touches_the_store_once(make_db: MakeDb) -> None:
+    db = await make_db()
+    job = SingletonJob("retention", LeaseLock(JobLeaseRepository(db), "retention", "a"),
+                       counting_body([], "a"), check_s=0.05)
+    beat = NodeHeartbeat(NodeRepository(db), "a", ["pbx"], beat_s=0.05)
+    job.start()
+    await beat.start()
+    await wait_for(lambda: job.running)
+    await job.stop()
+    await beat.stop()
+    await db.close()  # a second stop (the service stopped twice) needs no store
+    await job.stop()
+    await beat.stop()

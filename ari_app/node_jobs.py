@@ -1,0 +1,90 @@
+"""What a call node does for the other nodes sharing its store (issue 13), wired by the
+composition root (:class:`~ari_app.service.CallService`).
+
+* Its heartbeat (:class:`~callwright.cluster.heartbeat.NodeHeartbeat`): registered with the PBXs
+  it serves, refreshed every ``[server] node_lost_s`` / 6 seconds.
+* The jobs that must run on one node at a time, each a
+  :class:`~callwright.cluster.singleton.SingletonJob` every node runs and only the holder of the
+  job's lock works on: ``retention`` (:class:`~callwright.privacy.retention_job.RetentionJob`,
+  hourly), ``webhook-deliveries`` (the post-call events' delivery worker, so one node sends each
+  delivery; a delivery queued on another node is sent at the holder's next look at the outbox,
+  within its ``idle_s``) and ``lost-nodes`` (:class:`~callwright.cluster.heartbeat.LostNodeSweep`:
+  a node silent for ``node_lost_s`` has its calls in progress closed).
+
+A single node takes every lock at once, so it runs as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from callwright.cluster.heartbeat import LOST_NODES_JOB, LostNodeSweep, NodeHeartbeat
+from callwright.cluster.singleton import JobLock, LeaseLock, SingletonJob
+from callwright.privacy.retention_job import RetentionJob
+from callwright.store.db import Database
+from callwright.store.job_leases import JobLeaseRepository
+from callwright.store.nodes import NodeRepository
+
+log = logging.getLogger(__name__)
+
+RETENTION_JOB = "retention"
+WEBHOOKS_JOB = "webhook-deliveries"
+#: How often the retention job sweeps the store (and once when a node takes it over).
+RETENTION_INTERVAL_S = 3600.0
+
+Body = Callable[[], Coroutine[Any, Any, None]]
+
+
+class NodeJobs:
+    def __init__(
+        self,
+        db: Database,
+        node_id: str,
+        pbxes: Sequence[str],
+        *,
+        deliveries: Body | None,
+        node_lost_s: float,
+        retention_interval_s: float = RETENTION_INTERVAL_S,
+    ) -> None:
+        self.node_id = node_id
+        self.heartbeat = NodeHeartbeat(NodeRepository(db), node_id, pbxes,
+                                       beat_s=node_lost_s / 6)
+        # A lease well within the time a node is taken for lost, checked as often as it beats.
+        lease_s = max(2.0, node_lost_s / 2)
+        check_s = node_lost_s / 6
+        leases = JobLeaseRepository(db)
+
+        def lock(job: str) -> JobLock:
+            return LeaseLock(leases, job, node_id, lease_s)
+
+        def retention() -> Coroutine[Any, Any, None]:
+            return RetentionJob(db).run_forever(retention_interval_s)
+
+        sweep = LostNodeSweep(db, lost_after_s=node_lost_s, sweep_s=check_s)
+        bodies: list[tuple[str, Body]] = [(RETENTION_JOB, retention),
+                                          (LOST_NODES_JOB, sweep.run_forever)]
+        if deliveries is not None:
+            bodies.append((WEBHOOKS_JOB, deliveries))
+        self.jobs = {name: SingletonJob(name, lock(name), body, check_s=check_s)
+                     for name, body in bodies}
+
+    async def start(self) -> None:
+        """Register the node and start its heartbeat, then the jobs' checks."""
+        await self.heartbeat.start()
+        for job in self.jobs.values():
+            job.start()
+
+    def running(self) -> list[str]:
+        """The jobs this node runs now."""
+        return [name for name, job in self.jobs.items() if job.running]
+
+    async def stop_jobs(self) -> None:
+        """Stop the jobs, their locks released for the next node."""
+        for job in self.jobs.values():
+            await job.stop()
+
+    async def stopped(self) -> None:
+        """Stop the heartbeat and mark the node stopped (once its calls are closed)."""
+        await self.heartbeat.stop()
