@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ async def caller_loop(call: SimulatedCall, pcm: bytes, speech_end_ms: float, unt
     caller = call.caller
     with contextlib.suppress(TimeoutError):
         await caller.wait_until_quiet(600, timeout=60)
+    await asyncio.sleep(random.uniform(0, period_s))  # the callers' turns spread over the period
     while time.monotonic() < until and not call.is_ended:
         said_at = time.monotonic()
         await caller.say(pcm)

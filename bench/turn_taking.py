@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import sys
 import tempfile
@@ -85,10 +86,11 @@ def first_reply(caller: SimulatedCaller, after: float) -> tuple[float, float] | 
     """(start, heard ms) of the first assistant speech heard after monotonic ``after``."""
     start: float | None = None
     last = 0.0
-    for t_rel, pcm in caller.heard_frames():
+    frames = caller.heard_frames()
+    # Only the frames after ``after`` (they are in time order): a caller hears 50 a second.
+    first = bisect.bisect_right(frames, after - caller.t0, key=lambda frame: frame[0])
+    for t_rel, pcm in frames[first:]:
         at = caller.t0 + t_rel
-        if at <= after:
-            continue
         loud = frame_rms(pcm) >= caller.speech_rms
         if start is None and loud:
             start = last = at

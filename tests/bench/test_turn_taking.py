@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from ari_app.simulator.caller import SimulatedCaller
 from bench.turn_corpus import corpus
-from bench.turn_taking import TurnFigure, flow_for, summarise
+from bench.turn_taking import TurnFigure, first_reply, flow_for, summarise
 from callwright.dialog.flow import validate_flow
 
 
@@ -44,3 +47,23 @@ def test_the_summary_counts_cut_offs_on_paused_turns() -> None:
     assert summary["cut_off_rate_on_paused_turns"] == 0.5
     assert summary["gap_ms_closed_all"]["n"] == 3
     assert summary["gap_ms_clean"]["yes_no"]["p50"] == 200.0
+
+
+class HeardFrames:
+    t0 = 100.0
+    speech_rms = 500.0
+
+    def __init__(self, loud: str) -> None:
+        """``loud``: one character per 20 ms frame heard, ``#`` speech, ``.`` silence."""
+        tone = (b"\x00\x10" + b"\x00\xf0") * 80
+        self.frames = [(i * 0.02, tone if c == "#" else bytes(320)) for i, c in enumerate(loud)]
+
+    def heard_frames(self) -> list[tuple[float, bytes]]:
+        return list(self.frames)
+
+
+def test_the_first_reply_after_a_time_and_how_long_it_was_heard() -> None:
+    caller = cast(SimulatedCaller, HeardFrames("##....###..#........####"))
+    start, heard = first_reply(caller, 100.05) or (0.0, 0.0)
+    assert round(start - 100.0, 2) == 0.12 and round(heard) == 120  # 6 frames, a 40 ms gap
+    assert first_reply(caller, 100.5) is None
