@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from ari_app.ami.status import PbxLiveStatus
 from ari_app.ari.events import AriEvent, ChannelDestroyed, Dial, StasisStart
 from ari_app.outbound_start import OutboundStart
 from ari_app.services import SessionServices
@@ -60,6 +61,8 @@ class OutboundOptions:
     #: "dialplan": AMD() in ``amd_context``; "off": no detection.
     amd: str = "off"
     amd_context: str = AMD_CONTEXT
+    #: "ari": POST /channels; "ami": an AMI Originate into Stasis() (ChannelId ours too).
+    via: str = "ari"
 
 
 StartSession = Callable[[CallSession], "asyncio.Task[None]"]
@@ -77,6 +80,7 @@ class OutboundAttempt:
         options: OutboundOptions,
         start_session: StartSession,
         clock: Callable[[], float] = time.monotonic,
+        ami: PbxLiveStatus | None = None,
     ) -> None:
         self._svc = svc
         self._repo = repo
@@ -85,8 +89,10 @@ class OutboundAttempt:
         self._options = options
         self._start_session = start_session
         self._clock = clock
+        self._ami = ami
         self.channel_id = f"{OUTBOUND_ID_PREFIX}{uuid.uuid4().hex[:16]}"
-        self._tracker = DialTracker(clock())
+        self._started = clock()
+        self._tracker = DialTracker(self._started)
         self.call: Call | None = None
         self.done = asyncio.Event()
         self.result: DialResult | None = None
@@ -107,6 +113,9 @@ class OutboundAttempt:
         await self._repo.attach_call(row.id, self.call.id)
         await svc.calls.add_event(self.call.id, "originate", {
             "endpoint": row.endpoint, "caller_id": row.caller_id, "outbound": row.uid})
+        if self._options.via == "ami":
+            await self._originate_by_ami()
+            return
         try:
             await svc.rest.originate(
                 row.endpoint, app=self._options.app, app_args=["outbound", row.uid],
@@ -119,6 +128,28 @@ class OutboundAttempt:
         except CallwrightError as exc:
             self._tracker.on_error(str(exc), self._clock())
             await self._unanswered()
+
+    async def _originate_by_ami(self) -> None:
+        """An AMI Originate into Stasis(app, outbound, uid) with our channel id: an answer
+        arrives as the StasisStart (:meth:`handle`), a failure as the OriginateResponse."""
+        row = self.row
+        if self._ami is None:
+            self._tracker.on_error("[outbound] via = ami, but no [ami] connection", self._clock())
+            await self._unanswered()
+            return
+        try:
+            result = await self._ami.originate(
+                row.endpoint, app=self._options.app, app_args=f"outbound,{row.uid}",
+                caller_id=row.caller_id, timeout_s=self._options.ring_timeout_s,
+                channel_id=self.channel_id)
+        except CallwrightError as exc:
+            self._tracker.on_error(str(exc), self._clock())
+            await self._unanswered()
+            return
+        if not result.answered and not self._tracker.answered:
+            ring_ms = round((self._clock() - self._started) * 1000)
+            status, reason = result.call_status()
+            await self._finish(replace(result, ring_ms=ring_ms), CallOutcome(status, reason))
 
     # -- events (routed here by the application until a session takes the channel) -------------
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from ari_app.ami.status import PbxLiveStatus
 from ari_app.outbound_call import OutboundAttempt, OutboundOptions
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
@@ -51,6 +52,7 @@ class OutboundDialer:
         max_concurrent: int = 20,
         poll_s: float = 0.5,
         on_attempt: Callable[[OutboundAttempt], None] | None = None,
+        ami: PbxLiveStatus | None = None,
     ) -> None:
         self._svc = svc
         self._repo = repo
@@ -61,6 +63,7 @@ class OutboundDialer:
         self.max_concurrent = max_concurrent
         self.poll_s = poll_s
         self._on_attempt = on_attempt
+        self.ami = ami
         self.active: dict[int, OutboundAttempt] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
@@ -91,7 +94,10 @@ class OutboundDialer:
             await asyncio.sleep(self.poll_s)
 
     async def poll_once(self) -> int:
-        """Claim and place what there is room for; the number placed."""
+        """Claim and place what there is room for; the number placed. Through the AMI, only
+        while it is connected (the calls wait in the queue meanwhile)."""
+        if self.options.via == "ami" and (self.ami is None or not self.ami.ami.connected):
+            return 0
         room = self.max_concurrent - len(self.active)
         rows = await self._repo.claim(self.node, room)
         for row in rows:
@@ -111,7 +117,7 @@ class OutboundDialer:
             await self._repo.finish(row.id, DialResult("failed", None, "no assistant", None))
             return
         attempt = OutboundAttempt(self._svc, self._repo, row, assistant, self.options,
-                                  self._routing.start_session)
+                                  self._routing.start_session, ami=self.ami)
         self.active[row.id] = attempt
         self._routing.expect_outbound(attempt.channel_id, attempt)
         if self._on_attempt is not None:

@@ -35,7 +35,6 @@ from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import media_format_for
 from ari_app.media_legs import media_choice
 from ari_app.node_jobs import NodeJobs
-from ari_app.outbound_call import OutboundOptions
 from ari_app.outbound_jobs import OutboundJobs
 from ari_app.pbx_link import PbxLink
 from ari_app.post_call_events import PostCallService, calls_left_open
@@ -239,7 +238,7 @@ class CallService:
         self._stream = first.stream
         # Outbound calls and campaigns leave through the first PBX (ari_app.outbound_jobs).
         self.outbound = OutboundJobs(first.services, self.db, first.app, node=self.node_id,
-                                     options=OutboundOptions(app=first.settings.ari.app))
+                                     settings=first.settings)
         await self.outbound.start()
 
     # -- PBXs (ari_app.pbx_link) -----------------------------------------------------------------

@@ -149,6 +149,35 @@ class CallsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    """Outbound calls and campaigns (issue 15)."""
+
+    #: How calls are placed: "ari" (POST /channels into our Stasis app) or "ami" (an AMI
+    #: Originate into Stasis(), for a PBX that does not allow ARI originates; needs [ami]).
+    via: str = _opt("ari", choices=("ari", "ami"))
+    #: Answering machines: "dialplan" (AMD() in [callwright-amd], its AMDSTATUS read back)
+    #: or "off".
+    amd: str = _opt("off", choices=("off", "dialplan"))
+    #: Calls this process places at once, and how long a callee may ring.
+    max_concurrent: int = _opt(20, lo=1, hi=1000)
+    ring_timeout_s: int = _opt(30, lo=1, hi=600)
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    """The Asterisk Manager Interface (optional): live PBX status, hang-ups, AMI originate."""
+
+    host: str = ""  # "" = no AMI connection
+    port: int = _opt(5038, lo=1, hi=65535)
+    username: str = ""
+    secret: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True, slots=True)
 class StoreSettings:
     path: Path = Path("var/callwright.db")
     #: A PostgreSQL store shared by several nodes ("postgresql://user:password@host/db"); when
@@ -231,6 +260,8 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     freeswitch: FreeswitchSettings = field(default_factory=FreeswitchSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
     #: The file the settings came from (None: defaults and environment only).
     config_file: Path | None = None
     #: The ``[[pbx]]`` entries (empty: the ``[ari]`` section is the only PBX, if set).
@@ -265,6 +296,8 @@ SECTIONS: dict[str, type[Any]] = {
     "admin": AdminSettings,
     "demo": DemoSettings,
     "freeswitch": FreeswitchSettings,
+    "outbound": OutboundSettings,
+    "ami": AmiSettings,
 }
 
 

@@ -114,6 +114,7 @@ class PbxLiveStatus:
     async def originate(
         self, endpoint: str, *, app: str, app_args: str, caller_id: str = "",
         timeout_s: int = 30, variables: dict[str, str] | None = None,
+        channel_id: str | None = None,
     ) -> DialResult:
         """An async Originate into ``Stasis(app, app_args)``; its result from the
         OriginateResponse (Reason 4 answered, 5 busy, 8 congestion, 3 no answer, 0 failed)."""
@@ -123,6 +124,8 @@ class PbxLiveStatus:
         }
         if caller_id:
             fields["CallerID"] = caller_id
+        if channel_id:
+            fields["ChannelId"] = channel_id
         if variables:
             fields["Variable"] = [f"{k}={v}" for k, v in variables.items()]
         messages = await self.ami.action(fields, timeout_s=timeout_s + 10)

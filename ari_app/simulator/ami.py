@@ -308,7 +308,8 @@ class AmiSession:
             await asyncio.sleep(0.002)
             self.respond(action_id, "Error", [("Message", "Originate failed")])
             return
-        response = await originate(ctx, AmiOriginate(fields, dialstring), None, subscribe=False)
+        response = await originate(ctx, AmiOriginate(fields, dialstring),
+                                   fields.get("channelid") or None, subscribe=False)
         if response.status != 200 or response.text is None:
             await self._refused(fields, action_id, dialstring, is_async, 0)
             return

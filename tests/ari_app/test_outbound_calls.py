@@ -23,7 +23,7 @@ from callwright.store.outbound_calls import (
     OutboundCall,
     OutboundCallRepository,
 )
-from tests.ari_app.conftest import Harness, MakeHarness
+from tests.ari_app.conftest import PASSWORD, Harness, MakeHarness
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +142,30 @@ async def test_machine_gets_the_message_when_asked(make_harness: MakeHarness) ->
     turns = await h.calls.turns(stored.id)
     assert [t.text for t in turns] == ["지민 님, 다시 전화 드리겠습니다."]
     assert stored.end_reason == "machine_message"
+
+
+async def test_placed_through_the_ami(make_harness: MakeHarness, free_tcp_port: int) -> None:
+    h = await make_harness(flow=FLOW, env={
+        "CALLWRIGHT_OUTBOUND_VIA": "ami", "CALLWRIGHT_AMI_HOST": "127.0.0.1",
+        "CALLWRIGHT_AMI_PORT": str(free_tcp_port), "CALLWRIGHT_AMI_USERNAME": "callwright",
+        "CALLWRIGHT_AMI_SECRET": PASSWORD,
+    }, sim_options={"ami": True, "ami_port": free_tcp_port})
+    db = h.service.db
+    assert db is not None and h.service.outbound is not None
+    assert h.service.outbound.ami is not None
+    for _ in range(200):
+        if h.service.outbound.ami.connected:
+            break
+        await asyncio.sleep(0.02)
+    h.sim.set_destination("+15550000008", FarEnd("busy"))
+    h.sim.set_destination("+15550000009", FarEnd("answer"))
+    busy = await ended(db, (await queue_call(h, "+15550000008")).uid)
+    assert (busy.outcome, busy.cause) == ("busy", 17)
+    row = await queue_call(h, "+15550000009", first_name="지민", appointment="화요일")
+    call = await h.sim.next_outbound_call(timeout=10)
+    await call.caller.wait_until_quiet(800, timeout=20)
+    await call.caller.hangup()
+    done = await ended(db, row.uid)
+    assert done.outcome == "answered"
+    turns = await h.calls.turns((await call_row(h, done)).id)
+    assert turns[0].text == "안녕하세요 지민 님, 화요일 예약 확인 전화입니다."
