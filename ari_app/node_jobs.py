@@ -21,10 +21,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from callwright.cluster.heartbeat import LOST_NODES_JOB, LostNodeSweep, NodeHeartbeat
-from callwright.cluster.singleton import JobLock, LeaseLock, SingletonJob
+from callwright.cluster.singleton import SingletonJob
 from callwright.privacy.retention_job import RetentionJob
 from callwright.store.db import Database
-from callwright.store.job_leases import JobLeaseRepository
+from callwright.store.job_lock import JobLock, job_lock
 from callwright.store.nodes import NodeRepository
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,12 @@ class NodeJobs:
         self.node_id = node_id
         self.heartbeat = NodeHeartbeat(NodeRepository(db), node_id, pbxes,
                                        beat_s=node_lost_s / 6)
-        # A lease well within the time a node is taken for lost, checked as often as it beats.
+        # A lease (SQLite) well within the time a node is taken for lost, checked as often as it
+        # beats; on PostgreSQL an advisory lock, freed as soon as its holder's session ends.
         lease_s = max(2.0, node_lost_s / 2)
         check_s = node_lost_s / 6
-        leases = JobLeaseRepository(db)
-
         def lock(job: str) -> JobLock:
-            return LeaseLock(leases, job, node_id, lease_s)
+            return job_lock(db, job, node_id, lease_s)
 
         def retention() -> Coroutine[Any, Any, None]:
             return RetentionJob(db).run_forever(retention_interval_s)

@@ -4,11 +4,9 @@
 holds the job's lock, and checks the lock every ``check_s`` seconds: a node that takes it starts
 the body, a node that finds it lost (the store said no, or could not be reached) cancels the body
 at once. Every node runs a :class:`SingletonJob` for each such job; the one holding the lock does
-the work and the others wait their turn. When the holder dies, its lock is freed (a lease that
-expires, see :class:`LeaseLock`), and the next check of another node takes the job over.
-
-The lock is anything with :class:`JobLock`'s two methods; :class:`LeaseLock` is the one built on
-the store's ``job_leases`` table, which works with every store engine.
+the work and the others wait their turn. When the holder dies, its lock is freed (on PostgreSQL an
+advisory lock goes with the holder's session; on SQLite a lease row expires: see
+:mod:`callwright.store.job_lock`), and the next check of another node takes the job over.
 """
 
 from __future__ import annotations
@@ -17,44 +15,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from callwright.errors import CallwrightError
-from callwright.store.job_leases import JobLeaseRepository
+from callwright.store.job_lock import JobLock
 
 log = logging.getLogger(__name__)
 
-#: How long a lease lasts unless renewed, and how often a node checks (renews or tries) it.
-LEASE_S = 15.0
+#: How often a node checks (renews or tries) a job's lock.
 CHECK_S = 5.0
-
-
-class JobLock(Protocol):
-    async def acquire(self) -> bool:
-        """Take the lock, or keep it when held already; True if this node holds it now."""
-        ...
-
-    async def release(self) -> None:
-        """Give the lock up (nothing when not held)."""
-        ...
-
-
-class LeaseLock:
-    """A :class:`JobLock` on a lease row: taken for ``lease_s`` and renewed by each
-    :meth:`acquire`; freed by :meth:`release` or by expiring when the holder stops renewing."""
-
-    def __init__(self, leases: JobLeaseRepository, job: str, holder: str,
-                 lease_s: float = LEASE_S) -> None:
-        self._leases = leases
-        self.job = job
-        self.holder = holder
-        self.lease_s = lease_s
-
-    async def acquire(self) -> bool:
-        return await self._leases.take(self.job, self.holder, self.lease_s)
-
-    async def release(self) -> None:
-        await self._leases.release(self.job, self.holder)
 
 
 class SingletonJob:

@@ -9,10 +9,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from callwright.cluster.heartbeat import LostNodeSweep, NodeHeartbeat
-from callwright.cluster.singleton import LeaseLock, SingletonJob
+from callwright.cluster.singleton import SingletonJob
 from callwright.errors import StoreError
 from callwright.store.calls import CallOrigin, CallRepository
 from callwright.store.job_leases import JobLeaseRepository
+from callwright.store.job_lock import LeaseJobLock
 from callwright.store.nodes import NodeRepository
 from tests.callwright.store.conftest import MakeDb
 
@@ -37,10 +38,10 @@ async def test_one_node_runs_the_job_and_another_takes_over_when_it_dies(
 ) -> None:
     db_a, db_b = await make_db("shared.db"), await make_db("shared.db")
     runs: list[str] = []
-    job_a = SingletonJob("retention", LeaseLock(JobLeaseRepository(db_a), "retention", "a",
+    job_a = SingletonJob("retention", LeaseJobLock(JobLeaseRepository(db_a), "retention", "a",
                                                 lease_s=0.6), counting_body(runs, "a"),
                          check_s=0.1)
-    job_b = SingletonJob("retention", LeaseLock(JobLeaseRepository(db_b), "retention", "b",
+    job_b = SingletonJob("retention", LeaseJobLock(JobLeaseRepository(db_b), "retention", "b",
                                                 lease_s=0.6), counting_body(runs, "b"),
                          check_s=0.1)
     job_a.start()
@@ -60,9 +61,9 @@ async def test_one_node_runs_the_job_and_another_takes_over_when_it_dies(
 async def test_a_clean_stop_hands_the_job_over_at_the_next_check(make_db: MakeDb) -> None:
     db_a, db_b = await make_db("shared.db"), await make_db("shared.db")
     runs: list[str] = []
-    job_a = SingletonJob("webhooks", LeaseLock(JobLeaseRepository(db_a), "webhooks", "a"),
+    job_a = SingletonJob("webhooks", LeaseJobLock(JobLeaseRepository(db_a), "webhooks", "a"),
                          counting_body(runs, "a"), check_s=0.05)
-    job_b = SingletonJob("webhooks", LeaseLock(JobLeaseRepository(db_b), "webhooks", "b"),
+    job_b = SingletonJob("webhooks", LeaseJobLock(JobLeaseRepository(db_b), "webhooks", "b"),
                          counting_body(runs, "b"), check_s=0.05)
     assert await job_a.check() and not await job_b.check()
     await job_a.stop()  # released: b need not wait for the 15 s lease to expire
@@ -142,7 +143,7 @@ async def test_the_sweep_closes_a_silent_nodes_calls_only(make_db: MakeDb) -> No
 
 async def test_stopping_twice_touches_the_store_once(make_db: MakeDb) -> None:
     db = await make_db()
-    job = SingletonJob("retention", LeaseLock(JobLeaseRepository(db), "retention", "a"),
+    job = SingletonJob("retention", LeaseJobLock(JobLeaseRepository(db), "retention", "a"),
                        counting_body([], "a"), check_s=0.05)
     beat = NodeHeartbeat(NodeRepository(db), "a", ["pbx"], beat_s=0.05)
     job.start()
