@@ -5,7 +5,9 @@ dialplan/extensions_agi.conf): the AGI environment and replies on stdin, our com
 the caller's audio on fd 3. The call then goes the way the ARI path goes, one step at a time:
 
 1. Look up the dialed number (first argument, else ``agi_extension``) and create the call row at
-   once; ``CALLWRIGHT_CALL_UID`` is set on the channel. The speech engines' native modules are
+   once (a locked store does not hold the call up: the row is written when it can, see
+   :meth:`~callwright.store.queued_calls.QueuedCallRepository.start_call`);
+   ``CALLWRIGHT_CALL_UID`` is set on the channel. The speech engines' native modules are
    imported on a worker thread from the moment the script starts (as the call service does
    before it connects: :mod:`callwright.speech.warmup`); then the speech model loads and its
    recognizer is warmed in the background (seconds in a fresh process) while the greeting is
@@ -137,7 +139,7 @@ class EagiCall:
             self.audio.set_rate(16000 if slin16 else 8000)
             found = await NumberRepository(self._db).find_inbound(env.dialed)
             number, assistant = found if found is not None else (None, None)
-            call = await self._calls.create_call(
+            call = await self._calls.start_call(  # a locked store does not hold it up
                 number.org_id if number else None, assistant.id if assistant else None,
                 number.id if number else None, env.dialed, env.caller_number,
                 env.caller_name, env.uniqueid or env.channel,
@@ -169,6 +171,9 @@ class EagiCall:
             if outcome.hang_up and not self._gone.is_set():
                 with contextlib.suppress(CallwrightError):
                     await self.session.hangup()
+            # One turn of the loop: the writes started with _write_later (the slots) reach the
+            # queue before the close, as a call's last write must be its close.
+            await asyncio.sleep(0)
             try:  # the queue keeps it if the store stays locked: run_eagi waits for it again
                 async with asyncio.timeout(CLOSE_WRITES_S):
                     await self._calls.close_call(call.id, outcome.status, outcome.reason)

@@ -134,3 +134,31 @@ async def test_a_locked_store_holds_up_no_prompt_and_loses_nothing(
     assert call.answered_at is not None and call.slots == {"greeted": "hello"}
     assert [t.speaker for t in turns] == ["assistant", "assistant"]
     assert turns[0].interrupted and turns[1].text == DEMO_FLOW["nodes"]["offer"]["prompt"]
+
+
+async def test_a_call_arriving_while_the_store_is_locked_hears_its_greeting_at_once(
+    start_in_process: StartInProcess,  # noqa: F811
+    make_store: MakeStore, vosk_models: VoskModelCache,
+) -> None:
+    path = await demo_store(make_store)
+    moments: dict[str, float] = {}
+    answer = key_then_hang_up(moments)
+
+    async def note_the_greeting(fake: EagiAsterisk, prompt: Prompt) -> str:
+        moments.setdefault("greeting", time.monotonic())
+        reply: str = await answer(fake, prompt)
+        return reply
+
+    lock = await hold_write_lock(path, LONGER_THAN_BUSY_TIMEOUT_S + 1)
+    locked = time.monotonic()
+    run = await start_in_process(store_settings(path), note_the_greeting,
+                                 vosk_models=vosk_models)
+    assert await finish(run, within_s=40) == 0
+    await lock
+    # The row did not hold the greeting up (it used to wait for the lock: 7.5 s).
+    assert moments["greeting"] - locked < 4.0
+    call, turns = await only_call(path)
+    assert run.fake.variables["CALLWRIGHT_CALL_UID"] == call.uid
+    assert (call.status, call.end_reason) == ("completed", "caller_hangup")
+    assert call.answered_at is not None and call.slots == {"greeted": "hello"}
+    assert [t.speaker for t in turns] == ["assistant", "assistant"]
