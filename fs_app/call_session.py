@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
+from ari_app.call_privacy import CallPrivacy, PrivateTurnStore, objection_line
 from ari_app.call_setup import run_guarded
-from callwright.call.journal import CallJournal
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
@@ -32,37 +31,22 @@ from callwright.errors import CallwrightError, MediaError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
-from fs_app import audio_fork
+from fs_app.call_media import SILENCE, CallMedia, KillAudioJournal
+from fs_app.call_privacy import caller_privacy
 from fs_app.esl import commands
 from fs_app.esl.events import DisconnectNotice, EslEvent
-from fs_app.esl.message import EslCommandError, EslProtocolError
+from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
-from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkTransport
 from fs_app.hangup_causes import outcome_for_cause
 from fs_app.services import FsServices
 
 log = logging.getLogger(__name__)
 
-SILENCE = "silence_stream://-1"
 #: How long the answer may take before the call is given up.
 ANSWER_TIMEOUT_S = 5.0
 #: After our uuid_kill, how long we wait for FreeSWITCH's last word before closing the socket.
 HANGUP_WAIT_S = 3.0
 APOLOGY_LIMIT_S = 15.0
-
-
-class KillAudioJournal(CallJournal):
-    """The call's journal; a barge-in (the pipeline notes it as it stops the reply) also drops
-    what FreeSWITCH still holds of that reply (``killAudio``)."""
-
-    def __init__(self, *args: Any, on_barge_in: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_barge_in = on_barge_in
-
-    async def event(self, kind: str, **detail: Any) -> None:
-        if kind == "barge_in":
-            self._on_barge_in()
-        await super().event(kind, **detail)
 
 
 class FreeswitchCallSession:
@@ -75,8 +59,8 @@ class FreeswitchCallSession:
         self.call: Call | None = None
         self._assistant: Assistant | None = None
         self._pipeline: CallPipeline | None = None
-        self._transport: ForkTransport | None = None
-        self._fork_url: str | None = None
+        self._media: CallMedia | None = None
+        self._privacy: CallPrivacy | None = None
         self.hangup_cause: str | None = None
         self._caller_gone = asyncio.Event()
         self._answered = asyncio.Event()
@@ -84,10 +68,8 @@ class FreeswitchCallSession:
         self._we_hung_up = False
         self._transferred = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.kill_audio_sent = 0
         #: Why the ESL stream went bad (None: it did not).
         self.esl_error: str | None = None
-        self.silence_restarts = 0
 
     # -- the call --------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -116,11 +98,14 @@ class FreeswitchCallSession:
         found = await svc.numbers.find_inbound(dialed)
         number, assistant = found if found is not None else (None, None)
         self._assistant = assistant
+        privacy = await caller_privacy(svc.restrictions, number.org_id if number else None,
+                                       caller_number, caller_name)
+        self._privacy = privacy
         self.call = await svc.calls.create_call(
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
             number_id=number.id if number else None, dialed=dialed,
-            caller_number=caller_number, caller_name=caller_name,
+            caller_number=privacy.stored_number, caller_name=privacy.stored_name,
             channel_id=f"freeswitch/{self.uuid}", direction="inbound",
         )
         bind_call_uid(self.call.uid)
@@ -130,14 +115,34 @@ class FreeswitchCallSession:
             "switch": data.get("FreeSWITCH-Switchname", ""), "core_uuid": data.get("Core-UUID", ""),
             "pbx": svc.settings.freeswitch.name,
         })
+        if privacy.kinds:
+            await svc.calls.add_event(self.call.id, "privacy_restriction",
+                                      {"kinds": sorted(privacy.kinds)})
         if assistant is None:
             return await self._unknown_number(dialed)
         await self._answer()
         await svc.calls.mark_answered(self.call.id)
         if self._caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
+        if privacy.objected:
+            return await self._object(assistant)
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
         return await self._converse(assistant.language, assistant, dialog)
+
+    async def _object(self, assistant: Assistant) -> CallOutcome:
+        """The caller objected to processing: they hear so, then go to ``[calls]
+        fallback_target`` (hung up when there is none), as on Asterisk."""
+        svc = self._svc
+        assert self.call is not None
+        await svc.calls.add_event(self.call.id, "caller_objected", {})
+        dialog = AnnouncementDialog(objection_line(assistant.language), reason="caller_objection")
+        outcome = await self._converse(assistant.language, assistant, dialog, hang_up=False)
+        if self._caller_gone.is_set():
+            return outcome
+        if await self._transfer_to(svc.settings.calls.fallback_target):
+            return CallOutcome("transferred", "handed_back: caller_objection")
+        await self._hang_up()
+        return outcome
 
     async def _unknown_number(self, dialed: str) -> CallOutcome:
         svc = self._svc
@@ -170,34 +175,19 @@ class FreeswitchCallSession:
         if not self._answered.is_set() and not self._caller_gone.is_set():
             raise MediaError(f"FreeSWITCH did not answer {self.uuid} in {ANSWER_TIMEOUT_S:.0f} s")
 
-    async def _start_fork(self) -> ForkTransport:
-        svc, fs = self._svc, self._svc.settings.freeswitch
-        if fs.sample_rate not in (8000, 16000):
-            raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {fs.sample_rate}")
-        transport = ForkTransport(fs.sample_rate)
-        self._transport = transport
-        self._fork_url = svc.forks.expect(transport)
-        await self.esl.checked(commands.execute("playback", SILENCE))
-        assert self.call is not None
-        reply = await self.esl.api(audio_fork.start_args(
-            self.uuid, self._fork_url, rate=fs.sample_rate, metadata={"call": self.call.uid},
-            bidirectional_rate=fs.sample_rate,
-        ))
-        if not reply.startswith("+OK"):
-            raise MediaError(f"uuid_audio_fork start failed: {reply.strip()} (is mod_audio_fork"
-                             " loaded?)")
-        try:
-            await asyncio.wait_for(asyncio.shield(transport.connected), CONNECT_TIMEOUT_S)
-        except TimeoutError:
-            raise MediaError(f"mod_audio_fork did not connect to {self._fork_url} in"
-                             f" {CONNECT_TIMEOUT_S:.0f} s") from None
-        return transport
-
     async def _converse(self, language: str, assistant: Assistant | None,
-                        dialog: DialogEngine) -> CallOutcome:
+                        dialog: DialogEngine, *, hang_up: bool = True) -> CallOutcome:
         svc = self._svc
         assert self.call is not None
-        transport = self._transport or await self._start_fork()
+        media = self._media or CallMedia(
+            self.esl, svc.forks, uuid=self.uuid, call_uid=self.call.uid,
+            rate=svc.settings.freeswitch.sample_rate, call_is_up=self._call_is_up,
+            note=self._note)
+        self._media = media
+        transport = media.transport or await media.start()
+        privacy = self._privacy
+        store = svc.calls if privacy is None or not privacy.kinds \
+            else PrivateTurnStore(svc.calls, privacy)
         settings = svc.dialogs.pipeline_settings(assistant)
         fallback = await svc.speech.tts_for({"engine": "espeak-ng",
                                              "voice": settings.fallback_voice})
@@ -208,8 +198,8 @@ class FreeswitchCallSession:
             stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
             tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
             fallback_tts=fallback, dialog=dialog, ctx=ctx,
-            journal=KillAudioJournal(svc.calls, self.call.id, observer=svc.live.on_turn,
-                                     queue=svc.writes, on_barge_in=self._kill_audio),
+            journal=KillAudioJournal(store, self.call.id, observer=svc.live.on_turn,
+                                     queue=svc.writes, on_barge_in=media.kill_audio),
             clock=svc.clock, settings=settings, transfer=self._transfer_to,
             ringback_region=svc.settings.calls.ringback_region,
         )
@@ -217,9 +207,9 @@ class FreeswitchCallSession:
         if self._caller_gone.is_set():
             pipeline.end(outcome_for_cause(self.hangup_cause or "NORMAL_CLEARING"))
         outcome = await pipeline.run()
-        if ctx.slots:
+        if ctx.slots and (privacy is None or privacy.store):
             await svc.calls.set_slots(self.call.id, ctx.slots)
-        if not self._transferred:
+        if hang_up and not self._transferred:
             await self._hang_up()
         return outcome
 
@@ -238,7 +228,8 @@ class FreeswitchCallSession:
             self._done_with_channel.set()
         elif name == "CHANNEL_EXECUTE_COMPLETE" and event.get("Application") == "playback" \
                 and event.get("Application-Data") == SILENCE:
-            self._keep_writing()
+            if self._media is not None:
+                self._media.playback_ended()
         elif name == "CUSTOM" and event.subclass == "mod_audio_fork::connect_failed":
             log.error("call %s: mod_audio_fork could not connect: %s", self.uuid, event.body)
 
@@ -251,15 +242,13 @@ class FreeswitchCallSession:
         self._done_with_channel.set()
         if self._caller_gone.is_set() or self._transferred or self._we_hung_up:
             return
-        if reason.startswith("protocol error"):
-            # Not the caller leaving: FreeSWITCH's stream went bad. The call fails with why
-            # (closing the socket makes FreeSWITCH hang the channel up).
-            self.esl_error = reason
-            if self._pipeline is not None:
-                self._pipeline.end(CallOutcome("failed", f"pbx_connection: {reason}"))
-            return
+        # Not the caller leaving (that comes as CHANNEL_HANGUP first): the stream went bad or
+        # the switch went away. The call fails with why; without its socket FreeSWITCH hangs
+        # the channel up (as observed when the app closes TCP).
         log.warning("call %s: the ESL socket ended: %s", self.uuid, reason)
-        self._gone(self.hangup_cause or "NORMAL_CLEARING")
+        self.esl_error = reason
+        if self._pipeline is not None:
+            self._pipeline.end(CallOutcome("failed", f"pbx_connection: {reason}"))
 
     def _gone(self, cause: str) -> None:
         if self._caller_gone.is_set():
@@ -268,19 +257,6 @@ class FreeswitchCallSession:
         self._caller_gone.set()
         if self._pipeline is not None and not self._we_hung_up and not self._transferred:
             self._pipeline.end(outcome_for_cause(cause))
-
-    def _keep_writing(self) -> None:
-        """The silence playback ended (killAudio's CF_BREAK, uuid_break): start it again, or the
-        fork's audio back is no longer heard."""
-        if self._caller_gone.is_set() or self._we_hung_up or self._transferred:
-            return
-        self.silence_restarts += 1
-        self._spawn(self._command_quietly(commands.execute("playback", SILENCE)))
-
-    def _kill_audio(self) -> None:
-        if self._transport is not None:
-            self.kill_audio_sent += 1
-            self._transport.kill_audio()
 
     # -- our side ----------------------------------------------------------------------------------
     async def _transfer_to(self, target: str) -> bool:
@@ -295,7 +271,8 @@ class FreeswitchCallSession:
         if not extension or any(ch.isspace() for ch in extension + context):
             log.error("call %s: transfer target %r unusable on FreeSWITCH", self.uuid, target)
             return False
-        await self._stop_fork()
+        if self._media is not None:
+            await self._media.stop_fork()
         line = f"uuid_transfer {self.uuid} {extension}" + (f" XML {context}" if context else "")
         self._transferred = True
         try:
@@ -310,16 +287,6 @@ class FreeswitchCallSession:
         self._transferred = False
         log.warning("call %s: uuid_transfer refused: %s", self.uuid, reply.strip())
         return False
-
-    async def _stop_fork(self) -> None:
-        if self._fork_url is None:
-            return
-        if self._transport is not None:
-            self._transport.release()
-        with contextlib.suppress(EslProtocolError):
-            await self.esl.api(audio_fork.stop_args(self.uuid))
-        self._svc.forks.forget(self._fork_url)
-        self._fork_url = None
 
     async def _hang_up(self) -> None:
         """End the call from our side: ``uuid_kill`` (not a queued sendmsg hangup)."""
@@ -354,11 +321,8 @@ class FreeswitchCallSession:
         try:
             if self.hangup_cause is not None:
                 await svc.calls.add_event(call.id, "hangup", {"cause": self.hangup_cause})
-            if self._transport is not None:
-                await svc.calls.add_event(call.id, "freeswitch_media", {
-                    "frames_in": self._transport.frames_in, "kill_audio": self.kill_audio_sent,
-                    "silence_restarts": self.silence_restarts,
-                })
+            if self._media is not None:
+                await svc.calls.add_event(call.id, "freeswitch_media", self._media.figures())
         finally:
             await svc.calls.close_call(call.id, outcome.status, outcome.reason)
             svc.live.ended(call.id, outcome.status, outcome.reason)
@@ -366,10 +330,8 @@ class FreeswitchCallSession:
 
     async def _let_go(self) -> None:
         """After the call: wait for FreeSWITCH's last events (bounded), close the socket."""
-        if self._transport is not None:
-            await self._transport.close()
-        if self._fork_url is not None:
-            self._svc.forks.forget(self._fork_url)
+        if self._media is not None:
+            await self._media.close()
         if self.esl.open and (self._we_hung_up or self._caller_gone.is_set()):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._done_with_channel.wait(), HANGUP_WAIT_S)
@@ -377,6 +339,13 @@ class FreeswitchCallSession:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.esl.close()
+
+    async def _note(self, kind: str, detail: dict[str, Any]) -> None:
+        if self.call is not None:
+            await self._svc.calls.add_event(self.call.id, kind, detail)
+
+    def _call_is_up(self) -> bool:
+        return not (self._caller_gone.is_set() or self._we_hung_up or self._transferred)
 
     def _llm_failed(self, error: Exception) -> None:
         if self.call is not None:
@@ -387,7 +356,3 @@ class FreeswitchCallSession:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _command_quietly(self, data: bytes) -> None:
-        with contextlib.suppress(EslProtocolError, EslCommandError):
-            await self.esl.command(data)

@@ -39,6 +39,11 @@ class ForkTransport:
         self._on_frame: FrameSink | None = None
         self._on_closed: Callable[[str], None] | None = None
         self.on_mark: Callable[[audio_fork.MarkReport], None] | None = None
+        #: Called instead of ending the transport when the socket drops mid-call: the session
+        #: starts the fork again (a new connection :meth:`serve`\ d on this transport) or
+        #: :meth:`fail`\ s it.
+        self.on_lost: Callable[[str], None] | None = None
+
         self._outbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
         self._done = asyncio.Event()
         self.metadata: str | None = None
@@ -79,6 +84,7 @@ class ForkTransport:
     # -- the connection (run by the server) --------------------------------------------------
     async def serve(self, ws: web.WebSocketResponse) -> None:
         self._ws = ws
+        self._outbox = asyncio.Queue()  # nothing queued for a socket that is gone
         if not self.connected.done():
             self.connected.set_result(None)
         writer = asyncio.get_running_loop().create_task(self._write(ws))
@@ -140,6 +146,18 @@ class ForkTransport:
                 return
 
     def _ended(self, reason: str) -> None:
+        if self.closed_reason is not None:
+            return
+        if self.on_lost is not None and not self._released and not self._done.is_set():
+            self._ws = None
+            self._partial = b""
+            self.connected = asyncio.get_running_loop().create_future()
+            self.on_lost(reason)
+            return
+        self.fail(reason)
+
+    def fail(self, reason: str) -> None:
+        """The media is gone for good: the pipeline is told (once)."""
         if self.closed_reason is not None:
             return
         self.closed_reason = reason

@@ -22,6 +22,7 @@ from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.errors import ConfigError, MediaError, SpeechError
 from callwright.media.pacer import PacerClock
+from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
@@ -102,6 +103,7 @@ class FreeswitchService:
                                        inner=CallRepository(self.db, origin=origin)),
             numbers=NumberRepository(self.db), dialogs=runtime, speech=self.speech,
             clock=self.clock, live=self.live, forks=self.forks, writes=self.writes,
+            restrictions=CallerRestrictionRepository(self.db, master_key),
         )
         fs = settings.freeswitch
         try:

@@ -9,6 +9,7 @@ from callwright.call.assistant_runtime import AssistantRuntime
 from callwright.call.live import LiveCalls
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
+from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.speech.registry import SpeechEngines
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
@@ -26,5 +27,6 @@ class FsServices:
     clock: PacerClock
     live: LiveCalls
     forks: ForkServer
+    restrictions: CallerRestrictionRepository
     #: The store writes of every call, in order, retried while the store is locked.
     writes: WriteQueue | None = None

@@ -44,19 +44,24 @@ class FakeSwitch:
                 pass
 
 
+async def handshake(fs: FakeSwitch) -> None:
+    """Up to the answer's command reply."""
+    await fs.expect("connect")
+    fs.writer.write(channel_data())
+    await fs.expect("myevents")
+    fs.writer.write(reply("+OK Events Enabled"))
+    await fs.expect("linger")
+    fs.writer.write(reply("+OK will linger"))
+    await fs.expect("sendmsg")
+
+
 async def test_bad_bytes_fail_the_call_with_why_after_delivering_what_came_before(
     make_fs_harness: MakeFsHarness, caplog: pytest.LogCaptureFixture,
 ) -> None:
     h = await make_fs_harness()
     reader, writer = await asyncio.open_connection("127.0.0.1", h.service.socket_port)
     fs = FakeSwitch(reader, writer)
-    await fs.expect("connect")
-    writer.write(channel_data())
-    await fs.expect("myevents")
-    writer.write(reply("+OK Events Enabled"))
-    await fs.expect("linger")
-    writer.write(reply("+OK will linger"))
-    await fs.expect("sendmsg")
+    await handshake(fs)
     # the reply, the answer event, then garbage: all in one write
     answer = encode_plain_event([("Event-Name", "CHANNEL_ANSWER"), ("Unique-ID", UUID)])
     with caplog.at_level(logging.ERROR):
@@ -75,3 +80,19 @@ async def test_bad_bytes_fail_the_call_with_why_after_delivering_what_came_befor
     reader2, writer2 = await asyncio.open_connection("127.0.0.1", h.service.socket_port)
     await FakeSwitch(reader2, writer2).expect("connect")
     writer2.close()
+
+
+async def test_the_switch_going_away_fails_the_call_instead_of_a_caller_hangup(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness()
+    reader, writer = await asyncio.open_connection("127.0.0.1", h.service.socket_port)
+    await handshake(FakeSwitch(reader, writer))
+    answer = encode_plain_event([("Event-Name", "CHANNEL_ANSWER"), ("Unique-ID", UUID)])
+    writer.write(reply("+OK") + answer)
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()  # no CHANNEL_HANGUP: the switch is gone, not the caller
+    row = await h.closed_call()
+    assert row.status == "failed"
+    assert "peer closed the connection" in row.end_reason

@@ -166,3 +166,24 @@ async def test_a_transfer_is_a_uuid_transfer_and_the_call_row_says_so(
     assert caller.heard_segments()  # the line before the transfer was heard
     await caller.hangup()
     await asyncio.wait_for(call.ended.wait(), 5)
+
+
+async def test_a_dropped_fork_is_started_again_and_the_call_goes_on(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    h = await make_fs_harness()
+    caller = SimulatedCaller()
+    call = h.dial(caller=caller)
+    await caller.wait_for_speech(TURN_S)
+    forks = h.sim.forks[call.b.channel.uuid]
+    await forks["audio_fork"].drop()  # the socket goes away in the middle of the greeting
+    await asyncio.sleep(0.5)
+    assert not forks["audio_fork"].closed  # a new fork, started by the call service
+    gaps = await talk(h, caller, DEMO_PHRASES)
+    assert all(0 < gap < 5 for gap in gaps), gaps
+    await asyncio.wait_for(call.ended.wait(), TURN_S)
+    row = await h.closed_call()
+    assert row.status == "completed" and row.end_reason == "demo_booked"
+    events = {e.kind: e.detail for e in await h.calls.events(row.id)}
+    assert "fork_lost" in events
+    assert events["freeswitch_media"]["fork_restarts"] == 1

@@ -1,0 +1,163 @@
+"""A FreeSWITCH call's media: the channel kept writing frames, mod_audio_fork started towards our
+server, started again when its socket drops mid-call, killAudio on barge-in, stopped before a
+transfer. :class:`CallMedia` does it over the call's ESL socket for
+:class:`~fs_app.call_session.FreeswitchCallSession`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from callwright.call.journal import CallJournal
+from callwright.errors import CallwrightError, MediaError
+from fs_app import audio_fork
+from fs_app.esl import commands
+from fs_app.esl.message import EslCommandError, EslProtocolError
+from fs_app.esl_socket import EslSocket
+from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport
+
+log = logging.getLogger(__name__)
+
+#: Played on the channel for the whole call: the fork's audio back replaces its frames.
+SILENCE = "silence_stream://-1"
+#: How many times a call's fork is started again after its socket dropped.
+MAX_FORK_RESTARTS = 3
+
+
+class KillAudioJournal(CallJournal):
+    """The call's journal; a barge-in (the pipeline notes it as it stops the reply) also drops
+    what FreeSWITCH still holds of that reply (``killAudio``)."""
+
+    def __init__(self, *args: Any, on_barge_in: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_barge_in = on_barge_in
+
+    async def event(self, kind: str, **detail: Any) -> None:
+        if kind == "barge_in":
+            self._on_barge_in()
+        await super().event(kind, **detail)
+
+
+class CallMedia:
+    def __init__(
+        self, esl: EslSocket, forks: ForkServer, *, uuid: str, call_uid: str, rate: int,
+        call_is_up: Callable[[], bool], note: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    ) -> None:
+        if rate not in (8000, 16000):
+            raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {rate}")
+        self._esl = esl
+        self._forks = forks
+        self._uuid = uuid
+        self._call_uid = call_uid
+        self._rate = rate
+        self._call_is_up = call_is_up
+        self._note = note
+        self.transport: ForkTransport | None = None
+        self._url: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.kill_audio_sent = 0
+        self.silence_restarts = 0
+        self.fork_restarts = 0
+
+    async def start(self) -> ForkTransport:
+        """The silence playback, then the fork; returns once FreeSWITCH's socket is connected."""
+        transport = ForkTransport(self._rate)
+        self.transport = transport
+        await self._esl.checked(commands.execute("playback", SILENCE))
+        await self._connect(transport)
+        transport.on_lost = self._lost
+        return transport
+
+    async def _connect(self, transport: ForkTransport) -> None:
+        if self._url is not None:
+            self._forks.forget(self._url)
+        self._url = self._forks.expect(transport)
+        reply = await self._esl.api(audio_fork.start_args(
+            self._uuid, self._url, rate=self._rate, metadata={"call": self._call_uid},
+            bidirectional_rate=self._rate,
+        ))
+        if not reply.startswith("+OK"):
+            raise MediaError(f"uuid_audio_fork start failed: {reply.strip()} (is mod_audio_fork"
+                             " loaded?)")
+        try:
+            await asyncio.wait_for(asyncio.shield(transport.connected), CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise MediaError(f"mod_audio_fork did not connect to {self._url} in"
+                             f" {CONNECT_TIMEOUT_S:.0f} s") from None
+
+    def _lost(self, reason: str) -> None:
+        self._spawn(self._restart(reason))
+
+    async def _restart(self, reason: str) -> None:
+        """The fork's socket dropped: start the fork again while the call is up (at most
+        MAX_FORK_RESTARTS times); else the media has ended (the pipeline is told)."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not self._call_is_up():
+            transport.fail(reason)
+            return
+        log.warning("call %s: the fork's socket dropped (%s): starting it again", self._uuid,
+                    reason)
+        await self._note("fork_lost", {"reason": reason})
+        if self.fork_restarts >= MAX_FORK_RESTARTS:
+            transport.fail(f"{reason} (after {MAX_FORK_RESTARTS} restarts)")
+            return
+        self.fork_restarts += 1
+        try:
+            with contextlib.suppress(EslProtocolError):  # FreeSWITCH may still hold the bug
+                await self._esl.api(audio_fork.stop_args(self._uuid))
+            await self._connect(transport)
+        except CallwrightError as exc:
+            transport.fail(f"{reason}; restarting the fork failed: {exc}")
+
+    def playback_ended(self) -> None:
+        """The silence playback ended (killAudio's CF_BREAK, uuid_break): start it again, or the
+        fork's audio back is no longer heard."""
+        if not self._call_is_up():
+            return
+        self.silence_restarts += 1
+        self._spawn(self._quietly(commands.execute("playback", SILENCE)))
+
+    def kill_audio(self) -> None:
+        if self.transport is not None:
+            self.kill_audio_sent += 1
+            self.transport.kill_audio()
+
+    async def stop_fork(self) -> None:
+        """Stop the fork ourselves (before a transfer): its end is not a media failure."""
+        if self._url is None:
+            return
+        if self.transport is not None:
+            self.transport.release()
+        with contextlib.suppress(EslProtocolError):
+            await self._esl.api(audio_fork.stop_args(self._uuid))
+        self._forks.forget(self._url)
+        self._url = None
+
+    def figures(self) -> dict[str, int]:
+        return {"frames_in": self.transport.frames_in if self.transport else 0,
+                "kill_audio": self.kill_audio_sent, "silence_restarts": self.silence_restarts,
+                "fork_restarts": self.fork_restarts}
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            await self.transport.close()
+        if self._url is not None:
+            self._forks.forget(self._url)
+            self._url = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quietly(self, data: bytes) -> None:
+        with contextlib.suppress(EslProtocolError, EslCommandError):
+            await self._esl.command(data)
