@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from fs_app.audio_fork import MIX_TYPES, RATES
+from fs_app.esl.message import url_encode
 from fs_app.simulator.fork import ForkOptions
 
 if TYPE_CHECKING:
@@ -109,12 +110,14 @@ async def uuid_command(sim: FreeswitchSimulator, command: str, args: list[str], 
         return f"+OK {channel.uuid} sent DTMF {args[1]}.\n"
     if command == "uuid_broadcast":
         sim.broadcast(channel, args[1])
-        return "+OK Message sent successfully\n"
+        return "+OK Message sent\n"
     if command == "uuid_park":
         sim.transfer(channel, "park")
         return "+OK\n"
     if command == "uuid_dump":
-        return "".join(f"{k}: {v}\n" for k, v in channel.headers())
+        data = [("Event-Name", "CHANNEL_DATA"), *sim.core_headers("mod_commands.c"),
+                *channel.headers()]
+        return "".join(f"{k}: {url_encode(v)}\n" for k, v in data)
     if command == "uuid_record":
         return "+OK Success\n"
     return await audio_fork_command(sim, args)

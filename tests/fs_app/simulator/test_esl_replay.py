@@ -3,11 +3,13 @@ command the lab sent to the real FreeSWITCH gets the same reply (ids and times a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 
+from ari_app.simulator.caller import SimulatedCaller
 from fs_app.simulator.server import FreeswitchSimulator, socket_dialplan
 from tests.fs_app.simulator.esl_client import RawEsl
 from tests.fs_app.traces import lines
@@ -100,3 +102,39 @@ async def test_commands_before_auth_are_not_found_and_the_socket_stays(
     assert (await esl.command("api status\n\n")).reply_text == "-ERR command not found"
     assert (await esl.command("auth ClueCon\n\n")).reply_text == "+OK accepted"
     esl.close()
+
+
+async def test_uuid_commands_on_a_live_channel_reply_as_recorded(
+    sim: FreeswitchSimulator,
+) -> None:
+    """The plain-call trace's uuid_* commands, on a simulated call of the same shape."""
+    recorded_uuid = "492bd6e5-dad5-4e27-a10c-ce89e43b5ad1"  # B leg of call 1 in the trace
+    call = sim.place_call("park", SimulatedCaller())
+    uuid = call.b.channel.uuid
+    esl = await RawEsl.open(sim.esl_port)
+    await esl.next()
+    await esl.command("auth ClueCon\n\n")
+    await asyncio.sleep(0.1)
+    checked = 0
+    command: str | None = None
+    for line in lines("esl-inbound-plain-call.jsonl"):
+        if line["dir"] == "send":
+            command = line["raw"] if recorded_uuid in line["raw"] else None
+            continue
+        if command is None or line["dir"] != "recv" or line["ctype"] != "api/response":
+            continue
+        if " tone " in command or "does-not-exist" in command:
+            command = None
+            continue
+        got = (await esl.command(command.replace(recorded_uuid, uuid))).text
+        want = line["body"].replace(recorded_uuid, uuid)
+        if command.startswith("api uuid_dump"):
+            assert got.split("\n")[0] == want.split("\n")[0] == "Event-Name: CHANNEL_DATA"
+            assert f"Unique-ID: {uuid}" in got
+        else:
+            assert got == want, command
+        checked += 1
+        command = None
+    assert checked >= 8
+    esl.close()
+    await asyncio.wait_for(call.ended.wait(), 3)
