@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fs_app.audio_fork import MIX_TYPES, RATES
 from fs_app.esl.message import url_encode
 from fs_app.simulator.fork import ForkOptions
+from fs_app.simulator.originate import originate
 
 if TYPE_CHECKING:
     from fs_app.simulator.server import FreeswitchSimulator
@@ -71,6 +72,8 @@ async def run_api(sim: FreeswitchSimulator, line: str) -> str:
         for channel in list(sim.channels.values()):
             sim.hang_up(channel, cause)
         return f"+OK hangup all channels with cause {cause}\n"
+    if command == "originate":
+        return await originate(sim, rest)
     if command == "global_getvar":
         return "-ERR no reply\n"
     return f"-ERR {command} Command not found!\n"

@@ -173,9 +173,10 @@ class FreeswitchSimulator:
     # -- calls ---------------------------------------------------------------------------------
     def place_call(self, destination: str, caller: SimulatedCaller, *,
                    number: str = "5551234", name: str = "Alice",
-                   variables: Mapping[str, str] | None = None) -> SimCall:
+                   variables: Mapping[str, str] | None = None,
+                   a_uuid: str | None = None) -> SimCall:
         """A caller dials ``destination``: a loopback pair; B runs the extension."""
-        a_id, b_id = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+        a_id, b_id = a_uuid or str(uuidlib.uuid4()), str(uuidlib.uuid4())
         common = {"origination_caller_id_number": number, "origination_caller_id_name": name,
                   **(variables or {})}
         a = Channel(a_id, f"loopback/{destination}-a", "A", number, name, destination,
