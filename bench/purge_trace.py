@@ -4,7 +4,10 @@
 service's): every write transaction and every WAL checkpoint is recorded as a span (what, start,
 end, in ``time.perf_counter`` seconds, and the task that ran it). :func:`slowest_writes` then
 names, for the slowest live writes, the purge transactions and checkpoints that overlapped them,
-so a spike is explained by a measurement rather than guessed at.
+so a spike is explained by a measurement rather than guessed at. Each span also has the
+process's CPU time over it (``time.process_time``, every thread): a purge transaction that took
+long with little CPU waited (for the machine's CPUs or its disk), one with as much CPU as wall
+time was SQLite working (an index merge, say).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Span:
     start: float
     end: float
     task: str
+    cpu_ms: float = 0.0  # the process's CPU time over the span (all threads)
 
     @property
     def ms(self) -> float:
@@ -47,28 +51,29 @@ class StoreTrace:
         async def traced_transaction() -> AsyncIterator[Any]:
             # From the writer taken to the commit done: how long it held every other write.
             async with transaction() as conn:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 try:
                     yield conn
                 except BaseException:
-                    self.note("transaction", started)
+                    self.note("transaction", started, cpu)
                     raise
-            self.note("transaction", started)
+            self.note("transaction", started, cpu)
 
         async def traced_checkpoint() -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 await checkpoint()
             finally:
-                self.note("checkpoint", started)
+                self.note("checkpoint", started, cpu)
 
         setattr(db, "transaction", traced_transaction)  # noqa: B010  (shadow on the instance)
         setattr(db, "checkpoint", traced_checkpoint)  # noqa: B010
 
-    def note(self, what: str, started: float) -> None:
+    def note(self, what: str, started: float, cpu_started: float | None = None) -> None:
         task = asyncio.current_task()
+        cpu = 0.0 if cpu_started is None else (time.process_time() - cpu_started) * 1000
         self.spans.append(Span(what, started, time.perf_counter(),
-                               task.get_name() if task is not None else ""))
+                               task.get_name() if task is not None else "", cpu))
 
 
 def slowest_writes(trace: StoreTrace, count: int = 5) -> list[dict[str, Any]]:
@@ -80,7 +85,7 @@ def slowest_writes(trace: StoreTrace, count: int = 5) -> list[dict[str, Any]]:
         overlapping = [s for s in others if s.start < write.end and s.end > write.start]
         found.append({
             "write_ms": round(write.ms, 1),
-            "overlapping": [{"what": s.what, "ms": round(s.ms, 1),
+            "overlapping": [{"what": s.what, "ms": round(s.ms, 1), "cpu_ms": round(s.cpu_ms, 1),
                              "began_ms_before": round((write.start - s.start) * 1000, 1)}
                             for s in overlapping],
         })
@@ -88,6 +93,8 @@ def slowest_writes(trace: StoreTrace, count: int = 5) -> list[dict[str, Any]]:
 
 
 def span_stats(trace: StoreTrace, what: str) -> dict[str, float]:
-    """How many spans of ``what`` the purge ran, and the longest (ms)."""
-    mine = [s.ms for s in trace.spans if s.what == what and s.task != LIVE_TASK]
-    return {"n": len(mine), "max_ms": round(max(mine), 1) if mine else 0.0}
+    """How many spans of ``what`` the purge ran, the longest (ms), and the most process CPU
+    time any of them took (ms)."""
+    mine = [s for s in trace.spans if s.what == what and s.task != LIVE_TASK]
+    return {"n": len(mine), "max_ms": round(max(s.ms for s in mine), 1) if mine else 0.0,
+            "max_cpu_ms": round(max(s.cpu_ms for s in mine), 1) if mine else 0.0}
