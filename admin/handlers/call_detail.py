@@ -162,6 +162,7 @@ async def call_page(ctx: Ctx) -> web.StreamResponse:
         ("Number", call.get("number") or ""),
         ("Assistant", call.get("assistant_name") or ""),
         ("Direction", call["direction"]),
+        ("Node / PBX", " / ".join(p for p in (call.get("node_id"), call.get("pbx")) if p)),
         ("End reason", call["end_reason"]),
         ("Legal hold", hold_summary(held_by)),
         ("Restricted", restricting.summary(restricted)),

@@ -89,10 +89,12 @@ async def test_the_live_view_lists_every_nodes_calls_with_node_and_pbx(
     org = await first.org("acme")
     second = await _second_instance(first, tmp_path)
     try:
+        uids: dict[str, str] = {}
         for node, pbx, channel in (("node-a", "pbx-1", "ch-a"), ("node-b", "pbx-2", "ch-b")):
             calls = CallRepository(first.db, origin=CallOrigin(node, pbx))
-            await calls.create_call(org.id, org.assistant_id, org.number_id, "+15550001",
-                                    f"+1555{node[-1]}", "", channel)
+            made = await calls.create_call(org.id, org.assistant_id, org.number_id, "+15550001",
+                                           f"+1555{node[-1]}", "", channel)
+            uids[node] = made.uid
         for admin in (first, second):
             viewer = await admin.login(org.users["viewer"])
             data = await (await viewer.api("GET", "/dashboard")).json()
@@ -102,6 +104,10 @@ async def test_the_live_view_lists_every_nodes_calls_with_node_and_pbx(
             assert "<th>Node</th><th>PBX</th>" in page
             assert "<td>node-a</td><td>pbx-1</td>" in page
             assert "<td>node-b</td><td>pbx-2</td>" in page
+            detail = await (await viewer.client.get(f"/calls/{uids['node-a']}")).text()
+            assert "<dt>Node / PBX</dt><dd>node-a / pbx-1</dd>" in detail
+            data = await (await viewer.api("GET", f"/calls/{uids['node-b']}")).json()
+            assert (data["call"]["node_id"], data["call"]["pbx"]) == ("node-b", "pbx-2")
     finally:
         await second.close()
         await second.db.close()
