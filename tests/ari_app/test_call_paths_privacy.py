@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,10 +21,15 @@ from ari_app.call_setup import recording_path
 from ari_app.demo import DEMO_NUMBER
 from ari_app.demo_caller import heard_speech_after
 from ari_app.service import CallService
+from ari_app.simulator.calls import ContinuedTo
 from ari_app.simulator.server import PbxSimulator
-from callwright.config import load_config
+from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
-from callwright.privacy.restrictions import NOT_TRANSCRIBED, CallerRestrictionRepository
+from callwright.privacy.restrictions import (
+    HASH_PREFIX,
+    NOT_TRANSCRIBED,
+    CallerRestrictionRepository,
+)
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.vosk_stt import VoskModelCache
 from callwright.store.calls import Call, CallRepository
@@ -116,6 +122,81 @@ def _ended(receiver: Receiver) -> dict[str, dict[str, object]]:
     return found
 
 
+def service_settings(tmp_path: Path, **env: str) -> Settings:
+    return load_config(None, env={
+        "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
+        "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
+        "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "CALLWRIGHT_SERVER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+        "CALLWRIGHT_SERVER_STATUS_PORT": str(_free_port()),
+        **env,
+    })
+
+
+async def left_in_the_app(sim: PbxSimulator, settings: Settings, caller: str) -> tuple[Any, str]:
+    """A caller of the demo number left in our app by a process that died (bridged with its
+    media channel, the events WebSocket cut): the simulated call and the caller's channel id."""
+    peer = await RtpPeer.open()
+    try:
+        async with aiohttp.ClientSession(headers={
+            "Authorization": aiohttp.encode_basic_auth(sim.username, sim.password)
+        }) as raw:
+            dead = AppSide(sim, raw, settings.ari.app)
+            await dead.connect()
+            placed = await sim.place_call(dialed=DEMO_NUMBER, caller_number=caller,
+                                          app=settings.ari.app)
+            channel = str((await dead.next_event("StasisStart"))["channel"]["id"])
+            await bridge_with_media(dead, channel, peer)
+            assert dead.ws is not None
+            dead.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            await asyncio.sleep(0.1)
+    finally:
+        peer.close()
+    return placed, channel
+
+
+async def test_an_objecting_caller_found_after_a_crash_is_handed_back_and_stored_hashed(
+    tmp_path: Path, vosk_models: VoskModelCache
+) -> None:
+    """The dead process had not written the call's row: the new one creates it for a caller
+    restricted to 'object' and 'store', so the row keeps the number hashed, and the caller hears
+    the objection and goes to the dialplan fallback, as on a new call."""
+    settings = service_settings(tmp_path, CALLWRIGHT_CALLS_FALLBACK_TARGET="operators,100,1")
+    key = MasterKey.load_or_create(settings.server.master_key_file)
+    async with PbxSimulator(username=settings.ari.username, password=PASSWORD) as sim:
+        settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
+        db = await Database.open(settings.store.path)
+        try:
+            org, _, _ = await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting="",
+                                        flow=dict(DEMO_FLOW), record_calls=True)
+            await CallerRestrictionRepository(db, key).restrict(
+                org.id, CALLER, frozenset({"object", "store"}), "objected by letter")
+            placed, _ = await left_in_the_app(sim, settings, CALLER)
+        finally:
+            await db.close()
+        service = CallService(settings, vosk_models=vosk_models, warm_streams=1)
+        await service.start()
+        try:
+            await _until(lambda: placed.continued_to is not None, 20, "handed back")
+            assert placed.continued_to == ContinuedTo("operators", "100", 1)
+            assert service.db is not None
+            calls = CallRepository(service.db)
+            row = await calls.get(int(await service.db.fetch_value("SELECT id FROM calls")))
+            for _ in range(100):
+                row = await calls.get(row.id)
+                if row.status != "in_progress":
+                    break
+                await asyncio.sleep(0.05)
+            assert (row.status, row.end_reason) == ("transferred", "handed_back: caller_objection")
+            assert row.caller_number.startswith(HASH_PREFIX) and row.caller_name == ""
+            assert row.recording_path is None
+            kinds = [e.kind for e in await calls.events(row.id)]
+            assert "caller_objected" in kinds and "privacy_restriction" in kinds
+            assert await calls.turns(row.id) == []  # store: no turns
+        finally:
+            await service.stop()
+
+
 async def test_a_call_picked_up_after_a_crash_keeps_restrictions_and_consent_and_ends_with_events(
     tmp_path: Path, vosk_models: VoskModelCache, make_receiver: MakeReceiver
 ) -> None:
@@ -125,13 +206,7 @@ async def test_a_call_picked_up_after_a_crash_keeps_restrictions_and_consent_and
     and whose caller refuses the recording with the key: the file the dead run left is deleted.
     Its call.ended goes out when the caller hangs up, with that outcome."""
     receiver = await make_receiver(200)
-    settings = load_config(None, env={
-        "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
-        "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
-        "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "recordings"),
-        "CALLWRIGHT_SERVER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
-        "CALLWRIGHT_SERVER_STATUS_PORT": str(_free_port()),
-    })
+    settings = service_settings(tmp_path)
     key = MasterKey.load_or_create(settings.server.master_key_file)
     async with PbxSimulator(username=settings.ari.username, password=PASSWORD) as sim:
         settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
@@ -146,30 +221,15 @@ async def test_a_call_picked_up_after_a_crash_keeps_restrictions_and_consent_and
             await CredentialRepository(db, key).put(org.id, "webhook_url", "crm", receiver.url)
             await EndpointRepository(db, key).create(
                 org.id, "crm", target="webhook", credential_name="crm", events=EVENT_TYPES)
-            peer = await RtpPeer.open()
-            try:
-                async with aiohttp.ClientSession(headers={
-                    "Authorization": aiohttp.encode_basic_auth(sim.username, sim.password)
-                }) as raw:
-                    dead = AppSide(sim, raw, settings.ari.app)
-                    await dead.connect()
-                    placed = await sim.place_call(dialed=DEMO_NUMBER, caller_number=CALLER,
-                                                  app=settings.ari.app)
-                    channel = (await dead.next_event("StasisStart"))["channel"]["id"]
-                    await bridge_with_media(dead, channel, peer)
-                    calls = CallRepository(db)
-                    alive = await calls.create_call(org.id, assistant.id, None, DEMO_NUMBER,
-                                                    CALLER, "", channel)
-                    gone = await calls.create_call(org.id, assistant.id, None, DEMO_NUMBER,
-                                                   "5550000", "", "PJSIP/gone-00000001")
-                    left = recording_path(Path(settings.recordings.dir), alive)
-                    left.parent.mkdir(parents=True)
-                    left.write_bytes(b"RIFF what the dead run recorded")
-                    assert dead.ws is not None
-                    dead.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-                    await asyncio.sleep(0.1)
-            finally:
-                peer.close()
+            placed, channel = await left_in_the_app(sim, settings, CALLER)
+            calls = CallRepository(db)
+            alive = await calls.create_call(org.id, assistant.id, None, DEMO_NUMBER, CALLER, "",
+                                            channel)
+            gone = await calls.create_call(org.id, assistant.id, None, DEMO_NUMBER, "5550000",
+                                           "", "PJSIP/gone-00000001")
+            left = recording_path(Path(settings.recordings.dir), alive)
+            left.parent.mkdir(parents=True)
+            left.write_bytes(b"RIFF what the dead run recorded")
         finally:
             await db.close()
 
