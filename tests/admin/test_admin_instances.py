@@ -18,6 +18,7 @@ _CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
 async def _second_instance(first: Admin, tmp_path: Path) -> Admin:
+    assert first.db.path is not None  # the admin tests' store is a SQLite file
     db = await Database.open(first.db.path)  # its own connections, as another process
     second = Admin(db, tmp_path)
     await second.start()
