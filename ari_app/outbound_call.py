@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 
 from ari_app.ami.status import PbxLiveStatus
 from ari_app.ari.events import AriEvent, ChannelDestroyed, Dial, StasisStart
+from ari_app.outbound_screening import ScreeningTransport
 from ari_app.outbound_start import OutboundStart
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
@@ -38,6 +39,8 @@ from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.flow_nodes import fill
 from callwright.errors import AriError, CallwrightError, LlmError
+from callwright.media.transport import MediaTransport
+from callwright.outbound.amd import AmdDetector
 from callwright.outbound.dial_result import DialResult, DialTracker
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -58,7 +61,8 @@ class OutboundOptions:
     app: str = "callwright"
     #: The originate's ``timeout``: seconds the callee may ring.
     ring_timeout_s: int = 30
-    #: "dialplan": AMD() in ``amd_context``; "off": no detection.
+    #: "dialplan": AMD() in ``amd_context``; "audio": our own detection from the callee's
+    #: first seconds (ari_app.outbound_screening); "off": no detection.
     amd: str = "off"
     amd_context: str = AMD_CONTEXT
     #: "ari": POST /channels; "ami": an AMI Originate into Stasis() (ChannelId ours too).
@@ -234,28 +238,44 @@ class OutboundAttempt:
         self, start: StasisStart, *, machine: bool, settings: AssistantOutbound | None = None,
     ) -> None:
         assert self.call is not None
-        result = self._tracker.result()
-        await self._repo.mark_answered(self.row.id, result)
+        await self._repo.mark_answered(self.row.id, self._tracker.result())
         variables = dict(self.row.variables)
-        leave_message = machine and settings is not None and \
-            settings.on_machine == "leave_message"
+        if settings is None:
+            settings = await self._repo.assistant_settings(self._assistant.id)
         assistant = filled_assistant(self._assistant, variables)
         dialogs = self._svc.dialogs
+        on_machine = settings.on_machine
+        message = settings.machine_message
 
-        async def dialog(on_llm_error: Callable[[LlmError], None]) -> DialogEngine:
-            if leave_message:
-                assert settings is not None
-                text = fill(settings.machine_message or assistant.greeting, variables)
+        async def dialog(on_llm_error: Callable[[LlmError], None], heard_machine: bool,
+                         ) -> DialogEngine:
+            if (machine or heard_machine) and on_machine == "leave_message":
+                text = fill(message or assistant.greeting, variables)
                 return AnnouncementDialog(text, reason="machine_message")
             return await dialogs.for_assistant(assistant, on_llm_error=on_llm_error)
 
-        out = OutboundStart(call=self.call, assistant=assistant, variables=variables,
-                            dialog=dialog)
+        out = OutboundStart(
+            call=self.call, assistant=assistant, variables=variables, dialog=dialog,
+            screen=self._screen if self._options.amd == "audio" else None,
+            hang_up_on_machine=on_machine == "hangup",
+        )
         task = self._start_session(CallSession(self._svc, start, outbound=out))
         try:
             await asyncio.shield(task)
         finally:
-            await self._finish(result, None)
+            await self._finish(self._tracker.result(), None)
+
+    async def _screen(self, transport: MediaTransport) -> bool:
+        """Our own answering-machine detection on the callee's first seconds (no AMD() in
+        the dialplan): the result on the rows as AMD()'s would be; True for a machine."""
+        assert isinstance(transport, ScreeningTransport)
+        result = await transport.screen(AmdDetector())
+        self._tracker.on_amd(result.status, result.cause)
+        assert self.call is not None
+        await self._svc.calls.add_event(self.call.id, "amd", {
+            "status": result.status, "cause": result.cause, "by": "audio"})
+        await self._repo.mark_answered(self.row.id, self._tracker.result())
+        return result.machine
 
 
 def filled_assistant(assistant: Assistant, variables: dict[str, str]) -> Assistant:

@@ -7,19 +7,27 @@ from dataclasses import dataclass
 
 from callwright.dialog.actions import DialogEngine
 from callwright.errors import LlmError
+from callwright.media.transport import MediaTransport
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
-DialogFactory = Callable[[Callable[[LlmError], None]], Awaitable[DialogEngine]]
+#: Builds the dialog, given the session's LLM error callback and whether a machine answered.
+DialogFactory = Callable[[Callable[[LlmError], None], bool], Awaitable[DialogEngine]]
+#: Listens to the callee before anyone speaks; True when an answering machine answered.
+Screen = Callable[[MediaTransport], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundStart:
     """The calls row made when dialing began, the assistant (its greeting filled with the
-    call's variables), the variables (the flow's first slots) and how to build the dialog
-    (given the session's LLM error callback)."""
+    call's variables), the variables (the flow's first slots), how to build the dialog, and
+    the screening for answering machines when the dialplan does none."""
 
     call: Call
     assistant: Assistant
     variables: dict[str, str]
     dialog: DialogFactory
+    #: Our own answering-machine detection ([outbound] amd = "audio"), or None.
+    screen: Screen | None = None
+    #: A machine is hung up on (on_machine = "hangup") rather than talked to.
+    hang_up_on_machine: bool = False

@@ -48,6 +48,7 @@ from ari_app.call_setup import (
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
+from ari_app.outbound_screening import ScreeningTransport
 from ari_app.outbound_start import OutboundStart
 from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
 from ari_app.recovery import (
@@ -65,6 +66,7 @@ from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.errors import AriError, CallwrightError, LlmError
+from callwright.media.transport import MediaTransport
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -85,6 +87,8 @@ class CallSession:
         self._recovering = recovering
         #: An outbound call the callee answered (ari_app.outbound_call), not an inbound one.
         self._outbound = outbound
+        #: The transport the pipeline uses instead of the leg's (an outbound call's screening).
+        self._pipeline_transport: MediaTransport | None = None
         #: Set when the service hands the caller back to the dialplan (drain, stop).
         self._handback: HandBack | None = None
         self.bridge_id: str | None = None
@@ -310,7 +314,15 @@ class CallSession:
         await self._connect_media()
         if self._caller_gone.is_set():
             return CallOutcome("completed", "callee_hangup")
-        dialog = await out.dialog(self._llm_failed)
+        machine = False
+        if out.screen is not None and self._leg is not None:
+            screening = ScreeningTransport(self._leg.transport)
+            self._pipeline_transport = screening
+            machine = await out.screen(screening)
+            if machine and out.hang_up_on_machine:
+                await self._hangup_caller()
+                return CallOutcome("completed", "machine")
+        dialog = await out.dialog(self._llm_failed, machine)
         return await self._converse(out.assistant.language, out.assistant, dialog)
 
     async def _unknown_number(self, dialed: str) -> CallOutcome:
@@ -365,7 +377,7 @@ class CallSession:
             return CallOutcome("transferred", f"handed_back: {self._handback.reason}")
         pipeline, ctx = await build_pipeline(
             svc,
-            transport=self._leg.transport,
+            transport=self._pipeline_transport or self._leg.transport,
             call=self.call,
             caller_number=self.channel.caller.number,
             language=language,

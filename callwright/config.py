@@ -155,9 +155,9 @@ class OutboundSettings:
     #: How calls are placed: "ari" (POST /channels into our Stasis app) or "ami" (an AMI
     #: Originate into Stasis(), for a PBX that does not allow ARI originates; needs [ami]).
     via: str = _opt("ari", choices=("ari", "ami"))
-    #: Answering machines: "dialplan" (AMD() in [callwright-amd], its AMDSTATUS read back)
-    #: or "off".
-    amd: str = _opt("off", choices=("off", "dialplan"))
+    #: Answering machines: "dialplan" (AMD() in [callwright-amd], its AMDSTATUS read back),
+    #: "audio" (our own detection from the callee's first seconds), or "off".
+    amd: str = _opt("off", choices=("off", "dialplan", "audio"))
     #: Calls this process places at once, and how long a callee may ring.
     max_concurrent: int = _opt(20, lo=1, hi=1000)
     ring_timeout_s: int = _opt(30, lo=1, hi=600)

@@ -53,14 +53,15 @@ class AmdProfile:
     cause: str
     #: How long AMD() ran, seconds (about 0.5 s of it before the callee's audio starts).
     duration_s: float
-    #: What the callee plays, as (kind, seconds) pieces: "speech", "silence", "tone", "none".
+    #: What the callee plays, as (kind, seconds) pieces: "speech" (syllables), "word" (one
+    #: voiced stretch, a "Hello?"), "silence", "tone", "none".
     audio: tuple[tuple[str, float], ...]
 
 
 #: amd.md's table: profile name -> result (AMD() with the built-in defaults).
 AMD_PROFILES: dict[str, AmdProfile] = {
     "speech": AmdProfile("MACHINE", "MAXWORDS-3-2", 1.482, (("speech", 5.0),)),
-    "hello": AmdProfile("HUMAN", "HUMAN-800-800", 1.722, (("speech", 0.72), ("silence", 6.0))),
+    "hello": AmdProfile("HUMAN", "HUMAN-800-800", 1.722, (("word", 0.72), ("silence", 6.0))),
     "silence": AmdProfile("MACHINE", "INITIALSILENCE-2500-2500", 2.982, (("silence", 8.0),)),
     "tone": AmdProfile("MACHINE", "LONGGREETING-1500-1500", 1.983, (("tone", 6.0),)),
     "noframes": AmdProfile("NOTSURE", "TOOLONG-4900", 5.013, (("none", 10.0),)),
@@ -158,11 +159,11 @@ def callee_audio(profile: AmdProfile, rng: np.random.Generator | None = None) ->
     for kind, seconds in profile.audio:
         n = int(8000 * seconds)
         t = np.arange(n) / 8000.0
-        if kind == "speech":
-            # Syllables: 180 ms voiced bursts (harmonics of 140 Hz, noise) with 60 ms gaps.
+        if kind in ("speech", "word"):
+            # Voiced sound (harmonics of 140 Hz, noise); speech as 340 ms words, 100 ms gaps.
             voiced = (np.sin(2 * np.pi * 140 * t) + 0.5 * np.sin(2 * np.pi * 420 * t)
                       + 0.3 * rng.standard_normal(n))
-            envelope = ((t % 0.24) < 0.18).astype(np.float64)
+            envelope = ((t % 0.44) < 0.34).astype(np.float64) if kind == "speech" else 1.0
             out.append(4000 * voiced * envelope)
         elif kind == "tone":
             out.append(0.3 * 32767 * np.sin(2 * np.pi * 400 * t))

@@ -169,3 +169,27 @@ async def test_placed_through_the_ami(make_harness: MakeHarness, free_tcp_port: 
     assert done.outcome == "answered"
     turns = await h.calls.turns((await call_row(h, done)).id)
     assert turns[0].text == "안녕하세요 지민 님, 화요일 예약 확인 전화입니다."
+
+
+async def test_our_own_detection_when_the_dialplan_has_no_amd(make_harness: MakeHarness) -> None:
+    h = await make_harness(flow=FLOW)
+    db = h.service.db
+    assert db is not None and h.service.outbound is not None
+    h.service.outbound.dialer.options = OutboundOptions(amd="audio")
+    h.sim.set_destination("+15550000010", FarEnd("answer", amd="speech"))
+    h.sim.set_destination("+15550000011", FarEnd("answer", amd="hello"))
+    machine = await ended(db, (await queue_call(h, "+15550000010")).uid, within_s=20)
+    assert (machine.outcome, machine.amd_status, machine.amd_cause) == (
+        "machine", "MACHINE", "MAXWORDS-3-2")
+    stored = await call_row(h, machine)
+    assert (stored.end_reason, await h.calls.turns(stored.id)) == ("machine", [])
+    await h.sim.next_outbound_call(timeout=1)  # the machine's call, over
+    row = await queue_call(h, "+15550000011", first_name="지민", appointment="화요일")
+    call = await h.sim.next_outbound_call(timeout=10)
+    await call.caller.wait_for_speech(timeout=15)  # the assistant speaks once it heard a person
+    first_heard = call.caller.heard_segments()[0].start
+    assert first_heard > 1.2  # "Hello?" (0.72 s) and 0.8 s of silence first
+    await call.caller.wait_until_quiet(800, timeout=20)
+    await call.caller.hangup()
+    done = await ended(db, row.uid)
+    assert (done.outcome, done.amd_status) == ("answered", "HUMAN")
