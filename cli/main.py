@@ -19,6 +19,7 @@ from cli.calls import add_call_parser
 from cli.campaigns import add_campaign_parser
 from cli.doctor import add_doctor_parser
 from cli.models import add_models_parser
+from cli.nodes import add_nodes_parser
 from cli.privacy import add_privacy_parser
 from cli.serve import PidFile, add_drain_parser, pid_file, serve_until_stopped
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_call_parser(sub)
     add_campaign_parser(sub)
+    add_nodes_parser(sub)
     add_doctor_parser(sub)
     add_models_parser(sub)
     add_privacy_parser(sub)
