@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.errors import Missing, UserError
-from admin.forms import parse_id, text
+from admin.forms import parse_id, text, user_errors
 from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import done, field, form, page, respond, select, table, text_input, textarea
@@ -24,7 +24,12 @@ from callwright.errors import NotFound
 from callwright.outbound.placing import OUTBOUND_DIRECTIONS, OutboundPlacer, RestrictionsDoNotCall
 from callwright.outbound.request import RequestError, check_variables, parse_variables
 from callwright.privacy.restrictions import CallerRestrictionRepository
-from callwright.store.outbound_calls import OutboundCall, OutboundCallRepository
+from callwright.store.outbound_calls import (
+    MAX_MACHINE_MESSAGE,
+    AssistantOutbound,
+    OutboundCall,
+    OutboundCallRepository,
+)
 
 
 def outbound(ctx: Ctx) -> OutboundCallRepository:
@@ -148,7 +153,54 @@ async def show_outbound(ctx: Ctx) -> web.StreamResponse:
     return page(ctx, f"Outbound call {row.uid}", body)
 
 
+async def assistant_outbound(ctx: Ctx) -> web.StreamResponse:
+    """An assistant's answering-machine settings: on_machine and the message left on one."""
+    assistant_id = ctx.match_int("assistant_id")
+    try:
+        assistant = await ctx.services.assistants.get(ctx.org_id, assistant_id)
+    except NotFound:
+        raise Missing("This assistant") from None
+    repo = outbound(ctx)
+    if ctx.request.method == "POST":
+        data = await ctx.input()
+        current = await repo.assistant_settings(assistant_id)
+        on_machine = text(data, "on_machine", max_len=20) or current.on_machine
+        message = text(data, "machine_message", max_len=MAX_MACHINE_MESSAGE,
+                       default=current.machine_message)
+        with user_errors("on_machine"):
+            await repo.set_assistant_settings(AssistantOutbound(assistant_id, on_machine,
+                                                                message))
+        await ctx.record("assistant.outbound", f"assistant:{assistant_id}",
+                         on_machine=on_machine, message_chars=len(message))
+    settings = await repo.assistant_settings(assistant_id)
+    data = {"assistant_id": assistant_id, "on_machine": settings.on_machine,
+            "machine_message": settings.machine_message}
+    if ctx.api:
+        return respond(ctx, data, web.Response)
+    if ctx.request.method == "POST":
+        return done(ctx, data, f"/assistants/{assistant_id}/outbound")
+    body = form(ctx, f"/assistants/{assistant_id}/outbound", join([
+        field("When an answering machine answers", select(
+            "on_machine", [("hangup", "Hang up"), ("leave_message", "Leave the message below"),
+                           ("continue", "Talk as to a person")], settings.on_machine)),
+        field("Message for machines", textarea("machine_message", settings.machine_message,
+                                               rows=3, maxlength=MAX_MACHINE_MESSAGE),
+              "Said after the greeting or beep; {first_name} and the call's other variables "
+              "are filled in. Empty: the greeting."),
+        Html('<button type="submit">Save</button>'),
+    ]), cls="stack")
+    return page(ctx, f"{assistant.name}: outbound calls", body)
+
+
 ROUTES = [
+    Route("GET", "/assistants/{assistant_id}/outbound", assistant_outbound,
+          Permission.ASSISTANTS_READ, "An assistant's answering-machine settings"),
+    Route("POST", "/assistants/{assistant_id}/outbound", assistant_outbound,
+          Permission.ASSISTANTS_WRITE, "Set on_machine (hangup, leave_message, continue) and "
+          "the machine message", body={
+              "type": "object",
+              "properties": {"on_machine": {"enum": ["hangup", "leave_message", "continue"]},
+                             "machine_message": {"type": "string"}}}),
     Route("POST", "/calls", place_call, Permission.ASSISTANTS_WRITE,
           "Place an outbound call (queued for the call service)", body={
               "type": "object",

@@ -61,3 +61,24 @@ async def test_place_a_call_from_the_api_and_the_form(make_admin: AdminFactory) 
     audit = await admin.db.fetch_all(
         "SELECT action FROM audit_log WHERE org_id = ? AND action = 'call.place'", (org.id,))
     assert len(audit) == 2
+
+
+async def test_answering_machine_settings(make_admin: AdminFactory) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme")
+    other = await admin.org("other")
+    editor = await admin.login(org.users["editor"])
+    path = f"/assistants/{org.assistant_id}/outbound"
+    assert (await (await editor.api("GET", path)).json())["on_machine"] == "hangup"
+    saved = await editor.api("POST", path, {"on_machine": "leave_message",
+                                            "machine_message": "Hi {first_name}, call us."})
+    assert saved.status == 200, await saved.text()
+    assert (await saved.json())["machine_message"] == "Hi {first_name}, call us."
+    form = await editor.post_form(path, {"on_machine": "continue"})
+    assert form.status == 303
+    page = await (await editor.client.get(path)).text()
+    assert 'value="continue" selected' in page and "Hi {first_name}, call us." in page
+    assert (await editor.api("POST", path, {"on_machine": "sing"})).status == 400
+    assert (await editor.api("GET", f"/assistants/{other.assistant_id}/outbound")).status == 404
+    viewer = await admin.login(org.users["viewer"])
+    assert (await viewer.api("POST", path, {"on_machine": "hangup"})).status == 403
