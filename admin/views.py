@@ -29,6 +29,8 @@ _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/audit", "Audit log", Permission.AUDIT_READ),
     ("/org", "Organisation", Permission.ORG_SETTINGS),
     ("/org/consent", "Consent on calls", Permission.ORG_SETTINGS),
+    ("/models", "Speech models", Permission.ORG_SETTINGS),
+    ("/setup", "Setup", Permission.ORG_SETTINGS),
     ("/account", "Account", None),
 )
 
