@@ -90,7 +90,7 @@ def check_socket_origin(ctx: Ctx) -> None:
         raise Forbidden("The page had expired. Reload it and try again.")
 
 
-async def test_call(ctx: Ctx) -> web.StreamResponse:
+async def open_test_call(ctx: Ctx) -> web.StreamResponse:
     assistant = await ctx.services.assistants.get(ctx.org_id, ctx.match_int("assistant_id"))
     check_socket_origin(ctx)
     try:
@@ -133,7 +133,7 @@ ROUTES = [
     Route(
         "GET",
         "/assistants/{assistant_id}/test-call",
-        test_call,
+        open_test_call,
         Permission.ASSISTANTS_WRITE,
         "A test call from the browser (WebSocket; see admin/try_call_protocol.py)",
         api=False,
