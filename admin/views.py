@@ -17,6 +17,7 @@ _NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("/calls", "Calls", Permission.CALLS_READ),
     ("/outbound", "Outbound calls", Permission.CALLS_READ),
     ("/campaigns", "Campaigns", Permission.ASSISTANTS_READ),
+    ("/pbx", "PBX now", Permission.NUMBERS_READ),
     ("/assistants", "Assistants", Permission.ASSISTANTS_READ),
     ("/numbers", "Numbers", Permission.NUMBERS_READ),
     ("/credentials", "Credentials", Permission.CREDENTIALS_READ),
