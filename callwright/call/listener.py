@@ -10,6 +10,13 @@ Recognition runs only on speech: a stream is opened at speech onset with the pre
 (the audio just before the onset), fed while the caller speaks, and finished at the end of the
 turn. The result is handed to ``on_turn``.
 
+With a :class:`~callwright.speech.turn_end.TurnEndConfig` the end of the turn follows what the
+dialog's last ``Listen`` waits for: the stream's partial goes to a
+:class:`~callwright.speech.turn_end.TurnEndDecider` every frame, which asks the endpointer for a
+short silence once the answer is complete (``CallerSpeech.end_reason`` says which silence ended
+the turn); its eager ends (``LikelyEnd``) and their taking back (``TurnResumed``) go to
+``on_likely_end``/``on_resumed`` when given.
+
 A recogniser that fails on a turn (its worker crashed, or it gave no result within
 ``stt_timeout_s`` of the end of the turn: a hung worker) is handed to ``on_error`` as a
 :class:`SpeechError`; the turn's stream is abandoned in the background (never awaited by the
