@@ -33,6 +33,14 @@ from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from fs_app.call_media import SILENCE, CallMedia, KillAudioJournal
 from fs_app.call_privacy import caller_privacy
+from fs_app.call_recording import (
+    FsRecording,
+    decline,
+    finish_recording,
+    is_optout_key,
+    open_recording,
+    with_consent,
+)
 from fs_app.esl import commands
 from fs_app.esl.events import DisconnectNotice, EslEvent
 from fs_app.esl.message import EslProtocolError
@@ -61,6 +69,7 @@ class FreeswitchCallSession:
         self._pipeline: CallPipeline | None = None
         self._media: CallMedia | None = None
         self._privacy: CallPrivacy | None = None
+        self._recording: FsRecording | None = None
         self.hangup_cause: str | None = None
         self._caller_gone = asyncio.Event()
         self._answered = asyncio.Event()
@@ -127,6 +136,10 @@ class FreeswitchCallSession:
         if privacy.objected:
             return await self._object(assistant)
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
+        self._recording = await open_recording(svc, self.call, assistant, privacy,
+                                               svc.settings.freeswitch.sample_rate)
+        if self._recording is not None:
+            dialog = await with_consent(svc, assistant, dialog, lambda: self._decline("said"))
         return await self._converse(assistant.language, assistant, dialog)
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
@@ -201,6 +214,7 @@ class FreeswitchCallSession:
             journal=KillAudioJournal(store, self.call.id, observer=svc.live.on_turn,
                                      queue=svc.writes, on_barge_in=media.kill_audio),
             clock=svc.clock, settings=settings, transfer=self._transfer_to,
+            recorder=self._recording.recorder if self._recording is not None else None,
             ringback_region=svc.settings.calls.ringback_region,
         )
         self._pipeline = pipeline
@@ -221,7 +235,12 @@ class FreeswitchCallSession:
         if name == "CHANNEL_ANSWER":
             self._answered.set()
         elif name == "DTMF" and self._pipeline is not None:
-            self._pipeline.on_dtmf(event.get("DTMF-Digit"))
+            digit = event.get("DTMF-Digit")
+            if self._recording is not None and not self._recording.declined \
+                    and is_optout_key(self._svc, digit):
+                self._decline(f"key {digit}")  # the opt-out key is not the dialog's
+            else:
+                self._pipeline.on_dtmf(digit)
         elif name == "CHANNEL_HANGUP":
             self._gone(event.get("Hangup-Cause", "NORMAL_CLEARING"))
         elif name == "CHANNEL_HANGUP_COMPLETE":
@@ -319,6 +338,8 @@ class FreeswitchCallSession:
                       outcome)
             return
         try:
+            if self._recording is not None:
+                await finish_recording(svc, call, self._recording)
             if self.hangup_cause is not None:
                 await svc.calls.add_event(call.id, "hangup", {"cause": self.hangup_cause})
             if self._media is not None:
@@ -339,6 +360,11 @@ class FreeswitchCallSession:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.esl.close()
+
+    def _decline(self, how: str) -> None:
+        """The caller refused the recording (the opt-out key, or said so)."""
+        if self._recording is not None and self.call is not None:
+            decline(self._svc, self.call, self._recording, how)
 
     async def _note(self, kind: str, detail: dict[str, Any]) -> None:
         if self.call is not None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 
@@ -22,6 +23,7 @@ from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
 from callwright.errors import ConfigError, MediaError, SpeechError
 from callwright.media.pacer import PacerClock
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
 from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
@@ -37,6 +39,7 @@ from callwright.store.calls import CallOrigin, CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
@@ -104,6 +107,8 @@ class FreeswitchService:
             numbers=NumberRepository(self.db), dialogs=runtime, speech=self.speech,
             clock=self.clock, live=self.live, forks=self.forks, writes=self.writes,
             restrictions=CallerRestrictionRepository(self.db, master_key),
+            orgs=OrgRepository(self.db), recordings_dir=Path(settings.recordings.dir),
+            master_key=master_key, keyring=Keyring(self.db, master_key),
         )
         fs = settings.freeswitch
         try:

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from callwright.call.assistant_runtime import AssistantRuntime
 from callwright.call.live import LiveCalls
 from callwright.config import Settings
 from callwright.media.pacer import PacerClock
+from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
+from callwright.privacy.secrets import MasterKey
 from callwright.speech.registry import SpeechEngines
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
+from callwright.store.orgs import OrgRepository
 from callwright.store.write_queue import WriteQueue
 from fs_app.fork_media import ForkServer
 
@@ -28,5 +32,10 @@ class FsServices:
     live: LiveCalls
     forks: ForkServer
     restrictions: CallerRestrictionRepository
+    orgs: OrgRepository
+    recordings_dir: Path
+    master_key: MasterKey
+    #: The orgs' data keys: a recording is encrypted with its org's current one.
+    keyring: Keyring
     #: The store writes of every call, in order, retried while the store is locked.
     writes: WriteQueue | None = None

@@ -57,13 +57,14 @@ MakeFsHarness = Callable[..., Awaitable[FsHarness]]
 async def make_fs_harness(
     tmp_path: Path, vosk_models: VoskModelCache
 ) -> AsyncIterator[MakeFsHarness]:
-    """``await make_fs_harness(rate=8000)``: the demo number (``DEMO_NUMBER``) served by a
-    started FreeSWITCH call service, the simulator's dialplan handing that number (and "999",
-    unknown to us) to it with ``socket``."""
+    """``await make_fs_harness(rate=8000, record_calls=False)``: the demo number
+    (``DEMO_NUMBER``) served by a started FreeSWITCH call service, the simulator's dialplan
+    handing that number (and "999", unknown to us) to it with ``socket``."""
     made: list[FsHarness] = []
 
     async def make(*, rate: int = 8000, flow: Mapping[str, Any] = DEMO_FLOW,
-                   env: Mapping[str, str] | None = None) -> FsHarness:
+                   env: Mapping[str, str] | None = None, record_calls: bool = False,
+                   ) -> FsHarness:
         settings = load_config(None, env={
             "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
             "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
@@ -76,7 +77,9 @@ async def make_fs_harness(
         db = await Database.open(settings.store.path)
         try:
             await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting="", flow=dict(flow),
-                            record_calls=False)
+                            record_calls=record_calls)
+            # New orgs encrypt their recordings; these tests read the WAV.
+            await db.execute("UPDATE orgs SET encrypt_recordings = 0")
         finally:
             await db.close()
         service = FreeswitchService(settings, vosk_models=vosk_models, warm_streams=1)
