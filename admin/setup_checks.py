@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -25,7 +26,13 @@ from callwright.doctor.local import ari_tls, disk_check
 from callwright.doctor.report import Check, fail
 from callwright.doctor.speech import SPEECH_ID, check_need, speech_needs
 from callwright.doctor.store import AssistantSpeech
-from callwright.errors import AriError, AriUnavailable, ConfigError, ProtocolError
+from callwright.errors import (
+    AriError,
+    AriUnavailable,
+    CallwrightError,
+    ConfigError,
+    ProtocolError,
+)
 from callwright.speech.model_store import load_manifest
 from callwright.store.assistants import Assistant
 
@@ -91,3 +98,29 @@ async def server_checks(settings: Settings, assistants: Iterable[Assistant]) -> 
             checks.append(await asyncio.to_thread(check_need, need, settings.speech, manifest))
     checks.append(await asyncio.to_thread(disk_check, settings))
     return checks
+
+
+#: The id prefix of the wizard's test call's own half: the call service leaves "cw-" channels
+#: alone (as the demo's), so only the dialplan's half reaches the assistant as a caller.
+TEST_CALL_PREFIX = "cw-setup-"
+#: Seconds the PBX has to bring the test call to the assistant.
+PBX_REACH_S = 30
+
+
+async def originate_test_call(settings: Settings, number: str, context: str) -> str:
+    """``POST /channels`` of ``Local/<number>@<context>`` into the app (as ``callwright demo``
+    places its call through a real Asterisk); the id of the channel placed. Raises an
+    AriError (or AriUnavailable) when the PBX refuses or does not answer."""
+    ari = settings.ari
+    context_tls, tls_line = await asyncio.to_thread(ari_tls, settings)
+    if context_tls is None:
+        raise CallwrightError(f"the ARI TLS settings are wrong: {tls_line.detail}")
+    channel_id = TEST_CALL_PREFIX + secrets.token_hex(6)
+    connector = aiohttp.TCPConnector(ssl=context_tls)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        rest = AriRestClient(session, ari.url, ari.username, ari.password,
+                             timeout_s=STEP_TIMEOUT_S)
+        await rest.originate(f"Local/{number}@{context}", app=ari.app,
+                             caller_id='"Setup test call" <setup>', channel_id=channel_id,
+                             timeout_s=PBX_REACH_S)
+    return channel_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from typing import IO, Any
 
 from aiohttp import web
@@ -19,14 +20,20 @@ from admin.errors import UserError
 from admin.forms import flag, text, user_errors
 from admin.html import Html, h, join, options
 from admin.routing import Ctx, Route
-from admin.setup_checks import BadPbxSettings, check_ari_url, pbx_checks, server_checks
-from admin.setup_snippets import TRANSPORTS, PbxChoice, snippets
+from admin.setup_checks import (
+    BadPbxSettings,
+    check_ari_url,
+    originate_test_call,
+    pbx_checks,
+    server_checks,
+)
+from admin.setup_snippets import CONTEXT, TRANSPORTS, PbxChoice, snippets
 from admin.setup_templates import templates
 from admin.views import field, form, page, respond, text_input
 from callwright.accounts.roles import Permission
 from callwright.config import AriSettings, Settings
 from callwright.doctor.report import Check
-from callwright.errors import ConfigError
+from callwright.errors import CallwrightError, ConfigError
 from callwright.store.numbers import InvalidNumber
 
 #: The server's settings the wizard checks against (absent: defaults, i.e. no PBX configured).
@@ -107,16 +114,30 @@ async def _wizard(ctx: Ctx, *, pbx: Html | None = None,
         '<section id="setup-assistant"><h2>2. Your first assistant</h2>{assistant}</section>'
         '<section id="setup-try"><h2>3. Try it</h2><p>Once created, the assistant\'s page has '
         'a <em>Try it</em> panel: talk to it from this browser, no phone needed. Then call '
-        "its number through the PBX.</p></section>"
+        "its number through the PBX.</p>{call}</section>"
         '<section id="setup-checks"><h2>4. Checks</h2>'
         '<div id="setup-checklist" data-src="/api/v1/setup/checks" aria-live="polite">'
         '<p class="hint">Checking…</p></div>'
         '<noscript><p><a href="/setup/checks">Run the checks</a></p></noscript></section>'
         '<script src="/static/setup.js" defer></script>',
         intro=intro, form=_pbx_form(ctx, values or {}), pbx=pbx or "",
-        assistant=_assistant_form(ctx),
+        assistant=_assistant_form(ctx), call=_pbx_call_form(ctx),
     )
     return page(ctx, "Set up Callwright", body, status=status)
+
+
+def _pbx_call_form(ctx: Ctx) -> Html:
+    ari = _settings(ctx).ari
+    if not ari.enabled:
+        return h('<p class="hint">A test call through the PBX needs the PBX in this server\'s '
+                 "configuration ([ari] url, then restart the admin).</p>")
+    return form(ctx, "/setup/pbx-call", join([
+        field("Number to call through the PBX", text_input("number", "100", maxlength=40),
+              hint=f"Dialled as Local/NUMBER@{CONTEXT} at {ari.url}; the call service "
+                   "(callwright serve) must be running. The PBX's caller stays silent: the "
+                   "assistant greets, asks again, then hangs up."),
+        Html('<button type="submit">Place a test call through the PBX</button>'),
+    ]), cls="stack")
 
 
 async def show_setup(ctx: Ctx) -> web.StreamResponse:
@@ -201,6 +222,25 @@ async def create_from_template(ctx: Ctx) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/assistants/{created.id}?notice=created")
 
 
+async def place_pbx_call(ctx: Ctx) -> web.StreamResponse:
+    settings = _settings(ctx)
+    if not settings.ari.enabled:
+        raise UserError("This server has no PBX configured ([ari] url).", status=409)
+    number = text(await ctx.input(), "number", max_len=40).strip()
+    if not re.fullmatch(r"\+?[0-9A-Za-z*#]{1,40}", number):
+        raise UserError("number: digits (an extension or a number), as dialled on the PBX",
+                        field="number")
+    try:
+        channel_id = await originate_test_call(settings, number, CONTEXT)
+    except CallwrightError as exc:
+        raise UserError(f"The PBX did not place the call: {exc}") from exc
+    await ctx.record("setup.pbx_call", f"channel:{channel_id}", number=number)
+    result = h('<p class="flash ok" role="status" id="pbx-call-placed">Call placed through the '
+               "PBX ({c}). It appears under <a href=\"/calls\">Calls</a> once the assistant "
+               "answers.</p>", c=channel_id)
+    return await _wizard(ctx, pbx=result)
+
+
 async def setup_checks(ctx: Ctx) -> web.StreamResponse:
     checks = await server_checks(_settings(ctx), await ctx.services.assistants.list(ctx.org_id))
     data = {"checks": [dataclasses.asdict(c) | {"status": c.status.value} for c in checks]}
@@ -214,6 +254,8 @@ ROUTES = [
           "Test a PBX connection live and show the settings to paste", api=False),
     Route("POST", "/setup/assistant", create_from_template, Permission.ORG_SETTINGS,
           "Create an assistant from a template, with a number", api=False),
+    Route("POST", "/setup/pbx-call", place_pbx_call, Permission.ORG_SETTINGS,
+          "Place a test call through the configured PBX", api=False),
     Route("GET", "/setup/checks", setup_checks, Permission.ORG_SETTINGS,
           "The doctor's checks of this server"),
 ]

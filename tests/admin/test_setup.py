@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from admin.handlers.setup import SETUP_SETTINGS
 from admin.setup_snippets import PbxChoice, snippets
 from admin.setup_templates import templates
+from ari_app.ari.connection import AriEventStream
+from ari_app.ari.events import AriEvent
 from ari_app.simulator.server import PbxSimulator
+from callwright.config import AriSettings, Settings
 from callwright.dialog.flow import validate_flow
 from callwright.store.assistants import AssistantRepository
+from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
-from tests.admin.conftest import AdminFactory
+from tests.admin.conftest import Admin, AdminFactory
 
 PASSWORD = "sim-secret-4567"
 
@@ -132,3 +138,48 @@ async def test_the_checks_and_who_may_run_the_wizard(make_admin: AdminFactory) -
         other = await admin.login(org.users[role])
         assert (await other.client.get("/setup")).status == 403, role
         assert (await other.post_form("/setup/pbx", {})).status == 403, role
+
+
+async def test_a_test_call_through_the_configured_pbx(
+    pbx: PbxSimulator, tmp_path: Path
+) -> None:
+    events: list[AriEvent] = []
+
+    async def heard(event: AriEvent) -> None:
+        events.append(event)
+
+    db = await Database.open(tmp_path / "admin.db")
+    admin = Admin(db, tmp_path)
+    admin.app[SETUP_SETTINGS] = Settings(ari=AriSettings(url=pbx.ari_url, password=PASSWORD))
+    await admin.start()
+    http = aiohttp.ClientSession()
+    serve = AriEventStream(http, pbx.ari_url, pbx.username, PASSWORD, "callwright",
+                           on_event=heard)  # the call service's app, registered
+    await serve.start()
+    try:
+        org = await admin.org("acme", with_data=False)
+        owner = await admin.login(org.users["owner"])
+        page = await (await owner.client.get("/setup")).text()
+        assert "Place a test call through the PBX" in page
+        response = await owner.post_form("/setup/pbx-call", {"number": "100"})
+        page = await response.text()
+        assert response.status == 200, page
+        placed = re.search(r"\((cw-setup-[0-9a-f]+)\)", page)
+        assert placed is not None
+        assert placed.group(1) in pbx.pbx.channels  # the call's own half, in the app
+        response = await owner.post_form("/setup/pbx-call", {"number": "1;2"})
+        assert response.status == 400
+    finally:
+        await serve.stop()
+        await http.close()
+        await admin.close()
+        await db.close()
+
+
+async def test_no_pbx_call_without_a_configured_pbx(make_admin: AdminFactory) -> None:
+    admin = await make_admin()
+    org = await admin.org("acme", with_data=False)
+    owner = await admin.login(org.users["owner"])
+    page = await (await owner.client.get("/setup")).text()
+    assert "needs the PBX in this server's configuration" in page
+    assert (await owner.post_form("/setup/pbx-call", {"number": "100"})).status == 409
