@@ -46,6 +46,8 @@ class Fork:
         self._fire = fire
         self._on_kill = on_kill
         self._up = Resampler(channel_rate, options.rate)
+        self._frame_bytes = options.rate * 2 // 50
+        self._pending = bytearray()
         self.playout = Playout(channel_rate, options.stream_rate) \
             if options.bidirectional else None
         self._session: aiohttp.ClientSession | None = None
@@ -64,7 +66,11 @@ class Fork:
         """The channel's read audio of one 20 ms frame (sent unless paused or shut)."""
         if self._ws is None or self.paused or self.graceful or self.closed:
             return
-        self._outbox.put_nowait(self._up.process(pcm))
+        # The resampler's output comes in uneven pieces; the module sends whole 20 ms frames.
+        self._pending += self._up.process(pcm)
+        while len(self._pending) >= self._frame_bytes:
+            self._outbox.put_nowait(bytes(self._pending[:self._frame_bytes]))
+            del self._pending[:self._frame_bytes]
 
     def write_frame(self) -> bytes | None:
         """Called each 20 ms while the channel writes a frame: the fork's audio to write instead

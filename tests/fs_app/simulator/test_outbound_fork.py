@@ -145,3 +145,20 @@ async def test_in_sync_mode_a_sendmsg_is_answered_once_its_app_has_run(rig: Rig)
     played = await esl.command(commands.execute("playback", "silence_stream://500").decode())
     assert played.reply_text == "+OK"
     assert asyncio.get_running_loop().time() - sent >= 0.45
+
+
+async def test_a_16k_fork_sends_640_byte_frames_and_stop_sends_its_text_then_1000(
+    rig: Rig,
+) -> None:
+    """As in audio-fork-t2 (16 kHz, resampled) and t1 (stop with a final text)."""
+    _, esl = await rig.call()
+    uuid = await start_call(rig, esl)
+    start = audio_fork.start_args(uuid, rig.fork_url, rate=16000, metadata={"callId": "t2"})
+    assert (await esl.command(commands.api(start).decode())).text == "+OK Success\n"
+    await esl.custom("mod_audio_fork::connect")
+    await asyncio.sleep(0.3)
+    assert rig.fork.binaries and {len(b) for b in rig.fork.binaries} == {640}
+    stop = audio_fork.stop_args(uuid, "audio_fork", '{"bye":true}')
+    assert (await esl.command(commands.api(stop).decode())).text == "+OK Success\n"
+    await asyncio.wait_for(rig.fork.gone.wait(), 3)
+    assert rig.fork.texts[-1] == '{"bye":true}' and rig.fork.closed_code == 1000
