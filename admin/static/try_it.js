@@ -135,6 +135,12 @@
     });
     const rate = Number(rateSelect.value);
     setStatus("Starting…");
+    if (!window.isSecureContext) {
+      setStatus("Test calls need the admin over HTTPS (or on localhost): browsers give the " +
+        "microphone and audio worklets to secure pages only.");
+      finish();
+      return;
+    }
     try {
       audio = await openAudio(rate);
     } catch (error) {
