@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import ari_app.pbx_link as pbx_link_module
 import ari_app.service as service_module
 from ari_app.ari.connection import AriEventStream
 from ari_app.service import CallService
@@ -85,7 +86,7 @@ async def test_start_up_warms_every_assistants_engines_before_it_connects(
             await super().start()
 
     monkeypatch.setattr(service_module, "warm_engines", watched)
-    monkeypatch.setattr(service_module, "AriEventStream", Stream)
+    monkeypatch.setattr(pbx_link_module, "AriEventStream", Stream)  # each PBX's events
     service = CallService(settings, vosk_models=vosk_models, warm_streams=2)
     with caplog.at_level(logging.WARNING, logger="callwright.speech.warmup"):
         await service.start()
