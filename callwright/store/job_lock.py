@@ -55,7 +55,8 @@ KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
               "tcp_keepalives_count": "3"}
 _NAMESPACE = b"callwright-job:"
 #: What a lost connection or server raises.
-_LOST = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_LOST = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+         TimeoutError)
 
 
 class JobLock(Protocol):

@@ -70,9 +70,17 @@ _CONNECT_TIMEOUT_S = 10.0
 
 
 class PostgresError(OperationalError):
-    """A PostgreSQL or connection error (``sqlstate``: its SQLSTATE code, "" if none)."""
+    """A PostgreSQL or connection error (``sqlstate``: its SQLSTATE code, "" if none).
+    ``transient``: the server could not be reached or asked to try again (connection lost or
+    refused, shutting down, too many connections, a deadlock or serialization failure, a lock
+    timeout): the same statement may go through later (the write queue retries it)."""
 
     sqlstate: str = ""
+    transient: bool = False
+
+
+#: SQLSTATE codes (and classes, by prefix) of errors worth trying again.
+TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03")
 
 
 class PostgresIntegrityError(IntegrityError):
@@ -89,11 +97,17 @@ def driver_error(exc: BaseException) -> PostgresError | PostgresIntegrityError:
         made = PostgresIntegrityError(str(exc))
     else:
         made = PostgresError(str(exc) or type(exc).__name__)
+        made.transient = sqlstate.startswith(TRANSIENT_SQLSTATES) or isinstance(
+            exc, (OSError, TimeoutError, asyncpg.ConnectionDoesNotExistError,
+                  asyncpg.InternalClientError))
     made.sqlstate = sqlstate
     return made
 
 
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+#: asyncpg's InternalClientError: a connection left mid-operation, typically by the server
+#: ending the session while the connection sat idle in the pool (it is then thrown away).
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                  OSError, asyncio.TimeoutError)
 
 
 def redact_url(url: str) -> str:
@@ -321,7 +335,11 @@ class PostgresDatabase(Database):
         async with self._write_lock:
             try:
                 async with self._pool(self._writer).acquire() as raw:
-                    cursor = await PostgresConnection(raw, self._id_tables).run(sql, params)
+                    try:
+                        cursor = await PostgresConnection(raw, self._id_tables).run(sql, params)
+                    except asyncpg.InternalClientError:
+                        raw.terminate()  # the pool opens a new one
+                        raise
             except _DRIVER_ERRORS as exc:
                 error = driver_error(exc)
                 raise StoreError(f"{exc} in: {sql.split()[0]} ...") from error
@@ -337,12 +355,19 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Connection]:
         """Exclusive use of the writer inside ``BEGIN`` … ``COMMIT`` (rolled back on error)."""
         async with self._write_lock:
-            async with self._pool(self._writer).acquire() as raw:
+            pool = self._pool(self._writer)
+            try:
+                raw = await pool.acquire()
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from driver_error(exc)
+            try:
                 try:
                     tx = raw.transaction()
                     await tx.start()
                 except _DRIVER_ERRORS as exc:
-                    raise StoreError(f"cannot begin a transaction: {exc}") from exc
+                    if isinstance(exc, asyncpg.InternalClientError):
+                        raw.terminate()  # the pool opens a new one
+                    raise StoreError(f"cannot begin a transaction: {exc}") from driver_error(exc)
                 try:
                     yield PostgresConnection(raw, self._id_tables)
                 except BaseException:
@@ -357,6 +382,8 @@ class PostgresDatabase(Database):
                         await tx.commit()
                     except _DRIVER_ERRORS as exc:
                         raise driver_error(exc) from exc
+            finally:
+                await pool.release(raw)
 
     async def check_writable(self, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         """Raise StoreError unless the writer's server takes writes now (open, reachable, not a
@@ -377,8 +404,15 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:
-        async with self._pool(self._readers).acquire() as raw:
+        pool = self._pool(self._readers)
+        try:
+            raw = await pool.acquire()
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"cannot read: {exc}") from driver_error(exc)
+        try:
             yield PostgresConnection(raw, self._id_tables)
+        finally:
+            await pool.release(raw)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         try:

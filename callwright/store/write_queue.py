@@ -40,9 +40,13 @@ WARN_EVERY_S = 10.0
 
 def is_busy(exc: BaseException) -> bool:
     """Whether ``exc`` (or the SQLite error behind it) is "database is busy/locked": the write
-    could not get the lock in time, and may go through later."""
+    could not get the lock in time, and may go through later. On PostgreSQL: the error is
+    transient (the connection lost or refused, the server restarting: ``PostgresError``)."""
     seen: BaseException | None = exc
     while seen is not None:
+        transient = getattr(seen, "transient", None)  # PostgreSQL: postgres_db.PostgresError
+        if isinstance(transient, bool):
+            return transient
         if isinstance(seen, sqlite3.Error):
             code = getattr(seen, "sqlite_errorcode", None)
             if isinstance(code, int):

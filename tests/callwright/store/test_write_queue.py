@@ -15,10 +15,12 @@ from callwright.call.journal import CallJournal, TurnRecord
 from callwright.errors import StoreError
 from callwright.store.calls import CallRepository
 from callwright.store.clock import ms_between
+from callwright.store.db import Database
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.write_queue import WriteQueue, is_busy
 from tests.callwright.store.conftest import MakeDb, MakeSqliteDb
 from tests.fakes.store_lock import LONGER_THAN_BUSY_TIMEOUT_S, hold_write_lock
+from tests.pg_server import PgServer
 
 Locker = Callable[[Path, float], Awaitable[asyncio.Task[None]]]
 HOLD_S = LONGER_THAN_BUSY_TIMEOUT_S
@@ -155,3 +157,52 @@ async def test_an_awaited_write_is_not_lost_when_its_waiter_is_cancelled(
     await release
     assert await queue.flush(5)
     assert (await CallRepository(db).get(call.id)).status == "failed"
+
+
+@pytest.mark.store_engines("postgresql")  # a lost server connection: PostgreSQL's "busy"
+async def test_a_write_cut_by_a_lost_connection_is_tried_again(make_db: MakeDb) -> None:
+    db = await make_db()
+    queue = WriteQueue(retry_s=0.05)
+    calls = QueuedCallRepository(db, queue)
+    call = await calls.create_call(None, None, None, "100", "5551234", "", "chan-1")
+    other = await make_db("watcher")  # another database: its own connections stay up
+    name = await db.fetch_value("SELECT current_database()")
+    killed = await other.fetch_value(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ?",
+        (name,),
+    )
+    assert killed >= 1  # every connection of the call's store is gone (a server restart)
+    ended = asyncio.ensure_future(calls.close_call(call.id, "completed", "caller_hangup"))
+    assert await asyncio.wait_for(ended, 10)
+    assert (await CallRepository(db).get(call.id)).status == "completed"
+    assert queue.failed == 0
+
+
+@pytest.mark.store_engines("postgresql")
+async def test_a_write_refused_a_connection_waits_for_one(
+    make_db: MakeDb, postgres_server: PgServer
+) -> None:
+    admin = await make_db()  # as the cluster's superuser
+    await admin.execute("CREATE ROLE cw_queue LOGIN")
+    await admin.execute("CREATE DATABASE cw_queue OWNER cw_queue")
+    db = await Database.open(f"postgresql://cw_queue@127.0.0.1:{postgres_server.port}/cw_queue")
+    try:
+        queue = WriteQueue(retry_s=0.05, max_retry_s=0.1)
+        calls = QueuedCallRepository(db, queue)
+        call = await calls.create_call(None, None, None, "100", "5551234", "", "chan-1")
+        # The server takes no more connections for the role, and drops the ones it has.
+        await admin.execute("ALTER ROLE cw_queue CONNECTION LIMIT 0")
+        await admin.fetch_value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                " WHERE usename = 'cw_queue'")
+        ended = asyncio.ensure_future(calls.close_call(call.id, "completed", "caller_hangup"))
+        await asyncio.sleep(0.5)
+        assert not ended.done() and queue.busy_retries >= 1  # refused: tried again, not lost
+        await admin.execute("ALTER ROLE cw_queue CONNECTION LIMIT -1")
+        assert await asyncio.wait_for(ended, 10)
+        assert (await CallRepository(db).get(call.id)).status == "completed"
+        assert queue.failed == 0
+        await queue.close(1)
+    finally:
+        await db.close()
+        await admin.execute("DROP DATABASE IF EXISTS cw_queue WITH (FORCE)")
+        await admin.execute("DROP ROLE IF EXISTS cw_queue")
