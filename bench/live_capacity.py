@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import sys
 import tempfile
@@ -95,6 +96,9 @@ async def level(sim: PbxSimulator, service: ServiceProcess, calls: int, seconds:
         "service_cpu_pct": round(100 * cpu / took, 1),
         "rss_mb_idle": round(idle_rss / 2**20, 1), "rss_mb_peak": round(rss_peak / 2**20, 1),
         "rss_mb_per_call": round((rss_peak - idle_rss) / 2**20 / calls, 2),
+        # The machine's load (other processes too): a starved service shows in the gap, not
+        # in its own CPU time.
+        "loadavg_1min": round(os.getloadavg()[0], 1),
     }
 
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import os
 import sys
 import tempfile
 import time
@@ -170,6 +171,7 @@ async def run_language(language: str, media: dict[str, Any], repeats: int,
         await service.stop()
         await sim.stop()
     return {**summarise(figures), "end_reasons": dict(reasons),
+            "loadavg_1min": round(os.getloadavg()[0], 1),
             "cpu_s_service_and_sim": round(time.process_time() - cpu0, 1)}
 
 
