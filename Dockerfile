@@ -6,7 +6,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      python3 python3-venv python3-dev build-essential espeak-ng sox make ca-certificates \
+      python3 python3-venv python3-dev build-essential espeak-ng sox ffmpeg make ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/callwright

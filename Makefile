@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := espeak-ng sox python3-venv python3-dev build-essential postgresql
+APT_PACKAGES := espeak-ng sox python3-venv python3-dev build-essential postgresql ffmpeg
 APT_BROWSER  := chromium
 PYTEST_ARGS  ?=
 

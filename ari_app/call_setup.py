@@ -24,6 +24,7 @@ from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
 from callwright.media.transport import MediaTransport
 from callwright.privacy.recording_crypto import encrypt_recording
+from callwright.prompts.tts import PromptedTts
 from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -123,10 +124,15 @@ async def build_pipeline(
             checkpoint.save()
     settings = svc.pipeline_settings(assistant)
     fallback = await svc.speech.tts_for({"engine": "espeak-ng", "voice": settings.fallback_voice})
+    tts = await _tts_or_fallback(svc, call, assistant, fallback)
+    if svc.prompts is not None and assistant is not None:
+        recorded = await svc.prompts.for_call(assistant.id, transport.format.sample_rate)
+        if recorded:  # the assistant's recorded prompts are played instead of their text
+            tts = PromptedTts(tts, recorded, transport.format.sample_rate)
     pipeline = CallPipeline(
         transport=transport,
         stt=await svc.speech.stt_for(assistant.stt if assistant is not None else None),
-        tts=await _tts_or_fallback(svc, call, assistant, fallback),
+        tts=tts,
         fallback_tts=fallback,
         dialog=dialog,
         ctx=ctx,

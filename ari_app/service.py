@@ -70,6 +70,7 @@ from callwright.store.db import Database
 from callwright.store.numbers import NumberRepository
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
+from callwright.store.prompts import PromptRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
 from callwright.tls import ari_client_context, require_readable
@@ -218,6 +219,7 @@ class CallService:
             forget_media_channel=first.app.forget_media_channel,
             count_recovery=self.status.metrics.recovery,
             writes=self.writes,
+            prompts=PromptRepository(self.db),
         )
         for link in self.links:
             await link.start_media()  # fail at start-up, not on the first call

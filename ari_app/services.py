@@ -22,6 +22,7 @@ from callwright.store.assistants import Assistant
 from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
+from callwright.store.prompts import PromptRepository
 from callwright.store.write_queue import WriteQueue
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class SessionServices:
     #: The store writes of every call, in order, retried while the store is locked; ``calls``
     #: writes through it, and a call's journal submits its turns to it without waiting.
     writes: WriteQueue | None = None
+    #: The assistants' recorded prompts, played instead of TTS for their text (None: none).
+    prompts: PromptRepository | None = None
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
         return self.dialogs.pipeline_settings(assistant)

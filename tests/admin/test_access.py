@@ -16,8 +16,10 @@ from admin.app import all_routes
 from admin.routing import Route
 from callwright.accounts.roles import Role
 from callwright.campaigns.contacts_csv import Contact
+from callwright.prompts.audio import PromptAudio
 from callwright.store.campaigns import Campaign, CampaignRepository
 from callwright.store.credentials import CredentialRepository
+from callwright.store.prompts import PromptRepository
 from tests.admin.conftest import Admin, AdminFactory, LoggedIn, OrgFixture
 
 ROUTES = all_routes()
@@ -25,8 +27,9 @@ _PARAM = re.compile(r"\{(\w+)\}")
 _BELOW = {Role.EDITOR: Role.VIEWER, Role.ADMIN: Role.EDITOR, Role.OWNER: Role.ADMIN}
 
 
-#: org id -> the id of a campaign of that org (made by the two_orgs fixture).
+#: org id -> the id of a campaign / a recorded prompt of that org (made by two_orgs).
 CAMPAIGNS: dict[int, int] = {}
+PROMPTS: dict[int, int] = {}
 
 
 def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
@@ -44,6 +47,7 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "token": "not-a-link",
         "user_id": user_id,
         "campaign_id": CAMPAIGNS.get(org.id, 0),
+        "prompt_id": PROMPTS.get(org.id, 0),
         "action": "start",
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
@@ -58,6 +62,7 @@ def body_for(route: Route, org: OrgFixture) -> dict[str, Any]:
         "/assistants/{assistant_id}/flow": {"definition": {}},
         "/assistants/{assistant_id}/knowledge": {"title": "T", "body": "Body text"},
         "/assistants/{assistant_id}/knowledge/qa": {"question": "Q?", "answer": "A."},
+        "/assistants/{assistant_id}/prompts": {"text": "Hi", "audio_base64": "AAAA"},
         "/numbers": {"number": "+15559990000"},
         "/numbers/{number_id}/assign": {"assistant_id": org.assistant_id},
         "/credentials": {"name": "k", "kind": "api_key", "secret": "0123456789"},
@@ -93,6 +98,9 @@ async def two_orgs(make_admin: AdminFactory) -> tuple[Admin, OrgFixture, OrgFixt
         CAMPAIGNS[org.id] = (await CampaignRepository(admin.db).create(
             Campaign(0, org.id, f"{org.slug} campaign", org.assistant_id),
             [Contact(2, "+15550100100")])).id
+        PROMPTS[org.id] = (await PromptRepository(admin.db).save(
+            org.id, org.assistant_id, "Hello.", "hello.wav",
+            PromptAudio(b"\0\0" * 800, b"\0\0" * 1600, b"\xff" * 800, b"\xd5" * 800, 100))).id
     return admin, alpha, bravo
 
 
