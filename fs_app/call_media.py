@@ -138,10 +138,15 @@ class CallMedia:
         self._forks.forget(self._url)
         self._url = None
 
-    def figures(self) -> dict[str, int]:
-        return {"frames_in": self.transport.frames_in if self.transport else 0,
-                "kill_audio": self.kill_audio_sent, "silence_restarts": self.silence_restarts,
-                "fork_restarts": self.fork_restarts}
+    def figures(self) -> dict[str, float | int | None]:
+        out: dict[str, float | int | None] = {
+            "frames_in": self.transport.frames_in if self.transport else 0,
+            "kill_audio": self.kill_audio_sent, "silence_restarts": self.silence_restarts,
+            "fork_restarts": self.fork_restarts,
+        }
+        if self.transport is not None:
+            out.update(self.transport.marks.figures())
+        return out
 
     async def close(self) -> None:
         if self.transport is not None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
@@ -22,6 +23,7 @@ from aiohttp import WSMsgType, web
 from callwright.errors import MediaError
 from callwright.media.transport import FrameSink, MediaFormat
 from fs_app import audio_fork
+from fs_app.playout_marks import PlayoutMarks
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class ForkTransport:
         self._on_frame: FrameSink | None = None
         self._on_closed: Callable[[str], None] | None = None
         self.on_mark: Callable[[audio_fork.MarkReport], None] | None = None
+        #: Marks before each utterance: when the caller actually heard it.
+        self.marks = PlayoutMarks(self.mark, time.monotonic)
         #: Called instead of ending the transport when the socket drops mid-call: the session
         #: starts the fork again (a new connection :meth:`serve`\ d on this transport) or
         #: :meth:`fail`\ s it.
@@ -60,6 +64,7 @@ class ForkTransport:
 
     def send_frame(self, pcm: bytes) -> None:
         if self._ws is not None and self.closed_reason is None:
+            self.marks.before_frame(pcm)
             self._outbox.put_nowait(bytes(pcm))
 
     async def close(self) -> None:
@@ -126,8 +131,10 @@ class ForkTransport:
         except audio_fork.AudioForkError as exc:
             log.warning("mod_audio_fork sent a text frame we do not understand: %s", exc)
             return
-        if report is not None and self.on_mark is not None:
-            self.on_mark(report)
+        if report is not None:
+            self.marks.reported(report.name, report.event)
+            if self.on_mark is not None:
+                self.on_mark(report)
 
     async def _write(self, ws: web.WebSocketResponse) -> None:
         while True:

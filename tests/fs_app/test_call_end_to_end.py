@@ -61,7 +61,11 @@ async def test_a_call_is_answered_greeted_understood_replied_and_logged(
     assert all(0 < gap < 5 for gap in gaps), gaps
     events = {e.kind: e.detail for e in await h.calls.events(row.id)}
     assert events["freeswitch_socket"]["uuid"] == call.b.channel.uuid
-    assert events["freeswitch_media"]["frames_in"] > 100
+    media = events["freeswitch_media"]
+    assert media["frames_in"] > 100
+    # a mark before each reply came back when FreeSWITCH played it: the module's playout lag
+    assert media["marks_played"] >= 3 and media["marks_cleared"] == 0
+    assert 20 < media["playout_lag_ms_p50"] < 1000, media
     assert call.b.channel.hangup_cause == "NORMAL_CLEARING"
     assert h.sim.channels == {}  # nothing left on the switch
 
