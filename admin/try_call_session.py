@@ -57,9 +57,14 @@ class BrowserLine:
         self._writer: asyncio.Task[None] | None = None
         self.dropped = 0
 
+    def open(self) -> None:
+        """Start sending what is queued (messages go out before the pipeline starts, too)."""
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
     async def start(self, on_frame: FrameSink, on_closed: Callable[[str], None]) -> None:
         self._on_frame = on_frame
-        self._writer = asyncio.get_running_loop().create_task(self._write())
+        self.open()
 
     def feed(self, data: bytes) -> None:
         """An audio message from the page (raises protocol.BadAudio)."""
@@ -149,6 +154,7 @@ class TryCallSession:
         await tries.calls.add_event(call.id, "test_call_started",
                                     {"sample_rate": self._rate, "by": self._user_name})
         outcome = CallOutcome("failed", "error: setup did not finish")
+        self._line.open()
         try:
             self._line.send_text(protocol.started(call.uid, self._rate,
                                                   tries.limits.max_seconds))
@@ -167,6 +173,11 @@ class TryCallSession:
         except CallwrightError as exc:
             log.warning("test call %s could not go on: %s", call.uid, exc)
             self._line.send_text(protocol.error(str(exc)))
+            outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the outermost boundary of a test call: log, close the row
+            log.exception("test call %s failed", call.uid)
+            self._line.send_text(protocol.error("The test call failed on the server; it has "
+                                                "been logged."))
             outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
             self.outcome = outcome

@@ -290,3 +290,25 @@ async def test_a_test_call_is_recorded_when_the_assistant_records(
     assert response.status == 200
     body = await response.read()
     assert body[:4] == b"RIFF" and len(body) > 16000 * 4  # stereo 16 kHz, over a second
+
+
+async def test_a_failure_on_the_server_ends_the_call_with_a_message(
+    make_admin: AdminFactory,
+) -> None:
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await korean_assistant(admin, org)
+    assert admin.try_calls is not None
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the dialog could not be built")
+
+    admin.try_calls.runtime.for_assistant = broken  # type: ignore[method-assign,assignment]
+    editor = await admin.login(org.users["editor"])
+    ws = await open_socket(admin, editor, assistant_id)
+    said = await messages_until(ws, "ended")
+    assert "failed on the server" in next(m for m in said if m["type"] == "error")["message"]
+    assert said[-1]["status"] == "failed"
+    assert "RuntimeError" in said[-1]["reason"]
+    await settled(admin)
+    assert admin.try_calls.active == 0
