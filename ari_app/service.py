@@ -66,7 +66,7 @@ from callwright.speech.warmup import (
 from callwright.store.assistants import Assistant, AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
 from callwright.store.numbers import NumberRepository
 from callwright.store.numbers_audiosocket import AudioSocketNumbers
 from callwright.store.orgs import OrgRepository
@@ -153,7 +153,7 @@ class CallService:
         settings = self.settings
         if self._ari_tls is None:  # a bad ari.ca_file stops us here, before the store opens
             self._ari_tls = await asyncio.to_thread(ari_client_context, settings.ari)
-        self.db = await Database.open(settings.store.path)
+        self.db = await open_store(settings.store)
         left_open = await calls_left_open(self.db)  # their call.ended: PostCallService
         mine = {c.id for c in await CallRepository(self.db).list_in_progress()
                 if c.node_id in (self.node_id, "")}  # the other nodes' calls are theirs
