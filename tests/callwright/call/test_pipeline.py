@@ -36,7 +36,7 @@ async def test_a_reply_to_speech_carries_the_gap_the_caller_heard(
     dialog = ScriptedDialog("Press one or speak", {
         "yes": [Say("Fine"), Listen(dtmf=True)], "1": [Say("One"), Hangup()],
     })
-    rig = make_rig(dialog, ["yes"])
+    rig = make_rig(dialog, ["yes"], turn_end=None)  # the fixed end-of-turn silence
     await wait_until(lambda: rig.transport.voiced_frames() > 5)
     await asyncio.sleep(0.3)
     await rig.transport.speak(speech_pcm("yes please"))
@@ -44,13 +44,28 @@ async def test_a_reply_to_speech_carries_the_gap_the_caller_heard(
     await wait_until(lambda: len(turns) == 3)
     rig.pipeline.on_dtmf("1")
     await asyncio.wait_for(rig.task, 10)
-    greeting, _, spoken, dtmf_reply = turns
+    greeting, caller, spoken, dtmf_reply = turns
     # Caller stopped speaking → first reply frame: the endpointing silence (400 ms) and more.
     assert spoken.heard_gap_ms is not None and spoken.first_frame_ms is not None
     assert spoken.heard_gap_ms >= spoken.first_frame_ms + 300
     assert spoken.heard_gap_ms < 2000
+    assert caller.meta == {"grammar": ["yes", "no"], "end": "silence"}
     # No spoken turn before the greeting or a keypad answer: no gap to measure.
     assert greeting.heard_gap_ms is None and dtmf_reply.heard_gap_ms is None
+
+
+async def test_a_closed_answer_is_answered_after_a_shorter_silence(make_rig: MakeRig) -> None:
+    dialog = ScriptedDialog("Yes or no?", {"yes": [Say("Fine"), Hangup()]})
+    rig = make_rig(dialog, ["yes"])  # the recogniser's partial never matches: "…"
+    await wait_until(lambda: rig.transport.voiced_frames() > 5)
+    await asyncio.sleep(0.3)
+    await rig.transport.speak(speech_pcm("yes"))
+    await asyncio.wait_for(rig.task, 10)
+    _, caller, spoken = rig.pipeline.journal.turns
+    # A closed answer not (yet) in the partial: 250 ms of silence, not end_silence_ms (400).
+    assert caller.meta == {"grammar": ["yes", "no"], "end": "closed"}
+    assert spoken.heard_gap_ms is not None and spoken.first_frame_ms is not None
+    assert spoken.heard_gap_ms < spoken.first_frame_ms + 400
 
 
 async def test_barge_in_cuts_the_reply_and_logs_what_was_heard(
