@@ -132,7 +132,7 @@ def speech_fieldset(
         group = catalog.voices.get(engine, [])
         if group:
             voice_groups.append(h(
-                '<optgroup label="{l}">{o}</optgroup>', l=label,
+                '<optgroup label="{l}" data-engine="{e}">{o}</optgroup>', l=label, e=engine,
                 o=options(group, voice if engine == tts_engine else None),
             ))
     known_voices = {v for group in catalog.voices.values() for v, _ in group}
@@ -145,7 +145,8 @@ def speech_fieldset(
     missing = h('<small class="hint">Not installed here: {m}.</small>',
                 m=", ".join(catalog.missing)) if catalog.missing else ""
     return h(
-        "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}{v}{m}</fieldset>",
+        "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}{v}{m}</fieldset>"
+        '<script src="/static/assistant_form.js" defer></script>',
         v=field("Voice detection", select("vad", VAD_CHOICES, vad),
                 hint="Which detector hears when the caller speaks and stops."),
         a=field("Speech recognition", select(

