@@ -242,6 +242,10 @@ class CallService:
         self.outbound = OutboundJobs(first.services, self.db, first.app, node=self.node_id,
                                      settings=first.settings)
         await self.outbound.start()
+        if self.outbound.live is not None:  # transfers to a queue: a free agent first (AMI)
+            for link in self.links:
+                if link.services is not None:
+                    link.services.queue_check = self.outbound.live.queue_availability
 
     # -- PBXs (ari_app.pbx_link) -----------------------------------------------------------------
     async def _http_for(self, pbx: PbxSettings) -> aiohttp.ClientSession:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +56,9 @@ class SessionServices:
     writes: WriteQueue | None = None
     #: The assistants' recorded prompts, played instead of TTS for their text (None: none).
     prompts: PromptRepository | None = None
+    #: Whether a queue has a free agent (AMI QueueStatus): None for no such queue; None here
+    #: when there is no [ami].
+    queue_check: Callable[[str], Awaitable[bool | None]] | None = None
 
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
         return self.dialogs.pipeline_settings(assistant)

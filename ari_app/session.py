@@ -416,7 +416,9 @@ class CallSession:
             log.warning("call %s: %s", self.call.uid, exc)
             return False
         if isinstance(parsed, DialplanTarget):
-            return True  # blind: continue_in_dialplan once the pipeline has ended
+            # blind: continue_in_dialplan once the pipeline has ended; to a queue (its
+            # extension named as an Asterisk queue) only when an agent is free (AMI)
+            return await self._queue_has_agent(parsed.extension, target)
         if self.bridge_id is None:
             return False
         xfer = BridgedTransfer(svc.rest, svc.settings.ari.app, svc.settings.calls.transfer_ring_s)
@@ -435,6 +437,22 @@ class CallSession:
         await svc.calls.add_event(self.call.id, "transfer_answered", {"target": target})
         self._bridged = xfer
         return True
+
+    async def _queue_has_agent(self, queue: str, target: str) -> bool:
+        """True unless the AMI says ``queue`` is a queue with no member free now (the flow's
+        on_fail then); no AMI, or no such queue: True. An AMI error does not stop a transfer."""
+        check = self._svc.queue_check
+        if check is None:
+            return True
+        try:
+            free = await check(queue)
+        except CallwrightError as exc:
+            log.warning("queue check of %s failed: %s", queue, exc)
+            return True
+        if free is False and self.call is not None:
+            await self._svc.calls.add_event(self.call.id, "transfer_no_agent",
+                                            {"target": target, "queue": queue})
+        return free is not False
 
     async def _stay_bridged(self, xfer: BridgedTransfer) -> None:
         """The caller talks with the transfer target until one of them hangs up."""

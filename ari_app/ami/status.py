@@ -98,6 +98,16 @@ class PbxLiveStatus:
     async def queue_has_available_member(self, queue: str) -> bool:
         return any(m.available for m in await self.queue_members(queue))
 
+    async def queue_availability(self, queue: str) -> bool | None:
+        """None when Asterisk has no such queue (QueueStatus lists no QueueParams for it),
+        else whether one of its members is available now."""
+        found = await self.ami.action({"Action": "QueueStatus", "Queue": queue})
+        if not any(m.get("Event") == "QueueParams" and m.get("Queue") == queue for m in found):
+            return None
+        return any(m.get("Event") == "QueueMember" and QueueMember(
+            queue, "", "", str(m.get("Status", "")), str(m.get("Paused", "0")) == "1",
+            str(m.get("InCall", "0")) == "1").available for m in found)
+
     async def snapshot(self) -> PbxStatus:
         return PbxStatus(await self.channels(), await self.bridges(), await self.queue_members())
 

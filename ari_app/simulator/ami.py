@@ -9,7 +9,8 @@ Asterisk 22.10.1 (tests/asterisk22/asterisk-facts/outbound-ami/ami-*.txt, ami-li
   (manager.c); any other action before logging in -> ``Permission denied``. ``Logoff`` ->
   ``Goodbye`` / ``Thanks for all the fish.`` and the connection is closed.
 * ``Ping``, ``CoreShowChannels``, ``BridgeList``, ``QueueStatus``/``QueueSummary`` (no queues:
-  only the ``…Complete`` event, as in the lab), ``QueueAdd`` (``No such queue``), ``Hangup``
+  only the ``…Complete`` event, as in the lab; queues a test adds get ``QueueParams`` and
+  ``QueueMember`` events), ``QueueAdd`` (``No such queue``), ``Hangup``
   (``Channel Hungup`` / ``No such channel``; a ``/regex/`` answers with a list), and
   ``Originate`` on the simulated PBX: ``Async: true`` -> ``Originate successfully queued`` then
   the ``OriginateResponse`` event (``Reason`` 4 answered, 5 busy, 8 congestion, 3 no answer,
@@ -29,6 +30,7 @@ import json
 import re
 import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ari_app.simulator.context import SimContext
@@ -93,10 +95,25 @@ class AmiOriginate:
         return self._variables
 
 
+@dataclass(frozen=True, slots=True)
+class SimQueueMember:
+    """A member of a simulated queue. ``status``: AST_DEVICE_* as AMI gives it ("1" not in
+    use, "2" in use, "5" unavailable...)."""
+
+    name: str
+    interface: str
+    status: str = "1"
+    paused: bool = False
+    in_call: bool = False
+
+
 class AmiServer:
     def __init__(self, ctx: SimContext, username: str, secret: str,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.ctx = ctx
+        #: Queues (the lab had none: queues.conf cannot be added at runtime); a test adds some.
+        #: QueueParams/QueueMember follow Asterisk's documented event fields (not recorded).
+        self.queues: dict[str, list[SimQueueMember]] = {}
         self.username = username
         self.secret = secret
         self.host = host
@@ -253,7 +270,25 @@ class AmiSession:
         self._list(action_id, "Bridge listing will follow", "BridgeListComplete", items)
 
     async def _queue_status(self, fields: dict[str, str], action_id: str | None) -> None:
-        self._list(action_id, "Queue status will follow", "QueueStatusComplete", [])
+        wanted = fields.get("queue", "")
+        items: list[list[tuple[str, str]]] = []
+        for name, members in self.server.queues.items():
+            if wanted and name != wanted:
+                continue
+            items.append([("Event", "QueueParams"), ("Queue", name), ("Max", "0"),
+                          ("Strategy", "ringall"), ("Calls", "0"), ("Holdtime", "0"),
+                          ("TalkTime", "0"), ("Completed", "0"), ("Abandoned", "0"),
+                          ("ServiceLevel", "0"), ("ServicelevelPerf", "0.0"),
+                          ("ServicelevelPerf2", "0.0"), ("Weight", "0")])
+            for m in members:
+                items.append([("Event", "QueueMember"), ("Queue", name), ("Name", m.name),
+                              ("Location", m.interface), ("StateInterface", m.interface),
+                              ("Membership", "static"), ("Penalty", "0"), ("CallsTaken", "0"),
+                              ("LastCall", "0"), ("LastPause", "0"), ("LoginTime", "0"),
+                              ("InCall", "1" if m.in_call else "0"), ("Status", m.status),
+                              ("Paused", "1" if m.paused else "0"), ("PausedReason", ""),
+                              ("Wrapuptime", "0")])
+        self._list(action_id, "Queue status will follow", "QueueStatusComplete", items)
 
     async def _queue_summary(self, fields: dict[str, str], action_id: str | None) -> None:
         self._list(action_id, "Queue summary will follow", "QueueSummaryComplete", [])
