@@ -39,6 +39,23 @@ FALLBACK = "after-callwright,s,1"
 START_LIMIT_S = 180.0  # a cold start loads and warms the Korean model; the machine may be busy
 
 
+#: The systemd unit, whose glibc malloc settings the service runs with here too.
+UNIT_FILE = Path(__file__).resolve().parents[1] / "deploy" / "callwright.service"
+
+
+def deployed_malloc_env(unit: Path = UNIT_FILE) -> dict[str, str]:
+    """The ``MALLOC_…`` variables the systemd unit's ``Environment=`` lines set."""
+    found: dict[str, str] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("Environment="):
+            continue
+        for assignment in line.removeprefix("Environment=").split():
+            name, _, value = assignment.partition("=")
+            if name.startswith("MALLOC_"):
+                found[name] = value
+    return found
+
+
 @dataclass(frozen=True)
 class Options:
     cycles: int = 10
@@ -104,6 +121,7 @@ class Rig:
             "RECORDINGS_DIR": str(workdir / "recordings"),
             "CALLS_DRAIN_S": str(opts.drain_s), "CALLS_FALLBACK_TARGET": FALLBACK,
         })
+        self.env.update(deployed_malloc_env())  # glibc's heaps as the systemd unit sets them
         self.service: ServiceProcess | None = None
         self.restart_s: list[float] = []  # process start → connected, every start
         self.audio: list[bytes] = []

@@ -9,6 +9,11 @@ Only *idle* recognizers live here; a borrowed one belongs to its stream until it
 The number of idle recognizers is bounded: when a release would exceed ``max_idle``, the least
 recently used idle recognizer is dropped (its native memory is freed when it is collected).
 
+The memory of a dropped recognizer is given back to the system (``malloc_trim``, through
+:class:`~callwright.speech.native_memory.FreedMemoryTrimmer`): glibc would otherwise keep it,
+and a busy service's resident size would climb for minutes to the high-water mark of its
+recognizers' churn.
+
 The pool is thread-safe: it is touched from the event loop and from worker threads.
 """
 
@@ -18,6 +23,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from callwright.speech.native_memory import TRIMMER, FreedMemoryTrimmer
 
 R = TypeVar("R")
 
@@ -32,10 +39,14 @@ class RecognizerPool(Generic[R]):
     in the caller's thread (the stream releases from a worker thread).
     """
 
-    def __init__(self, reset: Callable[[R], object], *, max_idle: int = 8) -> None:
+    def __init__(
+        self, reset: Callable[[R], object], *, max_idle: int = 8,
+        trimmer: FreedMemoryTrimmer = TRIMMER,
+    ) -> None:
         if max_idle < 0:
             raise ValueError("max_idle must be >= 0")
         self._reset = reset
+        self._trimmer = trimmer
         self._max_idle = max_idle
         self._lock = threading.Lock()
         # Every idle recognizer in least-recently-used order, keyed by a serial number.
@@ -91,12 +102,14 @@ class RecognizerPool(Generic[R]):
         with self._lock:
             self._serial += 1
             self._idle[self._serial] = (key, recognizer)
-            while len(self._idle) > self._max_idle:
-                _, (_, old) = self._idle.popitem(last=False)
-                dropped.append(old)
+            while len(self._idle) > self._max_idle:  # no local name may keep one alive
+                dropped.append(self._idle.popitem(last=False)[1][1])
                 self.evicted += 1
-        # Dropped recognizers are freed here, outside the lock, when the list goes away.
-        del dropped
+        # Dropped recognizers are freed here, outside the lock, when the list goes away; their
+        # native memory is then given back to the system (we are on a worker thread).
+        if dropped:
+            del dropped
+            self._trimmer.freed()
 
     def clear(self) -> None:
         """Drop every idle recognizer."""

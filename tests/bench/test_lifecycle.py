@@ -14,6 +14,7 @@ import pytest
 
 from bench.lifecycle import Options, parse_args
 from bench.lifecycle_measures import longest_silence, rss_slope_mb_per_min
+from bench.lifecycle_rig import deployed_malloc_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +82,12 @@ def test_one_tiny_cycle_of_each(tmp_path: Path) -> None:
     assert set(figures["targets"]) == {
         "silence_from_back_p95_le_3s", "rows_left_open_0", "leftovers_0", "soak_rows_lost_0",
         "soak_rss_slope_lt_1_mb_per_min"}
+
+
+def test_the_bench_runs_the_service_with_the_units_malloc_settings(tmp_path: Path) -> None:
+    assert deployed_malloc_env() == {"MALLOC_ARENA_MAX": "2"}  # deploy/callwright.service
+    unit = tmp_path / "x.service"
+    unit.write_text("[Service]\nEnvironment=A=1 MALLOC_ARENA_MAX=4\n"
+                    "Environment=MALLOC_TRIM_THRESHOLD_=65536\n# Environment=MALLOC_X=1\n")
+    assert deployed_malloc_env(unit) == {"MALLOC_ARENA_MAX": "4",
+                                         "MALLOC_TRIM_THRESHOLD_": "65536"}

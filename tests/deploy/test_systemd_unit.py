@@ -23,3 +23,12 @@ def test_the_unit_drains_on_stop_and_restarts_after_a_crash() -> None:
     # systemd must not SIGKILL a service that is still draining and handing callers back.
     needed = CallsSettings().drain_s + HANDBACK_LIMIT_S + HANDBACK_NOW_LIMIT_S
     assert float(service["TimeoutStopSec"]) > needed
+
+
+def test_the_unit_limits_glibc_to_two_heaps() -> None:
+    unit = configparser.ConfigParser(interpolation=None, strict=True)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string(UNIT.read_text())
+    assignments = dict(a.partition("=")[::2] for a in unit["Service"]["Environment"].split())
+    assert assignments["MALLOC_ARENA_MAX"] == "2"
+    assert assignments["CALLWRIGHT_CONFIG"] == "/etc/callwright/callwright.toml"

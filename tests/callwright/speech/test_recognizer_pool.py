@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from callwright.speech.native_memory import FreedMemoryTrimmer
 from callwright.speech.recognizer_pool import PoolKey, RecognizerPool
 
 
@@ -80,3 +82,25 @@ def test_pool_is_safe_across_threads() -> None:
     assert pool.created <= 4
     assert pool.created + pool.reused == 800
     assert len(pool) == pool.created
+
+
+def test_a_dropped_recognizer_has_its_memory_given_back_and_a_kept_one_not() -> None:
+    trims: list[int] = []
+    freed_when_trimmed: list[bool] = []
+    dropped = Recognizer(FREE)
+    alive = [True]
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        freed_when_trimmed.append(not alive[0])
+        return 1
+
+    trimmer = FreedMemoryTrimmer(trim=trim, min_interval_s=0.0)
+    pool: RecognizerPool[Recognizer] = RecognizerPool(lambda r: None, max_idle=1, trimmer=trimmer)
+    pool.release(FREE, dropped)
+    assert trims == []  # kept idle: nothing freed
+    weakref.finalize(dropped, lambda: alive.__setitem__(0, False))
+    del dropped
+    pool.release(FREE, Recognizer(FREE))  # the first one is evicted, freed, then trimmed
+    assert trims == [0] and freed_when_trimmed == [True] and pool.evicted == 1
+
