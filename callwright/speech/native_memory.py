@@ -4,16 +4,18 @@ A free-speech Vosk recognizer holds about 3.3 MB of native memory once it has de
 lazily composed lookahead graph; Korean model, 8 kHz). The recognizer pool keeps a few idle ones
 and frees the rest as calls give them back, so a busy service creates and frees recognizers all
 the time (about one a second with 50 calls at once). glibc keeps what Kaldi frees inside its
-heaps instead of returning it: measured in one process (``python /tmp``-style script, 2 decoding
-threads), 42 recognizers made and freed left the resident size at 695 MB instead of 565 MB, and
-rounds of 50 made and freed raised it to 765 MB; with ``malloc_trim(0)`` after each round it went
-back to 560-565 MB every time. In the call service (the lifecycle soak, 50 calls for 10 minutes)
-the resident size grew by about 56 MB over the first minutes, as the heaps of the decoding threads
-reached their high-water marks, before it levelled off; :data:`MALLOC_ARENA_MAX` alone (2 heaps)
-halved that growth but did not stop it.
+heaps instead of returning it. Measured in one process with two decoding threads: 42 recognizers
+made and freed left the resident size at 695 MB instead of 565 MB, and rounds of 50 made and freed
+raised it to 765 MB; with ``malloc_trim(0)`` after each round it went back to 560-565 MB every
+time. In the call service (the lifecycle soak, 50 calls for 10 minutes) the resident size grew by
+about 56 MB over the first minutes, as the heaps (up to 16 on 2 cores, one per worker thread)
+reached their high-water marks, before it levelled off. With this trimmer and two heaps
+(``MALLOC_ARENA_MAX=2`` in deploy/callwright.service) it ends 115 MB lower and levels off sooner
+(bench/results/lifecycle_soak.json).
 
 :class:`FreedMemoryTrimmer` calls ``malloc_trim(0)`` after native objects were freed, at most
-once per ``min_interval_s`` (it walks every heap, a few milliseconds for a service's ~700 MB). The
+once per ``min_interval_s`` (it walks every heap: 2-14 ms measured after freeing 10 recognizers
+in a 700 MB process). The
 call goes through ``ctypes``, which lets go of the GIL during it; call it from a worker thread, as
 the recognizer pool does. On a C library without ``malloc_trim`` (musl, macOS) it does nothing.
 """
