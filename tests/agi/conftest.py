@@ -178,6 +178,12 @@ class Store:
     assistants: AssistantRepository
     numbers: NumberRepository
 
+    @property
+    def path(self) -> Path:
+        """The SQLite file (a store opened from a file always has one)."""
+        assert self.db.path is not None
+        return self.db.path
+
     async def assistant(self, **fields: Any) -> Assistant:
         name = fields.pop("name", f"Assistant {next(_names)}")
         return await self.assistants.create(self.org.id, name, **fields)

@@ -228,13 +228,13 @@ async def test_an_unknown_number_is_hung_up(
     start_in_process: StartInProcess, make_store: MakeStore
 ) -> None:
     store = await make_store()
-    settings = store_settings(store.db.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="hangup")
+    settings = store_settings(store.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="hangup")
     run = await start_in_process(settings)
     assert await finish(run) == 0
     commands = run.fake.peer.commands
     assert commands[0] == ["GET", "VARIABLE", "EAGI_AUDIO_FORMAT"]
     assert ["ANSWER"] not in commands and commands[-1] == ["HANGUP"]
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     assert (call.status, call.end_reason, call.dialed) == ("rejected", "unknown_number", "100")
     assert call.channel_id == "1795327438.131" and call.caller_number == ""
     assert run.fake.variables["CALLWRIGHT_CALL_UID"] == call.uid
@@ -245,11 +245,11 @@ async def test_continue_leaves_an_unknown_number_to_the_dialplan(
     start_in_process: StartInProcess, make_store: MakeStore
 ) -> None:
     store = await make_store()
-    settings = store_settings(store.db.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="continue")
+    settings = store_settings(store.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="continue")
     run = await start_in_process(settings)
     assert await finish(run) == 0
     assert ["HANGUP"] not in run.fake.peer.commands  # the dialplan goes on after EAGI()
-    call, _ = await only_call(store.db.path)
+    call, _ = await only_call(store.path)
     assert call.status == "rejected" and call.ended_at is not None
 
 
@@ -257,7 +257,7 @@ async def test_an_unknown_number_can_hear_a_message_first(
     start_in_process: StartInProcess, make_store: MakeStore
 ) -> None:
     store = await make_store()
-    settings = store_settings(store.db.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="message")
+    settings = store_settings(store.path, CALLWRIGHT_CALLS_UNKNOWN_NUMBER_ACTION="message")
     run = await start_in_process(settings)
     assert await finish(run) == 0
     [prompt] = run.fake.prompts
@@ -265,7 +265,7 @@ async def test_an_unknown_number_can_hear_a_message_first(
     assert 1.5 < prompt.seconds < 10 and prompt.rms > 300
     assert not await asyncio.to_thread(Path(prompt.path + ".sln").exists)  # removed once played
     assert run.fake.peer.commands[-1] == ["HANGUP"]
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     assert call.status == "rejected" and call.answered_at is not None
     assert [t.speaker for t in turns] == ["assistant"]
     assert turns[0].text == settings.calls.unknown_number_message
@@ -275,7 +275,7 @@ async def test_without_fd_3_the_script_says_so_and_fails(
     start_in_process: StartInProcess, make_store: MakeStore
 ) -> None:
     store = await make_store()
-    run = await start_in_process(store_settings(store.db.path), audio=False)
+    run = await start_in_process(store_settings(store.path), audio=False)
     assert await finish(run) == 1
     [verbose] = run.fake.peer.commands
     assert verbose[0] == "VERBOSE" and "fd 99" in verbose[1]
@@ -293,12 +293,12 @@ async def test_the_caller_hanging_up_during_the_greeting(
         fake.hang_up()
         return "200 result=-1 endpos=1200"
 
-    run = await start_in_process(store_settings(store.db.path), hang_up_while_playing,
+    run = await start_in_process(store_settings(store.path), hang_up_while_playing,
                                  vosk_models=vosk_models)
     assert await finish(run) == 0
     assert len(run.fake.prompts) == 1
     assert run.fake.peer.commands[-1][:2] == ["STREAM", "FILE"]  # no HANGUP on a dead channel
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     assert (call.status, call.end_reason) == ("completed", "caller_hangup")
     assert turns == []  # nothing of the greeting was heard to the end
 
@@ -314,7 +314,7 @@ async def test_a_whole_eagi_call_in_korean(agi_facts: AgiFacts, make_store: Make
     caller_speech = await EspeakTts("ko").synthesize("안녕하세요", RATE)
     audio_r, audio_w = os.pipe()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLWRIGHT_")}
-    env.update(CALLWRIGHT_STORE_PATH=str(store.db.path), CALLWRIGHT_SPEECH_STT_THREADS="1",
+    env.update(CALLWRIGHT_STORE_PATH=str(store.path), CALLWRIGHT_SPEECH_STT_THREADS="1",
                PYTHONPATH=str(REPO))
     # Asterisk starts the script with the caller's audio on fd 3: so does this launcher.
     launcher = ("import os, sys; fd = int(sys.argv[1]); fd == 3 or (os.dup2(fd, 3), os.close(fd));"
@@ -361,7 +361,7 @@ async def test_a_whole_eagi_call_in_korean(agi_facts: AgiFacts, make_store: Make
     assert 2.0 < greeting.seconds < 15 and greeting.rms > 300
     assert reply.seconds > 1.0 and reply.rms > 300
 
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     assert (call.status, call.end_reason) == ("completed", "caller_hangup"), stderr
     assert call.answered_at is not None and call.assistant_id is not None
     assert fake.variables["CALLWRIGHT_CALL_UID"] == call.uid
@@ -388,11 +388,11 @@ async def test_a_key_during_the_greeting_answers_it(
         asyncio.get_running_loop().call_later(0.05, fake.hang_up)
         return f"200 result=0 endpos={len(prompt.pcm) // 2}"
 
-    run = await start_in_process(store_settings(store.db.path), key_then_hang_up,
+    run = await start_in_process(store_settings(store.path), key_then_hang_up,
                                  vosk_models=vosk_models)
     assert await finish(run) == 0
     assert len(run.fake.prompts) == 2
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     greeting = DEMO_FLOW["nodes"]["greet"]["prompt"]
     assert [t.speaker for t in turns] == ["assistant", "assistant"]
     assert turns[0].interrupted and turns[0].text.endswith("…")
@@ -416,12 +416,12 @@ async def test_a_transfer_is_left_to_the_dialplan(
             "nodes": {"to_sales": {"kind": "transfer", "target": target,
                                    "text": "Connecting you to sales.", "reason": "sales"}}}
     await store.number("100", await store.assistant(language="en", flow=flow))
-    run = await start_in_process(store_settings(store.db.path), vosk_models=vosk_models)
+    run = await start_in_process(store_settings(store.path), vosk_models=vosk_models)
     assert await finish(run) == 0
     assert run.fake.variables[variable] == value
     assert ["HANGUP"] not in run.fake.peer.commands  # the dialplan goes on after EAGI()
     [prompt] = run.fake.prompts
     assert prompt.rms > 300
-    call, turns = await only_call(store.db.path)
+    call, turns = await only_call(store.path)
     assert (call.status, call.end_reason) == ("transferred", "sales")
     assert [t.text for t in turns] == ["Connecting you to sales."]
