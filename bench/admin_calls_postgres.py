@@ -16,24 +16,50 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import admin_calls  # noqa: E402
 from bench.admin_calls import _measure  # noqa: E402
 from callwright.store.db import Database  # noqa: E402
 from tests.pg_server import PgServer, find_bin_dir  # noqa: E402
 
+_FILL = admin_calls.fill
+
+
+async def fill_then_index(db: Database, calls: int, seed: int = 7) -> dict[str, Any]:
+    """:func:`bench.admin_calls.fill`, with the calls' indexes built after the rows rather than
+    kept up to date row by row (ten times faster to load; the pages read the same indexes)."""
+    indexes = await db.fetch_all(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'calls'"
+        " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+    )
+    for row in indexes:
+        await db.execute(f'DROP INDEX "{row["indexname"]}"')
+    info = await _FILL(db, calls, seed)
+    began = time.perf_counter()
+    for row in indexes:
+        await db.execute(row["indexdef"])
+    await db.execute("ANALYZE")
+    info["index_s"] = round(time.perf_counter() - began, 1)
+    print(f"indexed in {info['index_s']} s", flush=True)
+    return info
+
 
 async def measure(calls: int, requests: int, url: str) -> dict[str, Any]:
     db = await Database.open(url)
+    original = admin_calls.fill
+    admin_calls.fill = fill_then_index  # what _measure calls to load the store
     try:
         figures = await _measure(db, calls, requests)
         size = int(await db.fetch_value("SELECT pg_database_size(current_database())"))
         version = str(await db.fetch_value("SHOW server_version"))
     finally:
+        admin_calls.fill = original
         await db.close()
     figures.update(engine="postgresql", server_version=version, store_bytes=size,
                    store_mb=round(size / 1e6, 1), bytes_per_call=round(size / max(1, calls)))
