@@ -15,9 +15,9 @@ reached their high-water marks, before it levelled off. With this trimmer and tw
 
 :class:`FreedMemoryTrimmer` calls ``malloc_trim(0)`` after native objects were freed, at most
 once per ``min_interval_s`` (it walks every heap: 2-14 ms measured after freeing 10 recognizers
-in a 700 MB process). The
-call goes through ``ctypes``, which lets go of the GIL during it; call it from a worker thread, as
-the recognizer pool does. On a C library without ``malloc_trim`` (musl, macOS) it does nothing.
+in a 700 MB process). The call goes through ``ctypes``, which lets go of the GIL during it; call
+it from a worker thread, as the recognizer pool does. On a C library without ``malloc_trim``
+(musl, macOS) it does nothing.
 """
 
 from __future__ import annotations
