@@ -31,6 +31,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("first_use", []),
     ("purge", []),
     ("lifecycle", []),
+    ("freeswitch_calls", []),
 ]
 
 
