@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -289,17 +290,16 @@ class CallService:
         fixed flow prompts, so that no call is the first to use them and the first words (and
         every scripted reply) need no TTS during the call."""
         listed = await assistants.list_all()
-        server_rate = media_format_for(self.settings.media.format).sample_rate
-        uses = [EngineUse(None, None, server_rate, self.settings.calls.unknown_number_voice,
-                          name="calls to unknown numbers")]
+        uses = [EngineUse(None, None, rate, self.settings.calls.unknown_number_voice,
+                          name="calls to unknown numbers")
+                for rate in self._sample_rates(None)]
         for assistant in listed:
-            rate = self._sample_rate(assistant)
             voice = voice_for(assistant.language, assistant.tts)
-            uses.append(EngineUse(assistant.stt, assistant.tts, rate, voice, name=assistant.name))
+            uses.extend(EngineUse(assistant.stt, assistant.tts, rate, voice, name=assistant.name)
+                        for rate in self._sample_rates(assistant.media))
         await warm_engines(self.speech, uses, streams=self.warm_streams)
         for assistant in listed:
             await self._prewarm_llm_client(assistant)
-            rate = self._sample_rate(assistant)
             texts = [assistant.greeting] if assistant.greeting else []
             flow = await assistants.latest_flow(assistant.id)
             if flow is not None:
@@ -308,13 +308,18 @@ class CallService:
             voice = voice_for(assistant.language, assistant.tts)
             try:
                 tts = await self.speech.tts_for(assistant.tts)
-                await tts.prewarm(texts, rate, voice)
+                for rate in self._sample_rates(assistant.media):
+                    await tts.prewarm(texts, rate, voice)
             except (SpeechError, ConfigError) as exc:
                 log.warning("could not prepare the prompts of %s: %s", assistant.name, exc)
 
-    def _sample_rate(self, assistant: Assistant) -> int:
-        choice = media_choice(self.settings.media, assistant.media)
-        return media_format_for(choice.format).sample_rate
+    def _sample_rates(self, overrides: Mapping[str, Any] | None) -> list[int]:
+        """The sample rates of calls with these media overrides (an assistant's ``media``; None:
+        the server's) on the PBXs served: one per distinct rate, each PBX having its own media
+        settings."""
+        rates = {media_format_for(media_choice(pbx.media, overrides).format).sample_rate
+                 for pbx in self.settings.pbxes}
+        return sorted(rates)
 
     async def _prewarm_llm_client(self, assistant: Assistant) -> None:
         """Build the LLM client an LLM assistant's calls use (one per org key; built on first use

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import ari_app.service as service_module
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
 from ari_app.demo_caller import converse, synthesize_phrases
 from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
 from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
+from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import VoskModelCache
+from callwright.speech.warmup import EngineUse, warm_engines
 from callwright.store.calls import Call, CallRepository
 from callwright.store.db import Database
 from callwright.store.job_leases import JobLeaseRepository
-from callwright.store.seed import seed_demo
+from callwright.store.seed import DEMO_ASSISTANT_NAME, seed_demo
 from tests.ari_app.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -176,3 +180,40 @@ async def test_two_nodes_on_one_store_and_one_goes_silent(
     finally:
         await node_b.stop()
         await node_a.stop()
+
+
+async def test_engines_are_warmed_at_the_rate_of_every_pbx(
+    tmp_path: Path, vosk_models: VoskModelCache, make_sim: MakeSim,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    narrow, wide = await make_sim(), await make_sim()
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[server]\nnode_id = "node-1"\n\n'
+        f'[[pbx]]\nname = "narrow"\nurl = "{narrow.ari_url}"\npassword = "{PASSWORD}"\n'
+        f'[pbx.media]\nrtp_port_min = 45600\nrtp_port_max = 45798\n\n'
+        f'[[pbx]]\nname = "wide"\nurl = "{wide.ari_url}"\npassword = "{PASSWORD}"\n'
+        f'[pbx.media]\ntransport = "websocket"\nformat = "slin16"\n', encoding="utf-8")
+    settings = load_config(config, env={
+        "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path),
+        "CALLWRIGHT_STORE_PATH": str(tmp_path / "callwright.db"),
+        "CALLWRIGHT_SERVER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+    })
+    await seed(settings.store.path)
+    seen: list[tuple[str, int]] = []
+    async def watched(speech: SpeechEngines, uses: Sequence[EngineUse], *, streams: int) -> Any:
+        seen.extend((use.name, use.sample_rate) for use in uses)
+        return await warm_engines(speech, uses, streams=streams)
+
+    monkeypatch.setattr(service_module, "warm_engines", watched)
+    service = CallService(settings, vosk_models=vosk_models, warm_streams=1)
+    await service.start()
+    try:
+        # Calls from the narrowband PBX are at 8 kHz, from the wideband one at 16 kHz: both
+        # warmed before the first call, for unknown numbers and for the demo assistant alike.
+        assert sorted(seen) == sorted([("calls to unknown numbers", 8000),
+                                       ("calls to unknown numbers", 16000),
+                                       (DEMO_ASSISTANT_NAME, 8000),
+                                       (DEMO_ASSISTANT_NAME, 16000)])
+    finally:
+        await service.stop()
