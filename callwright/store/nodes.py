@@ -73,12 +73,13 @@ class NodeRepository:
         ]
 
     async def lost(self, seen_before: str) -> list[str]:
-        """The nodes with calls in progress that were last seen before ``seen_before`` (or
-        never registered): calls nobody serves any more."""
+        """The nodes with calls in progress that were last seen before ``seen_before``: calls
+        nobody serves any more. Calls of a node that never wrote a heartbeat (an adapter that
+        does not run one) are not counted: nothing says whether that node is alive."""
         rows = await self._db.fetch_all(
-            "SELECT DISTINCT c.node_id FROM calls c LEFT JOIN call_nodes n"
+            "SELECT DISTINCT c.node_id FROM calls c JOIN call_nodes n"
             " ON n.node_id = c.node_id WHERE c.status = 'in_progress' AND c.node_id != ''"
-            " AND (n.node_id IS NULL OR n.seen_at < ?) ORDER BY c.node_id",
+            " AND n.seen_at < ? ORDER BY c.node_id",
             (seen_before,),
         )
         return [str(r["node_id"]) for r in rows]

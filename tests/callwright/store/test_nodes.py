@@ -83,8 +83,9 @@ async def test_lost_nodes_are_those_not_seen_with_calls_in_progress(make_db: Mak
     assert await nodes.beat("node-b")
     assert not await nodes.beat("nobody")
     cutoff = shift_iso(clock["now"], ms=-30_000)
-    # node-a is silent with a call, node-c silent with none, 'ghost' never registered.
-    assert await nodes.lost(cutoff) == ["ghost", "node-a"]
+    # node-a is silent with a call, node-c silent with none; 'ghost' never wrote a heartbeat
+    # (an adapter without one), so nothing says it is gone: its call is left alone.
+    assert await nodes.lost(cutoff) == ["node-a"]
     listed = {n.node_id: n for n in await nodes.list_nodes()}
     assert listed["node-b"].pbxes == ("pbx-2", "pbx-3")
     assert listed["node-b"].seen_at == clock["now"]
