@@ -80,7 +80,7 @@ class FreeswitchService:
     async def start(self) -> None:
         settings = self.settings
         self.db = await Database.open(settings.store.path)
-        closed = await close_abandoned_calls(self.db)
+        closed = await close_abandoned_calls(self.db, node_id=settings.node_id)  # not others
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
         await asyncio.to_thread(import_native_modules)
