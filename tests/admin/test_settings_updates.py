@@ -33,6 +33,8 @@ SETTINGS_ROUTES = {
     "/credentials/{credential_id}/replace": "required",
     "/assistants/{assistant_id}/flow": "required",
     "/webhooks/{endpoint_id}": "partial",
+    # An assistant's answering-machine settings: a key not sent keeps its stored value.
+    "/assistants/{assistant_id}/outbound": "partial",
 }
 # POST routes with a body that only create new things (nothing existing can be half-changed).
 CREATE_ROUTES = {
@@ -58,6 +60,12 @@ CREATE_ROUTES = {
     "/restrictions",
     "/restrictions/lift",  # removes a caller's restriction whole
     "/models/download",  # starts a model's download (its one key required)
+    "/assistants/{assistant_id}/prompts",  # adds a recorded prompt
+    "/calls",  # queues a new outbound call
+    "/campaigns",  # creates a campaign
+    "/pbx/hangup",  # hangs up one channel on the PBX; nothing stored is changed
+    # A stored call's restriction: created, or the kinds sent added (as /restrictions).
+    "/calls/{uid}/restrict",
 }
 
 
