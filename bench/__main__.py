@@ -32,6 +32,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("purge", []),
     ("lifecycle", []),
     ("freeswitch_calls", []),
+    ("campaign", []),
 ]
 
 
