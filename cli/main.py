@@ -59,6 +59,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     setup_logging("warning" if settings.server.log_level == "info" else settings.server.log_level,
                   settings.server.log_format)
+    if getattr(args, "pbx", "asterisk") == "freeswitch":
+        from fs_app.demo import run_freeswitch_demo  # one call, as `callwright freeswitch-demo`
+
+        return asyncio.run(run_freeswitch_demo(settings))
     from ari_app.demo import run_demo
 
     return asyncio.run(run_demo(settings, once=args.once, admin=not args.no_admin))
@@ -143,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--once", action="store_true", help="exit after one call")
     p.add_argument("--no-admin", action="store_true", help="do not start the admin web app")
+    p.add_argument("--pbx", choices=("asterisk", "freeswitch"), default="asterisk",
+                   help="asterisk (default): the PBX simulator or [ari] url; freeswitch: one call"
+                   " through the FreeSWITCH simulator (socket app and mod_audio_fork), then exit")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("pbx-sim", help="run the PBX simulator (a fake Asterisk 22) alone")

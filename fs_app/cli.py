@@ -1,5 +1,5 @@
 """``callwright serve-freeswitch`` and ``callwright freeswitch-demo`` (added to the ``callwright``
-command by :mod:`cli.main`)."""
+command by :mod:`cli.main`; ``freeswitch-demo`` is ``callwright demo --once --pbx freeswitch``)."""
 
 from __future__ import annotations
 
@@ -49,5 +49,6 @@ def add_freeswitch_parser(sub: Any) -> None:
                        " mod_audio_fork; see docs/freeswitch.md)")
     p.set_defaults(func=cmd_serve_freeswitch)
     p = sub.add_parser("freeswitch-demo",
-                       help="one demo call through the FreeSWITCH simulator, then exit")
+                       help="one demo call through the FreeSWITCH simulator, then exit (the same"
+                       " as `callwright demo --once --pbx freeswitch`)")
     p.set_defaults(func=cmd_freeswitch_demo)
