@@ -9,7 +9,8 @@ composition root (:class:`~ari_app.service.CallService`).
   hourly), ``webhook-deliveries`` (the post-call events' delivery worker, so one node sends each
   delivery; a delivery queued on another node is sent at the holder's next look at the outbox,
   within its ``idle_s``) and ``lost-nodes`` (:class:`~callwright.cluster.heartbeat.LostNodeSweep`:
-  a node silent for ``node_lost_s`` has its calls in progress closed).
+  a node silent for ``node_lost_s`` has its calls in progress closed, and their ``call.ended``
+  queued ``node_lost_s`` later unless the node came back and picked its caller up).
 
 A single node takes every lock at once, so it runs as before.
 """
@@ -17,7 +18,7 @@ A single node takes every lock at once, so it runs as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from callwright.cluster.heartbeat import LOST_NODES_JOB, LostNodeSweep, NodeHeartbeat
@@ -47,6 +48,7 @@ class NodeJobs:
         deliveries: Body | None,
         node_lost_s: float,
         retention_interval_s: float = RETENTION_INTERVAL_S,
+        call_ended: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.node_id = node_id
         self.heartbeat = NodeHeartbeat(NodeRepository(db), node_id, pbxes,
@@ -61,7 +63,10 @@ class NodeJobs:
         def retention() -> Coroutine[Any, Any, None]:
             return RetentionJob(db).run_forever(retention_interval_s)
 
-        sweep = LostNodeSweep(db, lost_after_s=node_lost_s, sweep_s=check_s)
+        #: The lost-nodes job's body (its calls' call.ended: ``call_ended``, the post-call events').
+        self.sweep = LostNodeSweep(db, lost_after_s=node_lost_s, sweep_s=check_s,
+                                   call_ended=call_ended)
+        sweep = self.sweep
         bodies: list[tuple[str, Body]] = [(RETENTION_JOB, retention),
                                           (LOST_NODES_JOB, sweep.run_forever)]
         if deliveries is not None:

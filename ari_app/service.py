@@ -188,6 +188,7 @@ class CallService:
             self.db, self.node_id, [pbx.name for pbx in settings.pbxes],
             deliveries=self.post_call.worker.run_forever,
             node_lost_s=settings.server.node_lost_s,
+            call_ended=self.post_call.events.call_ended,  # of the calls of nodes found lost
         )
         await self.node_jobs.start()
         for pbx in settings.pbxes:

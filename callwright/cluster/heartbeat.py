@@ -8,6 +8,16 @@ seconds as ``failed``/``node_lost`` (:func:`~callwright.store.recovery.close_nod
 node comes back while its callers are still in its PBX, its recovery reopens and resumes their
 calls, by the same rules as after a restart (:mod:`ari_app.recovery`).
 
+**Their ``call.ended``.** The sweep closes the calls in the store, not through a call path's
+repository, so it queues their post-call events itself (``call_ended``: the composition root's
+:meth:`~callwright.webhooks.lifecycle.PostCallEvents.call_ended`; the outbox is in the store, so
+the node holding the ``webhook-deliveries`` job sends them). As after a restart, it waits first:
+a node that comes back while its caller is still in its PBX reopens the call, whose
+``call.ended`` then goes out when it really ends (an event's id is the same for one call, so
+queueing it now would swallow that later one). ``ended_after_s`` (``lost_after_s`` by default)
+after the close, each call still closed ``node_lost`` gets its ``call.ended``. The calls waiting
+are held by the sweeping node: if it dies too within that time, theirs are not sent.
+
 ``lost_after_s`` must be well above ``beat_s`` and above the longest stall a live node may have
 (a store locked for a while delays its beats): a node wrongly taken for lost has its calls
 closed under it (they go on, and their rows say ``node_lost``).
@@ -17,13 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
-from callwright.errors import CallwrightError
+from callwright.errors import CallwrightError, NotFound
+from callwright.store.calls import CallRepository
 from callwright.store.clock import shift_iso, utc_now_iso
 from callwright.store.db import Database
 from callwright.store.nodes import NodeRepository
-from callwright.store.recovery import close_node_calls
+from callwright.store.recovery import NODE_LOST, close_node_calls
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +86,61 @@ class NodeHeartbeat:
 
 
 class LostNodeSweep:
-    def __init__(self, db: Database, *, lost_after_s: float = LOST_AFTER_S,
-                 sweep_s: float = SWEEP_S) -> None:
+    def __init__(
+        self, db: Database, *, lost_after_s: float = LOST_AFTER_S, sweep_s: float = SWEEP_S,
+        call_ended: Callable[[int], Awaitable[None]] | None = None,
+        ended_after_s: float | None = None, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._nodes = NodeRepository(db)
+        self._calls = CallRepository(db)
         self.lost_after_s = lost_after_s
         self.sweep_s = sweep_s
+        self._call_ended = call_ended
+        self.ended_after_s = lost_after_s if ended_after_s is None else ended_after_s
+        self._clock = clock
+        #: Calls closed ``node_lost`` whose ``call.ended`` is not queued yet: id -> when it is due.
+        self._ending: dict[int, float] = {}
+
+    @property
+    def ending(self) -> list[int]:
+        """The calls closed ``node_lost`` whose ``call.ended`` waits (see the module docstring)."""
+        return list(self._ending)
 
     async def sweep_once(self) -> dict[str, int]:
-        """Close the calls of every lost node; {node: calls closed}."""
+        """Close the calls of every lost node, then queue the ``call.ended`` now due; {node:
+        calls closed}."""
         cutoff = shift_iso(utc_now_iso(), ms=-int(self.lost_after_s * 1000))
         closed: dict[str, int] = {}
         for node_id in await self._nodes.lost(cutoff):
-            closed[node_id] = await close_node_calls(self._db, node_id)
+            ids = await close_node_calls(self._db, node_id)
+            closed[node_id] = len(ids)
             log.warning("node %s not seen for %g s: closed its %d call(s) in progress",
-                        node_id, self.lost_after_s, closed[node_id])
+                        node_id, self.lost_after_s, len(ids))
+            if self._call_ended is not None:
+                due = self._clock() + self.ended_after_s
+                self._ending.update((call_id, due) for call_id in ids)
+        await self.send_due()
         return closed
+
+    async def send_due(self) -> list[int]:
+        """Queue the ``call.ended`` of each waiting call now due and still closed ``node_lost``
+        (not reopened by its node since); the ids queued."""
+        if self._call_ended is None:
+            return []
+        now = self._clock()
+        sent: list[int] = []
+        for call_id in [c for c, due in self._ending.items() if due <= now]:
+            try:
+                call = await self._calls.get(call_id)  # another store error: tried next sweep
+            except NotFound:
+                del self._ending[call_id]  # deleted since (retention, an erasure)
+                continue
+            del self._ending[call_id]
+            if (call.status, call.end_reason) == ("failed", NODE_LOST):
+                await self._call_ended(call_id)
+                sent.append(call_id)
+        return sent
 
     async def run_forever(self) -> None:
         while True:

@@ -40,12 +40,12 @@ async def close_abandoned_calls(
 
 async def close_node_calls(
     db: Database, node_id: str, now: Callable[[], str] = utc_now_iso
-) -> int:
+) -> list[int]:
     """Close the calls in progress of a lost node (another node's sweep, see
-    :mod:`callwright.cluster.heartbeat`) as failed with reason ``node_lost``; how many. If the
+    :mod:`callwright.cluster.heartbeat`) as failed with reason ``node_lost``; their ids. If the
     node comes back and finds a caller still in its PBX, it reopens the call (recovery)."""
-    return await close_calls_where(db, "status = 'in_progress' AND node_id = ?", (node_id,),
-                                   NODE_LOST, "lost_node_sweep", now)
+    return await close_calls_where_ids(db, "status = 'in_progress' AND node_id = ?", (node_id,),
+                                       NODE_LOST, "lost_node_sweep", now)
 
 
 async def close_calls_where(
@@ -54,6 +54,14 @@ async def close_calls_where(
 ) -> int:
     """Close the in-progress calls matching ``where`` as failed with ``reason``, each with an
     event of that kind, in one transaction; how many."""
+    return len(await close_calls_where_ids(db, where, params, reason, closed_by, now))
+
+
+async def close_calls_where_ids(
+    db: Database, where: str, params: tuple[str, ...], reason: str, closed_by: str,
+    now: Callable[[], str] = utc_now_iso,
+) -> list[int]:
+    """:func:`close_calls_where`, returning the ids of the calls closed."""
     ended_at = now()
     try:
         async with db.transaction() as conn:
@@ -74,4 +82,4 @@ async def close_calls_where(
                 )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot close calls ({reason}): {exc}") from exc
-    return len(rows)
+    return [int(row["id"]) for row in rows]

@@ -49,7 +49,7 @@ async def test_reopening_makes_the_call_the_reopening_nodes(make_db: MakeDb) -> 
     db = await make_db()
     a = CallRepository(db, origin=CallOrigin("node-a", "pbx-1"))
     call = await a.create_call(None, None, None, "100", "", "", "ch")
-    assert await close_node_calls(db, "node-a") == 1
+    assert await close_node_calls(db, "node-a") == [call.id]
     b = CallRepository(db, origin=CallOrigin("node-b", "pbx-1"))
     assert await b.reopen_call(call.id)
     again = await b.get(call.id)
