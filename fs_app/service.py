@@ -1,9 +1,13 @@
 """The FreeSWITCH call service's composition root (``callwright serve-freeswitch``).
 
-``FreeswitchService(settings).start()`` opens the store (closing calls a crash left in progress),
-imports the speech engines' native modules and loads the default model before taking a call,
-starts the pacer clock and mod_audio_fork's WebSocket server, then listens for the dialplan's
-``socket`` application: each connection is one call (:class:`FreeswitchCallSession`).
+``FreeswitchService(settings).start()`` opens the store ``[store]`` names (SQLite, or PostgreSQL
+shared with other call nodes), closes this node's calls a crash left in progress, registers the
+node and starts its heartbeat (``call_nodes``, every ``[server] node_lost_s`` / 6 seconds, as the
+ARI call service does: a node that stops beating is found lost by an ARI node's ``lost-nodes``
+job, which closes its calls ``node_lost``), imports the speech engines' native modules and loads
+the default model before taking a call, starts the pacer clock and mod_audio_fork's WebSocket
+server, then listens for the dialplan's ``socket`` application: each connection is one call
+(:class:`FreeswitchCallSession`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import aiohttp
 
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
+from callwright.cluster.heartbeat import NodeHeartbeat
 from callwright.config import Settings
 from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
@@ -37,7 +42,8 @@ from callwright.speech.warmup import (
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallOrigin, CallRepository
 from callwright.store.credentials import CredentialRepository
-from callwright.store.db import Database
+from callwright.store.db import Database, open_store
+from callwright.store.nodes import NodeRepository
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.queued_calls import QueuedCallRepository
@@ -66,6 +72,7 @@ class FreeswitchService:
         self.writes = WriteQueue()
         self.forks = ForkServer(fs.audio_host, fs.audio_port, fs.audio_url_host)
         self.db: Database | None = None
+        self.heartbeat: NodeHeartbeat | None = None
         self.services: FsServices | None = None
         self._http: aiohttp.ClientSession | None = None
         self.llm_clients: LlmClientFactory | None = None
@@ -79,10 +86,14 @@ class FreeswitchService:
 
     async def start(self) -> None:
         settings = self.settings
-        self.db = await Database.open(settings.store.path)
+        self.db = await open_store(settings.store)
         closed = await close_abandoned_calls(self.db, node_id=settings.node_id)  # not others
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
+        self.heartbeat = NodeHeartbeat(NodeRepository(self.db), settings.node_id,
+                                       [settings.freeswitch.name],
+                                       beat_s=settings.server.node_lost_s / 6)
+        await self.heartbeat.start()
         await asyncio.to_thread(import_native_modules)
         await self.speech.stt_for(None)  # the default model now, not on the first call
         self.clock.start()
@@ -175,6 +186,8 @@ class FreeswitchService:
         lost = await self.writes.close(STOP_WRITES_S)
         if lost:
             log.error("%d store write(s) lost: the store stayed locked at shutdown", lost)
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()  # its calls are closed: the node is marked stopped
         if self.db is not None:
             await self.db.close()
 

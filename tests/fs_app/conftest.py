@@ -19,7 +19,7 @@ from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.speech.protocols import TtsEngine
 from callwright.speech.vosk_stt import VoskModelCache
 from callwright.store.calls import Call, CallRepository
-from callwright.store.db import Database
+from callwright.store.db import open_store
 from callwright.store.seed import seed_demo
 from fs_app.service import FreeswitchService, with_ports
 from fs_app.simulator.server import FreeswitchSimulator, SimCall, socket_dialplan
@@ -74,7 +74,7 @@ async def make_fs_harness(
             **(env or {}),
         })
         settings = with_ports(settings, 0, 0)
-        db = await Database.open(settings.store.path)
+        db = await open_store(settings.store)  # CALLWRIGHT_STORE_URL in env: PostgreSQL
         try:
             await seed_demo(db, number=DEMO_NUMBER, language="ko", greeting="", flow=dict(flow),
                             record_calls=record_calls)
