@@ -233,6 +233,11 @@ class FreeswitchSettings:
     audio_url_host: str = ""
     #: The fork's rate both ways: 8000 or 16000 (16 kHz audio goes to the recogniser as is).
     sample_rate: int = _opt(8000, lo=8000, hi=16000)
+    #: FreeSWITCH's inbound Event Socket (event_socket.conf.xml listen-ip, listen-port,
+    #: password), for ``callwright doctor``; "" = not configured (no FreeSWITCH checks).
+    esl_host: str = ""
+    esl_port: int = _opt(8021, lo=1, hi=65535)
+    esl_password: str = "ClueCon"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """``callwright doctor [--json] [--timeout S]``: the checklist a telecom admin runs first.
 
 It loads the configuration, then checks ARI (reachable, credentials, the app, the modules the
-media transport needs, the media path itself, Asterisk's clock), the admin's certificate, the
-store, the speech models, the disk and the local clock. One line a check (ok, warn, FAIL, skip),
-a fix under each warning and failure; exit status 1 when anything failed. Every network step
-has a timeout (``--timeout``, 5 s by default), so it never hangs on a PBX that does not answer.
+media transport needs, the media path itself, Asterisk's clock), FreeSWITCH when ``[freeswitch]
+esl_host`` is set (Event Socket and password, modules, our listen addresses), the admin's
+certificate, the store, the speech models, the disk and the local clock. One line a check
+(ok, warn, FAIL, skip), a fix under each warning and failure; exit status 1 when anything failed.
+Every network step has a timeout (``--timeout``, 5 s by default), so it never hangs on a PBX
+that does not answer.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ async def run_doctor(
 ) -> Report:
     """Every check, in checklist order."""
     from ari_app.doctor import ari_checks, skipped_ari_checks  # the ARI adapter
+    from fs_app.doctor import freeswitch_checks  # the FreeSWITCH adapter
 
     wall_start, monotonic_start = time.time(), time.monotonic()
     report = Report()
@@ -78,6 +81,7 @@ async def run_doctor(
                 report.add(await ari_checks(settings, session, step_timeout_s=step_timeout_s,
                                             audio_timeout_s=min(audio_timeout_s,
                                                                 step_timeout_s)))
+        report.add(await freeswitch_checks(settings, step_timeout_s=step_timeout_s))
         report.add(admin_tls(settings))
         findings = await inspect_store(settings.store)
         report.add(findings.check)

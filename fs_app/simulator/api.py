@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fs_app.audio_fork import MIX_TYPES, RATES
 from fs_app.esl.message import url_encode
 from fs_app.simulator.fork import ForkOptions
+from fs_app.simulator.modules import show_modules
 from fs_app.simulator.originate import originate
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ async def run_api(sim: FreeswitchSimulator, line: str) -> str:
         if not rows:
             return '{"row_count": 0}\n'
         return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
+    if command == "show" and rest == "modules":
+        return show_modules(sim.modules)
     if command == "show" and rest == "channels":
         return f"\n{len(sim.channels)} total.\n"
     if command == "hupall":

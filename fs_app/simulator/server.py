@@ -22,6 +22,7 @@ from fs_app.simulator.channel import Channel, now_us
 from fs_app.simulator.esl_connection import EslConnection
 from fs_app.simulator.fork import Fork, ForkOptions
 from fs_app.simulator.leg import Leg
+from fs_app.simulator.modules import MODULE_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,12 @@ class SimCall:
 
 class FreeswitchSimulator:
     def __init__(self, *, dialplan: Dialplan, password: str = "ClueCon",
-                 host: str = "127.0.0.1", esl_port: int = 0) -> None:
+                 host: str = "127.0.0.1", esl_port: int = 0,
+                 modules: Iterable[tuple[str, str, str]] = MODULE_ROWS) -> None:
         self.dialplan = dialplan
         self.password = password
+        #: (type, name, ikey) rows ``api show modules`` lists (fs_app.simulator.modules).
+        self.modules = tuple(modules)
         self.host = host
         self._esl_port = esl_port
         self.core_uuid = str(uuidlib.uuid4())
