@@ -3,26 +3,34 @@ modules, the clock, and (in :mod:`ari_app.doctor_media`) the media path.
 
 Every request has a timeout (``step_timeout_s``), so the doctor never hangs on a PBX that does
 not answer; when ARI cannot be used at all, the checks that need it are reported as skipped.
+
+With a ``[[pbx]]`` list (issue 13) every entry is checked in turn through its own ARI and media
+settings (and its own TLS context when its ``ca_file``/``verify`` differ from ``[ari]``'s); each
+line is named by its PBX: its id ``<check>.<pbx name>`` (``ari.pbx-a``), its title and fix
+beginning with the name, the fix's ``[ari]``/``[media]`` settings said as the entry's.
 What the answers mean, and the fixes, are decided in :mod:`callwright.doctor`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import time
+from dataclasses import replace
 
 import aiohttp
 
 from ari_app.ari.rest import AriRestClient
 from ari_app.doctor_media import probe_media
-from callwright.config import Settings
+from callwright.config import PbxSettings, Settings
 from callwright.doctor import asterisk as verdicts
 from callwright.doctor.asterisk import AriProblem
 from callwright.doctor.clock import ASTERISK_ID, ASTERISK_TITLE, parse_ari_time, skew_verdict
 from callwright.doctor.media import MEDIA_ID, media_title
-from callwright.doctor.report import Check, skip, warn
-from callwright.errors import AriError, AriUnavailable, ProtocolError
+from callwright.doctor.report import Check, fail, skip, warn
+from callwright.errors import AriError, AriUnavailable, ConfigError, ProtocolError
+from callwright.tls import ari_client_context
 
 #: Half a millisecond: ARI timestamps have millisecond resolution.
 _TIMESTAMP_RESOLUTION_S = 0.0005
@@ -103,8 +111,54 @@ async def ari_checks(
     step_timeout_s: float = 5.0,
     audio_timeout_s: float = 3.0,
 ) -> list[Check]:
-    """Every check made through ARI, in checklist order. ``session`` carries the TLS context
-    for Asterisk (``[ari] ca_file``/``verify``)."""
+    """Every check made through ARI, in checklist order: of ``[ari]``, or of each ``[[pbx]]``
+    entry in turn (see the module docstring). ``session`` carries the TLS context for Asterisk
+    (``[ari] ca_file``/``verify``)."""
+    if not settings.pbx:
+        return await pbx_checks(settings, session, step_timeout_s=step_timeout_s,
+                                audio_timeout_s=audio_timeout_s)
+    checks: list[Check] = []
+    for pbx in settings.pbx:
+        one = replace(settings, ari=pbx.ari, media=pbx.media, pbx=())
+        if (pbx.ari.ca_file, pbx.ari.verify) == (settings.ari.ca_file, settings.ari.verify):
+            lines = await pbx_checks(one, session, step_timeout_s=step_timeout_s,
+                                     audio_timeout_s=audio_timeout_s)
+        else:
+            lines = await _own_tls_checks(one, step_timeout_s, audio_timeout_s)
+        checks.extend(named_by_pbx(line, pbx) for line in lines)
+    return checks
+
+
+async def _own_tls_checks(settings: Settings, step_timeout_s: float,
+                          audio_timeout_s: float) -> list[Check]:
+    """A PBX whose TLS settings are not ``[ari]``'s, through a session of its own."""
+    try:
+        context = await asyncio.to_thread(ari_client_context, settings.ari)
+    except ConfigError as exc:
+        return [fail(verdicts.ARI_ID, verdicts.ARI_TITLE, f"its TLS settings: {exc}",
+                     "correct ca_file (a readable PEM file of CA certificates) or verify"),
+                *_skipped(settings, "its TLS settings are wrong")]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as own:
+        return await pbx_checks(settings, own, step_timeout_s=step_timeout_s,
+                                audio_timeout_s=audio_timeout_s)
+
+
+def named_by_pbx(check: Check, pbx: PbxSettings) -> Check:
+    """``check`` of one ``[[pbx]]`` entry: its id, title and fix name the entry."""
+    entry = f'[[pbx]] "{pbx.name}"'
+    fix = check.fix.replace("[ari] ", f"{entry} ").replace("[media] ", f"{entry}'s media ")
+    return replace(check, id=f"{check.id}.{pbx.name}", title=f"{pbx.name}: {check.title}",
+                   fix=f"{pbx.name}: {fix}" if fix else "")
+
+
+async def pbx_checks(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    step_timeout_s: float = 5.0,
+    audio_timeout_s: float = 3.0,
+) -> list[Check]:
+    """The checks of one PBX: ``settings``' ``[ari]`` and ``[media]``."""
     ari = settings.ari
     if not ari.enabled:
         return [verdicts.ari_failure(AriProblem.NOT_CONFIGURED, ari, ""),
