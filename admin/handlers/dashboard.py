@@ -7,6 +7,7 @@ admin process holds no call state of its own and any number of them can serve th
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from admin.html import Html, h, join
 from admin.routing import Ctx, Route
 from admin.views import page, respond, table
 from callwright.accounts.roles import Permission
+from callwright.store.call_stats import CallStatsRepository
 from callwright.store.clock import utc_now_iso
 
 
@@ -23,7 +25,12 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
     today = utc_now_iso()[:10]
     calls = ctx.services.calls
     live = await calls.in_progress(ctx.org_id)
+    # today's calls: those stored plus those retention deleted (kept as anonymous totals, 0022)
+    tomorrow = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
     counts = await calls.status_counts_since(ctx.org_id, today)
+    deleted = await CallStatsRepository(ctx.services.db).deleted_by_status(
+        ctx.org_id, today, tomorrow)
+    counts = {k: counts.get(k, 0) + deleted.get(k, 0) for k in {*counts, *deleted}}
     failures = await calls.recent_failures(ctx.org_id, today)
     data: dict[str, Any] = {
         "in_progress": [c.to_json() for c in live],
@@ -60,7 +67,8 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
         '<section><h2>In progress <small class="hint">live</small></h2>'
         '<div id="live-calls" data-poll="/api/v1/dashboard">{live}</div></section>'
         "<section><h2>Failures today</h2>{failures}</section>"
-        '<p><a href="/calls?since={today}">All of today\'s calls →</a></p>',
+        '<p><a href="/calls?since={today}">All of today\'s calls →</a>'
+        ' · <a href="/stats">Call statistics by day →</a></p>',
         tiles=tiles,
         live=table(LIVE_HEADERS, [call_row(c, where=True) for c in live],
                    "No calls in progress."),

@@ -12,8 +12,10 @@ connection of the job's own rather than inside one of the writer's commits (see
 batches instead of inside them (see ``MERGE_PAGES``). Inside each batch's transaction its calls
 are read again, so a legal hold set since the read is still respected; recording files are
 deleted (in a worker thread) before the rows that reference them, and a file that cannot be
-deleted keeps its reference (and its call) for the next run. Each run appends one
-``retention.run`` audit entry per org (actor ``system``) with the counts.
+deleted keeps its reference (and its call) for the next run. Before a batch deletes calls or
+turns, the same transaction adds them to the anonymous daily statistics
+(:func:`callwright.store.call_stats.add_deleted`), so figures outlive their rows. Each run
+appends one ``retention.run`` audit entry per org (actor ``system``) with the counts.
 
 A call is held by its own legal hold (``calls.legal_hold``) or by a hold on its caller number in
 its org (``legal_holds``, :mod:`callwright.store.legal_holds`). ``run_once(dry_run=True)`` walks
@@ -51,6 +53,7 @@ from callwright.privacy.retention_rules import (
     scan_cutoff,
 )
 from callwright.store.audit import AuditRepo
+from callwright.store.call_stats import add_deleted
 from callwright.store.clock import format_iso, utc_now
 from callwright.store.db import Database
 from callwright.store.engine import Connection
@@ -369,6 +372,7 @@ class RetentionJob:
             turns = [i for i in decided.delete_transcripts if i in current]
             recordings = [i for i in decided.delete_recordings if i in gone or i in missing]
             deliveries = [i for i in decided.delete_deliveries if i in current]
+            await add_deleted(conn, calls, turns)  # the statistics outlive the rows (0022)
             if deliveries:  # before the turns, whose deletion takes every delivery with them
                 cursor = await conn.execute(
                     "DELETE FROM webhook_deliveries WHERE status != 'pending' AND call_id IN"
