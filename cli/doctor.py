@@ -75,6 +75,9 @@ async def run_doctor(
         report.add(tls_line)
         if context is None:
             report.add(skipped_ari_checks(settings, "the ARI TLS settings are wrong"))
+        elif not settings.ari.enabled and settings.freeswitch.esl_host:
+            # FreeSWITCH only: no Asterisk to reach, which is no failure.
+            report.add(skipped_ari_checks(settings, "ari.url is not set (FreeSWITCH only)"))
         else:
             connector = aiohttp.TCPConnector(ssl=context)
             async with aiohttp.ClientSession(connector=connector) as session:
@@ -120,7 +123,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def add_doctor_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "doctor", help="check the configuration, Asterisk (ARI, app, modules, media path, "
-        "clock), the store, the speech models and the disk; a fix for each failure")
+        "clock), FreeSWITCH ([freeswitch] esl_host: ESL, modules, listen addresses), the store, "
+        "the speech models and the disk; a fix for each failure")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"for each network step (default {DEFAULT_TIMEOUT_S:g})")

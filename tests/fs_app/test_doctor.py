@@ -162,6 +162,10 @@ async def test_run_doctor_checks_freeswitch_when_esl_host_is_set(
     lines = by_id(report.checks)
     for check_id in (ESL_ID, FS_MODULES_ID, SOCKET_ID, AUDIO_ID):
         assert lines[check_id].status is Status.OK, lines[check_id]
+    # FreeSWITCH only: the ARI lines are skipped, not failed, and nothing fails.
+    assert lines["ari"].status is Status.SKIP and "FreeSWITCH only" in lines["ari"].detail
+    assert not report.failed, [c for c in report.checks if c.status is Status.FAIL]
     without = await run_doctor(None, {k: v for k, v in env.items() if "ESL_HOST" not in k},
                                step_timeout_s=2.0, audio_timeout_s=1.0)
     assert not any(c.id.startswith("freeswitch") for c in without.checks)
+    assert by_id(without.checks)["ari"].status is Status.FAIL  # neither PBX set: as before
