@@ -75,8 +75,8 @@ async def run_doctor(
         report.add(tls_line)
         if context is None:
             report.add(skipped_ari_checks(settings, "the ARI TLS settings are wrong"))
-        elif not settings.ari.enabled and settings.freeswitch.esl_host:
-            # FreeSWITCH only: no Asterisk to reach, which is no failure.
+        elif not settings.pbxes and settings.freeswitch.esl_host:
+            # FreeSWITCH only (no [ari] url, no [[pbx]]): no Asterisk to reach, no failure.
             report.add(skipped_ari_checks(settings, "ari.url is not set (FreeSWITCH only)"))
         else:
             connector = aiohttp.TCPConnector(ssl=context)

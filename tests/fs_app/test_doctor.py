@@ -169,3 +169,31 @@ async def test_run_doctor_checks_freeswitch_when_esl_host_is_set(
                                step_timeout_s=2.0, audio_timeout_s=1.0)
     assert not any(c.id.startswith("freeswitch") for c in without.checks)
     assert by_id(without.checks)["ari"].status is Status.FAIL  # neither PBX set: as before
+
+
+async def test_asterisk_in_pbx_entries_is_still_checked_beside_freeswitch(
+    sim: FreeswitchSimulator, tmp_path: Path
+) -> None:
+    """[[pbx]] entries and no [ari] url: Asterisk is configured, so its lines are checked (here
+    nothing listens: FAIL), not skipped as on a FreeSWITCH-only node."""
+    config = tmp_path / "callwright.toml"
+    config.write_text(f"""
+[freeswitch]
+esl_host = "127.0.0.1"
+esl_port = {sim.esl_port}
+esl_password = "{PASSWORD}"
+socket_port = {free_port()}
+audio_port = {free_port()}
+
+[[pbx]]
+name = "pbx-a"
+url = "http://127.0.0.1:{free_port()}"
+password = "secret-a"
+""", encoding="utf-8")
+    env = {"CALLWRIGHT_STORE_PATH": str(tmp_path / "var" / "callwright.db"),
+           "CALLWRIGHT_RECORDINGS_DIR": str(tmp_path / "var" / "recordings"),
+           "CALLWRIGHT_SERVER_DATA_DIR": str(tmp_path / "var")}
+    report = await run_doctor(config, env, step_timeout_s=2.0, audio_timeout_s=1.0)
+    ari = [c for c in report.checks if c.id.startswith("ari") and c.id != "ari-tls"]
+    assert ari and ari[0].status is Status.FAIL, ari
+    assert by_id(report.checks)[ESL_ID].status is Status.OK
