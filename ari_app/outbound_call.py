@@ -17,6 +17,11 @@ first), and follows the channel's events (:class:`callwright.outbound.dial_resul
   once, then hang up; ``continue``: the normal conversation). Otherwise a :class:`CallSession`
   in outbound mode runs the call: the assistant speaks first, the greeting and the flow filled
   with the call's variables.
+
+The callee's restrictions (:func:`ari_app.call_privacy.caller_privacy`, under the number called)
+are looked up before the calls row is made and honoured as an inbound caller's: ``store`` keeps
+the number hashed on the row, ``record``/``transcribe``/``store`` act in the session, and
+``object`` (set since the call was queued: the do-not-call list) stops the call before dialing.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass, replace
 
 from ari_app.ami.status import PbxLiveStatus
 from ari_app.ari.events import AriEvent, ChannelDestroyed, Dial, StasisStart
+from ari_app.call_privacy import CallPrivacy, caller_privacy
 from ari_app.outbound_screening import ScreeningTransport
 from ari_app.outbound_start import OutboundStart
 from ari_app.services import SessionServices
@@ -102,6 +108,8 @@ class OutboundAttempt:
         self.result: DialResult | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._start: StasisStart | None = None
+        #: The callee's restrictions, looked up in :meth:`place`.
+        self._privacy: CallPrivacy | None = None
 
     # -- placing ---------------------------------------------------------------------------------
 
@@ -109,14 +117,26 @@ class OutboundAttempt:
         """Make the calls row and originate. Events may arrive before this returns."""
         svc, row = self._svc, self.row
         number = row.caller_id.rsplit("<", 1)[-1].rstrip(">").strip()
+        # The callee's restrictions, kept under their number as an inbound caller's are.
+        privacy = await caller_privacy(svc, row.org_id, row.to_number, "")
+        self._privacy = privacy
         self.call = await svc.calls.create_call(
             org_id=row.org_id, assistant_id=row.assistant_id, number_id=row.number_id,
-            dialed=row.to_number, caller_number=number, caller_name="",
+            dialed=privacy.stored_number, caller_number=number, caller_name="",
             channel_id=self.channel_id, direction="outbound",
         )
         await self._repo.attach_call(row.id, self.call.id)
-        await svc.calls.add_event(self.call.id, "originate", {
-            "endpoint": row.endpoint, "caller_id": row.caller_id, "outbound": row.uid})
+        detail: dict[str, str] = {"caller_id": row.caller_id, "outbound": row.uid}
+        if privacy.store:  # the endpoint names the callee's number
+            detail["endpoint"] = row.endpoint
+        await svc.calls.add_event(self.call.id, "originate", detail)
+        if privacy.kinds:
+            await svc.calls.add_event(self.call.id, "privacy_restriction",
+                                      {"kinds": sorted(privacy.kinds)})
+        if privacy.objected:  # objected since the call was queued: on the do-not-call list
+            self._tracker.on_error("on the do-not-call list", self._clock())
+            await self._unanswered()
+            return
         if self._options.via == "ami":
             await self._originate_by_ami()
             return
@@ -257,7 +277,7 @@ class OutboundAttempt:
         out = OutboundStart(
             call=self.call, assistant=assistant, variables=variables, dialog=dialog,
             screen=self._screen if self._options.amd == "audio" else None,
-            hang_up_on_machine=on_machine == "hangup",
+            hang_up_on_machine=on_machine == "hangup", privacy=self._privacy,
         )
         task = self._start_session(CallSession(self._svc, start, outbound=out))
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ari_app.call_privacy import CallPrivacy
 from callwright.dialog.actions import DialogEngine
 from callwright.errors import LlmError
 from callwright.media.transport import MediaTransport
@@ -20,8 +21,10 @@ Screen = Callable[[MediaTransport], Awaitable[bool]]
 @dataclass(frozen=True, slots=True)
 class OutboundStart:
     """The calls row made when dialing began, the assistant (its greeting filled with the
-    call's variables), the variables (the flow's first slots), how to build the dialog, and
-    the screening for answering machines when the dialplan does none."""
+    call's variables), the variables (the flow's first slots), how to build the dialog, the
+    screening for answering machines when the dialplan does none, and the callee's restrictions
+    (looked up when dialing began: the callee's number is the "caller number" they are kept
+    under), honoured as for an inbound caller: recording, consent notice, turns, storage."""
 
     call: Call
     assistant: Assistant
@@ -31,3 +34,5 @@ class OutboundStart:
     screen: Screen | None = None
     #: A machine is hung up on (on_machine = "hangup") rather than talked to.
     hang_up_on_machine: bool = False
+    #: The callee's restrictions (ari_app.call_privacy.caller_privacy); None: none looked up.
+    privacy: CallPrivacy | None = None

@@ -253,15 +253,24 @@ class CallSession:
         if privacy.objected:
             return await self._object(assistant)
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
-        assert self._leg is not None
+        dialog = await self._recorded(assistant, dialog, self.channel.caller.number, privacy)
+        return await self._converse(assistant.language, assistant, dialog)
+
+    async def _recorded(
+        self, assistant: Assistant, dialog: DialogEngine, caller_number: str,
+        privacy: CallPrivacy | None,
+    ) -> DialogEngine:
+        """Start the call's recording when the assistant records and ``privacy`` allows it; the
+        dialog then opens with the consent notice and hears the decline phrases."""
+        assert self.call is not None and self._leg is not None
         self._recording = await start_recording(
-            svc, self.call, assistant, self.channel.caller.number,
+            self._svc, self.call, assistant, caller_number,
             self._leg.transport.format.sample_rate, privacy,
         )
-        if self._recording is not None:
-            dialog = await with_consent(svc, assistant, dialog,
-                                        lambda: self._decline_recording("said"))
-        return await self._converse(assistant.language, assistant, dialog)
+        if self._recording is None:
+            return dialog
+        return await with_consent(self._svc, assistant, dialog,
+                                  lambda: self._decline_recording("said"))
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
         """The caller objected to processing: they hear so, unrecorded, and go back to the
@@ -305,9 +314,10 @@ class CallSession:
 
     async def _run_outbound(self, out: OutboundStart) -> CallOutcome:
         """An answered outbound call: its row exists and the channel is Up; the assistant
-        speaks first, with the call's variables as the first slots (see _converse)."""
+        speaks first, with the call's variables as the first slots (see _converse), recorded
+        and restricted (the callee's restrictions) as an inbound call."""
         svc = self._svc
-        self.call, self._assistant = out.call, out.assistant
+        self.call, self._assistant, self._privacy = out.call, out.assistant, out.privacy
         bind_call_uid(out.call.uid)
         svc.live.started(out.call.uid, out.call.id, out.call.dialed, out.call.dialed)
         await svc.calls.mark_answered(out.call.id)
@@ -323,6 +333,8 @@ class CallSession:
                 await self._hangup_caller()
                 return CallOutcome("completed", "machine")
         dialog = await out.dialog(self._llm_failed, machine)
+        # Recorded as an inbound call is (the callee's number is the restrictions' "caller").
+        dialog = await self._recorded(out.assistant, dialog, out.call.dialed, out.privacy)
         return await self._converse(out.assistant.language, out.assistant, dialog)
 
     async def _unknown_number(self, dialed: str) -> CallOutcome:
