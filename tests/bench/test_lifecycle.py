@@ -85,7 +85,8 @@ def test_one_tiny_cycle_of_each(tmp_path: Path) -> None:
 
 
 def test_the_bench_runs_the_service_with_the_units_malloc_settings(tmp_path: Path) -> None:
-    assert deployed_malloc_env() == {"MALLOC_ARENA_MAX": "2"}  # deploy/callwright.service
+    assert deployed_malloc_env() == {"MALLOC_ARENA_MAX": "2",  # deploy/callwright.service
+                                     "MALLOC_MMAP_THRESHOLD_": "65536"}
     unit = tmp_path / "x.service"
     unit.write_text("[Service]\nEnvironment=A=1 MALLOC_ARENA_MAX=4\n"
                     "Environment=MALLOC_TRIM_THRESHOLD_=65536\n# Environment=MALLOC_X=1\n")

@@ -25,10 +25,11 @@ def test_the_unit_drains_on_stop_and_restarts_after_a_crash() -> None:
     assert float(service["TimeoutStopSec"]) > needed
 
 
-def test_the_unit_limits_glibc_to_two_heaps() -> None:
+def test_the_unit_limits_glibc_to_two_heaps_and_maps_big_blocks_alone() -> None:
     unit = configparser.ConfigParser(interpolation=None, strict=True)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
     unit.read_string(UNIT.read_text())
     assignments = dict(a.partition("=")[::2] for a in unit["Service"]["Environment"].split())
     assert assignments["MALLOC_ARENA_MAX"] == "2"
+    assert assignments["MALLOC_MMAP_THRESHOLD_"] == "65536"
     assert assignments["CALLWRIGHT_CONFIG"] == "/etc/callwright/callwright.toml"
