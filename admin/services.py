@@ -13,6 +13,7 @@ from callwright.accounts.login import Authenticator
 from callwright.accounts.passwords import Passwords
 from callwright.accounts.ratelimit import LoginRateLimiter
 from callwright.accounts.second_factor import SecondFactor
+from callwright.accounts.security_alerts import SecurityAlerts
 from callwright.accounts.sessions import SessionManager
 from callwright.accounts.tokens import ApiTokens
 from callwright.accounts.totp import RecoveryCodes, TotpVerifier
@@ -32,6 +33,7 @@ from callwright.store.orgs import OrgRepository
 from callwright.store.retention import RetentionRepository
 from callwright.store.tokens import SessionRepo, TokenRepo
 from callwright.store.users import UserRepo
+from callwright.store.webhook_endpoints import EndpointRepository
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,10 @@ def build_services(
         totp=totp,
         second_factor=second_factor,
         limiter=limiter,
-        authenticator=Authenticator(users, passwords, limiter, sessions, second_factor, audit),
+        authenticator=Authenticator(
+            users, passwords, limiter, sessions, second_factor, audit,
+            SecurityAlerts(db, users, EndpointRepository(db, master_key), audit),
+        ),
         directory=Directory(users, passwords, sessions, audit, token_repo),
         invitations=Invitations(users, InvitationRepo(db), passwords, audit),
         # Exports wait here for their one-time download (default: beside the recordings).

@@ -21,6 +21,7 @@ from callwright.accounts.ratelimit import (
     password_check_keys,
 )
 from callwright.accounts.second_factor import SecondFactor
+from callwright.accounts.security_alerts import SecurityAlerts
 from callwright.accounts.sessions import SessionManager, StartedSession
 from callwright.errors import CallwrightError
 from callwright.store.tokens import SessionRow
@@ -69,8 +70,10 @@ class Authenticator:
         sessions: SessionManager,
         second_factor: SecondFactor,
         audit: AuditWriter,
+        alerts: SecurityAlerts | None = None,
     ) -> None:
         self._users = users
+        self._alerts = alerts
         self._passwords = passwords
         self._limiter = limiter
         self._sessions = sessions
@@ -87,6 +90,8 @@ class Authenticator:
             detail={"email": email[:200], "reason": why, "locked": lock is not None},
         )
         if lock is not None:
+            if self._alerts is not None and user_id is not None:
+                await self._alerts.locked_out(user_id, ip)
             return LoginOutcome(message=lock.message, locked=True)
         return LoginOutcome(message=WRONG_CODE if why == "code" else WRONG_CREDENTIALS)
 
@@ -112,6 +117,8 @@ class Authenticator:
             return LoginOutcome(session=session, needs_totp=True)
         await self._limiter.succeeded(login_keys(email, ip))
         session = await self._sessions.start(user_id=user.id, org_id=org_id, totp_ok=True, ip=ip)
+        if self._alerts is not None:
+            await self._alerts.signed_in(user.id, ip)
         await self._audit.record(
             Actor("user", user_id=user.id, ip=ip), "login.succeeded", org_id=org_id
         )
@@ -134,6 +141,8 @@ class Authenticator:
         session = await self._sessions.start(
             user_id=user.id, org_id=pending.org_id, totp_ok=True, ip=ip
         )
+        if self._alerts is not None:
+            await self._alerts.signed_in(user.id, ip)
         await self._audit.record(
             Actor("user", user_id=user.id, ip=ip),
             "login.succeeded",

@@ -23,7 +23,9 @@ from callwright.store.db import Database
 from callwright.store.engine import Row
 
 #: The events an endpoint may subscribe to.
-EVENT_TYPES = ("call.started", "call.ended", "message.taken", "recording.ready")
+EVENT_TYPES = (
+    "call.started", "call.ended", "message.taken", "recording.ready", "security.alert",
+)
 TARGETS = ("webhook", "slack")
 SECRET_PREFIX = "whsec_"
 _COLUMNS = (

@@ -16,6 +16,7 @@ _TITLES = {
     "call.ended": "Call ended",
     "message.taken": "New message",
     "recording.ready": "Recording ready",
+    "security.alert": "Security alert",
 }
 
 
@@ -36,6 +37,8 @@ def slack_message(event: Mapping[str, Any]) -> dict[str, Any]:
     """The Slack message for an event envelope (:mod:`callwright.webhooks.events`)."""
     kind = str(event.get("type", ""))
     data = event.get("data") or {}
+    if kind == "security.alert":
+        return _security_message(data)
     call = data.get("call") or {}
     caller_name = str(call.get("caller_name") or "").strip()
     number = str(call.get("caller_number") or "").strip() or "unknown number"
@@ -62,6 +65,25 @@ def slack_message(event: Mapping[str, Any]) -> dict[str, Any]:
         "text": _escape(text),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": title}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
+        ],
+    }
+
+
+def _security_message(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``security.alert``: what happened, the account and the address it came from."""
+    user = data.get("user") or {}
+    what = str(data.get("description") or data.get("kind") or "")
+    account = str(user.get("email") or "unknown account")
+    role = f" ({user['role']})" if user.get("role") else ""
+    lines = [f"*What:* {_escape(what)}", f"*Account:* {_escape(account + role)}",
+             f"*From:* {_escape(str(data.get('ip') or 'unknown address'))}"]
+    if data.get("detail"):
+        lines.append(f"*Detail:* {_escape(str(data['detail']))}")
+    return {
+        "text": _escape(f"Security alert: {what} ({account})"),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Security alert"}},
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
         ],
     }
