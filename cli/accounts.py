@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from callwright.accounts.audit import Actor, AuditWriter
 from callwright.accounts.directory import Directory, TeamError
+from callwright.accounts.own_data import export_audited
 from callwright.accounts.passwords import PasswordPolicyError, Passwords, check_policy
 from callwright.accounts.roles import Role
 from callwright.accounts.sessions import SessionManager
@@ -52,6 +54,13 @@ def add_user_parser(subparsers: Any) -> None:
         switch = user_sub.add_parser(verb, help=help_text)
         switch.add_argument("email")
         switch.set_defaults(func=cmd_user_switch, disabled=verb == "disable")
+    export = user_sub.add_parser(
+        "export", help="print an account's own data as JSON (account, memberships, sessions,"
+        " API tokens, its audit entries, its notes); audited")
+    export.add_argument("email")
+    export.add_argument("--output", "-o", metavar="FILE",
+                        help="write to FILE (created, not replaced) instead of standard output")
+    export.set_defaults(func=cmd_user_export)
 
     org = subparsers.add_parser("org", help="organisations")
     org_sub = org.add_subparsers(dest="org_command", required=True)
@@ -158,6 +167,37 @@ def cmd_user_switch(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(run())
+    except CallwrightError as exc:
+        print(f"callwright: {exc}", file=sys.stderr)
+    return 1
+
+
+def cmd_user_export(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    """``user export EMAIL [--output FILE]``: the account's own data as JSON, audited."""
+    out = stdout or sys.stdout
+
+    async def run() -> dict[str, Any]:
+        db = await Database.open(_db_path(args))
+        try:
+            user = await UserRepo(db).by_email(args.email)
+            if user is None:
+                raise TeamError(f"no account {args.email!r}")
+            return await export_audited(db, AuditWriter(AuditRepo(db)), Actor.cli(), user.id,
+                                        None)
+        finally:
+            await db.close()
+
+    try:
+        text = json.dumps(asyncio.run(run()), ensure_ascii=False, indent=1) + "\n"
+        if args.output:
+            with open(args.output, "x", encoding="utf-8") as file:
+                file.write(text)
+            print(f"wrote {args.email}'s data to {args.output}", file=sys.stderr)
+        else:
+            out.write(text)
+        return 0
+    except OSError as exc:
+        print(f"callwright: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
     except CallwrightError as exc:
         print(f"callwright: {exc}", file=sys.stderr)
     return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from admin.errors import UserError
@@ -10,6 +12,7 @@ from admin.routing import Ctx, Route, RouteHandler, client_ip
 from admin.views import done, field, form, page, text_input
 from callwright.accounts.directory import TeamError
 from callwright.accounts.login import PasswordNotConfirmed
+from callwright.accounts.own_data import export_audited
 from callwright.accounts.roles import Role
 from callwright.store.users import User
 
@@ -67,7 +70,10 @@ async def account(ctx: Ctx) -> web.StreamResponse:
         "<section><h2>You</h2><p>{email}</p><h3>Organisations</h3><ul>{orgs}</ul>{invited}"
         "</section>"
         '<section><h2>Two-step sign-in</h2><p>{totp} <a href="/account/security">Manage</a></p>'
-        "</section><section><h2>Password</h2>{pw}</section>",
+        "</section><section><h2>Password</h2>{pw}</section>"
+        '<section><h2>Your data</h2><p><a href="/account/export" download>Download your'
+        " account's data (JSON)</a>: account, organisations, sessions, your audit log entries"
+        " and notes.</p></section>",
         email=user.email,
         orgs=rows,
         invited=invited,
@@ -75,6 +81,18 @@ async def account(ctx: Ctx) -> web.StreamResponse:
         pw=password_form,
     )
     return page(ctx, "Account", body)
+
+
+async def export_account(ctx: Ctx) -> web.StreamResponse:
+    """The signed-in user's own data as a JSON download (:mod:`callwright.accounts.own_data`)."""
+    user = _user(ctx)
+    data = await export_audited(ctx.services.db, ctx.services.audit, ctx.actor, user.id,
+                                ctx.org_id)
+    return web.json_response(
+        data, dumps=lambda d: json.dumps(d, ensure_ascii=False, indent=1),
+        headers={"Content-Disposition": 'attachment; filename="callwright-account.json"',
+                 "Cache-Control": "no-store"},
+    )
 
 
 async def change_password(ctx: Ctx) -> web.StreamResponse:
@@ -261,6 +279,8 @@ def _route(method: str, path: str, handler: RouteHandler, summary: str) -> Route
 ROUTES = [
     _route("GET", "/account", account, "Your account"),
     _route("POST", "/account/password", change_password, "Change your password"),
+    Route("GET", "/account/export", export_account, None,
+          "Your own data (account, memberships, sessions, audit entries, notes) as JSON"),
     _route("GET", "/account/security", security, "Two-step sign-in settings"),
     _route("POST", "/account/security/begin", begin, "Start setting up TOTP"),
     _route("POST", "/account/security/confirm", confirm, "Confirm TOTP with a first code"),
