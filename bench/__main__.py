@@ -33,6 +33,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("lifecycle", []),
     ("freeswitch_calls", []),
     ("campaign", []),
+    ("two_nodes", []),
 ]
 
 
