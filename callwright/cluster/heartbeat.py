@@ -15,8 +15,9 @@ the node holding the ``webhook-deliveries`` job sends them). As after a restart,
 a node that comes back while its caller is still in its PBX reopens the call, whose
 ``call.ended`` then goes out when it really ends (an event's id is the same for one call, so
 queueing it now would swallow that later one). ``ended_after_s`` (``lost_after_s`` by default)
-after the close, each call still closed ``node_lost`` gets its ``call.ended``. The calls waiting
-are held by the sweeping node: if it dies too within that time, theirs are not sent.
+after the close, each call still closed ``node_lost`` gets its ``call.ended`` (a node coming back
+later and resuming it sends no second one for its real end). The calls waiting are held by the
+sweeping node: if it dies too within that time, theirs are not sent.
 
 ``lost_after_s`` must be well above ``beat_s`` and above the longest stall a live node may have
 (a store locked for a while delays its beats): a node wrongly taken for lost has its calls
