@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import io
 import wave
 from typing import Any
@@ -91,7 +90,7 @@ async def _upload(ctx: Ctx, data: dict[str, Any]) -> tuple[str, bytes]:
         try:
             return text(data, "filename", max_len=200) or "upload.wav", base64.b64decode(
                 encoded, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str with other than ASCII in it
             raise UserError("audio_base64 is not base64", field="file") from None
     raise UserError("Upload a WAV, MP3 or OGG file.", field="file")
 

@@ -35,6 +35,7 @@ async def test_upload_play_delete(make_admin: AdminFactory) -> None:
     assert wav.headers["Content-Type"] == "audio/wav" and len(await wav.read()) == 44 + 32000
     for body in ({"text": "x", "filename": "a.flac", "audio_base64": "AAAA"},
                  {"text": "x", "filename": "a.wav", "audio_base64": "not base64!"},
+                 {"text": "x", "filename": "a.wav", "audio_base64": "\x80"},  # not ASCII
                  {"text": "x", "filename": "a.wav", "audio_base64": "AAAA"},
                  {"text": " ", "filename": "a.wav",
                   "audio_base64": base64.b64encode(tone_wav()).decode()}):
