@@ -10,8 +10,9 @@ raised it to 765 MB; with ``malloc_trim(0)`` after each round it went back to 56
 time. In the call service (the lifecycle soak, 50 calls for 10 minutes) the resident size grew by
 about 56 MB over the first minutes, as the heaps (up to 16 on 2 cores, one per worker thread)
 reached their high-water marks, before it levelled off. With this trimmer and the glibc settings
-of deploy/callwright.service (two heaps, big blocks mapped alone) it ends 115 MB lower and is flat
-after the first minute (bench/results/lifecycle_soak.json).
+of deploy/callwright.service (two heaps, big blocks mapped alone) it stays about 110 MB lower and
+swings by ~15 MB with the recognizers in use (0.74 and 1.13 MB/min fitted after the first minute in
+two 10-minute soaks: bench/results/lifecycle_soak.json).
 
 :class:`FreedMemoryTrimmer` calls ``malloc_trim(0)`` after native objects were freed, at most
 once per ``min_interval_s`` (it walks every heap: 2-14 ms measured after freeing 10 recognizers
