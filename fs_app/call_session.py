@@ -25,8 +25,10 @@ from ari_app.call_privacy import CallPrivacy, PrivateTurnStore, objection_line
 from ari_app.call_setup import run_guarded
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
+from callwright.call.resume import JournalledCall
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
+from callwright.dialog.resume import ResumedDialog, recovery_line
 from callwright.errors import CallwrightError, MediaError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
@@ -46,6 +48,7 @@ from fs_app.esl.events import DisconnectNotice, EslEvent
 from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.hangup_causes import outcome_for_cause
+from fs_app.recovery import CALL_VAR, NODE_VAR, resumed_call, transfer_line
 from fs_app.services import FsServices
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,7 @@ class FreeswitchCallSession:
         self.uuid = data.get("Unique-ID", "")
         if not self.uuid:
             raise EslProtocolError("the connect reply names no channel (no Unique-ID)")
+        svc.held.add(self.uuid)
         dialed = data.get("Caller-Destination-Number", "")
         caller_number = data.get("Caller-Caller-ID-Number", "")
         caller_name = data.get("Caller-Caller-ID-Name", "")
@@ -110,6 +114,12 @@ class FreeswitchCallSession:
         privacy = await caller_privacy(svc.restrictions, number.org_id if number else None,
                                        caller_number, caller_name)
         self._privacy = privacy
+        if data.get("Answer-State") == "answered":  # a caller sent back to us by recovery
+            self._answered.set()
+        back = data.get(f"variable_{CALL_VAR}", "")
+        resumed = await resumed_call(svc, back, self.uuid) if back else None
+        if resumed is not None and assistant is not None:
+            return await self._resume(assistant, *resumed)
         self.call = await svc.calls.create_call(
             org_id=number.org_id if number else None,
             assistant_id=assistant.id if assistant else None,
@@ -118,6 +128,7 @@ class FreeswitchCallSession:
             channel_id=f"freeswitch/{self.uuid}", direction="inbound",
         )
         bind_call_uid(self.call.uid)
+        await self._mark_ours()
         svc.live.started(self.call.uid, self.call.id, dialed, caller_number)
         await svc.calls.add_event(self.call.id, "freeswitch_socket", {
             "uuid": self.uuid, "channel": data.get("Channel-Name", ""),
@@ -141,6 +152,32 @@ class FreeswitchCallSession:
         if self._recording is not None:
             dialog = await with_consent(svc, assistant, dialog, lambda: self._decline("said"))
         return await self._converse(assistant.language, assistant, dialog)
+
+    async def _mark_ours(self) -> None:
+        """The channel variables recovery finds our calls by (fs_app.recovery)."""
+        assert self.call is not None
+        for name, value in ((NODE_VAR, self._svc.settings.node_id), (CALL_VAR, self.call.uid)):
+            reply = await self.esl.api(f"uuid_setvar {self.uuid} {name} {value}")
+            if not reply.startswith("+OK"):
+                log.warning("call %s: uuid_setvar %s answered %s", self.uuid, name, reply.strip())
+
+    async def _resume(self, assistant: Assistant, call: Call, journal: JournalledCall,
+                      ) -> CallOutcome:
+        """A caller recovery sent back to us (fs_app.recovery): the row goes on, the caller
+        hears the "lost you" line and the conversation continues where the journal says."""
+        svc = self._svc
+        self.call = call
+        bind_call_uid(call.uid)
+        svc.live.started(call.uid, call.id, call.dialed, call.caller_number)
+        await svc.calls.add_event(call.id, "resumed", {"uuid": self.uuid,
+                                                       "turns": journal.last_seq})
+        if not self._answered.is_set():
+            await self._answer()
+        inner = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)
+        line = recovery_line(assistant.language, assistant.recovery_line)
+        return await self._converse(assistant.language, assistant,
+                                    ResumedDialog(inner, line, journal.point),
+                                    last_seq=journal.last_seq)
 
     async def _object(self, assistant: Assistant) -> CallOutcome:
         """The caller objected to processing: they hear so, then go to ``[calls]
@@ -189,7 +226,8 @@ class FreeswitchCallSession:
             raise MediaError(f"FreeSWITCH did not answer {self.uuid} in {ANSWER_TIMEOUT_S:.0f} s")
 
     async def _converse(self, language: str, assistant: Assistant | None,
-                        dialog: DialogEngine, *, hang_up: bool = True) -> CallOutcome:
+                        dialog: DialogEngine, *, hang_up: bool = True,
+                        last_seq: int = 0) -> CallOutcome:
         svc = self._svc
         assert self.call is not None
         media = self._media or CallMedia(
@@ -212,7 +250,8 @@ class FreeswitchCallSession:
             tts=await svc.speech.tts_for(assistant.tts if assistant is not None else None),
             fallback_tts=fallback, dialog=dialog, ctx=ctx,
             journal=KillAudioJournal(store, self.call.id, observer=svc.live.on_turn,
-                                     queue=svc.writes, on_barge_in=media.kill_audio),
+                                     queue=svc.writes, on_barge_in=media.kill_audio,
+                                     last_seq=last_seq),
             clock=svc.clock, settings=settings, transfer=self._transfer_to,
             recorder=self._recording.recorder if self._recording is not None else None,
             ringback_region=svc.settings.calls.ringback_region,
@@ -282,17 +321,12 @@ class FreeswitchCallSession:
         """A blind transfer: ``uuid_transfer <uuid> <extension> XML <context>``. ``target`` is
         ``context,extension[,priority]``, ``extension@context`` or an extension (in the
         channel's context). True when FreeSWITCH took it."""
-        context, extension = "", target.strip()
-        if "," in extension:
-            context, extension = (part.strip() for part in extension.split(",")[:2])
-        elif "@" in extension:
-            extension, context = (part.strip() for part in extension.split("@", 1))
-        if not extension or any(ch.isspace() for ch in extension + context):
+        line = transfer_line(self.uuid, target)
+        if line is None:
             log.error("call %s: transfer target %r unusable on FreeSWITCH", self.uuid, target)
             return False
         if self._media is not None:
             await self._media.stop_fork()
-        line = f"uuid_transfer {self.uuid} {extension}" + (f" XML {context}" if context else "")
         self._transferred = True
         try:
             reply = await self.esl.api(line)
@@ -351,6 +385,7 @@ class FreeswitchCallSession:
 
     async def _let_go(self) -> None:
         """After the call: wait for FreeSWITCH's last events (bounded), close the socket."""
+        self._svc.held.discard(self.uuid)
         if self._media is not None:
             await self._media.close()
         if self.esl.open and (self._we_hung_up or self._caller_gone.is_set()):

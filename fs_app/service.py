@@ -26,7 +26,7 @@ from callwright.cluster.heartbeat import NodeHeartbeat
 from callwright.config import Settings
 from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
-from callwright.errors import ConfigError, MediaError, SpeechError
+from callwright.errors import CallwrightError, ConfigError, MediaError, SpeechError
 from callwright.media.pacer import PacerClock
 from callwright.privacy.keyring import Keyring
 from callwright.privacy.restrictions import CallerRestrictionRepository
@@ -50,7 +50,9 @@ from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
 from fs_app.call_session import FreeswitchCallSession
+from fs_app.esl_client import EslClient, close_quietly
 from fs_app.fork_media import ForkServer
+from fs_app.recovery import Recovered, recover_channels
 from fs_app.services import FsServices
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,12 @@ class FreeswitchService:
         self.llm_clients: LlmClientFactory | None = None
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        #: The inbound ESL client (``[freeswitch] esl_host`` set): recovery at each login.
+        self.esl: EslClient | None = None
+        self._esl_task: asyncio.Task[None] | None = None
+        self._sweeps: set[asyncio.Task[None]] = set()
+        #: What each recovery sweep did, in order.
+        self.recovered: list[Recovered] = []
 
     @property
     def socket_port(self) -> int:
@@ -130,6 +138,26 @@ class FreeswitchService:
                              f"{fs.socket_host}:{fs.socket_port}: {exc}") from exc
         log.info("waiting for FreeSWITCH on %s:%d (socket app), audio on %s:%d",
                  fs.socket_host, self.socket_port, fs.audio_host, self.forks.port)
+        if fs.esl_host:
+            self.esl = EslClient(fs.esl_host, fs.esl_port, fs.esl_password,
+                                 on_connected=self._sweep)
+            self._esl_task = asyncio.get_running_loop().create_task(self.esl.run())
+
+    def _sweep(self) -> None:
+        """At each login to FreeSWITCH's inbound ESL: our callers still alive there
+        (fs_app.recovery), those our sessions hold left alone."""
+        async def sweep() -> None:
+            assert self.esl is not None and self.services is not None
+            try:
+                done = await recover_channels(self.services, self.esl.api,
+                                              held=self.services.held)
+            except CallwrightError as exc:
+                log.error("FreeSWITCH recovery sweep failed: %s", exc)
+                return
+            self.recovered.extend(done)
+        task = asyncio.get_running_loop().create_task(sweep())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.services is not None
@@ -170,6 +198,11 @@ class FreeswitchService:
         """Stop taking calls, end the calls in progress (their rows closed), release the rest."""
         if self._server is not None:
             self._server.close()
+        if self.esl is not None:
+            await close_quietly(self.esl, self._esl_task)
+        for task in list(self._sweeps):
+            task.cancel()
+        await asyncio.gather(*self._sweeps, return_exceptions=True)
         for task in list(self._sessions):
             task.cancel()
         await asyncio.gather(*self._sessions, return_exceptions=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callwright.call.assistant_runtime import AssistantRuntime
@@ -39,3 +39,5 @@ class FsServices:
     keyring: Keyring
     #: The store writes of every call, in order, retried while the store is locked.
     writes: WriteQueue | None = None
+    #: The channels our sessions hold now (recovery leaves them alone).
+    held: set[str] = field(default_factory=set)

@@ -62,7 +62,7 @@ async def run_api(sim: FreeswitchSimulator, line: str) -> str:
         return "vm"
     if command == "show" and rest in ("channels as json", "calls as json"):
         rows = [{"uuid": c.uuid, "name": c.name, "state": c.state, "cid_num": c.caller_id_number,
-                 "dest": c.destination} for c in sim.channels.values()]
+                 "dest": c.destination, "context": c.context} for c in sim.channels.values()]
         if not rows:
             return '{"row_count": 0}\n'
         return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"

@@ -10,7 +10,7 @@ import pytest
 
 from ari_app.demo import DEMO_NUMBER
 from fs_app.esl.events import encode_plain_event
-from fs_app.esl.message import encode_message, reply, url_encode
+from fs_app.esl.message import api_response, encode_message, reply, url_encode
 from tests.fs_app.conftest import MakeFsHarness
 
 pytestmark = pytest.mark.slow
@@ -52,6 +52,9 @@ async def handshake(fs: FakeSwitch) -> None:
     fs.writer.write(reply("+OK Events Enabled"))
     await fs.expect("linger")
     fs.writer.write(reply("+OK will linger"))
+    for _ in range(2):  # callwright_node and callwright_call_uid (fs_app.recovery)
+        await fs.expect("api uuid_setvar")
+        fs.writer.write(api_response("+OK\n"))
     await fs.expect("sendmsg")
 
 
