@@ -33,6 +33,7 @@ from callwright.errors import CallwrightError, MediaError
 from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
+from fs_app.bridged_transfer import bridge, endpoint_of, kill_quietly, ring
 from fs_app.call_media import SILENCE, CallMedia, KillAudioJournal
 from fs_app.call_privacy import caller_privacy
 from fs_app.call_recording import (
@@ -320,7 +321,11 @@ class FreeswitchCallSession:
     async def _transfer_to(self, target: str) -> bool:
         """A blind transfer: ``uuid_transfer <uuid> <extension> XML <context>``. ``target`` is
         ``context,extension[,priority]``, ``extension@context`` or an extension (in the
-        channel's context). True when FreeSWITCH took it."""
+        channel's context). True when FreeSWITCH took it. An endpoint (``Tech/resource``) is a
+        bridged transfer (fs_app.bridged_transfer)."""
+        endpoint = endpoint_of(target)
+        if endpoint is not None:
+            return await self._bridge_to(endpoint, target)
         line = transfer_line(self.uuid, target)
         if line is None:
             log.error("call %s: transfer target %r unusable on FreeSWITCH", self.uuid, target)
@@ -340,6 +345,33 @@ class FreeswitchCallSession:
         self._transferred = False
         log.warning("call %s: uuid_transfer refused: %s", self.uuid, reply.strip())
         return False
+
+    async def _bridge_to(self, endpoint: str, target: str) -> bool:
+        """Ring ``endpoint``; bridged once it answers (True), else the caller stays (False)."""
+        svc, esl, call = self._svc, self._svc.esl, self.call
+        assert call is not None
+        if esl is None or not esl.connected:
+            await self._note("bridge_failed", {"target": target, "why": "no inbound ESL"})
+            return False
+        rang = await ring(esl, endpoint, ring_s=svc.settings.calls.transfer_ring_s,
+                          call_uid=call.uid, caller_number=call.caller_number)
+        if not rang.failure and not self._call_is_up():  # the caller left while it rang
+            await kill_quietly(esl, rang.target_uuid)
+            return False
+        if rang.failure:
+            await self._note("bridge_failed", {"target": target, "why": rang.failure})
+            return False
+        self._transferred = True  # bridged, the caller leaves our socket
+        done = await bridge(esl, self.uuid, rang.target_uuid)
+        if not done.bridged:
+            self._transferred = False
+            await self._note("bridge_failed", {"target": target, "why": done.failure})
+            return False
+        if self._media is not None:
+            await self._media.stop_fork()
+        await self._note("transferred", {"target": target, "how": "uuid_bridge",
+                                         "target_uuid": done.target_uuid})
+        return True
 
     async def _hang_up(self) -> None:
         """End the call from our side: ``uuid_kill`` (not a queued sendmsg hangup)."""

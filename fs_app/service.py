@@ -141,6 +141,7 @@ class FreeswitchService:
         if fs.esl_host:
             self.esl = EslClient(fs.esl_host, fs.esl_port, fs.esl_password,
                                  on_connected=self._sweep)
+            self.services.esl = self.esl
             self._esl_task = asyncio.get_running_loop().create_task(self.esl.run())
 
     def _sweep(self) -> None:

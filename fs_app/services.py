@@ -18,6 +18,7 @@ from callwright.store.calls import CallRepository
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.write_queue import WriteQueue
+from fs_app.esl_client import EslClient
 from fs_app.fork_media import ForkServer
 
 
@@ -41,3 +42,5 @@ class FsServices:
     writes: WriteQueue | None = None
     #: The channels our sessions hold now (recovery leaves them alone).
     held: set[str] = field(default_factory=set)
+    #: FreeSWITCH's inbound ESL (``[freeswitch] esl_host``): bridged transfers and recovery.
+    esl: EslClient | None = None

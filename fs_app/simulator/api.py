@@ -25,6 +25,7 @@ UNKNOWN_UUID = {
     "uuid_send_dtmf": "-ERR Cannot locate session!\n",
     "uuid_record": "-ERR Cannot locate session!\n",
     "uuid_answer": "-ERROR\n", "uuid_audio_fork": "-ERR Operation Failed\n",
+    "uuid_bridge": "-ERR Invalid uuid\n",  # not recorded: an error all the same
 }
 #: Usage replies for too few arguments (``uuid_kill`` with none, and so on).
 USAGE = {
@@ -120,6 +121,12 @@ async def uuid_command(sim: FreeswitchSimulator, command: str, args: list[str], 
     if command == "uuid_park":
         sim.transfer(channel, "park")
         return "+OK\n"
+    if command == "uuid_bridge":  # not in the recorded facts: see FreeswitchSimulator.bridge
+        other = sim.channels.get(args[1]) if len(args) > 1 else None
+        if other is None or not other.alive or other is channel:
+            return "-ERR Invalid uuid\n"
+        sim.bridge(channel, other)
+        return f"+OK {other.uuid}\n"
     if command == "uuid_dump":
         data = [("Event-Name", "CHANNEL_DATA"), *sim.core_headers("mod_commands.c"),
                 *channel.headers()]

@@ -27,6 +27,10 @@ QueuedApp = tuple[str, str, Callable[[], None] | None]
 WAKE: QueuedApp = ("", "", None)
 #: Dialplan applications the simulator knows; any other is "invalid" (the channel is hung up
 #: DESTINATION_OUT_OF_ORDER, as observed for ``sendmsg`` execute of an unknown app).
+#: Where ``uuid_bridge`` sends a channel (FreeswitchSimulator.bridge: not recorded): it waits
+#: there, bridged, until one side hangs up.
+BRIDGED = "\x00bridged"
+BRIDGED_ACTIONS = (("park", ""),)
 KNOWN_APPS = frozenset({"answer", "playback", "hangup", "set", "park", "socket", "sleep",
                         "transfer", "ring_ready", "pre_answer", "log"})
 
@@ -64,7 +68,8 @@ class Leg:
         extension = channel.destination
         try:
             while channel.alive:
-                actions = self.sim.dialplan.get(extension)
+                actions = BRIDGED_ACTIONS if extension == BRIDGED \
+                    else self.sim.dialplan.get(extension)
                 if actions is None:
                     self.sim.hang_up(channel, "NO_ROUTE_DESTINATION", peer_cause=None)
                     break

@@ -49,6 +49,8 @@ async def originate(sim: FreeswitchSimulator, spec: str) -> str:
         a_uuid=variables.get("origination_uuid"),
     )
     a, b = call.a.channel, call.b.channel
+    # the {name=value} list becomes channel variables of the originated (A) leg
+    a.variables.update({k: v for k, v in variables.items() if k != "originate_timeout"})
     timeout = float(variables.get("originate_timeout", DEFAULT_TIMEOUT_S))
     deadline = asyncio.get_running_loop().time() + timeout
     while b.alive and b.answer_state != "answered":

@@ -21,7 +21,7 @@ from fs_app.simulator.api import run_api
 from fs_app.simulator.channel import Channel, now_us
 from fs_app.simulator.esl_connection import EslConnection
 from fs_app.simulator.fork import Fork, ForkOptions
-from fs_app.simulator.leg import Leg
+from fs_app.simulator.leg import BRIDGED, Leg
 from fs_app.simulator.modules import MODULE_ROWS
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class FreeswitchSimulator:
         self.channels: dict[str, Channel] = {}
         self.legs: dict[str, Leg] = {}
         self.calls: list[SimCall] = []
+        #: Channels joined by ``uuid_bridge``, each way (see :meth:`bridge`).
+        self.bridges: dict[str, str] = {}
         self.forks: dict[str, dict[str, Fork]] = {}
         self.connections: set[EslConnection] = set()
         self._sequence = 1000
@@ -244,6 +246,17 @@ class FreeswitchSimulator:
         if leg is not None:
             leg.transfer(extension)
 
+    def bridge(self, channel: Channel, other: Channel) -> None:
+        """``uuid_bridge``: **not in the recorded facts** (no bridge was recorded). Modelled on
+        what FreeSWITCH documents: each channel leaves what it was running (a socket app is left
+        behind, as a transfer leaves it), a ``CHANNEL_BRIDGE`` event, and when one hangs up the
+        other follows with NORMAL_CLEARING. No audio flows between them here."""
+        self.bridges[channel.uuid], self.bridges[other.uuid] = other.uuid, channel.uuid
+        for each in (channel, other):
+            self.transfer(each, BRIDGED)
+        self.fire("CHANNEL_BRIDGE", channel, [("Bridge-A-Unique-ID", channel.uuid),
+                                              ("Bridge-B-Unique-ID", other.uuid)])
+
     def broadcast(self, channel: Channel, target: str) -> None:
         leg = self.legs.get(channel.uuid)
         if leg is not None:
@@ -276,6 +289,10 @@ class FreeswitchSimulator:
             leg.wake()
         for fork in self.forks.pop(channel.uuid, {}).values():
             self.keep(asyncio.get_running_loop().create_task(fork.stop()))
+        partner = self.channels.get(self.bridges.pop(channel.uuid, ""))
+        if partner is not None and partner.alive:
+            self.bridges.pop(partner.uuid, None)
+            self.keep(asyncio.get_running_loop().create_task(self._follow(partner)))
         peer = channel.peer
         if peer is not None and peer.alive:
             follow = peer_cause or "NORMAL_CLEARING"
@@ -289,6 +306,10 @@ class FreeswitchSimulator:
             if call is not None:
                 call.caller.close()
                 self.keep(asyncio.get_running_loop().create_task(self.torn_down(call.a)))
+
+    async def _follow(self, channel: Channel) -> None:
+        await asyncio.sleep(0.02)
+        self.hang_up(channel, "NORMAL_CLEARING")
 
     async def torn_down(self, leg: Leg) -> None:
         """The end of a leg's life: states, HANGUP_COMPLETE, the socket's notice, DESTROY."""
