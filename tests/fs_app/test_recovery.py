@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from fs_app.recovery import (
     recovery_action,
     transfer_line,
 )
-from fs_app.simulator.server import SimCall
+from fs_app.simulator.server import FreeswitchSimulator, SimCall, socket_dialplan
 from tests.fs_app.conftest import FsHarness, MakeFsHarness
 
 FACTS = Path(__file__).parents[1] / "freeswitch110" / "freeswitch-facts"
@@ -63,11 +64,13 @@ def test_the_action_follows_the_assistant_and_a_bridge_wins() -> None:
     assert transfer_line("u", "") is None and transfer_line("u", "a b,c") is None
 
 
-async def left_over_call(h: FsHarness, *, bridged_to: str = "") -> tuple[SimCall, Call]:
+async def left_over_call(h: FsHarness, *, bridged_to: str = "",
+                         sim: FreeswitchSimulator | None = None) -> tuple[SimCall, Call]:
     """A caller of ours still in FreeSWITCH after our crash: answered and parked, carrying our
     variables, its row closed by the start-up sweep (failed/server_restart)."""
     assert h.service.services is not None
-    call = h.sim.place_call("park", SimulatedCaller(), number="+821099998888", name="Left")
+    sim = sim or h.sim
+    call = sim.place_call("park", SimulatedCaller(), number="+821099998888", name="Left")
     uuid = call.b.channel.uuid
     async with asyncio.timeout(3):
         while call.b.channel.answer_state != "answered":  # noqa: ASYNC110 (simulator state)
@@ -86,7 +89,7 @@ async def left_over_call(h: FsHarness, *, bridged_to: str = "") -> tuple[SimCall
     for name, value in ((NODE_VAR, h.settings.node_id), (CALL_VAR, row.uid),
                         (BRIDGED_VAR, bridged_to)):
         if value:
-            assert await h.sim.api(f"uuid_setvar {uuid} {name} {value}") == "+OK\n"
+            assert await sim.api(f"uuid_setvar {uuid} {name} {value}") == "+OK\n"
     return call, row
 
 
@@ -177,3 +180,36 @@ async def test_resume_brings_the_caller_back_with_the_lost_you_line(
     assert turns[1].text.startswith(recovery_line("ko"))
     kinds = [e.kind for e in await h.calls.events(row.id)]
     assert kinds.index("recovered") < kinds.index("resumed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_service_sweeps_when_it_reaches_freeswitch(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    """serve-freeswitch with [freeswitch] esl_host: the inbound client keeps trying until the
+    switch answers, and each login runs the recovery sweep."""
+    port = free_port()
+    h = await make_fs_harness(env={"CALLWRIGHT_FREESWITCH_ESL_HOST": "127.0.0.1",
+                                   "CALLWRIGHT_FREESWITCH_ESL_PORT": str(port)})
+    await set_on_recovery(h, "hangup")
+    assert h.service.esl is not None and not h.service.esl.connected  # nothing there yet
+    switch = FreeswitchSimulator(dialplan=socket_dialplan("127.0.0.1", h.service.socket_port),
+                                 esl_port=port, password="not-yet")  # logins refused for now
+    await switch.start()
+    try:
+        gone, row = await left_over_call(h, sim=switch)
+        assert not h.service.recovered
+        switch.password = h.settings.freeswitch.esl_password  # the next attempt gets in
+        await h.service.esl.wait_connected(10)
+        async with asyncio.timeout(5):
+            while not h.service.recovered:  # noqa: ASYNC110 (the service's record)
+                await asyncio.sleep(0.05)
+        assert [(r.action, r.call_uid) for r in h.service.recovered] == [("hangup", row.uid)]
+        await asyncio.wait_for(gone.ended.wait(), 3)
+    finally:
+        await switch.stop()
