@@ -333,7 +333,8 @@ class FreeswitchCallSession:
         if self._media is not None:
             await self._media.stop_fork()
         self._transferred = True
-        try:
+        try:  # the caller will not be ours any more: recovery must leave them alone
+            await self.esl.api(f"uuid_setvar {self.uuid} {NODE_VAR}")
             reply = await self.esl.api(line)
         except EslProtocolError as exc:
             reply = f"-ERR {exc}"
@@ -344,6 +345,8 @@ class FreeswitchCallSession:
             return True
         self._transferred = False
         log.warning("call %s: uuid_transfer refused: %s", self.uuid, reply.strip())
+        if self.call is not None and self.esl.open:
+            await self._mark_ours()
         return False
 
     async def _bridge_to(self, endpoint: str, target: str) -> bool:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from callwright.call.resume import JournalledCall, resume_point
 from callwright.store.calls import Call
+from callwright.store.recovery import END_REASON, NODE_LOST
 from fs_app.services import FsServices
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ async def recover_one(svc: FsServices, api: Api, channel: OurChannel) -> Recover
         log.warning("FreeSWITCH channel %s names call %s, which is not in the store: left alone",
                     channel.uuid, channel.call_uid)
         return Recovered(channel.uuid, channel.call_uid, "none")
+    if not abandoned(call):  # ended by its session (transferred, ...): the caller is not ours
+        return Recovered(channel.uuid, call.uid, "none", f"{call.status}/{call.end_reason}")
     found = await svc.numbers.find_inbound(call.dialed)
     assistant = found[1] if found is not None else None
     action = recovery_action(assistant.on_recovery if assistant else None,
@@ -179,6 +182,13 @@ async def recover_one(svc: FsServices, api: Api, channel: OurChannel) -> Recover
     await api(f"uuid_kill {channel.uuid}")
     await calls.close_call(call.id, "failed", "server_restart: hung up at recovery")
     return Recovered(channel.uuid, call.uid, "hangup")
+
+
+def abandoned(call: Call) -> bool:
+    """A row its session did not close: still in progress, or closed by a restart's sweep or
+    another node finding this one lost."""
+    return call.status == "in_progress" or (
+        call.status == "failed" and call.end_reason in (END_REASON, NODE_LOST))
 
 
 async def resumed_call(svc: FsServices, call_uid: str,

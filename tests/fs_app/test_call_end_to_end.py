@@ -167,6 +167,7 @@ async def test_a_transfer_is_a_uuid_transfer_and_the_call_row_says_so(
     await asyncio.sleep(0.3)
     assert call.b.channel.alive and call.b.channel.destination == "desk"
     assert call.b.parked  # the desk extension has the caller now
+    assert "callwright_node" not in call.b.channel.variables  # not ours: recovery leaves it
     assert caller.heard_segments()  # the line before the transfer was heard
     await caller.hangup()
     await asyncio.wait_for(call.ended.wait(), 5)

@@ -151,6 +151,22 @@ async def test_hangup_and_dialplan_actions(make_fs_harness: MakeFsHarness) -> No
     assert moved.b.channel.alive  # with the dialplan now (the fallback extension)
 
 
+async def test_a_caller_whose_row_its_session_closed_is_not_ours(
+    make_fs_harness: MakeFsHarness,
+) -> None:
+    """A caller handed on (the row closed transferred) who still carries our variables (the
+    unset failed) is left alone: resume would pull them back from the desk."""
+    h = await make_fs_harness()
+    kept, kept_row = await left_over_call(h)
+    await h.calls.reopen_call(kept_row.id)
+    await h.calls.close_call(kept_row.id, "transferred", "to_desk")
+    assert await sweep(h) == [f"none:{kept_row.uid}"]
+    row = await h.calls.get(kept_row.id)
+    assert (row.status, row.end_reason) == ("transferred", "to_desk")
+    assert kept.b.channel.alive and kept.b.channel.destination == "park"
+    assert "recovered" not in [e.kind for e in await h.calls.events(row.id)]
+
+
 async def test_a_bridged_caller_stays_with_the_target(make_fs_harness: MakeFsHarness) -> None:
     h = await make_fs_harness()
     kept, kept_row = await left_over_call(h, bridged_to="0000-target")
