@@ -165,6 +165,7 @@ async def recover_one(svc: FsServices, api: Api, channel: OurChannel) -> Recover
         line = transfer_line(channel.uuid, f"{channel.context},{call.dialed}")
         reply = await api(line) if line else "-ERR no number to send the caller back to"
         if reply.startswith("+OK"):
+            svc.held.add(channel.uuid)  # on its way back to a session: no second sweep takes it
             return Recovered(channel.uuid, call.uid, action)  # the new session closes the row
         log.warning("call %s: could not be sent back to us (%s): handed to the dialplan",
                     call.uid, reply.strip())

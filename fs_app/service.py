@@ -84,6 +84,7 @@ class FreeswitchService:
         self.esl: EslClient | None = None
         self._esl_task: asyncio.Task[None] | None = None
         self._sweeps: set[asyncio.Task[None]] = set()
+        self._sweeping = asyncio.Lock()  # one sweep at a time (logins can follow quickly)
         #: What each recovery sweep did, in order.
         self.recovered: list[Recovered] = []
 
@@ -150,8 +151,9 @@ class FreeswitchService:
         async def sweep() -> None:
             assert self.esl is not None and self.services is not None
             try:
-                done = await recover_channels(self.services, self.esl.api,
-                                              held=self.services.held)
+                async with self._sweeping:
+                    done = await recover_channels(self.services, self.esl.api,
+                                                  held=self.services.held)
             except CallwrightError as exc:
                 log.error("FreeSWITCH recovery sweep failed: %s", exc)
                 return
