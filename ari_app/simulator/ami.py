@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ari_app.simulator.context import SimContext
+from ari_app.simulator.events import format_timestamp
 from ari_app.simulator.far_end import DEFAULT_ORIGINATE_TIMEOUT_S
 from ari_app.simulator.originate import (
     EndpointError,
@@ -236,7 +237,21 @@ class AmiSession:
         uptime = str(int(time.time() - self.server.started))
         self.event([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", uptime),
                     ("LastReload", uptime), ("Status", "Fully Booted")])
+        self.event(self._successful_auth())
         return True
+
+    def _successful_auth(self) -> list[tuple[str, str]]:
+        """The security event manager.c raises after a login (``UsingPassword: 0``: plain
+        ``Secret``, as recorded); EventTV and SessionTV are both the login time."""
+        now = format_timestamp(time.time())
+        local = self.writer.get_extra_info("sockname") or ("127.0.0.1", self.server.port)
+        remote = self.writer.get_extra_info("peername") or ("127.0.0.1", 0)
+        return [("Event", "SuccessfulAuth"), ("Privilege", "security,all"), ("EventTV", now),
+                ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
+                ("AccountID", self.server.username), ("SessionID", f"{id(self):#x}"),
+                ("LocalAddress", f"IPV4/TCP/{local[0]}/{local[1]}"),
+                ("RemoteAddress", f"IPV4/TCP/{remote[0]}/{remote[1]}"),
+                ("UsingPassword", "0"), ("SessionTV", now)]
 
     async def _ping(self, fields: dict[str, str], action_id: str | None) -> None:
         self.respond(action_id, "Success", [("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")])

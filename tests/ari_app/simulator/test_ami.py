@@ -5,6 +5,7 @@ OriginateResponse, Hangup, Logoff."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +15,7 @@ from tests.ari_app.simulator.ami_helpers import OPENED, RawAmi, fields, keys, re
 from tests.ari_app.simulator.conftest import AppFactory, SimFactory
 
 LIVE = recorded("ami-live-status.txt")
+STREAM = recorded("ami-event-stream.txt")
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +42,15 @@ async def logged_in(port: int, events: str = "on") -> RawAmi:
         booted = await ami.read()
         assert keys(booted) == keys(first(recorded("ami-setup-two-calls.txt"),
                                           "Event: FullyBooted"))
+        auth = await ami.read()
+        recorded_auth = first(STREAM, "Event: SuccessfulAuth")
+        assert keys(auth) == keys(recorded_auth)
+        fixed = ("Privilege", "Severity", "Service", "EventVersion", "UsingPassword")
+        assert {k: fields(auth)[k] for k in fixed} == {k: fields(recorded_auth)[k] for k in fixed}
+        assert fields(auth)["AccountID"] == "callwright"
+        assert fields(auth)["LocalAddress"] == f"IPV4/TCP/127.0.0.1/{port}"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000",
+                            fields(auth)["EventTV"])
     return ami
 
 
