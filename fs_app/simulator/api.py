@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from fs_app import audio_stream as stream_protocol
 from fs_app.audio_fork import MIX_TYPES, RATES
 from fs_app.esl.message import url_encode
 from fs_app.simulator.fork import ForkOptions
@@ -25,6 +26,7 @@ UNKNOWN_UUID = {
     "uuid_send_dtmf": "-ERR Cannot locate session!\n",
     "uuid_record": "-ERR Cannot locate session!\n",
     "uuid_answer": "-ERROR\n", "uuid_audio_fork": "-ERR Operation Failed\n",
+    "uuid_audio_stream": "-ERR Operation Failed\n",
     "uuid_bridge": "-ERR Invalid uuid\n",  # not recorded: an error all the same
 }
 #: Usage replies for too few arguments (``uuid_kill`` with none, and so on).
@@ -133,7 +135,46 @@ async def uuid_command(sim: FreeswitchSimulator, command: str, args: list[str], 
         return "".join(f"{k}: {url_encode(v)}\n" for k, v in data)
     if command == "uuid_record":
         return "+OK Success\n"
+    if command == "uuid_audio_stream":
+        return await audio_stream_command(sim, args, rest)
     return await audio_fork_command(sim, args)
+
+
+async def audio_stream_command(sim: FreeswitchSimulator, args: list[str], rest: str) -> str:
+    """``uuid_audio_stream <uuid> start <url> <mix> <8k|16k> [metadata]|stop [text]|send_text
+    <text>|pause|resume`` (audio-stream-s1/s3): metadata is the rest of the line, text is cut at
+    its first space (by the stream, as the module does)."""
+    uuid, action = args[0], args[1] if len(args) > 1 else ""
+    tail = rest.split(" ", 2)[2] if len(args) > 2 else ""
+    stream = sim.streams.get(uuid)
+    if action == "start":
+        words = tail.split(" ", 3)
+        if len(words) < 3:
+            return OPERATION_FAILED
+        if words[1] not in stream_protocol.MIX_TYPES:
+            return stream_protocol.BAD_MIX
+        if words[1] != "mono" or words[2] not in stream_protocol.RATES:
+            return OPERATION_FAILED  # mixed/stereo not modelled (fs_app.simulator.stream)
+        if stream is not None and not stream.closed:
+            return OPERATION_FAILED
+        sim.start_stream(uuid, words[0], stream_protocol.RATES[words[2]],
+                         words[3] if len(words) > 3 else None)
+        return stream_protocol.OK
+    if stream is None:
+        return OPERATION_FAILED
+    if action == "stop":
+        del sim.streams[uuid]
+        await stream.stop(tail or None)
+        return stream_protocol.OK
+    if stream.closed:
+        return OPERATION_FAILED
+    if action == "send_text" and tail:
+        stream.send_text(tail)
+    elif action in ("pause", "resume"):
+        stream.paused = action == "pause"
+    else:
+        return OPERATION_FAILED
+    return stream_protocol.OK
 
 
 async def audio_fork_command(sim: FreeswitchSimulator, args: list[str]) -> str:

@@ -23,6 +23,7 @@ from fs_app.simulator.esl_connection import EslConnection
 from fs_app.simulator.fork import Fork, ForkOptions
 from fs_app.simulator.leg import BRIDGED, Leg
 from fs_app.simulator.modules import MODULE_ROWS
+from fs_app.simulator.stream import AudioStream
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class FreeswitchSimulator:
         #: Channels joined by ``uuid_bridge``, each way (see :meth:`bridge`).
         self.bridges: dict[str, str] = {}
         self.forks: dict[str, dict[str, Fork]] = {}
+        self.streams: dict[str, AudioStream] = {}
         self.connections: set[EslConnection] = set()
         self._sequence = 1000
         self._server: asyncio.Server | None = None
@@ -289,6 +291,9 @@ class FreeswitchSimulator:
             leg.wake()
         for fork in self.forks.pop(channel.uuid, {}).values():
             self.keep(asyncio.get_running_loop().create_task(fork.stop()))
+        stream = self.streams.pop(channel.uuid, None)
+        if stream is not None:
+            self.keep(asyncio.get_running_loop().create_task(stream.stop()))
         partner = self.channels.get(self.bridges.pop(channel.uuid, ""))
         if partner is not None and partner.alive:
             self.bridges.pop(partner.uuid, None)
@@ -352,6 +357,17 @@ class FreeswitchSimulator:
                                                ("Media-Bug-Target", "N/A")])
         fork.start()
 
+    # -- mod_audio_stream ----------------------------------------------------------------------
+    def start_stream(self, uuid: str, url: str, rate: int, metadata: str | None) -> None:
+        channel = self.channels[uuid]
+
+        def fire(name: str, body: str) -> None:
+            self.fire("CUSTOM", channel, body=body, subclass=f"mod_audio_stream::{name}")
+
+        stream = AudioStream(uuid, url, rate, metadata, channel.rate, fire)
+        self.streams[uuid] = stream
+        stream.start()
+
     # -- media: one tick every 20 ms for every call --------------------------------------------
     async def _media_clock(self) -> None:
         next_at = time.monotonic()
@@ -373,6 +389,9 @@ class FreeswitchSimulator:
         forks = list(self.forks.get(b.channel.uuid, {}).values())
         for fork in forks:
             fork.read_frame(heard.ljust(frame_bytes, b"\0")[:frame_bytes])
+        stream = self.streams.get(b.channel.uuid)
+        if stream is not None:
+            stream.read_frame(heard.ljust(frame_bytes, b"\0")[:frame_bytes])
         source = b.playing
         if source is None:
             return  # a parked channel writes nothing: the caller hears nothing
