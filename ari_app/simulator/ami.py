@@ -4,6 +4,7 @@ Asterisk 22.10.1 (tests/asterisk22/asterisk-facts/outbound-ami/ami-*.txt, ami-li
 * The banner ``Asterisk Call Manager/11.0.0`` on connect; messages are ``Key: Value`` lines
   (CRLF) ending with an empty line; a response's ``ActionID`` is its second line, and absent when
   the action had none; list events carry it too.
+* Every session with events on gets every call's events (ami_events.py).
 * ``Login`` (``Events: on`` -> ``FullyBooted`` and ``SuccessfulAuth``; ``off`` -> no events on
   that connection ever); a wrong secret -> ``Authentication failed`` and the connection is closed
   (manager.c); any other action before logging in -> ``Permission denied``. ``Logoff`` ->
@@ -15,7 +16,9 @@ Asterisk 22.10.1 (tests/asterisk22/asterisk-facts/outbound-ami/ami-*.txt, ami-li
   ``Originate`` on the simulated PBX: ``Async: true`` -> ``Originate successfully queued`` then
   the ``OriginateResponse`` event (``Reason`` 4 answered, 5 busy, 8 congestion, 3 no answer,
   0 no channel; on failure ``Channel`` is the dial string as given and ``Uniqueid: <unknown>``)
-  with the ``DialEnd``/``Hangup`` events recorded for busy and congestion; without ``Async`` a
+  placed where the call's event stream (:mod:`ari_app.simulator.ami_events`: Newchannel,
+  Newexten, VarSet, LocalBridge, DialBegin/DialEnd, Newstate, hang-up events...) learns the
+  outcome, as recorded; without ``Async`` a
   failure is ``Originate failed``; no ``Channel`` -> ``Channel not specified``.
   ``Application: Stasis`` / ``Data: app,args`` sends the answered channel into that ARI app.
 * An unknown action -> ``Invalid/unknown command: X. Use Action: ListCommands to show available
@@ -29,10 +32,10 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from ari_app.simulator.ami_events import AmiEventStream, channel_fields
 from ari_app.simulator.context import SimContext
 from ari_app.simulator.events import format_timestamp
 from ari_app.simulator.far_end import DEFAULT_ORIGINATE_TIMEOUT_S
@@ -42,13 +45,13 @@ from ari_app.simulator.originate import (
     originate,
     parse_endpoint,
 )
-from ari_app.simulator.state import CAUSE_TEXT, Channel
+from ari_app.simulator.state import Channel
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 Fields = Sequence[tuple[str, str]]
-STATE_CODES = {"Down": 0, "Rsrvd": 1, "OffHook": 2, "Dialing": 3, "Ring": 4, "Ringing": 5,
-               "Up": 6, "Busy": 7}
 REASONS = {"answer": 4, "busy": 5, "congestion": 8, "no_answer": 3, "invalid": 0}
+#: OriginateResponse Reason for a final Dial status.
+DIAL_REASONS = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3}
 
 
 def encode(fields: Fields) -> bytes:
@@ -122,12 +125,20 @@ class AmiServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[AmiSession] = set()
         self.started = time.time()
+        #: The call events of the PBX (ami_events.py), to every session with events on.
+        self.stream = AmiEventStream(ctx.pbx, self.broadcast)
+
+    def broadcast(self, fields: Fields) -> None:
+        for session in list(self._sessions):
+            session.event(fields)
 
     async def start(self) -> None:
+        self.stream.attach()
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.stream.detach()
         for session in list(self._sessions):
             session.close()
         if self._server is not None:
@@ -172,11 +183,6 @@ class AmiSession:
         if action_id is not None:
             head.append(("ActionID", action_id))
         self.send([*head, *rest])
-
-    def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
         self.writer.write(BANNER)
@@ -366,7 +372,9 @@ class AmiSession:
         ch1_id = str(json.loads(response.text)["id"])
         if is_async:
             self.respond(action_id, "Success", [("Message", "Originate successfully queued")])
-            self._later(self._follow(fields, action_id, dialstring, ch1_id, far.outcome))
+            self.server.stream.outcome_hooks[ch1_id] = (
+                lambda status, cause: self._originate_response(
+                    fields, action_id, dialstring, ch1_id, status, cause))
         else:
             reason, _ = await self._outcome(ch1_id, far.outcome)
             if reason == 4:
@@ -398,50 +406,20 @@ class AmiSession:
                 return REASONS.get(outcome, 0), None
             await asyncio.sleep(0.005)
 
-    async def _follow(self, fields: dict[str, str], action_id: str | None, dialstring: str,
-                      ch1_id: str, outcome: str) -> None:
-        pbx = self.server.ctx.pbx
-        ch1 = pbx.channels.get(ch1_id)
-        peer = pbx.channels.get(ch1.peer_id or "") if ch1 is not None else None
-        reason, answered = await self._outcome(ch1_id, outcome)
-        if reason in (5, 8) and ch1 is not None:
-            self.event([("Event", "DialEnd"), ("Privilege", "call,all"),
-                        *[("Dest" + k, v) for k, v in channel_fields(ch1)],
-                        ("DialStatus", "BUSY" if reason == 5 else "CONGESTION")])
+    def _originate_response(self, fields: dict[str, str], action_id: str | None,
+                            dialstring: str, ch1_id: str, status: str, cause: int | None,
+                            ) -> None:
+        """The OriginateResponse, sent where the stream knows the outcome (ami_events.py)."""
+        if status == "ANSWER":
+            reason = 4
+        elif status in DIAL_REASONS:
+            reason = DIAL_REASONS[status]
+        else:
+            reason = 3 if cause == 19 else 0
+        answered = self.server.ctx.pbx.channels.get(ch1_id) if reason == 4 else None
         self.event(originate_response(fields, action_id, reason == 4,
                                       answered.name if answered else dialstring, reason,
                                       answered))
-        if reason != 4:
-            for ch in (peer, ch1):
-                if ch is not None:
-                    cause = {5: 17, 8: 34, 3: 19}.get(reason, 0) if ch is peer or reason == 3 \
-                        else 0
-                    self.event(hangup_event(ch, cause))
-            return
-        call = self.server.ctx.all_calls.get(ch1_id)
-        if call is not None and answered is not None:
-            await call.ended()
-            for ch in (answered, peer):
-                if ch is not None:
-                    self.event(hangup_event(ch, ch.hangup_cause or 16))
-
-
-def channel_fields(ch: Channel) -> list[tuple[str, str]]:
-    return [
-        ("Channel", ch.name), ("ChannelState", str(STATE_CODES.get(ch.state, 0))),
-        ("ChannelStateDesc", ch.state), ("CallerIDNum", ch.caller.number or "<unknown>"),
-        ("CallerIDName", ch.caller.name or "<unknown>"),
-        ("ConnectedLineNum", ch.connected.number or "<unknown>"),
-        ("ConnectedLineName", ch.connected.name or "<unknown>"), ("Language", ch.language),
-        ("AccountCode", ""), ("Context", ch.dialplan.context), ("Exten", ch.dialplan.exten),
-        ("Priority", str(ch.dialplan.priority)), ("Uniqueid", ch.id),
-        ("Linkedid", ch.peer_id if ch.name.endswith(";2") and ch.peer_id else ch.id),
-    ]
-
-
-def hangup_event(ch: Channel, cause: int) -> list[tuple[str, str]]:
-    return [("Event", "Hangup"), ("Privilege", "call,all"), *channel_fields(ch),
-            ("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))]
 
 
 def originate_response(fields: dict[str, str], action_id: str | None, success: bool,

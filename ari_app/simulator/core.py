@@ -35,6 +35,8 @@ from ari_app.simulator.websocket import EventHub
 
 log = logging.getLogger(__name__)
 
+Listener = Callable[[Event, tuple[Channel, ...], tuple[Bridge, ...]], None]
+
 #: Delay between an HTTP response and the events it causes (Asterisk: 0.1-1.5 ms).
 AFTER_RESPONSE_S = 0.001
 
@@ -49,6 +51,11 @@ class Pbx:
         self.mixers: dict[str, BridgeMixer] = {}
         self.hub: EventHub | None = None
         self._destroying: set[str] = set()
+        #: Called with every event and the channels/bridges it concerns, whoever is subscribed,
+        #: and with a ``ChannelGone`` pseudo-event (``cause``) when a channel ends: the AMI
+        #: server's event stream (ami_events.py) is built from these, as Asterisk builds both
+        #: interfaces' events from the same internal messages.
+        self.listeners: list[Listener] = []
 
     def attach_hub(self, hub: EventHub) -> None:
         self.hub = hub
@@ -86,6 +93,16 @@ class Pbx:
             apps |= b.subscribed_apps()
         if self.hub is not None:
             self.hub.publish(apps, event)
+        self.notify(event, channels, bridges)
+
+    def notify(
+        self, event: Event, channels: Iterable[Channel] = (), bridges: Iterable[Bridge] = ()
+    ) -> None:
+        """Tell the listeners only (an event no ARI app is sent)."""
+        if self.listeners:
+            chans, brs = tuple(channels), tuple(bridges)
+            for listener in list(self.listeners):
+                listener(event, chans, brs)
 
     def later(self, fn: Callable[[], None], delay: float = AFTER_RESPONSE_S) -> None:
         asyncio.get_running_loop().call_later(delay, fn)
@@ -187,11 +204,13 @@ class Pbx:
         self._stasis_end(ch)
         if ch.subscribers and ch.kind is not ChannelKind.INBOUND:
             self.emit(self.factory.destroyed(ch, destroy_cause), [ch])
-        self._remove(ch)
+        self._remove(ch, destroy_cause)
 
-    def _remove(self, ch: Channel) -> None:
+    def _remove(self, ch: Channel, cause: int | None = None) -> None:
         if self.channels.get(ch.id) is ch:
             del self.channels[ch.id]
+            gone_cause = ch.hangup_cause if cause is None else cause
+            self.notify({"type": "ChannelGone", "cause": gone_cause or 0}, [ch])
         if ch.media is not None:
             ch.media.close()
         apps = set(ch.subscribers)
@@ -211,7 +230,7 @@ class Pbx:
         ch.hangup_cause = cause
         if ch.subscribers:
             self.emit(self.factory.destroyed(ch, cause), [ch])
-        self._remove(ch)
+        self._remove(ch, cause)
 
     def remove_silently(self, ch: Channel) -> None:
         """A channel that ends with nobody subscribed (a failed call, a dialplan hang-up)."""
@@ -331,8 +350,10 @@ class Pbx:
             ch = self.channels.get(cid)
             if ch is not None:
                 self.leave_bridge(ch, by_request=True)
+        destroyed = self.factory.bridge_destroyed(b)
         if self.hub is not None:
-            self.hub.publish(apps, self.factory.bridge_destroyed(b))
+            self.hub.publish(apps, destroyed)
+        self.notify(destroyed, (), [b])
         self.bridges.pop(b.id, None)
         mixer = self.mixers.pop(b.id, None)
         if mixer is not None:

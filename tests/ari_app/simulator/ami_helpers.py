@@ -62,6 +62,13 @@ class RawAmi:
             raw = await self.reader.readuntil(b"\r\n\r\n")
         return raw.decode()[:-4]
 
+    async def response(self, wait_s: float = 3.0) -> str:
+        """The next response, skipping the events that come before it."""
+        while True:
+            raw = await self.read(wait_s)
+            if raw.startswith("Response: "):
+                return raw
+
     async def until(self, event: str, wait_s: float = 8.0) -> list[str]:
         """Messages up to and including the event ``event``."""
         out = []

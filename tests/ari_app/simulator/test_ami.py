@@ -135,8 +135,11 @@ async def test_originate_outcomes(make_sim: SimFactory, make_app: AppFactory) ->
     assert {k: response[k] for k in ("Response", "Reason", "Uniqueid", "CallerIDNum")} == {
         k: want[k] for k in ("Response", "Reason", "Uniqueid", "CallerIDNum")}
     assert response["Channel"] == "Local/busy@out"
-    assert fields(got[0])["DialStatus"] == "BUSY"
-    hangups = [fields(await ami.read()) for _ in range(2)]
+    assert got[-2].startswith("Event: DialEnd\r\n")  # as recorded: DialEnd, then the response
+    assert fields(got[-2])["DialStatus"] == "BUSY"
+    after = await ami.until("Hangup")
+    after += await ami.until("Hangup")
+    hangups = [fields(x) for x in after if x.startswith("Event: Hangup\r\n")]
     assert [(h["Cause"], h["Cause-txt"]) for h in hangups] == [("17", "User busy"),
                                                                ("0", "Unknown")]
     ami.send(("Action", "Originate"), ("ActionID", "o-noanswer"), ("Channel", "Local/ring@out"),
@@ -165,6 +168,6 @@ async def test_originate_outcomes(make_sim: SimFactory, make_app: AppFactory) ->
     assert start["args"] == ["outbound", "abc"] and start["channel"]["id"] == ok["Uniqueid"]
     assert not any(e["type"] == "Dial" for e in app.events)
     ami.send(("Action", "Hangup"), ("ActionID", "h-1"), ("Channel", ok["Channel"]))
-    assert await ami.read() == first(recorded("ami-hangup.txt"),
-                                     "Response: Success\r\nActionID: h-1")
+    assert await ami.response() == first(recorded("ami-hangup.txt"),
+                                         "Response: Success\r\nActionID: h-1")
     await app.next_event("StasisEnd")
