@@ -23,8 +23,9 @@ tests/asterisk22/asterisk-facts/outbound-ami/ami-event-stream.txt, with their he
   ami-hangup.txt shows), a channel's end -> ``Hangup`` (cause and text), ``ChannelEnteredBridge``
   -> ``BridgeCreate`` (the first time) + ``BridgeEnter``, ``ChannelLeftBridge`` ->
   ``BridgeLeave``, ``BridgeDestroyed`` -> ``BridgeDestroy``. StasisStart/End have no AMI event.
-* A ``;1`` half that ends before it was answered while its ``;2`` is still there has its
-  ``Hangup`` after the ``;2``'s (busy, congestion: as in ami-originate-outcomes.txt).
+* The ``Hangup`` order of an unanswered pair is the recorded one (ami-originate-outcomes.txt):
+  ``;2`` then ``;1`` when the ``;1`` is still Down (busy, congestion), ``;1`` then ``;2`` when it
+  was Ringing (no answer).
 * ``outcome_hooks[<;1 id>]`` is called once when an originate's outcome is known: right after
   its final ``DialEnd``, or before the first hang-up event of a pair that never had one (no
   answer, app gone) -- where Asterisk's ``OriginateResponse`` comes.
@@ -294,7 +295,8 @@ class AmiEventStream:
         self._outcome(ch, "", cause)
         self._announced.discard(ch.id)
         peer = self.pbx.channels.get(ch.peer_id or "") if ch.peer_id else None
-        if ch.name.endswith(";1") and ch.state != STATE_UP and peer is not None:
+        if peer is not None and ((ch.name.endswith(";1") and ch.state == "Down") or (
+                ch.name.endswith(";2") and peer.state == "Ringing")):
             self._deferred[peer.id] = hangup_fields(ch, cause)
             return
         self.send(hangup_fields(ch, cause))

@@ -193,3 +193,30 @@ async def test_a_refused_originate_streams_the_recorded_outcome(
                   "DestChannelStateDesc", "Channel"):
             if k in g and not (k == "Channel" and g[k].endswith((";1", ";2"))):
                 assert f[k] == g[k], (name_of(theirs), k)
+
+
+async def test_an_unanswered_originate_streams_the_recorded_outcome(
+    make_sim: SimFactory,
+) -> None:
+    """No answer before the Originate's Timeout: no DialEnd, OriginateResponse (Reason 3),
+    then Hangup ;1 and ;2 with cause 19, as in ami-originate-outcomes.txt."""
+    outcomes = recorded("ami-originate-outcomes.txt")
+    sim = await make_sim(ami=True)
+    assert sim.ami is not None
+    sim.set_destination("s", FarEnd("no_answer"))
+    ami = await logged_in(sim.ami.port)
+    ami.send(("Action", "Originate"), ("ActionID", "o-noanswer"),
+             ("Channel", "Local/s@fr-noanswer"), ("Context", "fr-ami-agent"), ("Exten", "s"),
+             ("Priority", "1"), ("Timeout", "1000"), ("Async", "true"))
+    await ami.response()
+    got = await ami.until("Hangup")
+    got += await ami.until("Hangup")
+    kept = [raw for raw in got if name_of(raw) in ("DialEnd", "OriginateResponse", "Hangup")]
+    want = [raw for d, raw in outcomes if d == "recv" and raw.startswith("Event: ") and (
+        "fr-noanswer-0000003f" in raw or "ActionID: o-noanswer\r\n" in raw)]
+    assert [(name_of(x), half(x)) for x in kept] == [(name_of(x), half(x)) for x in want]
+    for mine, theirs in zip(kept, want, strict=True):
+        assert keys(mine) == keys(theirs)
+        f, g = fields(mine), fields(theirs)
+        assert [f.get(k) for k in ("Cause", "Cause-txt", "Reason", "ChannelStateDesc")] == [
+            g.get(k) for k in ("Cause", "Cause-txt", "Reason", "ChannelStateDesc")]
