@@ -233,6 +233,12 @@ class FreeswitchSettings:
     audio_url_host: str = ""
     #: The fork's rate both ways: 8000 or 16000 (16 kHz audio goes to the recogniser as is).
     sample_rate: int = _opt(8000, lo=8000, hi=16000)
+    #: The media module: ``audio_fork`` (jambonz mod_audio_fork, streamed both ways) or
+    #: ``audio_stream`` (mod_audio_stream community edition: replies played as WAV files with
+    #: uuid_broadcast, higher latency); ``stream_files_dir``: where those files are written, a
+    #: directory FreeSWITCH can read ("" = the system's temporary directory).
+    media: str = _opt("audio_fork", choices=("audio_fork", "audio_stream"))
+    stream_files_dir: str = ""
     #: FreeSWITCH's inbound Event Socket (event_socket.conf.xml listen-ip, listen-port,
     #: password), for ``callwright doctor``; "" = not configured (no FreeSWITCH checks).
     esl_host: str = ""

@@ -114,10 +114,10 @@ class CallMedia:
         except CallwrightError as exc:
             transport.fail(f"{reason}; restarting the fork failed: {exc}")
 
-    def playback_ended(self) -> None:
-        """The silence playback ended (killAudio's CF_BREAK, uuid_break): start it again, or the
-        fork's audio back is no longer heard."""
-        if not self._call_is_up():
+    def playback_ended(self, target: str) -> None:
+        """A playback ended; the silence playback (killAudio's CF_BREAK, uuid_break) is started
+        again, or the fork's audio back is no longer heard."""
+        if target != SILENCE or not self._call_is_up():
             return
         self.silence_restarts += 1
         self._spawn(self._quietly(commands.execute("playback", SILENCE)))

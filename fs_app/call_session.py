@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ari_app.call_privacy import CallPrivacy, PrivateTurnStore, objection_line
@@ -34,7 +36,7 @@ from callwright.observability.logs import bind_call_uid
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from fs_app.bridged_transfer import bridge, endpoint_of, kill_quietly, ring
-from fs_app.call_media import SILENCE, CallMedia, KillAudioJournal
+from fs_app.call_media import CallMedia, KillAudioJournal
 from fs_app.call_privacy import caller_privacy
 from fs_app.call_recording import (
     FsRecording,
@@ -51,6 +53,7 @@ from fs_app.esl_socket import EslSocket
 from fs_app.hangup_causes import outcome_for_cause
 from fs_app.recovery import CALL_VAR, NODE_VAR, resumed_call, transfer_line
 from fs_app.services import FsServices
+from fs_app.stream_media import StreamMedia
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class FreeswitchCallSession:
         self.call: Call | None = None
         self._assistant: Assistant | None = None
         self._pipeline: CallPipeline | None = None
-        self._media: CallMedia | None = None
+        self._media: CallMedia | StreamMedia | None = None
         self._privacy: CallPrivacy | None = None
         self._recording: FsRecording | None = None
         self.hangup_cause: str | None = None
@@ -226,15 +229,24 @@ class FreeswitchCallSession:
         if not self._answered.is_set() and not self._caller_gone.is_set():
             raise MediaError(f"FreeSWITCH did not answer {self.uuid} in {ANSWER_TIMEOUT_S:.0f} s")
 
+    def _new_media(self) -> CallMedia | StreamMedia:
+        """The call's media through the module ``[freeswitch] media`` names."""
+        svc = self._svc
+        assert self.call is not None
+        fs = svc.settings.freeswitch
+        if fs.media == "audio_stream":
+            return StreamMedia(self.esl, svc.forks, uuid=self.uuid, call_uid=self.call.uid,
+                               rate=fs.sample_rate, note=self._note,
+                               directory=Path(fs.stream_files_dir or tempfile.gettempdir()))
+        return CallMedia(self.esl, svc.forks, uuid=self.uuid, call_uid=self.call.uid,
+                         rate=fs.sample_rate, call_is_up=self._call_is_up, note=self._note)
+
     async def _converse(self, language: str, assistant: Assistant | None,
                         dialog: DialogEngine, *, hang_up: bool = True,
                         last_seq: int = 0) -> CallOutcome:
         svc = self._svc
         assert self.call is not None
-        media = self._media or CallMedia(
-            self.esl, svc.forks, uuid=self.uuid, call_uid=self.call.uid,
-            rate=svc.settings.freeswitch.sample_rate, call_is_up=self._call_is_up,
-            note=self._note)
+        media = self._media or self._new_media()
         self._media = media
         transport = media.transport or await media.start()
         privacy = self._privacy
@@ -285,10 +297,13 @@ class FreeswitchCallSession:
             self._gone(event.get("Hangup-Cause", "NORMAL_CLEARING"))
         elif name == "CHANNEL_HANGUP_COMPLETE":
             self._done_with_channel.set()
-        elif name == "CHANNEL_EXECUTE_COMPLETE" and event.get("Application") == "playback" \
-                and event.get("Application-Data") == SILENCE:
+        elif name == "CHANNEL_EXECUTE_COMPLETE" and event.get("Application") == "playback":
             if self._media is not None:
-                self._media.playback_ended()
+                self._media.playback_ended(event.get("Application-Data"))
+        elif name == "CUSTOM" and event.subclass == "mod_audio_stream::error":
+            log.error("call %s: mod_audio_stream could not connect: %s", self.uuid, event.body)
+            if isinstance(self._media, StreamMedia):
+                self._media.stream_failed(event.body)
         elif name == "CUSTOM" and event.subclass == "mod_audio_fork::connect_failed":
             log.error("call %s: mod_audio_fork could not connect: %s", self.uuid, event.body)
 
