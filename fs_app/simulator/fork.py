@@ -21,6 +21,7 @@ import aiohttp
 from callwright.media.resample import Resampler
 from fs_app.audio_fork import SUBPROTOCOL, mark_report, parse_from_server
 from fs_app.simulator.playout import Playout
+from fs_app.simulator.ws_outbox import Outbox, send_queued
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Fork:
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self._outbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        self._outbox: Outbox = asyncio.Queue()
         self.paused = False
         self.graceful = False
         self.closed = False
@@ -130,7 +131,7 @@ class Fork:
             self._fire("connect", "")
             reader = asyncio.get_running_loop().create_task(self._read(self._ws))
             try:
-                await self._write(self._ws)
+                await send_queued(self._outbox, self._ws)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -141,19 +142,6 @@ class Fork:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self._ws.close(code=1000)
             await self._session.close()
-
-    async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            item = await self._outbox.get()
-            if item is None or ws.closed:
-                return
-            try:
-                if isinstance(item, str):
-                    await ws.send_str(item)
-                else:
-                    await ws.send_bytes(item)
-            except (ConnectionError, RuntimeError):
-                return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:

@@ -29,6 +29,7 @@ import aiohttp
 
 from callwright.media.resample import Resampler
 from fs_app import audio_stream
+from fs_app.simulator.ws_outbox import Outbox, send_queued
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class AudioStream:
         self._pending = bytearray()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self._outbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        self._outbox: Outbox = asyncio.Queue()
         self._files = 0
         self.paused = False
         self.closed = False
@@ -98,7 +99,7 @@ class AudioStream:
             self._fire("connect", audio_stream.connect_body())
             reader = asyncio.get_running_loop().create_task(self._read(self._ws))
             try:
-                await self._write(self._ws)
+                await send_queued(self._outbox, self._ws)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -109,19 +110,6 @@ class AudioStream:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self._ws.close(code=1000)
             await session.close()
-
-    async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            item = await self._outbox.get()
-            if item is None or ws.closed:
-                return
-            try:
-                if isinstance(item, str):
-                    await ws.send_str(item)
-                else:
-                    await ws.send_bytes(item)
-            except (ConnectionError, RuntimeError):
-                return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
