@@ -17,7 +17,7 @@ from fs_app import audio_fork
 from fs_app.esl import commands
 from fs_app.esl.message import EslCommandError, EslProtocolError
 from fs_app.esl_socket import EslSocket
-from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport
+from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ class CallMedia:
         self, esl: EslSocket, forks: ForkServer, *, uuid: str, call_uid: str, rate: int,
         call_is_up: Callable[[], bool], note: Callable[[str, dict[str, Any]], Awaitable[Any]],
     ) -> None:
-        if rate not in (8000, 16000):
-            raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {rate}")
+        check_sample_rate(rate)
         self._esl = esl
         self._forks = forks
         self._uuid = uuid

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 
 
+def check_sample_rate(rate: int) -> None:
+    """Refuse a call's media rate that neither module streams (8000 and 16000 only)."""
+    if rate not in (8000, 16000):
+        raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {rate}")
+
+
 class ForkTransport:
     """A :class:`~callwright.media.transport.MediaTransport` over one mod_audio_fork socket."""
 

@@ -31,7 +31,7 @@ from callwright.errors import CallwrightError, MediaError
 from fs_app import audio_stream
 from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
-from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport
+from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
 from fs_app.playout_marks import QUIET_PEAK
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,7 @@ class StreamMedia:
         self, esl: EslSocket, forks: ForkServer, *, uuid: str, call_uid: str, rate: int,
         directory: Path, note: Callable[[str, dict[str, Any]], Awaitable[Any]],
     ) -> None:
-        if rate not in (8000, 16000):
-            raise MediaError(f"[freeswitch] sample_rate must be 8000 or 16000: {rate}")
+        check_sample_rate(rate)
         self._esl = esl
         self._forks = forks
         self._uuid = uuid
