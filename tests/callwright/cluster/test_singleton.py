@@ -154,3 +154,4 @@ async def test_stopping_twice_touches_the_store_once(make_db: MakeDb) -> None:
     await db.close()  # a second stop (the service stopped twice) needs no store
     await job.stop()
     await beat.stop()
+    assert not job.running

@@ -96,11 +96,16 @@ def test_an_endless_header_block_is_refused() -> None:
 @given(st.binary(max_size=400))
 def test_any_bytes_give_messages_or_a_protocol_error(data: bytes) -> None:
     parser = EslParser()
+    got: list[EslMessage] = []
     try:
         for start in range(0, len(data), 17):
-            parser.feed(data[start:start + 17])
-    except EslProtocolError:
-        pass
+            got.extend(parser.feed(data[start:start + 17]))
+    except EslProtocolError as exc:
+        assert str(exc)  # it says what is wrong
+        got.extend(exc.complete)
+    # Every message handed out is whole: its bytes are at most what was fed.
+    assert all(isinstance(message, EslMessage) for message in got)
+    assert sum(len(message.body) for message in got) <= len(data)
 
 
 header_name = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":"),
