@@ -59,6 +59,12 @@ from callwright.dialog.flow_nodes import (
 )
 from callwright.dialog.flow_texts import _GOODBYES, default_texts
 from callwright.dialog.resume import ResumePoint
+from callwright.dialog.speculation import (
+    SideEffectGate,
+    Speculative,
+    restore_fields,
+    snapshot_fields,
+)
 
 __all__ = ["FlowEngine"]
 
@@ -106,6 +112,10 @@ class FlowEngine:
         self._llm_node: LlmNode | None = None
         self._llm_turns = self._llm_mark = 0
         self._transfer: TransferNode | None = None
+        #: Held while a step runs speculatively (eager end of turn): webhooks wait for it.
+        self.side_effects = SideEffectGate()
+        if isinstance(llm, Speculative):
+            llm.side_effects = self.side_effects  # one gate for the flow and its LLM's tools
 
     # --- DialogEngine -----------------------------------------------------------------------
 
@@ -223,6 +233,28 @@ class FlowEngine:
     def node_id(self) -> str | None:
         return self._node
 
+    # --- speculation (callwright.dialog.speculation) ----------------------------------------
+
+    #: What a step may change (``ctx.slots`` aside, restored in place: the call shares it).
+    STATE = ("visited", "transcript", "_mode", "_node", "_waiting", "_resume", "_retries",
+             "_silences", "_keys", "_parts", "_last_utterance", "_llm_node", "_llm_turns",
+             "_llm_mark", "_transfer")
+
+    def snapshot(self) -> object:
+        llm = self.llm
+        return (snapshot_fields(self, self.STATE), dict(self._ctx.slots),
+                llm.snapshot() if isinstance(llm, Speculative) else None)
+
+    def restore(self, snapshot: object) -> None:
+        if not isinstance(snapshot, tuple) or len(snapshot) != 3:
+            raise TypeError("not a snapshot of a FlowEngine")
+        state, slots, llm_state = snapshot
+        restore_fields(self, state)
+        self._ctx.slots.clear()
+        self._ctx.slots.update(slots)
+        if llm_state is not None and isinstance(self.llm, Speculative):
+            self.llm.restore(llm_state)
+
     @property
     def ended(self) -> bool:
         return self._mode in ("ended", "transferring")
@@ -272,6 +304,7 @@ class FlowEngine:
                     yield self._say(node.text)
                 chosen = {s: self._ctx.slots[s] for s in node.send if s in self._ctx.slots}
                 payload = webhook_payload(node.id, self._ctx, chosen)
+                await self.side_effects.wait()  # not while the turn is only likely over
                 reply = await self.services.call(node.id, node.webhook, payload, node.timeout_s)
                 self._ctx.slots.update(reply_slots(node, reply or {}))
                 current = node.next if reply is not None else node.on_error
@@ -402,6 +435,7 @@ class FlowEngine:
         if node.notify is not None:  # a failed notification is logged; the message is kept
             payload = webhook_payload(node.id, self._ctx, {node.slot: message})
             payload["message"] = message
+            await self.side_effects.wait()
             await self.services.call(node.id, node.notify, payload, node.timeout_s)
         if node.text:
             yield self._say(node.text)

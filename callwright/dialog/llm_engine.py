@@ -67,6 +67,7 @@ from callwright.dialog.llm_tools import (
 from callwright.dialog.prompt import Passage, build_messages
 from callwright.dialog.resume import ResumePoint
 from callwright.dialog.sentences import SentenceSplitter
+from callwright.dialog.speculation import SideEffectGate, restore_fields, snapshot_fields
 from callwright.dialog.webhook_tools import WebhookCaller
 from callwright.errors import LlmError
 
@@ -122,6 +123,8 @@ class LlmEngine:
         self._heard: str | None = None
         self._last_user_text = ""
         self._finished: str | None = None
+        #: Held while a reply runs speculatively (eager end of turn): tool calls wait for it.
+        self.side_effects = SideEffectGate()
 
     # --- DialogEngine ---------------------------------------------------------------------
 
@@ -240,6 +243,22 @@ class LlmEngine:
         """True once the engine has yielded a Hangup or Transfer."""
         return self._ended
 
+    # --- speculation (callwright.dialog.speculation) ----------------------------------------
+
+    #: What a reply may change; the history deep (messages are cut to what was heard in place).
+    STATE = ("errors", "stats", "_goal", "_ended", "_no_input", "_failures",
+             "_generating", "_heard", "_last_user_text", "_finished")
+
+    def snapshot(self) -> object:
+        return (snapshot_fields(self, self.STATE, deep=("history",)), self._tools.finish_when)
+
+    def restore(self, snapshot: object) -> None:
+        if not isinstance(snapshot, tuple) or len(snapshot) != 2:
+            raise TypeError("not a snapshot of an LlmEngine")
+        state, finish_when = snapshot
+        restore_fields(self, state)
+        self._tools.finish_when = finish_when
+
     # --- one assistant reply ----------------------------------------------------------------
 
     async def _respond(self) -> AsyncGenerator[DialogAction, None]:
@@ -274,6 +293,7 @@ class LlmEngine:
                 yield Listen()
                 return
             try:
+                await self.side_effects.wait()  # no tool runs while the turn is only likely over
                 answers = await self._tools.run(made, self._ctx)
             except BaseException:  # cancelled (barge-in, hang-up): keep the history valid
                 self.history.extend(unanswered(made))
