@@ -1,10 +1,10 @@
 """One test call: a browser's WebSocket as the caller, the assistant's pipeline on the other end.
 
-The call is stored as any call is (a row, its turns and timeline), marked as a test call
-(``calls.test_call``), with the user's name as the caller's. It runs the pipeline phone calls run
-(:class:`~callwright.call.pipeline.CallPipeline`), fed 20 ms frames cut from the browser's audio
-messages, and the pacer's frames go back to the page as binary messages. Each turn is sent to the
-page as it is written (the live transcript), a typed line is a caller turn
+The call is stored as any call is (a row, its turns and timeline), with direction ``test``
+(migration 0039: reports leave such calls out) and the user's name as the caller's. It runs the
+pipeline phone calls run (:class:`~callwright.call.pipeline.CallPipeline`), fed 20 ms frames cut
+from the browser's audio messages, and the pacer's frames go back to the page as binary messages.
+Each turn is sent to the page as it is written (the live transcript), a typed line is a caller turn
 (:meth:`CallPipeline.caller_typed`), and the call ends when the dialog hangs up, the page hangs up
 or goes away, or the time limit passes (``completed``/``max_duration``). Transfers cannot happen
 from a browser: the flow's fallback runs, as on a line without ARI.
@@ -34,7 +34,7 @@ from callwright.media.transport import FrameSink, MediaFormat
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant
-from callwright.store.calls import Call
+from callwright.store.calls import TEST_DIRECTION, Call
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,9 @@ class TryCallSession:
         call = await tries.calls.create_call(
             assistant.org_id, assistant.id, None, dialed="browser test call",
             caller_number="", caller_name=self._user_name,
-            channel_id=f"browser/{secrets.token_hex(6)}",
+            channel_id=f"browser/{secrets.token_hex(6)}", direction=TEST_DIRECTION,
         )
         self.call = call
-        await tries.marks.mark_test(call.id)
         await tries.calls.mark_answered(call.id)
         await tries.calls.add_event(call.id, "test_call_started",
                                     {"sample_rate": self._rate, "by": self._user_name})

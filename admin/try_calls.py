@@ -35,7 +35,6 @@ from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import SHARED_MODELS, VoskModelCache
 from callwright.speech.warmup import EngineUse, import_native_modules, warm_engines
 from callwright.store.assistants import AssistantRepository
-from callwright.store.browser_calls import BrowserCallRepository
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
@@ -86,7 +85,6 @@ class TryCalls:
         self.speech = SpeechEngines(settings.speech, vosk_models=vosk_models)
         self.clock = PacerClock()
         self.calls = CallRepository(db)
-        self.marks = BrowserCallRepository(db)
         self.orgs = OrgRepository(db)
         self.keyring = Keyring(db, master_key)
         self.recordings_dir = recordings_dir or Path(settings.recordings.dir)

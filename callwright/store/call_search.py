@@ -41,7 +41,7 @@ class CallFilter:
     assistant_id: int | None = None
     status: str | None = None
     text: str | None = None
-    #: Test calls from the admin's browser panel (``calls.test_call``) are left out unless asked.
+    #: Test calls from the admin's browser panel (direction ``test``) are left out unless asked.
     include_tests: bool = False
 
     def __post_init__(self) -> None:
@@ -149,7 +149,7 @@ _SUMMARY_COLUMNS = (
     "c.id, c.uid, c.started_at, c.ended_at, c.duration_ms, c.status, c.direction,"
     " c.caller_number, c.caller_name, c.dialed, c.assistant_id, a.name AS assistant_name,"
     " c.number_id, c.end_reason, c.recording_path IS NOT NULL AS has_recording, c.node_id,"
-    " c.pbx, c.test_call"
+    " c.pbx"
 )
 
 
@@ -161,7 +161,7 @@ def _summary(row: Row) -> CallSummary:
         ended_at=row["ended_at"],
         duration_ms=row["duration_ms"],
         status=row["status"],
-        direction="test" if row["test_call"] else row["direction"],
+        direction=row["direction"],
         caller_number=row["caller_number"],
         caller_name=row["caller_name"],
         dialed=row["dialed"],
@@ -188,7 +188,7 @@ class CallSearch:
         where = ["c.org_id = ?"]
         params: list[Any] = [org_id]
         if not flt.include_tests:
-            where.append("c.test_call = 0")
+            where.append("c.direction != 'test'")
         if flt.assistant_id is not None:
             where.append("c.assistant_id = ?")
             params.append(flt.assistant_id)
@@ -301,11 +301,11 @@ class CallSearch:
         counts = " UNION ALL ".join(
             "SELECT ? AS status, (SELECT count(*) FROM calls WHERE org_id = ? AND status = ?"
             " AND started_at >= ?) - (SELECT count(*) FROM calls WHERE org_id = ? AND status = ?"
-            " AND started_at >= ? AND test_call = 1) AS n"
+            " AND started_at >= ? AND direction = 'test') AS n"
             for _ in CALL_STATUSES
         )
         params: list[Any] = []
-        for status in CALL_STATUSES:  # test calls left out (their own small index, 0038)
+        for status in CALL_STATUSES:  # test calls left out (their own small index, calls_tests)
             params += [status, org_id, status, since, org_id, status, since]
         rows = await self._db.fetch_all(counts, params)
         return {row["status"]: int(row["n"]) for row in rows if row["n"]}

@@ -5,7 +5,7 @@ retention job deleted: calls (their count, total duration and how many had a dur
 :func:`add_deleted` writes it inside the retention job's own transaction, just before the delete,
 so a call or turn is counted once whatever runs are repeated or cut short. The figures of a
 period are that aggregate plus the rows still stored (:meth:`CallStatsRepository.period`), so
-they do not shrink when retention deletes calls. Test calls (``calls.test_call``) are left out,
+they do not shrink when retention deletes calls. Test calls (direction ``test``) are left out,
 as the dashboard leaves them out. Nothing personal is kept: no number, name or text.
 """
 
@@ -88,14 +88,14 @@ def aggregate(calls: Iterable[Sequence[Any]],
               turns_only: Iterable[Sequence[Any]] = ()) -> dict[StatsKey, list[int]]:
     """Sum deleted rows into aggregate rows (pure).
 
-    ``calls``: (org_id, assistant_id, started_at, status, duration_ms, test_call, turns) of
+    ``calls``: (org_id, assistant_id, started_at, status, duration_ms, is_test, turns) of
     calls deleted whole; ``turns_only``: the same of kept calls whose turns alone were deleted.
     Returns ``{key: [calls, duration_ms, timed_calls, turns]}``; calls without an org and test
     calls are left out."""
     sums: dict[StatsKey, list[int]] = {}
     for rows, whole in ((calls, True), (turns_only, False)):
-        for org_id, assistant_id, started_at, status, duration, test_call, turns in rows:
-            if org_id is None or test_call:
+        for org_id, assistant_id, started_at, status, duration, is_test, turns in rows:
+            if org_id is None or is_test:
                 continue
             key = (int(org_id), int(assistant_id or 0), str(started_at)[:10], str(status))
             row = sums.setdefault(key, [0, 0, 0, 0])
@@ -119,7 +119,7 @@ async def add_deleted(conn: Connection, calls: Sequence[int],
         marks = ",".join("?" * len(ids))
         async with conn.execute(
             "SELECT c.org_id, c.assistant_id, c.started_at, c.status, c.duration_ms,"
-            " c.test_call, (SELECT count(*) FROM call_turns t WHERE t.call_id = c.id)"
+            " c.direction = 'test', (SELECT count(*) FROM call_turns t WHERE t.call_id = c.id)"
             f" FROM calls c WHERE c.id IN ({marks})", tuple(ids),
         ) as cur:
             found[whole] = [tuple(row) for row in await cur.fetchall()]
@@ -168,7 +168,7 @@ class CallStatsRepository:
             "SELECT substr(c.started_at, 1, 10) AS day, c.status, count(*) AS calls,"
             " coalesce(sum(c.duration_ms), 0) AS duration_ms, count(c.duration_ms) AS timed_calls"
             " FROM calls c WHERE c.org_id = ? AND c.started_at >= ? AND c.started_at < ?"
-            f" AND c.test_call = 0{live_a} GROUP BY substr(c.started_at, 1, 10), c.status",
+            f" AND c.direction != 'test'{live_a} GROUP BY substr(c.started_at, 1, 10), c.status",
             live,
         ):
             add(str(row["day"]), str(row["status"]), int(row["calls"]),
@@ -176,7 +176,7 @@ class CallStatsRepository:
         for row in await self._db.fetch_all(
             "SELECT substr(c.started_at, 1, 10) AS day, c.status, count(*) AS turns"
             " FROM call_turns t JOIN calls c ON c.id = t.call_id WHERE c.org_id = ?"
-            f" AND c.started_at >= ? AND c.started_at < ? AND c.test_call = 0{live_a}"
+            f" AND c.started_at >= ? AND c.started_at < ? AND c.direction != 'test'{live_a}"
             " GROUP BY substr(c.started_at, 1, 10), c.status",
             live,
         ):

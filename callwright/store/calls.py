@@ -22,7 +22,9 @@ from callwright.store.engine import Row
 
 FINAL_STATUSES = ("completed", "failed", "transferred", "rejected", "abandoned")
 SPEAKERS = ("caller", "assistant")
-DIRECTIONS = ("inbound", "outbound")
+#: ``test``: a test call from the admin's browser panel (migration 0039), left out of reports.
+DIRECTIONS = ("inbound", "outbound", "test")
+TEST_DIRECTION = "test"
 _CALL_COLUMNS = (
     "id, uid, org_id, assistant_id, number_id, dialed, caller_number, caller_name, direction,"
     " channel_id, started_at, answered_at, ended_at, duration_ms, status, end_reason,"
@@ -179,7 +181,8 @@ class CallRepository:
         """Insert an in-progress call started now, with ``uid`` (:func:`new_call_uid` when not
         given: the call path may name a call before its row is written)."""
         if direction not in DIRECTIONS:
-            raise ValueError(f"call direction must be inbound or outbound, got {direction!r}")
+            raise ValueError(f"call direction must be one of {', '.join(DIRECTIONS)},"
+                             f" got {direction!r}")
         uid = uid if uid is not None else new_call_uid()
         started_at = self._now()
         origin = self.origin or CallOrigin("", "")

@@ -158,21 +158,39 @@ class SqliteDatabase(Database):
             for migration in shipped_migrations():
                 if migration.number in done:
                     continue
+                # As SQLite documents for changes a plain ALTER TABLE cannot make (a table
+                # rebuilt: new table, copy, drop, rename): foreign keys off outside the
+                # transaction (the pragma does nothing inside one), else dropping the old table
+                # would delete its children by ON DELETE CASCADE; checked before committing.
+                await writer.execute("PRAGMA foreign_keys=OFF")
                 try:
                     await writer.execute("BEGIN IMMEDIATE")
                     for statement in split_sql(migration.sqlite):
                         await writer.execute(statement)
+                    await self._check_foreign_keys(writer, migration.name)
                     await writer.execute(
                         "INSERT INTO schema_migrations (number, name, applied_at)"
                         " VALUES (?, ?, ?)", (migration.number, migration.name, utc_now_iso()),
                     )
                     await writer.execute("COMMIT")
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, StoreError) as exc:
                     await writer.execute("ROLLBACK")
                     raise StoreError(f"migration {migration.name} failed: {exc}") from exc
+                finally:
+                    await writer.execute("PRAGMA foreign_keys=ON")
                 log.info("applied migration %s", migration.name)
                 applied.append(migration.number)
             return applied
+
+    @staticmethod
+    async def _check_foreign_keys(writer: aiosqlite.Connection, name: str) -> None:
+        """Raise StoreError if the migration left a row whose foreign key finds no parent."""
+        async with writer.execute("PRAGMA foreign_key_check") as cur:
+            broken = list(await cur.fetchall())
+        if broken:
+            table, rowid, parent = broken[0][0], broken[0][1], broken[0][2]
+            raise StoreError(f"{name} left {len(broken)} row(s) without their parent, the first"
+                             f" in {table} (rowid {rowid}) pointing at {parent}")
 
     # -- writes -----------------------------------------------------------------------------------
 

@@ -111,9 +111,9 @@ async def test_a_spoken_test_call_from_the_assistant_page(
     assert "Call ended" in await page.inner_text("#try-status")
 
     row = await admin.db.fetch_one(
-        "SELECT test_call, status, end_reason FROM calls WHERE uid = ?", (state["callUid"],)
+        "SELECT direction, status, end_reason FROM calls WHERE uid = ?", (state["callUid"],)
     )
-    assert row is not None and (row["test_call"], row["status"]) == (1, "completed")
+    assert row is not None and (row["direction"], row["status"]) == ("test", "completed")
     await page.close()
 
 

@@ -90,10 +90,10 @@ async def test_a_typed_test_call_runs_the_flow_and_is_stored_as_a_test_call(
     assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
 
     row = await admin.db.fetch_one(
-        "SELECT test_call, status, caller_name, org_id FROM calls WHERE uid = ?", (uid,)
+        "SELECT direction, status, caller_name, org_id FROM calls WHERE uid = ?", (uid,)
     )
     assert row is not None
-    assert (row["test_call"], row["status"], row["org_id"]) == (1, "completed", org.id)
+    assert (row["direction"], row["status"], row["org_id"]) == ("test", "completed", org.id)
     assert row["caller_name"] == org.users["editor"]
     texts = await admin.db.fetch_all(
         "SELECT speaker, text FROM call_turns t JOIN calls c ON c.id = t.call_id"
@@ -177,7 +177,7 @@ async def test_one_test_call_per_user_and_a_time_limit(make_admin: AdminFactory)
     await again.close()
     await settled(admin)
     statuses = await admin.db.fetch_all(
-        "SELECT status, end_reason FROM calls WHERE test_call = 1 ORDER BY id"
+        "SELECT status, end_reason FROM calls WHERE direction = 'test' ORDER BY id"
     )
     assert [r["end_reason"] for r in statuses] == ["max_duration", "caller_hangup",
                                                    "caller_hangup"]
@@ -205,7 +205,8 @@ async def test_bad_audio_closes_the_socket_and_ends_the_call(
                 break
     assert ws.close_code == code
     await settled(admin)
-    assert await admin.db.fetch_value("SELECT status FROM calls WHERE test_call = 1") == "failed"
+    status = await admin.db.fetch_value("SELECT status FROM calls WHERE direction = 'test'")
+    assert status == "failed"
 
 
 async def test_bad_text_messages_are_answered_and_the_call_goes_on(

@@ -62,7 +62,7 @@ async def test_a_dry_run_and_test_calls_add_nothing(
     org = await make_org(db)
     await make_call(db, org.id, age_days=400)
     test_call = await make_call(db, org.id, age_days=400)
-    await db.execute("UPDATE calls SET test_call = 1 WHERE id = ?", (test_call.id,))
+    await db.execute("UPDATE calls SET direction = 'test' WHERE id = ?", (test_call.id,))
     await RetentionJob(db, lambda: NOW).run_once(dry_run=True)
     assert await db.fetch_value("SELECT count(*) FROM call_stats_daily") == 0
     await RetentionJob(db, lambda: NOW).run_once()
