@@ -36,18 +36,15 @@ from dataclasses import dataclass, replace
 from ari_app.ami.status import PbxLiveStatus
 from ari_app.ari.events import AriEvent, ChannelDestroyed, Dial, StasisStart
 from ari_app.call_privacy import CallPrivacy, caller_privacy
-from ari_app.outbound_screening import ScreeningTransport
 from ari_app.outbound_start import OutboundStart
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
 from callwright.call.outcome import CallOutcome
-from callwright.dialog.actions import DialogEngine
-from callwright.dialog.announcement import AnnouncementDialog
-from callwright.dialog.flow_nodes import fill
-from callwright.errors import AriError, CallwrightError, LlmError
+from callwright.errors import AriError, CallwrightError
 from callwright.media.transport import MediaTransport
-from callwright.outbound.amd import AmdDetector
+from callwright.outbound.answered import filled_assistant, outbound_dialog, screen_for_machine
 from callwright.outbound.dial_result import DialResult, DialTracker
+from callwright.outbound.screening import ScreeningTransport
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from callwright.store.outbound_calls import AssistantOutbound, OutboundCall, OutboundCallRepository
@@ -68,7 +65,7 @@ class OutboundOptions:
     #: The originate's ``timeout``: seconds the callee may ring.
     ring_timeout_s: int = 30
     #: "dialplan": AMD() in ``amd_context``; "audio": our own detection from the callee's
-    #: first seconds (ari_app.outbound_screening); "off": no detection.
+    #: first seconds (callwright.outbound.screening); "off": no detection.
     amd: str = "off"
     amd_context: str = AMD_CONTEXT
     #: "ari": POST /channels; "ami": an AMI Originate into Stasis() (ChannelId ours too).
@@ -263,21 +260,12 @@ class OutboundAttempt:
         if settings is None:
             settings = await self._repo.assistant_settings(self._assistant.id)
         assistant = filled_assistant(self._assistant, variables)
-        dialogs = self._svc.dialogs
-        on_machine = settings.on_machine
-        message = settings.machine_message
-
-        async def dialog(on_llm_error: Callable[[LlmError], None], heard_machine: bool,
-                         ) -> DialogEngine:
-            if (machine or heard_machine) and on_machine == "leave_message":
-                text = fill(message or assistant.greeting, variables)
-                return AnnouncementDialog(text, reason="machine_message")
-            return await dialogs.for_assistant(assistant, on_llm_error=on_llm_error)
-
+        dialog = outbound_dialog(self._svc.dialogs, assistant, variables, settings,
+                                 machine=machine)
         out = OutboundStart(
             call=self.call, assistant=assistant, variables=variables, dialog=dialog,
             screen=self._screen if self._options.amd == "audio" else None,
-            hang_up_on_machine=on_machine == "hangup", privacy=self._privacy,
+            hang_up_on_machine=settings.on_machine == "hangup", privacy=self._privacy,
         )
         task = self._start_session(CallSession(self._svc, start, outbound=out))
         try:
@@ -289,21 +277,9 @@ class OutboundAttempt:
         """Our own answering-machine detection on the callee's first seconds (no AMD() in
         the dialplan): the result on the rows as AMD()'s would be; True for a machine."""
         assert isinstance(transport, ScreeningTransport)
-        result = await transport.screen(AmdDetector())
-        self._tracker.on_amd(result.status, result.cause)
         assert self.call is not None
-        await self._svc.calls.add_event(self.call.id, "amd", {
-            "status": result.status, "cause": result.cause, "by": "audio"})
-        await self._repo.mark_answered(self.row.id, self._tracker.result())
-        return result.machine
-
-
-def filled_assistant(assistant: Assistant, variables: dict[str, str]) -> Assistant:
-    """The assistant with ``{name}`` in its greeting and system prompt filled in."""
-    if not variables:
-        return assistant
-    return replace(assistant, greeting=fill(assistant.greeting, variables),
-                   system_prompt=fill(assistant.system_prompt, variables))
+        return await screen_for_machine(transport, self._tracker, self._svc.calls, self._repo,
+                                        call_id=self.call.id, row_id=self.row.id)
 
 
 async def _variable(read: Awaitable[str]) -> str:

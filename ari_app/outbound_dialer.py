@@ -1,18 +1,12 @@
-"""The call service's side of outbound calls: it places the queued ``outbound_calls`` rows.
-
-Whoever asks for a call (``callwright call place``, ``POST /api/v1/calls``, the admin's Call
-button, the campaign dialler) queues a row in the store; every call service polls for them
-(:meth:`OutboundDialer.poll_once`, every ``poll_s``), claims at most as many as it has room for
-(``max_concurrent`` calls placed by this process at a time) and places each with an
-:class:`~ari_app.outbound_call.OutboundAttempt`. A claim is one conditional UPDATE per row, so
-two services sharing a store never place the same call. At start-up the rows this node left
-``dialing`` or ``answered`` are ended ``failed``/``interrupted``: never placed twice.
+"""The call service's side of outbound calls through ARI: it places the queued ``outbound_calls``
+rows that the engine's :class:`~callwright.outbound.dialer.QueueDialer` claims for this node,
+each with an :class:`~ari_app.outbound_call.OutboundAttempt` (through the AMI only while it is
+connected: the calls wait in the queue meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -23,6 +17,7 @@ from ari_app.services import SessionServices
 from ari_app.session import CallSession
 from callwright.errors import CallwrightError
 from callwright.outbound.dial_result import DialResult
+from callwright.outbound.dialer import QueueDialer
 from callwright.store.assistants import AssistantRepository
 from callwright.store.outbound_calls import OutboundCall, OutboundCallRepository
 
@@ -60,54 +55,25 @@ class OutboundDialer:
         self._routing = routing
         self.node = node
         self.options = options or OutboundOptions()
-        self.max_concurrent = max_concurrent
-        self.poll_s = poll_s
         self._on_attempt = on_attempt
         self.ami = ami
         self.active: dict[int, OutboundAttempt] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.Task[None] | None = None
+        self.queue = QueueDialer(repo, self._attempt, node=node, max_concurrent=max_concurrent,
+                                 poll_s=poll_s, ready=self._ready)
         self.placed = 0
 
+    def _ready(self) -> bool:
+        return self.options.via != "ami" or (self.ami is not None and self.ami.ami.connected)
+
     async def start(self) -> None:
-        left = await self._repo.interrupt_left_over(self.node)
-        if left:
-            log.warning("%d outbound call(s) left dialing by a previous run: ended, not redialled",
-                        left)
-        self._loop = asyncio.get_running_loop().create_task(self._run(), name="outbound-dialer")
+        await self.queue.start()
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except CallwrightError as exc:
-                log.warning("outbound calls: could not poll the queue: %s", exc)
-            await asyncio.sleep(self.poll_s)
+        await self.queue.stop()
 
     async def poll_once(self) -> int:
-        """Claim and place what there is room for; the number placed. Through the AMI, only
-        while it is connected (the calls wait in the queue meanwhile)."""
-        if self.options.via == "ami" and (self.ami is None or not self.ami.ami.connected):
-            return 0
-        room = self.max_concurrent - len(self.active)
-        rows = await self._repo.claim(self.node, room)
-        for row in rows:
-            self._place(row)
-        return len(rows)
-
-    def _place(self, row: OutboundCall) -> None:
-        task = asyncio.get_running_loop().create_task(self._attempt(row))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Claim and place what there is room for; the number placed."""
+        return await self.queue.poll_once()
 
     async def _attempt(self, row: OutboundCall) -> None:
         try:

@@ -2,9 +2,8 @@
 
 * the :class:`~ari_app.outbound_dialer.OutboundDialer` of this process, which places the queued
   outbound calls (every node runs one; a row is claimed by one node only);
-* the campaign dialler (:class:`~callwright.campaigns.dialler.CampaignDialler`), a
-  :class:`~callwright.cluster.singleton.SingletonJob`: one node at a time queues the campaigns'
-  calls, under the store's ``campaign-dialler`` job lock;
+* the campaign dialler (:class:`~callwright.campaigns.job.CampaignJob`): one node at a time
+  queues the campaigns' calls, under the store's ``campaign-dialler`` job lock;
 * the AMI connection (``[ami]``, optional; :class:`~ari_app.ami.client.AmiClient`), used to
   originate when ``[outbound] via = "ami"`` and for the live PBX status. A first connection
   that fails is tried again every ``AMI_RETRY_S``; panoramisk reconnects a dropped one.
@@ -23,21 +22,14 @@ from ari_app.ami.status import PbxLiveStatus
 from ari_app.outbound_call import OutboundOptions
 from ari_app.outbound_dialer import OutboundDialer, OutboundRouting
 from ari_app.services import SessionServices
-from callwright.campaigns.dialler import CAMPAIGN_DIALLER_JOB, CampaignDialler
-from callwright.cluster.singleton import SingletonJob
+from callwright.campaigns.job import CAMPAIGN_TICK_S, CampaignJob
 from callwright.config import Settings
-from callwright.outbound.placing import OutboundPlacer, RestrictionsDoNotCall
 from callwright.store.assistants import AssistantRepository
-from callwright.store.campaigns import CampaignRepository
 from callwright.store.db import Database
-from callwright.store.job_lock import job_lock
-from callwright.store.numbers import NumberRepository
 from callwright.store.outbound_calls import OutboundCallRepository
 
 log = logging.getLogger(__name__)
 
-#: How often the campaign dialler looks at the campaigns (seconds).
-CAMPAIGN_TICK_S = 1.0
 #: How often a first AMI connection that failed is tried again (seconds).
 AMI_RETRY_S = 10.0
 
@@ -72,13 +64,8 @@ class OutboundJobs:
                                      options=outbound_options(settings),
                                      max_concurrent=settings.outbound.max_concurrent,
                                      ami=self.live)
-        placer = OutboundPlacer(assistants, NumberRepository(db), outbound,
-                                RestrictionsDoNotCall(services.restrictions))
-        self.campaign_dialler = CampaignDialler(CampaignRepository(db), outbound, placer)
-        self.campaigns = SingletonJob(
-            CAMPAIGN_DIALLER_JOB, job_lock(db, CAMPAIGN_DIALLER_JOB, node),
-            lambda: self.campaign_dialler.run_forever(campaign_tick_s),
-        )
+        self.campaigns = CampaignJob(db, services.restrictions, node=node,
+                                     tick_s=campaign_tick_s)
 
     async def start(self) -> None:
         if self.ami is not None:

@@ -6,14 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ari_app.call_privacy import CallPrivacy
-from callwright.dialog.actions import DialogEngine
-from callwright.errors import LlmError
 from callwright.media.transport import MediaTransport
+from callwright.outbound.answered import DialogFactory
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
-#: Builds the dialog, given the session's LLM error callback and whether a machine answered.
-DialogFactory = Callable[[Callable[[LlmError], None], bool], Awaitable[DialogEngine]]
 #: Listens to the callee before anyone speaks; True when an answering machine answered.
 Screen = Callable[[MediaTransport], Awaitable[bool]]
 

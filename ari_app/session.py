@@ -48,7 +48,6 @@ from ari_app.call_setup import (
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
-from ari_app.outbound_screening import ScreeningTransport
 from ari_app.outbound_start import OutboundStart
 from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
 from ari_app.recovery import (
@@ -68,6 +67,7 @@ from callwright.dialog.announcement import AnnouncementDialog
 from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.media.transport import MediaTransport
 from callwright.observability.logs import bind_call_uid
+from callwright.outbound.screening import ScreeningTransport
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 

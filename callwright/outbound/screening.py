@@ -1,4 +1,5 @@
-"""Listening to an answered outbound call before the assistant speaks ([outbound] amd = "audio").
+"""Listening to an answered outbound call before the assistant speaks ([outbound] amd = "audio"),
+whatever the PBX: the adapters wrap the answered call's media transport in it.
 
 :class:`ScreeningTransport` wraps a call's media transport: :meth:`~ScreeningTransport.screen`
 starts it and feeds the callee's frames to an :class:`~callwright.outbound.amd.AmdDetector`
