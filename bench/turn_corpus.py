@@ -82,6 +82,41 @@ def _clean() -> list[CorpusItem]:
     ]
 
 
+#: Korean digit strings read in groups with the pauses of the issue (300-800 ms between groups):
+#: (digits, group sizes, pause after each group but the last), the length asked for known.
+KO_GROUPED: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
+    ("01012345678", (3, 4, 4), (300, 300)),
+    ("01098765432", (3, 4, 4), (450, 600)),
+    ("01055512340", (3, 4, 4), (800, 800)),
+    ("01024681357", (3, 4, 4), (600, 350)),
+    ("0212345678", (2, 4, 4), (500, 500)),
+    ("0317778888", (3, 3, 4), (400, 700)),
+    ("12345678", (4, 4), (300,)),
+    ("90817263", (4, 4), (650,)),
+    ("55501234", (4, 4), (800,)),
+    ("246813", (3, 3), (550,)),
+    ("7777", (2, 2), (400,)),
+    ("3094", (2, 2), (700,)),
+)
+_KO_DIGIT = dict(zip("0123456789", ("공", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"),
+                     strict=True))
+
+
+def grouped_digits(noise: bool = True) -> list[CorpusItem]:
+    """Korean digit strings read in groups (:data:`KO_GROUPED`), clean then under noise: the
+    turns that must not be cut at a pause between groups."""
+    items = []
+    for digits, sizes, pauses in KO_GROUPED:
+        parts, at = [], 0
+        for size in sizes:
+            parts.append(" ".join(_KO_DIGIT[d] for d in digits[at : at + size]))
+            at += size
+        items.append(CorpusItem(f"ko_groups_{digits}", "ko", "digits", tuple(parts), pauses,
+                                grammar=KO_DIGITS, min_digits=len(digits),
+                                max_digits=len(digits)))
+    return items + [item.noisy() for item in items] if noise else items
+
+
 def corpus(noise: bool = True) -> list[CorpusItem]:
     """Every item, clean, then (with ``noise``) each again under background noise."""
     items = _clean()

@@ -11,7 +11,8 @@ Recognition runs only on speech: a stream is opened at speech onset with the pre
 turn. The result is handed to ``on_turn``.
 
 With a :class:`~callwright.speech.turn_end.TurnEndConfig` the end of the turn follows what the
-dialog's last ``Listen`` waits for: the stream's partial goes to a
+dialog's last ``Listen`` waits for: the stream's partial, and the syllables counted in the sound
+(:class:`~callwright.speech.syllables.SyllableCounter`, which count a Korean digit string), go to a
 :class:`~callwright.speech.turn_end.TurnEndDecider` every frame, which asks the endpointer for a
 short silence once the answer is complete (``CallerSpeech.end_reason`` says which silence ended
 the turn); its eager ends (``LikelyEnd``) and their taking back (``TurnResumed``) go to
@@ -37,6 +38,7 @@ from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import Endpointer, NoiseDiscarded, SpeechEnded, SpeechStarted
 from callwright.speech.protocols import SttEngine, SttStream
 from callwright.speech.silero_vad import FrameVad
+from callwright.speech.syllables import SyllableCounter
 from callwright.speech.turn_end import (
     Expectation,
     LikelyEnd,
@@ -55,6 +57,8 @@ GAP_MS = 60
 STT_TIMEOUT_S = 4.0
 #: Longest wait for an abandoned stream to close before it is left to itself.
 CLOSE_TIMEOUT_S = 5.0
+#: Syllables this long before a turn's onset still count (the VAD confirms a little late).
+SYLLABLE_LEAD_MS = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class CallerListener:
             TurnEndDecider(endpointer, turn_end, eager=on_likely_end is not None)
             if turn_end is not None else None
         )
+        self._syllables = SyllableCounter(sample_rate) if turn_end is not None else None
         self._on_likely_end = on_likely_end
         self._on_resumed = on_resumed
         self._endpointer = endpointer
@@ -187,6 +192,12 @@ class CallerListener:
         else:
             if self._stream is not None:
                 decider.partial(self._stream.partial())
+            if self._syllables is not None:
+                if pcm is not None:
+                    self._syllables.feed(pcm, t_ms)
+                if self._endpointer.in_turn:
+                    decider.syllables(self._syllables.count_since(
+                        self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
             events = list(decider.process(speech, t_ms))
         if pcm is not None and self._stream_task is not None:
             self._feed(pcm)

@@ -15,6 +15,9 @@ time, with no clock of its own (everything is fed with its call time):
   (``unfinished_silence_ms``) while it is plainly unfinished (a grammar phrase cut short, a
   digit string short of its length, a trailing hesitation or connective), or
   something in between for free speech (``free_silence_ms``).
+- A Korean digit string is counted in syllables heard (:meth:`TurnEndDecider.syllables`, from a
+  :class:`~callwright.speech.syllables.SyllableCounter`), one per digit, as the recogniser's words
+  on the telephone band miscount them.
 - :class:`CallerPace` learns how long this caller pauses: a pause inside a turn where it could
   have ended and the caller went on, or a turn ended that the caller went on from within
   ``RESUME_MS``; the silence for open answers (free speech, digits of unknown length) is raised
@@ -69,6 +72,11 @@ UNFINISHED_WORDS: dict[str, frozenset[str]] = {
         "제가", "좀", "이제", "뭐",
     }),
 }
+
+#: Language families whose digit words are one syllable each: there, the syllables counted in the
+#: sound (:class:`~callwright.speech.syllables.SyllableCounter`) count the digits said, which the
+#: recogniser's words do not on the telephone band (it merges and drops digits, and adds some).
+SYLLABIC_DIGITS = frozenset({"ko"})
 
 #: Korean sentence endings that close a statement or a question (polite and plain forms).
 KO_FINAL_ENDINGS = ("요", "다", "까", "죠", "네", "니다", "세요", "어", "아")
@@ -126,18 +134,23 @@ class Completeness(enum.Enum):
     COMPLETE = "complete"      # the expected answer is all there
 
 
-def completeness(expect: Expectation, partial: str) -> Completeness:
-    """How complete ``partial`` is as an answer to ``expect``."""
+def completeness(
+    expect: Expectation, partial: str, syllables: int | None = None,
+) -> Completeness:
+    """How complete ``partial`` is as an answer to ``expect``; ``syllables`` is the number of
+    syllables heard in the turn so far, when counted (it counts a Korean digit string)."""
     words = words_of(partial)
-    if not words:
-        return Completeness.NOTHING
     fam = family(expect.language)
-    if words[-1] in UNFINISHED_WORDS[fam]:
+    counted = (expect.kind is AnswerKind.DIGITS and fam in SYLLABIC_DIGITS
+               and bool(syllables))  # digits judged from the sound, words or not
+    if not words and not counted:
+        return Completeness.NOTHING
+    if words and words[-1] in UNFINISHED_WORDS[fam]:
         return Completeness.UNFINISHED
     if expect.kind is AnswerKind.CLOSED:
         return _closed(expect.phrases, words)
     if expect.kind is AnswerKind.DIGITS:
-        return _digits(expect, words, fam)
+        return _digits(expect, words, fam, syllables)
     if fam == "ko" and len(words) > 1 and words[-1].endswith(KO_FINAL_ENDINGS):
         # A Korean sentence ends with its verb ending ("예약하고 싶어요"). Its absence proves
         # nothing: the recogniser often gets the last syllable wrong.
@@ -156,9 +169,14 @@ def _closed(phrases: tuple[str, ...], words: list[str]) -> Completeness:
     return Completeness.OPEN  # outside the grammar (free-form fallback, [unk]): no judgement
 
 
-def _digits(expect: Expectation, words: list[str], fam: str) -> Completeness:
-    digit_words = set(DIGIT_WORDS[fam])
-    count = sum(1 for w in words if w in digit_words)
+def _digits(
+    expect: Expectation, words: list[str], fam: str, syllables: int | None,
+) -> Completeness:
+    if syllables is not None and fam in SYLLABIC_DIGITS:
+        count = syllables
+    else:
+        digit_words = set(DIGIT_WORDS[fam])
+        count = sum(1 for w in words if w in digit_words)
     if expect.max_digits is not None and count >= expect.max_digits:
         return Completeness.COMPLETE
     if expect.min_digits is not None and count < expect.min_digits:
@@ -266,6 +284,7 @@ class TurnEndDecider:
         self.eager = eager
         self.pace = CallerPace(self.config.pace_memory)
         self._partial = ""
+        self._syllables: int | None = None
         self._state_was = endpointer.state
         self._silence_from: float | None = None
         self._likely_sent = False
@@ -282,11 +301,15 @@ class TurnEndDecider:
         """The recogniser's latest partial for the turn in progress."""
         self._partial = text
 
+    def syllables(self, count: int | None) -> None:
+        """The syllables heard in the turn in progress so far (None: not counted)."""
+        self._syllables = count
+
     def plan(self) -> SilencePlan:
         """The silence that ends the turn now, given the partial and the caller's pace."""
         cfg = self.config
         backstop = self.backstop_ms
-        state = completeness(self.expectation, self._partial)
+        state = completeness(self.expectation, self._partial, self._syllables)
         paced = self.pace.longest * cfg.pace_factor
         if state is Completeness.COMPLETE:
             return SilencePlan(min(cfg.complete_silence_ms, backstop), "complete")
@@ -329,6 +352,7 @@ class TurnEndDecider:
         for event in events:
             if isinstance(event, SpeechStarted):
                 self._partial = ""
+                self._syllables = None
                 self._likely_sent = False
                 # Speaking again soon after a turn ended: the end came too early (a cut-off).
                 if self._last_end is not None and event.onset_ms - self._last_end < RESUME_MS:
@@ -372,3 +396,4 @@ class TurnEndDecider:
         self._silence_from = None
         self._likely_sent = False
         self._partial = ""
+        self._syllables = None
