@@ -7,7 +7,8 @@ from the browser's audio messages, and the pacer's frames go back to the page as
 Each turn is sent to the page as it is written (the live transcript), a typed line is a caller turn
 (:meth:`CallPipeline.caller_typed`), and the call ends when the dialog hangs up, the page hangs up
 or goes away, or the time limit passes (``completed``/``max_duration``). Transfers cannot happen
-from a browser: the flow's fallback runs, as on a line without ARI.
+from a browser: the flow's fallback runs, as on a line without ARI. When the assistant records,
+the call opens with the consent notice and hears the decline phrases, as a phone call does.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from aiohttp import WSMsgType, web
 
 from admin import try_call_protocol as protocol
 from admin.try_calls import Reservation, TryCalls
+from ari_app.call_privacy import DeclinableRecorder
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
-from callwright.dialog.actions import CallContext
+from callwright.dialog.actions import CallContext, DialogEngine
+from callwright.dialog.consent import consent_dialog, notice_text
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
-from callwright.media.recorder import StereoWavRecorder
 from callwright.media.transport import FrameSink, MediaFormat
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.speech.protocols import TtsEngine
@@ -114,9 +116,9 @@ class BrowserLine:
                 await task
 
 
-def _open_recorder(path: Path, rate: int) -> StereoWavRecorder:
+def _open_recorder(path: Path, rate: int) -> DeclinableRecorder:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return StereoWavRecorder(path, rate)
+    return DeclinableRecorder(path, rate)
 
 
 class TryCallSession:
@@ -136,7 +138,8 @@ class TryCallSession:
         self._user_name = user_name
         self._line = BrowserLine(ws, rate)
         self._pipeline: CallPipeline | None = None
-        self._recorder: StereoWavRecorder | None = None
+        self._recorder: DeclinableRecorder | None = None
+        self._declining: asyncio.Task[None] | None = None
         self.call: Call | None = None
         self.outcome: CallOutcome | None = None
 
@@ -180,6 +183,8 @@ class TryCallSession:
             outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
             self.outcome = outcome
+            if self._declining is not None:
+                await self._declining
             if self._recorder is not None:
                 await self._finish_recording(call, self._recorder)
             await tries.calls.close_call(call.id, outcome.status, outcome.reason)
@@ -205,6 +210,7 @@ class TryCallSession:
         if assistant.record_calls:  # recorded as the assistant's phone calls are
             path = tries.recordings_dir / call.started_at[:10].replace("-", "/") / f"{call.uid}.wav"
             self._recorder = await asyncio.to_thread(_open_recorder, path, self._rate)
+            dialog = await self._with_consent(dialog)
         return CallPipeline(
             transport=self._line,
             stt=await tries.speech.stt_for(assistant.stt),
@@ -220,7 +226,41 @@ class TryCallSession:
             ringback_region=tries.settings.calls.ringback_region,
         )
 
-    async def _finish_recording(self, call: Call, recorder: StereoWavRecorder) -> None:
+    async def _with_consent(self, dialog: DialogEngine) -> DialogEngine:
+        """As on a phone call that is recorded: the consent notice first (the assistant's, else
+        the org's), and the decline phrases stop and delete the recording."""
+        assistant = self._assistant
+        org = await self._tries.orgs.get(assistant.org_id)
+        return consent_dialog(
+            dialog, notice_text(assistant.consent_prompt, org.consent_prompt),
+            language=assistant.language, on_decline=self._decline_recording,
+            privacy_notice=org.privacy_notice,
+            notice_digit=self._tries.settings.recordings.notice_digit,
+        )
+
+    def _decline_recording(self) -> None:
+        """The caller said they refuse the recording: nothing more is written, the file is
+        deleted and the row marked, as on a phone call."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None or self.call is None:
+            return
+        recorder.decline()
+        self._declining = asyncio.get_running_loop().create_task(
+            self._discard_recording(self.call.id, recorder))
+
+    async def _discard_recording(self, call_id: int, recorder: DeclinableRecorder) -> None:
+        calls = self._tries.calls
+        try:
+            await asyncio.to_thread(recorder.discard)
+        except OSError as exc:
+            log.error("test call %s: the declined recording could not be deleted: %s",
+                      call_id, exc)
+            await calls.add_event(call_id, "error",
+                                  {"message": f"declined recording not deleted: {exc}"})
+        await calls.decline_recording(call_id)
+        await calls.add_event(call_id, "recording_declined", {"how": "said"})
+
+    async def _finish_recording(self, call: Call, recorder: DeclinableRecorder) -> None:
         """Close the WAV, encrypt it when the server or the org says so, note it on the row."""
         tries = self._tries
         info = await asyncio.to_thread(recorder.close)

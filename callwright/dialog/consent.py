@@ -75,6 +75,24 @@ def says_decline(text: str, language: str) -> bool:
     return any(f" {_normal(p)} " in said for p in decline_phrases(language))
 
 
+def notice_text(assistant_prompt: str, org_prompt: str) -> str:
+    """The consent notice a recorded call opens with: the assistant's, else the org's ("" for
+    none: the call opens as it would unrecorded)."""
+    return assistant_prompt.strip() or org_prompt.strip()
+
+
+def consent_dialog(
+    inner: DialogEngine, notice: str, *, language: str, on_decline: Callable[[], None],
+    privacy_notice: str = "", notice_digit: str = "",
+) -> DialogEngine:
+    """``inner`` opened by ``notice`` (:func:`notice_text`) and hearing the decline phrases, for
+    a recorded call on any call path; ``inner`` itself when there is no notice."""
+    if not notice:
+        return inner
+    return ConsentDialog(inner, notice, language=language, on_decline=on_decline,
+                         privacy_notice=privacy_notice, notice_digit=notice_digit)
+
+
 class ConsentDialog:
     def __init__(
         self,

@@ -17,8 +17,10 @@ from aiohttp import WSMsgType
 
 from admin.try_call_protocol import BadAudio, FrameChunker
 from admin.try_calls import TryCallLimits
+from callwright.dialog.consent import declined_line
+from callwright.store.assistants import AssistantRepository
 from tests.admin.conftest import Admin, AdminFactory, LoggedIn
-from tests.admin.try_call_data import HELLO, korean_assistant, tries_factory
+from tests.admin.try_call_data import FLOW, HELLO, korean_assistant, tries_factory
 
 
 def origin(admin: Admin) -> str:
@@ -313,3 +315,69 @@ async def test_a_failure_on_the_server_ends_the_call_with_a_message(
     assert "RuntimeError" in said[-1]["reason"]
     await settled(admin)
     assert admin.try_calls.active == 0
+
+
+NOTICE = "이 통화는 녹음됩니다."
+
+
+async def recorded_assistant_with_notice(admin: Admin, org_id: int) -> int:
+    created = await AssistantRepository(admin.db).create(
+        org_id, "Recorded desk", "ko", flow=FLOW, record_calls=True, consent_prompt=NOTICE
+    )
+    return created.id
+
+
+async def test_a_recorded_test_call_opens_with_the_consent_notice(
+    make_admin: AdminFactory,
+) -> None:
+    """The admin hears what callers hear: the notice first, said whole, then the greeting."""
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await recorded_assistant_with_notice(admin, org.id)
+    unrecorded = await korean_assistant(admin, org)
+    editor = await admin.login(org.users["editor"])
+    ws = await open_socket(admin, editor, assistant_id)
+    uid = (await messages_until(ws, "started"))[-1]["call_uid"]
+    opening = await messages_until(ws, "turn")  # one assistant turn: the notice, then the flow
+    assert (opening[-1]["speaker"], opening[-1]["text"]) == (
+        "assistant", f"{NOTICE} {FLOW['nodes']['greet']['prompt']}")
+    assert sum(m.get("bytes", 0) for m in opening) > 16000  # heard
+    await ws.send_str(json.dumps({"type": "say", "text": HELLO}))
+    assert (await messages_until(ws, "ended"))[-1]["status"] == "completed"
+    await settled(admin)
+    row = await admin.db.fetch_one(
+        "SELECT recording_path, recording_declined FROM calls WHERE uid = ?", (uid,))
+    assert row is not None and row["recording_path"] and not row["recording_declined"]
+
+    # An assistant that does not record says no notice (as on the phone).
+    ws = await open_socket(admin, editor, unrecorded)
+    await messages_until(ws, "started")
+    first = await messages_until(ws, "turn")
+    assert first[-1]["text"] == FLOW["nodes"]["greet"]["prompt"]
+    await ws.send_str(json.dumps({"type": "hangup"}))
+    await messages_until(ws, "ended")
+
+
+async def test_saying_no_to_the_recording_deletes_it(make_admin: AdminFactory) -> None:
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await recorded_assistant_with_notice(admin, org.id)
+    editor = await admin.login(org.users["editor"])
+    ws = await open_socket(admin, editor, assistant_id)
+    uid = (await messages_until(ws, "started"))[-1]["call_uid"]
+    assert (await messages_until(ws, "turn"))[-1]["text"].startswith(NOTICE)
+    await ws.send_str(json.dumps({"type": "say", "text": "녹음하지 마세요"}))
+    said = await messages_until(ws, "turn")
+    while said[-1]["speaker"] != "assistant":
+        said = await messages_until(ws, "turn")
+    assert said[-1]["text"] == declined_line("ko")
+    await ws.send_str(json.dumps({"type": "say", "text": HELLO}))
+    await messages_until(ws, "ended")
+    await settled(admin)
+    row = await admin.db.fetch_one(
+        "SELECT id, recording_path, recording_declined FROM calls WHERE uid = ?", (uid,))
+    assert row is not None and row["recording_path"] is None and row["recording_declined"]
+    events = await admin.db.fetch_all(
+        "SELECT kind FROM call_events WHERE call_id = ?", (row["id"],))
+    assert "recording_declined" in [e["kind"] for e in events]
+    assert [p for p in admin.recordings.rglob("*") if p.is_file()] == []
