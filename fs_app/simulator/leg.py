@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from fs_app.simulator.channel import Channel
@@ -63,23 +63,25 @@ class Leg:
         self.wake()
 
     # -- the dialplan ------------------------------------------------------------------------
-    async def run(self) -> None:
+    async def run(self, first: Sequence[tuple[str, str]] | None = None) -> None:
+        """Run the extension the channel was sent to (``first``: these actions instead, as an
+        originated A leg runs its ``&app()``), then each one it is transferred to."""
         channel = self.channel
         extension = channel.destination
         try:
             while channel.alive:
-                actions = BRIDGED_ACTIONS if extension == BRIDGED \
-                    else self.sim.dialplan.get(extension)
+                actions = first if first is not None else BRIDGED_ACTIONS \
+                    if extension == BRIDGED else self.sim.actions_for(extension)
+                first = None
                 if actions is None:
                     self.sim.hang_up(channel, "NO_ROUTE_DESTINATION", peer_cause=None)
                     break
-                self.transfer_to = None
-                for app, arg in actions:
+                for app, arg in actions:  # a transfer already asked for skips them all
                     if not channel.alive or self.transfer_to is not None:
                         break
                     await self.execute(app, arg)
                 if self.transfer_to is not None and channel.alive:
-                    extension = self.transfer_to
+                    extension, self.transfer_to = self.transfer_to, None
                     channel.destination = extension
                     if self.parked:
                         self.sim.fire("CHANNEL_UNPARK", channel)

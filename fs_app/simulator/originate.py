@@ -3,7 +3,11 @@ whose A leg runs the given application once B answers, with the outcomes observe
 (esl-inbound-auth-errors.jsonl, esl-inbound-sendmsg-answer.jsonl): ``+OK <A uuid>`` when B
 answers, ``-ERR USER_BUSY`` (B hung up first, with that cause), ``-ERR NO_ROUTE_DESTINATION``
 (no such extension), ``-ERR NO_ANSWER`` (``originate_timeout`` passed; both legs hang up so),
-``-ERR CHAN_NOT_IMPLEMENTED`` (not a loopback endpoint)."""
+``-ERR CHAN_NOT_IMPLEMENTED`` (not a loopback endpoint).
+
+A number given a destination (fs_app.simulator.destinations) is dialled as that far end: the
+person is behind the B leg, the A leg (our ``origination_uuid``) runs the application once B
+answers, and any other outcome fails the originate with the far end's cause."""
 
 from __future__ import annotations
 
@@ -40,13 +44,14 @@ async def originate(sim: FreeswitchSimulator, spec: str) -> str:
     if parts[0] != "loopback" or len(parts) < 2:
         return "-ERR CHAN_NOT_IMPLEMENTED\n"
     extension = parts[1]
-    if extension not in sim.dialplan:
+    if sim.actions_for(extension) is None:
         return "-ERR NO_ROUTE_DESTINATION\n"
+    destination = sim.destinations.get(extension)
     call = sim.place_call(
-        extension, SimulatedCaller(),
+        extension, destination.callee() if destination is not None else SimulatedCaller(),
         number=variables.get("origination_caller_id_number", "0000000000"),
         name=variables.get("origination_caller_id_name", "FreeSWITCH"),
-        a_uuid=variables.get("origination_uuid"),
+        a_uuid=variables.get("origination_uuid"), outbound=destination is not None,
     )
     a, b = call.a.channel, call.b.channel
     # the {name=value} list becomes channel variables of the originated (A) leg
@@ -64,4 +69,9 @@ async def originate(sim: FreeswitchSimulator, spec: str) -> str:
     if app is not None and app["name"] == "hangup":
         cause = app["arg"] or "NORMAL_CLEARING"
         sim.hang_up(a, cause, peer_cause=cause)
+    elif app is not None and destination is not None:
+        # A dialled destination's A leg runs its application (``&park()``: parked until
+        # uuid_transfer sends it on, e.g. to our socket extension), as FreeSWITCH does.
+        call.a.task = asyncio.get_running_loop().create_task(
+            call.a.run(first=[(app["name"], app["arg"])]))
     return f"+OK {a.uuid}\n"

@@ -19,6 +19,7 @@ from email.utils import formatdate
 from ari_app.simulator.caller import SimulatedCaller
 from fs_app.simulator.api import run_api
 from fs_app.simulator.channel import Channel, now_us
+from fs_app.simulator.destinations import Destination
 from fs_app.simulator.esl_connection import EslConnection
 from fs_app.simulator.fork import Fork, ForkOptions
 from fs_app.simulator.leg import BRIDGED, Leg
@@ -47,9 +48,23 @@ def socket_dialplan(
 class SimCall:
     a: Leg
     b: Leg
+    #: The person on the call: the caller (on A) of an inbound call; the callee (behind B) of
+    #: an outbound one.
     caller: SimulatedCaller
     uplink: deque[bytes] = field(default_factory=deque)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Placed by ``originate`` to a destination (fs_app.simulator.destinations): our app runs on
+    #: the A leg (the originated channel) and the person is at the B end.
+    outbound: bool = False
+
+    @property
+    def served(self) -> Leg:
+        """The leg our application runs on (its fork hears the person, its writes reach them)."""
+        return self.a if self.outbound else self.b
+
+    @property
+    def person(self) -> Leg:
+        return self.b if self.outbound else self.a
 
 
 class FreeswitchSimulator:
@@ -66,6 +81,8 @@ class FreeswitchSimulator:
         self.channels: dict[str, Channel] = {}
         self.legs: dict[str, Leg] = {}
         self.calls: list[SimCall] = []
+        #: What dialing a number does (``originate``; fs_app.simulator.destinations).
+        self.destinations: dict[str, Destination] = {}
         #: Channels joined by ``uuid_bridge``, each way (see :meth:`bridge`).
         self.bridges: dict[str, str] = {}
         self.forks: dict[str, dict[str, Fork]] = {}
@@ -179,11 +196,22 @@ class FreeswitchSimulator:
                 "Current Stack Size/Max 240K/8192K\n")
 
     # -- calls ---------------------------------------------------------------------------------
+    def set_destination(self, number: str, destination: Destination) -> None:
+        """What an ``originate`` to ``loopback/<number>/...`` meets from now on."""
+        self.destinations[number] = destination
+
+    def actions_for(self, extension: str) -> Sequence[tuple[str, str]] | None:
+        """What a channel sent to ``extension`` runs: a destination's far end, or the
+        dialplan's extension (None: no such extension)."""
+        found = self.destinations.get(extension)
+        return found.actions() if found is not None else self.dialplan.get(extension)
+
     def place_call(self, destination: str, caller: SimulatedCaller, *,
                    number: str = "5551234", name: str = "Alice",
                    variables: Mapping[str, str] | None = None,
-                   a_uuid: str | None = None) -> SimCall:
-        """A caller dials ``destination``: a loopback pair; B runs the extension."""
+                   a_uuid: str | None = None, outbound: bool = False) -> SimCall:
+        """A caller dials ``destination``: a loopback pair; B runs the extension. ``outbound``:
+        ``caller`` is the person who answers behind B, and our app will run on A."""
         a_id, b_id = a_uuid or str(uuidlib.uuid4()), str(uuidlib.uuid4())
         common = {"origination_caller_id_number": number, "origination_caller_id_name": name,
                   **(variables or {})}
@@ -196,7 +224,7 @@ class FreeswitchSimulator:
                                "channel_name": f"loopback/{destination}-b", **common,
                                "other_loopback_leg_uuid": a_id, "loopback_leg": "B"})
         a.peer, b.peer = b, a
-        call = SimCall(Leg(self, a), Leg(self, b), caller)
+        call = SimCall(Leg(self, a), Leg(self, b), caller, outbound=outbound)
         for leg in (call.a, call.b):
             self.channels[leg.channel.uuid] = leg.channel
             self.legs[leg.channel.uuid] = leg
@@ -219,13 +247,15 @@ class FreeswitchSimulator:
         call = self.call_of(channel)
         if call is not None and not call.caller.connected:
             call.caller.connect(call.uplink.append, lambda d: self.caller_dtmf(call, d),
-                                lambda: self.hang_up(call.a.channel, "NORMAL_CLEARING"))
+                                lambda: self.hang_up(call.person.channel, "NORMAL_CLEARING"))
 
     def caller_dtmf(self, call: SimCall, digit: str) -> None:
-        """The caller pressed a key: a DTMF event on the other leg (B), as loopback does."""
-        if call.b.channel.alive:
-            self.fire("DTMF", call.b.channel, [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
-                                               ("DTMF-Source", "UNKNOWN")])
+        """The person pressed a key: a DTMF event on the leg we serve (the other leg of the
+        pair, as loopback does)."""
+        served = call.served.channel
+        if served.alive:
+            self.fire("DTMF", served, [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
+                                       ("DTMF-Source", "UNKNOWN")])
 
     def send_dtmf(self, channel: Channel, digits: str) -> None:
         """``uuid_send_dtmf``: the events appear on the other leg; the caller hears the keys."""
@@ -235,7 +265,7 @@ class FreeswitchSimulator:
             if peer is not None and peer.alive:
                 self.fire("DTMF", peer, [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
                                          ("DTMF-Source", "UNKNOWN")])
-        if call is not None and channel is call.b.channel:
+        if call is not None and channel is call.served.channel:
             call.caller.hear_dtmf(digits)
 
     def break_playback(self, channel: Channel) -> None:
@@ -310,7 +340,8 @@ class FreeswitchSimulator:
             call = self.call_of(channel)
             if call is not None:
                 call.caller.close()
-                self.keep(asyncio.get_running_loop().create_task(self.torn_down(call.a)))
+                if call.a.task is None:  # an A leg running apps is torn down by its run()
+                    self.keep(asyncio.get_running_loop().create_task(self.torn_down(call.a)))
 
     async def _follow(self, channel: Channel) -> None:
         await asyncio.sleep(0.02)
@@ -380,7 +411,7 @@ class FreeswitchSimulator:
                 self._tick(call)
 
     def _tick(self, call: SimCall) -> None:
-        b = call.b
+        b = call.served
         if not b.channel.alive or b.channel.answer_state != "answered":
             call.uplink.clear()
             return
