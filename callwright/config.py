@@ -109,6 +109,7 @@ class VadSettings:
     max_turn_ms: int = _opt(30000, lo=1000, hi=600000)
     barge_in: bool = True
     barge_in_min_ms: int = _opt(200, lo=0, hi=5000)
+    eager: bool = True
 
 
 @dataclass(frozen=True, slots=True)

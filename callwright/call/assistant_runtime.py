@@ -238,6 +238,7 @@ class AssistantRuntime:
             vad=str(media["vad"]) if media.get("vad") in VAD_KINDS else "webrtc",
             # "fixed": every turn ends after end_silence_ms, as before the smart end of turn.
             turn_end=None if media.get("turn_end") == "fixed" else TurnEndConfig(),
+            eager=bool(media.get("eager", vad.eager)),
             max_call_s=float(self._settings.calls.max_call_s),
             silence_hangup_s=float(self._settings.calls.no_input_hangup_s),
             apology_text=APOLOGIES.get(language.split("-")[0], APOLOGIES["en"]),

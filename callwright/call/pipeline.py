@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from callwright.call.eager import EagerTurns, PreparedSay, ReplyItem, SpeculativeDialog
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.listener import CallerListener, CallerSpeech
 from callwright.call.outcome import CallOutcome
@@ -30,9 +31,11 @@ from callwright.call.pipeline_events import (
     _Event,
     _Failed,
     _Finish,
+    _Likely,
     _Next,
     _NoInput,
     _Note,
+    _Resumed,
     _SttFailed,
     _Turn,
 )
@@ -59,6 +62,7 @@ from callwright.speech.barge_in import BargeInDetector, Decision, Interrupt, Pau
 from callwright.speech.endpointing import Endpointer
 from callwright.speech.protocols import SttEngine, TtsEngine
 from callwright.speech.silero_vad import detector as vad_detector
+from callwright.speech.turn_end import LikelyEnd
 from callwright.store.clock import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -113,6 +117,13 @@ class CallPipeline:
             monotonic=monotonic, fallback=fallback_tts, fallback_voice=settings.fallback_voice,
             tts_timeout_s=settings.tts_timeout_s, on_fallback=self._tts_fell_back,
         )
+        #: Eager end of turn: the reply prepared on a likely end (None: off, or a dialog whose
+        #: steps cannot be taken back).
+        self._eager = (
+            EagerTurns(dialog, self._speaker.synthesize)
+            if settings.eager and settings.turn_end is not None
+            and isinstance(dialog, SpeculativeDialog) else None
+        )
         self._listener = CallerListener(
             sample_rate=self._rate,
             vad=vad_detector(settings.vad, self._rate, settings.vad_aggressiveness, fmt.frame_ms),
@@ -128,6 +139,8 @@ class CallPipeline:
             stt_timeout_s=settings.stt_timeout_s,
             language=settings.language,
             turn_end=settings.turn_end,
+            on_likely_end=self._on_likely_end if self._eager is not None else None,
+            on_resumed=(lambda _: self._post(_Resumed())) if self._eager is not None else None,
         )
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._reply: asyncio.Task[None] | None = None
@@ -198,6 +211,8 @@ class CallPipeline:
             return CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
         finally:
             self._ended = True
+            if self._eager is not None:
+                await self._eager.drop()  # a reply prepared for a turn never confirmed
             # A reply still playing when the call ends is logged with the part that was heard.
             await self._interrupt_reply("call_ended")
             await self._stop_reply()
@@ -213,6 +228,21 @@ class CallPipeline:
             self._events.put_nowait(event)
 
     async def _handle(self, event: _Event) -> CallOutcome | None:
+        eager = self._eager
+        if eager is not None:
+            if isinstance(event, _Likely):
+                if self._reply is None or self._reply.done():  # not over a reply still running
+                    await eager.likely(event.text)
+                return None
+            if isinstance(event, _Resumed):
+                if event.new_turn:
+                    await eager.drop()
+                    eager.forget()
+                else:
+                    await eager.resumed()
+                return None
+            if not isinstance(event, _Turn | _Note):
+                await eager.drop()  # keys, silence, an error, the end: the turn is not confirmed
         if isinstance(event, _End):
             if event.drain:
                 await self._wait_drained(limit_s=30.0)
@@ -250,6 +280,12 @@ class CallPipeline:
 
     async def _caller_turn(self, speech: CallerSpeech) -> None:
         now_iso = utc_now_iso()
+        confirmed = await self._eager.confirm(speech.text) if self._eager is not None else None
+        meta: dict[str, object] = {"end": speech.end_reason}
+        if self._listen and self._listen.grammar:
+            meta = {"grammar": list(self._listen.grammar), **meta}
+        if confirmed is not None:
+            meta.update(confirmed.meta())
         await self._journal.turn(
             TurnRecord(
                 speaker="caller",
@@ -258,9 +294,7 @@ class CallPipeline:
                 ended_at=now_iso,
                 stt_ms=round(speech.stt_ms),
                 confidence=speech.confidence,
-                meta={"grammar": list(self._listen.grammar), "end": speech.end_reason}
-                if self._listen and self._listen.grammar
-                else {"end": speech.end_reason},
+                meta=meta,
             )
         )
         await self._interrupt_reply("caller_turn")
@@ -268,7 +302,9 @@ class CallPipeline:
         detected_at = self._time.monotonic_at(speech.detected_ms)
         turn = CallerTurn(speech.text, confidence=speech.confidence)
         speech_end = self._time.monotonic_at(speech.end_ms)
-        self._start_reply(self._dialog.on_caller_turn(turn), detected_at, speech_end)
+        kept = confirmed.reply if confirmed is not None else None
+        self._start_reply(kept if kept is not None else self._dialog.on_caller_turn(turn),
+                          detected_at, speech_end)
 
     async def _stt_failed(self, error: SpeechError) -> None:
         """The recogniser failed on the caller's words: ask again and listen (the dialog is not
@@ -291,7 +327,7 @@ class CallPipeline:
     # -- replies ---------------------------------------------------------------------------------
 
     def _start_reply(
-        self, actions: AsyncIterator[DialogAction], turn_end: float | None,
+        self, actions: AsyncIterator[ReplyItem], turn_end: float | None,
         speech_end: float | None = None,
     ) -> None:
         self._listening_since = None
@@ -300,11 +336,14 @@ class CallPipeline:
         timing = self._speaker.new_reply()
         self._reply = asyncio.get_running_loop().create_task(self._run_reply(actions, timing))
 
-    async def _run_reply(self, actions: AsyncIterator[DialogAction], timing: ReplyTiming) -> None:
+    async def _run_reply(self, actions: AsyncIterator[ReplyItem], timing: ReplyTiming) -> None:
         end: CallOutcome | None = None
         try:
             async for action in actions:
-                if isinstance(action, Say):
+                if isinstance(action, PreparedSay):  # an eager reply's first sentence
+                    await self._speaker.say(action.say.text, action.say.interruptible,
+                                            audio=action.audio)
+                elif isinstance(action, Say):
                     await self._speaker.say(action.text, action.interruptible)
                 elif isinstance(action, Listen):
                     self._listen = action
@@ -448,7 +487,12 @@ class CallPipeline:
         if isinstance(event, SegmentStarted):
             self._speaker.on_segment_started(event.tag, event.at)
 
+    def _on_likely_end(self, event: LikelyEnd) -> None:
+        self._post(_Likely(event.partial))
+
     def _on_speech_start(self, onset_ms: float) -> None:
+        if self._eager is not None and self._eager.current is not None:
+            self._post(_Resumed(new_turn=True))  # prepared for a turn never confirmed (noise)
         self._listening_since = None
         self._last_activity_ms = self.now_ms()
 

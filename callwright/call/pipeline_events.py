@@ -1,6 +1,7 @@
 """What a :class:`~callwright.call.pipeline.CallPipeline`'s event loop reacts to: a caller turn, a
 keypad digit, silence, the end of the call, a failure, a recognition that failed, something to
-note on the call's timeline, or another assistant turn to start.
+note on the call's timeline, another assistant turn to start, or a likely end of the caller's turn
+(and its taking back).
 
 Private to the pipeline: the listener, the clock hooks and the replies post these, and the loop
 handles them one at a time.
@@ -69,10 +70,26 @@ class _Note:
 
 
 @dataclass(frozen=True, slots=True)
+class _Likely:
+    """The caller's turn is likely over with the words ``text`` (eager end of turn)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Resumed:
+    """The caller went on after a likely end: drop what was prepared. ``new_turn``: a new turn
+    began while a reply was prepared for one never confirmed (noise)."""
+
+    new_turn: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Next:
     """Start another assistant turn (after a failed transfer)."""
 
     actions: AsyncIterator[DialogAction]
 
 
-_Event = _Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _SttFailed | _Note | _Next
+_Event = (_Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _SttFailed | _Note | _Next
+          | _Likely | _Resumed)

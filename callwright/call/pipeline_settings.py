@@ -23,6 +23,10 @@ class PipelineSettings:
     vad: str = "webrtc"
     #: The end of turn that knows what it waits for (None: the fixed ``end_silence_ms``).
     turn_end: TurnEndConfig | None = TurnEndConfig()
+    #: Eager end of turn (with ``turn_end``, for a dialog whose steps can be taken back): the
+    #: reply is prepared on a likely end, played once the turn is confirmed, dropped unheard if
+    #: the caller goes on (:mod:`callwright.call.eager`).
+    eager: bool = True
     pre_roll_ms: int = 300
     max_call_s: float = 1800.0
     #: Hang up when the caller has not spoken for this long (0 = never); the dialog's own

@@ -136,12 +136,17 @@ class AssistantSpeaker:
         self.timing = ReplyTiming(reply_id=self._reply_id)
         return self.timing
 
-    async def say(self, text: str, interruptible: bool = True) -> None:
-        """Synthesise ``text`` and queue it. Raises SpeechError if TTS fails (the fallback too)."""
+    async def say(
+        self, text: str, interruptible: bool = True, audio: asyncio.Task[bytes] | None = None
+    ) -> None:
+        """Synthesise ``text`` and queue it. Raises SpeechError if TTS fails (the fallback too).
+        ``audio``: its synthesis already started (an eager reply); synthesised again if it
+        failed."""
         timing = self.timing
         if timing.first_text_at is None:
             timing.first_text_at = self._monotonic()
-        pcm = await self._synthesize(text)
+        pcm = await self._prepared(text, audio) if audio is not None else await self._synthesize(
+            text)
         if timing.reply_id != self._reply_id:  # interrupted while synthesising
             return
         if timing.first_audio_ready_at is None:
@@ -150,6 +155,17 @@ class AssistantSpeaker:
         self._queued.append(tag)
         timing.sentences.append(text)
         self._pacer.enqueue(pcm, tag)
+
+    async def synthesize(self, text: str) -> bytes:
+        """The audio of ``text`` (the fallback engine's when the TTS engine fails), not queued:
+        an eager reply's first sentence, made before the turn is confirmed."""
+        return await self._synthesize(text)
+
+    async def _prepared(self, text: str, audio: asyncio.Task[bytes]) -> bytes:
+        try:
+            return await audio
+        except (SpeechError, OSError, TimeoutError):
+            return await self._synthesize(text)
 
     async def _synthesize(self, text: str) -> bytes:
         fallback = self._fallback

@@ -198,7 +198,8 @@ class MemoryTurns:
                        confidence: float | None = None,
                        meta: dict[str, Any] | None = None) -> int:
         self.turns.append(dict(seq=seq, speaker=speaker, text=text, interrupted=interrupted,
-                               stt_ms=stt_ms, first_frame_ms=first_frame_ms, tts_ms=tts_ms))
+                               stt_ms=stt_ms, first_frame_ms=first_frame_ms, tts_ms=tts_ms,
+                               meta=meta or {}))
         return seq
 
     async def add_event(self, call_id: int, kind: str, detail: dict[str, Any] | None = None) -> int:

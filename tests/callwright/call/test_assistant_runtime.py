@@ -44,3 +44,13 @@ def test_the_voice_detector_and_the_end_of_turn_are_chosen_per_assistant() -> No
     chosen = runtime.pipeline_settings(_assistant({"vad": "silero", "turn_end": "fixed"}))
     assert chosen.vad == "silero" and chosen.turn_end is None
     assert runtime.pipeline_settings(_assistant({"vad": "neural"})).vad == "webrtc"
+
+
+def test_eager_end_of_turn_is_on_by_default_and_chosen_per_assistant() -> None:
+    runtime = AssistantRuntime(load_config(None, env={}), cast(AssistantRepository, None))
+    assert runtime.pipeline_settings(_assistant({})).eager is True
+    assert runtime.pipeline_settings(_assistant({"eager": False})).eager is False
+    off = AssistantRuntime(load_config(None, env={"CALLWRIGHT_VAD_EAGER": "false"}),
+                           cast(AssistantRepository, None))
+    assert off.pipeline_settings(_assistant({})).eager is False
+    assert off.pipeline_settings(_assistant({"eager": True})).eager is True
