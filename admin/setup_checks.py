@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ari_app.ami.client import AmiClient, AmiConnectFailed, AmiError, AmiLoginRefused
+from ari_app.ami.client import AmiSettings as AmiLogin
 from ari_app.ari.rest import AriRestClient
 from ari_app.doctor import app_check, classify, clock_check, describe, modules_check
 from callwright.config import AriSettings, Settings
 from callwright.doctor import asterisk as verdicts
 from callwright.doctor.asterisk import AriProblem
 from callwright.doctor.local import ari_tls, disk_check
-from callwright.doctor.report import Check, fail
+from callwright.doctor.report import Check, fail, ok
 from callwright.doctor.speech import SPEECH_ID, check_need, speech_needs
 from callwright.doctor.store import AssistantSpeech
 from callwright.errors import (
@@ -78,6 +80,34 @@ async def pbx_checks(
         checks.append((await modules_check(rest, settings))[0])
         checks.append(await clock_check(rest))
     return checks
+
+
+#: The id of the AMI's line in the checklist.
+AMI_ID = "ami"
+
+
+async def ami_check(host: str, port: int, username: str, secret: str, *,
+                    timeout_s: float = STEP_TIMEOUT_S) -> Check:
+    """Connect to the AMI at ``host:port`` and log in (then leave): ok, or fail with the AMI's
+    reason (the connection refused, the login refused, no answer) and what to do about it."""
+    title = "AMI login"
+    client = AmiClient(AmiLogin(host, port, username, secret), events=False)
+    try:
+        await client.connect(timeout_s=timeout_s)
+    except AmiError as exc:
+        if isinstance(exc, AmiLoginRefused):
+            fix = (f"check the [{username}] section and its secret in manager.conf (below), "
+                   "then run 'manager reload' on the PBX")
+        elif isinstance(exc, AmiConnectFailed):
+            fix = (f"enable the AMI in manager.conf (enabled = yes, port = {port}) and let this "
+                   f"server reach {host}:{port}")
+        else:
+            fix = (f"check that {host}:{port} is the AMI's port (manager.conf [general] port), "
+                   "not ARI's HTTP port")
+        return fail(AMI_ID, title, str(exc), fix)
+    finally:
+        client.close()
+    return ok(AMI_ID, title, f"logged in to the AMI at {host}:{port} as {username}")
 
 
 async def server_checks(settings: Settings, assistants: Iterable[Assistant]) -> list[Check]:

@@ -31,6 +31,11 @@ class PbxChoice:
     transport: str = "rtp"
     number: str = "100"
     ami: bool = False
+    #: The AMI's account and port (manager.conf); "": the ARI user and password.
+    ami_username: str = ""
+    ami_secret: str = ""
+    ami_host: str = ""  # "": the ARI URL's host
+    ami_port: int = 5038
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +89,17 @@ def snippets(choice: PbxChoice) -> list[Snippet]:
         Snippet("/etc/asterisk/modules.conf", modules),
     ]
     if choice.ami:
+        ami_user = choice.ami_username or choice.username
+        ami_secret = choice.ami_secret or choice.password
+        ami_host = choice.ami_host or host
         found.append(Snippet(
             "/etc/asterisk/manager.conf",
-            f"[general]\nenabled = yes\nbindaddr = {host}\nport = 5038\n\n"
-            f"[{_conf_value(choice.username)}]\nsecret = {_conf_value(choice.password)}\n"
+            f"[general]\nenabled = yes\nbindaddr = {_conf_value(ami_host)}\n"
+            f"port = {choice.ami_port}\n\n"
+            f"[{_conf_value(ami_user)}]\nsecret = {_conf_value(ami_secret)}\n"
             "read = call,system\nwrite = originate,call\n",
         ))
+        toml += (f"\n[ami]\nhost = {_toml_string(ami_host)}\nport = {choice.ami_port}\n"
+                 f"username = {_toml_string(ami_user)}\nsecret = {_toml_string(ami_secret)}\n")
     found.append(Snippet("callwright.toml", toml))
     return found

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import re
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from admin.html import Html, h, join, options
 from admin.routing import Ctx, Route
 from admin.setup_checks import (
     BadPbxSettings,
+    ami_check,
     check_ari_url,
     originate_test_call,
     pbx_checks,
@@ -73,9 +75,20 @@ def _pbx_form(ctx: Ctx, values: dict[str, Any]) -> Html:
             list(TRANSPORTS.items()), values.get("transport", "rtp")))),
         field("Extension to route to Callwright", text_input(
             "number", values.get("number", "100"), maxlength=40)),
-        h('<label class="check"><input type="checkbox" name="ami"{c}> Also show the AMI '
-          "settings (optional: outbound calls)</label>",
-          c=Html(" checked") if values.get("ami") else ""),
+        h('<fieldset id="setup-ami"><legend>AMI (optional: outbound calls, live PBX status)'
+          '</legend><label class="check"><input type="checkbox" name="ami"{c}> Use the AMI: '
+          "test its login now and show its settings</label>{fields}</fieldset>",
+          c=Html(" checked") if values.get("ami") else "", fields=join([
+              field("AMI host", text_input("ami_host", values.get("ami_host", ""),
+                                           maxlength=200), hint="Empty: the ARI URL's host."),
+              field("AMI port", text_input("ami_port", values.get("ami_port", "5038"),
+                                           inputmode="numeric", maxlength=5)),
+              field("AMI user", text_input("ami_username", values.get("ami_username", ""),
+                                           maxlength=100), hint="Empty: the ARI user."),
+              field("AMI secret", text_input("ami_secret", "", type="password", maxlength=200,
+                                             autocomplete="off"),
+                    hint="Empty: the ARI password."),
+          ])),
         Html('<button type="submit">Test the connection and show the settings</button>'),
     ]), cls="stack")
 
@@ -148,7 +161,8 @@ async def test_pbx(ctx: Ctx) -> web.StreamResponse:
     data = await ctx.input()
     values: dict[str, Any] = {
         name: text(data, name, max_len=300).strip() for name in
-        ("ari_url", "ari_username", "ari_password", "ari_app", "transport", "number")
+        ("ari_url", "ari_username", "ari_password", "ari_app", "transport", "number",
+         "ami_host", "ami_port", "ami_username", "ami_secret")
     }
     values["ami"] = flag(data.get("ami"))
     try:
@@ -159,10 +173,24 @@ async def test_pbx(ctx: Ctx) -> web.StreamResponse:
                           password=values["ari_password"], app=values["ari_app"] or "callwright")
     except (BadPbxSettings, ConfigError) as exc:
         raise UserError(str(exc), field="ari_url") from exc
-    checks = await pbx_checks(_settings(ctx), ari, values["transport"])
-    await ctx.record("setup.pbx_test", url, ok=all(c.status.value == "ok" for c in checks))
+    ami_port = values["ami_port"] or "5038"
+    if not ami_port.isdigit() or not 1 <= int(ami_port) <= 65535:
+        raise UserError("AMI port: a TCP port, 1-65535 (Asterisk's default is 5038)",
+                        field="ami_port")
+    ami_host = values["ami_host"] or urlsplit(url).hostname or ""
+    if re.search(r"[\s/]", ami_host):
+        raise UserError("AMI host: a host name or address, without a scheme or path",
+                        field="ami_host")
     choice = PbxChoice(url, ari.username, ari.password, ari.app, values["transport"],
-                       values["number"] or "100", bool(values["ami"]))
+                       values["number"] or "100", bool(values["ami"]),
+                       ami_username=values["ami_username"], ami_secret=values["ami_secret"],
+                       ami_host=ami_host, ami_port=int(ami_port))
+    checks = await pbx_checks(_settings(ctx), ari, values["transport"])
+    if choice.ami:
+        checks.append(await ami_check(ami_host, choice.ami_port,
+                                      choice.ami_username or choice.username,
+                                      choice.ami_secret or choice.password))
+    await ctx.record("setup.pbx_test", url, ok=all(c.status.value == "ok" for c in checks))
     files = join(h('<figure class="snippet"><figcaption>{f}</figcaption><pre><code>{t}</code>'
                    "</pre></figure>", f=s.file, t=s.text) for s in snippets(choice))
     result = h(

@@ -54,6 +54,7 @@ class AmiClient:
         self._logged_in = asyncio.Event()
         self._manager: Manager | None = None
         self._events = events
+        self._connecting: asyncio.Future[Any] | None = None
         self.logins = 0
         self.disconnects = 0
 
@@ -67,13 +68,38 @@ class AmiClient:
         return self._logged_in.is_set()
 
     async def connect(self, timeout_s: float = 5.0) -> None:
-        """Connect and log in (panoramisk reconnects on its own afterwards); AmiError when the
-        first login does not succeed within ``timeout_s``."""
+        """Connect and log in (panoramisk reconnects on its own afterwards); AmiUnavailable when
+        the first login does not succeed within ``timeout_s``, saying why when the PBX did: the
+        connection refused (or the host unknown), or the login refused with the AMI's message
+        ("Authentication failed")."""
         s = self.settings
+        refused: asyncio.Future[AmiUnavailable] = asyncio.get_running_loop().create_future()
+
+        def refuse(error: AmiUnavailable) -> None:
+            if not refused.done():
+                refused.set_result(error)
 
         def on_login(_: Manager) -> None:
             self.logins += 1
             self._logged_in.set()
+
+        def on_connect(manager: Manager) -> None:
+            login = manager.authenticated_future
+            if login is not None and self.logins == 0:
+                login.add_done_callback(login_answered)
+
+        def login_answered(login: asyncio.Future[Message]) -> None:
+            if login.cancelled() or login.exception() is not None:
+                return
+            answer = login.result()
+            if not answer.success:
+                refuse(AmiLoginRefused(f"AMI at {s.host}:{s.port}: the login was refused: "
+                                       f"{answer.get('Message') or 'no reason given'}"))
+
+        def connection_tried(attempt: asyncio.Future[Any]) -> None:
+            if not attempt.cancelled() and attempt.exception() is not None:
+                refuse(AmiConnectFailed(f"AMI at {s.host}:{s.port}: cannot connect: "
+                                        f"{attempt.exception()}"))
 
         def on_disconnect(_: Manager, exc: object) -> None:
             self.disconnects += 1
@@ -84,23 +110,42 @@ class AmiClient:
             loop=asyncio.get_running_loop(), host=s.host, port=s.port, username=s.username,
             secret=s.secret, events="on" if self._events else "off",
             reconnect_timeout=s.reconnect_s, ping_delay=s.ping_s, ping_interval=s.ping_s,
-            on_login=on_login, on_disconnect=on_disconnect,
+            on_login=on_login, on_disconnect=on_disconnect, on_connect=on_connect,
         )
-        self._manager.connect()
+        manager = self._manager
+
+        def reconnect(*args: Any, **kwargs: Any) -> Any:
+            # panoramisk's reconnect timer looks manager.connect up when it is set: once this
+            # client is closed, a timer left running tries nothing.
+            return Manager.connect(manager, *args, **kwargs) if self._manager is manager else None
+
+        self._connecting = manager.connect()
+        manager.connect = reconnect
+        self._connecting.add_done_callback(connection_tried)
+        logged_in: asyncio.Future[Any] = asyncio.ensure_future(self._logged_in.wait())
+        waits: set[asyncio.Future[Any]] = {logged_in, refused}
         try:
-            await asyncio.wait_for(self._logged_in.wait(), timeout_s)
-        except TimeoutError:
-            self.close()
-            raise AmiUnavailable(f"no AMI login at {s.host}:{s.port} within {timeout_s} s") \
-                from None
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            logged_in.cancel()
+        if self._logged_in.is_set():
+            return
+        self.close()
+        if refused.done():
+            raise refused.result()
+        raise AmiUnavailable(f"no AMI login at {s.host}:{s.port} within {timeout_s} s")
 
     def close(self) -> None:
         if self._manager is not None:
             manager, self._manager = self._manager, None
             manager.callbacks.clear()
             manager.close()
-            # panoramisk reconnects from connection_lost; closing on purpose must not
+            # panoramisk reconnects from connection_lost (and from a timer after a refused
+            # connection: see connect); closing on purpose must not, nor keep an attempt made.
             manager.connection_lost = lambda exc: None
+            if self._connecting is not None and not self._connecting.done():
+                self._connecting.add_done_callback(drop_connection)
+        self._connecting = None
         self._logged_in.clear()
 
     def on_event(self, pattern: str, handler: EventHandler) -> None:
@@ -138,5 +183,21 @@ class AmiClient:
         return messages
 
 
+def drop_connection(attempt: asyncio.Future[Any]) -> None:
+    """A connection attempt's callback once the client is closed: a connection made is closed,
+    and nothing is tried again."""
+    if not attempt.cancelled() and attempt.exception() is None:
+        transport, _ = attempt.result()
+        transport.close()
+
+
 class AmiUnavailable(AmiError):
     """The AMI could not be reached or refused the login."""
+
+
+class AmiConnectFailed(AmiUnavailable):
+    """No connection to the AMI's port (refused, unreachable, unknown host)."""
+
+
+class AmiLoginRefused(AmiUnavailable):
+    """The AMI answered the login with an error (a wrong user or secret)."""

@@ -4,7 +4,9 @@ the doctor's checks as a checklist, and who may use it."""
 
 from __future__ import annotations
 
+import html
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,6 +82,56 @@ async def test_the_pbx_is_tested_live_and_the_settings_shown(
     response = await owner.post_form("/setup/pbx", {**form, "ari_url": "pbx.example"})
     assert response.status == 400
     assert "http://host:8088" in await response.text()
+
+
+async def test_the_ami_login_is_tested_live_when_asked_for(make_admin: AdminFactory) -> None:
+    sim = PbxSimulator(password=PASSWORD, ami=True, ami_secret="ami-secret-89")
+    await sim.start()
+    try:
+        assert sim.ami is not None
+        admin = await make_admin()
+        org = await admin.org("acme", with_data=False)
+        owner = await admin.login(org.users["owner"])
+        form = {"ari_url": sim.ari_url, "ari_username": sim.username,
+                "ari_password": PASSWORD, "ari_app": "callwright", "transport": "rtp",
+                "number": "100", "ami": "on", "ami_host": "127.0.0.1",
+                "ami_port": str(sim.ami.port), "ami_username": "callwright",
+                "ami_secret": "ami-secret-89"}
+
+        def ami_line(page: str) -> tuple[str, str]:
+            found = re.search(r'<li class="check-(\w+)" data-check="ami">(.*?)</li>', page,
+                              re.S)
+            assert found is not None, page
+            return found.group(1), found.group(2)
+
+        response = await owner.post_form("/setup/pbx", form)
+        page = await response.text()
+        assert response.status == 200, page
+        status, detail = ami_line(page)
+        assert status == "ok" and f"127.0.0.1:{sim.ami.port} as callwright" in detail
+        assert "[callwright]\nsecret = ami-secret-89" in html.unescape(page)  # manager.conf
+        assert "[ami]" in page and f"port = {sim.ami.port}" in page  # callwright.toml
+
+        page = await (await owner.post_form("/setup/pbx", {**form, "ami_secret": "no"})).text()
+        status, detail = ami_line(page)
+        assert status == "fail" and "Authentication failed" in detail
+        assert "manager reload" in detail
+
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        page = await (await owner.post_form("/setup/pbx", {**form, "ami_port": str(closed)}))\
+            .text()
+        status, detail = ami_line(page)
+        assert status == "fail" and "cannot connect" in detail
+
+        without = {k: v for k, v in form.items() if k != "ami"}
+        page = await (await owner.post_form("/setup/pbx", without)).text()
+        assert 'data-check="ami"' not in page and "manager.conf" not in page
+        response = await owner.post_form("/setup/pbx", {**form, "ami_port": "99999"})
+        assert response.status == 400 and "AMI port" in await response.text()
+    finally:
+        await sim.stop()
 
 
 async def test_an_assistant_from_a_template_with_a_number(make_admin: AdminFactory) -> None:

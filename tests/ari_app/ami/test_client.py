@@ -4,6 +4,7 @@ and against the simulator's AMI server: live status, hang-up, originate, events,
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -145,8 +146,34 @@ async def test_a_bad_secret_is_reported(make_sim: SimFactory) -> None:
     sim = await make_sim(ami=True)
     assert sim.ami is not None
     client = AmiClient(AmiSettings("127.0.0.1", sim.ami.port, "callwright", "wrong"))
-    with pytest.raises(AmiUnavailable):
-        await client.connect(timeout_s=0.5)
+    # The AMI's own reason, as soon as it answers (not after the whole timeout).
+    with pytest.raises(AmiUnavailable, match="login was refused: Authentication failed"):
+        await client.connect(timeout_s=30)
+
+
+async def test_a_refused_connection_is_reported_and_not_retried_once_closed() -> None:
+    """A closed client tries no more: panoramisk's reconnect timer, set when the connection
+    was refused, must not reach a server that comes up later."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = AmiClient(AmiSettings("127.0.0.1", port, "callwright", "s", reconnect_s=0.05))
+    with pytest.raises(AmiUnavailable, match="cannot connect"):
+        await client.connect(timeout_s=30)
+    reached = 0
+
+    def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal reached
+        reached += 1
+        writer.close()
+
+    server = await asyncio.start_server(accepted, "127.0.0.1", port)
+    try:
+        await asyncio.sleep(0.3)  # six reconnect periods
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert reached == 0
 
 
 async def test_panoramisk_runs_a_plain_callback_inline_and_a_failing_one_drops_the_link(
