@@ -76,6 +76,8 @@ UNFINISHED_WORDS: dict[str, frozenset[str]] = {
 #: Language families whose digit words are one syllable each: there, the syllables counted in the
 #: sound (:class:`~callwright.speech.syllables.SyllableCounter`) count the digits said, which the
 #: recogniser's words do not on the telephone band (it merges and drops digits, and adds some).
+#: Their script writes one character per syllable (Hangul), so a closed answer's phrases have a
+#: known length in syllables too.
 SYLLABIC_DIGITS = frozenset({"ko"})
 
 #: Korean sentence endings that close a statement or a question (polite and plain forms).
@@ -85,6 +87,11 @@ KO_FINAL_ENDINGS = ("요", "다", "까", "죠", "네", "니다", "세요", "어"
 RESUME_MS = 1500.0
 
 _SPACE = re.compile(r"\s+")
+
+
+def hangul_syllables(text: str) -> int:
+    """The Hangul syllables (one character each) in ``text``."""
+    return sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
 
 
 def family(language: str) -> str:
@@ -143,6 +150,8 @@ def completeness(
     fam = family(expect.language)
     counted = (expect.kind is AnswerKind.DIGITS and fam in SYLLABIC_DIGITS
                and bool(syllables))  # digits judged from the sound, words or not
+    if not words and syllables and expect.kind is AnswerKind.CLOSED and fam in SYLLABIC_DIGITS:
+        return _closed_by_sound(expect.phrases, syllables)
     if not words and not counted:
         return Completeness.NOTHING
     if words and words[-1] in UNFINISHED_WORDS[fam]:
@@ -167,6 +176,17 @@ def _closed(phrases: tuple[str, ...], words: list[str]) -> Completeness:
     if any(p.startswith(said + " ") for p in phrases):
         return Completeness.UNFINISHED  # the first words of a longer phrase
     return Completeness.OPEN  # outside the grammar (free-form fallback, [unk]): no judgement
+
+
+def _closed_by_sound(phrases: tuple[str, ...], syllables: int) -> Completeness:
+    """A closed answer whose words the recogniser has not given yet (its partial lags the audio
+    by up to ~300 ms): complete when as many syllables were heard as one of the phrases has,
+    unless a phrase goes on from another ("예약" / "예약 취소"), where only the words can tell."""
+    if any(q.startswith(p + " ") for p in phrases for q in phrases):
+        return Completeness.NOTHING
+    if syllables in {hangul_syllables(p) for p in phrases}:
+        return Completeness.COMPLETE
+    return Completeness.NOTHING
 
 
 def _digits(

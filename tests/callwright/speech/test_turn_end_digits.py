@@ -1,5 +1,6 @@
-"""Korean digit strings end on what was said, not on what the recogniser made of it: the syllables
-counted in the sound count the digits. Driven by the turn-taking corpus (bench/turn_corpus.py:
+"""Korean digit strings and closed answers end on what was said, not on what the recogniser made
+of it (or has not shown yet): the syllables counted in the sound count the digits, and match a
+closed answer's phrases. Driven by the turn-taking corpus (bench/turn_corpus.py:
 espeak-ng audio through the WebRTC VAD) with the partials Vosk really gave for it on the
 telephone band (``bench.turn_decisions``: digits merged, dropped and added). No clock is read."""
 
@@ -39,9 +40,9 @@ def expectation(item: CorpusItem) -> Expectation:
 
 
 def decide(audio: Rendered, heard: tuple[str, ...] | None = None, *,
-           count: bool = True) -> list[SpeechEnded]:
-    """The turn ends: the partial is ``heard`` (default: each part's words) part by part, 80 ms
-    after each part's end; syllables counted from the frames when ``count``."""
+           count: bool = True, lag_ms: float = 80.0) -> list[SpeechEnded]:
+    """The turn ends: the partial is ``heard`` (default: each part's words) part by part,
+    ``lag_ms`` after each part's end; syllables counted from the frames when ``count``."""
     item = audio.item
     words = heard or item.parts
     decider = TurnEndDecider(Endpointer(EndpointingConfig()))
@@ -52,7 +53,7 @@ def decide(audio: Rendered, heard: tuple[str, ...] | None = None, *,
     for i, pcm in enumerate(frames(audio.pcm)):
         t = i * FRAME_MS
         decider.partial(" ".join(w for w, end in zip(words, audio.part_ends_ms, strict=True)
-                                 if end + 80 <= t))
+                                 if end + lag_ms <= t))
         counter.feed(pcm, t)
         if count and decider.endpointer.in_turn:
             decider.syllables(counter.count_since(decider.endpointer.onset_ms - LEAD_MS))
@@ -116,3 +117,38 @@ def test_the_count_is_forgotten_at_the_next_turn() -> None:
         decider.process(True, i * FRAME_MS)  # a new turn starts
     decider.partial("이")
     assert decider.plan().reason == "unfinished"  # one digit: the old count is gone
+
+
+#: When Vosk's partial showed the answer, after the end of the sound (bench.turn_decisions: it
+#: refreshes its partial every ~240 ms of audio).
+VOSK_LAG_MS = {"ko_yes": 241, "ko_no": 322, "ko_choice": 118, "ko_choice2": 22}
+
+
+@needs_espeak
+@pytest.mark.parametrize("name", sorted(VOSK_LAG_MS))
+def test_a_closed_answer_the_partial_has_not_shown_yet_ends_on_its_syllables(name: str) -> None:
+    item = next(i for i in corpus() if i.name == name)
+    audio = render(item)
+    lag = VOSK_LAG_MS[name]
+    [late] = decide(audio, lag_ms=lag, count=False)
+    [end] = decide(audio, lag_ms=lag)
+    assert end.reason == "complete" and end.at_ms - audio.speech_end_ms <= 180
+    assert end.at_ms <= late.at_ms
+    if lag > 160:  # the words come after the short silence: only the sound could tell
+        assert late.at_ms - audio.speech_end_ms >= 220
+
+
+def test_a_closed_answer_is_complete_by_its_length_in_syllables() -> None:
+    yes_no = Expectation.from_grammar(("네", "아니요"), "ko")
+    assert completeness(yes_no, "", syllables=1) is Completeness.COMPLETE
+    assert completeness(yes_no, "", syllables=3) is Completeness.COMPLETE
+    assert completeness(yes_no, "", syllables=2) is Completeness.NOTHING  # no such phrase
+    assert completeness(yes_no, "", syllables=None) is Completeness.NOTHING
+    # once the words are there, they decide
+    assert completeness(yes_no, "아니", syllables=1) is Completeness.OPEN
+    # a phrase that goes on from another: only the words can tell
+    booking = Expectation.from_grammar(("예약", "예약 취소"), "ko")
+    assert completeness(booking, "", syllables=2) is Completeness.NOTHING
+    # English letters are not syllables
+    assert completeness(Expectation.from_grammar(("yes", "no"), "en"), "",
+                        syllables=1) is Completeness.NOTHING
