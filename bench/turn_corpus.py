@@ -180,3 +180,60 @@ def frames(pcm: bytes, frame_ms: int = 20, rate: int = RATE) -> list[bytes]:
     """``pcm`` cut in whole frames (a short last frame dropped)."""
     size = rate * frame_ms // 1000 * 2
     return [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
+
+
+# -- sounds that are not speech, for comparing voice detectors (bench.vad_compare) --------------
+#
+# All synthetic, from a seeded generator, at 8 kHz:
+# - line hiss: white noise, low-passed by an 8-tap moving sum (as under the noisy corpus items),
+#   at a given RMS level in dBFS;
+# - office noise: brown-ish noise (white noise through a one-pole low-pass at ~300 Hz) whose level
+#   swells and falls 2-4 times a second (a room, a fan, far voices' rhythm), at a given level;
+# - a cough: a burst of noise band-passed to 250-2500 Hz (difference of two moving averages), a
+#   10 ms attack and an exponential decay (time constant 40-90 ms), 180-350 ms long, peaking at
+#   -14 to -8 dBFS, sometimes twice in a row ("cough-cough", 120-200 ms apart).
+
+
+def _scaled(signal: np.ndarray, dbfs: float) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(signal**2))) or 1.0
+    return signal * (32768.0 * 10 ** (dbfs / 20.0) / rms)
+
+
+def hiss(samples: int, dbfs: float, rng: np.random.Generator) -> np.ndarray:
+    """Steady line hiss at ``dbfs`` RMS (float samples, PCM16 scale)."""
+    white = rng.standard_normal(samples + 8)
+    return _scaled(np.convolve(white, np.ones(8), mode="valid")[:samples], dbfs)
+
+
+def office_noise(samples: int, dbfs: float, rng: np.random.Generator,
+                 rate: int = RATE) -> np.ndarray:
+    """Low-pitched noise whose level swells and falls a few times a second, at ``dbfs`` RMS."""
+    white = rng.standard_normal(samples)
+    alpha = float(np.exp(-2 * np.pi * 300 / rate))
+    low = np.empty(samples)
+    acc = 0.0
+    for i, x in enumerate(white):  # one-pole low-pass
+        acc = alpha * acc + (1 - alpha) * x
+        low[i] = acc
+    t = np.arange(samples) / rate
+    swell = 1.0 + 0.6 * np.sin(2 * np.pi * rng.uniform(2, 4) * t + rng.uniform(0, 6.3))
+    return _scaled(low * swell, dbfs)
+
+
+def cough(rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
+    """One cough (or two in a row): band-passed noise with a sharp attack and a fast decay."""
+    bursts: list[np.ndarray] = []
+    for n in range(2 if rng.random() < 0.4 else 1):
+        length = int(rate * rng.uniform(0.18, 0.35))
+        white = rng.standard_normal(length + 32)
+        # 250-2500 Hz: a short moving average (low-pass) minus a long one (high-pass).
+        band = (np.convolve(white, np.ones(3) / 3, mode="valid")[:length]
+                - np.convolve(white, np.ones(32) / 32, mode="valid")[:length])
+        t = np.arange(length) / rate
+        envelope = np.minimum(t / 0.010, 1.0) * np.exp(-t / rng.uniform(0.04, 0.09))
+        burst = band * envelope
+        peak = 32768.0 * 10 ** (rng.uniform(-14.0, -8.0) / 20.0)
+        bursts.append(burst * (peak / float(np.max(np.abs(burst)))))
+        if n == 0:
+            bursts.append(np.zeros(int(rate * rng.uniform(0.12, 0.2))))
+    return np.concatenate(bursts)
