@@ -12,19 +12,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from callwright.call.journal import CallJournal
-from callwright.errors import CallwrightError, MediaError
+from callwright.errors import MediaError
 from fs_app import audio_fork
 from fs_app.esl import commands
 from fs_app.esl.message import EslCommandError, EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
+from fs_app.media_restart import SocketRestarts
 
 log = logging.getLogger(__name__)
 
 #: Played on the channel for the whole call: the fork's audio back replaces its frames.
 SILENCE = "silence_stream://-1"
-#: How many times a call's fork is started again after its socket dropped.
-MAX_FORK_RESTARTS = 3
 
 
 class KillAudioJournal(CallJournal):
@@ -59,7 +58,9 @@ class CallMedia:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kill_audio_sent = 0
         self.silence_restarts = 0
-        self.fork_restarts = 0
+        self.restarts = SocketRestarts(
+            "fork", uuid=uuid, call_is_up=call_is_up, note=note, connect=self._connect,
+            stop=lambda: esl.api(audio_fork.stop_args(uuid)), spawn=self._spawn)
 
     async def start(self) -> ForkTransport:
         """The silence playback, then the fork; returns once FreeSWITCH's socket is connected."""
@@ -67,7 +68,7 @@ class CallMedia:
         self.transport = transport
         await self._esl.checked(commands.execute("playback", SILENCE))
         await self._connect(transport)
-        transport.on_lost = self._lost
+        self.restarts.watch(transport)
         return transport
 
     async def _connect(self, transport: ForkTransport) -> None:
@@ -86,32 +87,6 @@ class CallMedia:
         except TimeoutError:
             raise MediaError(f"mod_audio_fork did not connect to {self._url} in"
                              f" {CONNECT_TIMEOUT_S:.0f} s") from None
-
-    def _lost(self, reason: str) -> None:
-        self._spawn(self._restart(reason))
-
-    async def _restart(self, reason: str) -> None:
-        """The fork's socket dropped: start the fork again while the call is up (at most
-        MAX_FORK_RESTARTS times); else the media has ended (the pipeline is told)."""
-        transport = self.transport
-        if transport is None:
-            return
-        if not self._call_is_up():
-            transport.fail(reason)
-            return
-        log.warning("call %s: the fork's socket dropped (%s): starting it again", self._uuid,
-                    reason)
-        await self._note("fork_lost", {"reason": reason})
-        if self.fork_restarts >= MAX_FORK_RESTARTS:
-            transport.fail(f"{reason} (after {MAX_FORK_RESTARTS} restarts)")
-            return
-        self.fork_restarts += 1
-        try:
-            with contextlib.suppress(EslProtocolError):  # FreeSWITCH may still hold the bug
-                await self._esl.api(audio_fork.stop_args(self._uuid))
-            await self._connect(transport)
-        except CallwrightError as exc:
-            transport.fail(f"{reason}; restarting the fork failed: {exc}")
 
     def playback_ended(self, target: str) -> None:
         """A playback ended; the silence playback (killAudio's CF_BREAK, uuid_break) is started
@@ -141,7 +116,7 @@ class CallMedia:
         out: dict[str, float | int | None] = {
             "frames_in": self.transport.frames_in if self.transport else 0,
             "kill_audio": self.kill_audio_sent, "silence_restarts": self.silence_restarts,
-            "fork_restarts": self.fork_restarts,
+            "fork_restarts": self.restarts.count,
         }
         if self.transport is not None:
             out.update(self.transport.marks.figures())

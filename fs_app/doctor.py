@@ -1,6 +1,7 @@
 """``callwright doctor``'s checks of FreeSWITCH (when ``[freeswitch] esl_host`` is set): its
 inbound Event Socket (reachable, ``auth`` accepted, ``api version``), the modules a call needs
-(``api show modules``), and whether our socket and audio listen addresses can be bound.
+with ``[freeswitch] media`` (``api show modules``: mod_audio_fork or mod_audio_stream), and
+whether our socket and audio listen addresses can be bound.
 
 Every network step has a timeout (``step_timeout_s``). What the answers mean, and the fixes,
 are decided in :mod:`callwright.doctor.freeswitch`.
@@ -147,10 +148,10 @@ async def esl_checks(fs: FreeswitchSettings, step_timeout_s: float) -> list[Chec
         except (EslProbeError, ValueError) as exc:
             checks.append(warn(verdicts.FS_MODULES_ID, verdicts.FS_MODULES_TITLE,
                                f"could not be listed: {exc}",
-                               "`fs_cli -x 'show modules'` must list mod_audio_fork, "
-                               "mod_event_socket, mod_dptools and mod_tone_stream"))
+                               "`fs_cli -x 'show modules'` must list "
+                               + ", ".join(verdicts.needed_modules(fs.media))))
         else:
-            checks.append(verdicts.modules_verdict(loaded))
+            checks.append(verdicts.modules_verdict(loaded, fs.media))
         return checks
     finally:
         await probe.close()

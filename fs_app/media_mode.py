@@ -34,7 +34,7 @@ def new_media(svc: FsServices, esl: EslSocket, *, uuid: str, call_uid: str,
     fs = svc.settings.freeswitch
     if fs.media == "audio_stream":
         return StreamMedia(esl, svc.forks, uuid=uuid, call_uid=call_uid, rate=fs.sample_rate,
-                           note=note,
+                           call_is_up=call_is_up, note=note,
                            directory=Path(fs.stream_files_dir or tempfile.gettempdir()))
     return CallMedia(esl, svc.forks, uuid=uuid, call_uid=call_uid, rate=fs.sample_rate,
                      call_is_up=call_is_up, note=note)

@@ -8,7 +8,8 @@ file is written at the end of an utterance (``FLUSH_QUIET_FRAMES`` quiet frames)
 ``MAX_CHUNK_S`` of it are waiting, and played with ``uuid_broadcast <uuid> <file> aleg``, one at
 a time (the next once FreeSWITCH reports the last played). That is higher latency than the fork
 (a reply is heard up to ``MAX_CHUNK_S`` plus FreeSWITCH's ~200 ms broadcast start later).
-Barge-in drops what waits and breaks the file playing (``uuid_break``). FreeSWITCH must be able
+Barge-in drops what waits and breaks the file playing (``uuid_break``). A stream whose socket
+drops mid-call is started again, as the fork is (fs_app.media_restart). FreeSWITCH must be able
 to read the files: ``[freeswitch] stream_files_dir`` on a filesystem both see.
 """
 
@@ -32,6 +33,7 @@ from fs_app import audio_stream
 from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
+from fs_app.media_restart import SocketRestarts
 from fs_app.playout_marks import QUIET_PEAK
 
 log = logging.getLogger(__name__)
@@ -135,7 +137,8 @@ class StreamMedia:
 
     def __init__(
         self, esl: EslSocket, forks: ForkServer, *, uuid: str, call_uid: str, rate: int,
-        directory: Path, note: Callable[[str, dict[str, Any]], Awaitable[Any]],
+        directory: Path, call_is_up: Callable[[], bool],
+        note: Callable[[str, dict[str, Any]], Awaitable[Any]],
     ) -> None:
         check_sample_rate(rate)
         self._esl = esl
@@ -149,6 +152,9 @@ class StreamMedia:
         self._url: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.kill_audio_sent = 0
+        self.restarts = SocketRestarts(
+            "stream", uuid=uuid, call_is_up=call_is_up, note=note, connect=self._connect,
+            stop=lambda: esl.api(audio_stream.stop_args(uuid)), spawn=self._spawn)
 
     async def start(self) -> StreamTransport:
         """Starts the stream; returns once FreeSWITCH's socket is connected."""
@@ -156,6 +162,13 @@ class StreamMedia:
         transport.replies = ReplyFiles(self._rate, self._dir, play=self._broadcast,
                                        stop_playing=self._break)
         self.transport = transport
+        await self._connect(transport)
+        self.restarts.watch(transport)
+        return transport
+
+    async def _connect(self, transport: ForkTransport) -> None:
+        if self._url is not None:
+            self._forks.forget(self._url)
         self._url = self._forks.expect(transport)
         reply = await self._esl.api(audio_stream.start_args(
             self._uuid, self._url, rate=self._rate,
@@ -168,7 +181,6 @@ class StreamMedia:
         except TimeoutError:
             raise MediaError(f"mod_audio_stream did not connect to {self._url} in"
                              f" {CONNECT_TIMEOUT_S:.0f} s") from None
-        return transport
 
     def playback_ended(self, target: str) -> None:
         if self.transport is not None and self.transport.replies is not None:
@@ -202,6 +214,7 @@ class StreamMedia:
             "kill_audio": self.kill_audio_sent,
             "reply_files": replies.files_played if replies is not None else 0,
             "reply_breaks": replies.breaks if replies is not None else 0,
+            "stream_restarts": self.restarts.count,
         }
 
     async def close(self) -> None:

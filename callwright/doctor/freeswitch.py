@@ -20,17 +20,42 @@ AUDIO_ID, AUDIO_TITLE = "freeswitch_audio", "mod_audio_fork listen address (audi
 
 EVENT_SOCKET_CONF = "conf/autoload_configs/event_socket.conf.xml"
 
-#: The modules a call needs (ikey as ``show modules`` lists it), and the fix when one is missing.
-NEEDED_MODULES: dict[str, str] = {
-    "mod_audio_fork": (
+#: The module that carries a call's audio, by ``[freeswitch] media``, and the fix when it is
+#: not loaded (ikey as ``show modules`` lists it).
+MEDIA_MODULES: dict[str, tuple[str, str]] = {
+    "audio_fork": ("mod_audio_fork", (
         "build jambonz mod_audio_fork against your FreeSWITCH sources and `load "
-        "mod_audio_fork` (add it to modules.conf.xml to load it at start; docs/freeswitch.md)"),
+        "mod_audio_fork` (add it to modules.conf.xml to load it at start; docs/freeswitch.md)")),
+    "audio_stream": ("mod_audio_stream", (
+        "build amigniter mod_audio_stream (community edition) against your FreeSWITCH sources "
+        "and `load mod_audio_stream` (add it to modules.conf.xml to load it at start; "
+        "docs/freeswitch.md)")),
+}
+#: What every call needs besides its media module.
+CALL_MODULES: dict[str, str] = {
     "mod_event_socket": "`load mod_event_socket` (the dialplan's socket application)",
     "mod_dptools": "`load mod_dptools` (answer, playback, transfer)",
-    "mod_tone_stream": (
-        "`load mod_tone_stream` (silence_stream://, which keeps the channel writing the frames "
-        "mod_audio_fork's audio replaces)"),
+    "mod_commands": (
+        "`load mod_commands` (uuid_kill, uuid_transfer, uuid_setvar, uuid_broadcast, "
+        "uuid_break)"),
 }
+#: Only mod_audio_fork's calls play it (the fork's audio back replaces its frames).
+SILENCE_MODULE = (
+    "mod_tone_stream", "`load mod_tone_stream` (silence_stream://, which keeps the channel "
+    "writing the frames mod_audio_fork's audio replaces)")
+
+
+def needed_modules(media: str) -> dict[str, str]:
+    """The modules a call needs with ``[freeswitch] media = <media>``, each with its fix."""
+    name, fix = MEDIA_MODULES[media]
+    needed = {name: fix, **CALL_MODULES}
+    if media == "audio_fork":
+        needed[SILENCE_MODULE[0]] = SILENCE_MODULE[1]
+    return needed
+
+
+#: The modules a call through mod_audio_fork (the default media) needs.
+NEEDED_MODULES: dict[str, str] = needed_modules("audio_fork")
 
 
 class EslProblem(enum.Enum):
@@ -94,17 +119,23 @@ def parse_show_modules(text: str) -> set[str]:
     return found
 
 
-def modules_verdict(loaded: Iterable[str]) -> Check:
-    """FAIL when a module a call needs is not loaded (each missing one with its fix)."""
+def modules_verdict(loaded: Iterable[str], media: str = "audio_fork") -> Check:
+    """FAIL when a module a call needs with ``[freeswitch] media = <media>`` is not loaded (each
+    missing one with its fix)."""
     have = set(loaded)
-    missing = [name for name in NEEDED_MODULES if name not in have]
+    needed = needed_modules(media)
+    missing = [name for name in needed if name not in have]
     if not missing:
-        return ok(FS_MODULES_ID, FS_MODULES_TITLE, ", ".join(NEEDED_MODULES) + " loaded")
+        return ok(FS_MODULES_ID, FS_MODULES_TITLE,
+                  ", ".join(needed) + f" loaded (media = {media!r})")
     detail = "not loaded: " + ", ".join(missing)
-    if "mod_audio_fork" in missing and "mod_audio_stream" in have:
-        detail += " (mod_audio_stream is loaded, but it cannot stream audio back: not supported)"
+    other = next(m for m in MEDIA_MODULES if m != media)
+    if MEDIA_MODULES[media][0] in missing and MEDIA_MODULES[other][0] in have:
+        detail += (f" ({MEDIA_MODULES[other][0]} is loaded: [freeswitch] media = {other!r}"
+                   " would use it")
+        detail += ", with slower replies)" if other == "audio_stream" else ")"
     return fail(FS_MODULES_ID, FS_MODULES_TITLE, detail,
-                "; ".join(NEEDED_MODULES[name] for name in missing))
+                "; ".join(needed[name] for name in missing))
 
 
 class ListenProblem(enum.Enum):

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 MOD_DIR = "/usr/lib/freeswitch/mod"
 
 #: (type, name, ikey) of the interfaces the simulator implements, as the recorded build lists
-#: them (mod_audio_fork's ``uuid_audio_fork`` included: ``without`` drops a module).
+#: them (mod_audio_fork's ``uuid_audio_fork`` and mod_audio_stream's ``uuid_audio_stream``
+#: included: ``without`` drops a module).
 MODULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("api", "event_sink", "mod_event_socket"),
     ("api", "hupall", "mod_commands"),
@@ -20,6 +21,8 @@ MODULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("api", "show", "mod_commands"),
     ("api", "status", "mod_commands"),
     ("api", "uuid_audio_fork", "mod_audio_fork"),
+    ("api", "uuid_audio_stream", "mod_audio_stream"),
+    ("api", "uuid_break", "mod_commands"),
     ("api", "uuid_broadcast", "mod_commands"),
     ("api", "uuid_kill", "mod_commands"),
     ("api", "uuid_transfer", "mod_commands"),

@@ -69,6 +69,17 @@ class AudioStream:
     def send_text(self, rest: str) -> None:
         self._outbox.put_nowait(audio_stream.cut_text(rest))
 
+    async def drop(self) -> None:
+        """The stream's socket goes away mid-call (close 1001, for tests): what a network
+        failure looks like to the server. No event: the recorded ``::disconnect`` follows a
+        server close, and what the module fires when its own side fails was not recorded."""
+        self.closed = True
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=1001)
+        self._outbox.put_nowait(None)
+
     async def stop(self, rest: str | None = None) -> None:
         """``stop [text]`` or the channel hung up: the text cut at its first space, close 1000."""
         if rest:

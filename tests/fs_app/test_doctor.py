@@ -117,8 +117,39 @@ async def test_mod_audio_fork_not_loaded_fails_with_how_to_build_it() -> None:
     modules = checks[FS_MODULES_ID]
     assert checks[ESL_ID].status is Status.OK
     assert modules.status is Status.FAIL
-    assert modules.detail == "not loaded: mod_audio_fork, mod_tone_stream"
+    assert modules.detail == (
+        "not loaded: mod_audio_fork, mod_tone_stream (mod_audio_stream is loaded: [freeswitch]"
+        " media = 'audio_stream' would use it, with slower replies)")
     assert "build jambonz mod_audio_fork" in modules.fix and "load mod_tone_stream" in modules.fix
+
+
+async def test_media_audio_stream_needs_mod_audio_stream_not_the_fork() -> None:
+    """[freeswitch] media = "audio_stream": the check asks for mod_audio_stream (and no
+    mod_tone_stream, which only the fork's silence playback needs)."""
+    sim = await start_sim(modules=module_rows(without=["mod_audio_fork", "mod_tone_stream"]))
+    try:
+        checks = by_id(await freeswitch_checks(make_settings(sim.esl_port, media="audio_stream"),
+                                               step_timeout_s=2.0))
+    finally:
+        await sim.stop()
+    modules = checks[FS_MODULES_ID]
+    assert modules.status is Status.OK, modules
+    assert "mod_audio_stream" in modules.detail and "mod_audio_fork" not in modules.detail
+
+
+async def test_mod_audio_stream_not_loaded_fails_with_how_to_build_it() -> None:
+    sim = await start_sim(modules=module_rows(without=["mod_audio_stream"]))
+    try:
+        checks = by_id(await freeswitch_checks(make_settings(sim.esl_port, media="audio_stream"),
+                                               step_timeout_s=2.0))
+    finally:
+        await sim.stop()
+    modules = checks[FS_MODULES_ID]
+    assert modules.status is Status.FAIL
+    assert modules.detail == ("not loaded: mod_audio_stream (mod_audio_fork is loaded:"
+                              " [freeswitch] media = 'audio_fork' would use it)")
+    assert "build amigniter mod_audio_stream" in modules.fix
+    assert "load mod_audio_stream" in modules.fix
 
 
 @pytest.fixture
