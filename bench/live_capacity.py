@@ -7,7 +7,10 @@ this process runs the PBX simulator and the callers. Every caller answers a yes/
 5 s, for ``--seconds``. Per level of concurrent calls: the gap the callers hear (end of their
 speech → first reply audio) p50/p95, the service's CPU time per call (as a share of one core),
 and its resident memory per call (RSS with the calls up minus RSS idle, over the calls). A level
-holds when its gap p95 is within 1.25× the single call's.
+holds when its gap p95 is within 1.25× the single call's. Beside each level, the service's own
+figures over it (:mod:`bench.service_metrics`, from its ``/metrics``): speech recognition's final,
+the first reply frame, the event loop's lag and the pacer clock's late and skipped ticks, so a
+slower gap can be told apart (a recogniser backlog, or a loop that did not keep time).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ari_app.simulator.calls import SimulatedCall
 from ari_app.simulator.server import PbxSimulator
 from bench.call_latency import BENCH_FLOW
 from bench.report import save, summarize
+from bench.service_metrics import MetricsScraper, free_port
 from bench.service_process import ServiceProcess, cpu_seconds, rss_bytes, service_env
 from bench.turn_corpus import CorpusItem, render
 from bench.turn_taking import first_reply
@@ -64,8 +68,8 @@ async def caller_loop(call: SimulatedCall, pcm: bytes, speech_end_ms: float, unt
         await asyncio.sleep(max(0.0, said_at + period_s - time.monotonic()))
 
 
-async def level(sim: PbxSimulator, service: ServiceProcess, calls: int, seconds: float,
-                pcm: bytes, speech_end_ms: float, idle_rss: int) -> dict[str, Any]:
+async def level(sim: PbxSimulator, service: ServiceProcess, metrics: MetricsScraper, calls: int,
+                seconds: float, pcm: bytes, speech_end_ms: float, idle_rss: int) -> dict[str, Any]:
     placed = []
     for i in range(calls):
         placed.append(await sim.place_call(dialed=NUMBER, caller_number=f"+8290{calls:03d}{i:04d}",
@@ -73,6 +77,7 @@ async def level(sim: PbxSimulator, service: ServiceProcess, calls: int, seconds:
         await asyncio.sleep(0.05)
     gaps: list[float] = []
     await asyncio.sleep(3)  # every call greeted and listening
+    before = await metrics.scrape()
     cpu0, t0 = cpu_seconds(service.pid) or 0.0, time.monotonic()
     until = t0 + seconds
     rss_peak = 0
@@ -84,6 +89,7 @@ async def level(sim: PbxSimulator, service: ServiceProcess, calls: int, seconds:
     await asyncio.gather(*loops, return_exceptions=True)
     cpu = (cpu_seconds(service.pid) or 0.0) - cpu0
     took = time.monotonic() - t0
+    service_side = metrics.since(before, await metrics.scrape())
     for c in placed:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(c.caller.hangup(), 5)
@@ -99,6 +105,8 @@ async def level(sim: PbxSimulator, service: ServiceProcess, calls: int, seconds:
         # The machine's load (other processes too): a starved service shows in the gap, not
         # in its own CPU time.
         "loadavg_1min": round(os.getloadavg()[0], 1),
+        # The service's own view (its /metrics, over the level): where the gap went.
+        "service": service_side,
     }
 
 
@@ -113,12 +121,15 @@ async def run(levels: list[int], seconds: float, workdir: Path) -> dict[str, Any
     await seed_demo(db, number=NUMBER, language="ko", greeting="", flow=dict(BENCH_FLOW),
                     record_calls=False)
     await db.close()
+    status_port = free_port()
     env = service_env({
         "ARI_URL": sim.ari_url, "ARI_USERNAME": "callwright", "ARI_PASSWORD": PASSWORD,
         "ARI_APP": APP, "SERVER_DATA_DIR": str(workdir),
         "SERVER_MASTER_KEY_FILE": str(workdir / "master.key"), "SERVER_LOG_LEVEL": "warning",
         "STORE_PATH": str(store), "RECORDINGS_DIR": str(workdir / "recordings"),
+        "SERVER_STATUS_PORT": str(status_port),
     })
+    metrics = MetricsScraper(f"http://127.0.0.1:{status_port}/metrics")
     service = ServiceProcess(env, workdir / "service.log")
     results: list[dict[str, Any]] = []
     try:
@@ -133,8 +144,8 @@ async def run(levels: list[int], seconds: float, workdir: Path) -> dict[str, Any
         idle_rss = rss_bytes(service.pid) or 0
         for calls in levels:
             print(f"-- {calls} calls", flush=True)
-            results.append(await level(sim, service, calls, seconds, pcm, speech_end_ms,
-                                       idle_rss))
+            results.append(await level(sim, service, metrics, calls, seconds, pcm,
+                                       speech_end_ms, idle_rss))
             print(f"   {results[-1]}", flush=True)
     finally:
         await service.kill()
