@@ -23,7 +23,8 @@ time, with no clock of its own (everything is fed with its call time):
   ``RESUME_MS``; the silence for open answers (free speech, digits of unknown length) is raised
   to match, up to the backstop.
 - An eager end (:class:`LikelyEnd`) is announced once the silence reaches ``eager_silence_ms``
-  with the answer complete: the caller of the decider may start preparing the reply, holding its
+  with the answer complete or possibly so (:data:`EAGER_REASONS`), and again when the partial
+  changes in that silence: the caller of the decider may start preparing the reply, holding its
   audio until the :class:`~callwright.speech.endpointing.SpeechEnded` confirms it; a
   :class:`TurnResumed` says the caller went on, and the prepared reply is to be dropped.
 
@@ -267,6 +268,12 @@ class SilencePlan:
     reason: str
 
 
+#: The plans after which a silence of ``eager_silence_ms`` is a likely end: the answer is complete
+#: or may be (free speech, digits of unknown length, one word of free speech); not while nothing
+#: is recognised, a closed answer is not in the partial, or the answer is plainly unfinished.
+EAGER_REASONS = frozenset({"complete", "free", "open", "paced", "short"})
+
+
 @dataclass(frozen=True, slots=True)
 class LikelyEnd:
     """The answer looks complete and the caller has been quiet ``eager_silence_ms``: prepare
@@ -308,6 +315,7 @@ class TurnEndDecider:
         self._state_was = endpointer.state
         self._silence_from: float | None = None
         self._likely_sent = False
+        self._likely_partial = ""  # the partial the last LikelyEnd carried
         self._last_end: float | None = None  # end of the speech of the last turn
 
     @property
@@ -388,12 +396,14 @@ class TurnEndDecider:
             self._silence_from = None
             self._likely_sent = False
         elif (
-            self.eager and plan is not None and not self._likely_sent
+            self.eager and plan is not None
+            and (not self._likely_sent or self._partial != self._likely_partial)
             and state is EndpointState.STOPPING and self._silence_from is not None
-            and plan.reason == "complete"
+            and plan.reason in EAGER_REASONS
             and end - self._silence_from >= self.config.eager_silence_ms
         ):
             self._likely_sent = True
+            self._likely_partial = self._partial
             events.append(LikelyEnd(ep.onset_ms, self._silence_from, self._partial, end))
         self._state_was = state
         return events

@@ -209,11 +209,24 @@ async def test_a_reply_prepared_on_other_words_than_the_final_ones_is_dropped() 
     assert not any(isinstance(r, PreparedSay) for r in heard.reply)
 
 
-async def test_a_turn_without_a_likely_end_has_no_eager_outcome() -> None:
+async def test_free_speech_is_prepared_on_its_likely_end_too() -> None:
     item = next(i for i in corpus() if i.name == "en_free")
-    heard, _ = await converse(item)
-    assert "likely" not in heard.events
-    assert heard.confirmed == Confirmed(None) and heard.confirmed.meta() == {}
+    heard, dialog = await converse(item)
+    assert heard.events == ["likely", "turn"]
+    assert heard.confirmed.outcome is EagerOutcome.KEPT
+    assert dialog.started == ["I would like to book a table"]
+
+
+async def test_a_turn_without_a_likely_end_has_no_eager_outcome() -> None:
+    dialog = UndoableDialog()
+    assert isinstance(dialog, SpeculativeDialog)
+
+    async def synthesize(text: str) -> bytes:
+        return b""
+
+    eager = EagerTurns(dialog, synthesize)
+    assert await eager.confirm("네") == Confirmed(None)
+    assert Confirmed(None).meta() == {} and dialog.started == []
 
 
 @pytest.mark.parametrize(("a", "b", "same"), [

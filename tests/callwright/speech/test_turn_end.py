@@ -153,7 +153,7 @@ def test_no_eager_end_when_turned_off() -> None:
 
 
 def test_free_speech_silence_follows_the_callers_pace() -> None:
-    decider = TurnEndDecider(Endpointer(EndpointingConfig(end_silence_ms=800)))
+    decider = TurnEndDecider(Endpointer(EndpointingConfig(end_silence_ms=800)), eager=False)
     decider.expect(Expectation.free("en"))
     feed(decider, "#" * 20)
     decider.partial("book a table")
@@ -237,3 +237,29 @@ def test_one_word_of_free_speech_waits_the_full_silence() -> None:
     assert decider.plan() == SilencePlan(160, "complete")
     decider.partial("저는 내일 예약")
     assert decider.plan() == SilencePlan(360, "free")
+
+
+def test_free_speech_has_a_likely_end_announced_again_when_the_partial_grows() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 20)
+    decider.partial("a table")
+    events = feed(decider, "." * 7, t0=400)  # 140 ms of silence: the plan is 360 ms ("free")
+    assert [type(e) for e in events] == [LikelyEnd]
+    assert isinstance(events[0], LikelyEnd) and events[0].partial == "a table"
+    assert feed(decider, ".", t0=540) == []  # once per partial
+    decider.partial("a table for two")  # the recogniser catches up in the silence
+    events = feed(decider, ".", t0=560)
+    assert [e.partial for e in events if isinstance(e, LikelyEnd)] == ["a table for two"]
+    events = feed(decider, "." * 12, t0=580)
+    assert [type(e) for e in events] == [SpeechEnded]
+
+
+def test_no_likely_end_while_nothing_is_recognised_or_the_answer_is_unfinished() -> None:
+    for partial in ("", "i'd like to"):
+        decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+        decider.expect(Expectation.free("en"))
+        feed(decider, "#" * 20)
+        decider.partial(partial)
+        events = feed(decider, "." * 20, t0=400)
+        assert not any(isinstance(e, LikelyEnd) for e in events)
