@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -135,6 +136,20 @@ async def server_checks(settings: Settings, assistants: Iterable[Assistant]) -> 
 TEST_CALL_PREFIX = "cw-setup-"
 #: Seconds the PBX has to bring the test call to the assistant.
 PBX_REACH_S = 30
+#: The id prefix of the dialplan's half of the test call (its otherChannelId): not "cw-", so
+#: the call service takes it as a caller, and its calls row carries this id.
+TEST_CALLER_PREFIX = "setup-"
+TEST_CALL_ID = re.compile(re.escape(TEST_CALL_PREFIX) + r"[0-9a-f]{12}")
+
+
+def caller_half(channel_id: str) -> str:
+    """The id of the dialplan's half of the wizard's test call ``channel_id``."""
+    return TEST_CALLER_PREFIX + channel_id.removeprefix(TEST_CALL_PREFIX)
+
+
+def _rest(session: aiohttp.ClientSession, settings: Settings) -> AriRestClient:
+    ari = settings.ari
+    return AriRestClient(session, ari.url, ari.username, ari.password, timeout_s=STEP_TIMEOUT_S)
 
 
 async def originate_test_call(settings: Settings, number: str, context: str) -> str:
@@ -148,9 +163,24 @@ async def originate_test_call(settings: Settings, number: str, context: str) -> 
     channel_id = TEST_CALL_PREFIX + secrets.token_hex(6)
     connector = aiohttp.TCPConnector(ssl=context_tls)
     async with aiohttp.ClientSession(connector=connector) as session:
-        rest = AriRestClient(session, ari.url, ari.username, ari.password,
-                             timeout_s=STEP_TIMEOUT_S)
-        await rest.originate(f"Local/{number}@{context}", app=ari.app,
-                             caller_id='"Setup test call" <setup>', channel_id=channel_id,
-                             timeout_s=PBX_REACH_S)
+        await _rest(session, settings).originate(
+            f"Local/{number}@{context}", app=ari.app, caller_id='"Setup test call" <setup>',
+            channel_id=channel_id, other_channel_id=caller_half(channel_id),
+            timeout_s=PBX_REACH_S)
     return channel_id
+
+
+async def pbx_channel_state(settings: Settings, channel_id: str) -> str | None:
+    """The state the PBX reports for ``channel_id`` (``Ring``, ``Up``, ...), None when it has
+    no such channel. Raises AriError/AriUnavailable/CallwrightError when it cannot say."""
+    context_tls, tls_line = await asyncio.to_thread(ari_tls, settings)
+    if context_tls is None:
+        raise CallwrightError(f"the ARI TLS settings are wrong: {tls_line.detail}")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context_tls)) as session:
+        try:
+            channel = await _rest(session, settings).get_channel(channel_id)
+        except AriError as exc:
+            if exc.status == 404:
+                return None
+            raise
+    return channel.state or "unknown"

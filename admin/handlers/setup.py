@@ -17,15 +17,19 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from admin.errors import UserError
+from admin.errors import Missing, UserError
 from admin.forms import flag, text, user_errors
 from admin.html import Html, h, join, options
+from admin.pbx_call_progress import STATES, CallProgress, progress_of
 from admin.routing import Ctx, Route
 from admin.setup_checks import (
+    TEST_CALL_ID,
     BadPbxSettings,
     ami_check,
+    caller_half,
     check_ari_url,
     originate_test_call,
+    pbx_channel_state,
     pbx_checks,
     server_checks,
 )
@@ -265,8 +269,57 @@ async def place_pbx_call(ctx: Ctx) -> web.StreamResponse:
     await ctx.record("setup.pbx_call", f"channel:{channel_id}", number=number)
     result = h('<p class="flash ok" role="status" id="pbx-call-placed">Call placed through the '
                "PBX ({c}). It appears under <a href=\"/calls\">Calls</a> once the assistant "
-               "answers.</p>", c=channel_id)
+               "answers.</p>{progress}", c=channel_id,
+               progress=_progress_box(channel_id, CallProgress(
+                   "ringing", "The PBX is ringing the assistant.")))
     return await _wizard(ctx, pbx=result)
+
+
+def _progress_box(channel_id: str, progress: CallProgress) -> Html:
+    """The call's progress: the steps reached, the turns so far, the outcome (setup.js polls
+    ``data-src`` and redraws it until the call has ended)."""
+    steps = [s for s in STATES[:3] if STATES.index(s) <= STATES.index(progress.state)
+             and (s != "answered" or progress.answered or progress.state == "answered")] \
+        if progress.state in STATES[:3] else [progress.state]
+    return h(
+        '<div id="pbx-call-progress" data-src="/api/v1/setup/pbx-call/{c}" data-state="{s}"'
+        ' aria-live="polite"><ol class="progress">{steps}</ol><p class="hint">{d}</p>'
+        '<ol class="transcript">{turns}</ol>{link}</div>',
+        c=channel_id, s=progress.state, d=progress.detail,
+        steps=join(h('<li data-step="{s}">{t}</li>', s=s, t=_step_label(s, progress))
+                   for s in steps),
+        turns=join(h('<li data-speaker="{s}">{t}</li>', s=s, t=t) for s, t in progress.turns),
+        link=h('<p><a class="call-page" href="/calls/{u}">The call\'s page</a></p>',
+               u=progress.call_uid)
+        if progress.call_uid else "",
+    )
+
+
+def _step_label(step: str, progress: CallProgress) -> str:
+    if step != "ended":
+        return step.capitalize()
+    return f"Ended: {progress.status}" + (f" ({progress.end_reason})"
+                                          if progress.end_reason else "")
+
+
+async def pbx_call_progress(ctx: Ctx) -> web.StreamResponse:
+    channel_id = ctx.request.match_info["channel"]
+    if not TEST_CALL_ID.fullmatch(channel_id) or not await ctx.services.audit_log.has_entry(
+            ctx.org_id, "setup.pbx_call", f"channel:{channel_id}"):
+        raise Missing("This test call")
+    calls = ctx.services.calls
+    uid = await calls.uid_for_channel(ctx.org_id, caller_half(channel_id))
+    detail = await calls.call_detail(ctx.org_id, uid) if uid is not None else None
+    if detail is not None:
+        progress = progress_of(detail.call, detail.turns, None)
+    else:
+        try:
+            progress = progress_of(None, [], await pbx_channel_state(_settings(ctx), channel_id))
+        except CallwrightError as exc:
+            progress = progress_of(None, [], None, pbx_error=str(exc))
+    return respond(ctx, progress.to_json() | {"channel": channel_id}, lambda: page(
+        ctx, "Test call through the PBX", h('<p><a href="/setup">← Setup</a></p>{b}',
+                                             b=_progress_box(channel_id, progress))))
 
 
 async def setup_checks(ctx: Ctx) -> web.StreamResponse:
@@ -286,4 +339,7 @@ ROUTES = [
           "Place a test call through the configured PBX", api=False),
     Route("GET", "/setup/checks", setup_checks, Permission.ORG_SETTINGS,
           "The doctor's checks of this server"),
+    Route("GET", "/setup/pbx-call/{channel}", pbx_call_progress, Permission.ORG_SETTINGS,
+          "How far the wizard's test call through the PBX has got: ringing, answered (with "
+          "the turns so far), ended with its outcome"),
 ]

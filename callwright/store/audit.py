@@ -95,6 +95,13 @@ class AuditRepo:
             ),
         )
 
+    async def has_entry(self, org_id: int, action: str, target: str) -> bool:
+        """Whether ``org_id``'s log holds an entry of ``action`` on ``target``."""
+        value = await self._db.fetch_value(
+            "SELECT 1 FROM audit_log WHERE org_id = ? AND action = ? AND target = ? LIMIT 1",
+            (org_id, action, target))
+        return value is not None
+
     async def page(
         self, org_id: int, before_id: int | None = None, limit: int = 100
     ) -> list[AuditEntry]:

@@ -247,6 +247,13 @@ class CallSearch:
         )
         return None if row is None else dict(row)
 
+    async def uid_for_channel(self, org_id: int, channel_id: str) -> str | None:
+        """The uid of the latest call of ``org_id`` on the PBX channel ``channel_id``."""
+        value = await self._db.fetch_value(
+            "SELECT uid FROM calls WHERE channel_id = ? AND org_id = ? ORDER BY id DESC"
+            " LIMIT 1", (channel_id, org_id))
+        return None if value is None else str(value)
+
     async def call_detail(self, org_id: int, uid: str) -> CallDetail | None:
         call = await self.find_call(org_id, uid)
         if call is None:

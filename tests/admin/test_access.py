@@ -49,6 +49,7 @@ def fill(path: str, org: OrgFixture, user_id: int = 0) -> str:
         "campaign_id": CAMPAIGNS.get(org.id, 0),
         "prompt_id": PROMPTS.get(org.id, 0),
         "action": "start",
+        "channel": "cw-setup-0123456789ab",  # a wizard test call's id (none placed here)
     }
     return _PARAM.sub(lambda m: str(values[m.group(1)]), path)
 

@@ -219,6 +219,23 @@ async def test_a_test_call_through_the_configured_pbx(
         placed = re.search(r"\((cw-setup-[0-9a-f]+)\)", page)
         assert placed is not None
         assert placed.group(1) in pbx.pbx.channels  # the call's own half, in the app
+        channel = placed.group(1)
+        assert f'data-src="/api/v1/setup/pbx-call/{channel}"' in page  # followed live
+        # No call service takes the call here: the PBX says it rings, then that it is over.
+        progress = await owner.api("GET", f"/setup/pbx-call/{channel}")
+        assert progress.status == 200
+        assert (await progress.json())["state"] == "ringing"
+        other_half = pbx.pbx.channels[channel.replace("cw-setup-", "setup-")]
+        assert other_half is not None  # the dialplan's half carries the id the row will have
+        pbx.pbx.destroy(pbx.pbx.channels[channel], 16)
+        ended = await (await owner.api("GET", f"/setup/pbx-call/{channel}")).json()
+        assert (ended["state"], ended["end_reason"]) == ("ended", "not_taken")
+        # Only this org's own test calls, and only the wizard's ids.
+        other = await admin.org("other", with_data=False)
+        stranger = await admin.login(other.users["owner"])
+        assert (await stranger.api("GET", f"/setup/pbx-call/{channel}")).status == 404
+        assert (await owner.api("GET", "/setup/pbx-call/cw-setup-nothex")).status == 404
+        assert (await owner.api("GET", "/setup/pbx-call/cw-setup-0123456789ab")).status == 404
         response = await owner.post_form("/setup/pbx-call", {"number": "1;2"})
         assert response.status == 400
     finally:
