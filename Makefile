@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 APT_PACKAGES := espeak-ng sox python3-venv python3-dev build-essential postgresql ffmpeg
-APT_BROWSER  := chromium
+# The browser tests drive Chromium with Playwright and Firefox ESR over its own WebDriver BiDi
+# server (tests/admin/firefox_bidi.py): no browser download, no geckodriver.
+APT_BROWSER  := chromium firefox-esr
 PYTEST_ARGS  ?=
 
 .PHONY: all demo test bench lint system-deps browser-deps venv clean

@@ -67,7 +67,7 @@
 
   function finish() {
     if (stream) stream.getTracks().forEach((track) => track.stop());
-    if (audio) audio.close().catch(() => {});
+    if (audio) audio.context.close().catch(() => {});
     stream = null;
     audio = null;
     ws = null;

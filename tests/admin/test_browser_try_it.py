@@ -126,6 +126,8 @@ async def test_typing_instead_of_speaking_without_a_microphone_on_a_phone_sized_
     context = await browser.new_context(viewport={"width": 390, "height": 844})
     page = await context.new_page()
     page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     base = await sign_in(page, admin, org.users["editor"])
     await page.goto(base + f"/assistants/{assistant_id}")
     await page.click("text=Start test call")
@@ -139,6 +141,9 @@ async def test_typing_instead_of_speaking_without_a_microphone_on_a_phone_sized_
     )
     assert speakers == ["assistant", "caller", "assistant"]
     assert HELLO in await page.inner_text("#try-transcript li[data-speaker=caller]")
+    # Once the socket closes the panel is ready for another call, its audio closed cleanly.
+    await page.wait_for_selector("#try-stop", state="hidden", timeout=5_000)
+    assert await page.is_enabled("#try-start") and errors == []
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )

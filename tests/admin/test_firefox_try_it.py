@@ -1,0 +1,146 @@
+"""The "Try it" panel in real Firefox (Debian's firefox-esr over WebDriver BiDi, see
+tests/admin/firefox_bidi.py), as test_browser_try_it.py does in Chromium (issue 17).
+
+Firefox's fake microphone is a tone (1 kHz), not a file: what is checked is that it reaches the
+server as PCM at the call's rate, through the panel's AudioWorklet, which resamples from the
+audio device's rate (44.1 or 48 kHz here, set with ``media.cubeb.force_sample_rate``). The
+machine has no sound card: ``media.cubeb.force_mock_context`` gives Firefox the audio device its
+own tests use, which plays (and so pulls the page's audio graph) in real time, as headless
+Chromium's fake output does.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import wave
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from callwright.store.assistants import AssistantRepository
+from tests.admin.conftest import PASSWORD, Admin, AdminFactory
+from tests.admin.firefox_bidi import FIREFOX, MEDIA_PREFS, Firefox, Tab
+from tests.admin.try_call_data import FLOW, tries_factory
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(FIREFOX) is None,
+                       reason="Debian's firefox-esr is not installed (make browser-deps)"),
+]
+
+#: Firefox's fake microphone: a sine at 1 kHz.
+TONE_HZ = 1000.0
+#: What no sound card needs: the audio device Firefox's own tests use (see the module's text).
+NO_SOUND_CARD: dict[str, bool | int | str] = {"media.cubeb.force_mock_context": True}
+
+FirefoxFactory = Callable[..., Awaitable[Firefox]]
+
+
+@pytest.fixture
+async def make_firefox(tmp_path: Path) -> AsyncIterator[FirefoxFactory]:
+    """Starts headless Firefox with a fake microphone, each on a fresh profile; closes them."""
+    started: list[Firefox] = []
+
+    async def factory(prefs: dict[str, bool | int | str] | None = None) -> Firefox:
+        firefox = await Firefox.launch(tmp_path / f"firefox{len(started)}",
+                                       {**MEDIA_PREFS, **NO_SOUND_CARD, **(prefs or {})})
+        started.append(firefox)
+        return firefox
+
+    yield factory
+    for firefox in started:
+        await firefox.close()
+
+
+async def sign_in(tab: Tab, admin: Admin, email: str) -> str:
+    assert admin.server is not None
+    base = str(admin.server.make_url("")).rstrip("/")
+    await tab.goto(base + "/login")
+    await tab.fill("input[name=email]", email)
+    await tab.fill("input[name=password]", PASSWORD)
+    await tab.click("button[type=submit]")
+    await tab.wait_for("document.querySelector('h1')?.innerText === 'Dashboard'")
+    return base
+
+
+async def assert_no_page_errors(tab: Tab) -> None:
+    # The browser asks for /favicon.ico by itself; the admin's pages link none.
+    requests = [problem for problem in tab.problems.requests
+                if not problem.split(": ", 1)[0].endswith("/favicon.ico")]
+    assert tab.problems.console == [], tab.problems.console
+    assert requests == [], requests
+    assert await tab.csp_violations() == []
+
+
+def dominant_hz(samples: np.ndarray[Any, np.dtype[np.int16]], rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples))))
+    return float(np.argmax(spectrum[1:]) + 1) * rate / len(samples)
+
+
+@pytest.mark.parametrize(("rate", "device_rate"), [(16000, 44100), (8000, 48000)])
+async def test_a_test_call_in_firefox_hears_the_greeting_sends_the_microphone_and_takes_typing(
+    make_admin: AdminFactory, make_firefox: FirefoxFactory, rate: int, device_rate: int
+) -> None:
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    # The fake microphone's tone starts with the call and never stops: the VAD hears a caller
+    # talking over the greeting, so barge-in is off here (it is tested on its own elsewhere).
+    assistant_id = (await AssistantRepository(admin.db).create(
+        org.id, "Korean front desk", "ko", flow=FLOW, media={"barge_in": False},
+        record_calls=True)).id
+    firefox = await make_firefox({"media.cubeb.force_sample_rate": device_rate})
+    tab = await firefox.tab()
+    base = await sign_in(tab, admin, org.users["editor"])
+    await tab.goto(base + f"/assistants/{assistant_id}")
+    await assert_no_page_errors(tab)
+
+    await tab.fill("#try-rate", str(rate))
+    await tab.click("#try-start")
+    await tab.wait_for("""[...document.querySelectorAll('#try-transcript li[data-speaker]')]
+        .some(li => li.dataset.speaker === 'assistant'
+                    && li.innerText.includes('안녕하세요 라고'))""")
+    # The greeting's audio came and the page's player played it (call-rate samples).
+    await tab.wait_for(f"window.cwTryIt.playedSamples > {rate // 2}")
+    assert await tab.evaluate("window.cwTryIt.microphone") is True
+    await tab.wait_for("window.cwTryIt.sentFrames > 150")  # three seconds of the microphone
+
+    await tab.fill("#try-text", "네")  # not what the flow asks for: it asks again
+    await tab.click("#try-type button[type=submit]")
+    await tab.wait_for("""(() => {
+        const lines = [...document.querySelectorAll('#try-transcript li[data-speaker]')];
+        const typed = lines.findIndex(li => li.dataset.speaker === 'caller'
+                                            && li.innerText.includes('네'));
+        return typed >= 0 && lines.slice(typed + 1).some(li => li.dataset.speaker === 'assistant'
+                                                          && li.innerText.includes('다시'));
+    })()""")
+    await tab.click("#try-stop")
+    ended = await tab.wait_for("window.cwTryIt.ended")
+    assert (ended["status"], ended["reason"]) == ("completed", "caller_hangup")
+    assert "Call ended" in await tab.text("#try-status")
+    # The panel is ready for another call (the page's audio closed without an error).
+    assert await tab.evaluate("[document.getElementById('try-start').disabled,"
+                              " document.getElementById('try-stop').hidden]") == [False, True]
+    state = await tab.evaluate("window.cwTryIt")
+    assert state["receivedBytes"] > rate  # over half a second of the assistant's audio
+    await assert_no_page_errors(tab)
+
+    row = await admin.db.fetch_one(
+        "SELECT direction, status, end_reason FROM calls WHERE uid = ?", (state["callUid"],))
+    assert row is not None
+    assert (row["direction"], row["status"], row["end_reason"]) == ("test", "completed",
+                                                                     "caller_hangup")
+    # The server got the microphone: the call's recording (the caller on the left) is at the
+    # call's rate and holds the tone, at its pitch only if the worklet resampled it right.
+    owner = await admin.login(org.users["admin"])
+    response = await owner.client.get(f"/calls/{state['callUid']}/recording")
+    assert response.status == 200
+    with wave.open(io.BytesIO(await response.read())) as recording:
+        assert (recording.getframerate(), recording.getnchannels()) == (rate, 2)
+        caller = np.frombuffer(recording.readframes(recording.getnframes()), "<i2")[0::2]
+    heard = caller[np.abs(caller) > 0]
+    assert len(heard) >= state["sentFrames"] * (rate // 50) // 2, (len(heard), state)  # half
+    assert abs(dominant_hz(heard[: rate * 2], rate) - TONE_HZ) < 10
