@@ -5,7 +5,9 @@ models and voices they can use, and the LLM server's models.
 voices, ``voice_models/`` and its manifest); it blocks, so :class:`Choices` runs it on a worker
 thread and keeps the answer for a minute. :func:`llm_models` asks the LLM server's ``/models``
 (OpenAI-compatible) with a short timeout: no answer means no list, and the form falls back to a
-text box.
+text box. The assistant page never waits for that server: it shows the list when one is cached
+(:meth:`Choices.cached_llm_models`) and otherwise asks for it from the page
+(``GET /api/v1/llm-models``), which fills the cache for the next minute.
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ class Choices:
         self._catalog_fn = catalog
         self._catalog: tuple[float, SpeechCatalog] | None = None
         self._models: tuple[float, list[str]] | None = None
+        self._asking: asyncio.Task[list[str]] | None = None
         self._lock = asyncio.Lock()
 
     async def speech(self) -> SpeechCatalog:
@@ -177,14 +180,29 @@ class Choices:
                 self._catalog = (time.monotonic(), await asyncio.to_thread(self._catalog_fn))
             return self._catalog[1]
 
-    async def llm_models(self) -> list[str]:
+    def cached_llm_models(self) -> list[str] | None:
+        """The LLM server's models without waiting: [] when no LLM server is configured, the
+        list kept from the last minute, else None (not known yet: ask :meth:`llm_models`)."""
         if not self._llm_base_url:
             return []
         if self._models is None or time.monotonic() - self._models[0] > CACHE_S:
-            async with aiohttp.ClientSession() as http:
-                found = await llm_models(http, self._llm_base_url, self._llm_api_key)
-            self._models = (time.monotonic(), found)
+            return None
         return self._models[1]
+
+    async def llm_models(self) -> list[str]:
+        """The LLM server's models, asked (once for all who ask meanwhile) unless cached."""
+        cached = self.cached_llm_models()
+        if cached is not None:
+            return cached
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.get_running_loop().create_task(self._ask())
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self) -> list[str]:
+        async with aiohttp.ClientSession() as http:
+            found = await llm_models(http, self._llm_base_url, self._llm_api_key)
+        self._models = (time.monotonic(), found)
+        return found
 
 
 #: Where the app keeps its :class:`Choices`.

@@ -165,8 +165,16 @@ def speech_fieldset(
     )
 
 
-def llm_model_field(models: list[str], current: str) -> Html:
-    """A text box, with the LLM server's models as suggestions when it listed them."""
+def llm_model_field(models: list[str] | None, current: str) -> Html:
+    """A text box, with the LLM server's models as suggestions when it listed them; ``None``
+    (not known yet): the page asks for them (assistant_form.js fills the list and the hint)."""
+    if models is None:
+        return field(
+            "Model",
+            h('<span data-llm-models="/api/v1/llm-models">{i}<datalist id="llm-models">'
+              "</datalist></span>", i=text_input("llm_model", current, list="llm-models")),
+            hint="Asking the LLM server for its models… (type the model's name meanwhile)",
+        )
     if not models:
         return field("Model", text_input("llm_model", current),
                      hint="The LLM server did not list its models: type the model's name.")
@@ -230,7 +238,7 @@ async def settings_form(ctx: Ctx, a: Assistant | None, action: str) -> Html:
     checked = bool(a and a.record_calls)
     choices = ctx.request.app[CHOICES]
     catalog = await choices.speech()
-    llm_choices = await choices.llm_models()
+    llm_choices = choices.cached_llm_models()  # never waits for the LLM server
     body = join(
         [
             field("Name", text_input("name", v["name"], required=True, maxlength=200)),

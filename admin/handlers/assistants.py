@@ -20,6 +20,7 @@ from admin.handlers.assistant_form import (
 from admin.handlers.try_it import try_panel
 from admin.html import Html, h
 from admin.routing import Ctx, Route
+from admin.speech_choices import CHOICES
 from admin.views import button_form, done, page, respond, table, yes_no
 from callwright.accounts.roles import Permission
 
@@ -121,8 +122,17 @@ _ASSISTANT_BODY = {
     },
 }
 
+async def llm_model_list(ctx: Ctx) -> web.StreamResponse:
+    """The LLM server's models, for the assistant form's model box (asked by the page, so that
+    the page itself never waits for that server); [] when it does not answer."""
+    return respond(ctx, {"models": await ctx.request.app[CHOICES].llm_models()}, web.Response)
+
+
 ROUTES = [
     Route("GET", "/assistants", list_assistants, Permission.ASSISTANTS_READ, "List assistants"),
+    Route("GET", "/llm-models", llm_model_list, Permission.ASSISTANTS_READ,
+          "The models the LLM server lists (kept a minute; [] when it does not answer)",
+          page=False),
     Route(
         "POST",
         "/assistants",
