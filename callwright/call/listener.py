@@ -59,6 +59,10 @@ STT_TIMEOUT_S = 4.0
 CLOSE_TIMEOUT_S = 5.0
 #: Syllables this long before a turn's onset still count (the VAD confirms a little late).
 SYLLABLE_LEAD_MS = 100.0
+#: For this long after a caller's turn ended, one frame of their speech pauses the reply (the
+#: turn was ended too soon: the caller goes on, and hears at most a frame or two of the reply);
+#: later, barge-in needs its ``start_ms``.
+TAKE_BACK_MS = 1500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class CallerListener:
         self._grammar: tuple[str, ...] | None = None
         self._assistant_speaking = False
         self._last_frame_ms = -1e9
+        self._turn_ended_ms = -1e9
         self._stream: SttStream | None = None
         self._stream_task: asyncio.Task[SttStream] | None = None
         self._pending: list[bytes] = []
@@ -184,7 +189,8 @@ class CallerListener:
 
     def _process(self, speech: bool, t_ms: float, pcm: bytes | None) -> None:
         if self._assistant_speaking:
-            for decision in self._barge_in.process(speech, t_ms):
+            quick = FRAME_MS if t_ms - self._turn_ended_ms < TAKE_BACK_MS else None
+            for decision in self._barge_in.process(speech, t_ms, start_ms=quick):
                 self._on_barge_in(decision)
         decider = self._turn_end
         if decider is None:
@@ -206,6 +212,7 @@ class CallerListener:
                 self._start_stream()
                 self._on_speech_start(event.onset_ms)
             elif isinstance(event, SpeechEnded):
+                self._turn_ended_ms = t_ms
                 self._finish_stream(event.onset_ms, event.end_ms, t_ms, event.reason)
             elif isinstance(event, NoiseDiscarded):
                 self._discard_stream()

@@ -97,8 +97,12 @@ class BargeInDetector:
         self._partial = ""
         self._last_t: float | None = None
 
-    def process(self, is_speech: bool, t_ms: float) -> list[Decision]:
-        """Feed the VAD verdict of the frame starting at ``t_ms`` (non-decreasing)."""
+    def process(
+        self, is_speech: bool, t_ms: float, *, start_ms: float | None = None,
+    ) -> list[Decision]:
+        """Feed the VAD verdict of the frame starting at ``t_ms`` (non-decreasing).
+        ``start_ms`` overrides the speech that confirms an onset for this frame (shorter just
+        after the caller's turn ended: their going on takes a premature reply back at once)."""
         if self._last_t is not None and t_ms < self._last_t:
             raise ValueError(f"time went backwards: {t_ms} after {self._last_t}")
         self._last_t = t_ms
@@ -113,7 +117,7 @@ class BargeInDetector:
                 return decisions
             if self._run_start is None:
                 self._run_start = t_ms
-            if end - self._run_start >= cfg.start_ms:
+            if end - self._run_start >= (cfg.start_ms if start_ms is None else start_ms):
                 self._state = BargeInState.PAUSED
                 self._onset, self._speech_end, self._partial = self._run_start, end, ""
                 self._voiced = end - self._run_start

@@ -12,7 +12,7 @@ import pytest
 
 from bench.turn_corpus import corpus, frames, render
 from callwright.call.listener import CallerListener, CallerSpeech
-from callwright.speech.barge_in import BargeInConfig, BargeInDetector
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector, Decision, Pause
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.protocols import Transcript
 from callwright.speech.turn_end import LikelyEnd, TurnEndConfig
@@ -119,3 +119,52 @@ async def test_a_korean_digit_string_the_recogniser_undercounts_ends_on_its_syll
     turns, _, speech_end = await listen("ko_pin", TurnEndConfig(), heard=("이 공 팔",))
     [turn] = turns
     assert turn.end_reason == "complete" and turn.detected_ms - speech_end <= 200
+
+
+async def caller_goes_on_after(gap_ms: float) -> tuple[float, float]:
+    """The caller says "네", the turn ends, the assistant starts speaking and the caller speaks
+    again ``gap_ms`` after the end of the turn: (their onset, when the reply was paused)."""
+    audio = render(next(i for i in corpus() if i.name == "ko_yes"))
+    clock = Clock()
+    stt = HearingStt([(audio.speech_end_ms, "네")], clock)
+    ended: list[float] = []
+    decisions: list[Decision] = []
+    listener = CallerListener(
+        sample_rate=8000, vad=VoiceActivityDetector(8000, 2, 20),
+        endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
+        stt=stt, pre_roll_ms=300, on_turn=lambda turn: ended.append(turn.detected_ms),
+        on_speech_start=lambda _: None, on_barge_in=decisions.append,
+        on_error=lambda exc: pytest.fail(str(exc)), language="ko", turn_end=TurnEndConfig(),
+    )
+    listener.set_grammar(("네", "아니요"))
+    said = frames(audio.pcm)
+    t = 0.0
+    for pcm in said[: int(audio.speech_end_ms + 400) // 20]:
+        clock.now_ms = t
+        listener.on_frame(pcm, t)
+        await asyncio.sleep(0)
+        t += 20.0
+    for _ in range(10):
+        await asyncio.sleep(0)
+    [end] = ended
+    listener.set_assistant_speaking(True)  # the reply to "네" starts
+    silence = bytes(320)
+    while t < end + gap_ms - 300:  # the caller's next words start 300 ms into the clip
+        listener.on_frame(silence, t)
+        t += 20.0
+    onset = t + 300
+    for pcm in said:
+        listener.on_frame(pcm, t)
+        t += 20.0
+        if decisions:
+            break
+    await listener.close()
+    pause = next(d for d in decisions if isinstance(d, Pause))
+    return onset, pause.at_ms
+
+
+async def test_a_caller_going_on_just_after_the_turn_ended_pauses_the_reply_at_once() -> None:
+    onset, paused = await caller_goes_on_after(400.0)
+    assert paused - onset <= 40.0  # the first frame the VAD calls speech
+    onset, paused = await caller_goes_on_after(2500.0)  # later: an ordinary barge-in
+    assert paused - onset >= 60.0

@@ -176,3 +176,12 @@ def test_property_decisions_follow_the_grammar(
         assert det.state is BargeInState.PAUSED
     else:
         assert det.state is BargeInState.LISTENING
+
+
+def test_a_shorter_start_for_a_frame_pauses_on_the_first_speech_frame() -> None:
+    quick = BargeInDetector(BargeInConfig(start_ms=60.0))
+    [pause] = quick.process(True, 100.0, start_ms=20.0)
+    assert isinstance(pause, Pause) and pause.at_ms == 120.0
+    usual = BargeInDetector(BargeInConfig(start_ms=60.0))
+    assert usual.process(True, 100.0) == [] and usual.process(True, 120.0) == []
+    assert isinstance(usual.process(True, 140.0)[0], Pause)
