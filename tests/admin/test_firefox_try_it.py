@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from callwright.store.assistants import AssistantRepository
-from tests.admin.conftest import PASSWORD, Admin, AdminFactory
+from tests.admin.conftest import PASSWORD, Admin, AdminFactory, OrgFixture
 from tests.admin.firefox_bidi import FIREFOX, MEDIA_PREFS, Firefox, Tab
-from tests.admin.try_call_data import FLOW, tries_factory
+from tests.admin.try_call_data import FLOW, HELLO, tries_factory
 
 pytestmark = [
     pytest.mark.browser,
@@ -76,6 +76,16 @@ async def assert_no_page_errors(tab: Tab) -> None:
     assert await tab.csp_violations() == []
 
 
+async def tone_assistant(admin: Admin, org: OrgFixture, *, record: bool = False) -> int:
+    """The Korean test flow (tests/admin/try_call_data.py) without barge-in: the fake
+    microphone's tone starts with the call and never stops, and the VAD would hear a caller
+    talking over every line (barge-in is tested on its own elsewhere)."""
+    created = await AssistantRepository(admin.db).create(
+        org.id, "Korean front desk", "ko", flow=FLOW, media={"barge_in": False},
+        record_calls=record)
+    return created.id
+
+
 def dominant_hz(samples: np.ndarray[Any, np.dtype[np.int16]], rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples))))
     return float(np.argmax(spectrum[1:]) + 1) * rate / len(samples)
@@ -87,11 +97,7 @@ async def test_a_test_call_in_firefox_hears_the_greeting_sends_the_microphone_an
 ) -> None:
     admin = await make_admin(try_calls=tries_factory())
     org = await admin.org("acme", with_data=False)
-    # The fake microphone's tone starts with the call and never stops: the VAD hears a caller
-    # talking over the greeting, so barge-in is off here (it is tested on its own elsewhere).
-    assistant_id = (await AssistantRepository(admin.db).create(
-        org.id, "Korean front desk", "ko", flow=FLOW, media={"barge_in": False},
-        record_calls=True)).id
+    assistant_id = await tone_assistant(admin, org, record=True)
     firefox = await make_firefox({"media.cubeb.force_sample_rate": device_rate})
     tab = await firefox.tab()
     base = await sign_in(tab, admin, org.users["editor"])
@@ -144,3 +150,32 @@ async def test_a_test_call_in_firefox_hears_the_greeting_sends_the_microphone_an
     heard = caller[np.abs(caller) > 0]
     assert len(heard) >= state["sentFrames"] * (rate // 50) // 2, (len(heard), state)  # half
     assert abs(dominant_hz(heard[: rate * 2], rate) - TONE_HZ) < 10
+
+
+async def test_a_typed_hello_in_firefox_gets_the_flow_s_reply_and_ends_the_call(
+    make_admin: AdminFactory, make_firefox: FirefoxFactory
+) -> None:
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await tone_assistant(admin, org)
+    firefox = await make_firefox()
+    tab = await firefox.tab()
+    base = await sign_in(tab, admin, org.users["editor"])
+    await tab.goto(base + f"/assistants/{assistant_id}")
+    await tab.click("#try-start")
+    await tab.wait_for("!!document.querySelector('#try-transcript li[data-speaker=assistant]')")
+    assert await tab.evaluate("window.cwTryIt.microphone") is True
+    before = await tab.evaluate("window.cwTryIt.playedSamples")
+    await tab.fill("#try-text", HELLO)
+    await tab.click("#try-type button[type=submit]")
+    ended = await tab.wait_for("window.cwTryIt.ended")
+    assert ended["reason"] == "said_hello"
+    speakers = await tab.evaluate(
+        "[...document.querySelectorAll('#try-transcript li[data-speaker]')]"
+        ".map(li => [li.dataset.speaker, li.innerText])")
+    assert [speaker for speaker, _ in speakers] == ["assistant", "caller", "assistant"]
+    assert HELLO in speakers[1][1] and "반갑습니다" in speakers[2][1]
+    # The reply was played (over half a second of it, at the call's 16 kHz).
+    await tab.wait_for(f"window.cwTryIt.playedSamples > {before + 16000 // 2}")
+    await tab.wait_for("!document.getElementById('try-start').disabled")
+    await assert_no_page_errors(tab)
