@@ -16,7 +16,8 @@ Several PBXs and several nodes (issue 13): the node serves every PBX of ``Settin
 through its own :class:`~ari_app.pbx_link.PbxLink` (ARI connection, application, media); the rest
 of the process is shared. Its calls carry its ``node_id`` and their PBX; at start-up it closes
 only its own calls left in progress; its heartbeat and the jobs that run on one node at a time
-are :class:`~ari_app.node_jobs.NodeJobs` (see docs/scale-out.md).
+are :class:`~callwright.cluster.node_jobs.NodeJobs`, started as on every call node (see
+docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ from ari_app.ari.connection import AriEventStream, ConnectedHandler
 from ari_app.audiosocket_session import DialplanAudioSocket
 from ari_app.media_leg import media_format_for
 from ari_app.media_legs import media_choice
-from ari_app.node_jobs import NodeJobs
 from ari_app.outbound_jobs import OutboundJobs
 from ari_app.pbx_link import PbxLink
-from ari_app.post_call_events import PostCallService, calls_left_open
 from ari_app.reconcile import ReconcilePlan
 from ari_app.recovery import dialplan_target
 from ari_app.service_status import ServiceStatus
@@ -46,6 +45,7 @@ from ari_app.services import SessionServices
 from ari_app.transports.audiosocket_server import AudioSocketServer
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
+from callwright.cluster.node_jobs import NodeJobs, start_node_jobs
 from callwright.config import PbxSettings, Settings
 from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
@@ -75,6 +75,7 @@ from callwright.store.prompts import PromptRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
 from callwright.tls import ari_client_context, require_readable
+from callwright.webhooks.post_call import PostCallService, calls_left_open
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +185,9 @@ class CallService:
         await self._prewarm(assistants)
         self.post_call = PostCallService(self.db, master_key, self._http,
                                          settings.admin.public_url)
-        self.node_jobs = NodeJobs(
-            self.db, self.node_id, [pbx.name for pbx in settings.pbxes],
-            deliveries=self.post_call.worker.run_forever,
-            node_lost_s=settings.server.node_lost_s,
-            call_ended=self.post_call.events.call_ended,  # of the calls of nodes found lost
-        )
-        await self.node_jobs.start()
+        self.node_jobs = await start_node_jobs(self.db, settings,
+                                               [pbx.name for pbx in settings.pbxes],
+                                               self.post_call)
         for pbx in settings.pbxes:
             self.links.append(PbxLink(
                 settings, pbx, node_id=self.node_id, db=self.db, writes=self.writes,
@@ -201,7 +198,7 @@ class CallService:
         self.app = first.app
         reconciled = asyncio.Event()
         self.post_call.after_restart(
-            [c for c in left_open if c[0] in mine], reconciled, self._last_plans)
+            [c for c in left_open if c[0] in mine], reconciled, self._picked_up)
         template = SessionServices(
             rest=first.rest,
             settings=first.settings,
@@ -284,6 +281,13 @@ class CallService:
             return None
         return ReconcilePlan(recover=[o for p in plans for o in p.recover],
                              keep=[k for p in plans for k in p.keep])
+
+    def _picked_up(self) -> set[str] | None:
+        """The channels the last reconciliations picked up again (None: none ran)."""
+        plan = self._last_plans()
+        if plan is None:
+            return None
+        return {o.channel.id for o in plan.recover} | {k.caller.id for k in plan.keep}
     # -- end of PBXs -------------------------------------------------------------------------------
 
     async def _prewarm(self, assistants: AssistantRepository) -> None:

@@ -1,11 +1,12 @@
 """The FreeSWITCH call service's composition root (``callwright serve-freeswitch``).
 
 ``FreeswitchService(settings).start()`` opens the store ``[store]`` names (SQLite, or PostgreSQL
-shared with other call nodes), closes this node's calls a crash left in progress, registers the
-node and starts its heartbeat (``call_nodes``, every ``[server] node_lost_s`` / 6 seconds, as the
-ARI call service does: a node that stops beating is found lost by an ARI node's ``lost-nodes``
-job, which closes its calls ``node_lost``), imports the speech engines' native modules and loads
-the default model before taking a call, starts the pacer clock and mod_audio_fork's WebSocket
+shared with other call nodes), closes this node's calls a crash left in progress, imports the
+speech engines' native modules and loads the default model before taking a call, starts what
+every call node runs (:func:`callwright.cluster.node_jobs.start_node_jobs`, as the ARI call
+service does: the node's heartbeat, and the retention, webhook-deliveries and lost-nodes jobs,
+each on one node of those sharing the store at a time; its calls' post-call webhooks queued as
+on Asterisk), starts the pacer clock and mod_audio_fork's WebSocket
 server, then listens for the dialplan's ``socket`` application: each connection is one call
 (:class:`FreeswitchCallSession`).
 """
@@ -22,7 +23,7 @@ import aiohttp
 
 from callwright.call.assistant_runtime import AssistantRuntime, voice_for
 from callwright.call.live import LiveCalls
-from callwright.cluster.heartbeat import NodeHeartbeat
+from callwright.cluster.node_jobs import NodeJobs, start_node_jobs
 from callwright.config import Settings
 from callwright.dialog.fixed_prompts import failure_prompts, fixed_prompts
 from callwright.dialog.llm_client import LlmClientFactory
@@ -40,15 +41,16 @@ from callwright.speech.warmup import (
     warm_engines,
 )
 from callwright.store.assistants import AssistantRepository
-from callwright.store.calls import CallOrigin, CallRepository
+from callwright.store.calls import CallOrigin
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database, open_store
-from callwright.store.nodes import NodeRepository
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.queued_calls import QueuedCallRepository
 from callwright.store.recovery import close_abandoned_calls
 from callwright.store.write_queue import WriteQueue
+from callwright.webhooks.lifecycle import NotifyingCallRepository
+from callwright.webhooks.post_call import PostCallService, calls_left_open
 from fs_app.call_session import FreeswitchCallSession
 from fs_app.esl_client import EslClient, close_quietly
 from fs_app.fork_media import ForkServer
@@ -74,7 +76,11 @@ class FreeswitchService:
         self.writes = WriteQueue()
         self.forks = ForkServer(fs.audio_host, fs.audio_port, fs.audio_url_host)
         self.db: Database | None = None
-        self.heartbeat: NodeHeartbeat | None = None
+        #: The node's heartbeat and singleton jobs, and its post-call webhooks.
+        self.node_jobs: NodeJobs | None = None
+        self.post_call: PostCallService | None = None
+        #: Set once FreeSWITCH was looked at for our callers (the first recovery sweep).
+        self._looked = asyncio.Event()
         self.services: FsServices | None = None
         self._http: aiohttp.ClientSession | None = None
         self.llm_clients: LlmClientFactory | None = None
@@ -96,13 +102,10 @@ class FreeswitchService:
     async def start(self) -> None:
         settings = self.settings
         self.db = await open_store(settings.store)
+        left_open = await calls_left_open(self.db, settings.node_id)  # their call.ended below
         closed = await close_abandoned_calls(self.db, node_id=settings.node_id)  # not others
         if closed:
             log.warning("closed %d call(s) left in progress by a previous run", closed)
-        self.heartbeat = NodeHeartbeat(NodeRepository(self.db), settings.node_id,
-                                       [settings.freeswitch.name],
-                                       beat_s=settings.server.node_lost_s / 6)
-        await self.heartbeat.start()
         await asyncio.to_thread(import_native_modules)
         await self.speech.stt_for(None)  # the default model now, not on the first call
         self.clock.start()
@@ -111,6 +114,11 @@ class FreeswitchService:
             MasterKey.load_or_create, settings.server.master_key_file
         )
         credentials = CredentialRepository(self.db, master_key)
+        self.post_call = PostCallService(self.db, master_key, self._http,
+                                         settings.admin.public_url)
+        self.node_jobs = await start_node_jobs(self.db, settings, [settings.freeswitch.name],
+                                               self.post_call)
+        self.post_call.after_restart(left_open, self._looked, self._picked_up)
         if settings.llm.enabled:
             self.llm_clients = LlmClientFactory(settings.llm, credentials)
             await self.llm_clients.start()
@@ -122,8 +130,8 @@ class FreeswitchService:
         origin = CallOrigin(settings.node_id, settings.freeswitch.name)
         self.services = FsServices(
             settings=settings,
-            calls=QueuedCallRepository(self.db, self.writes,
-                                       inner=CallRepository(self.db, origin=origin)),
+            calls=QueuedCallRepository(self.db, self.writes, inner=NotifyingCallRepository(
+                self.db, self.post_call.events, origin=origin)),
             numbers=NumberRepository(self.db), dialogs=runtime, speech=self.speech,
             clock=self.clock, live=self.live, forks=self.forks, writes=self.writes,
             restrictions=CallerRestrictionRepository(self.db, master_key),
@@ -144,6 +152,15 @@ class FreeswitchService:
                                  on_connected=self._sweep)
             self.services.esl = self.esl
             self._esl_task = asyncio.get_running_loop().create_task(self.esl.run())
+        else:
+            self._looked.set()  # no inbound ESL: no caller of ours can be recovered
+
+    def _picked_up(self) -> set[str] | None:
+        """The channels of the calls closed at start-up that recovery picked up again (their
+        call.ended goes out when they end); None when FreeSWITCH was not looked at."""
+        if not self._looked.is_set():
+            return None
+        return {f"freeswitch/{r.uuid}" for r in self.recovered if r.action != "none"}
 
     def _sweep(self) -> None:
         """At each login to FreeSWITCH's inbound ESL: our callers still alive there
@@ -158,6 +175,7 @@ class FreeswitchService:
                 log.error("FreeSWITCH recovery sweep failed: %s", exc)
                 return
             self.recovered.extend(done)
+            self._looked.set()
         task = asyncio.get_running_loop().create_task(sweep())
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
@@ -214,6 +232,10 @@ class FreeswitchService:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
         await self.forks.stop()
         await self.clock.stop()
+        if self.node_jobs is not None:
+            await self.node_jobs.stop_jobs()  # released: another node takes them over now
+        if self.post_call is not None:
+            await self.post_call.stop()
         await self.speech.close()
         if self.llm_clients is not None:
             await self.llm_clients.aclose()
@@ -222,8 +244,8 @@ class FreeswitchService:
         lost = await self.writes.close(STOP_WRITES_S)
         if lost:
             log.error("%d store write(s) lost: the store stayed locked at shutdown", lost)
-        if self.heartbeat is not None:
-            await self.heartbeat.stop()  # its calls are closed: the node is marked stopped
+        if self.node_jobs is not None:
+            await self.node_jobs.stopped()  # its calls are closed: the node is marked stopped
         if self.db is not None:
             await self.db.close()
 

@@ -1,5 +1,6 @@
-"""What a call node does for the other nodes sharing its store (issue 13), wired by the
-composition root (:class:`~ari_app.service.CallService`).
+"""What a call node does for the other nodes sharing its store (issue 13), whatever its PBX:
+every call service (Asterisk's ari_app.service, FreeSWITCH's fs_app.service) starts the same set
+with :func:`start_node_jobs`.
 
 * Its heartbeat (:class:`~callwright.cluster.heartbeat.NodeHeartbeat`): registered with the PBXs
   it serves, refreshed every ``[server] node_lost_s`` / 6 seconds.
@@ -12,7 +13,8 @@ composition root (:class:`~ari_app.service.CallService`).
   a node silent for ``node_lost_s`` has its calls in progress closed, and their ``call.ended``
   queued ``node_lost_s`` later unless the node came back and picked its caller up).
 
-A single node takes every lock at once, so it runs as before.
+A single node takes every lock at once, so it runs as before. (The campaign dialler is the
+outbound jobs' own singleton, started with them.)
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from typing import Any
 
 from callwright.cluster.heartbeat import LOST_NODES_JOB, LostNodeSweep, NodeHeartbeat
 from callwright.cluster.singleton import SingletonJob
+from callwright.config import Settings
 from callwright.privacy.retention_job import RetentionJob
 from callwright.store.db import Database
 from callwright.store.job_lock import JobLock, job_lock
 from callwright.store.nodes import NodeRepository
+from callwright.webhooks.post_call import PostCallService
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +96,15 @@ class NodeJobs:
     async def stopped(self) -> None:
         """Stop the heartbeat and mark the node stopped (once its calls are closed)."""
         await self.heartbeat.stop()
+
+
+async def start_node_jobs(db: Database, settings: Settings, pbxes: Sequence[str],
+                          post_call: PostCallService) -> NodeJobs:
+    """Register this node (``[server] node_id``) with the PBXs it serves, start its heartbeat and
+    the singleton jobs: retention, the delivery of ``post_call``'s webhooks, and the lost-nodes
+    sweep (whose closed calls' ``call.ended`` ``post_call`` queues)."""
+    jobs = NodeJobs(db, settings.node_id, pbxes, deliveries=post_call.worker.run_forever,
+                    node_lost_s=settings.server.node_lost_s,
+                    call_ended=post_call.events.call_ended)
+    await jobs.start()
+    return jobs
