@@ -3,7 +3,9 @@
 
 A stream has one worker task that takes the audio queued by :meth:`VoskStream.feed` in order, in
 batches when it has fallen behind, and awaits the engine's executor for each batch, so a stream's
-audio is decoded strictly in order while different streams share the threads fairly.
+audio is decoded strictly in order while different streams share the threads fairly. Once the turn
+has ended, the audio still queued and the final result are decoded in one job (one trip through
+the busy threads on the caller's critical path, not two).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ if TYPE_CHECKING:  # vosk_stt imports VoskStream from here
     from callwright.speech.vosk_stt import KaldiRecognizerLike, VoskSttEngine
 
 UNK = "[unk]"
-#: While the engine's threads are all busy, a live stream asks for a partial result only every
-#: this many batches (a partial costs a decoder traceback; the final result matters more).
+#: While the engine's threads are all busy, a free-speech stream asks for a partial result only
+#: every this many batches (a partial costs a traceback of a large decoder graph; the final result
+#: matters more). A grammar's graph is tiny (about 10 µs a partial with the Korean model), and the
+#: end of a closed answer's turn waits for its partial: a grammar stream always asks.
 BUSY_PARTIAL_EVERY = 4
 
 
@@ -35,12 +39,6 @@ def _words_of(result: dict[str, Any]) -> list[dict[str, Any]]:
 def _text_of(result: dict[str, Any], field: str = "text") -> str:
     text = str(result.get(field) or "")
     return " ".join(word for word in text.split() if word != UNK)
-
-
-def _retrieve(job: asyncio.Future[Any]) -> None:
-    # Read the outcome of a job nobody may await any more, so asyncio does not log it as lost.
-    if not job.cancelled():
-        job.exception()
 
 
 class VoskStream:
@@ -66,7 +64,7 @@ class VoskStream:
         self._segments: list[dict[str, Any]] = []
         self._partial = ""
         self._result: Transcript | None = None
-        self._final_job: asyncio.Future[dict[str, Any]] | None = None
+        self._final: dict[str, Any] | None = None
         self._batches = 0
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="vosk-stream")
 
@@ -107,15 +105,12 @@ class VoskStream:
         started = time.perf_counter()
         self._finishing = True
         self._wake.set()
-        await asyncio.shield(self._worker)
+        await asyncio.shield(self._worker)  # it decodes the rest and the final result, then ends
         if self._error is not None:
             raise self._error
-        if self._final_job is None:
-            self._final_job = asyncio.ensure_future(
-                self._engine.run(self._final_result, priority=FINISHING)
-            )
-            self._final_job.add_done_callback(_retrieve)
-        final = await asyncio.shield(self._final_job)
+        final = self._final
+        if final is None:
+            raise SpeechError("the Vosk stream ended without a final result")
         segments = [*self._segments, final]
         words = [w for seg in segments for w in _words_of(seg)]
         confs = [float(w["conf"]) for w in words if isinstance(w.get("conf"), int | float)]
@@ -143,9 +138,6 @@ class VoskStream:
             # The worker was cancelled from outside while a batch may still be decoding:
             # the recognizer's state is unknown, so it is not reused.
             self._recognizer = None
-        if self._final_job is not None and not self._final_job.done():
-            # finish() was abandoned (cancelled) while FinalResult ran: let it end before reuse.
-            await asyncio.wait([self._final_job])
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is None or self._error is not None:
             return
@@ -158,23 +150,30 @@ class VoskStream:
         self._wake.set()
 
     async def _run(self) -> None:
+        """Decode what is fed, in order; once finishing, the rest with the final result, and
+        end (also when closed or failed)."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending and not self._closing and self._error is None:
+            while not self._closing and self._error is None:
+                finishing = self._finishing
+                if finishing and len(self._pending) <= self._max_batch:
+                    await self._finish_job()
+                    return
                 size = min(len(self._pending), self._max_batch)
                 size -= size % 2
-                if size == 0:  # half a sample: wait for its other byte
+                if size == 0:  # nothing, or half a sample: wait for more
                     break
                 batch = bytes(self._pending[:size])
                 del self._pending[:size]
                 self._batches += 1
-                want_partial = (self._finishing is False and (
-                    not self._engine.busy or self._batches % BUSY_PARTIAL_EVERY == 0))
+                want_partial = not finishing and (
+                    self.grammar is not None or not self._engine.busy
+                    or self._batches % BUSY_PARTIAL_EVERY == 0)
                 try:
                     segment, partial = await self._engine.run(
                         self._accept, batch, want_partial,
-                        priority=FINISHING if self._finishing else LIVE,
+                        priority=FINISHING if finishing else LIVE,
                     )
                 except SpeechError as exc:
                     self.fail(exc)
@@ -185,8 +184,21 @@ class VoskStream:
                     self._partial = partial
             if self._closing or self._error is not None:
                 return
-            if self._finishing and len(self._pending) < 2:
-                return
+
+    async def _finish_job(self) -> None:
+        """The turn has ended: decode the audio still queued (an odd last byte dropped) and take
+        the final result, in one job ahead of live audio."""
+        size = len(self._pending) - len(self._pending) % 2
+        rest = bytes(self._pending[:size])
+        self._pending.clear()
+        try:
+            segment, final = await self._engine.run(self._accept_final, rest, priority=FINISHING)
+        except SpeechError as exc:
+            self.fail(exc)
+            return
+        if segment is not None:
+            self._segments.append(segment)
+        self._final = final
 
     def _accept(
         self, batch: bytes, want_partial: bool = True
@@ -200,9 +212,15 @@ class VoskStream:
             return None, None
         return None, _text_of(json.loads(recognizer.PartialResult()), "partial")
 
-    def _final_result(self) -> dict[str, Any]:
-        result = json.loads(self._live_recognizer().FinalResult())
-        return result if isinstance(result, dict) else {}
+    def _accept_final(self, rest: bytes) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Decode the turn's last audio: a segment Vosk ended within it (or None), and the final
+        result."""
+        recognizer = self._live_recognizer()
+        segment = None
+        if rest and recognizer.AcceptWaveform(rest):
+            segment = json.loads(recognizer.Result())
+        result = json.loads(recognizer.FinalResult())
+        return segment, result if isinstance(result, dict) else {}
 
     def _live_recognizer(self) -> KaldiRecognizerLike:
         if self._recognizer is None:
