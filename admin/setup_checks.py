@@ -112,12 +112,15 @@ async def ami_check(host: str, port: int, username: str, secret: str, *,
 
 
 async def server_checks(settings: Settings, assistants: Iterable[Assistant]) -> list[Check]:
-    """The doctor's lines for this server: the configured PBX (as above), the speech models the
-    assistants need, the disk for recordings."""
+    """The doctor's lines for this server: the configured PBX (as above, and its AMI login when
+    ``[ami] host`` is set), the speech models the assistants need, the disk for recordings."""
     if settings.ari.enabled:
         checks = await pbx_checks(settings, settings.ari, settings.media.transport)
     else:
         checks = [verdicts.ari_failure(AriProblem.NOT_CONFIGURED, settings.ari, "")]
+    ami = settings.ami
+    if ami.enabled:
+        checks.append(await ami_check(ami.host, ami.port, ami.username, ami.secret))
     try:
         manifest = await asyncio.to_thread(load_manifest)
     except ConfigError as exc:

@@ -19,7 +19,7 @@ from admin.setup_templates import templates
 from ari_app.ari.connection import AriEventStream
 from ari_app.ari.events import AriEvent
 from ari_app.simulator.server import PbxSimulator
-from callwright.config import AriSettings, Settings
+from callwright.config import AmiSettings, AriSettings, Settings
 from callwright.dialog.flow import validate_flow
 from callwright.store.assistants import AssistantRepository
 from callwright.store.db import Database
@@ -243,6 +243,28 @@ async def test_a_test_call_through_the_configured_pbx(
         await http.close()
         await admin.close()
         await db.close()
+
+
+async def test_the_checklist_logs_in_to_the_configured_ami(tmp_path: Path) -> None:
+    sim = PbxSimulator(password=PASSWORD, ami=True)
+    await sim.start()
+    db = await Database.open(tmp_path / "admin.db")
+    admin = Admin(db, tmp_path)
+    assert sim.ami is not None
+    admin.app[SETUP_SETTINGS] = Settings(ami=AmiSettings(
+        host="127.0.0.1", port=sim.ami.port, username="callwright", secret="not-it"))
+    await admin.start()
+    try:
+        org = await admin.org("acme", with_data=False)
+        owner = await admin.login(org.users["owner"])
+        checks = {c["id"]: c for c in (await (await owner.api("GET", "/setup/checks")).json())
+                  ["checks"]}
+        assert checks["ami"]["status"] == "FAIL"
+        assert "Authentication failed" in checks["ami"]["detail"]
+    finally:
+        await admin.close()
+        await db.close()
+        await sim.stop()
 
 
 async def test_no_pbx_call_without_a_configured_pbx(make_admin: AdminFactory) -> None:
