@@ -20,9 +20,12 @@
   };
   // Read by tests and by whoever debugs a call in the console.
   const state = window.cwTryIt = {
-    receivedBytes: 0, playedSamples: 0, sentFrames: 0, microphone: null, callUid: null,
-    ended: null, lastError: null,
+    receivedBytes: 0, playedSamples: 0, sentFrames: 0, microphone: null, sound: null,
+    callUid: null, ended: null, lastError: null,
   };
+  // How long the page's audio may take to start before the call goes on without sound (a
+  // browser with no sound output never starts it: Firefox on a machine without a sound card).
+  const SOUND_WAIT_MS = 3000;
   let ws = null;
   let audio = null;
   let stream = null;
@@ -106,7 +109,11 @@
     });
     player.connect(context.destination);
     player.port.onmessage = (event) => { state.playedSamples = event.data; };
-    await context.resume();
+    await Promise.race([
+      context.resume(), new Promise((resolve) => { setTimeout(resolve, SOUND_WAIT_MS); }),
+    ]);
+    state.sound = context.state === "running";
+    context.onstatechange = () => { state.sound = context.state === "running"; };
     return { context, player, capture: null };
   }
 
@@ -131,7 +138,8 @@
     startButton.disabled = true;
     transcript.textContent = "";
     Object.assign(state, {
-      receivedBytes: 0, playedSamples: 0, sentFrames: 0, ended: null, lastError: null,
+      receivedBytes: 0, playedSamples: 0, sentFrames: 0, sound: null, ended: null,
+      lastError: null,
     });
     const rate = Number(rateSelect.value);
     setStatus("Starting…");
@@ -168,8 +176,13 @@
       if (stream) startCapture(rate);
       stopButton.hidden = false;
       typeForm.hidden = false;
-      setStatus(stream ? "Connected: speak, or type below." :
-        "Connected without a microphone: type what the caller says below.");
+      if (!state.sound) {
+        setStatus("Connected, but this browser plays no sound here (no sound output?): type " +
+          "what the caller says below; the transcript shows the replies.");
+      } else {
+        setStatus(stream ? "Connected: speak, or type below." :
+          "Connected without a microphone: type what the caller says below.");
+      }
     };
     socket.onmessage = onMessage;
     socket.onclose = (event) => {

@@ -111,7 +111,8 @@ async def test_a_test_call_in_firefox_hears_the_greeting_sends_the_microphone_an
                     && li.innerText.includes('안녕하세요 라고'))""")
     # The greeting's audio came and the page's player played it (call-rate samples).
     await tab.wait_for(f"window.cwTryIt.playedSamples > {rate // 2}")
-    assert await tab.evaluate("window.cwTryIt.microphone") is True
+    assert await tab.evaluate("[window.cwTryIt.microphone, window.cwTryIt.sound]") == [True, True]
+    assert await tab.text("#try-status") == "Connected: speak, or type below."
     await tab.wait_for("window.cwTryIt.sentFrames > 150")  # three seconds of the microphone
 
     await tab.fill("#try-text", "네")  # not what the flow asks for: it asks again
@@ -178,4 +179,33 @@ async def test_a_typed_hello_in_firefox_gets_the_flow_s_reply_and_ends_the_call(
     # The reply was played (over half a second of it, at the call's 16 kHz).
     await tab.wait_for(f"window.cwTryIt.playedSamples > {before + 16000 // 2}")
     await tab.wait_for("!document.getElementById('try-start').disabled")
+    await assert_no_page_errors(tab)
+
+
+async def test_a_firefox_with_no_sound_output_still_takes_a_typed_call(
+    make_admin: AdminFactory, make_firefox: FirefoxFactory
+) -> None:
+    """Without a sound card (and no mock one) Firefox's AudioContext never starts: the panel
+    must not wait for it forever but connect, say so, and let the caller type."""
+    admin = await make_admin(try_calls=tries_factory())
+    org = await admin.org("acme", with_data=False)
+    assistant_id = await tone_assistant(admin, org)
+    firefox = await make_firefox({"media.cubeb.force_mock_context": False})
+    tab = await firefox.tab()
+    base = await sign_in(tab, admin, org.users["editor"])
+    await tab.goto(base + f"/assistants/{assistant_id}")
+    await tab.click("#try-start")
+    await tab.wait_for("!document.getElementById('try-type').hidden", timeout_s=10)
+    assert "no sound" in await tab.text("#try-status")
+    assert await tab.evaluate("window.cwTryIt.sound") is False
+    await tab.wait_for("!!document.querySelector('#try-transcript li[data-speaker=assistant]')")
+    await tab.fill("#try-text", HELLO)
+    await tab.click("#try-type button[type=submit]")
+    ended = await tab.wait_for("window.cwTryIt.ended")
+    assert ended["reason"] == "said_hello"
+    speakers = await tab.evaluate(
+        "[...document.querySelectorAll('#try-transcript li[data-speaker]')]"
+        ".map(li => li.dataset.speaker)")
+    assert speakers == ["assistant", "caller", "assistant"]
+    assert await tab.evaluate("window.cwTryIt.playedSamples") == 0
     await assert_no_page_errors(tab)
