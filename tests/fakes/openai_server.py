@@ -6,7 +6,8 @@
 It listens on 127.0.0.1 on a random port and answers ``POST /v1/chat/completions`` streaming
 (server-sent events: ``data: {chunk}`` lines with ``choices[0].delta`` content or tool-call
 fragments, then ``data: [DONE]``) or not (one ``chat.completion`` JSON), from a queue of
-:class:`Reply` scripts; when the queue is empty it uses ``default`` (or answers 500). A reply can
+:class:`Reply` scripts; when the queue is empty it asks ``answer`` for a reply made from the
+request, or uses ``default`` (or answers 500). A reply can
 wait before its first token, between chunks, fail with an HTTP status, or hang (to trigger client
 timeouts). Every request is recorded (headers, JSON body, timings) in
 :attr:`ScriptedOpenAI.requests`.
@@ -19,7 +20,7 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -101,10 +102,14 @@ class ScriptedOpenAI:
         replies: Iterable[Reply] = (),
         *,
         default: Reply | None = None,
+        answer: Callable[[RecordedRequest], Reply] | None = None,
         model: str = "scripted-model",
     ) -> None:
         self._replies: deque[Reply] = deque(replies)
         self.default = default
+        #: Makes the reply from the request itself (when no scripted one is queued), e.g. one
+        #: that says the caller's last words back.
+        self.answer = answer
         self.model = model
         self.requests: list[RecordedRequest] = []
         self._closing = asyncio.Event()
@@ -181,7 +186,8 @@ class ScriptedOpenAI:
             received_at=time.monotonic(),
         )
         self.requests.append(record)
-        reply = self._replies.popleft() if self._replies else self.default
+        reply = (self._replies.popleft() if self._replies
+                 else self.answer(record) if self.answer is not None else self.default)
         if reply is None:
             return _error(500, "no scripted reply left")
         if reply.hang:
