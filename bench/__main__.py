@@ -24,6 +24,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("pacing", ["--repeat", "3", "--duration", "8"]),
     ("barge_in", []),
     ("turn_taking", []),
+    ("turn_eager", []),
     ("vad_compare", []),
     ("live_capacity", []),
     ("media_capacity", []),

@@ -10,7 +10,10 @@ type and grammar of that item. For every turn:
   first reply audio the caller hears;
 * cut-off: reply audio heard before the caller's speech ended (during a pause inside the turn),
   and how long it was heard before it stopped;
-* why the turn ended (the caller turn's ``meta.end`` in the journal).
+* why the turn ended (the caller turn's ``meta.end`` in the journal), and how its eager end went
+  (``meta.eager``: the reply prepared on a likely end kept, cancelled or mismatched; "none").
+
+:mod:`bench.turn_eager` measures the eager end of turn where it matters, with an LLM.
 
 Each language runs twice, in a fresh service: the assistant as shipped (end of turn that knows
 what it waits for) and with ``media.turn_end = "fixed"`` (every turn ends after ``end_silence_ms``,
@@ -163,14 +166,16 @@ async def run_language(language: str, media: dict[str, Any], repeats: int,
         assert service.db is not None
         repo = CallRepository(service.db)
         reasons: Counter[str] = Counter()
+        eager: Counter[str] = Counter()  # how each turn's eager end went (none: it had none)
         for row in await repo.list_recent_all_orgs(2 * repeats):
             for turn in await repo.turns(row.id):
                 if turn.speaker == "caller":
                     reasons[str((turn.meta or {}).get("end", "?"))] += 1
+                    eager[str((turn.meta or {}).get("eager", "none"))] += 1
     finally:
         await service.stop()
         await sim.stop()
-    return {**summarise(figures), "end_reasons": dict(reasons),
+    return {**summarise(figures), "end_reasons": dict(reasons), "eager_turns": dict(eager),
             "loadavg_1min": round(os.getloadavg()[0], 1),
             "cpu_s_service_and_sim": round(time.process_time() - cpu0, 1)}
 
