@@ -26,7 +26,7 @@ from typing import Any
 from ari_app.services import SessionServices
 from callwright.call.journal import TurnStore
 from callwright.dialog.actions import DialogEngine
-from callwright.dialog.consent import ConsentDialog
+from callwright.dialog.consent import ConsentDialog, notice_text
 from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED
@@ -206,7 +206,7 @@ async def with_consent(
     ``notice`` False (a resumed call: the caller heard it before the restart): no notice, the
     phrases still heard. Without any notice configured, ``dialog`` unchanged, as before."""
     org = await svc.orgs.get(assistant.org_id)
-    text = assistant.consent_prompt.strip() or org.consent_prompt.strip()
+    text = notice_text(assistant.consent_prompt, org.consent_prompt)
     if not text:
         return dialog
     return ConsentDialog(
