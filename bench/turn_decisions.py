@@ -27,7 +27,6 @@ from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.silero_vad import SHARED_SILERO, detector
 from callwright.speech.turn_end import TurnEndConfig
-from callwright.speech.vad import VoiceActivityDetector
 from callwright.speech.vosk_stt import VoskSttEngine
 
 
@@ -48,7 +47,7 @@ async def decide(engine: VoskSttEngine, item: CorpusItem,
     errors: list[SpeechError] = []
     listener = CallerListener(
         sample_rate=8000,
-        vad=VoiceActivityDetector(8000, 2, 20) if vad == "webrtc" else detector(vad, 8000, 2, 20),
+        vad=detector(vad, 8000, 2, 20),  # as a call gets it
         endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
         stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
         on_barge_in=lambda _: None, on_error=errors.append, language=item.language,

@@ -5,6 +5,12 @@ and adds an energy floor: a frame quieter than ``energy_floor_dbfs`` (RMS relati
 is never speech. WebRTC's VAD adapts to the level it hears and happily calls steady low-level line
 noise speech; the floor stops that. ``energy_floor_dbfs=None`` disables it.
 
+With ``noise_margin_db``, a frame must also be that much louder than the line's own noise, followed
+frame by frame (down at once, up by ``NOISE_RISE_DB_PER_S`` on non-speech frames): under steady
+hiss above the floor the
+WebRTC VAD goes on calling the noise after the words speech for ~100 ms, and every end-of-turn
+silence would be counted from there.
+
 One detector per call (the WebRTC VAD keeps per-stream state). It is cheap (a few microseconds per
 frame) and runs on the event loop.
 """
@@ -21,6 +27,12 @@ from callwright.errors import ConfigError, MediaError
 SAMPLE_RATES = (8000, 16000, 32000, 48000)
 FRAME_MS = (10, 20, 30)
 DEFAULT_ENERGY_FLOOR_DBFS = -50.0
+#: The line's noise level starts at ``NOISE_START_DBFS`` (no veto above the usual floor: a caller's
+#: first frames are often their words, Asterisk sending nothing before), follows any frame down at
+#: once, and rises by at most this much per second of frames the WebRTC VAD calls silence (never
+#: on speech, however long the caller talks).
+NOISE_RISE_DB_PER_S = 6.0
+NOISE_START_DBFS = -50.0
 SILENCE_DBFS = -120.0
 
 
@@ -45,6 +57,7 @@ class VoiceActivityDetector:
         frame_ms: int = 20,
         *,
         energy_floor_dbfs: float | None = DEFAULT_ENERGY_FLOOR_DBFS,
+        noise_margin_db: float | None = None,
     ) -> None:
         if sample_rate not in SAMPLE_RATES:
             raise ConfigError("vad.sample_rate", f"one of {SAMPLE_RATES}", sample_rate)
@@ -59,6 +72,13 @@ class VoiceActivityDetector:
         self.frame_ms = frame_ms
         self.aggressiveness = aggressiveness
         self.energy_floor_dbfs = energy_floor_dbfs
+        if noise_margin_db is not None and not 0.0 <= noise_margin_db <= 30.0:
+            raise ConfigError("vad.noise_margin_db", "a margin from 0 to 30 dB or none",
+                              noise_margin_db)
+        self.noise_margin_db = noise_margin_db
+        self._margin = None if noise_margin_db is None else 10.0 ** (noise_margin_db / 10.0)
+        self._rise = 10.0 ** (NOISE_RISE_DB_PER_S * frame_ms / 1000.0 / 10.0)
+        self._noise = (32768.0 * 10.0 ** (NOISE_START_DBFS / 20.0)) ** 2
         self.frame_bytes = sample_rate * frame_ms // 1000 * 2
         self._vad = webrtcvad.Vad(aggressiveness)
         # RMS floor as a mean square in sample units, so is_speech needs no logarithm.
@@ -84,6 +104,12 @@ class VoiceActivityDetector:
             speech = bool(self._vad.is_speech(pcm_frame, self.sample_rate))
         except Exception as exc:  # webrtcvad raises a bare Error type of its own
             raise MediaError(f"VAD failed on a {size}-byte frame: {exc}") from exc
+        if self._margin is not None:
+            samples = np.frombuffer(pcm_frame, dtype="<i2").astype(np.float64)
+            power = float(np.dot(samples, samples)) / samples.size
+            self._noise = min(max(power, 1.0), self._noise if speech else self._noise * self._rise)
+            if speech and power < self._noise * self._margin:
+                return False  # no louder than the line's own noise: its tail, not words
         if speech and self._floor_ms is not None:
             samples = np.frombuffer(pcm_frame, dtype="<i2").astype(np.float64)
             speech = float(np.dot(samples, samples)) / samples.size >= self._floor_ms

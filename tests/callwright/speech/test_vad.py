@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import soxr
 
+from bench.turn_corpus import NOISE_DBFS, corpus, hiss, render
+from bench.turn_corpus import frames as corpus_frames
 from callwright.errors import ConfigError, MediaError
 from callwright.speech.vad import VoiceActivityDetector, frame_dbfs
 
@@ -146,3 +148,43 @@ def test_frame_dbfs_levels() -> None:
     assert frame_dbfs(full_sine) == pytest.approx(-3.01, abs=0.05)
     assert frame_dbfs(bytes(320)) == -120.0
     assert frame_dbfs(b"") == -120.0
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is a system dependency")
+def test_a_noise_margin_ends_speech_with_the_words_under_line_hiss() -> None:
+    item = next(i for i in corpus() if i.name == "ko_yes+noise")  # -42 dBFS hiss, above the floor
+    audio = render(item)
+
+    # the line as heard during the greeting, before the caller speaks
+    line = hiss(8000 * 3 // 2, NOISE_DBFS, np.random.default_rng(3))
+    before = np.clip(np.round(line), -32768, 32767).astype("<i2").tobytes()
+
+    def last_speech_ms(vad: VoiceActivityDetector) -> float:
+        for pcm in corpus_frames(before):
+            vad.is_speech(pcm)
+        last = 0.0
+        for i, pcm in enumerate(corpus_frames(audio.pcm)):
+            if vad.is_speech(pcm):
+                last = i * 20.0 + 20.0
+        return last - audio.speech_end_ms
+
+    assert last_speech_ms(VoiceActivityDetector(8000, 2, 20)) >= 60  # the VAD's hangover
+    assert last_speech_ms(VoiceActivityDetector(8000, 2, 20, noise_margin_db=6.0)) <= 20
+
+
+@pytest.mark.parametrize("lead_frames", [0, 50])
+def test_a_noise_margin_does_not_veto_speech_heard_first_or_over_digital_silence(
+    speech_pcm: SpeechFactory, lead_frames: int,
+) -> None:
+    # Asterisk sends nothing while the caller is silent: their first frames are often words.
+    chunks = frames(bytes(320 * lead_frames) + speech_pcm("one two three four", 8000), 320)
+    plain, margin = (VoiceActivityDetector(8000, 2, 20),
+                     VoiceActivityDetector(8000, 2, 20, noise_margin_db=6.0))
+    heard = [plain.is_speech(c) for c in chunks]
+    with_margin = [margin.is_speech(c) for c in chunks]
+    assert sum(with_margin) >= 0.9 * sum(heard) > 0
+
+
+def test_a_bad_noise_margin_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="vad.noise_margin_db"):
+        VoiceActivityDetector(8000, 2, 20, noise_margin_db=-1.0)
