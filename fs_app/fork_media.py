@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from callwright.errors import MediaError
 from callwright.media.transport import FrameSink, MediaFormat
 from fs_app import audio_fork
+from fs_app.fork_feed import UtteranceFeed
 from fs_app.playout_marks import PlayoutMarks
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class ForkTransport:
         self.on_mark: Callable[[audio_fork.MarkReport], None] | None = None
         #: Marks before each utterance: when the caller actually heard it.
         self.marks = PlayoutMarks(self.mark, time.monotonic)
+        #: The silence between utterances is not sent (fs_app.fork_feed).
+        self.feed = UtteranceFeed()
         #: Called instead of ending the transport when the socket drops mid-call: the session
         #: starts the fork again (a new connection :meth:`serve`\ d on this transport) or
         #: :meth:`fail`\ s it.
@@ -71,7 +74,8 @@ class ForkTransport:
     def send_frame(self, pcm: bytes) -> None:
         if self._ws is not None and self.closed_reason is None:
             self.marks.before_frame(pcm)
-            self._outbox.put_nowait(bytes(pcm))
+            if self.feed.wanted(pcm):
+                self._outbox.put_nowait(bytes(pcm))
 
     async def close(self) -> None:
         self._outbox.put_nowait(None)

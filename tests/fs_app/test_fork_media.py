@@ -40,7 +40,9 @@ async def test_audio_in_any_sizes_becomes_whole_frames_and_audio_goes_back() -> 
             await ws.send_str('{"call":"x"}')
             for size in (100, 700, 160, 1):  # 961 bytes: three frames and one byte over
                 await ws.send_bytes(bytes(size))
-            transport.send_frame(b"\x01\x00" * 160)
+            transport.send_frame(b"\x00\x10" * 160)  # loud: silence between replies is not sent
+            mark = await asyncio.wait_for(ws.receive(), 2)  # an utterance starts: its mark first
+            assert mark.data == '{"type":"mark","data":{"name":"u1"}}'
             back = await asyncio.wait_for(ws.receive(), 2)
             assert back.type == aiohttp.WSMsgType.BINARY and len(back.data) == 320
             await asyncio.sleep(0.1)
