@@ -33,6 +33,7 @@ from callwright.dialog.actions import (
     Say,
 )
 from callwright.dialog.fixed_prompts import line_for
+from callwright.dialog.speculation import SideEffectGate, Speculative
 
 #: What a caller says to refuse the recording, per language (matched in a turn, lower-cased,
 #: punctuation and apostrophes ignored).
@@ -124,9 +125,39 @@ class ConsentDialog:
         if (self._on_decline is not None and not self._declined and turn.text
                 and says_decline(turn.text, self.language)):
             self._declined = True
-            self._on_decline()
-            return _say(declined_line(self.language))
+            return self._decline(self._on_decline)
         return self._grammars(self.inner.on_caller_turn(turn))
+
+    async def _decline(self, on_decline: Callable[[], None]) -> AsyncIterator[DialogAction]:
+        inner = self.inner
+        if isinstance(inner, Speculative):
+            await inner.side_effects.wait()  # the recording stops once the turn is confirmed
+        on_decline()
+        yield Say(declined_line(self.language))
+
+    # --- speculation (callwright.dialog.speculation): as far as the inner dialog allows -------
+
+    @property
+    def side_effects(self) -> SideEffectGate:
+        """The inner dialog's gate; AttributeError when its steps cannot be taken back (then
+        neither can this dialog's: it is not :class:`Speculative`)."""
+        inner = self.inner
+        if not isinstance(inner, Speculative):
+            raise AttributeError("side_effects")
+        return inner.side_effects
+
+    def snapshot(self) -> object:
+        inner = self.inner
+        if not isinstance(inner, Speculative):
+            raise TypeError("the inner dialog's steps cannot be taken back")
+        return (self._declined, inner.snapshot())
+
+    def restore(self, snapshot: object) -> None:
+        inner = self.inner
+        if not isinstance(inner, Speculative) or not isinstance(snapshot, tuple):
+            raise TypeError("not a snapshot of this dialog")
+        self._declined, state = snapshot
+        inner.restore(state)
 
     def on_no_input(self) -> AsyncIterator[DialogAction]:
         return self._grammars(self.inner.on_no_input())

@@ -112,10 +112,9 @@ class FlowEngine:
         self._llm_node: LlmNode | None = None
         self._llm_turns = self._llm_mark = 0
         self._transfer: TransferNode | None = None
-        #: Held while a step runs speculatively (eager end of turn): webhooks wait for it.
-        self.side_effects = SideEffectGate()
-        if isinstance(llm, Speculative):
-            llm.side_effects = self.side_effects  # one gate for the flow and its LLM's tools
+        #: Held while a step runs speculatively (eager end of turn): webhooks wait for it. One
+        #: gate for the flow and its LLM's tool calls.
+        self.side_effects = llm.side_effects if isinstance(llm, Speculative) else SideEffectGate()
 
     # --- DialogEngine -----------------------------------------------------------------------
 

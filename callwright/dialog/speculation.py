@@ -54,7 +54,9 @@ class SideEffectGate:
 class Speculative(Protocol):
     """A dialog engine whose next step can be run speculatively and undone."""
 
-    side_effects: SideEffectGate
+    @property
+    def side_effects(self) -> SideEffectGate:
+        """Held while a step runs speculatively; the engine waits on it before side effects."""
 
     def snapshot(self) -> object:
         """The engine's state, to be given back to :meth:`restore`."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+
+import pytest
 
 from callwright.dialog.actions import CallContext, CallerTurn, DialogAction, Listen, Say
 from callwright.dialog.consent import ConsentDialog, declined_line, says_decline
+from callwright.dialog.speculation import SideEffectGate, Speculative
 
 
 class Inner:
@@ -88,3 +92,42 @@ async def test_the_privacy_notice_key() -> None:
     # Without a decline callback grammars are left as they are.
     opening = await actions(dialog.begin(CTX))
     assert opening[2] == Listen(grammar=("yes", "no"))
+
+
+class UndoableInner(Inner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.side_effects = SideEffectGate()
+
+    def snapshot(self) -> object:
+        return list(self.heard)
+
+    def restore(self, snapshot: object) -> None:
+        assert isinstance(snapshot, list)
+        self.heard = list(snapshot)
+
+
+async def test_the_consent_dialog_can_be_taken_back_when_its_inner_dialog_can() -> None:
+    assert not isinstance(ConsentDialog(Inner(), "Recorded."), Speculative)
+    declined: list[bool] = []
+    inner = UndoableInner()
+    dialog = ConsentDialog(inner, "Recorded.", on_decline=lambda: declined.append(True))
+    assert isinstance(dialog, Speculative)
+    await actions(dialog.begin(CTX))
+    snap = dialog.snapshot()
+    dialog.side_effects.hold()
+    # A decline heard on a likely end: the recording is not stopped before the confirmation...
+    step = asyncio.get_running_loop().create_task(
+        actions(dialog.on_caller_turn(CallerTurn("don't record"))))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert declined == [] and not step.done()
+    # ... and never, when the caller went on: the step is cancelled and taken back.
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+    dialog.restore(snap)
+    dialog.side_effects.release()
+    assert declined == []
+    reply = await actions(dialog.on_caller_turn(CallerTurn("don't record")))
+    assert reply == [Say(declined_line("en"))] and declined == [True]
