@@ -29,7 +29,7 @@ from typing import Any, Protocol, cast
 
 from callwright.errors import SpeechError
 from callwright.speech.recognizer_pool import PoolKey, RecognizerPool
-from callwright.speech.stt_scheduler import LIVE, PriorityExecutor, default_threads
+from callwright.speech.stt_scheduler import DECODER_NICE, LIVE, PriorityExecutor, default_threads
 from callwright.speech.vosk_stream import UNK, VoskStream
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,8 @@ class VoskSttEngine:
 
     Construct, then ``await engine.start()`` (or use :meth:`load`, which does both); the model
     loads in a worker thread. ``threads`` is the size of the decoding thread pool (None or 0: one
-    per core), which runs a turn that has ended before live audio; ``pool_size``
+    per core), which runs a turn that has ended before live audio, at a CPU priority ``nice``
+    below the event loop's (:mod:`~callwright.speech.stt_scheduler`); ``pool_size``
     the number of idle recognizers kept warm. ``log_level`` is passed to ``vosk.SetLogLevel``
     (process-wide; ``None`` leaves it alone; -1 hides Kaldi's LOG lines, keeps warnings).
     """
@@ -151,6 +152,7 @@ class VoskSttEngine:
         models: VoskModelCache = SHARED_MODELS,
         log_level: int | None = -1,
         max_batch_ms: int = MAX_BATCH_MS,
+        nice: int = DECODER_NICE,
     ) -> None:
         threads = threads or default_threads()
         if threads < 1:
@@ -159,7 +161,7 @@ class VoskSttEngine:
         self._models = models
         self._log_level = log_level
         self._max_batch_ms = max_batch_ms
-        self._executor = PriorityExecutor(threads, thread_name_prefix="vosk")
+        self._executor = PriorityExecutor(threads, thread_name_prefix="vosk", nice=nice)
         self.pool: RecognizerPool[KaldiRecognizerLike] = RecognizerPool(
             scrub_recognizer, max_idle=pool_size
         )

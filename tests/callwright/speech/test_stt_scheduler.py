@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from concurrent.futures import Future
 
 import pytest
 
-from callwright.speech.stt_scheduler import FINISHING, LIVE, PriorityExecutor, default_threads
+from callwright.speech.stt_scheduler import (
+    DECODER_NICE,
+    FINISHING,
+    LIVE,
+    PriorityExecutor,
+    default_threads,
+    lower_thread_priority,
+)
 
 
 def test_a_finishing_turn_goes_before_live_audio() -> None:
@@ -62,3 +71,30 @@ def test_threads_from_the_cores() -> None:
     assert default_threads() >= 1
     with pytest.raises(ValueError):
         PriorityExecutor(0)
+
+
+def _own_priority() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_the_threads_run_below_the_rest_of_the_process() -> None:
+    executor = PriorityExecutor(2, nice=DECODER_NICE)
+    plain = PriorityExecutor(1)
+    linux = sys.platform.startswith("linux")  # elsewhere threads share the process's priority
+    try:
+        mine = _own_priority()
+        lowered = min(19, mine + DECODER_NICE) if linux else mine
+        assert executor.submit_at(LIVE, _own_priority).result(5) == lowered
+        assert plain.submit_at(LIVE, _own_priority).result(5) == mine
+        assert _own_priority() == mine  # the caller's thread keeps its priority
+    finally:
+        executor.shutdown()
+        plain.shutdown()
+
+
+def test_nice_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="nice"):
+        PriorityExecutor(1, nice=20)
+    with pytest.raises(ValueError, match="nice"):
+        PriorityExecutor(1, nice=-1)
+    assert not lower_thread_priority(0)
