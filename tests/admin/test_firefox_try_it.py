@@ -6,7 +6,10 @@ server as PCM at the call's rate, through the panel's AudioWorklet, which resamp
 audio device's rate (44.1 or 48 kHz here, set with ``media.cubeb.force_sample_rate``). The
 machine has no sound card: ``media.cubeb.force_mock_context`` gives Firefox the audio device its
 own tests use, which plays (and so pulls the page's audio graph) in real time, as headless
-Chromium's fake output does.
+Chromium's fake output does; without it, the panel must go on without sound.
+
+Each page is also checked for console errors, failed requests and CSP violations (Firefox's own
+log events, and a ``securitypolicyviolation`` listener).
 """
 
 from __future__ import annotations
