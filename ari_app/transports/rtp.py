@@ -172,6 +172,9 @@ class RtpTransport:
         self._deadline = 0.0
         self._idle_ticks = 0
         self._last_send: float | None = None
+        # The last frame encoded and its payload: the pacer sends one silence frame object
+        # whenever the assistant is quiet, encoded once rather than 50 times a second per call.
+        self._encoded: tuple[bytes, bytes] | None = None
         self._logged_pts: set[int] = set()
         self.packets_received = 0
         self.garbage = 0
@@ -429,7 +432,13 @@ class RtpTransport:
         sock = self._sock
         if sock is None:
             raise MediaError("the RTP transport is not open")
-        payload = self.codec.encode(pcm)
+        encoded = self._encoded
+        if encoded is not None and encoded[0] is pcm:
+            payload = encoded[1]
+        else:
+            payload = self.codec.encode(pcm)
+            if type(pcm) is bytes:  # immutable: the same object is the same audio
+                self._encoded = (pcm, payload)
         if self._remote is None:
             self.send_without_remote += 1
             if self.send_without_remote == 1:

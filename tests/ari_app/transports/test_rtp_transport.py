@@ -578,3 +578,44 @@ def test_packet_built_by_hand_parses() -> None:
     # Guard for the helper the tests above rely on.
     packet = RtpPacket(payload_type=0, sequence=1, timestamp=2, ssrc=3, payload=ulaw_payload(1))
     assert parse_rtp(packet.to_bytes()).payload == ulaw_payload(1)
+
+
+class CountingCodec:
+    """The transport's codec, counting what it encodes."""
+
+    def __init__(self, codec: Any) -> None:
+        self._codec = codec
+        self.encoded: list[bytes] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._codec, name)
+
+    def encode(self, pcm: bytes) -> bytes:
+        self.encoded.append(pcm)
+        return cast(bytes, self._codec.encode(pcm))
+
+
+async def test_a_frame_sent_again_is_encoded_once(
+    make_transport: MakeTransport, make_peer: MakePeer
+) -> None:
+    transport = await make_transport()
+    peer = await make_peer()
+    transport.set_remote(*peer.address)
+    codec = CountingCodec(transport.codec)
+    transport.codec = codec
+    tone = (np.sin(np.arange(160) / 3) * 8000).astype("<i2").tobytes()
+    sent = [SILENT_FRAME, SILENT_FRAME, tone, bytes(bytearray(tone)), SILENT_FRAME, SILENT_FRAME]
+    for frame in sent:
+        transport.send_frame(frame)
+    payloads = [parse_rtp(await peer.next()).payload for _ in sent]
+    assert payloads == [g711.ulaw_encode(frame) for frame in sent]
+    # The same silence object twice in a row: encoded once; an equal but other object (a new
+    # frame of the reply) always encoded.
+    assert [id(pcm) for pcm in codec.encoded] == [id(SILENT_FRAME), id(tone), id(sent[3]),
+                                                 id(SILENT_FRAME)]
+    mutable = bytearray(tone)
+    transport.send_frame(mutable)  # type: ignore[arg-type]
+    mutable[:2] = b"\x00\x40"
+    transport.send_frame(mutable)  # type: ignore[arg-type]
+    assert [parse_rtp(await peer.next()).payload for _ in range(2)] == [
+        g711.ulaw_encode(tone), g711.ulaw_encode(bytes(mutable))]
