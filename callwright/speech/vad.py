@@ -30,8 +30,8 @@ DEFAULT_ENERGY_FLOOR_DBFS = -50.0
 #: The line's noise level starts at ``NOISE_START_DBFS`` (no veto above the usual floor: a caller's
 #: first frames are often their words, Asterisk sending nothing before), follows any frame down at
 #: once, and rises by at most this much per second of frames the WebRTC VAD calls silence (never
-#: on speech, however long the caller talks).
-NOISE_RISE_DB_PER_S = 6.0
+#: on speech, however long the caller talks): it reaches a -42 dBFS hiss within ~0.4 s of it.
+NOISE_RISE_DB_PER_S = 20.0
 NOISE_START_DBFS = -50.0
 SILENCE_DBFS = -120.0
 
