@@ -245,6 +245,11 @@ class FreeswitchSettings:
     esl_host: str = ""
     esl_port: int = _opt(8021, lo=1, hi=65535)
     esl_password: str = "ClueCon"
+    #: Outbound calls (through the inbound ESL): the answered callee is sent with
+    #: ``uuid_transfer`` to this extension of this context, whose ``socket`` hands it to us
+    #: (dialplan/freeswitch/52_callwright_outbound.xml).
+    outbound_extension: str = _opt("callwright_outbound", nonempty=True)
+    outbound_context: str = _opt("default", nonempty=True)
 
 
 @dataclass(frozen=True, slots=True)

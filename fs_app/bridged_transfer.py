@@ -21,6 +21,7 @@ import logging
 import uuid as uuidlib
 from dataclasses import dataclass
 
+from fs_app.esl import commands
 from fs_app.esl.message import EslProtocolError
 from fs_app.esl_client import EslClient
 from fs_app.recovery import BRIDGED_VAR
@@ -51,12 +52,12 @@ class BridgeResult:
 
 def originate_line(endpoint: str, target_uuid: str, *, ring_s: float, call_uid: str,
                    caller_number: str) -> str:
-    variables = [f"origination_uuid={target_uuid}",
-                 f"originate_timeout={max(1, round(ring_s))}",
-                 f"{TRANSFER_VAR}={call_uid}"]
+    variables = [("origination_uuid", target_uuid),
+                 ("originate_timeout", str(max(1, round(ring_s)))),
+                 (TRANSFER_VAR, call_uid)]
     if caller_number and caller_number.lstrip("+").isalnum():
-        variables.append(f"origination_caller_id_number={caller_number}")
-    return f"originate {{{','.join(variables)}}}{endpoint} &park()"
+        variables.append(("origination_caller_id_number", caller_number))
+    return commands.originate_line(endpoint, variables)
 
 
 async def ring(esl: EslClient, endpoint: str, *, ring_s: float, call_uid: str,
@@ -64,8 +65,11 @@ async def ring(esl: EslClient, endpoint: str, *, ring_s: float, call_uid: str,
     """Ring ``endpoint`` until it answers (``bridged`` is still False then: see :func:`bridge`)
     or fails; a target that fails is hung up."""
     target = str(uuidlib.uuid4())
-    line = originate_line(endpoint, target, ring_s=ring_s, call_uid=call_uid,
-                          caller_number=caller_number)
+    try:
+        line = originate_line(endpoint, target, ring_s=ring_s, call_uid=call_uid,
+                              caller_number=caller_number)
+    except EslProtocolError as exc:
+        return BridgeResult(False, target, f"originate: {exc}")
     try:
         # FreeSWITCH ends the ringing itself at originate_timeout; a margin for the reply
         result = await esl.bgapi(line, within_s=ring_s + 10)

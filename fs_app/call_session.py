@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ari_app.call_privacy import CallPrivacy, objection_line
 from ari_app.call_setup import run_guarded
+from ari_app.outbound_start import OutboundStart
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.call.resume import JournalledCall
@@ -29,7 +31,9 @@ from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.resume import ResumedDialog, recovery_line
 from callwright.errors import CallwrightError
+from callwright.media.transport import MediaTransport
 from callwright.observability.logs import bind_call_uid
+from callwright.outbound.screening import ScreeningTransport
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from fs_app.call_channel import FsChannel
@@ -49,6 +53,7 @@ from fs_app.esl.events import DisconnectNotice, EslEvent
 from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.media_mode import FsMedia, new_media, on_module_event
+from fs_app.outbound_handoff import Handoff
 from fs_app.recovery import CALL_VAR, resumed_call
 from fs_app.services import FsServices
 
@@ -72,6 +77,8 @@ class FreeswitchCallSession:
         self._media: FsMedia | None = None
         self._privacy: CallPrivacy | None = None
         self._recording: FsRecording | None = None
+        #: An outbound call of ours this socket brought (fs_app.outbound_call), or None.
+        self._handoff: Handoff | None = None
         self.transfers = CallTransfers(svc, self.channel, call=lambda: self.call,
                                        media=lambda: self._media, note=self._note)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -114,6 +121,9 @@ class FreeswitchCallSession:
         caller_name = data.get("Caller-Caller-ID-Name", "")
         await self.esl.checked(commands.myevents())
         await self.esl.checked(commands.linger())
+        self._handoff = svc.outbound.take(channel.uuid) if svc.outbound is not None else None
+        if self._handoff is not None:  # an answered outbound call we placed
+            return await self._run_outbound(self._handoff.start)
         found = await svc.numbers.find_inbound(dialed)
         number, assistant = found if found is not None else (None, None)
         self._assistant = assistant
@@ -158,6 +168,38 @@ class FreeswitchCallSession:
         if self._recording is not None:
             dialog = await with_consent(svc, assistant, dialog, lambda: self._decline("said"))
         return await self._converse(assistant.language, assistant, dialog)
+
+    async def _run_outbound(self, out: OutboundStart) -> CallOutcome:
+        """An answered outbound call (fs_app.outbound_call): its row exists, the callee is on
+        the line; screened for a machine when asked, then the assistant speaks first, recorded
+        and restricted by the callee's restrictions as an inbound call is (as on Asterisk)."""
+        svc, channel = self._svc, self.channel
+        privacy = out.privacy or CallPrivacy(frozenset(), out.call.dialed, "")
+        self.call, self._assistant, self._privacy = out.call, out.assistant, privacy
+        channel.answered.set()
+        bind_call_uid(out.call.uid)
+        await channel.mark_ours(svc.settings.node_id, out.call.uid)
+        svc.live.started(out.call.uid, out.call.id, out.call.dialed, out.call.dialed)
+        await svc.calls.mark_answered(out.call.id)
+        await self._note("freeswitch_socket", {"uuid": channel.uuid, "outbound": True,
+                                               "pbx": svc.settings.freeswitch.name})
+        if channel.caller_gone.is_set():
+            return CallOutcome("completed", "callee_hangup")
+        screening, machine = None, False
+        if out.screen is not None:
+            media = self._call_media()
+            screening = ScreeningTransport(media.transport or await media.start())
+            machine = await out.screen(screening)
+            if machine and out.hang_up_on_machine:
+                await channel.hang_up()
+                return CallOutcome("completed", "machine")
+        dialog = await out.dialog(self._llm_failed, machine)
+        self._recording = await open_recording(svc, out.call, out.assistant, privacy,
+                                               svc.settings.freeswitch.sample_rate)
+        if self._recording is not None:
+            dialog = await with_consent(svc, out.assistant, dialog, lambda: self._decline("said"))
+        return await self._converse(out.assistant.language, out.assistant, dialog,
+                                    transport=screening, slots=out.variables)
 
     async def _resume(self, assistant: Assistant, call: Call, journal: JournalledCall,
                       ) -> CallOutcome:
@@ -211,18 +253,20 @@ class FreeswitchCallSession:
         return CallOutcome("rejected", "unknown_number")
 
     async def _converse(self, language: str, assistant: Assistant | None,
-                        dialog: DialogEngine, *, hang_up: bool = True,
-                        last_seq: int = 0) -> CallOutcome:
+                        dialog: DialogEngine, *, hang_up: bool = True, last_seq: int = 0,
+                        transport: MediaTransport | None = None,
+                        slots: Mapping[str, str] | None = None) -> CallOutcome:
+        """``transport``: the media's own unless given (an outbound call's screening);
+        ``slots``: the flow's first slots (an outbound call's variables)."""
         svc, channel, call = self._svc, self.channel, self.call
         assert call is not None
-        media = self._media or new_media(svc, self.esl, uuid=channel.uuid, call_uid=call.uid,
-                                         call_is_up=channel.is_up, note=self._note)
-        self._media = media
-        transport = media.transport or await media.start()
+        media = self._call_media()
+        transport = transport or media.transport or await media.start()
         pipeline, ctx = await new_pipeline(
             svc, call, media=media, transport=transport, language=language,
             assistant=assistant, dialog=dialog, privacy=self._privacy,
             recording=self._recording, transfer=self.transfers.transfer_to, last_seq=last_seq)
+        ctx.slots.update(slots or {})
         self._pipeline = pipeline
         if channel.caller_gone.is_set():
             pipeline.end(channel.ended_outcome())
@@ -231,6 +275,15 @@ class FreeswitchCallSession:
         if hang_up and not channel.transferred:
             await channel.hang_up()
         return outcome
+
+    def _call_media(self) -> FsMedia:
+        """The call's media (made once, started by whoever needs it first)."""
+        if self._media is None:
+            assert self.call is not None
+            self._media = new_media(self._svc, self.esl, uuid=self.channel.uuid,
+                                    call_uid=self.call.uid, call_is_up=self.channel.is_up,
+                                    note=self._note)
+        return self._media
 
     # -- FreeSWITCH's side -------------------------------------------------------------------------
     def _on_event(self, event: EslEvent) -> None:
@@ -296,6 +349,8 @@ class FreeswitchCallSession:
             await svc.calls.close_call(call.id, outcome.status, outcome.reason)
             svc.live.ended(call.id, outcome.status, outcome.reason)
             log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)
+            if self._handoff is not None:  # its outbound row ends now
+                self._handoff.ended(outcome)
 
     async def _let_go(self) -> None:
         """After the call: wait for FreeSWITCH's last events (bounded), close the socket."""

@@ -8,7 +8,9 @@ service does: the node's heartbeat, and the retention, webhook-deliveries and lo
 each on one node of those sharing the store at a time; its calls' post-call webhooks queued as
 on Asterisk), starts the pacer clock and mod_audio_fork's WebSocket
 server, then listens for the dialplan's ``socket`` application: each connection is one call
-(:class:`FreeswitchCallSession`).
+(:class:`FreeswitchCallSession`). With ``[freeswitch] esl_host`` it also keeps the inbound ESL
+(recovery sweeps, bridged transfers) and places the queued outbound calls and campaigns through
+it (fs_app.outbound_jobs).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from callwright.webhooks.post_call import PostCallService, calls_left_open
 from fs_app.call_session import FreeswitchCallSession
 from fs_app.esl_client import EslClient, close_quietly
 from fs_app.fork_media import ForkServer
+from fs_app.outbound_handoff import OutboundHandoffs
+from fs_app.outbound_jobs import FsOutboundJobs
 from fs_app.recovery import Recovered, recover_channels
 from fs_app.services import FsServices
 
@@ -93,6 +97,8 @@ class FreeswitchService:
         self._sweeping = asyncio.Lock()  # one sweep at a time (logins can follow quickly)
         #: What each recovery sweep did, in order.
         self.recovered: list[Recovered] = []
+        #: Outbound calls and campaigns (with the inbound ESL only).
+        self.outbound: FsOutboundJobs | None = None
 
     @property
     def socket_port(self) -> int:
@@ -152,6 +158,10 @@ class FreeswitchService:
                                  on_connected=self._sweep)
             self.services.esl = self.esl
             self._esl_task = asyncio.get_running_loop().create_task(self.esl.run())
+            # outbound calls and campaigns leave through that ESL (fs_app.outbound_jobs)
+            self.services.outbound = OutboundHandoffs()
+            self.outbound = FsOutboundJobs(self.services, self.db, node=settings.node_id)
+            await self.outbound.start()
         else:
             self._looked.set()  # no inbound ESL: no caller of ours can be recovered
 
@@ -219,6 +229,8 @@ class FreeswitchService:
         """Stop taking calls, end the calls in progress (their rows closed), release the rest."""
         if self._server is not None:
             self._server.close()
+        if self.outbound is not None:
+            await self.outbound.stop_placing()
         if self.esl is not None:
             await close_quietly(self.esl, self._esl_task)
         for task in list(self._sweeps):
@@ -227,6 +239,8 @@ class FreeswitchService:
         for task in list(self._sessions):
             task.cancel()
         await asyncio.gather(*self._sessions, return_exceptions=True)
+        if self.outbound is not None:
+            await self.outbound.wait()  # each ends its rows as its session or ESL ended
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)

@@ -20,6 +20,7 @@ from callwright.store.orgs import OrgRepository
 from callwright.store.write_queue import WriteQueue
 from fs_app.esl_client import EslClient
 from fs_app.fork_media import ForkServer
+from fs_app.outbound_handoff import OutboundHandoffs
 
 
 @dataclass(slots=True)
@@ -44,3 +45,6 @@ class FsServices:
     held: set[str] = field(default_factory=set)
     #: FreeSWITCH's inbound ESL (``[freeswitch] esl_host``): bridged transfers and recovery.
     esl: EslClient | None = None
+    #: Answered outbound calls waiting for their socket (fs_app.outbound_call); None: this
+    #: node places no outbound calls (no inbound ESL).
+    outbound: OutboundHandoffs | None = None

@@ -28,6 +28,7 @@ RETRYABLE = ("busy", "no_answer", "congestion", "failed")
 CAUSE_TEXT = {
     0: "Unknown",
     1: "Unallocated (unassigned) number",
+    3: "No route to destination",
     16: "Normal Clearing",
     17: "User busy",
     18: "No user responding",
@@ -37,6 +38,28 @@ CAUSE_TEXT = {
     28: "Invalid number format (addr incomplete)",
     34: "Circuit/channel congestion",
     38: "Network out of order",
+}
+
+#: Q.850 cause names (as FreeSWITCH reports them: ``-ERR USER_BUSY``, ``Hangup-Cause``) ->
+#: cause code, so an originate's failure maps to the same outcomes as Asterisk's causes.
+Q850_BY_NAME = {
+    "UNALLOCATED_NUMBER": 1,
+    "NO_ROUTE_TRANSIT_NET": 2,
+    "NO_ROUTE_DESTINATION": 3,
+    "NORMAL_CLEARING": 16,
+    "USER_BUSY": 17,
+    "NO_USER_RESPONSE": 18,
+    "NO_ANSWER": 19,
+    "SUBSCRIBER_ABSENT": 20,
+    "CALL_REJECTED": 21,
+    "NUMBER_CHANGED": 22,
+    "DESTINATION_OUT_OF_ORDER": 27,
+    "INVALID_NUMBER_FORMAT": 28,
+    "NORMAL_UNSPECIFIED": 31,
+    "NORMAL_CIRCUIT_CONGESTION": 34,
+    "NETWORK_OUT_OF_ORDER": 38,
+    "NORMAL_TEMPORARY_FAILURE": 41,
+    "SWITCH_CONGESTION": 42,
 }
 
 #: AMI OriginateResponse ``Reason`` codes (ami-originate-outcomes.txt) -> outcome, cause.
@@ -138,6 +161,17 @@ class DialTracker:
             cause_no = 34
         text = CAUSE_TEXT.get(cause_no, "") if cause_no is not None else ""
         return DialResult(outcome, cause_no, text, ring_ms)
+
+
+def from_cause_name(name: str, tracker: DialTracker, at: float) -> None:
+    """Feed ``tracker`` the end of an unanswered attempt whose cause came as a Q.850 name
+    (FreeSWITCH's ``-ERR NO_ANSWER``); a name that is no Q.850 cause (``CHAN_NOT_IMPLEMENTED``,
+    ``ORIGINATOR_CANCEL``) fails the attempt with the name as the reason."""
+    code = Q850_BY_NAME.get(name.strip().upper())
+    if code is None:
+        tracker.on_error(name.strip() or "no cause given", at)
+    else:
+        tracker.on_end(code, at)
 
 
 def from_ami_reason(reason: int, ring_ms: int | None) -> DialResult:

@@ -57,11 +57,19 @@ class QueueDialer:
         self._loop = asyncio.get_running_loop().create_task(self._run(), name="outbound-dialer")
 
     async def stop(self, wait_s: float = 5.0) -> None:
+        await self.stop_claiming()
+        await self.wait(wait_s)
+
+    async def stop_claiming(self) -> None:
+        """No more rows claimed; the calls being placed go on."""
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
             self._loop = None
+
+    async def wait(self, wait_s: float) -> None:
+        """Until the calls being placed are over, at most ``wait_s``."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=wait_s)
 

@@ -42,7 +42,8 @@ def test_every_snippet_is_an_include_file(path: Path) -> None:
 
 def test_the_snippets_are_there() -> None:
     assert {p.name for p in SNIPPETS.glob("*.xml")} == {
-        "callwright_vars.xml", "50_callwright.xml", "51_callwright_fallback.xml"}
+        "callwright_vars.xml", "50_callwright.xml", "51_callwright_fallback.xml",
+        "52_callwright_outbound.xml"}
 
 
 def test_the_placeholder_is_set_to_the_default_socket_address() -> None:
@@ -69,6 +70,20 @@ def test_the_fallback_after_socket_reaches_the_operator_extension() -> None:
     assert condition is not None and condition.get("field") == "destination_number"
     assert re.fullmatch(condition.get("expression", ""), target)
     assert any(app == "bridge" for app, _ in actions(operator))
+
+
+def test_the_outbound_extension_is_the_one_outbound_calls_are_sent_to() -> None:
+    defaults = FreeswitchSettings()
+    found = extension(parse("52_callwright_outbound.xml"), defaults.outbound_extension)
+    conditions = found.findall("condition")
+    assert (conditions[0].get("field"), conditions[0].get("expression")) == (
+        "destination_number", f"^{defaults.outbound_extension}$")
+    # only the channels we placed (fs_app.outbound_call sets that variable)
+    assert conditions[1].get("field") == "${callwright_outbound}"
+    steps = actions(found)
+    assert steps[0] == ("socket", f"{PLACEHOLDER_REF} async full")
+    assert "answer" not in [app for app, _ in steps]  # the callee answered already
+    assert steps[-1][0] == "hangup"  # nobody to talk to when Callwright is down
 
 
 def test_the_docs_point_to_the_files_and_the_same_address() -> None:

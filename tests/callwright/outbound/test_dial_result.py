@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from callwright.outbound.dial_result import DialTracker, from_ami_reason
+import pytest
+
+from callwright.outbound.dial_result import (
+    CAUSE_TEXT,
+    DialTracker,
+    from_ami_reason,
+    from_cause_name,
+)
 
 
 def test_busy_reported_by_dial_with_cause_0_on_our_half() -> None:
@@ -50,3 +57,23 @@ def test_answered_and_machine() -> None:
 def test_ami_reasons() -> None:
     assert [from_ami_reason(n, None).outcome for n in (4, 5, 8, 3, 0, 99)] == [
         "answered", "busy", "congestion", "no_answer", "failed", "failed"]
+
+
+@pytest.mark.parametrize(("name", "outcome", "cause"), [
+    ("USER_BUSY", "busy", 17), ("NO_ANSWER", "no_answer", 19),
+    ("NO_USER_RESPONSE", "no_answer", 18), ("CALL_REJECTED", "failed", 21),
+    ("UNALLOCATED_NUMBER", "failed", 1), ("NORMAL_CIRCUIT_CONGESTION", "congestion", 34),
+    ("NO_ROUTE_DESTINATION", "failed", 3), ("NORMAL_CLEARING", "failed", 16),
+    ("CHAN_NOT_IMPLEMENTED", "failed", None),
+])
+def test_cause_names_map_to_the_outcomes_of_their_q850_codes(
+    name: str, outcome: str, cause: int | None,
+) -> None:
+    tracker = DialTracker(10.0)
+    from_cause_name(name, tracker, 12.5)
+    result = tracker.result()
+    assert (result.outcome, result.cause, result.ring_ms) == (outcome, cause, 2500)
+    if cause is None:
+        assert result.cause_text == name  # not a Q.850 cause: its name is the reason
+    else:
+        assert result.cause_text == CAUSE_TEXT.get(cause, "")
