@@ -39,6 +39,7 @@ pytestmark = pytest.mark.slow
 
 FROM = "+15550111"
 CALLEE = "+15550100199"
+NOTICE = "이 통화는 녹음됩니다."
 TURN_S = 25.0
 
 
@@ -83,7 +84,7 @@ async def make_node(tmp_path: Path, vosk_models: VoskModelCache) -> AsyncIterato
     the demo number) to the service's socket."""
     made: list[Node] = []
 
-    async def make(*, amd: str = "off", ring_timeout_s: int = 2,
+    async def make(*, amd: str = "off", ring_timeout_s: int = 2, record_calls: bool = False,
                    env: dict[str, str] | None = None) -> Node:
         sim = FreeswitchSimulator(dialplan={})
         await sim.start()
@@ -103,7 +104,8 @@ async def make_node(tmp_path: Path, vosk_models: VoskModelCache) -> AsyncIterato
         try:
             org, assistant, _ = await seed_demo(db, number=DEMO_NUMBER, language="ko",
                                                 greeting="", flow=dict(DEMO_FLOW),
-                                                record_calls=False)
+                                                record_calls=record_calls)
+            await db.execute("UPDATE orgs SET encrypt_recordings = 0")  # the test reads the WAV
             await NumberRepository(db).create(org.id, FROM, direction="outbound", label="Acme",
                                               assistant_id=assistant.id,
                                               outbound_endpoint="loopback/{number}/default")
@@ -263,6 +265,49 @@ async def test_a_campaign_runs_its_dialer_on_a_freeswitch_node(make_node: MakeNo
         "outbound", "completed", "caller_hangup")
     assert answered.slots.get("first_name") == "Ana"
     assert (await campaigns.get(made.id)).status == "completed"
+
+
+async def test_an_outbound_call_is_recorded_after_the_consent_notice(
+    make_node: MakeNode,
+) -> None:
+    node = await make_node(record_calls=True)
+    await node.db.execute("UPDATE assistants SET consent_prompt = ?", (NOTICE,))
+    callee = SimulatedCaller()
+    node.sim.set_destination(CALLEE, Destination("answer", callee=lambda: callee))
+    queued = await node.place()
+    await callee.wait_for_speech(TURN_S)
+    await callee.wait_until_quiet(1500, timeout=30)
+    await callee.hangup()
+    call = await node.call_of(await node.ended(queued))
+    turns = await node.calls.turns(call.id)
+    assert turns[0].speaker == "assistant"
+    assert turns[0].text == f"{NOTICE} {DEMO_FLOW['nodes']['greet']['prompt']}"
+    assert call.recording_path is not None
+    assert await asyncio.to_thread(Path(call.recording_path).is_file)
+
+
+async def test_the_callee_s_restrictions_are_honoured(make_node: MakeNode) -> None:
+    node = await make_node(record_calls=True)
+    services = node.service.services
+    assert services is not None
+    await services.restrictions.restrict(node.org_id, CALLEE, frozenset({"record", "store"}))
+    callee = SimulatedCaller()
+    node.sim.set_destination(CALLEE, Destination("answer", callee=lambda: callee))
+    queued = await node.place()
+    await callee.wait_for_speech(TURN_S)
+    await callee.hangup()
+    call = await node.call_of(await node.ended(queued))
+    assert call.recording_path is None
+    assert call.dialed != CALLEE  # kept hashed, as an inbound caller's number
+    events = {e.kind: e.detail for e in await node.calls.events(call.id)}
+    assert events["recording_skipped"] == {"reason": "caller_restriction"}
+    assert events["privacy_restriction"] == {"kinds": ["record", "store"]}
+    assert "endpoint" not in events["originate"]  # it names the number
+    # objected since the call was queued: not dialled at all
+    await services.restrictions.restrict(node.org_id, CALLEE, frozenset({"object"}))
+    row = await node.ended(await node.place())
+    assert (row.outcome, row.cause_text) == ("failed", "on the do-not-call list")
+    assert node.sim.calls == []
 
 
 async def test_call_place_wait_against_a_freeswitch_node(
