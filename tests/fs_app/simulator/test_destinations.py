@@ -13,6 +13,8 @@ from ari_app.simulator.caller import SimulatedCaller
 from fs_app.esl import commands
 from fs_app.simulator.destinations import Destination
 from tests.fs_app.simulator.conftest import Rig
+from tests.fs_app.simulator.esl_client import RawEsl
+from tests.fs_app.traces import lines
 
 NUMBER = "+15550100199"
 
@@ -83,3 +85,46 @@ async def test_an_answered_call_parks_our_leg_until_transferred_to_the_socket(ri
     assert (pressed.get("DTMF-Digit"), pressed.uuid) == ("5", a_uuid)
     await callee.hangup()
     assert (await esl.event("CHANNEL_HANGUP")).uuid == a_uuid
+
+
+def recorded_originates() -> list[tuple[str, str, dict[str, str]]]:
+    """(command, api reply, {leg name: hang-up cause}) of the recorded ``api originate`` to the
+    busy and ringing extensions (esl-inbound-sendmsg-answer.jsonl)."""
+    out: list[tuple[str, str, dict[str, str]]] = []
+    current: tuple[str, str, dict[str, str]] | None = None
+    for line in lines("esl-inbound-sendmsg-answer.jsonl"):
+        raw = line.get("raw", "")
+        if line["dir"] == "send" and raw.startswith("api originate"):
+            current = (raw.strip()[4:], "", {})
+            out.append(current)
+        elif current is not None and line["dir"] == "recv" and \
+                line.get("ctype") == "api/response" and not current[1]:
+            out[-1] = current = (current[0], line["body"], current[2])
+        elif current is not None and line.get("event_name") == "CHANNEL_HANGUP_COMPLETE":
+            current[2][line["event"]["Channel-Name"]] = line["event"]["Hangup-Cause"]
+    return out
+
+
+async def test_the_recorded_refusals_are_replayed_with_the_same_replies_and_causes(
+    rig: Rig,
+) -> None:
+    """The destinations behave as the recorded extensions ``ring`` and ``busy`` did: the same
+    api reply and the same hang-up cause on both legs."""
+    rig.sim.set_destination("ring", Destination("no_answer"))
+    rig.sim.set_destination("busy", Destination("busy"))
+    watcher = await RawEsl.open(rig.sim.esl_port)
+    assert (await watcher.next()).content_type == "auth/request"
+    try:
+        await watcher.command(commands.auth("ClueCon").decode())
+        await watcher.command(commands.events(["CHANNEL_HANGUP_COMPLETE"]).decode())
+        replayed = recorded_originates()
+        assert [reply for _, reply, _ in replayed] == ["-ERR NO_ANSWER\n", "-ERR USER_BUSY\n"]
+        for command, reply, causes in replayed:
+            assert await rig.sim.api(command) == reply, command
+            seen = {}
+            for _ in causes:
+                event = await watcher.event("CHANNEL_HANGUP_COMPLETE")
+                seen[event.get("Channel-Name")] = event.get("Hangup-Cause")
+            assert seen == causes, command
+    finally:
+        watcher.close()
