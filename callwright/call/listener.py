@@ -205,8 +205,12 @@ class CallerListener:
                     decider.syllables(self._syllables.count_since(
                         self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
             events = list(decider.process(speech, t_ms))
-        if pcm is not None and self._stream_task is not None:
-            self._feed(pcm)
+        if pcm is not None:
+            if self._stream_task is not None:
+                self._feed(pcm)
+            # Before the events: a stream opened on this frame's onset takes the frame with its
+            # pre-roll (it was lost before, 20 ms of the caller's first sound).
+            self._pre_roll.append(pcm)
         for event in events:
             if isinstance(event, SpeechStarted):
                 self._start_stream()
@@ -220,21 +224,23 @@ class CallerListener:
                 self._on_likely_end(event)
             elif isinstance(event, TurnResumed) and self._on_resumed is not None:
                 self._on_resumed(event)
-        if pcm is not None:
-            self._pre_roll.append(pcm)
 
     def _start_stream(self) -> None:
         if self._stream_task is not None:
             return
-        self._pending = list(self._pre_roll)
-        self._stream_task = asyncio.get_running_loop().create_task(self._open())
+        pending = list(self._pre_roll)
+        self._pending = pending
+        self._stream_task = asyncio.get_running_loop().create_task(self._open(pending))
 
-    async def _open(self) -> SttStream:
+    async def _open(self, pending: list[bytes]) -> SttStream:
+        """Open the turn's stream and give it the turn's audio so far (``pending``, its own list:
+        a busy recogniser may open it after the turn ended, or once the next one has begun)."""
         stream = await self._stt.open_stream(self._rate, self._grammar)
-        self._stream = stream
-        for chunk in self._pending:
+        for chunk in pending:
             stream.feed(chunk)
-        self._pending = []
+        pending.clear()
+        if self._pending is pending:  # still the turn going on: its frames go straight in now
+            self._stream = stream
         return stream
 
     def _feed(self, pcm: bytes) -> None:
@@ -249,6 +255,7 @@ class CallerListener:
         task = self._stream_task
         self._stream_task = None
         self._stream = None
+        self._pending = []  # the turn's own list stays with its stream's opening
         if task is None:
             return
         self._spawn(self._finish(task, onset_ms, end_ms, detected_ms, reason))
