@@ -19,6 +19,7 @@ from fs_app.esl.message import EslCommandError, EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
 from fs_app.media_restart import SocketRestarts
+from fs_app.media_start import StartOnce
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class CallMedia:
         self.transport: ForkTransport | None = None
         self._url: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Begun by the session as soon as the call is answered; the pipeline awaits it.
+        self.starting = StartOnce(self._start)
         self.kill_audio_sent = 0
         self.silence_restarts = 0
         self.restarts = SocketRestarts(
@@ -63,12 +66,17 @@ class CallMedia:
             stop=lambda: esl.api(audio_fork.stop_args(uuid)), spawn=self._spawn)
 
     async def start(self) -> ForkTransport:
+        """Start the media (once: the session may have begun it already, fs_app.media_start);
+        returns once FreeSWITCH's socket is connected."""
+        return await self.starting()
+
+    async def _start(self) -> ForkTransport:
         """The silence playback, then the fork; returns once FreeSWITCH's socket is connected."""
         transport = ForkTransport(self._rate)
-        self.transport = transport
         await self._esl.checked(commands.execute("playback", SILENCE))
         await self._connect(transport)
         self.restarts.watch(transport)
+        self.transport = transport  # only once connected: frames sent before would be lost
         return transport
 
     async def _connect(self, transport: ForkTransport) -> None:
@@ -123,6 +131,7 @@ class CallMedia:
         return out
 
     async def close(self) -> None:
+        self.starting.cancel()
         if self.transport is not None:
             await self.transport.close()
         if self._url is not None:

@@ -160,6 +160,7 @@ class FreeswitchCallSession:
         await svc.calls.mark_answered(self.call.id)
         if channel.caller_gone.is_set():
             return CallOutcome("abandoned", "caller_hangup")
+        self._call_media().starting.begin()  # the module connects while the dialog gets ready
         if privacy.objected:
             return await self._object(assistant)
         dialog = await svc.dialogs.for_assistant(assistant, on_llm_error=self._llm_failed)

@@ -34,6 +34,7 @@ from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
 from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
 from fs_app.media_restart import SocketRestarts
+from fs_app.media_start import StartOnce
 from fs_app.playout_marks import QUIET_PEAK
 
 log = logging.getLogger(__name__)
@@ -151,19 +152,26 @@ class StreamMedia:
         self.transport: StreamTransport | None = None
         self._url: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Begun by the session as soon as the call is answered; the pipeline awaits it.
+        self.starting = StartOnce(self._start)
         self.kill_audio_sent = 0
         self.restarts = SocketRestarts(
             "stream", uuid=uuid, call_is_up=call_is_up, note=note, connect=self._connect,
             stop=lambda: esl.api(audio_stream.stop_args(uuid)), spawn=self._spawn)
 
     async def start(self) -> StreamTransport:
+        """Start the media (once: the session may have begun it already, fs_app.media_start);
+        returns once FreeSWITCH's socket is connected."""
+        return await self.starting()
+
+    async def _start(self) -> StreamTransport:
         """Starts the stream; returns once FreeSWITCH's socket is connected."""
         transport = StreamTransport(self._rate)
         transport.replies = ReplyFiles(self._rate, self._dir, play=self._broadcast,
                                        stop_playing=self._break)
-        self.transport = transport
         await self._connect(transport)
         self.restarts.watch(transport)
+        self.transport = transport  # only once connected: frames sent before would be lost
         return transport
 
     async def _connect(self, transport: ForkTransport) -> None:
@@ -218,6 +226,7 @@ class StreamMedia:
         }
 
     async def close(self) -> None:
+        self.starting.cancel()
         if self.transport is not None:
             await self.transport.close()
             if self.transport.replies is not None:
