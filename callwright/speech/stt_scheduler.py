@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: A turn that has ended: its last audio and its final result.
+#: A turn that has ended: its last audio and its final result; or one that has begun and waits
+#: for its recognizer (its audio piles up until the recognizer is made).
 FINISHING = 0
 #: Audio of a turn still going on (partials follow from it).
 LIVE = 1

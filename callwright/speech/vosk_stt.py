@@ -29,7 +29,13 @@ from typing import Any, Protocol, cast
 
 from callwright.errors import SpeechError
 from callwright.speech.recognizer_pool import PoolKey, RecognizerPool
-from callwright.speech.stt_scheduler import DECODER_NICE, LIVE, PriorityExecutor, default_threads
+from callwright.speech.stt_scheduler import (
+    DECODER_NICE,
+    FINISHING,
+    LIVE,
+    PriorityExecutor,
+    default_threads,
+)
 from callwright.speech.vosk_stream import UNK, VoskStream
 
 log = logging.getLogger(__name__)
@@ -209,7 +215,12 @@ class VoskSttEngine:
         await self.start()
         recognizer = self.pool.take(key)  # a warm one needs no thread hop
         if recognizer is None:
-            recognizer = await self.run(self.pool.take_or_create, key, self._create_recognizer)
+            # Made ahead of live audio: the turn cannot be decoded (nor its partials seen by the
+            # end of turn) until it has one. With many calls the pool often has none idle (it
+            # keeps at most pool_size), and behind live audio it waited for the whole backlog.
+            recognizer = await self.run(
+                self.pool.take_or_create, key, self._create_recognizer, priority=FINISHING
+            )
         stream = VoskStream(
             engine=self,
             recognizer=recognizer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -262,3 +263,24 @@ async def test_queued_audio_counts_what_the_streams_have_not_decoded_yet(
     assert engine.queued_audio_s == 0.0
     await a.close()
     await b.close()
+
+
+@pytest.mark.slow
+async def test_a_new_recognizer_is_made_ahead_of_live_audio(engine_factory: EngineFactory) -> None:
+    # One thread, busy; live audio of other calls queued behind it. A turn that starts with no
+    # idle recognizer gets one before that audio is decoded (it waited for the backlog before).
+    engine = await engine_factory(threads=1)
+    first, then = threading.Event(), threading.Event()
+    running = asyncio.ensure_future(engine.run(first.wait, 5))
+    queued = [asyncio.ensure_future(engine.run(then.wait, 5)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    opening = asyncio.ensure_future(engine.open_stream(8000, ["예약"]))
+    await asyncio.sleep(0.05)
+    first.set()
+    try:
+        stream = await asyncio.wait_for(opening, 5)
+    finally:
+        then.set()
+    await asyncio.gather(running, *queued)
+    assert engine.pool.created == 1
+    await stream.close()
