@@ -10,6 +10,14 @@ confirmed) and off. For every turn, as in :mod:`bench.turn_taking`: the gap from
 rendered speech to the first reply audio the caller hears, and cut-offs; from the journal, how
 each turn's eager end went (``meta.eager``: kept, cancelled, mismatched) and how many replies were
 taken back unheard; from the scripted server, the requests made (taken-back ones included).
+
+The simulator's figures follow the machine's load (other processes starve the service). So, first,
+in audio time and without CPU contention (as :mod:`bench.turn_decisions`: the Korean free-speech
+items frame by frame through the call's listener and Vosk, each frame decoded before the next):
+when the likely end comes before the end of turn (the head start the LLM request gets), whether
+the reply prepared then would be kept (the final transcript has the words of the last likely end)
+or taken back, and from these, with the LLM's time to first token and the measured synthesis of
+its first sentence, the gap the caller would hear with and without eager ends.
 """
 
 from __future__ import annotations
@@ -29,9 +37,18 @@ from typing import Any
 from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
 from bench.report import save, summarize
-from bench.turn_corpus import corpus, render
+from bench.turn_corpus import CorpusItem, corpus, frames, render
+from bench.turn_decisions import settle
 from bench.turn_taking import PASSWORD, PROMPT, STT, TurnFigure, say_items
+from callwright.call.eager import same_words
+from callwright.call.listener import CallerListener, CallerSpeech
 from callwright.config import load_config
+from callwright.speech.barge_in import BargeInConfig, BargeInDetector
+from callwright.speech.endpointing import Endpointer, EndpointingConfig
+from callwright.speech.registry import SpeechEngines
+from callwright.speech.silero_vad import detector
+from callwright.speech.turn_end import LikelyEnd, TurnEndConfig, TurnResumed
+from callwright.speech.vosk_stt import VoskSttEngine
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
@@ -42,6 +59,96 @@ from tests.fakes.openai_server import Reply, ScriptedOpenAI
 NUMBER = "300"
 ANSWER = {"ko": "알겠습니다.", "en": "All right."}
 GOAL_P50_MS = 650
+
+
+#: One 20 ms frame: the first reply frame goes out on the next tick of the pacer clock.
+FRAME_MS = 20.0
+
+
+async def decide(engine: VoskSttEngine, item: CorpusItem) -> dict[str, Any]:
+    """One item through the listener in audio time: its likely ends, resumes and end of turn."""
+    audio = render(item)
+    turns: list[CallerSpeech] = []
+    likely: list[LikelyEnd] = []
+    resumed: list[TurnResumed] = []
+    listener = CallerListener(
+        sample_rate=8000, vad=detector("webrtc", 8000, 2, 20),
+        endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
+        stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
+        on_barge_in=lambda _: None, on_error=lambda _: None, language=item.language,
+        turn_end=TurnEndConfig(), on_likely_end=likely.append, on_resumed=resumed.append,
+    )
+    listener.set_grammar(item.grammar)
+    for i, pcm in enumerate(frames(audio.pcm)):
+        listener.on_frame(pcm, i * 20.0)
+        await settle(engine)
+    for _ in range(200):
+        if not listener.in_speech and turns:
+            break
+        await asyncio.sleep(0.01)
+    await listener.close()
+    last = turns[-1] if turns else None
+    # The likely end that stands at the end of turn: the last one after the last resume.
+    after = max((r.at_ms for r in resumed), default=-1.0)
+    standing = [e for e in likely if e.at_ms > after
+                and (last is None or e.at_ms <= last.detected_ms)]
+    final = standing[-1] if standing else None
+    return {
+        "item": item.name, "turns": len(turns),
+        "decided_after_ms": None if last is None else round(last.detected_ms
+                                                            - audio.speech_end_ms),
+        "reason": None if last is None else last.end_reason,
+        "likely_ends": len(likely), "resumed": len(resumed),
+        "head_start_ms": None if final is None or last is None
+        else round(last.detected_ms - final.at_ms),
+        "kept": final is not None and last is not None and same_words(final.partial, last.text),
+        "partials": [(round(e.at_ms - (last.detected_ms if last else 0)), e.partial)
+                     for e in standing],
+        "heard": None if last is None else last.text,
+    }
+
+
+async def audio_time(ttft_ms: float) -> dict[str, Any]:
+    engines = SpeechEngines(load_config(None, env={}).speech)
+    try:
+        engine = await engines.stt_for({"engine": "vosk"})
+        assert isinstance(engine, VoskSttEngine)
+        tts = await engines.tts_for({"engine": "espeak-ng", "voice": "ko"})
+        synth: list[float] = []
+        for n in range(5):  # a new sentence each time: not from the synthesis cache
+            started = time.perf_counter()
+            await tts.synthesize(f"{ANSWER['ko']} {n + 2}번 손님.", 8000, "ko")
+            synth.append((time.perf_counter() - started) * 1000)
+        synth_ms = sorted(synth)[len(synth) // 2]
+        items = [i for i in corpus() if i.language == "ko" and i.answer == "free"]
+        rows = [await decide(engine, item) for item in items]
+    finally:
+        await engines.close()
+    ready_ms = ttft_ms + synth_ms  # request → first sentence's audio ready
+    eager_gaps: list[float] = []
+    plain_gaps: list[float] = []
+    for row in rows:
+        if row["decided_after_ms"] is None or row["turns"] != 1:
+            continue
+        decided = float(row["decided_after_ms"])
+        plain_gaps.append(decided + ready_ms + FRAME_MS)
+        wait = max(0.0, ready_ms - row["head_start_ms"]) if row["kept"] else ready_ms
+        eager_gaps.append(decided + wait + FRAME_MS)
+    return {
+        "first_sentence_synthesis_ms": round(synth_ms, 1),
+        "kept": sum(1 for r in rows if r["kept"]),
+        "taken_back_on_resume": sum(r["resumed"] for r in rows),
+        "turns": len(rows),
+        "head_start_ms": summarize([r["head_start_ms"] for r in rows
+                                    if r["kept"] and r["head_start_ms"] is not None]),
+        "modelled_gap_ms_eager": summarize(eager_gaps),
+        "modelled_gap_ms_not_eager": summarize(plain_gaps),
+        "items": rows,
+        "model": "gap = end of turn decided after the speech (audio time) + the wait for the "
+                 "first sentence's audio (time to first token + its synthesis; with a kept eager "
+                 "reply, less the head start of its likely end) + one frame; the final "
+                 "transcript's own latency (~13 ms, bench.call_latency) left out of both",
+    }
 
 
 async def seed(path: Path, language: str, eager: bool) -> None:
@@ -126,7 +233,9 @@ async def run_mode(language: str, eager: bool, repeats: int, ttft_s: float,
 
 
 async def run(languages: list[str], repeats: int, ttft_s: float) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"audio_time_ko_vosk": await audio_time(ttft_s * 1000)}
+    if repeats <= 0:
+        return results
     for language in languages:
         for mode, eager in (("eager", True), ("not_eager", False)):
             with tempfile.TemporaryDirectory(prefix="callwright-eager-") as tmp:
@@ -139,7 +248,8 @@ async def run(languages: list[str], repeats: int, ttft_s: float) -> dict[str, An
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.turn_eager")
     parser.add_argument("--languages", default="ko,en")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="calls per language and mode on the simulator (0: audio time only)")
     parser.add_argument("--ttft-ms", type=float, default=200.0)
     args = parser.parse_args(argv)
     figures = asyncio.run(run(args.languages.split(","), args.repeats, args.ttft_ms / 1000))
@@ -154,6 +264,9 @@ def main(argv: list[str]) -> int:
     save("turn_eager", figures)
     print(json.dumps({k: v.get("gap_ms_free") for k, v in figures.items()
                       if isinstance(v, dict) and "gap_ms_free" in v}, indent=1))
+    audio = figures["audio_time_ko_vosk"]
+    print(json.dumps({k: audio[k] for k in ("modelled_gap_ms_eager", "modelled_gap_ms_not_eager",
+                                            "kept", "turns")}, indent=1))
     return 0
 
 
