@@ -42,6 +42,7 @@ from callwright.call.pipeline_events import (
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.call.recording_tap import RecordingTap
 from callwright.call.speaker import AssistantSpeaker, ReplyTiming
+from callwright.call.terminal_actions import TerminalStep
 from callwright.call.timeline import CallTimeline
 from callwright.dialog.actions import (
     CallContext,
@@ -144,6 +145,7 @@ class CallPipeline:
         )
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._reply: asyncio.Task[None] | None = None
+        self._terminal = TerminalStep()  # the current reply's hang-up or transfer, once yielded
         self._reply_turn_end: float | None = None
         self._reply_speech_end: float | None = None
         self._transcript_ready: float | None = None
@@ -269,6 +271,8 @@ class CallPipeline:
             if self._listen is not None and not self._listen.dtmf:
                 return None
             await self._interrupt_reply("dtmf")
+            if self._heard_before_the_end():
+                return None
             self._transcript_ready = self._monotonic()
             self._start_reply(self._dialog.on_caller_turn(CallerTurn("", dtmf=event.digit)), None)
         elif isinstance(event, _NoInput):
@@ -298,6 +302,8 @@ class CallPipeline:
             )
         )
         await self._interrupt_reply("caller_turn")
+        if self._heard_before_the_end():
+            return
         self._transcript_ready = self._monotonic()
         detected_at = self._time.monotonic_at(speech.detected_ms)
         turn = CallerTurn(speech.text, confidence=speech.confidence)
@@ -313,6 +319,8 @@ class CallPipeline:
         log.warning("call %s: recognition failed (%d in a row): %s",
                     self._ctx.call_uid, self._stt_failures, error)
         await self._journal.event("stt_error", message=str(error), in_a_row=self._stt_failures)
+        if self._heard_before_the_end():
+            return
         if self._stt_failures >= self._settings.max_stt_failures:
             raise error
         await self._interrupt_reply("stt_error")
@@ -334,9 +342,23 @@ class CallPipeline:
         self._reply_turn_end = turn_end
         self._reply_speech_end = speech_end
         timing = self._speaker.new_reply()
-        self._reply = asyncio.get_running_loop().create_task(self._run_reply(actions, timing))
+        self._terminal = terminal = TerminalStep()
+        self._reply = asyncio.get_running_loop().create_task(
+            self._run_reply(actions, timing, terminal))
 
-    async def _run_reply(self, actions: AsyncIterator[ReplyItem], timing: ReplyTiming) -> None:
+    def _heard_before_the_end(self) -> bool:
+        """The caller's input (after barge-in) came while a hang-up or transfer is pending: it
+        lets the step go on (:mod:`callwright.call.terminal_actions`), no reply is made."""
+        if self._reply is None or self._reply.done() or not self._terminal.committed:
+            return False
+        self._terminal.caller_done()
+        return True
+
+    async def _run_reply(
+        self, actions: AsyncIterator[ReplyItem], timing: ReplyTiming, terminal: TerminalStep,
+    ) -> None:
+        """Play the dialog's reply. Its hang-up or transfer is committed as it is yielded: barge-in
+        then cuts the words, not the step (:mod:`callwright.call.terminal_actions`)."""
         end: CallOutcome | None = None
         try:
             async for action in actions:
@@ -350,10 +372,15 @@ class CallPipeline:
                     self._listener.set_grammar(action.grammar, min_digits=action.min_digits,
                                                max_digits=action.max_digits)
                 elif isinstance(action, Hangup):
+                    terminal.commit(action)
                     end = CallOutcome("completed", action.reason)
+                    await self._wait_drained(limit_s=None)
+                    await terminal.hold()
                     break
                 elif isinstance(action, Transfer):
+                    terminal.commit(action)
                     await self._wait_drained(limit_s=None)
+                    await terminal.hold()
                     if await self._try_transfer(action.target):
                         end = CallOutcome("transferred", action.reason, action.target)
                     break
@@ -364,7 +391,7 @@ class CallPipeline:
         finally:
             with contextlib.suppress(AttributeError, RuntimeError):
                 await actions.aclose()  # type: ignore[attr-defined]
-        if timing.sentences:
+        if timing.sentences and not terminal.interrupted:
             await self._log_reply(timing, " ".join(timing.sentences), interrupted=False)
         if end is not None:
             self._post(_End(end, drain=True))
@@ -406,14 +433,22 @@ class CallPipeline:
         ))
 
     async def _interrupt_reply(self, why: str) -> None:
-        """Stop the current reply (if any) and log what the caller heard of it."""
+        """Stop the current reply (if any) and log what the caller heard of it. A hang-up or
+        transfer it has yielded stays (only the audio stops) unless the call is ending."""
         task = self._reply
         if task is None or task.done():
             return
+        terminal = self._terminal
+        spared = terminal.spares(why)
+        if spared and (terminal.interrupted or terminal.started):
+            return  # the words were cut already, or the transfer rings
         timing = self._speaker.timing
         heard = self._speaker.interrupt()
         self._pacer.resume()
-        await self._stop_reply()
+        if spared:
+            terminal.interrupted = True
+        else:
+            await self._stop_reply()
         self._dialog.on_interrupted(heard)
         await self._journal.event("barge_in", why=why, heard=heard)
         if timing.sentences:

@@ -12,7 +12,7 @@ import pytest
 
 from callwright.call.journal import CallJournal
 from callwright.call.outcome import CallOutcome
-from callwright.call.pipeline import CallPipeline
+from callwright.call.pipeline import CallPipeline, TransferHandler
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.dialog.actions import CallContext
 from callwright.media.pacer import PacerClock
@@ -34,7 +34,8 @@ MakeRig = Callable[..., Rig]
 @pytest.fixture
 async def make_rig() -> AsyncIterator[MakeRig]:
     """``make_rig(dialog, answers, ...)``: a running pipeline. ``stt``/``tts``/``fallback_tts``/
-    ``recorder`` replace the defaults; other keywords override :class:`PipelineSettings`."""
+    ``recorder``/``transfer`` replace the defaults; other keywords override
+    :class:`PipelineSettings`."""
     clock = PacerClock()
     clock.start()
     rigs: list[Rig] = []
@@ -42,7 +43,8 @@ async def make_rig() -> AsyncIterator[MakeRig]:
     def make(dialog: ScriptedDialog, answers: Sequence[str] = (), *, fail_stt: bool = False,
              barge_in: bool = True, stt: FakeStt | None = None, tts: ToneTts | None = None,
              fallback_tts: ToneTts | None = None, recorder: StereoWavRecorder | None = None,
-             uid: str = "uid1", **settings: Any) -> Rig:
+             uid: str = "uid1", transfer: TransferHandler | None = None,
+             **settings: Any) -> Rig:
         transport, store = FakeTransport(), MemoryTurns()
         tts = tts if tts is not None else ToneTts()
         stt = stt if stt is not None else FakeStt(list(answers), fail_stt)
@@ -56,6 +58,7 @@ async def make_rig() -> AsyncIterator[MakeRig]:
             ctx=CallContext(uid, "5551234", "100", "en"),
             journal=CallJournal(store, 1), clock=clock,
             settings=replace(base, **settings), recorder=recorder, fallback_tts=fallback_tts,
+            transfer=transfer,
         )
         task = asyncio.get_running_loop().create_task(pipeline.run())
         rig = Rig(pipeline, transport, stt, tts, dialog, store, task)

@@ -1,0 +1,99 @@
+"""The caller talking over the words before a hang-up or transfer (a flow's hang-up node, "I'll put
+you through"): the words stop, the step is still taken (callwright.call.terminal_actions)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from callwright.call.outcome import CallOutcome
+from callwright.dialog.actions import Hangup, Say, Transfer
+from callwright.dialog.flow import load_flow
+from callwright.dialog.flow_engine import FlowEngine
+from tests.callwright.call.conftest import MakeRig
+from tests.callwright.call.rig import FakeStt, Rig, ScriptedDialog, speech_pcm, wait_until
+
+GOODBYE = "Thank you for calling, we will see to it today, have a lovely evening, goodbye."
+PUT_THROUGH = "I will put you through to sales now, please hold the line while it rings."
+
+
+async def answer_then_talk_over_the_reply(rig: Rig) -> None:
+    """The caller answers the greeting, then talks over the reply half a second into it."""
+    await wait_until(lambda: rig.transport.voiced_frames() > 5)
+    await asyncio.sleep(0.3)
+    await rig.transport.speak(speech_pcm("yes please"))
+    await wait_until(lambda: len(rig.store.turns) == 2)  # the caller's turn
+    sent = rig.transport.voiced_frames()
+    await wait_until(lambda: rig.transport.voiced_frames() > sent + 25)
+    await rig.transport.speak(speech_pcm("okay bye bye"))
+
+
+def assert_cut_and_heard(rig: Rig, text: str, said: str) -> None:
+    """The reply is journalled as interrupted (what was heard), then the caller's words."""
+    greeting, answer, reply, talked_over = rig.store.turns
+    assert [t["speaker"] for t in rig.store.turns] == ["assistant", "caller"] * 2
+    assert reply["interrupted"] is True and 0 < len(reply["text"]) < len(text)
+    assert ("barge_in", {"why": "barge_in", "heard": reply["text"]}) in rig.store.events
+    assert talked_over["text"] == said
+    assert rig.pipeline.barge_ins == 1
+
+
+async def test_talking_over_the_goodbye_still_hangs_up(make_rig: MakeRig) -> None:
+    dialog = ScriptedDialog("Hi", {"yes": [Say(GOODBYE), Hangup("assistant_hangup")]})
+    rig = make_rig(dialog, ["yes", "bye"])
+    await answer_then_talk_over_the_reply(rig)
+    outcome = await asyncio.wait_for(rig.task, 10)
+    # As if the goodbye had played to its end; the caller's words were heard first.
+    assert outcome == CallOutcome("completed", "assistant_hangup")
+    assert_cut_and_heard(rig, GOODBYE, "bye")
+    assert [t.text for t in dialog.turns] == ["yes"]  # nothing more asked of the dialog
+    assert rig.transport.voiced_frames() < 60 * len(GOODBYE) // 20  # the goodbye stopped
+
+
+async def test_talking_over_the_announcement_still_transfers(make_rig: MakeRig) -> None:
+    transfers: list[str] = []
+
+    async def transfer(target: str) -> bool:
+        transfers.append(target)
+        return True
+
+    dialog = ScriptedDialog("Hi", {"yes": [Say(PUT_THROUGH), Transfer("PJSIP/200")]})
+    rig = make_rig(dialog, ["yes", "bye"], transfer=transfer)
+    await answer_then_talk_over_the_reply(rig)
+    outcome = await asyncio.wait_for(rig.task, 10)
+    assert outcome == CallOutcome("transferred", "transfer", "PJSIP/200")
+    assert transfers == ["PJSIP/200"]
+    assert_cut_and_heard(rig, PUT_THROUGH, "bye")
+    kinds = rig.kinds()
+    assert kinds.index("barge_in") < kinds.index("transfer_started")
+
+
+async def test_a_flow_hangup_node_talked_over_ends_the_call(make_rig: MakeRig) -> None:
+    flow = load_flow({
+        "version": 1, "start": "what",
+        "nodes": {
+            "what": {"kind": "ask", "prompt": "Hi", "slot": "what",
+                     "answer": "free_text", "next": "bye"},
+            "bye": {"kind": "hangup", "text": GOODBYE, "reason": "done"},
+        },
+    })
+    rig = make_rig(FlowEngine(flow), ["yes", "bye"])
+    await answer_then_talk_over_the_reply(rig)
+    outcome = await asyncio.wait_for(rig.task, 10)
+    assert outcome == CallOutcome("completed", "done")
+    assert_cut_and_heard(rig, GOODBYE, "bye")
+    assert rig.store.turns[2]["meta"] == {"node": "bye"}
+
+
+async def test_a_caller_who_goes_on_talking_is_hung_up_within_the_hold(
+    make_rig: MakeRig,
+) -> None:
+    dialog = ScriptedDialog("Hi", {"yes": [Say(GOODBYE), Hangup("assistant_hangup")]})
+    # The recogniser never answers the words said over the goodbye (nor times out soon).
+    rig = make_rig(dialog, stt=FakeStt(["yes"], hang_turns={1}), stt_timeout_s=60.0)
+    await answer_then_talk_over_the_reply(rig)
+    cut_at = time.monotonic()
+    outcome = await asyncio.wait_for(rig.task, 10)
+    assert outcome == CallOutcome("completed", "assistant_hangup")
+    assert time.monotonic() - cut_at < 6.0  # CALLER_HOLD_S (4 s) after the words were cut
+    assert rig.store.turns[2]["interrupted"] is True
