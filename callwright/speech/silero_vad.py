@@ -28,7 +28,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from callwright.errors import ConfigError, MediaError, SpeechError
-from callwright.speech.vad import DEFAULT_ENERGY_FLOOR_DBFS, FRAME_MS, VoiceActivityDetector
+from callwright.speech.vad import (
+    DEFAULT_ENERGY_FLOOR_DBFS,
+    FRAME_MS,
+    NoiseMargin,
+    VoiceActivityDetector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +42,10 @@ MODEL_FILE = "silero_vad.onnx"
 CHUNK = {8000: 256, 16000: 512}
 CONTEXT = {8000: 32, 16000: 64}
 VAD_KINDS = ("webrtc", "silero")
-#: A call's WebRTC VAD calls no frame speech that is not this much louder than the line's noise:
-#: under steady hiss it otherwise goes on hearing speech ~100 ms after the words end, which every
-#: end-of-turn silence waits for (bench.vad_compare: end lag under -42 dBFS hiss p50 102 -> 2 ms).
+#: A call's VAD (WebRTC or Silero) calls no frame speech that is not this much louder than the
+#: line's noise: under steady hiss they otherwise go on hearing speech 100-150 ms after the words
+#: end, which every end-of-turn silence waits for (bench.vad_compare: end lag under -42 dBFS hiss
+#: p50 WebRTC 102 -> 2 ms, Silero 149 -> 2 ms).
 NOISE_MARGIN_DB = 6.0
 
 
@@ -130,6 +136,7 @@ class SileroVad:
     def __init__(
         self, model: SileroModel, sample_rate: int, frame_ms: int = 20, *,
         threshold: float = 0.5, energy_floor_dbfs: float | None = DEFAULT_ENERGY_FLOOR_DBFS,
+        noise_margin_db: float | None = None,
     ) -> None:
         if sample_rate not in CHUNK:
             raise ConfigError("vad.sample_rate", "8000 or 16000 for Silero", sample_rate)
@@ -144,6 +151,7 @@ class SileroVad:
         self._off = threshold - 0.15
         self._floor: float | None = (None if energy_floor_dbfs is None
                        else (32768.0 * 10.0 ** (energy_floor_dbfs / 20.0)) ** 2)
+        self._margin = None if noise_margin_db is None else NoiseMargin(noise_margin_db, frame_ms)
         self._chunk = CHUNK[sample_rate]
         self._context = np.zeros(CONTEXT[sample_rate], np.float32)
         self._state = np.zeros((2, 1, 128), np.float32)
@@ -171,6 +179,8 @@ class SileroVad:
             self._context = chunk[-self._context.size :]
             self.runs += 1
         self._speech = bool(self.probability >= (self._off if self._speech else self.threshold))
+        if self._margin is not None and not self._margin.passes(pcm_frame, self._speech):
+            return False  # its hangover under line noise: the words have ended
         if self._speech and self._floor is not None:
             scaled = samples * 32768.0
             return float(np.dot(scaled, scaled)) / scaled.size >= self._floor
@@ -186,7 +196,7 @@ def detector(
     if kind == "silero":
         model = models.loaded()
         if model is not None and sample_rate in CHUNK:
-            return SileroVad(model, sample_rate, frame_ms)
+            return SileroVad(model, sample_rate, frame_ms, noise_margin_db=NOISE_MARGIN_DB)
         log.warning("Silero VAD is not available (%s): using the WebRTC VAD",
                     models.error or "its model was not loaded at start-up"
                     if model is None else f"{sample_rate} Hz calls")

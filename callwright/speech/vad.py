@@ -47,6 +47,25 @@ def frame_dbfs(pcm: bytes) -> float:
     return max(SILENCE_DBFS, 20.0 * math.log10(rms / 32768.0))
 
 
+class NoiseMargin:
+    """The line's noise level, followed frame by frame (see ``NOISE_RISE_DB_PER_S``), and whether
+    a frame a detector calls speech stands ``margin_db`` above it."""
+
+    def __init__(self, margin_db: float, frame_ms: int) -> None:
+        if not 0.0 <= margin_db <= 30.0:
+            raise ConfigError("vad.noise_margin_db", "a margin from 0 to 30 dB or none", margin_db)
+        self._margin = 10.0 ** (margin_db / 10.0)
+        self._rise = 10.0 ** (NOISE_RISE_DB_PER_S * frame_ms / 1000.0 / 10.0)
+        self._noise = (32768.0 * 10.0 ** (NOISE_START_DBFS / 20.0)) ** 2  # mean square
+
+    def passes(self, pcm_frame: bytes, speech: bool) -> bool:
+        """Follow the noise with this frame; False when ``speech`` but not above the margin."""
+        samples = np.frombuffer(pcm_frame, dtype="<i2").astype(np.float64)
+        power = float(np.dot(samples, samples)) / samples.size if samples.size else 0.0
+        self._noise = min(max(power, 1.0), self._noise if speech else self._noise * self._rise)
+        return not speech or power >= self._noise * self._margin
+
+
 class VoiceActivityDetector:
     """Classifies frames of ``frame_ms`` of PCM16 LE mono at ``sample_rate``."""
 
@@ -72,13 +91,8 @@ class VoiceActivityDetector:
         self.frame_ms = frame_ms
         self.aggressiveness = aggressiveness
         self.energy_floor_dbfs = energy_floor_dbfs
-        if noise_margin_db is not None and not 0.0 <= noise_margin_db <= 30.0:
-            raise ConfigError("vad.noise_margin_db", "a margin from 0 to 30 dB or none",
-                              noise_margin_db)
         self.noise_margin_db = noise_margin_db
-        self._margin = None if noise_margin_db is None else 10.0 ** (noise_margin_db / 10.0)
-        self._rise = 10.0 ** (NOISE_RISE_DB_PER_S * frame_ms / 1000.0 / 10.0)
-        self._noise = (32768.0 * 10.0 ** (NOISE_START_DBFS / 20.0)) ** 2
+        self._margin = None if noise_margin_db is None else NoiseMargin(noise_margin_db, frame_ms)
         self.frame_bytes = sample_rate * frame_ms // 1000 * 2
         self._vad = webrtcvad.Vad(aggressiveness)
         # RMS floor as a mean square in sample units, so is_speech needs no logarithm.
@@ -104,12 +118,8 @@ class VoiceActivityDetector:
             speech = bool(self._vad.is_speech(pcm_frame, self.sample_rate))
         except Exception as exc:  # webrtcvad raises a bare Error type of its own
             raise MediaError(f"VAD failed on a {size}-byte frame: {exc}") from exc
-        if self._margin is not None:
-            samples = np.frombuffer(pcm_frame, dtype="<i2").astype(np.float64)
-            power = float(np.dot(samples, samples)) / samples.size
-            self._noise = min(max(power, 1.0), self._noise if speech else self._noise * self._rise)
-            if speech and power < self._noise * self._margin:
-                return False  # no louder than the line's own noise: its tail, not words
+        if self._margin is not None and not self._margin.passes(pcm_frame, speech):
+            return False  # no louder than the line's own noise: its tail, not words
         if speech and self._floor_ms is not None:
             samples = np.frombuffer(pcm_frame, dtype="<i2").astype(np.float64)
             speech = float(np.dot(samples, samples)) / samples.size >= self._floor_ms

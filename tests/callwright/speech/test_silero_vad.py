@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
-from bench.turn_corpus import corpus, frames, render
+from bench.turn_corpus import NOISE_DBFS, corpus, frames, hiss, render
 from callwright.errors import ConfigError, MediaError
 from callwright.speech.silero_vad import (
     SHARED_SILERO,
@@ -81,3 +82,24 @@ def test_start_up_loads_the_shared_model() -> None:
 
     took = import_native_modules()
     assert "silero-vad model" in took and SHARED_SILERO.loaded() is not None
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng: make system-deps")
+def test_a_noise_margin_ends_silero_speech_with_the_words_under_hiss(
+    models: SileroModels,
+) -> None:
+    model = models.loaded()
+    assert model is not None
+    audio = render(next(i for i in corpus() if i.name == "ko_no+noise"))  # -42 dBFS hiss
+    line = hiss(8000 * 3 // 2, NOISE_DBFS, np.random.default_rng(3))  # heard before the words
+    before = np.clip(np.round(line), -32768, 32767).astype("<i2").tobytes()
+
+    def end_lag(vad: SileroVad) -> float:
+        for pcm in frames(before):
+            vad.is_speech(pcm)
+        last = max(i * 20.0 + 20.0 for i, pcm in enumerate(frames(audio.pcm))
+                   if vad.is_speech(pcm))
+        return last - audio.speech_end_ms
+
+    assert end_lag(SileroVad(model, 8000)) >= 60  # its hangover
+    assert end_lag(SileroVad(model, 8000, noise_margin_db=6.0)) <= 20
