@@ -372,6 +372,7 @@ class LlmEngine:
                 self._retriever, self._last_user_text, self.settings.timeout_s
             )
         except ToolError as error:
+            await self.side_effects.wait()  # reported for a turn confirmed, not a likely one
             self._report(error)
             return ()
 
@@ -446,7 +447,8 @@ class LlmEngine:
         the call with ``fallback_text``: hung up, or handed to ``failure_target``."""
         error = LlmError(failure_reason(exc, waited_s))
         error.__cause__ = exc
-        self._report(error)
+        await self.side_effects.wait()  # a request made on a likely end fails for nothing if
+        self._report(error)             # the caller goes on: reported once the turn is confirmed
         s = self.settings
         self._failures += 1
         if self._failures < s.max_failures:

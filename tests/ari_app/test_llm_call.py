@@ -30,6 +30,8 @@ async def test_an_llm_reply_is_streamed_spoken_and_ends_the_call(
     async with ScriptedOpenAI([reply]) as llm:
         h = await make_harness(flow=None, greeting=GREETING, env={
             "CALLWRIGHT_LLM_BASE_URL": llm.base_url, "CALLWRIGHT_LLM_MODEL": "scripted-model",
+            # One scripted reply, one request: no request on a likely end (test_eager_call).
+            "CALLWRIGHT_VAD_EAGER": "false",
         })
         audio = await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko")
         placed = time.monotonic()
@@ -60,6 +62,9 @@ async def test_a_failing_llm_asks_again_then_ends_with_the_fallback_line(
     async with ScriptedOpenAI([]) as llm:  # every request answered HTTP 500
         h = await make_harness(flow=None, greeting=GREETING, env={
             "CALLWRIGHT_LLM_BASE_URL": llm.base_url, "CALLWRIGHT_LLM_MODEL": "scripted-model",
+            # The requests are counted: none on a likely end (their failures would be reported
+            # only for a confirmed turn, test_eager_llm).
+            "CALLWRIGHT_VAD_EAGER": "false",
         })
         phrases = ["안녕하세요", "네"]
         audio = await synthesize_phrases(await h.caller_voice(), phrases, "ko")
@@ -117,6 +122,8 @@ async def test_an_llm_hanging_for_one_call_does_not_slow_another(
         h = await make_harness(flow=None, greeting=GREETING, env={
             "CALLWRIGHT_LLM_BASE_URL": llm.base_url, "CALLWRIGHT_LLM_MODEL": "scripted-model",
             "CALLWRIGHT_LLM_TIMEOUT_S": "2",
+            # The replies are scripted in the order of the requests: none on a likely end.
+            "CALLWRIGHT_VAD_EAGER": "false",
         })
         (hello,) = await synthesize_phrases(await h.caller_voice(), ["안녕하세요"], "ko")
         app = h.settings.ari.app

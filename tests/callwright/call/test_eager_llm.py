@@ -4,8 +4,9 @@ the stream and leaves the history as it was; a confirmed turn plays the streamed
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from callwright.call.eager import EagerOutcome, EagerTurns, PreparedSay
 from callwright.dialog.actions import CallContext, CallerTurn, Listen, Say
 from callwright.dialog.llm_engine import LlmEngine, LlmSettings
+from callwright.errors import LlmError
 from tests.callwright.call.rig import wait_until
 from tests.fakes.clients import make_openai_client
 from tests.fakes.openai_server import Reply, ScriptedOpenAI
@@ -26,12 +28,15 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
         yield s
 
 
-async def engine_with(stack: AsyncExitStack, *replies: Reply) -> tuple[LlmEngine, ScriptedOpenAI]:
+async def engine_with(
+    stack: AsyncExitStack, *replies: Reply, on_error: Callable[[LlmError], None] | None = None,
+) -> tuple[LlmEngine, ScriptedOpenAI]:
     server = await stack.enter_async_context(ScriptedOpenAI(replies))
     client = await stack.enter_async_context(
         await make_openai_client(base_url=server.base_url, api_key="sk-test"))
     engine = LlmEngine(client, LlmSettings(model="m", timeout_s=5.0,
-                                           system_prompt="You book tables."), greeting=GREETING)
+                                           system_prompt="You book tables."), greeting=GREETING,
+                       on_error=on_error)
     [_ async for _ in engine.begin(CallContext("c1", "1001", "7000", "en"))]
     return engine, server
 
@@ -111,3 +116,27 @@ async def test_other_final_words_drop_the_prepared_reply(stack: AsyncExitStack) 
     actions = [a async for a in engine.on_caller_turn(CallerTurn("tuesday"))]
     assert actions[0] == Say("Booked for Tuesday.")
     assert [m["content"] for m in engine.history[1:]] == ["tuesday", "Booked for Tuesday."]
+
+
+async def test_a_request_failing_on_a_likely_end_is_reported_only_once_confirmed(
+    stack: AsyncExitStack,
+) -> None:
+    reported: list[LlmError] = []
+    engine, server = await engine_with(stack, Reply(status=500), Reply(status=500),
+                                       Reply(status=500), Reply(status=500),
+                                       on_error=reported.append)
+    eager = EagerTurns(engine, Voice().synthesize)
+    await eager.likely("a table")
+    await wait_until(lambda: len(server.requests) == 2)  # the request and its one retry
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert reported == [] and engine.errors == []  # held at the gate, not reported
+    await eager.resumed()  # the caller went on: it never happened
+    assert reported == [] and engine.errors == []
+    await eager.likely("a table for two")
+    await wait_until(lambda: len(server.requests) == 4)
+    confirmed = await eager.confirm("a table for two")
+    assert confirmed.reply is not None
+    reply = [item async for item in confirmed.reply]  # confirmed: reported, asked again
+    assert len(reported) == 1 and len(engine.errors) == 1
+    assert isinstance(reply[-1], Listen)
