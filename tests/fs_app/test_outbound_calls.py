@@ -27,7 +27,11 @@ from callwright.store.calls import Call, CallRepository
 from callwright.store.campaigns import Campaign, CampaignRepository
 from callwright.store.db import open_store
 from callwright.store.numbers import NumberRepository
-from callwright.store.outbound_calls import OutboundCall, OutboundCallRepository
+from callwright.store.outbound_calls import (
+    AssistantOutbound,
+    OutboundCall,
+    OutboundCallRepository,
+)
 from callwright.store.seed import seed_demo
 from cli import calls as cli_calls
 from cli.main import build_parser
@@ -220,6 +224,55 @@ async def test_an_answering_machine_is_heard_by_our_detector_and_hung_up_on(
     events = {e.kind: e.detail for e in await node.calls.events(call.id)}
     assert events["amd"]["by"] == "audio"
     assert [t for t in await node.calls.turns(call.id) if t.speaker == "assistant"] == []
+
+
+async def say_when_answered(callee: SimulatedCaller, pcm: bytes) -> None:
+    for _ in range(1000):  # until the call is answered
+        if callee.connected:
+            break
+        await asyncio.sleep(0.02)
+    await callee.say(pcm)
+
+
+async def test_a_machine_gets_the_message_when_the_assistant_leaves_one(
+    make_node: MakeNode,
+) -> None:
+    node = await make_node(amd="audio")
+    await node.outbound.set_assistant_settings(
+        AssistantOutbound(node.assistant_id, "leave_message", "Please call us back"))
+    callee = SimulatedCaller()
+    node.sim.set_destination(CALLEE, Destination("answer", callee=lambda: callee))
+    queued = await node.place()
+    speaking = asyncio.get_running_loop().create_task(
+        say_when_answered(callee, callee_audio(AMD_PROFILES["speech"])))
+    row = await node.ended(queued)
+    speaking.cancel()
+    assert (row.outcome, row.amd_status) == ("machine", "MACHINE")
+    call = await node.call_of(row)
+    turns = await node.calls.turns(call.id)
+    assert [(t.speaker, t.text) for t in turns if t.speaker == "assistant"] == [
+        ("assistant", "Please call us back")]
+    assert call.status == "completed"
+
+
+async def test_a_person_who_says_hello_is_talked_to(make_node: MakeNode) -> None:
+    node = await make_node(amd="audio")
+    callee = SimulatedCaller()
+    node.sim.set_destination(CALLEE, Destination("answer", callee=lambda: callee))
+    queued = await node.place()
+    hello = asyncio.get_running_loop().create_task(
+        say_when_answered(callee, callee_audio(AMD_PROFILES["hello"])[:int(8000 * 0.72) * 2]))
+    await callee.wait_for_speech(TURN_S)  # the assistant greets once AMD says HUMAN
+    await hello
+    await callee.wait_until_quiet(1500, timeout=30)  # the whole greeting
+    await callee.hangup()
+    row = await node.ended(queued)
+    assert (row.outcome, row.amd_status) == ("answered", "HUMAN")
+    call = await node.call_of(row)
+    assert (call.status, call.end_reason) == ("completed", "caller_hangup")
+    turns = await node.calls.turns(call.id)
+    assert turns[0].speaker == "assistant"
+    assert turns[0].text == DEMO_FLOW["nodes"]["greet"]["prompt"]
 
 
 async def test_without_the_inbound_esl_calls_wait_queued(make_node: MakeNode) -> None:
