@@ -440,7 +440,9 @@ class CallPipeline:
             return
         terminal = self._terminal
         spared = terminal.spares(why)
-        if spared and (terminal.interrupted or terminal.started):
+        if terminal.interrupted or (spared and terminal.started):
+            if not spared:  # the call ends while the step waits: it goes, its words were logged
+                await self._stop_reply()
             return  # the words were cut already, or the transfer rings
         timing = self._speaker.timing
         heard = self._speaker.interrupt()

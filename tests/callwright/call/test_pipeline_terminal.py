@@ -175,3 +175,19 @@ async def test_an_llm_reply_cut_before_its_end_call_ran_lets_the_model_decide_ag
     assert server.requests[1].messages[-1] == {"role": "user", "content": "bye"}
     assert rig.store.turns[2]["interrupted"] is True
     assert [t["text"] for t in rig.store.turns][-1] == "Bye."
+
+
+async def test_a_caller_hanging_up_while_the_step_waits_leaves_one_interrupted_goodbye(
+    make_rig: MakeRig,
+) -> None:
+    dialog = ScriptedDialog("Hi", {"yes": [Say(GOODBYE), Hangup("assistant_hangup")]})
+    rig = make_rig(dialog, stt=FakeStt(["yes"], hang_turns={1}), stt_timeout_s=60.0)
+    await answer_then_talk_over_the_reply(rig)
+    await wait_until(lambda: len(rig.store.turns) == 3)  # the goodbye, cut
+    rig.pipeline.end(CallOutcome("completed", "caller_hangup"))
+    outcome = await asyncio.wait_for(rig.task, 5)
+    assert outcome == CallOutcome("completed", "caller_hangup")
+    # The cut goodbye is journalled once, and the dialog told once, with what was heard.
+    assert len(rig.store.turns) == 3 and rig.store.turns[2]["interrupted"] is True
+    assert dialog.interrupted == [rig.store.turns[2]["text"]]
+    assert rig.kinds().count("barge_in") == 1
