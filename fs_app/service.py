@@ -72,6 +72,10 @@ class FreeswitchService:
         fs = settings.freeswitch
         if fs.sample_rate not in (8000, 16000):
             raise ConfigError("freeswitch.sample_rate", "8000 or 16000", fs.sample_rate)
+        for key in ("outbound_extension", "outbound_context"):  # words of a uuid_transfer
+            value = getattr(fs, key)
+            if not value or any(ch.isspace() for ch in value):
+                raise ConfigError(f"freeswitch.{key}", "a dialplan name without spaces", value)
         self.settings = settings
         self.warm_streams = warm_streams
         self.live = LiveCalls()

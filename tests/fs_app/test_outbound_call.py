@@ -7,11 +7,14 @@ import pytest
 
 from ari_app.outbound_start import OutboundStart
 from callwright.call.outcome import CallOutcome
+from callwright.config import load_config
+from callwright.errors import ConfigError
 from callwright.store.outbound_calls import OutboundCall
 from fs_app.esl import commands
 from fs_app.esl.message import EslProtocolError
 from fs_app.outbound_call import OUTBOUND_VAR, caller_id_parts, originate_variables
 from fs_app.outbound_handoff import OutboundHandoffs
+from fs_app.service import FreeswitchService
 
 
 def row(caller_id: str, endpoint: str = "sofia/gateway/trunk/+15550100199") -> OutboundCall:
@@ -59,3 +62,10 @@ def test_a_handoff_is_taken_once_by_the_session_of_its_channel() -> None:
     handoffs.expect("u-2", start)
     handoffs.forget("u-2")
     assert len(handoffs) == 0
+
+
+@pytest.mark.parametrize("key", ["OUTBOUND_EXTENSION", "OUTBOUND_CONTEXT"])
+def test_an_outbound_extension_or_context_with_a_space_is_refused(key: str) -> None:
+    settings = load_config(None, env={f"CALLWRIGHT_FREESWITCH_{key}": "two words"})
+    with pytest.raises(ConfigError, match=f"freeswitch.{key.lower()}"):
+        FreeswitchService(settings)
