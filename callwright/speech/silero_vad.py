@@ -42,11 +42,15 @@ MODEL_FILE = "silero_vad.onnx"
 CHUNK = {8000: 256, 16000: 512}
 CONTEXT = {8000: 32, 16000: 64}
 VAD_KINDS = ("webrtc", "silero")
-#: A call's VAD (WebRTC or Silero) calls no frame speech that is not this much louder than the
-#: line's noise: under steady hiss they otherwise go on hearing speech 100-150 ms after the words
-#: end, which every end-of-turn silence waits for (bench.vad_compare: end lag under -42 dBFS hiss
-#: p50 WebRTC 102 -> 2 ms, Silero 149 -> 2 ms).
-NOISE_MARGIN_DB = 6.0
+#: A VAD with a noise margin calls no frame speech that is not this much louder than the line's
+#: noise (:class:`~callwright.speech.vad.NoiseMargin`): under steady hiss WebRTC and Silero
+#: otherwise go on hearing speech 100-150 ms after the words end, which every end-of-turn silence
+#: waits for (bench.vad_compare: end lag under -42 dBFS hiss p50 WebRTC 102 -> 2 ms, Silero
+#: 149 -> 2 ms). Off for calls (None) for now: with it on, bench.barge_in's stop time grew from one
+#: barge-in to the next within a call (p50 ~100 -> ~190 ms, later ones 500 ms), not yet explained.
+NOISE_MARGIN_DB: float | None = None
+#: The margin the benches compare (bench.vad_compare, bench.turn_decisions).
+BENCH_NOISE_MARGIN_DB = 6.0
 
 
 class FrameVad(Protocol):
@@ -189,18 +193,19 @@ class SileroVad:
 
 def detector(
     kind: str, sample_rate: int, aggressiveness: int, frame_ms: int,
-    models: SileroModels = SHARED_SILERO,
+    models: SileroModels = SHARED_SILERO, *, noise_margin_db: float | None = NOISE_MARGIN_DB,
 ) -> FrameVad:
     """A call's voice detector of ``kind`` ("webrtc" or "silero"). Silero needs its model loaded
-    at start-up; without it (or at a rate it does not take) the call gets the WebRTC VAD."""
+    at start-up; without it (or at a rate it does not take) the call gets the WebRTC VAD.
+    ``noise_margin_db``: see :data:`NOISE_MARGIN_DB`."""
     if kind == "silero":
         model = models.loaded()
         if model is not None and sample_rate in CHUNK:
-            return SileroVad(model, sample_rate, frame_ms, noise_margin_db=NOISE_MARGIN_DB)
+            return SileroVad(model, sample_rate, frame_ms, noise_margin_db=noise_margin_db)
         log.warning("Silero VAD is not available (%s): using the WebRTC VAD",
                     models.error or "its model was not loaded at start-up"
                     if model is None else f"{sample_rate} Hz calls")
     elif kind != "webrtc":
         raise ConfigError("media.vad", f"one of {VAD_KINDS}", kind)
     return VoiceActivityDetector(sample_rate, aggressiveness, frame_ms,
-                                 noise_margin_db=NOISE_MARGIN_DB)
+                                 noise_margin_db=noise_margin_db)
