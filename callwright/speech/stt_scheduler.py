@@ -15,7 +15,11 @@ where each thread has its own): decoding is throughput work, while the event loo
 sends every call's audio and hears every caller's frames. With the cores shared (the PBX on the
 same machine, or more calls than the cores can decode at once), the scheduler then lets the loop
 run as soon as it wakes and gives the decoders the rest, instead of sharing out each core evenly
-and making the loop wait behind decoding. Lowering one's own priority needs no privilege.
+and making the loop wait behind decoding. Lowering one's own priority needs no privilege (and
+cannot be undone without it). A turn that has ended is not throughput work: the caller waits for
+its final result, so ``urgent_workers`` threads at the process's own priority take only
+:data:`FINISHING` jobs (the other threads take them too, most urgent first). A final then neither
+waits behind a live batch being decoded nor runs at the decoders' lower weight.
 """
 
 from __future__ import annotations
@@ -66,15 +70,23 @@ def lower_thread_priority(nice: int) -> bool:
 
 class PriorityExecutor(Executor):
     """A fixed set of worker threads taking the lowest ``priority`` job first; ``nice`` lowers
-    the threads' CPU priority below the rest of the process (see the module's docstring)."""
+    the threads' CPU priority below the rest of the process, and ``urgent_workers`` more threads
+    at the process's priority take only :data:`FINISHING` jobs (see the module's docstring)."""
 
-    def __init__(self, max_workers: int, thread_name_prefix: str = "stt", *, nice: int = 0) -> None:
+    def __init__(
+        self, max_workers: int, thread_name_prefix: str = "stt", *, nice: int = 0,
+        urgent_workers: int = 0,
+    ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
         if not 0 <= nice <= 19:
             raise ValueError("nice must be from 0 to 19")
+        if urgent_workers < 0:
+            raise ValueError("urgent_workers must be >= 0")
         self._workers = max_workers
         self._nice = nice
+        self._urgent = urgent_workers
+        self._urgent_threads: list[threading.Thread] = []
         self._prefix = thread_name_prefix
         self._cond = threading.Condition()
         self._queue: list[tuple[int, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
@@ -116,21 +128,33 @@ class PriorityExecutor(Executor):
             if len(self._threads) < self._workers and self._running + len(self._queue) > len(
                 self._threads
             ):
-                thread = threading.Thread(
-                    target=self._work, name=f"{self._prefix}_{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
-            self._cond.notify()
+                self._threads.append(self._start(f"{self._prefix}_{len(self._threads)}", False))
+            if priority <= FINISHING and len(self._urgent_threads) < self._urgent:
+                name = f"{self._prefix}_urgent_{len(self._urgent_threads)}"
+                self._urgent_threads.append(self._start(name, True))
+            if self._urgent:
+                self._cond.notify_all()  # the waiters differ in what they take
+            else:
+                self._cond.notify()
         return future
 
-    def _work(self) -> None:
-        lower_thread_priority(self._nice)
+    def _start(self, name: str, urgent: bool) -> threading.Thread:
+        thread = threading.Thread(target=self._work, args=(urgent,), name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _takes(self, urgent: bool) -> bool:
+        """Whether a thread of that kind has a job to take now (call with the lock held)."""
+        return bool(self._queue) and (not urgent or self._queue[0][0] <= FINISHING)
+
+    def _work(self, urgent: bool = False) -> None:
+        if not urgent:
+            lower_thread_priority(self._nice)
         while True:
             with self._cond:
-                while not self._queue and not self._shutdown:
+                while not self._takes(urgent) and not self._shutdown:
                     self._cond.wait()
-                if not self._queue:
+                if not self._takes(urgent):
                     return
                 _, _, future, fn, args = heapq.heappop(self._queue)
                 self._running += 1
@@ -154,7 +178,7 @@ class PriorityExecutor(Executor):
                     future.cancel()
                 self._queue.clear()
             self._cond.notify_all()
-            threads = list(self._threads)
+            threads = self._threads + self._urgent_threads
         if wait:
             for thread in threads:
                 thread.join()

@@ -142,7 +142,8 @@ class VoskSttEngine:
     Construct, then ``await engine.start()`` (or use :meth:`load`, which does both); the model
     loads in a worker thread. ``threads`` is the size of the decoding thread pool (None or 0: one
     per core), which runs a turn that has ended before live audio, at a CPU priority ``nice``
-    below the event loop's (:mod:`~callwright.speech.stt_scheduler`); ``pool_size``
+    below the event loop's, plus (with ``nice``) one thread at the loop's priority for turns
+    that have ended (:mod:`~callwright.speech.stt_scheduler`); ``pool_size``
     the number of idle recognizers kept warm. ``log_level`` is passed to ``vosk.SetLogLevel``
     (process-wide; ``None`` leaves it alone; -1 hides Kaldi's LOG lines, keeps warnings).
     """
@@ -167,7 +168,9 @@ class VoskSttEngine:
         self._models = models
         self._log_level = log_level
         self._max_batch_ms = max_batch_ms
-        self._executor = PriorityExecutor(threads, thread_name_prefix="vosk", nice=nice)
+        self._executor = PriorityExecutor(
+            threads, thread_name_prefix="vosk", nice=nice, urgent_workers=1 if nice else 0
+        )
         self.pool: RecognizerPool[KaldiRecognizerLike] = RecognizerPool(
             scrub_recognizer, max_idle=pool_size
         )

@@ -98,3 +98,32 @@ def test_nice_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="nice"):
         PriorityExecutor(1, nice=-1)
     assert not lower_thread_priority(0)
+
+
+def test_an_urgent_thread_takes_only_finishing_jobs_at_the_process_priority() -> None:
+    executor = PriorityExecutor(1, nice=DECODER_NICE, urgent_workers=1)
+    gate, started = threading.Event(), threading.Event()
+
+    def block() -> int:
+        started.set()
+        gate.wait(5)
+        return _own_priority()
+
+    try:
+        mine = _own_priority()
+        live = executor.submit_at(LIVE, block)
+        assert started.wait(5)
+        waiting = executor.submit_at(LIVE, _own_priority)
+        # The decoding thread is taken: the final runs at once on the urgent thread, at the
+        # process's priority, and leaves the live job for the decoding thread.
+        assert executor.submit_at(FINISHING, _own_priority).result(5) == mine
+        assert executor.queued == 1 and not waiting.done()
+        gate.set()
+        linux = sys.platform.startswith("linux")
+        lowered = min(19, mine + DECODER_NICE) if linux else mine
+        assert live.result(5) == lowered and waiting.result(5) == lowered
+    finally:
+        gate.set()
+        executor.shutdown()
+    with pytest.raises(ValueError, match="urgent"):
+        PriorityExecutor(1, urgent_workers=-1)
