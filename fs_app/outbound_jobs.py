@@ -60,7 +60,11 @@ class FsOutboundJobs:
         await self.dialer.stop_claiming()
 
     async def wait(self, wait_s: float = 5.0) -> None:
+        """Until the calls in progress are over (their sessions were ended), at most
+        ``wait_s``; then those still placing are cancelled (their rows ended
+        ``failed/server_shutdown``)."""
         await self.dialer.wait(wait_s)
+        await self.dialer.cancel_rest()
 
     async def _place(self, row: OutboundCall) -> None:
         try:

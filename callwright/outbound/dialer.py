@@ -73,6 +73,12 @@ class QueueDialer:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=wait_s)
 
+    async def cancel_rest(self) -> None:
+        """Cancel the placings still going (each ends its rows as it is cancelled)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def _run(self) -> None:
         while True:
             try:

@@ -101,3 +101,26 @@ async def test_rows_left_dialing_by_a_previous_run_are_ended_not_redialled(
         assert left.status == "ended" and left.outcome == "failed"
     finally:
         await db.close()
+
+
+async def test_placings_still_going_can_be_cancelled(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "store.db")
+    try:
+        repo = await queued(db, 1)
+        cancelled = asyncio.Event()
+
+        async def place(row: OutboundCall) -> None:
+            try:
+                await asyncio.Event().wait()  # a call that never ends by itself
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        dialer = QueueDialer(repo, place, node="n1")
+        assert await dialer.poll_once() == 1
+        await dialer.wait(0.05)
+        assert dialer.placing  # still going
+        await dialer.cancel_rest()
+        assert cancelled.is_set() and not dialer.placing
+    finally:
+        await db.close()
