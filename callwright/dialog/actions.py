@@ -37,14 +37,17 @@ class Listen:
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
-    """End the call after everything already said has been played."""
+    """End the call after everything already said has been played. Once yielded it holds: the
+    caller talking over those words stops them, not the hang-up, which follows once their words
+    are heard (:mod:`callwright.call.terminal_actions`)."""
 
     reason: str = "assistant_hangup"
 
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """Hand the caller to a dialplan target: ``context,extension,priority`` or an endpoint."""
+    """Hand the caller to a dialplan target: ``context,extension,priority`` or an endpoint.
+    Once yielded it holds, as :class:`Hangup` does, whether the announcement is heard whole."""
 
     target: str
     reason: str = "transfer"
