@@ -112,6 +112,9 @@ class FlowEngine:
         self._llm_node: LlmNode | None = None
         self._llm_turns = self._llm_mark = 0
         self._transfer: TransferNode | None = None
+        #: The hang-up or transfer the flow has ended with, until it is given (a reply cut
+        #: before it leaves it to the next turn).
+        self._ending: Hangup | Transfer | None = None
         #: Held while a step runs speculatively (eager end of turn): webhooks wait for it. One
         #: gate for the flow and its LLM's tool calls.
         self.side_effects = llm.side_effects if isinstance(llm, Speculative) else SideEffectGate()
@@ -131,6 +134,8 @@ class FlowEngine:
         if self._mode == "llm" and self.llm is not None:
             source = self._llm_reply(self.llm.on_caller_turn(turn), counted=True)
         elif self._mode != "flow":
+            if self._ending is not None:  # the reply was cut before its hang-up or transfer
+                yield self._give(self._ending)
             return
         elif self._waiting is not None:
             source = self._answer(self._waiting, turn)
@@ -147,6 +152,8 @@ class FlowEngine:
         if self._mode == "llm" and self.llm is not None:
             source = self._llm_reply(self.llm.on_no_input(), counted=False)
         elif self._mode != "flow":
+            if self._ending is not None:  # the reply was cut before its hang-up or transfer
+                yield self._give(self._ending)
             return
         elif waiting is None:
             if self._resume is None:
@@ -167,7 +174,7 @@ class FlowEngine:
         node, self._transfer = self._transfer, None
         if self._mode != "transferring":
             return
-        self._mode = "flow"
+        self._mode, self._ending = "flow", None
         target = node.on_fail if node is not None else None
         async with aclosing(self._walk(target, fail="transfer_failed")) as actions:
             async for action in actions:
@@ -196,7 +203,7 @@ class FlowEngine:
     async def _resume_llm(self, node: LlmNode, point: ResumePoint) -> Actions:
         if self.llm is None:
             for action in self._goodbye("no_llm"):
-                yield action
+                yield self._give(action)
             return
         self._mode = "llm"
         self._node = node.id
@@ -237,7 +244,7 @@ class FlowEngine:
     #: What a step may change (``ctx.slots`` aside, restored in place: the call shares it).
     STATE = ("visited", "transcript", "_mode", "_node", "_waiting", "_resume", "_retries",
              "_silences", "_keys", "_parts", "_last_utterance", "_llm_node", "_llm_turns",
-             "_llm_mark", "_transfer")
+             "_llm_mark", "_transfer", "_ending")
 
     def snapshot(self) -> object:
         llm = self.llm
@@ -277,7 +284,7 @@ class FlowEngine:
                 if current is not None:
                     log.error("flow stopped at node %r: loop or missing node", current)
                 for action in self._goodbye(fail):
-                    yield action
+                    yield self._give(action)
                 return
             node = self.flow.nodes[current]
             self._node = self._resume = current
@@ -309,15 +316,13 @@ class FlowEngine:
                 current = node.next if reply is not None else node.on_error
                 fail = fail if reply is not None else "webhook_error"
             elif isinstance(node, HangupNode | TransferNode):
-                self._end("ended" if isinstance(node, HangupNode) else "transferring")
+                end = (Hangup(node.reason) if isinstance(node, HangupNode)
+                       else Transfer(node.target, node.reason))
+                self._end(end)
                 self._transfer = node if isinstance(node, TransferNode) else None
                 if node.text:
                     yield self._say(node.text)
-                yield (
-                    Hangup(node.reason)
-                    if isinstance(node, HangupNode)
-                    else Transfer(node.target, node.reason)
-                )
+                yield self._give(end)
                 return
             else:
                 source = self._enter_llm(node)
@@ -471,7 +476,7 @@ class FlowEngine:
         if self.llm is None:
             log.warning("flow node %r needs an LLM but none is configured", node.id)
             for action in self._goodbye("no_llm"):
-                yield action
+                yield self._give(action)
             return
         self._mode = "llm"
         self._waiting = self._resume = None
@@ -500,8 +505,8 @@ class FlowEngine:
                     yield held
                     held = None
                 if isinstance(action, Hangup | Transfer):
-                    self._end("ended" if isinstance(action, Hangup) else "transferring")
-                yield action
+                    self._end(action)
+                yield self._give(action)
         node, llm, target = self._llm_node, self.llm, None
         self._llm_turns += counted
         if self._mode == "llm" and node is not None and llm is not None and node.next is not None:
@@ -524,13 +529,24 @@ class FlowEngine:
 
     # --- actions ----------------------------------------------------------------------------
 
-    def _end(self, mode: Mode) -> None:
-        self._mode = mode
+    def _end(self, action: Hangup | Transfer) -> None:
+        """The flow ends with ``action``: decided now, before the words said ahead of it; a
+        reply cut before it was given (barge-in, a typed turn during synthesis) leaves it to the
+        next turn, so the call never stays open with a flow that has ended."""
+        self._mode = "ended" if isinstance(action, Hangup) else "transferring"
+        self._ending = action
         self._waiting = self._resume = None
 
+    def _give(self, action: DialogAction) -> DialogAction:
+        """``action`` as it is yielded: the flow's ending, once given, is not given again."""
+        if action is self._ending:
+            self._ending = None
+        return action
+
     def _goodbye(self, reason: str) -> list[DialogAction]:
-        self._end("ended")
-        return [self._say(default_texts(self._ctx.language)[_GOODBYES[reason]]), Hangup(reason)]
+        hangup = Hangup(reason)
+        self._end(hangup)
+        return [self._say(default_texts(self._ctx.language)[_GOODBYES[reason]]), hangup]
 
     def _values(self) -> dict[str, object]:
         facts = {"caller_number": self._ctx.caller_number, "dialed": self._ctx.dialed}
