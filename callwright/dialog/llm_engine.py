@@ -209,9 +209,9 @@ class LlmEngine:
             return
         self._no_input += 1
         if self._no_input > self.settings.max_no_input:
-            self._ended = True
             if self.settings.goodbye_text:
                 yield Say(self.settings.goodbye_text)
+            self._ended = True  # with the hang-up: a goodbye cut before it lets the caller on
             yield Hangup("no_input")
             return
         self.history.append({"role": "assistant", "content": self.settings.no_input_text})
@@ -455,8 +455,8 @@ class LlmEngine:
             yield Say(s.retry_text)
             yield Listen()
             return
-        self._ended = True
         yield Say(s.fallback_text)
+        self._ended = True  # with the step: the words cut before it let the caller try again
         if s.on_failure == "transfer" and s.failure_target:
             yield Transfer(s.failure_target, "llm_error")
         else:
