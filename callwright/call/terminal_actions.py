@@ -8,10 +8,13 @@ ended). The caller's words are still heard: the step waits until their turn is r
 journalled (or their keys, or a recognition failure), at most :data:`CALLER_HOLD_S`, then the call
 is hung up (outcome and reason as if the goodbye had played to its end) or transferred.
 
-A reply cut before the dialog yielded its terminal action loses nothing decided: the step was not
-taken yet (the LLM engine, for one, yields ``end_call``/``transfer_call`` once the model's answer
-is complete and its tool run; a tool call cut before that is answered "interrupted" in the
-history, and the model answers the caller's words and may end the call again).
+A reply cut before the dialog yielded its terminal action (its words still being synthesised or
+streamed) is the dialog's to settle, and neither engine leaves the call open: a flow that has
+decided to end (a hang-up or transfer node, its own goodbyes) gives the step on the caller's next
+turn or silence (``FlowEngine``); the LLM engine yields ``end_call``/``transfer_call`` once the
+model's answer is complete and its tool run, so a tool call cut before that is answered
+"interrupted" in the history and the model answers the caller's words (and may end the call
+again); its own goodbye and fallback line mark it ended only with the step.
 """
 
 from __future__ import annotations
