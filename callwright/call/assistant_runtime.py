@@ -202,6 +202,20 @@ class AssistantRuntime:
             failure_target=failure_target or None,
         )
 
+    def _eager(self, assistant: Assistant | None, media: Mapping[str, Any]) -> bool:
+        """Whether the assistant's calls prepare replies on a likely end of turn.
+
+        An assistant's ``media.eager`` decides when set. Otherwise ``[vad] eager`` applies to
+        flow assistants only: an LLM assistant prepares eagerly only when its own ``media.eager``
+        says so, because a prepared reply that the caller's final words do not confirm is a
+        wasted LLM request (bench.turn_eager: two to three requests a turn on Vosk partials).
+        """
+        chosen = media.get("eager")
+        if isinstance(chosen, bool):
+            return chosen
+        uses_llm = assistant is not None and self._llm_settings(assistant) is not None
+        return self._settings.vad.eager and not uses_llm
+
     def pipeline_settings(self, assistant: Assistant | None) -> PipelineSettings:
         vad = self._settings.vad
         media: Mapping[str, Any] = assistant.media if assistant is not None else {}
@@ -238,7 +252,7 @@ class AssistantRuntime:
             vad=str(media["vad"]) if media.get("vad") in VAD_KINDS else "webrtc",
             # "fixed": every turn ends after end_silence_ms, as before the smart end of turn.
             turn_end=None if media.get("turn_end") == "fixed" else TurnEndConfig(),
-            eager=bool(media.get("eager", vad.eager)),
+            eager=self._eager(assistant, media),
             max_call_s=float(self._settings.calls.max_call_s),
             silence_hangup_s=float(self._settings.calls.no_input_hangup_s),
             apology_text=APOLOGIES.get(language.split("-")[0], APOLOGIES["en"]),

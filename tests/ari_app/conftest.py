@@ -67,6 +67,7 @@ async def make_harness(
         *,
         flow: Mapping[str, Any] | None = DEMO_FLOW,
         llm: Mapping[str, Any] | None = None,
+        media: Mapping[str, Any] | None = None,
         greeting: str = "",
         env: Mapping[str, str] | None = None,
         sim_options: Mapping[str, Any] | None = None,
@@ -92,7 +93,8 @@ async def make_harness(
                 org = await OrgRepository(db).create("LLM test", "llm-test")
                 assistant = await AssistantRepository(db).create(
                     org.id, "LLM assistant", "ko", greeting, system_prompt="Be brief.",
-                    llm=dict(llm or {"enabled": True}), record_calls=True,
+                    llm=dict(llm or {"enabled": True}), media=dict(media or {}),
+                    record_calls=True,
                 )
                 await NumberRepository(db).create(org.id, DEMO_NUMBER, assistant_id=assistant.id)
             # New orgs encrypt their recordings; these tests read the WAV unless they ask.

@@ -36,7 +36,8 @@ async def test_a_reply_prepared_on_a_pause_inside_the_turn_is_never_heard(
 ) -> None:
     monkeypatch.setenv("CALLWRIGHT_LLM_API_KEY", KEY)
     async with ScriptedOpenAI(answer=said_back) as llm:
-        h = await make_harness(flow=None, greeting=GREETING, env={
+        # An LLM assistant prepares eagerly only when its media.eager says so.
+        h = await make_harness(flow=None, media={"eager": True}, greeting=GREETING, env={
             "CALLWRIGHT_LLM_BASE_URL": llm.base_url, "CALLWRIGHT_LLM_MODEL": "scripted-model",
         })
         audio = render(PAUSED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 from callwright.call.assistant_runtime import AssistantRuntime, stt_deadline
@@ -54,3 +55,18 @@ def test_eager_end_of_turn_is_on_by_default_and_chosen_per_assistant() -> None:
                            cast(AssistantRepository, None))
     assert off.pipeline_settings(_assistant({})).eager is False
     assert off.pipeline_settings(_assistant({"eager": True})).eager is True
+
+
+def test_an_llm_assistant_prepares_eagerly_only_when_it_says_so() -> None:
+    settings = load_config(None, env={"CALLWRIGHT_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+                                          "CALLWRIGHT_LLM_MODEL": "m"})
+    assert settings.llm.enabled
+    runtime = AssistantRuntime(settings, cast(AssistantRepository, None))
+
+    def llm_assistant(media: dict[str, object]) -> Assistant:
+        plain = _assistant(media)
+        return replace(plain, llm={"enabled": True})
+
+    assert runtime.pipeline_settings(llm_assistant({})).eager is False
+    assert runtime.pipeline_settings(llm_assistant({"eager": True})).eager is True
+    assert runtime.pipeline_settings(_assistant({})).eager is True  # a flow assistant
