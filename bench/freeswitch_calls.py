@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -112,10 +113,14 @@ async def run_rate(rate: int, calls: int, barge_ins: int, data: Path) -> dict[st
 
 async def run(calls: int, barge_ins: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
+    before = os.getloadavg()
     for rate in (8000, 16000):
         with tempfile.TemporaryDirectory() as tmp:
             figures[f"{rate // 1000}k"] = await run_rate(
                 rate, calls, barge_ins if rate == 8000 else 0, Path(tmp))
+    # the machine is shared: the figures mean little without how busy it was
+    figures["machine"] = {"cpus": os.cpu_count(), "load_1min_before": round(before[0], 2),
+                          "load_1min_after": round(os.getloadavg()[0], 2)}
     return figures
 
 
