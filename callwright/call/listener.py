@@ -205,15 +205,11 @@ class CallerListener:
                     decider.syllables(self._syllables.count_since(
                         self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
             events = list(decider.process(speech, t_ms))
-        if pcm is not None:
-            if self._stream_task is not None:
-                self._feed(pcm)
-            # Before the events: a stream opened on this frame's onset takes the frame with its
-            # pre-roll (it was lost before, 20 ms of the caller's first sound).
-            self._pre_roll.append(pcm)
+        if pcm is not None and self._stream_task is not None:
+            self._feed(pcm)
         for event in events:
             if isinstance(event, SpeechStarted):
-                self._start_stream()
+                self._start_stream(pcm)
                 self._on_speech_start(event.onset_ms)
             elif isinstance(event, SpeechEnded):
                 self._turn_ended_ms = t_ms
@@ -224,11 +220,15 @@ class CallerListener:
                 self._on_likely_end(event)
             elif isinstance(event, TurnResumed) and self._on_resumed is not None:
                 self._on_resumed(event)
+        if pcm is not None:
+            self._pre_roll.append(pcm)
 
-    def _start_stream(self) -> None:
+    def _start_stream(self, pcm: bytes | None) -> None:
         if self._stream_task is not None:
             return
         pending = list(self._pre_roll)
+        if pcm is not None:  # the frame of the onset itself, with the pre-roll before it
+            pending.append(pcm)
         self._pending = pending
         self._stream_task = asyncio.get_running_loop().create_task(self._open(pending))
 

@@ -138,5 +138,5 @@ async def test_a_turn_whose_stream_opens_in_time_is_heard_whole(opens_after_fram
         await asyncio.sleep(0)
     await listener.close()
     assert [t.text for t in turns] == ["turn 1"]
-    fed = stt.streams[0].fed  # the pre-roll (the onset's frame included), speech, silence
-    assert fed == list(range(3, fed[-1] + 1)) and 19 < fed[-1] < 35
+    fed = stt.streams[0].fed  # the pre-roll (5 frames), the onset's frame, speech, silence
+    assert fed == list(range(2, fed[-1] + 1)) and 19 < fed[-1] < 35
