@@ -16,50 +16,49 @@ pipeline never closes the transport or the recorder: whoever created them does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
-from callwright.call.eager import EagerTurns, PreparedSay, ReplyItem, SpeculativeDialog
+from callwright.call.call_timers import CallTimers
+from callwright.call.eager import EagerTurns, ReplyItem, SpeculativeDialog
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.listener import CallerListener, CallerSpeech
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline_events import (
-    _Dtmf,
-    _End,
-    _Event,
-    _Failed,
-    _Finish,
-    _Likely,
-    _Next,
-    _NoInput,
-    _Note,
-    _Resumed,
-    _SttFailed,
-    _Turn,
+    Dtmf,
+    End,
+    Event,
+    Failed,
+    Finish,
+    Likely,
+    Next,
+    NoInput,
+    Note,
+    Resumed,
+    SttFailed,
+    Turn,
 )
 from callwright.call.pipeline_settings import PipelineSettings
 from callwright.call.recording_tap import RecordingTap
-from callwright.call.speaker import AssistantSpeaker, ReplyTiming
-from callwright.call.terminal_actions import TerminalStep
+from callwright.call.reply_player import RINGBACK_TAG as RINGBACK_TAG
+from callwright.call.reply_player import ReplyPlayer
+from callwright.call.reply_player import TransferHandler as TransferHandler
+from callwright.call.speaker import AssistantSpeaker
 from callwright.call.timeline import CallTimeline
 from callwright.dialog.actions import (
     CallContext,
     CallerTurn,
     DialogAction,
     DialogEngine,
-    Hangup,
     Listen,
     Say,
-    Transfer,
 )
 from callwright.errors import CallwrightError, MediaError, SpeechError
 from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
-from callwright.media.tones import ringback
 from callwright.media.transport import MediaTransport
-from callwright.speech.barge_in import BargeInDetector, Decision, Interrupt, Pause, Resume
+from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import Endpointer
 from callwright.speech.protocols import SttEngine, TtsEngine
 from callwright.speech.silero_vad import detector as vad_detector
@@ -67,12 +66,6 @@ from callwright.speech.turn_end import LikelyEnd
 from callwright.store.clock import utc_now_iso
 
 log = logging.getLogger(__name__)
-
-RINGBACK_TAG = "ringback"
-
-#: Tries a transfer to ``target``; True when the caller was handed over (the call is then the
-#: transfer target's), False when it failed and the assistant should take the caller back.
-TransferHandler = Callable[[str], Awaitable[bool]]
 
 
 class CallPipeline:
@@ -95,8 +88,6 @@ class CallPipeline:
     ) -> None:
         """``fallback_tts`` says a sentence the TTS engine ``tts`` failed on (espeak-ng)."""
         self._transport = transport
-        self._transfer = transfer
-        self._ringback_region = ringback_region
         self._dialog = dialog
         self._ctx = ctx
         self._journal = journal
@@ -118,6 +109,15 @@ class CallPipeline:
             monotonic=monotonic, fallback=fallback_tts, fallback_voice=settings.fallback_voice,
             tts_timeout_s=settings.tts_timeout_s, on_fallback=self._tts_fell_back,
         )
+        self._replies = ReplyPlayer(
+            speaker=self._speaker, pacer=self._pacer, dialog=dialog, journal=journal,
+            timeline=self._time, post=self._post, on_listen=self._on_listen,
+            on_done=lambda: self._timers.listening(self.now_ms()), call_uid=ctx.call_uid,
+            sample_rate=self._rate, transfer=transfer, ringback_region=ringback_region,
+            monotonic=monotonic,
+        )
+        self._timers = CallTimers(
+            max_call_s=settings.max_call_s, silence_hangup_s=settings.silence_hangup_s)
         #: Eager end of turn: the reply prepared on a likely end (None: off, or a dialog whose
         #: steps cannot be taken back).
         self._eager = (
@@ -132,27 +132,20 @@ class CallPipeline:
             barge_in=BargeInDetector(settings.barge_in),
             stt=stt,
             pre_roll_ms=settings.pre_roll_ms,
-            on_turn=lambda speech: self._post(_Turn(speech)),
+            on_turn=lambda speech: self._post(Turn(speech)),
             on_speech_start=self._on_speech_start,
             on_barge_in=self._on_barge_in,
-            on_error=lambda exc: self._post(_SttFailed(exc)),
+            on_error=lambda exc: self._post(SttFailed(exc)),
             monotonic=monotonic,
             stt_timeout_s=settings.stt_timeout_s,
             language=settings.language,
             turn_end=settings.turn_end,
             on_likely_end=self._on_likely_end if self._eager is not None else None,
-            on_resumed=(lambda _: self._post(_Resumed())) if self._eager is not None else None,
+            on_resumed=(lambda _: self._post(Resumed())) if self._eager is not None else None,
         )
-        self._events: asyncio.Queue[_Event] = asyncio.Queue()
-        self._reply: asyncio.Task[None] | None = None
-        self._terminal = TerminalStep()  # the current reply's hang-up or transfer, once yielded
-        self._reply_turn_end: float | None = None
-        self._reply_speech_end: float | None = None
-        self._transcript_ready: float | None = None
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._listen: Listen | None = None
-        self._listening_since: float | None = None
         self._ended = False
-        self._last_activity_ms = 0.0
         self._stt_failures = 0  # in a row
         self.barge_ins = 0
 
@@ -175,26 +168,26 @@ class CallPipeline:
         return self._time.now_ms()
 
     def on_dtmf(self, digit: str) -> None:
-        self._post(_Dtmf(digit))
+        self._post(Dtmf(digit))
 
     def caller_typed(self, text: str) -> None:
         """A caller turn typed instead of spoken (the admin's test calls from a browser): taken
         as a recognised turn said now (it interrupts the reply in progress, as speech would)."""
         t = self.now_ms()
-        self._post(_Turn(CallerSpeech(
+        self._post(Turn(CallerSpeech(
             text=text, confidence=None, onset_ms=t, end_ms=t, detected_ms=t, stt_ms=0.0,
             partial_seen=False,
         )))
 
     def end(self, outcome: CallOutcome) -> None:
         """The call ended outside the pipeline (caller hung up, PBX gone)."""
-        self._post(_End(outcome))
+        self._post(End(outcome))
 
     def finish(self, outcome: CallOutcome, text: str | None = None) -> None:
         """End the call from outside while the caller is still here (the service drains and
         hands callers back): the reply in progress stops, ``text`` is said whole (no barge-in),
         then :meth:`run` returns ``outcome``."""
-        self._post(_Finish(outcome, text))
+        self._post(Finish(outcome, text))
 
     async def run(self) -> CallOutcome:
         registration = self._clock.register(self._pacer, self._on_tick)
@@ -216,8 +209,8 @@ class CallPipeline:
             if self._eager is not None:
                 await self._eager.drop()  # a reply prepared for a turn never confirmed
             # A reply still playing when the call ends is logged with the part that was heard.
-            await self._interrupt_reply("call_ended")
-            await self._stop_reply()
+            await self._replies.interrupt("call_ended")
+            await self._replies.stop()
             await self._listener.close()
             self._clock.unregister(registration)
             if self._tap is not None:
@@ -225,60 +218,60 @@ class CallPipeline:
 
     # -- event handling --------------------------------------------------------------------------
 
-    def _post(self, event: _Event) -> None:
+    def _post(self, event: Event) -> None:
         if not self._ended:
             self._events.put_nowait(event)
 
-    async def _handle(self, event: _Event) -> CallOutcome | None:
+    async def _handle(self, event: Event) -> CallOutcome | None:
         eager = self._eager
         if eager is not None:
-            if isinstance(event, _Likely):
-                if self._reply is None or self._reply.done():  # not over a reply still running
+            if isinstance(event, Likely):
+                if not self._replies.running:  # not over a reply still running
                     await eager.likely(event.text)
                 return None
-            if isinstance(event, _Resumed):
+            if isinstance(event, Resumed):
                 if event.new_turn:
                     await eager.drop()
                     eager.forget()
                 else:
                     await eager.resumed()
                 return None
-            if not isinstance(event, _Turn | _Note):
+            if not isinstance(event, Turn | Note):
                 await eager.drop()  # keys, silence, an error, the end: the turn is not confirmed
-        if isinstance(event, _End):
+        if isinstance(event, End):
             if event.drain:
-                await self._wait_drained(limit_s=30.0)
+                await self._replies.wait_drained(limit_s=30.0)
             return event.outcome
-        if isinstance(event, _Finish):
-            await self._interrupt_reply("finish")
+        if isinstance(event, Finish):
+            await self._replies.interrupt("finish")
             if event.text:
                 await self._journal.event("last_words", text=event.text)
-                await self._say_whole(event.text)
+                await self._replies.say_whole(event.text)
             return event.outcome
-        if isinstance(event, _Failed):
+        if isinstance(event, Failed):
             if isinstance(event.error, CallwrightError):
                 raise event.error
             raise CallwrightError(str(event.error)) from event.error
-        if isinstance(event, _Turn):
+        if isinstance(event, Turn):
             self._stt_failures = 0
             await self._caller_turn(event.speech)
-        elif isinstance(event, _SttFailed):
+        elif isinstance(event, SttFailed):
             await self._stt_failed(event.error)
-        elif isinstance(event, _Note):
+        elif isinstance(event, Note):
             await self._journal.event(event.kind, **event.detail)
-        elif isinstance(event, _Dtmf):
+        elif isinstance(event, Dtmf):
             await self._journal.event("dtmf", digit=event.digit)
             if self._listen is not None and not self._listen.dtmf:
                 return None
-            await self._interrupt_reply("dtmf")
-            if self._heard_before_the_end():
+            await self._replies.interrupt("dtmf")
+            if self._replies.heard_before_the_end():
                 return None
-            self._transcript_ready = self._monotonic()
+            self._replies.transcript_ready = self._monotonic()
             self._start_reply(self._dialog.on_caller_turn(CallerTurn("", dtmf=event.digit)), None)
-        elif isinstance(event, _NoInput):
+        elif isinstance(event, NoInput):
             await self._journal.event("no_input")
             self._start_reply(self._dialog.on_no_input(), None)
-        elif isinstance(event, _Next):
+        elif isinstance(event, Next):
             self._start_reply(event.actions, None)
         return None
 
@@ -301,10 +294,10 @@ class CallPipeline:
                 meta=meta,
             )
         )
-        await self._interrupt_reply("caller_turn")
-        if self._heard_before_the_end():
+        await self._replies.interrupt("caller_turn")
+        if self._replies.heard_before_the_end():
             return
-        self._transcript_ready = self._monotonic()
+        self._replies.transcript_ready = self._monotonic()
         detected_at = self._time.monotonic_at(speech.detected_ms)
         turn = CallerTurn(speech.text, confidence=speech.confidence)
         speech_end = self._time.monotonic_at(speech.end_ms)
@@ -319,18 +312,18 @@ class CallPipeline:
         log.warning("call %s: recognition failed (%d in a row): %s",
                     self._ctx.call_uid, self._stt_failures, error)
         await self._journal.event("stt_error", message=str(error), in_a_row=self._stt_failures)
-        if self._heard_before_the_end():
+        if self._replies.heard_before_the_end():
             return
         if self._stt_failures >= self._settings.max_stt_failures:
             raise error
-        await self._interrupt_reply("stt_error")
+        await self._replies.interrupt("stt_error")
         self._start_reply(_say(self._settings.repeat_text), None)
 
     def _tts_fell_back(self, text: str, error: SpeechError) -> None:
-        self._post(_Note("tts_fallback", {"text": text, "error": str(error)}))
+        self._post(Note("tts_fallback", {"text": text, "error": str(error)}))
 
     def _recording_stopped(self, error: MediaError) -> None:
-        self._post(_Note("recording_stopped", {"reason": "write_failed", "error": str(error)}))
+        self._post(Note("recording_stopped", {"reason": "write_failed", "error": str(error)}))
 
     # -- replies ---------------------------------------------------------------------------------
 
@@ -338,145 +331,21 @@ class CallPipeline:
         self, actions: AsyncIterator[ReplyItem], turn_end: float | None,
         speech_end: float | None = None,
     ) -> None:
-        self._listening_since = None
-        self._reply_turn_end = turn_end
-        self._reply_speech_end = speech_end
-        timing = self._speaker.new_reply()
-        self._terminal = terminal = TerminalStep()
-        self._reply = asyncio.get_running_loop().create_task(
-            self._run_reply(actions, timing, terminal))
+        self._timers.not_listening()
+        self._replies.start(actions, turn_end, speech_end)
 
-    def _heard_before_the_end(self) -> bool:
-        """The caller's input (after barge-in) came while a hang-up or transfer is pending: it
-        lets the step go on (:mod:`callwright.call.terminal_actions`), no reply is made."""
-        if self._reply is None or self._reply.done() or not self._terminal.committed:
-            return False
-        self._terminal.caller_done()
-        return True
-
-    async def _run_reply(
-        self, actions: AsyncIterator[ReplyItem], timing: ReplyTiming, terminal: TerminalStep,
-    ) -> None:
-        """Play the dialog's reply. Its hang-up or transfer is committed as it is yielded: barge-in
-        then cuts the words, not the step (:mod:`callwright.call.terminal_actions`)."""
-        end: CallOutcome | None = None
-        try:
-            async for action in actions:
-                if isinstance(action, PreparedSay):  # an eager reply's first sentence
-                    await self._speaker.say(action.say.text, action.say.interruptible,
-                                            audio=action.audio)
-                elif isinstance(action, Say):
-                    await self._speaker.say(action.text, action.interruptible)
-                elif isinstance(action, Listen):
-                    self._listen = action
-                    self._listener.set_grammar(action.grammar, min_digits=action.min_digits,
-                                               max_digits=action.max_digits)
-                elif isinstance(action, Hangup):
-                    terminal.commit(action)
-                    end = CallOutcome("completed", action.reason)
-                    await self._wait_drained(limit_s=None)
-                    await terminal.hold()
-                    break
-                elif isinstance(action, Transfer):
-                    terminal.commit(action)
-                    await self._wait_drained(limit_s=None)
-                    await terminal.hold()
-                    if await self._try_transfer(action.target):
-                        end = CallOutcome("transferred", action.reason, action.target)
-                    break
-            await self._wait_drained(limit_s=None)
-        except CallwrightError as exc:
-            self._post(_Failed(exc))
-            return
-        finally:
-            with contextlib.suppress(AttributeError, RuntimeError):
-                await actions.aclose()  # type: ignore[attr-defined]
-        if timing.sentences and not terminal.interrupted:
-            await self._log_reply(timing, " ".join(timing.sentences), interrupted=False)
-        if end is not None:
-            self._post(_End(end, drain=True))
-        else:
-            self._listening_since = self.now_ms()
-
-    async def _try_transfer(self, target: str) -> bool:
-        """Hand the caller to ``target``; on failure queue the dialog's fallback turn."""
-        if self._transfer is None:
-            return True  # the session transfers once the pipeline has ended
-        await self._journal.event("transfer_started", target=target)
-        self.ringback(True)
-        try:
-            done = await self._transfer(target)
-        finally:
-            self.ringback(False)
-        if done:
-            return True
-        await self._journal.event("transfer_failed", target=target)
-        fallback = getattr(self._dialog, "on_transfer_failed", None)
-        if callable(fallback):
-            self._post(_Next(fallback()))
-        return False
+    def _on_listen(self, listen: Listen) -> None:
+        self._listen = listen
+        self._listener.set_grammar(listen.grammar, min_digits=listen.min_digits,
+                                   max_digits=listen.max_digits)
 
     def ringback(self, on: bool) -> None:
         """Play (or stop) ringback to the caller while a transfer rings."""
-        if on:
-            self._pacer.enqueue(ringback(self._rate, 60_000, self._ringback_region), RINGBACK_TAG)
-        else:
-            self._pacer.flush()
-
-    async def _log_reply(self, timing: ReplyTiming, text: str, interrupted: bool) -> None:
-        node = self._dialog.node_id()
-        await self._journal.turn(timing.record(
-            text, interrupted,
-            started_at=self._time.iso_at(timing.first_frame_at or self._monotonic()),
-            transcript_ready=self._transcript_ready, turn_end=self._reply_turn_end,
-            speech_end=self._reply_speech_end, meta={"node": node} if node else {},
-        ))
-
-    async def _interrupt_reply(self, why: str) -> None:
-        """Stop the current reply (if any) and log what the caller heard of it. A hang-up or
-        transfer it has yielded stays (only the audio stops) unless the call is ending."""
-        task = self._reply
-        if task is None or task.done():
-            return
-        terminal = self._terminal
-        spared = terminal.spares(why)
-        if terminal.interrupted or (spared and terminal.started):
-            if not spared:  # the call ends while the step waits: it goes, its words were logged
-                await self._stop_reply()
-            return  # the words were cut already, or the transfer rings
-        timing = self._speaker.timing
-        heard = self._speaker.interrupt()
-        self._pacer.resume()
-        if spared:
-            terminal.interrupted = True
-        else:
-            await self._stop_reply()
-        self._dialog.on_interrupted(heard)
-        await self._journal.event("barge_in", why=why, heard=heard)
-        if timing.sentences:
-            await self._log_reply(timing, heard, interrupted=True)
-
-    async def _stop_reply(self) -> None:
-        task, self._reply = self._reply, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _wait_drained(self, limit_s: float | None) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._pacer.drained(), limit_s)
-
-    async def _say_whole(self, text: str) -> None:
-        """Say ``text`` to its end, barge-in or not, within bounds: the call is ending."""
-        try:
-            await self._speaker.say_to_the_end(text)
-        except (CallwrightError, TimeoutError) as exc:
-            log.warning("call %s: could not say its last words: %s", self._ctx.call_uid, exc)
+        self._replies.ringback(on)
 
     async def _apologise(self) -> None:
-        await self._stop_reply()
-        await self._say_whole(self._settings.apology_text)
+        await self._replies.stop()
+        await self._replies.say_whole(self._settings.apology_text)
 
     # -- hooks from media and the clock ----------------------------------------------------------
 
@@ -501,51 +370,30 @@ class CallPipeline:
         self._listener.set_assistant_speaking(speaking)
         self._listener.on_tick(t)
         self._listener.on_partial_check(t)
-        listen = self._listen
-        if (
-            listen is not None
-            and self._listening_since is not None
-            and not speaking
-            and not self._listener.in_speech
-            and t - self._listening_since > listen.no_input_s * 1000.0
+        for event in self._timers.tick(
+            t, listen=self._listen, speaking=speaking, in_speech=self._listener.in_speech,
         ):
-            self._listening_since = None
-            self._post(_NoInput())
-        if t > self._settings.max_call_s * 1000.0:
-            self._post(_End(CallOutcome("completed", "max_duration"), drain=True))
-        silence_s = self._settings.silence_hangup_s
-        if speaking or self._listener.in_speech:
-            self._last_activity_ms = t
-        elif silence_s > 0 and t - self._last_activity_ms > silence_s * 1000.0:
-            self._last_activity_ms = t  # post once
-            self._post(_End(CallOutcome("completed", "caller_silent")))
+            self._post(event)
 
     def _on_pacer_event(self, event: PacerEvent) -> None:
         if isinstance(event, SegmentStarted):
             self._speaker.on_segment_started(event.tag, event.at)
 
     def _on_likely_end(self, event: LikelyEnd) -> None:
-        self._post(_Likely(event.partial))
+        self._post(Likely(event.partial))
 
     def _on_speech_start(self, onset_ms: float) -> None:
         if self._eager is not None and self._eager.current is not None:
-            self._post(_Resumed(new_turn=True))  # prepared for a turn never confirmed (noise)
-        self._listening_since = None
-        self._last_activity_ms = self.now_ms()
+            self._post(Resumed(new_turn=True))  # prepared for a turn never confirmed (noise)
+        self._timers.not_listening()
+        self._timers.activity(self.now_ms())
 
     def _on_barge_in(self, decision: Decision) -> None:
-        if not self._speaker.interruptible:
-            return  # a notice that must be heard whole (consent, legal text)
-        if isinstance(decision, Pause):
-            self._pacer.pause()
-        elif isinstance(decision, Resume):
-            self._pacer.resume()
-        elif isinstance(decision, Interrupt):
+        if self._replies.on_barge_in(decision):
             self.barge_ins += 1
-            asyncio.get_running_loop().create_task(self._interrupt_reply("barge_in"))
 
     def _on_transport_closed(self, reason: str) -> None:
-        self._post(_End(CallOutcome("completed", f"media_closed: {reason}")))
+        self._post(End(CallOutcome("completed", f"media_closed: {reason}")))
 
 
 async def _say(text: str) -> AsyncIterator[DialogAction]:

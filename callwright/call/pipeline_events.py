@@ -3,7 +3,8 @@ keypad digit, silence, the end of the call, a failure, a recognition that failed
 note on the call's timeline, another assistant turn to start, or a likely end of the caller's turn
 (and its taking back).
 
-Private to the pipeline: the listener, the clock hooks and the replies post these, and the loop
+Used by the pipeline's modules only: the listener, the clock hooks and the replies
+(:mod:`callwright.call.reply_player`, :mod:`callwright.call.call_timers`) post these, and the loop
 handles them one at a time.
 """
 
@@ -20,28 +21,28 @@ from callwright.errors import SpeechError
 
 
 @dataclass(frozen=True, slots=True)
-class _Turn:
+class Turn:
     speech: CallerSpeech
 
 
 @dataclass(frozen=True, slots=True)
-class _Dtmf:
+class Dtmf:
     digit: str
 
 
 @dataclass(frozen=True, slots=True)
-class _NoInput:
+class NoInput:
     pass
 
 
 @dataclass(frozen=True, slots=True)
-class _End:
+class End:
     outcome: CallOutcome
     drain: bool = False  # let the queued audio finish first (assistant hang-up, transfer)
 
 
 @dataclass(frozen=True, slots=True)
-class _Finish:
+class Finish:
     """End the call from outside after saying ``text`` (the service hands the caller back)."""
 
     outcome: CallOutcome
@@ -49,19 +50,19 @@ class _Finish:
 
 
 @dataclass(frozen=True, slots=True)
-class _Failed:
+class Failed:
     error: BaseException
 
 
 @dataclass(frozen=True, slots=True)
-class _SttFailed:
+class SttFailed:
     """The recogniser failed on the caller's last turn (crashed, or no result in time)."""
 
     error: SpeechError
 
 
 @dataclass(frozen=True, slots=True)
-class _Note:
+class Note:
     """An event for the call's timeline, from a synchronous hook (recording stopped, TTS fell
     back)."""
 
@@ -70,14 +71,14 @@ class _Note:
 
 
 @dataclass(frozen=True, slots=True)
-class _Likely:
+class Likely:
     """The caller's turn is likely over with the words ``text`` (eager end of turn)."""
 
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class _Resumed:
+class Resumed:
     """The caller went on after a likely end: drop what was prepared. ``new_turn``: a new turn
     began while a reply was prepared for one never confirmed (noise)."""
 
@@ -85,11 +86,11 @@ class _Resumed:
 
 
 @dataclass(frozen=True, slots=True)
-class _Next:
+class Next:
     """Start another assistant turn (after a failed transfer)."""
 
     actions: AsyncIterator[DialogAction]
 
 
-_Event = (_Turn | _Dtmf | _NoInput | _End | _Finish | _Failed | _SttFailed | _Note | _Next
-          | _Likely | _Resumed)
+Event = (Turn | Dtmf | NoInput | End | Finish | Failed | SttFailed | Note | Next
+         | Likely | Resumed)
