@@ -25,7 +25,6 @@ from aiohttp import WSMsgType, web
 
 from admin import try_call_protocol as protocol
 from admin.try_calls import Reservation, TryCalls
-from ari_app.call_privacy import DeclinableRecorder
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
@@ -33,6 +32,7 @@ from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.dialog.consent import consent_dialog, notice_text
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
 from callwright.media.transport import FrameSink, MediaFormat
+from callwright.privacy.call_privacy import DeclinableRecorder
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant

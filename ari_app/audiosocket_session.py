@@ -19,8 +19,8 @@ call we send a hang-up frame and close, and AudioSocket() returns to the dialpla
 priority, ``Hangup()`` above, runs). An error frame or an unusable stream is a ``failed`` call.
 
 Consent is that of the ARI path, through the same helpers: a recorded call opens with the consent
-notice (:func:`ari_app.call_privacy.with_consent`), and the opt-out key (a 0x03 frame) or phrase
-stops the recording and deletes it, marking the row ``recording_declined``.
+notice (:func:`ari_app.recording_consent.with_consent`), and the opt-out key (a 0x03 frame) or
+phrase stops the recording and deletes it, marking the row ``recording_declined``.
 
 Limits of this path: no caller ID (``caller_number`` is ""), so restrictions set on a caller
 number cannot apply (there is no number to match; docs/privacy.md says so); no transfers (they
@@ -35,23 +35,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ari_app.call_privacy import (
-    decline_recording,
-    is_optout_key,
-    with_consent,
-)
 from ari_app.call_setup import (
     CallEventWriter,
     CallRecording,
     build_pipeline,
     close_call_row,
     finish_recording,
-    run_guarded,
     start_recording,
+)
+from ari_app.recording_consent import (
+    decline_recording,
+    is_optout_key,
+    with_consent,
 )
 from ari_app.services import SessionServices
 from ari_app.transports.audiosocket import AudioSocketTransport
 from ari_app.transports.audiosocket_server import AudioSocketServer
+from callwright.call.guarded import run_guarded
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine

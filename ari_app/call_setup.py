@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ari_app.call_privacy import CallPrivacy, DeclinableRecorder, PrivateTurnStore
 from ari_app.services import SessionServices
 from callwright.call.journal import CallJournal, TurnRecord
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline, TransferHandler
+from callwright.call.recording_path import recording_path
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
 from callwright.media.transport import MediaTransport
+from callwright.privacy.call_privacy import CallPrivacy, DeclinableRecorder, PrivateTurnStore
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.prompts.tts import PromptedTts
 from callwright.speech.protocols import TtsEngine
@@ -36,12 +37,6 @@ log = logging.getLogger(__name__)
 class CallRecording:
     recorder: DeclinableRecorder
     encrypt: bool
-
-
-def recording_path(recordings_dir: Path, call: Call) -> Path:
-    """``<recordings dir>/YYYY/MM/DD/<call uid>.wav``, by the call's start date."""
-    day = call.started_at[:10].replace("-", "/")
-    return Path(recordings_dir) / day / f"{call.uid}.wav"
 
 
 def _open_recorder(path: Path, sample_rate: int) -> DeclinableRecorder:
@@ -229,33 +224,3 @@ async def close_call_row(svc: SessionServices, call: Call, outcome: CallOutcome)
     await svc.calls.close_call(call.id, outcome.status, outcome.reason)
     svc.live.ended(call.id, outcome.status, outcome.reason)
     log.info("call %s ended: %s (%s)", call.uid, outcome.status, outcome.reason)
-
-
-async def run_guarded(
-    body: Callable[[], Awaitable[CallOutcome]],
-    *,
-    caller_gone: Callable[[], bool],
-    end_politely: Callable[[], Awaitable[None]],
-    finish: Callable[[CallOutcome], Awaitable[None]],
-    what: str,
-) -> None:
-    """The outermost boundary of a call: run ``body``; whatever happens, ``finish`` gets the
-    outcome (to close the row). A shutdown is ``failed/server_shutdown``; an error after the
-    caller left is ``abandoned/caller_hangup``; any other error is logged, the caller is let go
-    politely (``end_politely``) and the call is ``failed`` with the error as its reason."""
-    outcome = CallOutcome("failed", "error: setup did not finish")
-    try:
-        outcome = await body()
-    except asyncio.CancelledError:
-        outcome = CallOutcome("failed", "server_shutdown")
-        raise
-    except Exception as exc:  # the outermost boundary of a call: log, close the record
-        if caller_gone():
-            log.info("%s: the caller left during set-up (%s)", what, exc)
-            outcome = CallOutcome("abandoned", "caller_hangup")
-        else:
-            log.exception("%s failed", what)
-            outcome = CallOutcome("failed", f"error: {type(exc).__name__}: {exc}")
-            await end_politely()
-    finally:
-        await finish(outcome)

@@ -18,10 +18,11 @@ first), and follows the channel's events (:class:`callwright.outbound.dial_resul
   in outbound mode runs the call: the assistant speaks first, the greeting and the flow filled
   with the call's variables.
 
-The callee's restrictions (:func:`ari_app.call_privacy.caller_privacy`, under the number called)
-are looked up before the calls row is made and honoured as an inbound caller's: ``store`` keeps
-the number hashed on the row, ``record``/``transcribe``/``store`` act in the session, and
-``object`` (set since the call was queued: the do-not-call list) stops the call before dialing.
+The callee's restrictions (:func:`callwright.privacy.call_privacy.caller_privacy`, under the
+number called) are looked up before the calls row is made and honoured as an inbound caller's:
+``store`` keeps the number hashed on the row, ``record``/``transcribe``/``store`` act in the
+session, and ``object`` (set since the call was queued: the do-not-call list) stops the call
+before dialing.
 """
 
 from __future__ import annotations
@@ -35,16 +36,17 @@ from dataclasses import dataclass, replace
 
 from ari_app.ami.status import PbxLiveStatus
 from ari_app.ari.events import AriEvent, ChannelDestroyed, Dial, StasisStart
-from ari_app.call_privacy import CallPrivacy, caller_privacy
-from ari_app.outbound_start import OutboundStart
 from ari_app.services import SessionServices
 from ari_app.session import CallSession
 from callwright.call.outcome import CallOutcome
 from callwright.errors import AriError, CallwrightError
 from callwright.media.transport import MediaTransport
 from callwright.outbound.answered import filled_assistant, outbound_dialog, screen_for_machine
+from callwright.outbound.call_row import create_outbound_row, note_origination
 from callwright.outbound.dial_result import DialResult, DialTracker
 from callwright.outbound.screening import ScreeningTransport
+from callwright.outbound.start import OutboundStart
+from callwright.privacy.call_privacy import CallPrivacy, caller_privacy
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from callwright.store.outbound_calls import AssistantOutbound, OutboundCall, OutboundCallRepository
@@ -115,21 +117,12 @@ class OutboundAttempt:
         svc, row = self._svc, self.row
         number = row.caller_id.rsplit("<", 1)[-1].rstrip(">").strip()
         # The callee's restrictions, kept under their number as an inbound caller's are.
-        privacy = await caller_privacy(svc, row.org_id, row.to_number, "")
+        privacy = await caller_privacy(svc.restrictions, row.org_id, row.to_number, "")
         self._privacy = privacy
-        self.call = await svc.calls.create_call(
-            org_id=row.org_id, assistant_id=row.assistant_id, number_id=row.number_id,
-            dialed=privacy.stored_number, caller_number=number, caller_name="",
-            channel_id=self.channel_id, direction="outbound",
-        )
-        await self._repo.attach_call(row.id, self.call.id)
-        detail: dict[str, str] = {"caller_id": row.caller_id, "outbound": row.uid}
-        if privacy.store:  # the endpoint names the callee's number
-            detail["endpoint"] = row.endpoint
-        await svc.calls.add_event(self.call.id, "originate", detail)
-        if privacy.kinds:
-            await svc.calls.add_event(self.call.id, "privacy_restriction",
-                                      {"kinds": sorted(privacy.kinds)})
+        self.call = await create_outbound_row(svc.calls, row, privacy, caller_number=number,
+                                              channel_id=self.channel_id)
+        await note_origination(svc.calls, self._repo, row, self.call, privacy,
+                               {"caller_id": row.caller_id, "outbound": row.uid})
         if privacy.objected:  # objected since the call was queued: on the do-not-call list
             self._tracker.on_error("on the do-not-call list", self._clock())
             await self._unanswered()

@@ -40,18 +40,18 @@ from pathlib import Path
 from ari_app.ari.events import AriEvent, ChannelDestroyed, ChannelHangupRequest, StasisEnd
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import AriRestClient
-from ari_app.call_privacy import CallPrivacy, caller_privacy
-from ari_app.call_setup import recording_path
 from ari_app.services import SessionServices
 from ari_app.transfer import DialplanTarget, parse_target
 from callwright.call.assistant_runtime import APOLOGIES
 from callwright.call.outcome import CallOutcome
+from callwright.call.recording_path import recording_path
 from callwright.call.resume import JournalledCall, resume_point
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.announcement import AnnouncementDialog
 from callwright.dialog.fixed_prompts import line_for
 from callwright.dialog.resume import ResumedDialog, ResumePoint, recovery_line
 from callwright.errors import CallwrightError, LlmError
+from callwright.privacy.call_privacy import CallPrivacy, caller_privacy
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call, CallRepository
 
@@ -135,7 +135,7 @@ async def prepare_recovery(
     dialed = call.dialed if call is not None else (args[0] if args else "")
     found = await svc.numbers.find_inbound(dialed)
     number, assistant = found if found is not None else (None, None)
-    privacy = await caller_privacy(svc, number.org_id if number else None,
+    privacy = await caller_privacy(svc.restrictions, number.org_id if number else None,
                                    channel.caller.number, channel.caller.name)
     if call is None:
         call = await calls.create_call(

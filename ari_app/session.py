@@ -29,27 +29,22 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
-from ari_app.call_privacy import (
-    CallPrivacy,
-    caller_privacy,
-    decline_prior_recording,
-    decline_recording,
-    is_optout_key,
-    objection_line,
-    with_consent,
-)
 from ari_app.call_setup import (
     CallEventWriter,
     CallRecording,
     build_pipeline,
     close_call_row,
     finish_recording,
-    run_guarded,
     start_recording,
 )
 from ari_app.media_leg import MediaLeg
-from ari_app.outbound_start import OutboundStart
 from ari_app.reconcile import BRIDGE_ID_PREFIX, MEDIA_ID_PREFIX
+from ari_app.recording_consent import (
+    decline_prior_recording,
+    decline_recording,
+    is_optout_key,
+    with_consent,
+)
 from ari_app.recovery import (
     HandBack,
     dialplan_target,
@@ -60,6 +55,7 @@ from ari_app.recovery import (
 )
 from ari_app.services import SessionServices
 from ari_app.transfer import BridgedTransfer, DialplanTarget, parse_target
+from callwright.call.guarded import run_guarded
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import DialogEngine
@@ -68,6 +64,8 @@ from callwright.errors import AriError, CallwrightError, LlmError
 from callwright.media.transport import MediaTransport
 from callwright.observability.logs import bind_call_uid
 from callwright.outbound.screening import ScreeningTransport
+from callwright.outbound.start import OutboundStart
+from callwright.privacy.call_privacy import CallPrivacy, caller_privacy, objection_line
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -104,7 +102,7 @@ class CallSession:
         self._events = CallEventWriter(services)
         self._assistant: Assistant | None = None
         self._bridged: BridgedTransfer | None = None
-        #: The caller's restrictions (ari_app.call_privacy), looked up before the call row.
+        #: The caller's restrictions (callwright.privacy.call_privacy), looked up before the row.
         self._privacy: CallPrivacy | None = None
         #: The caller refusing the recording (the opt-out key): stop, delete, mark the row.
         self._declining: asyncio.Task[None] | None = None
@@ -220,7 +218,7 @@ class CallSession:
         number, assistant = found if found is not None else (None, None)
         self._assistant = assistant
         privacy = await caller_privacy(
-            svc, number.org_id if number else None, self.channel.caller.number,
+            svc.restrictions, number.org_id if number else None, self.channel.caller.number,
             self.channel.caller.name,
         )
         self._privacy = privacy

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ari_app.call_privacy import CallPrivacy, PrivateTurnStore
 from callwright.call.pipeline import CallPipeline
 from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.media.transport import MediaTransport
+from callwright.privacy.call_privacy import CallPrivacy, PrivateTurnStore
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from fs_app.call_media import KillAudioJournal

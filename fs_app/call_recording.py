@@ -1,5 +1,5 @@
 """A FreeSWITCH call's recording, with the same rules as on Asterisk (:mod:`ari_app.call_setup`,
-:mod:`ari_app.call_privacy`): made when the assistant records its calls and the caller's
+:mod:`callwright.privacy.call_privacy`): made when the assistant records its calls and the caller's
 restrictions allow it, opened by the consent notice (the assistant's, else the org's), refused by
 the opt-out key or the decline phrases (the file deleted, the row marked), encrypted at the end
 when the server or the org says so. The pipeline writes both sides into the stereo WAV."""
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ari_app.call_privacy import CallPrivacy, DeclinableRecorder
-from ari_app.call_setup import recording_path
+from callwright.call.recording_path import recording_path
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.consent import ConsentDialog
 from callwright.errors import CallwrightError
+from callwright.privacy.call_privacy import CallPrivacy, DeclinableRecorder
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call

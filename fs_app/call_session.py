@@ -21,9 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ari_app.call_privacy import CallPrivacy, objection_line
-from ari_app.call_setup import run_guarded
-from ari_app.outbound_start import OutboundStart
+from callwright.call.guarded import run_guarded
 from callwright.call.outcome import CallOutcome
 from callwright.call.pipeline import CallPipeline
 from callwright.call.resume import JournalledCall
@@ -34,11 +32,12 @@ from callwright.errors import CallwrightError
 from callwright.media.transport import MediaTransport
 from callwright.observability.logs import bind_call_uid
 from callwright.outbound.screening import ScreeningTransport
+from callwright.outbound.start import OutboundStart
+from callwright.privacy.call_privacy import CallPrivacy, caller_privacy, objection_line
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from fs_app.call_channel import FsChannel
 from fs_app.call_conversation import keep_slots, new_pipeline
-from fs_app.call_privacy import caller_privacy
 from fs_app.call_recording import (
     FsRecording,
     decline,

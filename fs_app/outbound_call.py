@@ -32,19 +32,19 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable
 
-from ari_app.call_privacy import CallPrivacy
-from ari_app.outbound_start import OutboundStart
 from callwright.call.outcome import CallOutcome
 from callwright.errors import CallwrightError
 from callwright.media.transport import MediaTransport
 from callwright.outbound.answered import filled_assistant, outbound_dialog, screen_for_machine
+from callwright.outbound.call_row import create_outbound_row, note_origination
 from callwright.outbound.dial_result import DialResult, DialTracker, from_cause_name
 from callwright.outbound.screening import ScreeningTransport
+from callwright.outbound.start import OutboundStart
+from callwright.privacy.call_privacy import CallPrivacy, caller_privacy
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 from callwright.store.outbound_calls import OutboundCall, OutboundCallRepository
 from fs_app.bridged_transfer import kill_quietly
-from fs_app.call_privacy import caller_privacy
 from fs_app.esl import commands
 from fs_app.esl.message import EslProtocolError
 from fs_app.services import FsServices
@@ -118,20 +118,12 @@ class FsOutboundAttempt:
         _, number = caller_id_parts(row.caller_id)
         privacy = await caller_privacy(svc.restrictions, row.org_id, row.to_number, "")
         self._privacy = privacy
-        self.call = await svc.calls.create_call(
-            org_id=row.org_id, assistant_id=row.assistant_id, number_id=row.number_id,
-            dialed=privacy.stored_number, caller_number=number, caller_name="",
-            channel_id=f"freeswitch/{self.uuid}", direction="outbound",
-        )
-        await self._repo.attach_call(row.id, self.call.id)
-        detail = {"caller_id": row.caller_id, "outbound": row.uid, "uuid": self.uuid,
-                  "pbx": svc.settings.freeswitch.name}
-        if privacy.store:  # the endpoint names the callee's number
-            detail["endpoint"] = row.endpoint
-        await svc.calls.add_event(self.call.id, "originate", detail)
-        if privacy.kinds:
-            await svc.calls.add_event(self.call.id, "privacy_restriction",
-                                      {"kinds": sorted(privacy.kinds)})
+        self.call = await create_outbound_row(svc.calls, row, privacy, caller_number=number,
+                                              channel_id=f"freeswitch/{self.uuid}")
+        await note_origination(svc.calls, self._repo, row, self.call, privacy, {
+            "caller_id": row.caller_id, "outbound": row.uid, "uuid": self.uuid,
+            "pbx": svc.settings.freeswitch.name,
+        })
         if privacy.objected:  # objected since the call was queued: on the do-not-call list
             await self._unanswered("on the do-not-call list")
             return

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ari_app.outbound_start import OutboundStart
 from callwright.call.outcome import CallOutcome
+from callwright.outbound.start import OutboundStart
 
 
 @dataclass(slots=True)

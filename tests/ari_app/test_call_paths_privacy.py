@@ -17,12 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ari_app.call_setup import recording_path
 from ari_app.demo import DEMO_NUMBER
 from ari_app.demo_caller import heard_speech_after
 from ari_app.service import CallService
 from ari_app.simulator.calls import ContinuedTo
 from ari_app.simulator.server import PbxSimulator
+from callwright.call.recording_path import recording_path
 from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.privacy.restrictions import (

@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from ari_app.call_privacy import objection_line
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER
 from ari_app.simulator.calls import ContinuedTo
+from callwright.privacy.call_privacy import objection_line
 from callwright.privacy.restrictions import (
     HASH_PREFIX,
     NOT_TRANSCRIBED,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ari_app.outbound_start import OutboundStart
 from callwright.call.outcome import CallOutcome
 from callwright.config import load_config
 from callwright.errors import ConfigError
+from callwright.outbound.start import OutboundStart
 from callwright.store.outbound_calls import OutboundCall
 from fs_app.esl import commands
 from fs_app.esl.message import EslProtocolError

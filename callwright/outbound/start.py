@@ -1,13 +1,13 @@
-"""What a :class:`~ari_app.session.CallSession` needs to run an answered outbound call."""
+"""What a call session (any PBX's) needs to run an answered outbound call."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ari_app.call_privacy import CallPrivacy
 from callwright.media.transport import MediaTransport
 from callwright.outbound.answered import DialogFactory
+from callwright.privacy.call_privacy import CallPrivacy
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
 
@@ -31,5 +31,6 @@ class OutboundStart:
     screen: Screen | None = None
     #: A machine is hung up on (on_machine = "hangup") rather than talked to.
     hang_up_on_machine: bool = False
-    #: The callee's restrictions (ari_app.call_privacy.caller_privacy); None: none looked up.
+    #: The callee's restrictions (callwright.privacy.call_privacy.caller_privacy); None: none
+    #: looked up.
     privacy: CallPrivacy | None = None

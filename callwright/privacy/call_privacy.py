@@ -1,6 +1,6 @@
 """What a caller's restrictions (:mod:`callwright.privacy.restrictions`) change in their call,
 looked up once when the call comes in, before its row exists, and honoured by the session
-whichever dialog (flow or LLM) the assistant runs:
+whichever dialog (flow or LLM) the assistant runs, on any PBX:
 
 - ``record``: no recording (a ``recording_skipped`` event, as before);
 - ``transcribe``: turns are stored as ``[not transcribed]`` (no search-index entry, migration
@@ -15,24 +15,15 @@ The call row gets a ``privacy_restriction`` event naming the kinds that applied 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ari_app.services import SessionServices
 from callwright.call.journal import TurnStore
-from callwright.dialog.actions import DialogEngine
-from callwright.dialog.consent import ConsentDialog, notice_text
 from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
-from callwright.privacy.restrictions import NOT_TRANSCRIBED
-from callwright.store.assistants import Assistant
-
-log = logging.getLogger(__name__)
+from callwright.privacy.restrictions import NOT_TRANSCRIBED, CallerRestrictionRepository
 
 OBJECTION_LINES = {
     "en": "You have objected to the processing of your calls, so this call is not processed. "
@@ -76,15 +67,16 @@ class CallPrivacy:
 
 
 async def caller_privacy(
-    svc: SessionServices, org_id: int | None, caller_number: str, caller_name: str
+    restrictions: CallerRestrictionRepository, org_id: int | None, caller_number: str,
+    caller_name: str,
 ) -> CallPrivacy:
     """The caller's restrictions in ``org_id`` (none for an unknown number or no caller ID)."""
     if org_id is None or not caller_number.strip():
         return CallPrivacy(frozenset(), caller_number, caller_name)
-    found = await svc.restrictions.get(org_id, caller_number)
+    found = await restrictions.get(org_id, caller_number)
     kinds = found.kinds if found is not None else frozenset()
     if "store" in kinds:
-        hashed = await svc.restrictions.hashed_number(org_id, caller_number)
+        hashed = await restrictions.hashed_number(org_id, caller_number)
         return CallPrivacy(kinds, hashed, "")
     return CallPrivacy(kinds, caller_number, caller_name)
 
@@ -155,62 +147,3 @@ class DeclinableRecorder(StereoWavRecorder):
         info = self.close()
         with contextlib.suppress(FileNotFoundError):
             Path(info.path).unlink()
-
-
-async def decline_recording(
-    svc: SessionServices, call_id: int, recorder: DeclinableRecorder, how: str
-) -> None:
-    """The caller refused the recording (``how``: "key 9", "said"): the recording stops now, its
-    file is deleted, the row is marked ``recording_declined`` and the timeline gets a
-    ``recording_declined`` event."""
-    recorder.decline()
-    try:
-        await asyncio.to_thread(recorder.discard)
-    except OSError as exc:
-        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
-        await svc.calls.add_event(call_id, "error",
-                                  {"message": f"declined recording not deleted: {exc}"})
-    await svc.calls.decline_recording(call_id)
-    await svc.calls.add_event(call_id, "recording_declined", {"how": how})
-
-
-async def decline_prior_recording(
-    svc: SessionServices, call_id: int, path: Path, how: str
-) -> None:
-    """A resumed call's caller refused the recording (:mod:`ari_app.recovery`): what was recorded
-    before the restart (``path``, the file the previous run left) is deleted, the row is marked
-    ``recording_declined`` and the timeline gets a ``recording_declined`` event, as on the call's
-    first run."""
-    try:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
-    except OSError as exc:
-        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
-        await svc.calls.add_event(call_id, "error",
-                                  {"message": f"declined recording not deleted: {exc}"})
-    await svc.calls.decline_recording(call_id)
-    await svc.calls.add_event(call_id, "recording_declined", {"how": how})
-
-
-def is_optout_key(svc: SessionServices, digit: str) -> bool:
-    """``digit`` is the opt-out key ([recordings] optout_digit; "" turns the key off)."""
-    optout = svc.settings.recordings.optout_digit
-    return bool(optout) and digit == optout
-
-
-async def with_consent(
-    svc: SessionServices, assistant: Assistant, dialog: DialogEngine,
-    on_decline: Callable[[], None], *, notice: bool = True,
-) -> DialogEngine:
-    """``dialog`` opened by the consent notice (the assistant's, else the org's) and listening
-    for the decline phrases, for a recorded call on any call path (ARI, AudioSocket, recovery).
-    ``notice`` False (a resumed call: the caller heard it before the restart): no notice, the
-    phrases still heard. Without any notice configured, ``dialog`` unchanged, as before."""
-    org = await svc.orgs.get(assistant.org_id)
-    text = notice_text(assistant.consent_prompt, org.consent_prompt)
-    if not text:
-        return dialog
-    return ConsentDialog(
-        dialog, text if notice else "", language=assistant.language, on_decline=on_decline,
-        privacy_notice=org.privacy_notice,
-        notice_digit=svc.settings.recordings.notice_digit,
-    )
