@@ -15,7 +15,6 @@ to read the files: ``[freeswitch] stream_files_dir`` on a filesystem both see.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -28,13 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from callwright.errors import CallwrightError, MediaError
+from callwright.errors import CallwrightError
 from fs_app import audio_stream
-from fs_app.esl.message import EslProtocolError
 from fs_app.esl_socket import EslSocket
-from fs_app.fork_media import CONNECT_TIMEOUT_S, ForkServer, ForkTransport, check_sample_rate
-from fs_app.media_restart import SocketRestarts
-from fs_app.media_start import StartOnce
+from fs_app.fork_media import ForkServer, ForkTransport
+from fs_app.module_media import ModuleMedia
 from fs_app.playout_marks import QUIET_PEAK
 
 log = logging.getLogger(__name__)
@@ -133,36 +130,20 @@ class StreamTransport(ForkTransport):
         """The module has no marks."""
 
 
-class StreamMedia:
+class StreamMedia(ModuleMedia[StreamTransport]):
     """:class:`~fs_app.call_media.CallMedia`'s counterpart for mod_audio_stream."""
+
+    module = "mod_audio_stream"
+    socket_name = "stream"
 
     def __init__(
         self, esl: EslSocket, forks: ForkServer, *, uuid: str, call_uid: str, rate: int,
         directory: Path, call_is_up: Callable[[], bool],
         note: Callable[[str, dict[str, Any]], Awaitable[Any]],
     ) -> None:
-        check_sample_rate(rate)
-        self._esl = esl
-        self._forks = forks
-        self._uuid = uuid
-        self._call_uid = call_uid
-        self._rate = rate
+        super().__init__(esl, forks, uuid=uuid, call_uid=call_uid, rate=rate,
+                         call_is_up=call_is_up, note=note)
         self._dir = directory
-        self._note = note
-        self.transport: StreamTransport | None = None
-        self._url: str | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        #: Begun by the session as soon as the call is answered; the pipeline awaits it.
-        self.starting = StartOnce(self._start)
-        self.kill_audio_sent = 0
-        self.restarts = SocketRestarts(
-            "stream", uuid=uuid, call_is_up=call_is_up, note=note, connect=self._connect,
-            stop=lambda: esl.api(audio_stream.stop_args(uuid)), spawn=self._spawn)
-
-    async def start(self) -> StreamTransport:
-        """Start the media (once: the session may have begun it already, fs_app.media_start);
-        returns once FreeSWITCH's socket is connected."""
-        return await self.starting()
 
     async def _start(self) -> StreamTransport:
         """Starts the stream; returns once FreeSWITCH's socket is connected."""
@@ -174,46 +155,27 @@ class StreamMedia:
         self.transport = transport  # only once connected: frames sent before would be lost
         return transport
 
-    async def _connect(self, transport: ForkTransport) -> None:
-        if self._url is not None:
-            self._forks.forget(self._url)
-        self._url = self._forks.expect(transport)
-        reply = await self._esl.api(audio_stream.start_args(
-            self._uuid, self._url, rate=self._rate,
-            metadata=json.dumps({"call": self._call_uid}, separators=(",", ":"))))
-        if not reply.startswith("+OK"):
-            raise MediaError(f"uuid_audio_stream start failed: {reply.strip()} (is"
-                             " mod_audio_stream loaded?)")
-        try:
-            await asyncio.wait_for(asyncio.shield(transport.connected), CONNECT_TIMEOUT_S)
-        except TimeoutError:
-            raise MediaError(f"mod_audio_stream did not connect to {self._url} in"
-                             f" {CONNECT_TIMEOUT_S:.0f} s") from None
+    def _start_args(self, url: str) -> str:
+        return audio_stream.start_args(
+            self._uuid, url, rate=self._rate,
+            metadata=json.dumps({"call": self._call_uid}, separators=(",", ":")))
+
+    def _stop_args(self) -> str:
+        return audio_stream.stop_args(self._uuid)
+
+    async def _close_transport(self, transport: StreamTransport) -> None:
+        await transport.close()
+        if transport.replies is not None:
+            transport.replies.close()
 
     def playback_ended(self, target: str) -> None:
         if self.transport is not None and self.transport.replies is not None:
             self.transport.replies.played(target)
 
-    def kill_audio(self) -> None:
-        if self.transport is not None:
-            self.kill_audio_sent += 1
-            self.transport.kill_audio()
-
     def stream_failed(self, body: str) -> None:
         """mod_audio_stream::error: the module could not connect; the call cannot hear."""
         if self.transport is not None:
             self.transport.fail(f"mod_audio_stream could not connect: {body}")
-
-    async def stop_fork(self) -> None:
-        """Stop the stream ourselves (before a transfer): its end is not a media failure."""
-        if self._url is None:
-            return
-        if self.transport is not None:
-            self.transport.release()
-        with contextlib.suppress(EslProtocolError):
-            await self._esl.api(audio_stream.stop_args(self._uuid))
-        self._forks.forget(self._url)
-        self._url = None
 
     def figures(self) -> dict[str, float | int | None]:
         replies = self.transport.replies if self.transport is not None else None
@@ -224,19 +186,6 @@ class StreamMedia:
             "reply_breaks": replies.breaks if replies is not None else 0,
             "stream_restarts": self.restarts.count,
         }
-
-    async def close(self) -> None:
-        self.starting.cancel()
-        if self.transport is not None:
-            await self.transport.close()
-            if self.transport.replies is not None:
-                self.transport.replies.close()
-        if self._url is not None:
-            self._forks.forget(self._url)
-            self._url = None
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _broadcast(self, path: Path) -> None:
         self._spawn(self._api(f"uuid_broadcast {self._uuid} {path} aleg"))
@@ -252,8 +201,3 @@ class StreamMedia:
             return
         if not reply.startswith("+OK"):
             log.warning("call %s: %s: %s", self._uuid, line.split()[0], reply.strip())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
