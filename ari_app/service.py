@@ -99,6 +99,7 @@ class CallService:
         vosk_models: VoskModelCache = SHARED_MODELS,
         warm_streams: int = DEFAULT_WARM_STREAMS,
         ari_tls: ssl.SSLContext | None = None,
+        settle: Callable[[], float] | None = None,
     ) -> None:
         if not settings.pbxes:
             raise ConfigError("ari.url", "the URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
@@ -118,6 +119,9 @@ class CallService:
         #: or built on a worker thread first thing in :meth:`start` (loading the system's or
         #: ari.ca_file's CA certificates takes 150 ms and more: never on the event loop).
         self._ari_tls = ari_tls
+        #: Run once warm, before the first PBX connection: the composition root passes
+        #: :func:`~callwright.speech.warmup.settle_heap` (a test session settles its own heap).
+        self._settle = settle
         self.settings = settings
         self.warm_streams = warm_streams
         self.live = LiveCalls()
@@ -183,6 +187,8 @@ class CallService:
             credentials=credentials,
         )
         await self._prewarm(assistants)
+        if self._settle is not None:
+            log.info("settled the start-up heap in %.0f ms", self._settle() * 1000)
         self.post_call = PostCallService(self.db, master_key, self._http,
                                          settings.admin.public_url)
         self.node_jobs = await start_node_jobs(self.db, settings,

@@ -25,6 +25,7 @@ from ari_app.service import CallService
 from ari_app.simulator.server import PbxSimulator
 from bench.report import save, summarize
 from callwright.config import load_config
+from callwright.speech.warmup import settle_heap
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
@@ -77,7 +78,7 @@ async def run(greetings: int, turns: int, workdir: Path) -> dict[str, Any]:
     await seed_demo(db, number=NUMBER, language="ko", greeting="", flow=BENCH_FLOW,
                     record_calls=True)
     await db.close()
-    service = CallService(settings)
+    service = CallService(settings, settle=settle_heap)
     await service.start()
     try:
         greeting_ms = await measure_greetings(sim, settings.ari.app, greetings)

@@ -27,6 +27,7 @@ from ari_app.simulator.server import PbxSimulator
 from bench.call_latency import BENCH_FLOW, NUMBER, PASSWORD
 from bench.report import save, summarize
 from callwright.config import Settings, load_config
+from callwright.speech.warmup import settle_heap
 from callwright.store.assistants import AssistantRepository
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
@@ -120,7 +121,7 @@ async def run(workdir: Path, turns: int, stagger_s: float) -> dict[str, Any]:
         await sim.start()
         settings = replace(settings, ari=replace(settings.ari, url=sim.ari_url, password=PASSWORD))
         await seed(settings)
-        service = CallService(settings)
+        service = CallService(settings, settle=settle_heap)
         await service.start()
         assert service.db is not None
         repo = CallRepository(service.db)

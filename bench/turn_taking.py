@@ -44,6 +44,7 @@ from bench import turn_decisions
 from bench.report import save, summarize
 from bench.turn_corpus import LEAD_MS, CorpusItem, Rendered, corpus, render
 from callwright.config import load_config
+from callwright.speech.warmup import settle_heap
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from callwright.store.seed import seed_demo
@@ -149,7 +150,7 @@ async def run_language(language: str, media: dict[str, Any], repeats: int,
     await db.execute("UPDATE assistants SET stt = ?, media = ? WHERE id = ?",
                      (json.dumps(STT[language]), json.dumps(media), assistant.id))
     await db.close()
-    service = CallService(settings)
+    service = CallService(settings, settle=settle_heap)
     await service.start()
     figures: list[TurnFigure] = []
     cpu0 = time.process_time()

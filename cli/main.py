@@ -36,9 +36,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     setup_logging(settings.server.log_level, settings.server.log_format)
     from ari_app.service import CallService
+    from callwright.speech.warmup import settle_heap
 
     async def main() -> None:
-        service = CallService(settings)
+        service = CallService(settings, settle=settle_heap)
         await service.start()
         print(f"callwright: serving ARI app {settings.ari.app!r} at {settings.ari.url}", flush=True)
         if service.status.server is not None:

@@ -12,13 +12,14 @@ from typing import Any
 def cmd_serve_freeswitch(args: argparse.Namespace) -> int:
     from callwright.config import load_config
     from callwright.process import setup_logging, wait_for_signal
+    from callwright.speech.warmup import settle_heap
     from fs_app.service import FreeswitchService
 
     settings = load_config(Path(args.config) if getattr(args, "config", None) else None)
     setup_logging(settings.server.log_level, settings.server.log_format)
 
     async def main() -> None:
-        service = FreeswitchService(settings)
+        service = FreeswitchService(settings, settle=settle_heap)
         await service.start()
         fs = settings.freeswitch
         print(f"callwright: FreeSWITCH calls on socket {fs.socket_host}:{service.socket_port},"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,10 @@ STOP_WRITES_S = 10.0
 
 class FreeswitchService:
     def __init__(self, settings: Settings, *, vosk_models: VoskModelCache = SHARED_MODELS,
-                 warm_streams: int = DEFAULT_WARM_STREAMS) -> None:
+                 warm_streams: int = DEFAULT_WARM_STREAMS,
+                 settle: Callable[[], float] | None = None) -> None:
+        """``settle``: run once warm, before FreeSWITCH is served; the composition root passes
+        :func:`~callwright.speech.warmup.settle_heap` (a test session settles its own heap)."""
         fs = settings.freeswitch
         if fs.sample_rate not in (8000, 16000):
             raise ConfigError("freeswitch.sample_rate", "8000 or 16000", fs.sample_rate)
@@ -77,6 +81,7 @@ class FreeswitchService:
             if not value or any(ch.isspace() for ch in value):
                 raise ConfigError(f"freeswitch.{key}", "a dialplan name without spaces", value)
         self.settings = settings
+        self._settle = settle
         self.warm_streams = warm_streams
         self.live = LiveCalls()
         self.clock = PacerClock()
@@ -136,6 +141,8 @@ class FreeswitchService:
         runtime = AssistantRuntime(settings, assistants, db=self.db, llm_clients=self.llm_clients,
                                    http=self._http, credentials=credentials)
         await self._prewarm(assistants)
+        if self._settle is not None:
+            log.info("settled the start-up heap in %.0f ms", self._settle() * 1000)
         await self.forks.start()
         origin = CallOrigin(settings.node_id, settings.freeswitch.name)
         self.services = FsServices(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import struct
 import wave
@@ -266,16 +265,6 @@ def write_stereo_wav(path: Path, seconds: float = 1.0, rate: int = 8000) -> None
 
 
 AdminFactory = Callable[..., Awaitable[Admin]]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _settled_heap() -> None:
-    """Collect the heap that importing the test session built, once and before any admin test's
-    event loop runs, then freeze it (``gc.freeze``). Otherwise the interpreter's full collections,
-    which run on whichever thread allocates (in these tests: the event loop), scan those
-    long-lived objects again and again: 100 ms or more each on a small machine."""
-    gc.collect()
-    gc.freeze()
 
 
 @pytest.fixture

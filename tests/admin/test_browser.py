@@ -44,8 +44,8 @@ def _playwright_warmed() -> None:
     Chromium from disk: hundreds of ms of synchronous work that would block the event loop of the
     first browser test. Done here, in a thread with its own event loop, it blocks no test's loop.
 
-    Then the heap this built is collected and frozen, like the rest (see ``_settled_heap`` in
-    conftest.py).
+    Then the heap this built is collected and frozen, like the rest (see ``HeapSettler`` in
+    tests/conftest.py).
     """
     failure: list[BaseException] = []
 

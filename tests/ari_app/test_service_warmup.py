@@ -82,12 +82,17 @@ async def test_start_up_warms_every_assistants_engines_before_it_connects(
             seen["at_connect"] = {
                 "idle": {rate: stt.pool.idle_for((rate, None)) for rate in (8000, 16000)},
                 "piper_loaded": [v.sample_rate is not None for v in voices],
+                "settled_after_warm": seen.get("settled_after_warm"),
             }
             await super().start()
 
     monkeypatch.setattr(service_module, "warm_engines", watched)
     monkeypatch.setattr(pbx_link_module, "AriEventStream", Stream)  # each PBX's events
-    service = CallService(settings, vosk_models=vosk_models, warm_streams=2)
+    def settle() -> float:  # the heap is settled once, after the warm-up
+        seen["settled_after_warm"] = "uses" in seen and "settled_after_warm" not in seen
+        return 0.0
+
+    service = CallService(settings, vosk_models=vosk_models, warm_streams=2, settle=settle)
     with caplog.at_level(logging.WARNING, logger="callwright.speech.warmup"):
         await service.start()
     try:
@@ -95,7 +100,8 @@ async def test_start_up_warms_every_assistants_engines_before_it_connects(
             ("calls to unknown numbers", 8000), ("Korean", 8000), ("Wideband Piper", 16000),
             ("Lost voice", 8000),
         ]
-        assert seen["at_connect"] == {"idle": {8000: 2, 16000: 2}, "piper_loaded": [True]}
+        assert seen["at_connect"] == {"idle": {8000: 2, 16000: 2}, "piper_loaded": [True],
+                                      "settled_after_warm": True}
         # An assistant whose voice is gone is reported, and the others are served all the same.
         assert "could not warm up the TTS of Lost voice" in caplog.text
         assert "deleted-voice" in caplog.text

@@ -3,9 +3,11 @@ anything slow. Fresh interpreters for the cold-process checks; the others run in
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,7 +21,7 @@ from callwright.speech.piper_tts import PiperTts
 from callwright.speech.pocketsphinx_stt import PocketsphinxSttEngine
 from callwright.speech.registry import SpeechEngines
 from callwright.speech.vosk_stt import VoskModelCache, VoskSttEngine
-from callwright.speech.warmup import EngineUse, warm_engines, warm_stt
+from callwright.speech.warmup import EngineUse, settle_heap, warm_engines, warm_stt
 from tests.conftest import BLOCK_LIMIT_S
 from tests.fakes.openai_audio_server import ScriptedAudioServer
 from tests.fakes.piper_voice import build_tiny_voice
@@ -199,3 +201,29 @@ async def test_pocketsphinx_warm_up_leaves_its_streams_closed_and_the_engine_wor
         await stream.close()
     finally:
         await engine.close()
+
+
+class _Node:
+    me: _Node | None = None
+
+
+def test_settling_the_heap_collects_start_up_garbage_and_hides_the_rest_from_the_collector(
+) -> None:
+    kept = _Node()
+    kept.me = kept  # a cycle that start-up keeps
+    lost = _Node()
+    lost.me = lost  # a cycle that start-up left behind
+    gone = weakref.ref(lost)
+    del lost
+    assert any(obj is kept for obj in gc.get_objects())
+    took = settle_heap()
+    assert gone() is None
+    assert took >= 0.0
+    # Frozen: later collections no longer scan it (gc.get_objects lists what they scan).
+    assert not any(obj is kept for obj in gc.get_objects())
+    later = _Node()
+    later.me = later
+    still = weakref.ref(later)
+    del later
+    gc.collect()
+    assert still() is None  # what is made after settling is collected as before
