@@ -6,6 +6,15 @@ batches when it has fallen behind, and awaits the engine's executor for each bat
 audio is decoded strictly in order while different streams share the threads fairly. Once the turn
 has ended, the audio still queued and the final result are decoded in one job (one trip through
 the busy threads on the caller's critical path, not two).
+
+A grammar's decode of a short answer is fragile: on the same audio of a clear "네" (espeak, 8 kHz
+heard on a 16 kHz line), one Vosk recognizer returns the word or an empty result depending on
+where the audio falls on Kaldi's 10 ms frames, i.e. on the pre-roll's length and on how the audio
+was batched (offline, about 1 in 5 pre-roll lengths at 20 ms steps came back empty; in the
+service, under load, the demo call's "네" did). The caller is then asked again. So a grammar turn
+whose whole result is empty gets a second look in the same job: its audio decoded again, shifted
+by half a frame (:data:`SECOND_LOOK_SHIFT_S`). Silence stays empty; the retry costs one more
+decode of a short turn, only when the first found nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ UNK = "[unk]"
 #: matters more). A grammar's graph is tiny (about 10 µs a partial with the Korean model), and the
 #: end of a closed answer's turn waits for its partial: a grammar stream always asks.
 BUSY_PARTIAL_EVERY = 4
+#: How far a second look shifts a grammar turn's audio: half of Kaldi's 10 ms frame shift.
+SECOND_LOOK_SHIFT_S = 0.005
+#: A grammar turn's audio is kept for a second look up to this long (closed answers are short).
+SECOND_LOOK_MAX_S = 4.0
 
 
 def _words_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,6 +79,11 @@ class VoskStream:
         self._result: Transcript | None = None
         self._final: dict[str, Any] | None = None
         self._batches = 0
+        #: The turn's audio as the recognizer got it, for a second look (grammar turns only;
+        #: None once longer than SECOND_LOOK_MAX_S). Touched only by the stream's jobs.
+        self._heard: bytearray | None = bytearray() if key[1] is not None else None
+        #: Whether the result came from a second look (see the module's docstring).
+        self.second_look = False
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="vosk-stream")
 
     @property
@@ -206,6 +224,7 @@ class VoskStream:
         """Decode ``batch``: a finished segment (Vosk's own endpoint), and the new partial
         (None when not asked for: the last one stands)."""
         recognizer = self._live_recognizer()
+        self._keep(batch)
         if recognizer.AcceptWaveform(batch):
             return json.loads(recognizer.Result()), ""
         if not want_partial:
@@ -216,11 +235,40 @@ class VoskStream:
         """Decode the turn's last audio: a segment Vosk ended within it (or None), and the final
         result."""
         recognizer = self._live_recognizer()
+        self._keep(rest)
         segment = None
         if rest and recognizer.AcceptWaveform(rest):
             segment = json.loads(recognizer.Result())
         result = json.loads(recognizer.FinalResult())
+        final = result if isinstance(result, dict) else {}
+        heard = self._heard
+        found = any(_text_of(seg) for seg in [*self._segments, segment, final] if seg)
+        if heard and not found:
+            segment, final = self._look_again(recognizer, bytes(heard))
+        return segment, final
+
+    def _look_again(
+        self, recognizer: KaldiRecognizerLike, heard: bytes
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Decode the turn's audio again, shifted by :data:`SECOND_LOOK_SHIFT_S` (Vosk starts
+        afresh after a final result); its segment and final result."""
+        self.second_look = True
+        self._segments.clear()  # they held nothing: the second look hears the whole turn
+        shift = bytes(2 * round(self.sample_rate * SECOND_LOOK_SHIFT_S))
+        segment = None
+        if recognizer.AcceptWaveform(shift + heard):
+            segment = json.loads(recognizer.Result())
+        result = json.loads(recognizer.FinalResult())
         return segment, result if isinstance(result, dict) else {}
+
+    def _keep(self, pcm: bytes) -> None:
+        """Keep a grammar turn's audio for a second look, up to :data:`SECOND_LOOK_MAX_S`."""
+        if self._heard is None:
+            return
+        if len(self._heard) + len(pcm) > 2 * self.sample_rate * SECOND_LOOK_MAX_S:
+            self._heard = None
+            return
+        self._heard += pcm
 
     def _live_recognizer(self) -> KaldiRecognizerLike:
         if self._recognizer is None:

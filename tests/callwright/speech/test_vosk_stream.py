@@ -10,7 +10,12 @@ from typing import Any
 
 from callwright.speech.recognizer_pool import PoolKey
 from callwright.speech.stt_scheduler import FINISHING, LIVE
-from callwright.speech.vosk_stream import BUSY_PARTIAL_EVERY, VoskStream
+from callwright.speech.vosk_stream import (
+    BUSY_PARTIAL_EVERY,
+    SECOND_LOOK_MAX_S,
+    SECOND_LOOK_SHIFT_S,
+    VoskStream,
+)
 
 FRAME = bytes(320)
 
@@ -18,13 +23,17 @@ FRAME = bytes(320)
 class Recognizer:
     """Hears bytes; says ``words`` once it has heard ``ends_after`` bytes (Vosk's own endpoint)."""
 
-    def __init__(self, ends_after: int | None = None) -> None:
+    def __init__(self, ends_after: int | None = None, finals: tuple[str, ...] = ("네",)) -> None:
         self.heard = bytearray()
         self.calls: list[str] = []
         self._ends_after = ends_after
+        self._finals = list(finals)  # the text of each final result in turn (the last repeats)
+        self.after_final: list[bytes] = []  # what each AcceptWaveform after a final got
 
     def AcceptWaveform(self, data: bytes) -> int:  # noqa: N802 - vosk's names
         self.calls.append(f"accept {len(data)}")
+        if "final" in self.calls:
+            self.after_final.append(data)
         before = len(self.heard)
         self.heard += data
         return int(self._ends_after is not None and before < self._ends_after <= len(self.heard))
@@ -39,7 +48,10 @@ class Recognizer:
 
     def FinalResult(self) -> str:  # noqa: N802
         self.calls.append("final")
-        return json.dumps({"text": "네", "result": [{"word": "네", "conf": 0.9}]})
+        text = self._finals.pop(0) if len(self._finals) > 1 else self._finals[0]
+        if not text:
+            return json.dumps({"text": ""})
+        return json.dumps({"text": text, "result": [{"word": text, "conf": 0.9}]})
 
     def Reset(self) -> None:  # noqa: N802
         self.calls.append("reset")
@@ -167,3 +179,49 @@ async def test_close_without_finish_takes_no_final_result() -> None:
     await stream.close()
     assert "final" not in recognizer.calls
     assert engine.given_back == [recognizer]
+
+
+async def test_a_grammar_turn_that_came_back_empty_is_decoded_again_shifted_in_the_same_job(
+) -> None:
+    engine, recognizer = Engine(), Recognizer(finals=("", "네"))
+    stream = open_stream(engine, recognizer)
+    audio = b"".join(bytes([i]) * len(FRAME) for i in range(1, 4))
+    stream.feed(audio[: len(FRAME)])
+    await settle()
+    stream.feed(audio[len(FRAME):])
+    result = await stream.finish()
+    assert result.text == "네" and stream.second_look
+    assert engine.jobs == [("_accept", LIVE), ("_accept_final", FINISHING)]
+    shift = bytes(2 * round(8000 * SECOND_LOOK_SHIFT_S))  # half a 10 ms frame at 8 kHz
+    assert recognizer.after_final == [shift + audio]  # the whole turn, as it was heard
+    await stream.close()
+
+
+async def test_silence_stays_empty_after_its_second_look() -> None:
+    engine, recognizer = Engine(), Recognizer(finals=("",))
+    stream = open_stream(engine, recognizer)
+    stream.feed(FRAME)
+    result = await stream.finish()
+    assert result.text == "" and result.confidence is None
+    assert recognizer.calls.count("final") == 2
+    await stream.close()
+
+
+async def test_no_second_look_for_free_speech_a_found_answer_or_a_long_turn() -> None:
+    free, found, long = Recognizer(finals=("",)), Recognizer(), Recognizer(finals=("",))
+    engine = Engine()
+    max_batch = 16000
+    streams = [open_stream(engine, free, grammar=None), open_stream(engine, found),
+               open_stream(engine, long, max_batch_bytes=max_batch)]
+    streams[0].feed(FRAME)
+    streams[1].feed(FRAME)
+    too_long = int(2 * 8000 * SECOND_LOOK_MAX_S) + len(FRAME)
+    for offset in range(0, too_long, max_batch):
+        streams[2].feed(bytes(min(max_batch, too_long - offset)))
+        await settle()
+    results = [await stream.finish() for stream in streams]
+    assert [r.text for r in results] == ["", "네", ""]
+    assert [r.calls.count("final") for r in (free, found, long)] == [1, 1, 1]
+    assert not any(stream.second_look for stream in streams)
+    for stream in streams:
+        await stream.close()

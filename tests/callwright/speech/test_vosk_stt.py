@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from callwright.dialog.matching import yes_no_words
 from callwright.errors import SpeechError
 from callwright.speech.protocols import SttEngine, Transcript
 from callwright.speech.vosk_stream import VoskStream
@@ -80,6 +81,26 @@ async def test_silence_with_grammar_is_empty(engine_factory: EngineFactory, rate
     await stream.close()
     assert result.text == ""
     assert result.confidence is None
+
+
+#: Audio a service's 16 kHz stream got for a caller's "네" (espeak at 8 kHz, heard on a 16 kHz
+#: line; 240 ms of pre-roll, 300 ms of speech, 160 ms of silence): decoded in one piece with the
+#: Korean yes/no grammar, a fresh recognizer returns nothing for it (see
+#: callwright.speech.vosk_stream).
+EMPTY_ON_FIRST_LOOK = Path(__file__).parent / "data" / "ne_16k_empty_final.raw"
+
+
+@pytest.mark.slow
+async def test_a_clear_answer_a_first_decode_misses_is_found_by_the_second_look(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = await engine_factory()
+    stream = await engine.open_stream(16000, list(yes_no_words("ko").grammar))
+    stream.feed(EMPTY_ON_FIRST_LOOK.read_bytes())
+    result = await stream.finish()
+    await stream.close()
+    assert stream.second_look  # the first look found nothing
+    assert result.text == "네"
 
 
 @pytest.mark.slow
