@@ -77,6 +77,7 @@ from callwright.speech.barge_in import BargeInConfig, Decision, Interrupt, Pause
 from callwright.speech.endpointing import EndpointingConfig  # noqa: E402
 from callwright.speech.espeak_tts import EspeakTts  # noqa: E402
 from callwright.speech.protocols import Transcript  # noqa: E402
+from callwright.store.turns import NewTurn  # noqa: E402
 
 log = logging.getLogger("bench.media_host")
 
@@ -219,8 +220,8 @@ class BenchDialog:
 
 
 class NullTurnStore:
-    async def add_turn(self, call_id: int, seq: int, *args: Any, **kwargs: Any) -> int:
-        return seq
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int:
+        return turn.seq
 
     async def add_event(self, call_id: int, kind: str, detail: dict[str, Any] | None = None) -> int:
         return 0

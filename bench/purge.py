@@ -44,6 +44,7 @@ from callwright.store.calls import CallRepository  # noqa: E402
 from callwright.store.clock import format_iso, utc_now_iso  # noqa: E402
 from callwright.store.db import Database  # noqa: E402
 from callwright.store.orgs import OrgRepository  # noqa: E402
+from callwright.store.turns import NewTurn  # noqa: E402
 
 WORDS = ("booking appointment invoice refund delivery plumber tomorrow cancel address opening"
          " hours price warranty manager callback").split()
@@ -93,8 +94,8 @@ async def live_call(db: Database, org_id: int, latencies: list[float],
     seq = 0
     while not stop.is_set():
         started = time.perf_counter()
-        await repo.add_turn(call.id, seq, "caller" if seq % 2 == 0 else "assistant",
-                            "live turn while the purge runs", utc_now_iso())
+        await repo.add_turn(call.id, NewTurn(seq, "caller" if seq % 2 == 0 else "assistant",
+                            "live turn while the purge runs", utc_now_iso()))
         latencies.append((time.perf_counter() - started) * 1000)
         if trace is not None:
             trace.note("live_write", started)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from callwright.errors import StoreError
+from callwright.store.turns import NewTurn
 from callwright.store.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -27,22 +28,7 @@ log = logging.getLogger(__name__)
 class TurnStore(Protocol):
     """The part of CallRepository the journal needs."""
 
-    async def add_turn(
-        self,
-        call_id: int,
-        seq: int,
-        speaker: str,
-        text: str,
-        started_at: str,
-        ended_at: str | None = None,
-        interrupted: bool = False,
-        stt_ms: int | None = None,
-        dialog_ms: int | None = None,
-        tts_ms: int | None = None,
-        first_frame_ms: int | None = None,
-        confidence: float | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> int: ...
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int: ...
 
     async def add_event(
         self, call_id: int, kind: str, detail: dict[str, Any] | None = None
@@ -67,6 +53,15 @@ class TurnRecord:
     #: The caller stopped speaking → the reply's first frame: the silence the caller heard
     #: (endpointing included). For metrics only: not stored with the turn.
     heard_gap_ms: int | None = None
+
+    def stored(self, seq: int) -> NewTurn:
+        """The turn as the store records it, numbered ``seq``."""
+        return NewTurn(
+            seq=seq, speaker=self.speaker, text=self.text, started_at=self.started_at,
+            ended_at=self.ended_at, interrupted=self.interrupted, stt_ms=self.stt_ms,
+            dialog_ms=self.dialog_ms, tts_ms=self.tts_ms, first_frame_ms=self.first_frame_ms,
+            confidence=self.confidence, meta=self.meta,
+        )
 
 
 class CallJournal:
@@ -96,22 +91,7 @@ class CallJournal:
         self.turns.append(record)
         if self._observer is not None:
             self._observer(self.call_id, record)
-        write = functools.partial(
-            self._store.add_turn,
-            self.call_id,
-            self._seq,
-            record.speaker,
-            record.text,
-            record.started_at,
-            record.ended_at,
-            record.interrupted,
-            record.stt_ms,
-            record.dialog_ms,
-            record.tts_ms,
-            record.first_frame_ms,
-            record.confidence,
-            record.meta,
-        )
+        write = functools.partial(self._store.add_turn, self.call_id, record.stored(self._seq))
         await self._write(f"turn {self._seq}", write)
 
     async def event(self, kind: str, **detail: Any) -> None:

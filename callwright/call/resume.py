@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from callwright.dialog.resume import ResumePoint
-from callwright.store.calls import CallRepository, Turn
+from callwright.store.calls import CallRepository
+from callwright.store.turns import Turn
 
 __all__ = ["JournalledCall", "resume_point", "resume_point_from"]
 

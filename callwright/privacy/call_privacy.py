@@ -16,7 +16,7 @@ The call row gets a ``privacy_restriction`` event naming the kinds that applied 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from callwright.call.journal import TurnStore
 from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED, CallerRestrictionRepository
+from callwright.store.turns import NewTurn
 
 OBJECTION_LINES = {
     "en": "You have objected to the processing of your calls, so this call is not processed. "
@@ -90,30 +91,12 @@ class PrivateTurnStore:
         self._inner = inner
         self._privacy = privacy
 
-    async def add_turn(
-        self,
-        call_id: int,
-        seq: int,
-        speaker: str,
-        text: str,
-        started_at: str,
-        ended_at: str | None = None,
-        interrupted: bool = False,
-        stt_ms: int | None = None,
-        dialog_ms: int | None = None,
-        tts_ms: int | None = None,
-        first_frame_ms: int | None = None,
-        confidence: float | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> int:
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int:
         if not self._privacy.store:
             return 0
         if "transcribe" in self._privacy.kinds:
-            text, meta = NOT_TRANSCRIBED, {}
-        return await self._inner.add_turn(
-            call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,
-            tts_ms, first_frame_ms, confidence, meta,
-        )
+            turn = replace(turn, text=NOT_TRANSCRIBED, meta={})
+        return await self._inner.add_turn(call_id, turn)
 
     async def add_event(
         self, call_id: int, kind: str, detail: dict[str, Any] | None = None

@@ -19,9 +19,9 @@ from callwright.store.assistants import decode_json
 from callwright.store.clock import ms_between, utc_now_iso
 from callwright.store.db import Database
 from callwright.store.engine import Row
+from callwright.store.turns import SPEAKERS, TURN_COLUMNS, NewTurn, Turn, turn_from_row
 
 FINAL_STATUSES = ("completed", "failed", "transferred", "rejected", "abandoned")
-SPEAKERS = ("caller", "assistant")
 #: ``test``: a test call from the admin's browser panel (migration 0039), left out of reports.
 DIRECTIONS = ("inbound", "outbound", "test")
 TEST_DIRECTION = "test"
@@ -30,10 +30,6 @@ _CALL_COLUMNS = (
     " channel_id, started_at, answered_at, ended_at, duration_ms, status, end_reason,"
     " recording_path, recording_key_id, slots, legal_hold, recording_declined, node_id, pbx,"
     " recording_node"
-)
-_TURN_COLUMNS = (
-    "id, call_id, seq, speaker, text, started_at, ended_at, interrupted, stt_ms, dialog_ms,"
-    " tts_ms, first_frame_ms, confidence, meta"
 )
 
 
@@ -77,24 +73,6 @@ class CallOrigin:
 
 
 @dataclass(frozen=True, slots=True)
-class Turn:
-    id: int
-    call_id: int
-    seq: int
-    speaker: str
-    text: str
-    started_at: str
-    ended_at: str | None
-    interrupted: bool
-    stt_ms: int | None
-    dialog_ms: int | None
-    tts_ms: int | None
-    first_frame_ms: int | None
-    confidence: float | None
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class CallEvent:
     id: int
     call_id: int
@@ -126,19 +104,6 @@ def call_from_row(row: Row) -> Call:
         slots=decode_json(row["slots"], dict, "calls.slots"), legal_hold=bool(row["legal_hold"]),
         recording_declined=bool(row["recording_declined"]),
         node_id=str(row["node_id"]), pbx=str(row["pbx"]), recording_node=row["recording_node"],
-    )
-
-
-def turn_from_row(row: Row) -> Turn:
-    confidence = row["confidence"]
-    return Turn(
-        id=int(row["id"]), call_id=int(row["call_id"]), seq=int(row["seq"]),
-        speaker=str(row["speaker"]), text=str(row["text"]), started_at=str(row["started_at"]),
-        ended_at=row["ended_at"], interrupted=bool(row["interrupted"]),
-        stt_ms=_opt_int(row["stt_ms"]), dialog_ms=_opt_int(row["dialog_ms"]),
-        tts_ms=_opt_int(row["tts_ms"]), first_frame_ms=_opt_int(row["first_frame_ms"]),
-        confidence=None if confidence is None else float(confidence),
-        meta=decode_json(row["meta"], dict, "call_turns.meta"),
     )
 
 
@@ -237,31 +202,17 @@ class CallRepository:
             (call_id, self._now(), kind, _dumps(detail or {}, "event detail")),
         )
 
-    async def add_turn(
-        self,
-        call_id: int,
-        seq: int,
-        speaker: str,
-        text: str,
-        started_at: str,
-        ended_at: str | None = None,
-        interrupted: bool = False,
-        stt_ms: int | None = None,
-        dialog_ms: int | None = None,
-        tts_ms: int | None = None,
-        first_frame_ms: int | None = None,
-        confidence: float | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> int:
-        """Record one turn; return its id. ``seq`` orders the turns of a call (unique per call)."""
-        if speaker not in SPEAKERS:
-            raise ValueError(f"turn speaker must be caller or assistant, got {speaker!r}")
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int:
+        """Record one turn of the call; return its id."""
+        if turn.speaker not in SPEAKERS:
+            raise ValueError(f"turn speaker must be caller or assistant, got {turn.speaker!r}")
         return await self._db.execute(
             "INSERT INTO call_turns (call_id, seq, speaker, text, started_at, ended_at,"
             " interrupted, stt_ms, dialog_ms, tts_ms, first_frame_ms, confidence, meta)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (call_id, seq, speaker, text, started_at, ended_at, int(interrupted), stt_ms,
-             dialog_ms, tts_ms, first_frame_ms, confidence, _dumps(meta or {}, "turn meta")),
+            (call_id, turn.seq, turn.speaker, turn.text, turn.started_at, turn.ended_at,
+             int(turn.interrupted), turn.stt_ms, turn.dialog_ms, turn.tts_ms,
+             turn.first_frame_ms, turn.confidence, _dumps(turn.meta or {}, "turn meta")),
         )
 
     async def update_turn_text(self, turn_id: int, text: str, interrupted: bool = True) -> bool:
@@ -374,7 +325,7 @@ class CallRepository:
 
     async def turns(self, call_id: int, *, org_id: int | None = None) -> list[Turn]:
         """The call's turns in ``seq`` order (empty for another org's call)."""
-        columns = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
+        columns = ", ".join(f"t.{name.strip()}" for name in TURN_COLUMNS.split(","))
         sql = f"SELECT {columns} FROM call_turns t JOIN calls c ON c.id = t.call_id WHERE c.id = ?"
         sql, params = _scoped(sql, call_id, org_id, "c.")
         rows = await self._db.fetch_all(sql + " ORDER BY t.seq, t.id", params)

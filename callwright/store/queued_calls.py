@@ -35,6 +35,7 @@ from callwright.errors import StoreError
 from callwright.store.calls import Call, CallOrigin, CallRepository, new_call_uid
 from callwright.store.clock import utc_now_iso, writing_as_of
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from callwright.store.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -164,26 +165,9 @@ class QueuedCallRepository(CallRepository):
         return await self._queued(f"call {call_id} event {kind}",
                                   lambda: self._inner.add_event(self.row_id(call_id), kind, detail))
 
-    async def add_turn(
-        self,
-        call_id: int,
-        seq: int,
-        speaker: str,
-        text: str,
-        started_at: str,
-        ended_at: str | None = None,
-        interrupted: bool = False,
-        stt_ms: int | None = None,
-        dialog_ms: int | None = None,
-        tts_ms: int | None = None,
-        first_frame_ms: int | None = None,
-        confidence: float | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> int:
-        return await self._queued(f"call {call_id} turn {seq}", lambda: self._inner.add_turn(
-            self.row_id(call_id), seq, speaker, text, started_at, ended_at, interrupted, stt_ms,
-            dialog_ms, tts_ms, first_frame_ms, confidence, meta,
-        ))
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int:
+        return await self._queued(f"call {call_id} turn {turn.seq}",
+                                  lambda: self._inner.add_turn(self.row_id(call_id), turn))
 
     async def update_turn_text(self, turn_id: int, text: str, interrupted: bool = True) -> bool:
         return await self._queued(f"turn {turn_id} text",

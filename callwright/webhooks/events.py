@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callwright.store.calls import Call, Turn
+from callwright.store.calls import Call
+from callwright.store.turns import Turn
 
 ENVELOPE_VERSION = 1
 

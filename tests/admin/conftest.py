@@ -34,6 +34,7 @@ from callwright.store.login_attempts import LoginAttemptRepo
 from callwright.store.numbers import NumberRepository
 from callwright.store.orgs import OrgRepository
 from callwright.store.tokens import TokenRepo
+from callwright.store.turns import NewTurn
 from callwright.store.users import UserRepo
 from tests.admin.webhook_data import webhook_fixture
 
@@ -182,7 +183,7 @@ class Admin:
         await calls.mark_answered(call.id)
         await calls.add_event(call.id, "answered")
         await calls.add_turn(
-            call.id,
+            call.id, NewTurn(
             1,
             "assistant",
             "Hello, how can I help?",
@@ -190,12 +191,12 @@ class Admin:
             dialog_ms=12,
             tts_ms=40,
             first_frame_ms=80,
-        )
+        ))
         await calls.add_turn(
-            call.id, 2, "caller", text, call.started_at, stt_ms=210, confidence=0.9
-        )
+            call.id, NewTurn(2, "caller", text, call.started_at, stt_ms=210, confidence=0.9
+        ))
         await calls.add_turn(
-            call.id,
+            call.id, NewTurn(
             3,
             "assistant",
             "Let me check.",
@@ -204,7 +205,7 @@ class Admin:
             tts_ms=50,
             first_frame_ms=420,
             meta={"tool_calls": [{"name": "lookup", "arguments": {"day": 1}, "result": "ok"}]},
-        )
+        ))
         if recording:
             path = self.recordings / f"{call.uid}.wav"
             write_stereo_wav(path)

@@ -22,8 +22,9 @@ from callwright.config import Settings, load_config
 from callwright.dialog.demo_flow import DEMO_FLOW
 from callwright.speech.espeak_tts import EspeakTts
 from callwright.speech.vosk_stt import VoskModelCache
-from callwright.store.calls import Call, CallRepository, Turn
+from callwright.store.calls import Call, CallRepository
 from callwright.store.seed import seed_demo
+from callwright.store.turns import Turn
 from tests.agi.conftest import AgiFacts, FakeAsterisk, MakeStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from ari_app.ari.rest import AriRestClient
 from ari_app.demo import DEMO_CALLER, DEMO_NUMBER, DEMO_PHRASES
 from ari_app.demo_caller import ConversationReport, converse, synthesize_phrases
 from callwright.dialog.demo_flow import DEMO_FLOW
-from callwright.store.calls import Turn
+from callwright.store.turns import Turn
 from tests.ari_app.conftest import PASSWORD, Harness, MakeHarness
 
 pytestmark = pytest.mark.slow

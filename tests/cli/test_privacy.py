@@ -20,6 +20,7 @@ from callwright.store.calls import CallRepository
 from callwright.store.clock import format_iso, utc_now
 from callwright.store.db import Database
 from callwright.store.orgs import OrgRepository
+from callwright.store.turns import NewTurn
 from cli.privacy import add_privacy_parser
 
 NUMBER = "+15550102030"
@@ -61,7 +62,7 @@ def seed(tmp_path: Path) -> tuple[int, int]:
                 started = format_iso(utc_now() - timedelta(days=age))
                 repo = CallRepository(db, now=functools.partial(str, started))
                 call = await repo.create_call(org.id, None, None, "100", NUMBER, "Pat", "ch")
-                await repo.add_turn(call.id, 0, "caller", "hello there", started)
+                await repo.add_turn(call.id, NewTurn(0, "caller", "hello there", started))
                 await repo.close_call(call.id, "completed", "caller_hangup")
                 ids.append(call.id)
             return ids[0], ids[1]

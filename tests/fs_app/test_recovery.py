@@ -15,6 +15,7 @@ from ari_app.simulator.caller import SimulatedCaller
 from callwright.dialog.resume import recovery_line
 from callwright.store.calls import Call
 from callwright.store.clock import utc_now_iso
+from callwright.store.turns import NewTurn
 from fs_app.esl_client import EslClient
 from fs_app.recovery import (
     BRIDGED_VAR,
@@ -83,8 +84,8 @@ async def left_over_call(h: FsHarness, *, bridged_to: str = "",
         org_id=number.org_id, assistant_id=assistant.id, number_id=number.id,
         dialed=DEMO_NUMBER, caller_number="+821099998888", caller_name="Left",
         channel_id=f"freeswitch/{uuid}", direction="inbound")
-    await h.calls.add_turn(row.id, 1, "assistant", "안녕하세요", utc_now_iso(),
-                           meta={"node": "greet"})
+    await h.calls.add_turn(row.id, NewTurn(1, "assistant", "안녕하세요", utc_now_iso(),
+                           meta={"node": "greet"}))
     await h.calls.close_call(row.id, "failed", "server_restart")
     for name, value in ((NODE_VAR, h.settings.node_id), (CALL_VAR, row.uid),
                         (BRIDGED_VAR, bridged_to)):

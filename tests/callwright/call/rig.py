@@ -27,6 +27,7 @@ from callwright.dialog.actions import (
 from callwright.errors import SpeechError
 from callwright.media.transport import FrameSink, MediaFormat
 from callwright.speech.protocols import Transcript
+from callwright.store.turns import NewTurn
 
 RATE = 8000
 FRAME = 320
@@ -191,16 +192,12 @@ class MemoryTurns:
         self.turns: list[dict[str, Any]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    async def add_turn(self, call_id: int, seq: int, speaker: str, text: str, started_at: str,
-                       ended_at: str | None = None, interrupted: bool = False,
-                       stt_ms: int | None = None, dialog_ms: int | None = None,
-                       tts_ms: int | None = None, first_frame_ms: int | None = None,
-                       confidence: float | None = None,
-                       meta: dict[str, Any] | None = None) -> int:
-        self.turns.append(dict(seq=seq, speaker=speaker, text=text, interrupted=interrupted,
-                               stt_ms=stt_ms, first_frame_ms=first_frame_ms, tts_ms=tts_ms,
-                               meta=meta or {}))
-        return seq
+    async def add_turn(self, call_id: int, turn: NewTurn) -> int:
+        self.turns.append(dict(seq=turn.seq, speaker=turn.speaker, text=turn.text,
+                               interrupted=turn.interrupted, stt_ms=turn.stt_ms,
+                               first_frame_ms=turn.first_frame_ms, tts_ms=turn.tts_ms,
+                               meta=turn.meta or {}))
+        return turn.seq
 
     async def add_event(self, call_id: int, kind: str, detail: dict[str, Any] | None = None) -> int:
         self.events.append((kind, detail or {}))

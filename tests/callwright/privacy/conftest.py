@@ -17,6 +17,7 @@ from callwright.privacy.secrets import MasterKey
 from callwright.store.calls import Call, CallRepository
 from callwright.store.clock import format_iso
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import (  # noqa: F401  (fixtures used by these tests)
     MakeAssistant,
     MakeDb,
@@ -65,8 +66,8 @@ def make_call(tmp_path: Path) -> MakeCall:
                                       f"chan-{next(counter)}", direction)
         await repo.add_event(call.id, "stasis_start", {"caller": caller})
         for seq, text in enumerate(turns):
-            await repo.add_turn(call.id, seq, "caller" if seq % 2 == 0 else "assistant", text,
-                                started)
+            speaker = "caller" if seq % 2 == 0 else "assistant"
+            await repo.add_turn(call.id, NewTurn(seq, speaker, text, started))
         for body in notes:
             await db.execute(
                 "INSERT INTO call_notes (call_id, user_id, body, created_at) VALUES (?, ?, ?, ?)",

@@ -38,6 +38,7 @@ from callwright.privacy.secrets import MasterKey, SealingKey
 from callwright.store.calls import CallRepository
 from callwright.store.credentials import CredentialRepository
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from callwright.store.webhook_endpoints import EndpointRepository
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
@@ -206,7 +207,7 @@ async def test_reencryption_leaves_the_loop_and_the_store_to_calls(
         loop = asyncio.get_running_loop()
         while not done.is_set():
             started = loop.time()
-            await calls.add_turn(live.id, seq, "caller", "hello", live.started_at)
+            await calls.add_turn(live.id, NewTurn(seq, "caller", "hello", live.started_at))
             waits.append(loop.time() - started)
             seq += 1
             await asyncio.sleep(0.02)

@@ -16,6 +16,7 @@ from callwright.privacy.secrets import DecryptionFailed, MasterKey
 from callwright.store.call_search import transcript_search
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
 NUMBER = "+15557654321"
@@ -172,9 +173,9 @@ async def test_not_transcribed_turns_have_no_search_entry(
     acme = await make_org(db)
     calls = CallRepository(db)
     call = await calls.create_call(acme.id, None, None, "100", NUMBER, "", "ch-1")
-    await calls.add_turn(call.id, 1, "caller", NOT_TRANSCRIBED, "2027-03-01T10:00:00.000Z")
-    turn_id = await calls.add_turn(call.id, 2, "caller", "zebra crossing",
-                                   "2027-03-01T10:00:01.000Z")
+    await calls.add_turn(call.id, NewTurn(1, "caller", NOT_TRANSCRIBED, "2027-03-01T10:00:00.000Z"))
+    turn_id = await calls.add_turn(call.id, NewTurn(2, "caller", "zebra crossing",
+                                   "2027-03-01T10:00:01.000Z"))
     def indexed(word: str) -> tuple[str, tuple[str]]:
         return transcript_search(db.engine, word)
 

@@ -11,6 +11,7 @@ from callwright.store.call_search import transcript_search
 from callwright.store.calls import Call, CallRepository
 from callwright.store.clock import shift_iso, utc_now_iso
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeAssistant, MakeDb, MakeOrg
 
 
@@ -109,11 +110,11 @@ async def test_turns_round_trip_and_barge_in_update(make_db: MakeDb) -> None:
     repo = CallRepository(db)
     call = await new_call(repo)
     t0 = utc_now_iso()
-    caller = await repo.add_turn(call.id, 0, "caller", "opening hours please", t0, t0,
-                                 stt_ms=180, confidence=0.92)
-    reply = await repo.add_turn(call.id, 1, "assistant", "We open at nine and close at six.",
-                                t0, None, dialog_ms=12, tts_ms=40, first_frame_ms=95,
-                                meta={"node": "hours"})
+    caller = await repo.add_turn(call.id, NewTurn(0, "caller", "opening hours please", t0, t0,
+                                                  stt_ms=180, confidence=0.92))
+    reply = await repo.add_turn(call.id, NewTurn(
+        1, "assistant", "We open at nine and close at six.", t0, None, dialog_ms=12, tts_ms=40,
+        first_frame_ms=95, meta={"node": "hours"}))
     assert await repo.update_turn_text(reply, "We open at nine", interrupted=True)
     turns = await repo.turns(call.id)
     assert [t.id for t in turns] == [caller, reply]
@@ -128,7 +129,7 @@ async def test_turns_round_trip_and_barge_in_update(make_db: MakeDb) -> None:
     hits = await db.fetch_all(*transcript_search(db.engine, "nine"))
     assert [h[0] for h in hits] == [reply]
     with pytest.raises(ValueError, match="speaker"):
-        await repo.add_turn(call.id, 2, "robot", "beep", t0)
+        await repo.add_turn(call.id, NewTurn(2, "robot", "beep", t0))
 
 
 async def test_recording_and_slots(make_db: MakeDb) -> None:
@@ -147,7 +148,7 @@ async def test_org_scoping(make_db: MakeDb, make_org: MakeOrg) -> None:
     org_a, org_b = await make_org(db), await make_org(db)
     repo = CallRepository(db)
     call = await new_call(repo, org_a.id)
-    await repo.add_turn(call.id, 0, "caller", "secret", utc_now_iso())
+    await repo.add_turn(call.id, NewTurn(0, "caller", "secret", utc_now_iso()))
     await repo.add_event(call.id, "answered")
     with pytest.raises(NotFound):
         await repo.get(call.id, org_id=org_b.id)
@@ -183,8 +184,8 @@ async def test_list_recent_newest_first(make_db: MakeDb, make_org: MakeOrg) -> N
 async def add_turns_concurrently(repo: CallRepository, call_id: int, count: int) -> list[int]:
     async def one(seq: int) -> int:
         await asyncio.sleep(random.random() * 0.01)
-        return await repo.add_turn(call_id, seq, "caller" if seq % 2 == 0 else "assistant",
-                                   f"turn {seq}", utc_now_iso())
+        speaker = "caller" if seq % 2 == 0 else "assistant"
+        return await repo.add_turn(call_id, NewTurn(seq, speaker, f"turn {seq}", utc_now_iso()))
 
     return list(await asyncio.gather(*(one(seq) for seq in range(count))))
 

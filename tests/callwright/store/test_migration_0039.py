@@ -19,6 +19,7 @@ from callwright.store.call_search import CallFilter, CallSearch
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from callwright.store.migration_files import Migration, shipped_migrations
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeAssistant, MakeDb, MakeOrg, MakeSqliteDb
 
 CHILD_TABLES = ("call_turns", "call_events", "call_notes", "legal_holds", "call_restrictions")
@@ -72,7 +73,7 @@ async def populate(db: Database, org_id: int, assistant_id: int) -> dict[str, in
         call = await calls.create_call(org_id, assistant_id, None, "100", f"+1555{uid}", "",
                                        f"chan-{uid}", direction, uid=uid)
         ids[uid] = call.id
-        await calls.add_turn(call.id, 0, "caller", words[uid], NOW)
+        await calls.add_turn(call.id, NewTurn(0, "caller", words[uid], NOW))
         await calls.add_event(call.id, "answered")
         await db.execute("INSERT INTO call_notes (call_id, body, created_at) VALUES (?, ?, ?)",
                          (call.id, f"note on {uid}", NOW))

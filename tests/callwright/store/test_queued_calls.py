@@ -14,6 +14,7 @@ from callwright.errors import StoreError
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
 from callwright.store.queued_calls import ROW_WAIT_S, QueuedCallRepository, is_provisional
+from callwright.store.turns import NewTurn
 from callwright.store.write_queue import WriteQueue
 from tests.fakes.store_lock import LONGER_THAN_BUSY_TIMEOUT_S, hold_write_lock
 
@@ -46,8 +47,8 @@ async def test_a_call_does_not_wait_for_its_row_while_the_store_is_locked(tmp_pa
         writes = [
             asyncio.ensure_future(calls.add_event(call.id, "stasis_start", {"args": []})),
             asyncio.ensure_future(calls.mark_answered(call.id)),
-            asyncio.ensure_future(calls.add_turn(call.id, 1, "assistant", "Hello",
-                                                 call.started_at)),
+            asyncio.ensure_future(calls.add_turn(call.id, NewTurn(1, "assistant", "Hello",
+                                                 call.started_at))),
             asyncio.ensure_future(calls.set_slots(call.id, {"name": "Kim"})),
             asyncio.ensure_future(calls.close_call(call.id, "completed", "caller_hangup")),
         ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from callwright.store.calls import CallRepository
 from callwright.store.clock import shift_iso
 from callwright.store.recovery import close_abandoned_calls
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
 START = "2026-11-22T05:00:00.000Z"
@@ -63,12 +64,12 @@ async def test_a_restarted_call_is_reopened_found_by_channel_and_resumable(
     older = await repo.create_call(org.id, None, None, "100", "", "", "1700000000.7")
     await repo.close_call(older.id, "completed", "caller_hangup")
     call = await repo.create_call(org.id, None, None, "100", "", "", "1700000000.7")
-    await repo.add_turn(call.id, 1, "assistant", "Hello. Sales or support?", START, START,
-                        meta={"node": "menu"})
-    await repo.add_turn(call.id, 2, "caller", "support", START, START)
-    await repo.add_turn(call.id, 3, "assistant", "Is it", START, START, interrupted=True,
-                        meta={"node": "urgent"})
-    await repo.add_turn(call.id, 4, "assistant", "", START, START, interrupted=True)
+    await repo.add_turn(call.id, NewTurn(1, "assistant", "Hello. Sales or support?", START, START,
+                        meta={"node": "menu"}))
+    await repo.add_turn(call.id, NewTurn(2, "caller", "support", START, START))
+    await repo.add_turn(call.id, NewTurn(3, "assistant", "Is it", START, START, interrupted=True,
+                        meta={"node": "urgent"}))
+    await repo.add_turn(call.id, NewTurn(4, "assistant", "", START, START, interrupted=True))
     await repo.set_slots(call.id, {"dept": "support"})
     assert await close_abandoned_calls(db) == 1
 

@@ -8,6 +8,7 @@ import pytest
 from callwright.store.call_search import CallFilter, CallSearch, transcript_search
 from callwright.store.calls import CallRepository
 from callwright.store.db import Database
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeDb, MakeOrg
 
 T0 = "2027-01-05T10:00:00.000Z"
@@ -26,7 +27,7 @@ async def calls_with_turns(db: Database, org_id: int) -> dict[str, str]:
     uids: dict[str, str] = {}
     for seq, (name, text) in enumerate(TURNS.items()):
         call = await repo.create_call(org_id, None, None, "100", f"555{seq}", "", f"ch-{seq}")
-        await repo.add_turn(call.id, 1, "caller", text, T0)
+        await repo.add_turn(call.id, NewTurn(1, "caller", text, T0))
         uids[name] = call.uid
     return uids
 
@@ -82,7 +83,7 @@ async def test_the_index_follows_edits_and_deletes(make_db: MakeDb, make_org: Ma
     org = await make_org(db)
     repo = CallRepository(db)
     call = await repo.create_call(org.id, None, None, "100", "5551", "", "ch-1")
-    turn = await repo.add_turn(call.id, 1, "assistant", "we close at five", T0)
+    turn = await repo.add_turn(call.id, NewTurn(1, "assistant", "we close at five", T0))
     await repo.update_turn_text(turn, "we close at six", interrupted=True)
     assert await db.fetch_all(*transcript_search(db.engine, "five")) == []
     assert [r[0] for r in await db.fetch_all(*transcript_search(db.engine, "six"))] == [turn]

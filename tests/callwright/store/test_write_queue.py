@@ -17,6 +17,7 @@ from callwright.store.calls import CallRepository
 from callwright.store.clock import ms_between
 from callwright.store.db import Database
 from callwright.store.queued_calls import QueuedCallRepository
+from callwright.store.turns import NewTurn
 from callwright.store.write_queue import WriteQueue, is_busy
 from tests.callwright.store.conftest import MakeDb, MakeSqliteDb
 from tests.fakes.store_lock import LONGER_THAN_BUSY_TIMEOUT_S, hold_write_lock
@@ -94,7 +95,7 @@ async def test_a_write_that_fails_for_another_reason_fails_alone(make_db: MakeDb
     await journal.turn(turn("first"))
     # Another turn with seq 1 breaks the (call, seq) uniqueness: that write fails for good.
     duplicate = queue.submit("duplicate", lambda: CallRepository(db).add_turn(
-        call.id, 1, "caller", "again", "2025-01-01T00:00:00.000Z"))
+        call.id, NewTurn(1, "caller", "again", "2025-01-01T00:00:00.000Z")))
     await journal.turn(turn("second"))
     assert await queue.flush(5)
     with pytest.raises(StoreError, match="(?i)unique"):

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from callwright.privacy.call_restrictions import WITHHELD_ERROR, CallRestrictionRepository
+from callwright.store.turns import NewTurn
 from tests.callwright.store.conftest import MakeDb
 from tests.callwright.webhooks.conftest import MakeReceiver
 from tests.callwright.webhooks.outbox import open_outbox
@@ -31,7 +32,8 @@ async def test_a_call_restricted_in_progress_ends_without_transcript_nor_recordi
     call = await box.calls.create_call(box.org.id, box.assistant.id, None, "100", "+4930111222",
                                        "Ada", "chan-1")
     assert await box.worker().run_once() == 1  # call.started, sent before the restriction
-    await box.calls.add_turn(call.id, 1, "caller", "my account number is 1234", box.clock.iso())
+    await box.calls.add_turn(call.id, NewTurn(1, "caller", "my account number is 1234",
+                                              box.clock.iso()))
     await box.calls.set_recording(call.id, "/var/rec/x.wav", None)
     await CallRestrictionRepository(box.db).restrict(box.org.id, call.uid,
                                                      frozenset({"transcribe", "record"}), "art 18")
@@ -51,7 +53,8 @@ async def test_restricting_a_stored_call_withholds_its_queued_deliveries(
     await box.endpoint(receiver.url)
     call = await box.calls.create_call(box.org.id, box.assistant.id, None, "100", "+4930111222",
                                        "Ada", "chan-1")
-    await box.calls.add_turn(call.id, 1, "caller", "my account number is 1234", box.clock.iso())
+    await box.calls.add_turn(call.id, NewTurn(1, "caller", "my account number is 1234",
+                                              box.clock.iso()))
     assert await box.calls.close_call(call.id, "completed", "caller_hangup")
     other = await box.calls.create_call(box.org.id, box.assistant.id, None, "100", "+4930999",
                                         "Bob", "chan-2")

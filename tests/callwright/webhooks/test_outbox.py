@@ -12,6 +12,7 @@ import pytest
 from callwright.dialog.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER
 from callwright.store.calls import Call
 from callwright.store.clock import ms_between
+from callwright.store.turns import NewTurn
 from callwright.store.webhook_deliveries import Delivery, DeliveryRepository
 from callwright.store.webhook_endpoints import EndpointRepository
 from callwright.webhooks.backoff import RETRY_WINDOW_S
@@ -43,9 +44,9 @@ async def whole_call(box: Outbox, caller: str = "+4930111222") -> Call:
     await AssistantRepository(box.db).save_flow(box.assistant.id, MESSAGE_FLOW)
     call = await box.calls.create_call(box.org.id, box.assistant.id, None, "100", caller,
                                        "Ada Lovelace", "chan-1")
-    await box.calls.add_turn(call.id, 1, "assistant", "Your message?", box.clock.iso())
-    await box.calls.add_turn(call.id, 2, "caller", "Please call me back about the invoice",
-                             box.clock.iso())
+    await box.calls.add_turn(call.id, NewTurn(1, "assistant", "Your message?", box.clock.iso()))
+    await box.calls.add_turn(call.id, NewTurn(2, "caller", "Please call me back about the invoice",
+                             box.clock.iso()))
     await box.calls.set_slots(call.id, {"message": "Please call me back about the invoice"})
     await box.calls.set_recording(call.id, "/var/rec/x.wav", None)
     box.clock.advance(42)
