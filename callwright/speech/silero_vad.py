@@ -46,8 +46,10 @@ VAD_KINDS = ("webrtc", "silero")
 #: noise (:class:`~callwright.speech.vad.NoiseMargin`): under steady hiss WebRTC and Silero
 #: otherwise go on hearing speech 100-150 ms after the words end, which every end-of-turn silence
 #: waits for (bench.vad_compare: end lag under -42 dBFS hiss p50 WebRTC 102 -> 2 ms, Silero
-#: 149 -> 2 ms). Off for calls (None) for now: with it on, bench.barge_in's stop time grew from one
-#: barge-in to the next within a call (p50 ~100 -> ~190 ms, later ones 500 ms), not yet explained.
+#: 149 -> 2 ms). A call's detector has none (None): with it, bench.barge_in's stop time grew from
+#: one barge-in to the next within a call (p50 ~100 -> ~190 ms, later ones 500 ms). Calls apply
+#: the margin to what the end of turn hears only (``TurnEndConfig.noise_margin_db``), and
+#: barge-in keeps the detector's own verdict.
 NOISE_MARGIN_DB: float | None = None
 #: The margin the benches compare (bench.vad_compare, bench.turn_decisions).
 BENCH_NOISE_MARGIN_DB = 6.0

@@ -12,6 +12,7 @@ import pytest
 
 from bench.turn_corpus import corpus, frames, render
 from callwright.call.listener import CallerListener, CallerSpeech
+from callwright.errors import ConfigError
 from callwright.speech.barge_in import BargeInConfig, BargeInDetector, Decision, Pause
 from callwright.speech.endpointing import Endpointer, EndpointingConfig
 from callwright.speech.protocols import Transcript
@@ -168,3 +169,55 @@ async def test_a_caller_going_on_just_after_the_turn_ended_pauses_the_reply_at_o
     assert paused - onset <= 40.0  # the first frame the VAD calls speech
     onset, paused = await caller_goes_on_after(2500.0)  # later: an ordinary barge-in
     assert paused - onset >= 60.0
+
+
+@pytest.mark.parametrize("name", ["ko_yes+noise", "ko_no+noise", "en_yes+noise"])
+async def test_under_line_noise_the_end_of_turn_hears_only_what_stands_above_it(
+    name: str,
+) -> None:
+    with_margin, _, speech_end = await listen(name, TurnEndConfig())
+    without, _, _ = await listen(name, TurnEndConfig(noise_margin_db=None))
+    [turn], [plain] = with_margin, without
+    assert turn.end_reason == plain.end_reason == "complete"
+    # The detector goes on calling the hiss after the words speech for 40-100 ms; the margin
+    # does not wait for it.
+    assert plain.detected_ms - turn.detected_ms >= 40
+    assert turn.detected_ms - speech_end <= 200
+
+
+async def test_barge_in_hears_the_detector_itself_not_the_noise_margin() -> None:
+    """A caller as quiet as the line's noise was loud: below the margin, so no turn starts, yet
+    talking over the reply still pauses it (barge-in keeps the detector's own verdict)."""
+    clock = Clock()
+    audio = render(next(i for i in corpus() if i.name == "ko_yes+noise"))
+    decisions: list[Decision] = []
+    started: list[float] = []
+    listener = CallerListener(
+        sample_rate=8000, vad=VoiceActivityDetector(8000, 2, 20, energy_floor_dbfs=None),
+        endpointer=Endpointer(EndpointingConfig()), barge_in=BargeInDetector(BargeInConfig()),
+        stt=HearingStt([], clock), pre_roll_ms=300, on_turn=lambda _: None,
+        on_speech_start=started.append, on_barge_in=decisions.append,
+        on_error=lambda exc: pytest.fail(str(exc)), language="ko",
+        turn_end=TurnEndConfig(noise_margin_db=30.0),  # nothing stands 30 dB above the words
+    )
+    listener.set_grammar(("네", "아니요"))
+    listener.set_assistant_speaking(True)
+    t = 0.0
+    for pcm in frames(audio.pcm):
+        listener.on_frame(pcm, t)
+        t += 20.0
+    await listener.close()
+    assert started == []
+    assert any(isinstance(d, Pause) for d in decisions)
+
+
+def test_a_noise_margin_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="noise_margin_db"):
+        TurnEndConfig(noise_margin_db=-1.0)
+
+
+async def test_free_speech_keeps_the_detectors_verdict_under_noise() -> None:
+    with_margin, _, _ = await listen("ko_free_pause+noise", TurnEndConfig())
+    without, _, _ = await listen("ko_free_pause+noise", TurnEndConfig(noise_margin_db=None))
+    assert [(t.onset_ms, t.detected_ms) for t in with_margin] == [
+        (t.onset_ms, t.detected_ms) for t in without]
