@@ -182,6 +182,7 @@ def build_media_leg_factory(
             advertise_host=media.advertise_host or media.bind_host,
             port_range=(media.rtp_port_min, media.rtp_port_max),
             ticker=ticker,
+            jitter_depth_frames=-(-media.rtp_jitter_ms // fmt.frame_ms),  # whole frames, up
         )
         await transport.open()
         return RtpMediaLeg(transport)

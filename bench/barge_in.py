@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
             "assistant_audio": args.assistant_audio, "caller_idle": args.caller_idle,
             "caller_speech_ms": figures["generator"]["clip_ms"],
             "settings": "default EndpointingConfig and BargeInConfig (start 60 ms, "
-                        "min speech 200 ms), VAD aggressiveness 2, jitter buffer 3 frames",
+                        "min speech 200 ms), VAD aggressiveness 2, jitter buffer 2 frames",
         },
         "caller_side_stop_ms": gen_summary,
         "barge_ins": len(gen_rows),

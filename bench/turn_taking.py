@@ -168,15 +168,24 @@ async def run_language(language: str, media: dict[str, Any], repeats: int,
         repo = CallRepository(service.db)
         reasons: Counter[str] = Counter()
         eager: Counter[str] = Counter()  # how each turn's eager end went (none: it had none)
+        # After the end of turn was decided, from the turn log: the caller's final transcript
+        # (stt_ms), then the reply's text (dialog_ms), audio (tts_ms) and first frame sent
+        # (first_frame_ms, counted from the decision: it includes the others).
+        service_ms: dict[str, list[float]] = defaultdict(list)
         for row in await repo.list_recent_all_orgs(2 * repeats):
             for turn in await repo.turns(row.id):
                 if turn.speaker == "caller":
                     reasons[str((turn.meta or {}).get("end", "?"))] += 1
                     eager[str((turn.meta or {}).get("eager", "none"))] += 1
+                for name in ("stt_ms", "dialog_ms", "tts_ms", "first_frame_ms"):
+                    value = getattr(turn, name)
+                    if value is not None:
+                        service_ms[name].append(value)
     finally:
         await service.stop()
         await sim.stop()
     return {**summarise(figures), "end_reasons": dict(reasons), "eager_turns": dict(eager),
+            "after_the_decision_ms": {k: summarize(v) for k, v in sorted(service_ms.items())},
             "loadavg_1min": round(os.getloadavg()[0], 1),
             "cpu_s_service_and_sim": round(time.process_time() - cpu0, 1)}
 

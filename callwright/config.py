@@ -87,6 +87,11 @@ class MediaSettings:
     advertise_host: str = ""  # "" = same as bind_host (resolved by the loader)
     rtp_port_min: int = _opt(40000, lo=1024, hi=65535)
     rtp_port_max: int = _opt(40999, lo=1024, hi=65535)
+    #: How much inbound RTP is held to absorb jitter and reordering (whole 20 ms frames). It
+    #: delays everything the caller says by as much: Asterisk on the same host or LAN sends its
+    #: 20 ms packets at most 23 ms apart (tests/asterisk22/asterisk-facts/media-measurements.jsonl),
+    #: so 40 ms is room enough.
+    rtp_jitter_ms: int = _opt(40, lo=20, hi=400)
     audiosocket_port: int = _opt(9092, lo=1, hi=65535)
 
 

@@ -104,7 +104,7 @@ class RtpTransport:
         bind_host: str = "127.0.0.1",
         port_range: tuple[int, int] = (30000, 30999),
         advertise_host: str | None = None,
-        jitter_depth_frames: int = 3,
+        jitter_depth_frames: int = 2,
         jitter_max_frames: int = 50,
         idle_stop_ms: int = 200,
         rng: random.Random | None = None,
@@ -183,6 +183,11 @@ class RtpTransport:
         self.silence_frames = 0
         self.socket_errors = 0
         self.send_without_remote = 0
+
+    @property
+    def jitter_depth_frames(self) -> int:
+        """Frames of inbound audio held before playout (the jitter buffer's added delay)."""
+        return self._jitter.depth_frames
 
     @property
     def local_address(self) -> Address:
