@@ -84,8 +84,10 @@ async def test_silence_with_grammar_is_empty(engine_factory: EngineFactory, rate
 
 
 #: Audio a service's 16 kHz stream got for a caller's "네" (espeak at 8 kHz, heard on a 16 kHz
-#: line; 240 ms of pre-roll, 300 ms of speech, 160 ms of silence): decoded in one piece with the
-#: Korean yes/no grammar, a fresh recognizer returns nothing for it (see
+#: line; 240 ms of pre-roll, 300 ms of speech, 160 ms of silence). With the Korean yes/no
+#: grammar, whether a first decode finds the word depends on the recognizer's history (a pooled
+#: one carries its adaptation from earlier turns) and on the batching: measured on 90 turns on
+#: three engines, 57 first decodes came back empty, and every second look found it (see
 #: callwright.speech.vosk_stream).
 EMPTY_ON_FIRST_LOOK = Path(__file__).parent / "data" / "ne_16k_empty_final.raw"
 
@@ -95,12 +97,16 @@ async def test_a_clear_answer_a_first_decode_misses_is_found_by_the_second_look(
     engine_factory: EngineFactory,
 ) -> None:
     engine = await engine_factory()
-    stream = await engine.open_stream(16000, list(yes_no_words("ko").grammar))
-    stream.feed(EMPTY_ON_FIRST_LOOK.read_bytes())
-    result = await stream.finish()
-    await stream.close()
-    assert stream.second_look  # the first look found nothing
-    assert result.text == "네"
+    audio = EMPTY_ON_FIRST_LOOK.read_bytes()
+    heard, looked_again = [], []
+    for _ in range(12):  # one engine: later turns get recognizers earlier ones gave back
+        stream = await engine.open_stream(16000, list(yes_no_words("ko").grammar))
+        stream.feed(audio)
+        heard.append((await stream.finish()).text)
+        looked_again.append(stream.second_look)
+        await stream.close()
+    assert heard == ["네"] * 12
+    assert any(looked_again)  # some first decodes missed it (about 6 in 10 did)
 
 
 @pytest.mark.slow
