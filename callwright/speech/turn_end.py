@@ -17,7 +17,10 @@ time, with no clock of its own (everything is fed with its call time):
   something in between for free speech (``free_silence_ms``).
 - A Korean digit string is counted in syllables heard (:meth:`TurnEndDecider.syllables`, from a
   :class:`~callwright.speech.syllables.SyllableCounter`), one per digit, as the recogniser's words
-  on the telephone band miscount them.
+  on the telephone band miscount them. In other languages a digit word can be longer ("seven"),
+  so the syllables only bound the digits said: fewer syllables than the digits asked for is an
+  unfinished answer, whatever the recogniser made of them (a phone number read in groups is not
+  cut at its first pause when the recogniser heard nothing useful).
 - :class:`CallerPace` learns how long this caller pauses: a pause inside a turn where it could
   have ended and the caller went on, or a turn ended that the caller went on from within
   ``RESUME_MS``; the silence for open answers (free speech, digits of unknown length) is raised
@@ -153,6 +156,12 @@ def completeness(
                and bool(syllables))  # digits judged from the sound, words or not
     if not words and syllables and expect.kind is AnswerKind.CLOSED and fam in SYLLABIC_DIGITS:
         return _closed_by_sound(expect.phrases, syllables)
+    if (expect.kind is AnswerKind.DIGITS and fam not in SYLLABIC_DIGITS and syllables
+            and expect.min_digits is not None and syllables < expect.min_digits
+            and not _enough_digit_words(expect, words, fam)):
+        # Every digit word has a syllable or more ("seven" two): fewer syllables heard than the
+        # digits asked for means not all were said, whatever the recogniser made of them.
+        return Completeness.UNFINISHED
     if not words and not counted:
         return Completeness.NOTHING
     if words and words[-1] in UNFINISHED_WORDS[fam]:
@@ -188,6 +197,13 @@ def _closed_by_sound(phrases: tuple[str, ...], syllables: int) -> Completeness:
     if syllables in {hangul_syllables(p) for p in phrases}:
         return Completeness.COMPLETE
     return Completeness.NOTHING
+
+
+def _enough_digit_words(expect: Expectation, words: list[str], fam: str) -> bool:
+    """The recogniser's words hold at least the digits asked for (its word beats the sound)."""
+    digit_words = set(DIGIT_WORDS[fam])
+    return expect.min_digits is not None and sum(
+        1 for w in words if w in digit_words) >= expect.min_digits
 
 
 def _digits(

@@ -221,3 +221,11 @@ async def test_free_speech_keeps_the_detectors_verdict_under_noise() -> None:
     without, _, _ = await listen("ko_free_pause+noise", TurnEndConfig(noise_margin_db=None))
     assert [(t.onset_ms, t.detected_ms) for t in with_margin] == [
         (t.onset_ms, t.detected_ms) for t in without]
+
+
+async def test_an_english_phone_number_the_recogniser_missed_is_not_cut_at_its_pause() -> None:
+    # What pocketsphinx made of "five five five" (pause 600 ms) "one two three four" on the
+    # telephone band: nothing, then one word. The syllables heard bound the digits said.
+    turns, _, speech_end = await listen("en_phone", TurnEndConfig(), heard=("", "three"))
+    [turn] = turns
+    assert turn.onset_ms < 1000 and turn.detected_ms > speech_end

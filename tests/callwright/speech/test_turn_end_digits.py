@@ -105,6 +105,12 @@ def test_syllables_count_korean_digits_and_not_english_ones() -> None:
     # "seven" is two syllables: English digits are counted from the words
     en = Expectation.from_grammar(("one", "two", "seven"), "en", min_digits=3, max_digits=3)
     assert completeness(en, "seven seven", syllables=4) is Completeness.UNFINISHED
+    # ... but fewer syllables than digits asked for cannot be all the digits
+    assert completeness(en, "", syllables=2) is Completeness.UNFINISHED
+    assert completeness(en, "oh", syllables=2) is Completeness.UNFINISHED
+    assert completeness(en, "", syllables=3) is Completeness.NOTHING  # may be all three
+    assert completeness(en, "", syllables=0) is Completeness.NOTHING  # nothing said yet
+    assert completeness(en, "one two seven", syllables=2) is Completeness.COMPLETE  # the words
     # a trailing hesitation still holds
     assert completeness(pin, "이 공 음", syllables=4) is Completeness.UNFINISHED
 
