@@ -32,7 +32,7 @@ from callwright.dialog.actions import CallContext, DialogEngine
 from callwright.dialog.consent import consent_dialog, notice_text
 from callwright.errors import CallwrightError, ConfigError, LlmError, SpeechError
 from callwright.media.transport import FrameSink, MediaFormat
-from callwright.privacy.call_privacy import DeclinableRecorder
+from callwright.privacy.call_privacy import DeclinableRecorder, record_declined
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.speech.protocols import TtsEngine
 from callwright.store.assistants import Assistant
@@ -246,19 +246,7 @@ class TryCallSession:
             return
         recorder.decline()
         self._declining = asyncio.get_running_loop().create_task(
-            self._discard_recording(self.call.id, recorder))
-
-    async def _discard_recording(self, call_id: int, recorder: DeclinableRecorder) -> None:
-        calls = self._tries.calls
-        try:
-            await asyncio.to_thread(recorder.discard)
-        except OSError as exc:
-            log.error("test call %s: the declined recording could not be deleted: %s",
-                      call_id, exc)
-            await calls.add_event(call_id, "error",
-                                  {"message": f"declined recording not deleted: {exc}"})
-        await calls.decline_recording(call_id)
-        await calls.add_event(call_id, "recording_declined", {"how": "said"})
+            record_declined(self._tries.calls, self.call.id, recorder.discard, "said"))
 
     async def _finish_recording(self, call: Call, recorder: DeclinableRecorder) -> None:
         """Close the WAV, encrypt it when the server or the org says so, note it on the row."""

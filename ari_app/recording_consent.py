@@ -5,7 +5,7 @@ caller can refuse is :class:`callwright.privacy.call_privacy.DeclinableRecorder`
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 from ari_app.services import SessionServices
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.consent import ConsentDialog, notice_text
-from callwright.privacy.call_privacy import DeclinableRecorder
+from callwright.privacy.call_privacy import DeclinableRecorder, record_declined
 from callwright.store.assistants import Assistant
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,7 @@ async def decline_recording(
     file is deleted, the row is marked ``recording_declined`` and the timeline gets a
     ``recording_declined`` event."""
     recorder.decline()
-    try:
-        await asyncio.to_thread(recorder.discard)
-    except OSError as exc:
-        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
-        await svc.calls.add_event(call_id, "error",
-                                  {"message": f"declined recording not deleted: {exc}"})
-    await svc.calls.decline_recording(call_id)
-    await svc.calls.add_event(call_id, "recording_declined", {"how": how})
+    await record_declined(svc.calls, call_id, recorder.discard, how)
 
 
 async def decline_prior_recording(
@@ -43,14 +36,8 @@ async def decline_prior_recording(
     before the restart (``path``, the file the previous run left) is deleted, the row is marked
     ``recording_declined`` and the timeline gets a ``recording_declined`` event, as on the call's
     first run."""
-    try:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
-    except OSError as exc:
-        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
-        await svc.calls.add_event(call_id, "error",
-                                  {"message": f"declined recording not deleted: {exc}"})
-    await svc.calls.decline_recording(call_id)
-    await svc.calls.add_event(call_id, "recording_declined", {"how": how})
+    await record_declined(svc.calls, call_id, functools.partial(path.unlink, missing_ok=True),
+                          how)
 
 
 def is_optout_key(svc: SessionServices, digit: str) -> bool:

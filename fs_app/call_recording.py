@@ -16,7 +16,7 @@ from callwright.call.recording_path import recording_path
 from callwright.dialog.actions import DialogEngine
 from callwright.dialog.consent import ConsentDialog
 from callwright.errors import CallwrightError
-from callwright.privacy.call_privacy import CallPrivacy, DeclinableRecorder
+from callwright.privacy.call_privacy import CallPrivacy, DeclinableRecorder, record_declined
 from callwright.privacy.recording_crypto import encrypt_recording
 from callwright.store.assistants import Assistant
 from callwright.store.calls import Call
@@ -75,18 +75,8 @@ def decline(svc: FsServices, call: Call, recording: FsRecording, how: str) -> No
         return
     recording.declined = True
     recording.recorder.decline()
-
-    async def discard() -> None:
-        try:
-            await asyncio.to_thread(recording.recorder.discard)
-        except OSError as exc:
-            log.error("call %s: the declined recording could not be deleted: %s", call.id, exc)
-            await svc.calls.add_event(call.id, "error",
-                                      {"message": f"declined recording not deleted: {exc}"})
-        await svc.calls.decline_recording(call.id)
-        await svc.calls.add_event(call.id, "recording_declined", {"how": how})
-
-    recording.declining = asyncio.get_running_loop().create_task(discard())
+    recording.declining = asyncio.get_running_loop().create_task(
+        record_declined(svc.calls, call.id, recording.recorder.discard, how))
 
 
 async def finish_recording(svc: FsServices, call: Call, recording: FsRecording) -> None:

@@ -15,16 +15,21 @@ The call row gets a ``privacy_restriction`` event naming the kinds that applied 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from callwright.call.journal import TurnStore
 from callwright.dialog.fixed_prompts import line_for
 from callwright.media.recorder import StereoWavRecorder
 from callwright.privacy.restrictions import NOT_TRANSCRIBED, CallerRestrictionRepository
 from callwright.store.turns import NewTurn
+
+log = logging.getLogger(__name__)
 
 OBJECTION_LINES = {
     "en": "You have objected to the processing of your calls, so this call is not processed. "
@@ -130,3 +135,30 @@ class DeclinableRecorder(StereoWavRecorder):
         info = self.close()
         with contextlib.suppress(FileNotFoundError):
             Path(info.path).unlink()
+
+
+class DeclineStore(Protocol):
+    """The part of a call repository a declined recording needs."""
+
+    async def add_event(
+        self, call_id: int, kind: str, detail: dict[str, Any] | None = None
+    ) -> int: ...
+
+    async def decline_recording(self, call_id: int) -> bool: ...
+
+
+async def record_declined(
+    calls: DeclineStore, call_id: int, delete: Callable[[], object], how: str
+) -> None:
+    """The caller refused the recording (``how``: "key 9", "said"): ``delete`` removes what was
+    recorded (blocking: it runs on a worker thread; if it fails, that is logged and put on the
+    call's timeline as an ``error`` event), then the row is marked ``recording_declined`` and
+    the timeline gets a ``recording_declined`` event."""
+    try:
+        await asyncio.to_thread(delete)
+    except OSError as exc:
+        log.error("call %s: the declined recording could not be deleted: %s", call_id, exc)
+        await calls.add_event(call_id, "error",
+                              {"message": f"declined recording not deleted: {exc}"})
+    await calls.decline_recording(call_id)
+    await calls.add_event(call_id, "recording_declined", {"how": how})
