@@ -158,7 +158,7 @@ def completeness(
         return _closed_by_sound(expect.phrases, syllables)
     if (expect.kind is AnswerKind.DIGITS and fam not in SYLLABIC_DIGITS and syllables
             and expect.min_digits is not None and syllables < expect.min_digits
-            and not _enough_digit_words(expect, words, fam)):
+            and _digit_words(words, fam) < expect.min_digits):
         # Every digit word has a syllable or more ("seven" two): fewer syllables heard than the
         # digits asked for means not all were said, whatever the recogniser made of them.
         return Completeness.UNFINISHED
@@ -199,21 +199,17 @@ def _closed_by_sound(phrases: tuple[str, ...], syllables: int) -> Completeness:
     return Completeness.NOTHING
 
 
-def _enough_digit_words(expect: Expectation, words: list[str], fam: str) -> bool:
-    """The recogniser's words hold at least the digits asked for (its word beats the sound)."""
+def _digit_words(words: list[str], fam: str) -> int:
+    """How many of ``words`` are digit words of the language family ``fam``."""
     digit_words = set(DIGIT_WORDS[fam])
-    return expect.min_digits is not None and sum(
-        1 for w in words if w in digit_words) >= expect.min_digits
+    return sum(1 for w in words if w in digit_words)
 
 
 def _digits(
     expect: Expectation, words: list[str], fam: str, syllables: int | None,
 ) -> Completeness:
-    if syllables is not None and fam in SYLLABIC_DIGITS:
-        count = syllables
-    else:
-        digit_words = set(DIGIT_WORDS[fam])
-        count = sum(1 for w in words if w in digit_words)
+    count = (syllables if syllables is not None and fam in SYLLABIC_DIGITS
+             else _digit_words(words, fam))
     if expect.max_digits is not None and count >= expect.max_digits:
         return Completeness.COMPLETE
     if expect.min_digits is not None and count < expect.min_digits:

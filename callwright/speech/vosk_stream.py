@@ -13,10 +13,9 @@ where the audio falls on Kaldi's 10 ms frames (the pre-roll's length), on how it
 and on the recognizer's history (a pooled one carries its adaptation from earlier turns):
 offline, 5 of 26 pre-roll lengths at 20 ms steps came back empty; on pooled recognizers, 57 of
 90 turns of one recorded "네"; in the service, under load, the demo call's "네" did. The caller
-is then asked again. So a grammar turn
-whose whole result is empty gets a second look in the same job: its audio decoded again, shifted
-by half a frame (:data:`SECOND_LOOK_SHIFT_S`). Silence stays empty; the retry costs one more
-decode of a short turn, only when the first found nothing.
+is then asked again. So a grammar turn whose whole result is empty gets a second look in the same
+job: its audio decoded again, shifted by half a frame (:data:`SECOND_LOOK_SHIFT_S`). Silence
+stays empty; the retry costs one more decode of a short turn, only when the first found nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +48,18 @@ SECOND_LOOK_MAX_S = 4.0
 def _words_of(result: dict[str, Any]) -> list[dict[str, Any]]:
     words = result.get("result") or []
     return [w for w in words if isinstance(w, dict) and w.get("word") != UNK]
+
+
+def _decode_last(
+    recognizer: KaldiRecognizerLike, audio: bytes
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Decode a turn's last ``audio``: a segment Vosk ended within it (or None), and the final
+    result."""
+    segment = None
+    if audio and recognizer.AcceptWaveform(audio):
+        segment = json.loads(recognizer.Result())
+    result = json.loads(recognizer.FinalResult())
+    return segment, result if isinstance(result, dict) else {}
 
 
 def _text_of(result: dict[str, Any], field: str = "text") -> str:
@@ -238,30 +249,16 @@ class VoskStream:
         result."""
         recognizer = self._live_recognizer()
         self._keep(rest)
-        segment = None
-        if rest and recognizer.AcceptWaveform(rest):
-            segment = json.loads(recognizer.Result())
-        result = json.loads(recognizer.FinalResult())
-        final = result if isinstance(result, dict) else {}
+        segment, final = _decode_last(recognizer, rest)
         heard = self._heard
         found = any(_text_of(seg) for seg in [*self._segments, segment, final] if seg)
         if heard and not found:
-            segment, final = self._look_again(recognizer, bytes(heard))
+            # A second look (see the module's docstring); Vosk starts afresh after a final.
+            self.second_look = True
+            self._segments.clear()  # they held nothing: the second look hears the whole turn
+            shift = bytes(2 * round(self.sample_rate * SECOND_LOOK_SHIFT_S))
+            segment, final = _decode_last(recognizer, shift + bytes(heard))
         return segment, final
-
-    def _look_again(
-        self, recognizer: KaldiRecognizerLike, heard: bytes
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Decode the turn's audio again, shifted by :data:`SECOND_LOOK_SHIFT_S` (Vosk starts
-        afresh after a final result); its segment and final result."""
-        self.second_look = True
-        self._segments.clear()  # they held nothing: the second look hears the whole turn
-        shift = bytes(2 * round(self.sample_rate * SECOND_LOOK_SHIFT_S))
-        segment = None
-        if recognizer.AcceptWaveform(shift + heard):
-            segment = json.loads(recognizer.Result())
-        result = json.loads(recognizer.FinalResult())
-        return segment, result if isinstance(result, dict) else {}
 
     def _keep(self, pcm: bytes) -> None:
         """Keep a grammar turn's audio for a second look, up to :data:`SECOND_LOOK_MAX_S`."""
