@@ -167,8 +167,8 @@ def main(argv: list[str]) -> int:
                                   Path(tmp)))
     figures["conditions"] = (
         "service as its own process (python -m cli serve), simulator and callers in this one, "
-        "same 2 cores (shared with other helpers' test runs); Korean Vosk in grammar mode "
-        "(yes/no); one '네' about every 5 s per call; the service's default settings")
+        "same 2 cores (each level's loadavg_1min says what else ran); Korean Vosk in grammar "
+        "mode (yes/no); one '네' about every 5 s per call; the service's default settings")
     figures["target"] = "≥ 100 calls with gap p95 ≤ 1.25× one call's; ≤ 5 MB per call"
     save("live_capacity", figures)
     return 0
