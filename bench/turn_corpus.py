@@ -3,8 +3,12 @@ pocketsphinx): short answers, digit strings read in groups, sentences with hesit
 and without background noise.
 
 Each :class:`CorpusItem` is said in parts, with a pause between parts (the pauses inside a turn
-that must not end it). :func:`render` synthesises it at 8 kHz PCM16 and returns the audio with the
-call time each part ends, so a test or a bench knows where the caller really stopped. Rendering is
+that must not end it). The parts of a free sentence are said as its clauses: each but the last
+with a comma, so espeak-ng gives it the tune of a clause that goes on (its voice rises), not that
+of a finished statement, as a person's does before a pause inside a sentence.
+
+:func:`render` synthesises an item at 8 kHz PCM16 and returns the audio with the call time each
+part ends, so a test or a bench knows where the caller really stopped. Rendering is
 deterministic (espeak-ng is, and the noise has a fixed seed): the unit tests of the end-of-turn
 decision use the same audio as ``bench.turn_taking``.
 """
@@ -72,6 +76,8 @@ def _clean() -> list[CorpusItem]:
         CorpusItem("ko_free", "ko", "free", ("예약하고 싶어요",)),
         CorpusItem("ko_free_pause", "ko", "free", ("저는", "내일 예약하고 싶어요"), (600,)),
         CorpusItem("ko_free_hesitant", "ko", "free", ("음", "예약을 변경하고 싶어요"), (450,)),
+        CorpusItem("ko_free_phrase", "ko", "free", ("내일 오후 세 시에", "두 명 예약하고 싶어요"),
+                   (500,)),
         CorpusItem("en_yes", "en", "yes_no", ("yes",), grammar=EN_YES_NO),
         CorpusItem("en_no", "en", "yes_no", ("no",), grammar=EN_YES_NO),
         CorpusItem("en_phone", "en", "digits", ("five five five", "one two three four"), (600,),
@@ -79,6 +85,8 @@ def _clean() -> list[CorpusItem]:
         CorpusItem("en_free", "en", "free", ("I would like to book a table",)),
         CorpusItem("en_free_pause", "en", "free", ("I'd like to", "book a table"), (700,)),
         CorpusItem("en_free_hesitant", "en", "free", ("um", "tomorrow at seven"), (400,)),
+        CorpusItem("en_free_phrase", "en", "free", ("I would like a table for two",
+                                                    "tomorrow evening"), (450,)),
     ]
 
 
@@ -157,7 +165,8 @@ def render(item: CorpusItem, rate: int = RATE, seed: int = 16) -> Rendered:
     ends: list[float] = []
     at = float(LEAD_MS)
     for i, part in enumerate(item.parts):
-        audio = synthesize(part, item.language, rate)
+        goes_on = item.answer == "free" and i < len(item.parts) - 1
+        audio = synthesize(part + "," if goes_on else part, item.language, rate)
         chunks.append(audio)
         at += len(audio) * 1000.0 / rate
         ends.append(at)

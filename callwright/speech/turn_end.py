@@ -21,6 +21,13 @@ time, with no clock of its own (everything is fed with its call time):
   so the syllables only bound the digits said: fewer syllables than the digits asked for is an
   unfinished answer, whatever the recogniser made of them (a phone number read in groups is not
   cut at its first pause when the recogniser heard nothing useful).
+- For free speech the tune of the caller's last words is fed in (:meth:`TurnEndDecider.intonation`,
+  from a :class:`~callwright.speech.intonation.PitchTracker`): a voice that ended rising goes on
+  ("저는, ...", "I'd like to, ...") and is held ``continuing_silence_ms``, past the pauses of
+  300-800 ms people make inside a sentence; one that ended falling to the bottom of the caller's
+  range has finished a statement, and a short silence ends it (``final_silence_ms``). The words
+  cannot tell these apart when the recogniser gets the verb ending wrong, as Vosk's Korean often
+  does on the telephone band.
 - :class:`CallerPace` learns how long this caller pauses: a pause inside a turn where it could
   have ended and the caller went on, or a turn ended that the caller went on from within
   ``RESUME_MS``; the silence for open answers (free speech, digits of unknown length) is raised
@@ -50,6 +57,7 @@ from callwright.speech.endpointing import (
     SpeechEnded,
     SpeechStarted,
 )
+from callwright.speech.intonation import Contour
 
 
 class AnswerKind(enum.Enum):
@@ -230,6 +238,15 @@ class TurnEndConfig:
     #: such answers are a word or two, said without pauses inside.
     closed_silence_ms: float = 250.0
     free_silence_ms: float = 360.0
+    #: Free speech whose voice ended falling, as a statement does (see :meth:`TurnEndDecider.
+    #: intonation`); raised to the caller's pace like the rest.
+    final_silence_ms: float = 200.0
+    #: Free speech whose voice ended rising, as before a pause in a sentence that goes on; longer
+    #: than the backstop, like ``unfinished_silence_ms``, as such pauses reach 800 ms. A question
+    #: ends rising too, and waits this long.
+    continuing_silence_ms: float = 800.0
+    #: Whether free speech's end follows the caller's intonation (off: words and silence only).
+    intonation: bool = True
     open_digits_silence_ms: float = 450.0
     #: Hold for a plainly unfinished answer (a digit string short of its known length, a trailing
     #: "um" or "to"): longer than the backstop, as groups of a phone number are read with pauses
@@ -248,15 +265,16 @@ class TurnEndConfig:
     #: detectors go on calling the noise after the words speech for 40-150 ms, and every
     #: end-of-turn silence would be counted from there; a closed answer's end is confirmed by
     #: its match, so that wait buys nothing (bench.turn_decisions, Korean closed answers: p50/p95
-    #: 219/369 -> 145/281 ms). Free speech keeps the detector's verdict: there the hangover also
-    #: bridges a short pause, and with the margin a paused sentence under noise was cut. Nor is
-    #: barge-in affected (see :class:`~callwright.call.listener.CallerListener`).
+    #: 219/369 -> 145/281 ms). Free speech hears the margin too when its ``intonation`` is
+    #: followed; without it, it keeps the detector's verdict, as the hangover also bridges a
+    #: short pause and with the margin a paused sentence under noise was cut. Barge-in is not
+    #: affected (see :class:`~callwright.call.listener.CallerListener`).
     noise_margin_db: float | None = 6.0
 
     def __post_init__(self) -> None:
         for name in ("complete_silence_ms", "closed_silence_ms", "free_silence_ms",
-                     "open_digits_silence_ms", "unfinished_silence_ms", "eager_silence_ms",
-                     "pace_min_pause_ms"):
+                     "final_silence_ms", "continuing_silence_ms", "open_digits_silence_ms",
+                     "unfinished_silence_ms", "eager_silence_ms", "pace_min_pause_ms"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"turn_end.{name}", "a duration > 0 ms", getattr(self, name))
         if self.pace_factor < 1.0:
@@ -289,14 +307,19 @@ class CallerPace:
 @dataclass(frozen=True, slots=True)
 class SilencePlan:
     silence_ms: float
-    #: "complete", "closed", "free", "open", "paced", "short", "unfinished", "nothing"
+    #: "complete", "closed", "free", "final", "open", "paced", "short", "continuing",
+    #: "unfinished", "nothing"
     reason: str
 
 
 #: The plans after which a silence of ``eager_silence_ms`` is a likely end: the answer is complete
 #: or may be (free speech, digits of unknown length, one word of free speech); not while nothing
 #: is recognised, a closed answer is not in the partial, or the answer is plainly unfinished.
-EAGER_REASONS = frozenset({"complete", "free", "open", "paced", "short"})
+EAGER_REASONS = frozenset({"complete", "final", "free", "open", "paced", "short"})
+
+#: The plans that hold a turn through a pause because it is plainly going on: a pause the caller
+#: makes there says nothing of their pace.
+HOLD_REASONS = frozenset({"unfinished", "continuing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +360,7 @@ class TurnEndDecider:
         self.pace = CallerPace(self.config.pace_memory)
         self._partial = ""
         self._syllables: int | None = None
+        self._contour = Contour.UNKNOWN
         self._state_was = endpointer.state
         self._silence_from: float | None = None
         self._likely_sent = False
@@ -358,24 +382,37 @@ class TurnEndDecider:
         """The syllables heard in the turn in progress so far (None: not counted)."""
         self._syllables = count
 
+    def intonation(self, contour: Contour) -> None:
+        """The tune at the end of the turn's voiced sound so far (free speech)."""
+        self._contour = contour
+
     def plan(self) -> SilencePlan:
         """The silence that ends the turn now, given the partial and the caller's pace."""
         cfg = self.config
         backstop = self.backstop_ms
         state = completeness(self.expectation, self._partial, self._syllables)
         paced = self.pace.longest * cfg.pace_factor
-        if state is Completeness.COMPLETE:
-            return SilencePlan(min(cfg.complete_silence_ms, backstop), "complete")
+        free = self.expectation.kind is AnswerKind.FREE
+        tune = self._contour if free and cfg.intonation else Contour.UNKNOWN
         if state is Completeness.UNFINISHED:
             return SilencePlan(max(cfg.unfinished_silence_ms, backstop), "unfinished")
+        if tune is Contour.RISING:
+            # Before a sentence's end-word check: the recogniser's last syllable is often wrong.
+            return SilencePlan(max(cfg.continuing_silence_ms, backstop), "continuing")
+        if state is Completeness.COMPLETE:
+            return SilencePlan(min(cfg.complete_silence_ms, backstop), "complete")
         if self.expectation.kind is AnswerKind.CLOSED:
             return SilencePlan(min(max(cfg.closed_silence_ms, paced), backstop), "closed")
         if state is Completeness.NOTHING:
             return SilencePlan(backstop, "nothing")
-        if self.expectation.kind is AnswerKind.FREE and len(words_of(self._partial)) < 2:
+        if free and len(words_of(self._partial)) < 2:
             # One word of free speech is more often the start of a sentence ("I ...", "저는")
             # than the whole answer: the full silence.
             return SilencePlan(backstop, "short")
+        if tune is Contour.FALLING:
+            if paced > cfg.final_silence_ms:
+                return SilencePlan(min(paced, backstop), "paced")
+            return SilencePlan(cfg.final_silence_ms, "final")
         base = (cfg.open_digits_silence_ms if self.expectation.kind is AnswerKind.DIGITS
                 else cfg.free_silence_ms)
         if paced > base:
@@ -393,8 +430,10 @@ class TurnEndDecider:
         state = ep.state
         if self._state_was is EndpointState.STOPPING and state is EndpointState.SPEAKING:
             # A pause where the turn could have ended (not after "um" or half a number) that the
-            # caller then went on from tells how long this caller pauses.
-            if self._silence_from is not None and plan is not None and plan.reason != "unfinished":
+            # caller then went on from tells how long this caller pauses; not one before any
+            # syllable was heard (what came before it was a click or the line's noise starting).
+            if (self._silence_from is not None and plan is not None
+                    and plan.reason not in HOLD_REASONS and self._syllables != 0):
                 self._learn(t_ms - self._silence_from)
             if self._likely_sent:
                 events.append(TurnResumed(end))
@@ -406,6 +445,7 @@ class TurnEndDecider:
             if isinstance(event, SpeechStarted):
                 self._partial = ""
                 self._syllables = None
+                self._contour = Contour.UNKNOWN
                 self._likely_sent = False
                 # Speaking again soon after a turn ended: the end came too early (a cut-off).
                 if self._last_end is not None and event.onset_ms - self._last_end < RESUME_MS:
@@ -452,3 +492,4 @@ class TurnEndDecider:
         self._likely_sent = False
         self._partial = ""
         self._syllables = None
+        self._contour = Contour.UNKNOWN

@@ -216,9 +216,18 @@ def test_a_noise_margin_out_of_range_is_refused() -> None:
         TurnEndConfig(noise_margin_db=-1.0)
 
 
-async def test_free_speech_keeps_the_detectors_verdict_under_noise() -> None:
-    with_margin, _, _ = await listen("ko_free_pause+noise", TurnEndConfig())
+async def test_free_speech_under_noise_hears_the_margin_only_with_its_tune() -> None:
+    """The rising voice before the pause keeps the sentence whole, so the end of turn may hear
+    only what stands above the noise (the pause then measures its full length); without the tune
+    free speech keeps the detector's verdict, whose hangover bridges some of the pause."""
+    with_margin, _, end = await listen("ko_free_pause+noise", TurnEndConfig())
     without, _, _ = await listen("ko_free_pause+noise", TurnEndConfig(noise_margin_db=None))
+    [turn], [plain] = with_margin, without
+    assert plain.detected_ms - turn.detected_ms >= 60
+    no_tune = TurnEndConfig(intonation=False)
+    with_margin, _, _ = await listen("ko_free_pause+noise", no_tune)
+    without, _, _ = await listen("ko_free_pause+noise",
+                                 TurnEndConfig(intonation=False, noise_margin_db=None))
     assert [(t.onset_ms, t.detected_ms) for t in with_margin] == [
         (t.onset_ms, t.detected_ms) for t in without]
 
@@ -229,3 +238,20 @@ async def test_an_english_phone_number_the_recogniser_missed_is_not_cut_at_its_p
     turns, _, speech_end = await listen("en_phone", TurnEndConfig(), heard=("", "three"))
     [turn] = turns
     assert turn.onset_ms < 1000 and turn.detected_ms > speech_end
+
+
+@pytest.mark.parametrize("name", ["ko_free_phrase", "ko_free_phrase+noise", "en_free_phrase",
+                                  "ko_free_pause", "en_free_hesitant+noise"])
+async def test_free_speech_follows_the_callers_tune(name: str) -> None:
+    """A voice rising before a pause keeps the sentence one turn, one falling at its end ends it
+    on a short silence; what the recogniser heard (a Korean sentence's words as garbled as Vosk
+    makes them on espeak) does not matter."""
+    garbled = {"ko": ("예년 녹이 벽", "어휴 네 이 올해 역할 곡이 버거")}
+    item = next(i for i in corpus() if i.name == name)
+    heard = garbled[item.language] if item.language == "ko" else None
+    turns, _, speech_end = await listen(name, TurnEndConfig(), heard=heard)
+    [turn] = turns
+    assert turn.end_reason == "final"
+    assert turn.detected_ms - speech_end <= 300
+    off, _, _ = await listen(name, TurnEndConfig(intonation=False), heard=heard)
+    assert off[-1].detected_ms - speech_end >= 340  # free speech's silence, or the paced one

@@ -10,7 +10,13 @@ import pytest
 
 from bench.turn_corpus import CorpusItem, Rendered, corpus, frames, render
 from callwright.errors import ConfigError
-from callwright.speech.endpointing import Endpointer, EndpointingConfig, SpeechEnded
+from callwright.speech.endpointing import (
+    Endpointer,
+    EndpointingConfig,
+    EndpointState,
+    SpeechEnded,
+)
+from callwright.speech.intonation import Contour, PitchTracker
 from callwright.speech.turn_end import (
     AnswerKind,
     Completeness,
@@ -39,17 +45,24 @@ def expectation(item: CorpusItem) -> Expectation:
 
 
 def run(rendered: Rendered, *, lag_ms: float = PARTIAL_LAG_MS, eager: bool = True,
-        decider: TurnEndDecider | None = None) -> list[tuple[float, TurnEvent]]:
+        decider: TurnEndDecider | None = None, tune: bool = True,
+        ) -> list[tuple[float, TurnEvent]]:
+    """``tune``: free speech's intonation is fed, as the listener does."""
     item = rendered.item
     decider = decider or TurnEndDecider(Endpointer(EndpointingConfig()), eager=eager)
     decider.expect(expectation(item))
     vad = VoiceActivityDetector(8000, 2, FRAME_MS)
+    pitch = PitchTracker(8000) if tune and item.grammar is None else None
     events: list[tuple[float, TurnEvent]] = []
     for i, pcm in enumerate(frames(rendered.pcm)):
         t = i * FRAME_MS
         heard = [p for p, end in zip(item.parts, rendered.part_ends_ms, strict=True)
                  if end + lag_ms <= t]
         decider.partial(" ".join(heard))
+        if pitch is not None:  # as the listener feeds it
+            if decider.endpointer.state is EndpointState.STOPPING:
+                decider.intonation(pitch.contour(decider.endpointer.onset_ms - 100))
+            pitch.feed(pcm, t)
         events += [(t, e) for e in decider.process(vad.is_speech(pcm), t)]
     return events
 
@@ -263,3 +276,98 @@ def test_no_likely_end_while_nothing_is_recognised_or_the_answer_is_unfinished()
         decider.partial(partial)
         events = feed(decider, "." * 20, t0=400)
         assert not any(isinstance(e, LikelyEnd) for e in events)
+
+
+def test_free_speech_ending_falling_ends_on_a_short_silence_and_rising_holds() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("ko"))
+    feed(decider, "#" * 20)
+    decider.partial("내일 오후 세 시에")
+    assert decider.plan() == SilencePlan(360, "free")  # no tune heard yet
+    decider.intonation(Contour.FALLING)
+    assert decider.plan() == SilencePlan(200, "final")
+    decider.intonation(Contour.RISING)
+    assert decider.plan() == SilencePlan(800, "continuing")  # past the backstop
+    decider.partial("예약하고 싶어요")  # a sentence ending the recogniser may have made up
+    assert decider.plan().reason == "continuing"
+    decider.partial("저는 음")
+    assert decider.plan().reason == "unfinished"  # the words still say more than the tune
+    decider.partial("내일")
+    decider.intonation(Contour.FALLING)
+    assert decider.plan().reason == "short"  # one word waits the backstop, whatever its tune
+    decider.intonation(Contour.LEVEL)
+    decider.partial("내일 오후 세 시에")
+    assert decider.plan() == SilencePlan(360, "free")
+
+
+def test_a_pause_held_for_a_rising_voice_is_not_the_callers_pace() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 20)
+    decider.partial("a table for two")
+    decider.intonation(Contour.RISING)
+    events = feed(decider, "." * 35 + "#" * 10, t0=400)  # 700 ms, longer than the backstop
+    assert not [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(decider.pace) == 0
+    decider.intonation(Contour.FALLING)
+    feed(decider, "." * 5 + "#" * 10, t0=1300)  # 100 ms: a gap between words, not a pause
+    assert len(decider.pace) == 0
+    # The pace learned elsewhere raises the short silence after a falling voice too.
+    decider.pace.pause(400)
+    decider.intonation(Contour.FALLING)
+    assert decider.plan() == SilencePlan(500, "paced")
+
+
+def test_the_tune_is_for_free_speech_only_and_can_be_turned_off() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.from_grammar(("네", "아니요"), "ko"))
+    feed(decider, "#" * 10)
+    decider.partial("네")
+    decider.intonation(Contour.RISING)
+    assert decider.plan() == SilencePlan(160, "complete")
+    off = TurnEndDecider(Endpointer(EndpointingConfig()), TurnEndConfig(intonation=False))
+    off.expect(Expectation.free("en"))
+    off.partial("a table for two")
+    off.intonation(Contour.FALLING)
+    assert off.plan() == SilencePlan(360, "free")
+    off.intonation(Contour.RISING)
+    assert off.plan() == SilencePlan(360, "free")
+    with pytest.raises(ConfigError):
+        TurnEndConfig(final_silence_ms=0)
+
+
+def test_a_new_turn_forgets_the_last_ones_tune() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 20)
+    decider.intonation(Contour.FALLING)
+    decider.partial("a table for two")
+    assert any(isinstance(e, SpeechEnded) for e in feed(decider, "." * 12, t0=400))
+    feed(decider, "." * 100 + "#" * 10, t0=640)
+    decider.partial("tomorrow evening")
+    assert decider.plan() == SilencePlan(360, "free")
+
+
+@needs_espeak
+@pytest.mark.parametrize("name", ["ko_free_phrase", "en_free_phrase", "ko_free_phrase+noise"])
+def test_a_sentence_paused_after_a_phrase_is_cut_without_its_tune(name: str) -> None:
+    """The corpus's pause after a whole phrase: only the rising voice before it keeps the turn
+    whole (the words are complete, and the pause is longer than free speech's silence)."""
+    audio = rendered(next(i for i in ITEMS if i.name == name))
+    with_tune = [e for _, e in run(audio) if isinstance(e, SpeechEnded)]
+    without = [e for _, e in run(audio, tune=False) if isinstance(e, SpeechEnded)]
+    assert len(with_tune) == 1 and len(without) == 2
+    assert with_tune[0].reason in {"final", "complete"}
+    assert with_tune[0].at_ms - audio.speech_end_ms <= 300
+
+
+def test_a_pause_before_any_syllable_is_not_the_callers_pace() -> None:
+    decider = TurnEndDecider(Endpointer(EndpointingConfig()))
+    decider.expect(Expectation.free("en"))
+    feed(decider, "#" * 5)  # the line's noise starting, as the VAD hears it: no syllable in it
+    decider.syllables(0)  # (the listener gives the count every frame of a turn)
+    feed(decider, "." * 12 + "#" * 10, t0=100)  # 240 ms, then the words
+    assert len(decider.pace) == 0
+    decider.syllables(3)
+    feed(decider, "." * 12 + "#" * 10, t0=540)  # the same pause after words
+    assert decider.pace.longest == 240
