@@ -16,6 +16,7 @@ from callwright.errors import NotFound
 from callwright.speech.registry import STT_ENGINES as STT_ENGINE_NAMES
 from callwright.speech.registry import TTS_ENGINES as TTS_ENGINE_NAMES
 from callwright.speech.silero_vad import VAD_KINDS
+from callwright.speech.turn_end import TURN_END_KINDS
 from callwright.store.assistants import Assistant
 
 TEXT_FIELDS = (
@@ -33,6 +34,12 @@ TEXT_FIELDS = (
 VAD_CHOICES = [
     ("webrtc", "WebRTC VAD (light)"),
     ("silero", "Silero VAD (neural: steadier in noise, about 1.5 % of a core per call)"),
+]
+#: How a caller's turn is taken to have ended (media.turn_end).
+TURN_END_CHOICES = [
+    ("smart", "When the answer is complete: its words, syllables and the caller's intonation"),
+    ("words", "When the answer is complete, by its words and syllables only"),
+    ("fixed", "After a fixed silence (end_silence_ms)"),
 ]
 #: What a call gets when the service finds it orphaned after a restart (ari_app/recovery.py).
 RECOVERY_CHOICES = [
@@ -90,8 +97,13 @@ async def assistant_fields(ctx: Ctx, partial: bool) -> dict[str, Any]:
         await ctx.services.credentials.get_by_id(ctx.org_id, credential_id)  # same org, or 404
     llm["credential_id"] = credential_id
     fields.update(stt=stt, tts=tts, llm=llm)
-    if "vad" in data:  # merged into the saved media settings (see merge_media)
-        fields["media"] = {"vad": choice(data, "vad", VAD_KINDS, "webrtc")}
+    media: dict[str, Any] = {}  # merged into the saved media settings (see merge_media)
+    if "vad" in data:
+        media["vad"] = choice(data, "vad", VAD_KINDS, "webrtc")
+    if "turn_end" in data:
+        media["turn_end"] = choice(data, "turn_end", TURN_END_KINDS, "smart")
+    if media:
+        fields["media"] = media
     fields["tools"] = read_tools(data)
     fields["transfer_targets"] = read_transfer_targets(data)
     return fields
@@ -122,6 +134,7 @@ def speech_fieldset(
     """Engines, models and voices as choices of what this server has, and the voice
     detector."""
     vad = str((media or {}).get("vad", "webrtc"))
+    turn_end = str((media or {}).get("turn_end", "smart"))
     stt_engine = str(stt.get("engine", "vosk"))
     tts_engine = str(tts.get("engine", "espeak-ng"))
     model = str(stt.get("model", ""))
@@ -145,10 +158,13 @@ def speech_fieldset(
     missing = h('<small class="hint">Not installed here: {m}.</small>',
                 m=", ".join(catalog.missing)) if catalog.missing else ""
     return h(
-        "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}{v}{m}</fieldset>"
+        "<fieldset><legend>Speech</legend>{a}{b}{c}{d}{e}{v}{t}{m}</fieldset>"
         '<script src="/static/assistant_form.js" defer></script>',
         v=field("Voice detection", select("vad", VAD_CHOICES, vad),
                 hint="Which detector hears when the caller speaks and stops."),
+        t=field("End of the caller's turn", select(
+            "turn_end", _with_current(TURN_END_CHOICES, turn_end, "unknown"), turn_end),
+            hint="A question ends rising, and waits longer with intonation on."),
         a=field("Speech recognition", select(
             "stt_engine", _with_current(catalog.stt_engines, stt_engine, "not installed"),
             stt_engine)),
@@ -216,7 +232,8 @@ def merge_settings(current: Assistant, fields: dict[str, Any]) -> dict[str, Any]
 
 
 def merge_media(current: Assistant, fields: dict[str, Any]) -> dict[str, Any]:
-    """A settings form's ``media`` (the voice detector) changes only its own keys."""
+    """A settings form's ``media`` (the voice detector, the end of turn) changes only its own
+    keys."""
     if "media" not in fields:
         return fields
     return {**fields, "media": {**current.media, **fields["media"]}}

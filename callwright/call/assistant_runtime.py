@@ -102,6 +102,18 @@ def voice_for(language: str, tts: Mapping[str, Any]) -> str | None:
     return DEFAULT_VOICES.get(language.split("-")[0], language)
 
 
+
+def turn_end_for(kind: object) -> TurnEndConfig | None:
+    """The end of turn an assistant's ``media.turn_end`` asks for: "fixed", every turn ends after
+    ``end_silence_ms`` (as before the smart end of turn); "words", the smart end of turn without
+    the caller's intonation (free speech ends on its words and silence only); anything else, the
+    smart end of turn."""
+    if kind == "fixed":
+        return None
+    if kind == "words":
+        return TurnEndConfig(intonation=False)
+    return TurnEndConfig()
+
 class AssistantRuntime:
     """Builds each call's dialog engine. ``llm_clients`` is None when no LLM server is set up;
     ``http``/``credentials`` serve webhook nodes and tools (None: no webhooks)."""
@@ -250,8 +262,7 @@ class AssistantRuntime:
             ),
             vad_aggressiveness=pick("vad_aggressiveness", vad.aggressiveness),
             vad=str(media["vad"]) if media.get("vad") in VAD_KINDS else "webrtc",
-            # "fixed": every turn ends after end_silence_ms, as before the smart end of turn.
-            turn_end=None if media.get("turn_end") == "fixed" else TurnEndConfig(),
+            turn_end=turn_end_for(media.get("turn_end")),
             eager=self._eager(assistant, media),
             max_call_s=float(self._settings.calls.max_call_s),
             silence_hangup_s=float(self._settings.calls.no_input_hangup_s),

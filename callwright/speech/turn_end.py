@@ -95,6 +95,11 @@ SYLLABIC_DIGITS = frozenset({"ko"})
 #: Korean sentence endings that close a statement or a question (polite and plain forms).
 KO_FINAL_ENDINGS = ("요", "다", "까", "죠", "네", "니다", "세요", "어", "아")
 
+#: The ends of turn an assistant can choose (its ``media.turn_end``): "smart" (a
+#: :class:`TurnEndDecider` with the caller's intonation), "words" (without it), "fixed" (the
+#: endpointer's fixed silence alone).
+TURN_END_KINDS = ("smart", "words", "fixed")
+
 #: Speech starting again this soon after a turn ended means the end was premature.
 RESUME_MS = 1500.0
 

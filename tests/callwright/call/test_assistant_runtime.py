@@ -45,6 +45,8 @@ def test_the_voice_detector_and_the_end_of_turn_are_chosen_per_assistant() -> No
     chosen = runtime.pipeline_settings(_assistant({"vad": "silero", "turn_end": "fixed"}))
     assert chosen.vad == "silero" and chosen.turn_end is None
     assert runtime.pipeline_settings(_assistant({"vad": "neural"})).vad == "webrtc"
+    words = runtime.pipeline_settings(_assistant({"turn_end": "words"})).turn_end
+    assert words == TurnEndConfig(intonation=False)
 
 
 def test_eager_end_of_turn_is_on_by_default_and_chosen_per_assistant() -> None:
