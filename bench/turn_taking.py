@@ -85,6 +85,8 @@ class TurnFigure:
     gap_ms: float | None        # None: no reply heard
     cut_off: bool
     cut_heard_ms: float = 0.0   # how long the premature reply was heard
+    #: of it, how long after the caller went on (the take-back; the rest fell in their pause)
+    cut_heard_after_resume_ms: float = 0.0
 
 
 def first_reply(caller: SimulatedCaller, after: float) -> tuple[float, float] | None:
@@ -107,6 +109,15 @@ def first_reply(caller: SimulatedCaller, after: float) -> tuple[float, float] | 
     return None if start is None else (start, (last - start) * 1000 + 20)
 
 
+def resumed_after(rendered: Rendered, at_ms: float) -> float:
+    """When (ms into the rendered audio) the caller went on after ``at_ms``, in a pause between
+    parts: the start of the next part."""
+    for end, pause in zip(rendered.part_ends_ms, rendered.item.pauses_ms, strict=False):
+        if at_ms < end + pause:
+            return max(at_ms, end + pause)
+    return rendered.speech_end_ms
+
+
 async def say_items(caller: SimulatedCaller, audio: list[Rendered]) -> list[TurnFigure]:
     figures: list[TurnFigure] = []
     await caller.wait_until_quiet(500, timeout=20)  # the first question
@@ -124,8 +135,12 @@ async def say_items(caller: SimulatedCaller, audio: list[Rendered]) -> list[Turn
             continue
         start, heard = reply
         cut = start < speech_end - 0.02
+        after_resume = 0.0
+        if cut:
+            resume = said_at + resumed_after(rendered, (start - said_at) * 1000) / 1000
+            after_resume = max(0.0, (start + heard / 1000 - resume) * 1000)
         figures.append(TurnFigure(rendered.item, None if cut else (start - speech_end) * 1000,
-                                  cut, heard if cut else 0.0))
+                                  cut, heard if cut else 0.0, after_resume))
         await caller.wait_until_quiet(500, timeout=20)
     return figures
 
@@ -209,6 +224,8 @@ def summarise(figures: list[TurnFigure]) -> dict[str, Any]:
         "cut_off_rate_on_paused_turns": round(
             sum(1 for f in paused if f.cut_off) / len(paused), 3) if paused else None,
         "cut_off_heard_ms": summarize([f.cut_heard_ms for f in cuts]) if cuts else None,
+        "cut_off_heard_after_the_caller_went_on_ms": summarize(
+            [f.cut_heard_after_resume_ms for f in cuts]) if cuts else None,
         "cut_off_items": sorted({f.item.name for f in cuts}),
     }
 
