@@ -81,7 +81,8 @@ class PitchTracker:
 
     def feed(self, pcm: bytes, t_ms: float) -> None:
         """The frame starting at ``t_ms``: its pitch is remembered when it is voiced."""
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        usable_bytes = len(pcm) - len(pcm) % 2  # a torn frame's odd byte is left out
+        samples = np.frombuffer(pcm[:usable_bytes], dtype="<i2").astype(np.float64)
         if self._decimate > 1:
             usable = samples.size - samples.size % self._decimate
             samples = samples[:usable].reshape(-1, self._decimate).mean(axis=1)

@@ -8,6 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench.turn_corpus import NOISE_DBFS, synthesize
 from callwright.errors import ConfigError
@@ -66,8 +68,8 @@ def test_a_steady_pitch_is_estimated_within_two_percent(hz: float) -> None:
     tracker = PitchTracker(rate, min_voiced=2)
     feed(tracker, voiced(np.full(rate // 2, hz), rate), rate)
     assert tracker.voiced_since(0) >= 20
-    for _, st in tracker.pitches():
-        assert abs(st - semitones(hz)) < 0.35  # 2 % is 0.34 semitones
+    for _, pitch in tracker.pitches():
+        assert abs(pitch - semitones(hz)) < 0.35  # 2 % is 0.34 semitones
 
 
 def test_noise_and_silence_are_not_voiced() -> None:
@@ -91,6 +93,21 @@ def test_only_the_turn_since_its_onset_counts_and_a_new_frame_is_judged_again() 
     assert tracker.contour(0) is Contour.RISING  # the last words' tune, not the cached verdict
     tracker.reset()
     assert tracker.contour(0) is Contour.UNKNOWN
+
+
+def test_torn_and_empty_frames_are_taken_without_error() -> None:
+    tracker = PitchTracker(8000)
+    for t, pcm in enumerate((b"", b"\x01", bytes(321), b"\x00\x10" * 7)):
+        tracker.feed(pcm, t * 20.0)
+    assert tracker.contour(0) is Contour.UNKNOWN
+
+
+@given(st.lists(st.binary(max_size=700), max_size=30), st.sampled_from([8000, 16000]))
+def test_any_bytes_are_taken_and_judged(chunks: list[bytes], rate: int) -> None:
+    tracker = PitchTracker(rate)
+    for t, pcm in enumerate(chunks):
+        tracker.feed(pcm, t * 20.0)
+    assert isinstance(tracker.contour(0), Contour)
 
 
 def test_bad_settings_are_config_errors() -> None:
