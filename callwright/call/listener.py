@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from callwright.errors import SpeechError
+from callwright.speech.answers import Expectation
 from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import (
     Endpointer,
@@ -48,7 +49,6 @@ from callwright.speech.protocols import SttEngine, SttStream
 from callwright.speech.silero_vad import FrameVad
 from callwright.speech.syllables import SyllableCounter
 from callwright.speech.turn_end import (
-    Expectation,
     LikelyEnd,
     TurnEndConfig,
     TurnEndDecider,

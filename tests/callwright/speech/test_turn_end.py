@@ -10,6 +10,7 @@ import pytest
 
 from bench.turn_corpus import CorpusItem, Rendered, corpus, frames, render
 from callwright.errors import ConfigError
+from callwright.speech.answers import AnswerKind, Completeness, Expectation, completeness
 from callwright.speech.endpointing import (
     Endpointer,
     EndpointingConfig,
@@ -18,16 +19,12 @@ from callwright.speech.endpointing import (
 )
 from callwright.speech.intonation import Contour, PitchTracker
 from callwright.speech.turn_end import (
-    AnswerKind,
-    Completeness,
-    Expectation,
     LikelyEnd,
     SilencePlan,
     TurnEndConfig,
     TurnEndDecider,
     TurnEvent,
     TurnResumed,
-    completeness,
 )
 from callwright.speech.vad import VoiceActivityDetector
 

@@ -11,14 +11,10 @@ import shutil
 import pytest
 
 from bench.turn_corpus import CorpusItem, Rendered, corpus, frames, grouped_digits, render
+from callwright.speech.answers import Completeness, Expectation, completeness
 from callwright.speech.endpointing import Endpointer, EndpointingConfig, SpeechEnded
 from callwright.speech.syllables import SyllableCounter
-from callwright.speech.turn_end import (
-    Completeness,
-    Expectation,
-    TurnEndDecider,
-    completeness,
-)
+from callwright.speech.turn_end import TurnEndDecider
 from callwright.speech.vad import VoiceActivityDetector
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
