@@ -161,6 +161,7 @@ class RtpTransport:
         self._remote_learned = False
         self._foreign_sources: set[Address] = set()
         self._on_frame: FrameSink | None = None
+        self._on_arrival: FrameSink | None = None
         self._on_closed: Callable[[str], None] | None = None
         self._closed = False
         self._timer: asyncio.TimerHandle | None = None
@@ -183,6 +184,11 @@ class RtpTransport:
         self.silence_frames = 0
         self.socket_errors = 0
         self.send_without_remote = 0
+
+    def set_arrival_sink(self, sink: FrameSink | None) -> None:
+        """Every decoded inbound frame also goes to ``sink`` as it arrives, before the jitter
+        buffer holds it (:class:`~callwright.media.transport.ArrivingFrames`)."""
+        self._on_arrival = sink
 
     @property
     def jitter_depth_frames(self) -> int:
@@ -265,6 +271,7 @@ class RtpTransport:
         elif self._sock is not None:
             self._sock.close()
         self._on_frame = None
+        self._on_arrival = None
 
     def _drain(self) -> None:
         """Read what arrived since the last tick (clock mode): at most ``MAX_PACKETS_PER_TICK``,
@@ -329,6 +336,11 @@ class RtpTransport:
         self._stats.update_fields(
             sequence, timestamp, ssrc, self._clock() if arrival is None else arrival
         )
+        if self._on_arrival is not None and len(pcm) == self.format.pcm_frame_bytes:
+            try:
+                self._on_arrival(pcm)  # before the jitter buffer's wait (see ArrivingFrames)
+            except Exception:
+                log.exception("the RTP arrival callback failed")
         self._jitter.push_frame(sequence, pcm, timestamp=timestamp, ssrc=ssrc)
         self._idle_ticks = 0
         if self._ticker is not None:
@@ -480,6 +492,7 @@ class RtpTransport:
             self._ticker_reg = None
         callback = self._on_closed
         self._on_frame = None
+        self._on_arrival = None
         if callback is not None:
             callback(f"RTP socket closed: {exc}" if exc else "RTP socket closed")
 

@@ -72,6 +72,8 @@ SYLLABLE_LEAD_MS = 100.0
 #: turn was ended too soon: the caller goes on, and hears at most a frame or two of the reply);
 #: later, barge-in needs its ``start_ms``.
 TAKE_BACK_MS = 1500.0
+#: Verdicts on arrived frames kept for their playout: the jitter buffer's depth and then some.
+VERDICTS_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +111,14 @@ class CallerListener:
         turn_end: TurnEndConfig | None = None,
         on_likely_end: Callable[[LikelyEnd], None] | None = None,
         on_resumed: Callable[[TurnResumed], None] | None = None,
+        arrivals: bool = False,
     ) -> None:
         """``turn_end`` None keeps the fixed end-of-turn silence (``end_silence_ms``); with it,
         the silence follows what the turn waits for (:class:`TurnEndDecider`), and
-        ``on_likely_end``/``on_resumed`` hear its eager ends and their taking back."""
+        ``on_likely_end``/``on_resumed`` hear its eager ends and their taking back. With
+        ``arrivals`` the transport also gives each frame to :meth:`on_arrival` as it arrives,
+        before its jitter buffer: the detector hears it then, barge-in acts on that verdict, and
+        the played-out frame reuses it."""
         self._rate = sample_rate
         self._vad = vad
         self._language = language
@@ -147,6 +153,11 @@ class CallerListener:
         self._grammar: tuple[str, ...] | None = None
         self._assistant_speaking = False
         self._last_frame_ms = -1e9
+        self._arrivals = arrivals
+        #: Verdicts given on arrival, waiting for their frame's playout (the same bytes object).
+        self._verdicts: deque[tuple[bytes, bool]] = deque(maxlen=VERDICTS_KEPT)
+        self._last_arrival_ms = -1e9
+        self._arrival_t = -1e9  # media time of the last frame barge-in heard on arrival
         self._turn_ended_ms = -1e9
         self._stream: SttStream | None = None
         self._stream_task: asyncio.Task[SttStream] | None = None
@@ -185,11 +196,13 @@ class CallerListener:
             return
         self.frames_in += 1
         self._last_frame_ms = t_ms
-        try:
-            speech = self._vad.is_speech(pcm)
-        except Exception as exc:  # a malformed frame must not end the call
-            log.warning("VAD refused a frame of %d bytes: %s", len(pcm), exc)
-            return
+        speech = self._verdict_given(pcm)
+        if speech is None:
+            try:
+                speech = self._vad.is_speech(pcm)
+            except Exception as exc:  # a malformed frame must not end the call
+                log.warning("VAD refused a frame of %d bytes: %s", len(pcm), exc)
+                return
         turn_speech = speech
         if self._margin is not None:
             above_noise = self._margin.passes(pcm, speech)  # it follows the noise every frame
@@ -197,8 +210,46 @@ class CallerListener:
                 turn_speech = speech and above_noise
         self._process(speech, t_ms, pcm, turn_speech)
 
+    def on_arrival(self, pcm: bytes, t_ms: float) -> None:
+        """A caller frame as it arrived at ``t_ms``, before the jitter buffer held it (with
+        ``arrivals``): the detector hears it now, so barge-in acts ~40 ms sooner than on the
+        played-out frame, which reuses the verdict (one verdict per frame, in arrival order)."""
+        if self._closed or not self._arrivals:
+            return
+        self._last_arrival_ms = t_ms
+        try:
+            speech = self._vad.is_speech(pcm)
+        except Exception as exc:  # a malformed frame must not end the call
+            log.debug("VAD refused an arriving frame of %d bytes: %s", len(pcm), exc)
+            return
+        self._verdicts.append((pcm, speech))
+        if self._assistant_speaking:
+            self._arrival_barge_in(speech, t_ms)
+
+    def _verdict_given(self, pcm: bytes) -> bool | None:
+        """The verdict given to ``pcm`` on its arrival, if it had one (a frame the jitter buffer
+        made up for a lost packet had none); verdicts of frames never played are dropped."""
+        for i, (heard, speech) in enumerate(self._verdicts):
+            if heard is pcm:
+                for _ in range(i + 1):
+                    self._verdicts.popleft()
+                return speech
+        return None
+
+    def _arrival_barge_in(self, speech: bool, t_ms: float) -> None:
+        # Media time: packets that arrive together are consecutive frames, not one instant.
+        t = max(t_ms, self._arrival_t + FRAME_MS)
+        self._arrival_t = t
+        self._barge_in_frame(speech, t)
+
     def on_tick(self, t_ms: float) -> None:
-        if self._closed or t_ms - self._last_frame_ms < GAP_MS:
+        if self._closed:
+            return
+        if (self._arrivals and self._assistant_speaking
+                and t_ms - self._last_arrival_ms >= GAP_MS
+                and t_ms - self._arrival_t >= FRAME_MS):
+            self._arrival_barge_in(False, t_ms)  # the caller sends nothing: silence, as below
+        if t_ms - self._last_frame_ms < GAP_MS:
             return
         self._process(False, t_ms, None, False)
 
@@ -212,13 +263,18 @@ class CallerListener:
 
     # -- the state machine -----------------------------------------------------------------------
 
+    def _barge_in_frame(self, speech: bool, t_ms: float) -> None:
+        """One frame's verdict to barge-in, while the assistant speaks. Just after the caller's
+        turn ended one frame of speech is enough: they went on, and the reply is taken back."""
+        quick = FRAME_MS if t_ms - self._turn_ended_ms < TAKE_BACK_MS else None
+        for decision in self._barge_in.process(speech, t_ms, start_ms=quick):
+            self._on_barge_in(decision)
+
     def _process(self, speech: bool, t_ms: float, pcm: bytes | None, turn_speech: bool) -> None:
         """``speech``: the detector's verdict (barge-in's); ``turn_speech``: the end of turn's
         (also above the line's noise, when a margin is set)."""
-        if self._assistant_speaking:
-            quick = FRAME_MS if t_ms - self._turn_ended_ms < TAKE_BACK_MS else None
-            for decision in self._barge_in.process(speech, t_ms, start_ms=quick):
-                self._on_barge_in(decision)
+        if self._assistant_speaking and not self._arrivals:
+            self._barge_in_frame(speech, t_ms)
         decider = self._turn_end
         if decider is None:
             events: list[object] = list(self._endpointer.process(turn_speech, t_ms))

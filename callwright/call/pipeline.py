@@ -57,7 +57,7 @@ from callwright.dialog.actions import (
 from callwright.errors import CallwrightError, MediaError, SpeechError
 from callwright.media.pacer import Pacer, PacerClock, PacerEvent, SegmentStarted
 from callwright.media.recorder import StereoWavRecorder
-from callwright.media.transport import MediaTransport
+from callwright.media.transport import ArrivingFrames, MediaTransport
 from callwright.speech.barge_in import BargeInDetector, Decision
 from callwright.speech.endpointing import Endpointer
 from callwright.speech.protocols import SttEngine, TtsEngine
@@ -142,7 +142,12 @@ class CallPipeline:
             turn_end=settings.turn_end,
             on_likely_end=self._on_likely_end if self._eager is not None else None,
             on_resumed=(lambda _: self._post(Resumed())) if self._eager is not None else None,
+            arrivals=isinstance(transport, ArrivingFrames),
         )
+        if isinstance(transport, ArrivingFrames):
+            # A transport with a jitter buffer also hands over frames as they arrive: barge-in
+            # (and the taking back of a reply the caller went on over) acts ~40 ms sooner.
+            transport.set_arrival_sink(self._on_arrival)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._listen: Listen | None = None
         self._ended = False
@@ -354,6 +359,9 @@ class CallPipeline:
         if self._tap is not None:
             self._tap.caller(pcm, self._time.slot(t))
         self._listener.on_frame(pcm, t)
+
+    def _on_arrival(self, pcm: bytes) -> None:
+        self._listener.on_arrival(pcm, self.now_ms())
 
     def _send(self, frame: bytes) -> None:
         self._transport.send_frame(frame)

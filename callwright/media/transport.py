@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +45,14 @@ class MediaTransport(Protocol):
 
     async def close(self) -> None:
         """Stop and release the socket. Safe to call twice."""
+
+
+@runtime_checkable
+class ArrivingFrames(Protocol):
+    """A transport that holds inbound frames in a jitter buffer (RTP) and can also hand each one
+    over as it arrives: decoded, in arrival order, before the buffer's wait (~40 ms). For what
+    must not wait for the buffer: a caller talking over a reply, or going on after their turn was
+    taken as ended (the reply is taken back). ``None`` stops it."""
+
+    def set_arrival_sink(self, sink: FrameSink | None) -> None:
+        """Call ``sink`` with every inbound frame as it arrives, besides the played-out one."""

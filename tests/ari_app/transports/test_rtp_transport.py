@@ -18,7 +18,7 @@ from callwright.errors import ConfigError, MediaError
 from callwright.media import g711
 from callwright.media.pacer import PacerClock
 from callwright.media.rtp import RtpPacket, RtpSender, build_rtp, parse_rtp
-from callwright.media.transport import MediaFormat, MediaTransport
+from callwright.media.transport import ArrivingFrames, MediaFormat, MediaTransport
 
 ULAW = MediaFormat("ulaw", 8000)
 SILENT_FRAME = bytes(320)
@@ -193,6 +193,30 @@ async def test_stream_restarts_after_a_pause(
         assert len(sink.frames) == 4 * (burst + 1)
     assert sink.frames == [g711.ulaw_decode(ulaw_payload(i)) for i in range(8)]
     assert transport.stats().lost == 0
+
+
+async def test_frames_go_to_the_arrival_sink_before_the_jitter_buffer_plays_them(
+    make_transport: MakeTransport, make_peer: MakePeer
+) -> None:
+    transport = await make_transport(jitter_depth_frames=3)
+    assert isinstance(transport, ArrivingFrames)
+    peer = await make_peer()
+    sink = Sink()
+    arrived: list[tuple[float, bytes]] = []
+    played: list[float] = []
+    transport.set_arrival_sink(lambda pcm: arrived.append((time.monotonic(), pcm)))
+    await transport.start(lambda pcm: (played.append(time.monotonic()), sink.on_frame(pcm)),
+                          sink.on_closed)
+    payload = g711.ulaw_encode(np.full(160, 1000, dtype="<i2").tobytes())
+    peer.send(build_rtp(0, 1, 160, 1, payload), transport.local_address)
+    peer.send(build_rtp(0, 2, 320, 1, b"\x80" * 8), transport.local_address)  # short: not sent on
+    await wait_for(lambda: len(sink.frames) == 2)
+    assert [pcm for _, pcm in arrived] == [g711.ulaw_decode(payload)]
+    assert played[0] - arrived[0][0] >= 0.035  # the buffer held it (3 frames, or 3 ticks)
+    transport.set_arrival_sink(None)
+    peer.send(build_rtp(0, 3, 480, 1, payload), transport.local_address)
+    await wait_for(lambda: len(sink.frames) == 3)
+    assert len(arrived) == 1
 
 
 async def test_short_last_frame_is_padded(
