@@ -159,7 +159,7 @@ async def run(levels: list[int], seconds: float, workdir: Path) -> dict[str, Any
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.live_capacity")
-    parser.add_argument("--levels", default="1,25,50,100")
+    parser.add_argument("--levels", default="1,25,50,100,125,150")
     parser.add_argument("--seconds", type=float, default=40.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="callwright-capacity-") as tmp:
