@@ -125,6 +125,9 @@ class CallPipeline:
             if settings.eager and settings.turn_end is not None
             and isinstance(dialog, SpeculativeDialog) else None
         )
+        # A transport with a jitter buffer also hands over frames as they arrive: barge-in (and
+        # the taking back of a reply the caller went on over) acts ~40 ms sooner.
+        arriving = transport if isinstance(transport, ArrivingFrames) else None
         self._listener = CallerListener(
             sample_rate=self._rate,
             vad=vad_detector(settings.vad, self._rate, settings.vad_aggressiveness, fmt.frame_ms),
@@ -142,12 +145,10 @@ class CallPipeline:
             turn_end=settings.turn_end,
             on_likely_end=self._on_likely_end if self._eager is not None else None,
             on_resumed=(lambda _: self._post(Resumed())) if self._eager is not None else None,
-            arrivals=isinstance(transport, ArrivingFrames),
+            arrivals=arriving is not None,
         )
-        if isinstance(transport, ArrivingFrames):
-            # A transport with a jitter buffer also hands over frames as they arrive: barge-in
-            # (and the taking back of a reply the caller went on over) acts ~40 ms sooner.
-            transport.set_arrival_sink(self._on_arrival)
+        if arriving is not None:
+            arriving.set_arrival_sink(self._on_arrival)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._listen: Listen | None = None
         self._ended = False
